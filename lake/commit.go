@@ -174,25 +174,32 @@ func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot) (Result, 
 		// writer may have committed the same run key.
 		if rk := c.Provenance.RunKey; rk != "" {
 			if v, ok := latest.RunKeyVersion(rk); ok {
-				prior, err := t.Log(ctx, v, v)
+				prior, err := t.lake.commits(ctx, t.name, v, v)
 				if err != nil {
 					if err := retry(err); err != nil {
 						return Result{}, err
 					}
 					continue
 				}
-				return Result{Commit: prior[0], AlreadyCommitted: prior[0].CommitID != c.CommitID}, nil
+				if prior[0].CommitID == c.CommitID {
+					return Result{Commit: prior[0]}, nil
+				}
+				// Another run committed this key: the files this one wrote
+				// are not needed (and never visible); remove them now
+				// rather than leave them to gc.
+				t.deleteFiles(c.Added)
+				return Result{Commit: prior[0], AlreadyCommitted: true}, nil
 			}
 		}
 		if checked < latest.Version {
-			since, err := t.Log(ctx, checked+1, latest.Version)
+			all, err := t.lake.commits(ctx, t.name, checked+1, latest.Version)
 			if err != nil {
 				if err := retry(err); err != nil {
 					return Result{}, err
 				}
 				continue
 			}
-			for _, other := range since {
+			for _, other := range all {
 				if other.CommitID == c.CommitID {
 					return Result{Commit: other}, nil
 				}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,9 +222,8 @@ func (l *Lake) latestVersion(ctx context.Context, table string) (int64, error) {
 	return latest, nil
 }
 
-// commits returns the log entries 0..upto, reading the ones not cached, in
-// parallel. from is the first entry the caller needs (earlier ones may stay
-// unread when a checkpoint covers them).
+// commits returns the log entries from..upto (index i is version from+i),
+// reading the ones not cached, in parallel. The slice is the caller's.
 func (l *Lake) commits(ctx context.Context, table string, from, upto int64) ([]*Commit, error) {
 	c := l.cache(table)
 	c.mu.Lock()
@@ -249,7 +249,30 @@ func (l *Lake) commits(ctx context.Context, table string, from, upto int64) ([]*
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return c.commits[:upto+1], nil
+	return slices.Clone(c.commits[from : upto+1]), nil
+}
+
+// remember caches a log entry read outside commits().
+func (l *Lake) remember(cm *Commit) {
+	c := l.cache(cm.Table)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for int64(len(c.commits)) <= cm.Version {
+		c.commits = append(c.commits, nil)
+	}
+	if c.commits[cm.Version] == nil {
+		c.commits[cm.Version] = cm
+	}
+}
+
+// cacheSnapshot keeps s if it is the newest snapshot resolved so far.
+func (l *Lake) cacheSnapshot(s *Snapshot) {
+	c := l.cache(s.Table)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap == nil || c.snap.Version < s.Version {
+		c.snap = s
+	}
 }
 
 // Table returns a handle on a table. It does no I/O.

@@ -121,17 +121,69 @@ func (t *Table) Latest(ctx context.Context) (int64, error) {
 
 // Snapshot resolves the table at version (Latest for the newest).
 func (t *Table) Snapshot(ctx context.Context, version int64) (*Snapshot, error) {
-	latest, err := t.Latest(ctx)
+	if version == Latest {
+		return t.latest(ctx)
+	}
+	if version < 0 {
+		return nil, fmt.Errorf("snapshot %s@%d: %w", t.name, version, ErrNoVersion)
+	}
+	if cached := t.cachedSnapshot(); cached != nil && version <= cached.Version {
+		return t.snapshotAt(ctx, version)
+	}
+	latest, err := t.latest(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if version == Latest {
-		version = latest
-	}
-	if version < 0 || version > latest {
-		return nil, fmt.Errorf("snapshot %s@%d: %w (latest is %d)", t.name, version, ErrNoVersion, latest)
+	if version > latest.Version {
+		return nil, fmt.Errorf("snapshot %s@%d: %w (latest is %d)", t.name, version, ErrNoVersion, latest.Version)
 	}
 	return t.snapshotAt(ctx, version)
+}
+
+func (t *Table) cachedSnapshot() *Snapshot {
+	c := t.lake.cache(t.name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap
+}
+
+// latest resolves the newest snapshot. A cold handle lists the log; a warm
+// one reads the entries after the newest it knows until one is missing (S3
+// and local disk are read-after-write consistent), which costs one GET when
+// nothing changed and is what a writer that lost a race needs.
+func (t *Table) latest(ctx context.Context) (*Snapshot, error) {
+	base := t.cachedSnapshot()
+	if base == nil {
+		v, err := t.Latest(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return t.snapshotAt(ctx, v)
+	}
+	var s *Snapshot
+	for {
+		cm, err := t.lake.readCommit(ctx, t.name, base.Version+1)
+		if errors.Is(err, objstore.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.lake.remember(cm)
+		if s == nil {
+			s = base.clone()
+		}
+		if err := s.apply(cm); err != nil {
+			return nil, err
+		}
+		base = s
+	}
+	if s == nil {
+		return base, nil
+	}
+	s.finish()
+	t.lake.cacheSnapshot(s)
+	return s, nil
 }
 
 func (t *Table) snapshotAt(ctx context.Context, version int64) (*Snapshot, error) {
@@ -153,17 +205,13 @@ func (t *Table) snapshotAt(ctx context.Context, version int64) (*Snapshot, error
 		return nil, err
 	}
 	s := base.clone()
-	for _, cm := range commits[base.Version+1:] {
+	for _, cm := range commits {
 		if err := s.apply(cm); err != nil {
 			return nil, err
 		}
 	}
 	s.finish()
-	c.mu.Lock()
-	if c.snap == nil || c.snap.Version < s.Version {
-		c.snap = s
-	}
-	c.mu.Unlock()
+	t.lake.cacheSnapshot(s)
 	return s, nil
 }
 
@@ -182,11 +230,7 @@ func (t *Table) Log(ctx context.Context, from, upto int64) ([]*Commit, error) {
 	if from > upto {
 		return nil, nil
 	}
-	commits, err := t.lake.commits(ctx, t.name, from, upto)
-	if err != nil {
-		return nil, err
-	}
-	return commits[from:], nil
+	return t.lake.commits(ctx, t.name, from, upto)
 }
 
 // checkpoint is the content of _log/_checkpoint.json: the full state at one
@@ -228,7 +272,7 @@ func (t *Table) readCheckpoint(ctx context.Context) *Snapshot {
 		t.lake.opts.Logger.Warn("checkpoint names a missing commit; replaying the log", "table", t.name, "version", cp.Version, "err", err)
 		return nil
 	}
-	s.Commit = cm[cp.Version]
+	s.Commit = cm[0]
 	s.finish()
 	return s
 }
@@ -241,4 +285,22 @@ func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) error {
 		return err
 	}
 	return t.lake.bucket.Put(ctx, checkpointKey(t.name), bytes.NewReader(data), int64(len(data)))
+}
+
+// Committed reports the commit that holds runKey in the latest snapshot, so
+// that a job can skip its work before writing anything.
+func (t *Table) Committed(ctx context.Context, runKey string) (*Commit, bool, error) {
+	s, err := t.Snapshot(ctx, Latest)
+	if err != nil {
+		return nil, false, err
+	}
+	v, ok := s.RunKeyVersion(runKey)
+	if !ok {
+		return nil, false, nil
+	}
+	cm, err := t.lake.commits(ctx, t.name, v, v)
+	if err != nil {
+		return nil, false, err
+	}
+	return cm[0], true, nil
 }

@@ -1,0 +1,347 @@
+package lake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"iter"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+)
+
+// SchemaFor describes the Parquet schema of rows of type T (a struct with
+// parquet tags) under a table schema name and version.
+func SchemaFor[T any](name string, version int) Schema {
+	text := parquet.SchemaOf(new(T)).String()
+	sum := sha256.Sum256([]byte(text))
+	return Schema{Name: name, Version: version, Fingerprint: hex.EncodeToString(sum[:]), Parquet: text}
+}
+
+// RowSpec tells the writer how to place and size rows of type T.
+type RowSpec[T any] struct {
+	Schema Schema
+	// Partition returns the row's partition values (one per partition column).
+	Partition func(*T) Partition
+	// SizeOf estimates a row's uncompressed size in bytes, to bound row
+	// groups and files of rows with large text columns. nil: count rows only.
+	SizeOf func(*T) int
+}
+
+// WriteOptions bounds row groups and files. Zero values take the defaults.
+type WriteOptions struct {
+	RowGroupRows  int   // rows per row group (default 1024)
+	RowGroupBytes int64 // estimated bytes per row group (default 64 MiB)
+	FileBytes     int64 // estimated bytes per file before a new file is started (default 512 MiB)
+	Parallel      int   // files written at once (default GOMAXPROCS)
+	CodeVersion   string
+}
+
+func (o *WriteOptions) defaults() {
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = 1024
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = 64 << 20
+	}
+	if o.FileBytes <= 0 {
+		o.FileBytes = 512 << 20
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.GOMAXPROCS(0)
+	}
+}
+
+// ParquetOptions are the writer options every swelake data file is written
+// with: zstd pages, a row-group cap, and the schema named in the footer.
+func ParquetOptions(schema Schema, opts WriteOptions) []parquet.WriterOption {
+	opts.defaults()
+	return []parquet.WriterOption{
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
+		parquet.CreatedBy("swelake", opts.CodeVersion, ""),
+		parquet.KeyValueMetadata("swelake.schema", fmt.Sprintf("%s/v%d", schema.Name, schema.Version)),
+	}
+}
+
+type batch[T any] struct {
+	part  Partition
+	rows  []T
+	bytes int64
+}
+
+// WriteFiles writes rows into new data files of the table (not yet visible:
+// pass the result to Append or OverwritePartitions). Rows are grouped by
+// partition into row groups of at most RowGroupRows rows and about
+// RowGroupBytes bytes, written by Parallel workers each to its own files.
+// On error, the files already written are deleted (best effort; gc removes
+// what remains).
+func WriteFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter.Seq2[T, error], opts WriteOptions) (Files, error) {
+	opts.defaults()
+	snap, err := t.Snapshot(ctx, Latest)
+	if err != nil {
+		return Files{}, err
+	}
+	if spec.Schema.Fingerprint != snap.Schema.Fingerprint {
+		return Files{}, fmt.Errorf("write %s: %w: rows have schema %s v%d, table has %s v%d",
+			t.name, ErrSchemaMismatch, spec.Schema.Name, spec.Schema.Version, snap.Schema.Name, snap.Schema.Version)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	work := make(chan batch[T])
+	results := make([][]File, opts.Parallel)
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel(err) })
+	}
+	for i := range opts.Parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &partWriter[T]{t: t, spec: spec, opts: opts, snap: snap, open: map[string]*dataFile[T]{}}
+			for b := range work {
+				if err := w.write(ctx, b); err != nil {
+					fail(err)
+					for range work { // drain so the producer does not block
+					}
+					break
+				}
+			}
+			files, err := w.closeAll(ctx)
+			if err != nil {
+				fail(err)
+			}
+			results[i] = files
+		}()
+	}
+
+	// The producer: group rows by partition into row-group-sized batches.
+	pending := map[string]*batch[T]{}
+	var buffered int64
+	send := func(key string) bool {
+		b := pending[key]
+		delete(pending, key)
+		buffered -= b.bytes
+		select {
+		case work <- *b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	produce := func() error {
+		for row, err := range rows {
+			if err != nil {
+				return err
+			}
+			part := spec.Partition(&row)
+			key := part.String()
+			b := pending[key]
+			if b == nil {
+				b = &batch[T]{part: part}
+				pending[key] = b
+			}
+			size := int64(0)
+			if spec.SizeOf != nil {
+				size = int64(spec.SizeOf(&row))
+			}
+			b.rows = append(b.rows, row)
+			b.bytes += size
+			buffered += size
+			if len(b.rows) >= opts.RowGroupRows || b.bytes >= opts.RowGroupBytes {
+				if !send(key) {
+					return context.Cause(ctx)
+				}
+			}
+			// Many partitions each holding a part-filled batch: flush the largest.
+			for buffered > 2*opts.RowGroupBytes*int64(opts.Parallel) {
+				largest := ""
+				for k, b := range pending {
+					if largest == "" || b.bytes > pending[largest].bytes {
+						largest = k
+					}
+				}
+				if !send(largest) {
+					return context.Cause(ctx)
+				}
+			}
+		}
+		for key := range pending {
+			if !send(key) {
+				return context.Cause(ctx)
+			}
+		}
+		return nil
+	}
+	if err := produce(); err != nil {
+		fail(err)
+	}
+	close(work)
+	wg.Wait()
+
+	var out Files
+	out.SchemaFingerprint = spec.Schema.Fingerprint
+	for _, fs := range results {
+		out.Files = append(out.Files, fs...)
+	}
+	if firstErr != nil {
+		t.deleteFiles(out.Files)
+		return Files{}, fmt.Errorf("write %s: %w", t.name, firstErr)
+	}
+	return out, nil
+}
+
+// deleteFiles removes uncommitted files after a failed write, best effort.
+func (t *Table) deleteFiles(files []File) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, f := range files {
+		if err := t.lake.bucket.Delete(ctx, FileKey(t.name, f.Path)); err != nil {
+			t.lake.opts.Logger.Warn("orphan left for gc", "file", f.Path, "err", err)
+		}
+	}
+}
+
+// partWriter is one worker's open files, one per partition.
+type partWriter[T any] struct {
+	t    *Table
+	spec RowSpec[T]
+	opts WriteOptions
+	snap *Snapshot
+	open map[string]*dataFile[T]
+	done []File
+}
+
+func (w *partWriter[T]) write(ctx context.Context, b batch[T]) error {
+	key := b.part.String()
+	f := w.open[key]
+	if f == nil {
+		var err error
+		if f, err = w.create(ctx, b.part); err != nil {
+			return err
+		}
+		w.open[key] = f
+	}
+	if err := f.writeRowGroup(b.rows); err != nil {
+		return err
+	}
+	f.bytes += b.bytes
+	if f.bytes >= w.opts.FileBytes {
+		delete(w.open, key)
+		file, err := f.close()
+		if err != nil {
+			return err
+		}
+		w.done = append(w.done, file)
+	}
+	return nil
+}
+
+func (w *partWriter[T]) closeAll(ctx context.Context) ([]File, error) {
+	var errs []error
+	for key, f := range w.open {
+		delete(w.open, key)
+		file, err := f.close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w.done = append(w.done, file)
+	}
+	return w.done, errors.Join(errs...)
+}
+
+func (w *partWriter[T]) create(ctx context.Context, part Partition) (*dataFile[T], error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	path := "data/" + part.Path(w.snap.PartitionBy) + "/part-" + id.String() + ".parquet"
+	if len(w.snap.PartitionBy) == 0 {
+		path = "data/part-" + id.String() + ".parquet"
+	}
+	pr, pw := io.Pipe()
+	f := &dataFile[T]{
+		file:   File{Path: path, Partition: part},
+		pw:     pw,
+		sha:    sha256.New(),
+		putErr: make(chan error, 1),
+	}
+	f.w = parquet.NewGenericWriter[T](f, ParquetOptions(w.spec.Schema, w.opts)...)
+	go func() {
+		err := w.t.lake.bucket.Put(ctx, FileKey(w.t.name, path), pr, -1)
+		pr.CloseWithError(err) // unblock the writer if Put gave up early
+		f.putErr <- err
+	}()
+	return f, nil
+}
+
+// dataFile streams one Parquet file into storage, hashing it on the way.
+type dataFile[T any] struct {
+	file   File
+	w      *parquet.GenericWriter[T]
+	pw     *io.PipeWriter
+	sha    hash.Hash
+	size   int64
+	bytes  int64 // estimated content, for rolling files
+	putErr chan error
+}
+
+func (f *dataFile[T]) Write(p []byte) (int, error) {
+	n, err := f.pw.Write(p)
+	f.sha.Write(p[:n])
+	f.size += int64(n)
+	return n, err
+}
+
+func (f *dataFile[T]) writeRowGroup(rows []T) error {
+	if _, err := f.w.Write(rows); err != nil {
+		return f.abort(fmt.Errorf("write rows to %s: %w", f.file.Path, err))
+	}
+	if err := f.w.Flush(); err != nil { // ends the row group
+		return f.abort(fmt.Errorf("flush row group of %s: %w", f.file.Path, err))
+	}
+	f.file.Rows += int64(len(rows))
+	return nil
+}
+
+func (f *dataFile[T]) abort(err error) error {
+	f.pw.CloseWithError(err)
+	<-f.putErr
+	return err
+}
+
+// close writes the footer and waits for the upload.
+func (f *dataFile[T]) close() (File, error) {
+	if err := f.w.Close(); err != nil {
+		return File{}, f.abort(fmt.Errorf("close %s: %w", f.file.Path, err))
+	}
+	f.pw.Close()
+	if err := <-f.putErr; err != nil {
+		return File{}, fmt.Errorf("upload %s: %w", f.file.Path, err)
+	}
+	f.file.Bytes = f.size
+	f.file.SHA256 = hex.EncodeToString(f.sha.Sum(nil))
+	return f.file, nil
+}
+
+// Slice yields the rows of a slice, for WriteFiles.
+func Slice[T any](rows []T) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Def describes one table: its row type, schema version, partition column and
+// the columns a row must carry.
+type Def[T any] struct {
+	Name    string
+	Version int // bumped on every change of columns (see docs/tables.md)
+	// PartitionBy is the partition column ("" for none). Its value is part of
+	// every data file's path and of the log.
+	PartitionBy string
+	// Required columns must be present and non-empty in every row.
+	Required  []string
+	partition func(*T) string
+	size      func(*T) int
+}
+
+// Tasks, Rollouts and Quarantine are the tables of this version.
+var (
+	Tasks = Def[Task]{
+		Name: "tasks", Version: 1, PartitionBy: "source",
+		Required:  []string{"task_id", "source"},
+		partition: func(t *Task) string { return t.Source },
+		size: func(t *Task) int {
+			return len(t.ProblemStatement) + len(t.GoldPatch) + len(t.TestPatch) + len(t.Raw) + 256
+		},
+	}
+	Rollouts = Def[Rollout]{
+		Name: "rollouts", Version: 1, PartitionBy: "run_id",
+		Required:  []string{"rollout_id", "task_id", "run_id"},
+		partition: func(r *Rollout) string { return r.RunID },
+		size: func(r *Rollout) int {
+			n := len(r.Patch) + len(r.TestReport) + 128
+			for _, m := range r.Messages {
+				n += len(m.Content) + 32
+				for _, c := range m.ToolCalls {
+					n += len(c.Arguments) + len(c.Name) + len(c.ID)
+				}
+			}
+			return n
+		},
+	}
+	Quarantine = Def[QuarantineRow]{
+		Name: "quarantine", Version: 1, PartitionBy: "job",
+		Required:  []string{"job", "source_file", "reason"},
+		partition: func(q *QuarantineRow) string { return q.Job },
+		size:      func(q *QuarantineRow) int { return len(q.Raw) + len(q.Reason) + 128 },
+	}
+)
+
+// Names lists the tables of this version.
+func Names() []string { return []string{Tasks.Name, Rollouts.Name, Quarantine.Name} }
+
+// Partition returns the row's partition value.
+func (d Def[T]) Partition(row *T) string { return d.partition(row) }
+
+// SizeOf estimates a row's uncompressed size, to bound row groups.
+func (d Def[T]) SizeOf(row *T) int { return d.size(row) }
+
+// ParquetSchema is the table's Parquet schema.
+func (d Def[T]) ParquetSchema() *parquet.Schema { return parquet.SchemaOf(new(T)) }
+
+// Fingerprint is the sha256 of the Parquet schema's text.
+func (d Def[T]) Fingerprint() string {
+	sum := sha256.Sum256([]byte(d.ParquetSchema().String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// Columns lists the top-level column names in order.
+func (d Def[T]) Columns() []string {
+	var cols []string
+	for _, f := range d.ParquetSchema().Fields() {
+		cols = append(cols, f.Name())
+	}
+	return cols
+}
+
+// Validate checks the required columns of a decoded row.
+func (d Def[T]) Validate(row *T) error {
+	v := reflect.ValueOf(row).Elem()
+	t := v.Type()
+	for _, col := range d.Required {
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
+			if name != col {
+				continue
+			}
+			if v.Field(i).IsZero() {
+				return fmt.Errorf("required column %q is empty", col)
+			}
+		}
+	}
+	if d.PartitionBy != "" && strings.ContainsAny(d.partition(row), "\x00") {
+		return errors.New("partition value contains NUL")
+	}
+	return nil
+}

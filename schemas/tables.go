@@ -1,0 +1,77 @@
+// Package schemas defines swelake's tables: Go structs with parquet (and
+// JSON) tags, their schema versions, partition columns, required columns and
+// row validation. Column names are those of docs/tables.md; JSON field names
+// equal Parquet column names, so rows round-trip through JSONL.
+package schemas
+
+import "time"
+
+// Task is one row of the tasks table: a repository issue with a base commit,
+// a gold patch, and the tests that must go fail→pass and stay passing.
+type Task struct {
+	TaskID           string     `parquet:"task_id" json:"task_id"` // stable: the source's instance id, namespaced by source
+	Source           string     `parquet:"source" json:"source"`   // e.g. swe-bench, swe-gym, synth
+	InstanceID       string     `parquet:"instance_id" json:"instance_id"`
+	Repo             string     `parquet:"repo" json:"repo"`
+	BaseCommit       string     `parquet:"base_commit" json:"base_commit"`
+	ProblemStatement string     `parquet:"problem_statement" json:"problem_statement"`
+	GoldPatch        string     `parquet:"gold_patch" json:"gold_patch"`
+	TestPatch        string     `parquet:"test_patch" json:"test_patch"`
+	FailToPass       []string   `parquet:"fail_to_pass,list" json:"fail_to_pass"`
+	PassToPass       []string   `parquet:"pass_to_pass,list" json:"pass_to_pass"`
+	Image            string     `parquet:"image" json:"image"`
+	Language         string     `parquet:"language" json:"language"`
+	TestCmd          string     `parquet:"test_cmd" json:"test_cmd"`
+	CreatedAt        *time.Time `parquet:"created_at,optional,timestamp(millisecond)" json:"created_at"`
+	Difficulty       string     `parquet:"difficulty" json:"difficulty"`
+	ContentHash      string     `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised task content
+	Raw              string     `parquet:"raw" json:"raw"`                   // the source row, verbatim (JSON text)
+}
+
+// Rollout is one row of the rollouts table: one agent run on one task.
+type Rollout struct {
+	RolloutID  string    `parquet:"rollout_id" json:"rollout_id"`
+	TaskID     string    `parquet:"task_id" json:"task_id"`
+	RunID      string    `parquet:"run_id" json:"run_id"`
+	Policy     string    `parquet:"policy" json:"policy"`
+	SampleIdx  int32     `parquet:"sample_idx" json:"sample_idx"`
+	Messages   []Message `parquet:"messages,list" json:"messages"`
+	NumTurns   int32     `parquet:"num_turns" json:"num_turns"`
+	Tokens     *int64    `parquet:"tokens,optional" json:"tokens"` // total tokens, where known
+	ExitReason string    `parquet:"exit_reason" json:"exit_reason"`
+	Patch      string    `parquet:"patch" json:"patch"`
+	Submitted  bool      `parquet:"submitted" json:"submitted"`
+	Forced     bool      `parquet:"forced" json:"forced"` // a truncated run whose patch was submitted for it
+	InfraError bool      `parquet:"infra_error" json:"infra_error"`
+	Reward     *float64  `parquet:"reward,optional" json:"reward"`
+	Resolved   *bool     `parquet:"resolved,optional" json:"resolved"`
+	TestReport string    `parquet:"test_report" json:"test_report"` // JSON text, as graded
+}
+
+// Message is one chat message of a rollout.
+type Message struct {
+	Role       string     `parquet:"role" json:"role"` // system, user, assistant, tool
+	Content    string     `parquet:"content" json:"content"`
+	ToolCalls  []ToolCall `parquet:"tool_calls,list" json:"tool_calls"`
+	ToolCallID string     `parquet:"tool_call_id" json:"tool_call_id"` // on tool messages: the call answered
+	Name       string     `parquet:"name" json:"name"`                 // on tool messages: the tool's name
+}
+
+// ToolCall is a function call made by an assistant message.
+type ToolCall struct {
+	ID        string `parquet:"id" json:"id"`
+	Name      string `parquet:"name" json:"name"`
+	Arguments string `parquet:"arguments" json:"arguments"` // JSON text
+}
+
+// QuarantineRow is an input row that could not be read, kept with its reason.
+type QuarantineRow struct {
+	Job        string    `parquet:"job" json:"job"`
+	RunKey     string    `parquet:"run_key" json:"run_key"`
+	SourceFile string    `parquet:"source_file" json:"source_file"`
+	Line       int64     `parquet:"line" json:"line"`     // 1-based; 0 where the input has no lines
+	Offset     int64     `parquet:"offset" json:"offset"` // byte offset of the row in the file, or -1
+	Reason     string    `parquet:"reason" json:"reason"`
+	Raw        []byte    `parquet:"raw" json:"raw"` // the row's bytes, as read
+	Time       time.Time `parquet:"time,timestamp(millisecond)" json:"time"`
+}
