@@ -609,4 +609,3 @@ func TestConcurrentGoroutineAppends(t *testing.T) {
 		t.Fatalf("version %d rows %d", s.Version, s.Rows())
 	}
 }
-
