@@ -1,0 +1,53 @@
+package queries
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+// Named is an embedded query.
+type Named struct {
+	Name        string
+	Description string // the file's leading "-- " comment lines
+	SQL         string
+}
+
+// Load returns the embedded query sql/<name>.sql.
+func Load(name string) (Named, error) {
+	data, err := sqlFiles.ReadFile("sql/" + name + ".sql")
+	if err != nil {
+		return Named{}, fmt.Errorf("query %q: not an embedded query (swelake sql --list shows them)", name)
+	}
+	text := string(data)
+	var desc []string
+	for _, line := range strings.Split(text, "\n") {
+		c, ok := strings.CutPrefix(line, "--")
+		if !ok {
+			break
+		}
+		desc = append(desc, strings.TrimSpace(c))
+	}
+	return Named{Name: name, Description: strings.Join(desc, " "), SQL: text}, nil
+}
+
+// List returns every embedded query, by name.
+func List() ([]Named, error) {
+	entries, err := fs.ReadDir(sqlFiles, "sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []Named
+	for _, e := range entries {
+		q, err := Load(strings.TrimSuffix(e.Name(), ".sql"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}

@@ -1,0 +1,249 @@
+package queries_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/internal/miniotest"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func ptr[T any](v T) *T { return &v }
+
+func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Table {
+	t.Helper()
+	tbl, err := l.Table(def.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(context.Background(), lake.SchemaFor[T](def.Name, def.Version), []string{def.PartitionBy}, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+func appendRows[T any](t testing.TB, tbl *lake.Table, def schemas.Def[T], rows []T) *lake.Commit {
+	t.Helper()
+	ctx := context.Background()
+	spec := lake.RowSpec[T]{
+		Schema:    lake.SchemaFor[T](def.Name, def.Version),
+		Partition: func(r *T) lake.Partition { return lake.Partition{def.PartitionBy: def.Partition(r)} },
+		SizeOf:    def.SizeOf,
+	}
+	files, err := lake.WriteFiles(ctx, tbl, spec, lake.Slice(rows), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Commit
+}
+
+func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
+	l := lake.Open(b, lake.Options{})
+	if err := l.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tasks := createTable(t, l, schemas.Tasks)
+	appendRows(t, tasks, schemas.Tasks, []schemas.Task{
+		{TaskID: "swe-bench/django-1", Source: "swe-bench", Repo: "django/django", FailToPass: []string{"a", "b"}, PassToPass: []string{"c"}},
+		{TaskID: "swe-bench/django-2", Source: "swe-bench", Repo: "django/django", FailToPass: []string{"d"}},
+		{TaskID: "swe-gym/pandas-1", Source: "swe-gym", Repo: "pandas-dev/pandas"},
+	})
+	createTable(t, l, schemas.Quarantine) // stays empty
+	rollouts := createTable(t, l, schemas.Rollouts)
+	msgs := []schemas.Message{{Role: "system", Content: "you are"}, {Role: "assistant", Content: "ls", ToolCalls: []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"cmd":"ls"}`}}}, {Role: "tool", Content: "x.py", ToolCallID: "c1", Name: "bash"}}
+	appendRows(t, rollouts, schemas.Rollouts, []schemas.Rollout{
+		{RolloutID: "r1", TaskID: "swe-bench/django-1", RunID: "run-a", Policy: "qwen", Messages: msgs, NumTurns: 3, Tokens: ptr[int64](1200), Resolved: ptr(true), Reward: ptr(1.0)},
+		{RolloutID: "r2", TaskID: "swe-bench/django-1", RunID: "run-a", Policy: "qwen", Messages: msgs, NumTurns: 5, Tokens: ptr[int64](2000), Resolved: ptr(false), Reward: ptr(0.0), Forced: true},
+		{RolloutID: "r3", TaskID: "swe-bench/django-2", RunID: "run-a", Policy: "qwen", NumTurns: 7, InfraError: true},
+		{RolloutID: "r4", TaskID: "swe-gym/pandas-1", RunID: "run-b", Policy: "gpt", NumTurns: 2, Resolved: ptr(true)},
+	})
+	return l
+}
+
+func schemaOf(name string) *parquet.Schema {
+	switch name {
+	case schemas.Tasks.Name:
+		return schemas.Tasks.ParquetSchema()
+	case schemas.Rollouts.Name:
+		return schemas.Rollouts.ParquetSchema()
+	case schemas.Quarantine.Name:
+		return schemas.Quarantine.ParquetSchema()
+	}
+	return nil
+}
+
+func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engine {
+	t.Helper()
+	e, err := queries.Open(context.Background(), queries.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.Attach(context.Background(), l, pins, schemaOf); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestGoldenQueries runs every embedded query on the fixture lake and
+// compares its output with testdata/<name>.golden (-update rewrites them).
+func TestGoldenQueries(t *testing.T) {
+	l := fixtureLake(t, objstore.NewMem(nil))
+	e := openEngine(t, l, nil)
+	all, err := queries.List()
+	if err != nil || len(all) == 0 {
+		t.Fatalf("embedded queries: %v %v", all, err)
+	}
+	for _, q := range all {
+		t.Run(q.Name, func(t *testing.T) {
+			if q.Description == "" {
+				t.Errorf("%s.sql has no leading comment describing it", q.Name)
+			}
+			res, err := e.Query(context.Background(), q.SQL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := res.WriteTable(&buf, 0); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", q.Name+".golden")
+			if *update {
+				os.WriteFile(path, buf.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test ./queries -update creates it)", err)
+			}
+			if buf.String() != string(want) {
+				t.Errorf("%s output changed:\n--- got\n%s--- want\n%s", q.Name, buf.String(), want)
+			}
+		})
+	}
+}
+
+func TestViewsArePinned(t *testing.T) {
+	ctx := context.Background()
+	l := fixtureLake(t, objstore.NewMem(nil))
+	tasks, _ := l.Table("tasks")
+	appendRows(t, tasks, schemas.Tasks, []schemas.Task{{TaskID: "x/1", Source: "x"}})
+
+	count := func(e *queries.Engine) int64 {
+		res, err := e.Query(ctx, "SELECT count(*) FROM tasks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Rows[0][0].(int64)
+	}
+	if n := count(openEngine(t, l, nil)); n != 4 {
+		t.Fatalf("latest: %d tasks", n)
+	}
+	if n := count(openEngine(t, l, map[string]int64{"tasks": 1})); n != 3 {
+		t.Fatalf("tasks@1: %d tasks", n)
+	}
+	if n := count(openEngine(t, l, map[string]int64{"tasks": 0})); n != 0 {
+		t.Fatalf("tasks@0: %d tasks", n)
+	}
+	// An empty table still has its columns, nested ones included.
+	e := openEngine(t, l, nil)
+	res, err := e.Query(ctx, "SELECT count(*), max(octet_length(raw)), max(line) FROM quarantine")
+	if err != nil || res.Rows[0][0].(int64) != 0 {
+		t.Fatalf("empty quarantine view: %v %v", res, err)
+	}
+	if _, err := e.Query(ctx, "SELECT messages[1].tool_calls[1].arguments FROM rollouts"); err != nil {
+		t.Fatalf("nested columns: %v", err)
+	}
+	// Pins name tables and versions that exist.
+	other, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	defer other.Close()
+	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, schemaOf); !errors.Is(err, lake.ErrNoTable) {
+		t.Fatalf("pin of a missing table: %v", err)
+	}
+	if err := other.Attach(ctx, l, map[string]int64{"tasks": 99}, schemaOf); !errors.Is(err, lake.ErrNoVersion) {
+		t.Fatalf("pin of a missing version: %v", err)
+	}
+}
+
+func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
+	srv := miniotest.StartTB(t)
+	ctx := context.Background()
+	b, err := objstore.NewS3(objstore.S3Config{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Bucket: "queries", Prefix: "lake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := fixtureLake(t, b)
+	cacheDir := t.TempDir()
+	e, err := queries.Open(ctx, queries.Options{CacheDir: cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Attach(ctx, l, nil, schemaOf); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Query(ctx, "SELECT count(*) FROM rollouts WHERE resolved")
+	if err != nil || res.Rows[0][0].(int64) != 2 {
+		t.Fatalf("query over MinIO: %v %v", res, err)
+	}
+	cached, _ := filepath.Glob(filepath.Join(cacheDir, "sha256", "*", "*.parquet"))
+	if len(cached) != 4 { // 2 task partitions + 2 rollout partitions
+		t.Fatalf("cache holds %v", cached)
+	}
+
+	// Flip a byte of a remote file: a fresh cache refuses it.
+	tbl, _ := l.Table("rollouts")
+	s, _ := tbl.Snapshot(ctx, lake.Latest)
+	key := lake.FileKey("rollouts", s.Files[0].Path)
+	data, _ := objstore.ReadAll(ctx, b, key)
+	data[len(data)/3] ^= 0x20
+	b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	e2, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	defer e2.Close()
+	err = e2.Attach(ctx, l, nil, schemaOf)
+	if !errors.Is(err, queries.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
+		t.Fatalf("corrupt remote file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)
+	}
+}
+
+func TestResultFormats(t *testing.T) {
+	e := openEngine(t, fixtureLake(t, objstore.NewMem(nil)), nil)
+	res, err := e.Query(context.Background(), "SELECT rollout_id, tokens, messages[2].tool_calls AS calls FROM rollouts WHERE rollout_id IN ('r1','r4') ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js, cs bytes.Buffer
+	res.WriteJSON(&js)
+	res.WriteCSV(&cs)
+	wantJSON := `[
+  {"rollout_id": "r1", "tokens": 1200, "calls": [{"arguments":"{\"cmd\":\"ls\"}","id":"c1","name":"bash"}]},
+  {"rollout_id": "r4", "tokens": null, "calls": null}
+]
+`
+	if js.String() != wantJSON {
+		t.Errorf("json:\n%s\nwant\n%s", js.String(), wantJSON)
+	}
+	wantCSV := "rollout_id,tokens,calls\nr1,1200,\"[{\"\"arguments\"\":\"\"{\\\"\"cmd\\\"\":\\\"\"ls\\\"\"}\"\",\"\"id\"\":\"\"c1\"\",\"\"name\"\":\"\"bash\"\"}]\"\nr4,,\n"
+	if cs.String() != wantCSV {
+		t.Errorf("csv:\n%s\nwant\n%s", cs.String(), wantCSV)
+	}
+}
