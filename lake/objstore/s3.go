@@ -43,7 +43,7 @@ type S3 struct {
 
 // NewS3 returns an S3 bucket. It does not contact the server.
 func NewS3(cfg S3Config) (*S3, error) {
-	url := fmt.Sprintf("s3://%s/%s", cfg.Bucket, cfg.Prefix)
+	url := strings.TrimSuffix(fmt.Sprintf("s3://%s/%s", cfg.Bucket, strings.Trim(cfg.Prefix, "/")), "/")
 	switch {
 	case cfg.Endpoint == "":
 		return nil, &Error{Op: "open", URL: url, Err: errors.New("no S3 endpoint configured (s3.endpoint, SWELAKE_S3_ENDPOINT or AWS_ENDPOINT_URL_S3)")}

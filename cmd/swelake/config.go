@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/swelake/swelake/lake/objstore"
+)
+
+// Config is everything swelake reads from swelake.yaml, SWELAKE_* variables
+// and flags (in rising precedence). Only this package reads them.
+type Config struct {
+	Lake      string   `mapstructure:"lake"`      // root: a path, file://path or s3://bucket/prefix
+	CacheDir  string   `mapstructure:"cache_dir"` // local cache of remote files for DuckDB
+	Author    string   `mapstructure:"author"`    // recorded in every commit
+	LogLevel  string   `mapstructure:"log_level"` // debug, info, warn, error
+	LogFormat string   `mapstructure:"log_format"`
+	S3        S3Config `mapstructure:"s3"`
+}
+
+// S3Config is the S3 endpoint for s3:// roots.
+type S3Config struct {
+	Endpoint  string `mapstructure:"endpoint"` // host:port or http(s)://host:port
+	AccessKey string `mapstructure:"access_key"`
+	SecretKey string `mapstructure:"secret_key"`
+	Region    string `mapstructure:"region"`
+	Secure    bool   `mapstructure:"secure"`
+}
+
+// configDefaults lists every key with its default; SWELAKE_* variables
+// bind to exactly these keys.
+func configDefaults() map[string]any {
+	return map[string]any{
+		"lake":          "./lake",
+		"cache_dir":     "",
+		"author":        "",
+		"log_level":     "info",
+		"log_format":    "text",
+		"s3.endpoint":   "",
+		"s3.access_key": "",
+		"s3.secret_key": "",
+		"s3.region":     "",
+		"s3.secure":     true,
+	}
+}
+
+// loadConfig reads the config file (--config, else ./swelake.yaml if it
+// exists), the environment and the flags. Unknown keys in the file are errors.
+func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	v := viper.New()
+	for k, d := range configDefaults() {
+		v.SetDefault(k, d)
+	}
+	path, _ := flags.GetString("config")
+	if path == "" {
+		if _, err := os.Stat("swelake.yaml"); err == nil {
+			path = "swelake.yaml"
+		}
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	// SWELAKE_<KEY> (dots as underscores) overrides the file.
+	for k := range configDefaults() {
+		if val := getenv("SWELAKE_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))); val != "" {
+			v.Set(k, val)
+		}
+	}
+	if f := flags.Lookup("lake"); f != nil && f.Changed {
+		v.Set("lake", f.Value.String())
+	}
+	if f := flags.Lookup("log-level"); f != nil && f.Changed {
+		v.Set("log_level", f.Value.String())
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", orDefault(path, "(environment)"), err)
+	}
+	// The standard AWS variables fill what swelake's own keys left empty.
+	fill := func(dst *string, env string) {
+		if *dst == "" {
+			*dst = getenv(env)
+		}
+	}
+	fill(&cfg.S3.AccessKey, "AWS_ACCESS_KEY_ID")
+	fill(&cfg.S3.SecretKey, "AWS_SECRET_ACCESS_KEY")
+	fill(&cfg.S3.Region, "AWS_REGION")
+	if cfg.S3.Endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") != "" {
+		cfg.S3.Endpoint = getenv("AWS_ENDPOINT_URL_S3")
+	}
+	if strings.Contains(cfg.S3.Endpoint, "://") {
+		u, err := url.Parse(cfg.S3.Endpoint)
+		if err != nil || u.Host == "" {
+			return Config{}, fmt.Errorf("config s3.endpoint %q: not host:port or a URL", cfg.S3.Endpoint)
+		}
+		cfg.S3.Endpoint, cfg.S3.Secure = u.Host, u.Scheme == "https"
+	}
+	if cfg.Author == "" {
+		cfg.Author = orDefault(getenv("USER"), "unknown")
+		if host, err := os.Hostname(); err == nil {
+			cfg.Author += "@" + host
+		}
+	}
+	return cfg, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// root is a parsed lake root.
+type root struct {
+	s3     bool
+	bucket string
+	prefix string
+	dir    string
+}
+
+func parseRoot(s string) (root, error) {
+	switch {
+	case strings.HasPrefix(s, "s3://"):
+		rest := strings.TrimPrefix(s, "s3://")
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		if bucket == "" {
+			return root{}, fmt.Errorf("lake root %q: no bucket", s)
+		}
+		return root{s3: true, bucket: bucket, prefix: strings.Trim(prefix, "/")}, nil
+	case strings.HasPrefix(s, "file://"):
+		return root{dir: strings.TrimPrefix(s, "file://")}, nil
+	case strings.Contains(s, "://"):
+		return root{}, fmt.Errorf("lake root %q: want a path, file://path or s3://bucket/prefix", s)
+	case s == "":
+		return root{}, errors.New("empty lake root")
+	}
+	return root{dir: s}, nil
+}
+
+// openBucket opens the lake root. A local root must exist unless create.
+func openBucket(cfg Config, create bool) (objstore.Bucket, root, error) {
+	r, err := parseRoot(cfg.Lake)
+	if err != nil {
+		return nil, r, err
+	}
+	if r.s3 {
+		b, err := objstore.NewS3(objstore.S3Config{
+			Endpoint: cfg.S3.Endpoint, Secure: cfg.S3.Secure, Region: cfg.S3.Region,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: r.bucket, Prefix: r.prefix,
+		})
+		return b, r, err
+	}
+	if !create {
+		if st, err := os.Stat(r.dir); err != nil || !st.IsDir() {
+			return nil, r, fmt.Errorf("lake %s does not exist (run swelake lake init --lake %s)", r.dir, r.dir)
+		}
+	}
+	b, err := objstore.NewLocal(r.dir)
+	return b, r, err
+}
+
+// cacheDir is where remote files are cached: cache_dir, else <root>/cache
+// for a local lake, else the user cache directory.
+func cacheDir(cfg Config, r root) string {
+	if cfg.CacheDir != "" {
+		return cfg.CacheDir
+	}
+	if !r.s3 {
+		return filepath.Join(r.dir, "cache")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "swelake")
+	}
+	return filepath.Join(os.TempDir(), "swelake-cache")
+}

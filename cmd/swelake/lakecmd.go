@@ -1,0 +1,486 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swelake/swelake/internal/progress"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/load"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+)
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc
+}
+
+func newLakeCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "lake",
+		Short: "Create, inspect, verify and maintain a lake",
+		Long: `A lake is a root directory or S3 prefix holding tables. Each table is
+Parquet data files plus a log of commits (tables/<t>/_log/<version>.json);
+a snapshot table@version is the set of files its log names at that version.
+See docs/lake-format.md.`,
+	}
+	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newShowCmd(a), newVerifyCmd(a), newGCCmd(a), newAppendCmd(a))
+	return c
+}
+
+func newInitCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the lake (and its S3 bucket if missing) and its tables",
+		Long: `Creates the lake root marker and every table of this swelake version
+(tasks, rollouts, quarantine) at version 0. Idempotent: running it again on
+an existing lake changes nothing. On an s3:// root the bucket is created if
+it does not exist.`,
+		Example: `  swelake lake init                         # ./lake
+  swelake lake init --lake s3://datasets/swe  # with SWELAKE_S3_ENDPOINT etc. set`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, r, err := a.openLake(ctx, true)
+			if err != nil {
+				return err
+			}
+			if s3, ok := l.Bucket().(*objstore.S3); ok && r.s3 {
+				if err := s3.EnsureBucket(ctx); err != nil {
+					return err
+				}
+			}
+			if err := l.Init(ctx); err != nil {
+				return err
+			}
+			created, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "lake-init"})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"lake": l.URL(), "tables": created})
+			}
+			fmt.Fprintf(a.stdout, "lake %s\n", l.URL())
+			for _, c := range created {
+				state := "exists"
+				if c.Created {
+					state = "created"
+				}
+				fmt.Fprintf(a.stdout, "  %-12s %s\n", c.Table, state)
+			}
+			return nil
+		},
+	}
+}
+
+type tableInfo struct {
+	Table       string    `json:"table"`
+	Version     int64     `json:"version"`
+	Rows        int64     `json:"rows"`
+	Files       int       `json:"files"`
+	Bytes       int64     `json:"bytes"`
+	Schema      string    `json:"schema"`
+	PartitionBy []string  `json:"partition_by"`
+	Updated     time.Time `json:"updated"`
+}
+
+func newTablesCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tables",
+		Short: "List the tables with their latest version, rows and size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			names, err := l.Tables(ctx)
+			if err != nil {
+				return err
+			}
+			infos := []tableInfo{}
+			for _, n := range names {
+				t, _ := l.Table(n)
+				s, err := t.Snapshot(ctx, lake.Latest)
+				if err != nil {
+					return err
+				}
+				infos = append(infos, tableInfo{Table: n, Version: s.Version, Rows: s.Rows(), Files: len(s.Files), Bytes: s.Bytes(),
+					Schema: fmt.Sprintf("%s/v%d", s.Schema.Name, s.Schema.Version), PartitionBy: s.PartitionBy, Updated: s.Commit.Provenance.Time})
+			}
+			if a.json {
+				return a.printJSON(infos)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TABLE\tVERSION\tROWS\tFILES\tSIZE\tPARTITION BY\tUPDATED")
+			for _, i := range infos {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", i.Table, i.Version, i.Rows, i.Files, progress.Bytes(i.Bytes),
+					strings.Join(i.PartitionBy, ","), i.Updated.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) tableArg(s string) (lake.Ref, error) {
+	ref, err := lake.ParseRef(s)
+	if err != nil {
+		return ref, usageError{err}
+	}
+	return ref, nil
+}
+
+func newLogCmd(a *app) *cobra.Command {
+	var limit int
+	c := &cobra.Command{
+		Use:   "log <table>",
+		Short: "Show a table's commits, newest first, with their provenance",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			ref, err := a.tableArg(args[0])
+			if err != nil {
+				return err
+			}
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			t, _ := l.Table(ref.Table)
+			latest, err := t.Latest(ctx)
+			if err != nil {
+				return err
+			}
+			upto := latest
+			if ref.Version != lake.Latest {
+				if ref.Version > latest {
+					return fmt.Errorf("log %s: %w (latest is %d)", ref, lake.ErrNoVersion, latest)
+				}
+				upto = ref.Version
+			}
+			from := int64(0)
+			if limit > 0 {
+				from = max(0, upto-int64(limit)+1)
+			}
+			commits, err := t.Log(ctx, from, upto)
+			if err != nil {
+				return err
+			}
+			slices.Reverse(commits)
+			if a.json {
+				return a.printJSON(commits)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tTIME\tOPERATION\tJOB\tRUN KEY\tFILES\tROWS\tTOTAL ROWS\tAUTHOR")
+			for _, c := range commits {
+				files := fmt.Sprintf("+%d", c.Summary.AddedFiles)
+				rows := fmt.Sprintf("+%d", c.Summary.AddedRows)
+				if c.Summary.RemovedFiles > 0 {
+					files += fmt.Sprintf(" -%d", c.Summary.RemovedFiles)
+					rows += fmt.Sprintf(" -%d", c.Summary.RemovedRows)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Version, c.Provenance.Time.Local().Format(time.DateTime),
+					c.Operation, c.Provenance.Job, orDefault(c.Provenance.RunKey, "-"), files, rows, c.Summary.TotalRows, c.Provenance.Author)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().IntVarP(&limit, "limit", "n", 0, "show only the newest n commits")
+	return c
+}
+
+type partitionInfo struct {
+	Partition string `json:"partition"`
+	Files     int    `json:"files"`
+	Rows      int64  `json:"rows"`
+	Bytes     int64  `json:"bytes"`
+}
+
+func newShowCmd(a *app) *cobra.Command {
+	var showFiles bool
+	c := &cobra.Command{
+		Use:   "show <table>[@version]",
+		Short: "Describe a snapshot: schema, partitions, size and the commit that made it",
+		Example: `  swelake lake show rollouts
+  swelake lake show rollouts@3 --files --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			ref, err := a.tableArg(args[0])
+			if err != nil {
+				return err
+			}
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			t, _ := l.Table(ref.Table)
+			s, err := t.Snapshot(ctx, ref.Version)
+			if err != nil {
+				return err
+			}
+			parts := map[string]*partitionInfo{}
+			var order []string
+			for _, f := range s.Files {
+				k := f.Partition.String()
+				p := parts[k]
+				if p == nil {
+					p = &partitionInfo{Partition: k}
+					parts[k] = p
+					order = append(order, k)
+				}
+				p.Files++
+				p.Rows += f.Rows
+				p.Bytes += f.Bytes
+			}
+			slices.Sort(order)
+			partList := []partitionInfo{}
+			for _, k := range order {
+				partList = append(partList, *parts[k])
+			}
+			if a.json {
+				out := map[string]any{
+					"snapshot": s.Ref().String(), "table": s.Table, "version": s.Version, "rows": s.Rows(), "bytes": s.Bytes(),
+					"files": len(s.Files), "schema": s.Schema, "partition_by": s.PartitionBy, "partitions": partList, "commit": s.Commit,
+				}
+				if showFiles {
+					out["file_list"] = s.Files
+				}
+				return a.printJSON(out)
+			}
+			p := s.Commit.Provenance
+			fmt.Fprintf(a.stdout, "snapshot     %s\nrows         %d\nfiles        %d (%s)\nschema       %s v%d (sha256 %.12s)\npartitioned  %s\ncommitted    %s by %s (%s)\njob          %s  run key %s  config %s\ninputs       %s\n",
+				s.Ref(), s.Rows(), len(s.Files), progress.Bytes(s.Bytes()), s.Schema.Name, s.Schema.Version, s.Schema.Fingerprint,
+				orDefault(strings.Join(s.PartitionBy, ","), "-"), p.Time.Local().Format(time.RFC3339), p.Author, p.CodeVersion,
+				orDefault(p.Job, "-"), orDefault(p.RunKey, "-"), orDefault(shortHash(p.ConfigHash), "-"), orDefault(strings.Join(p.Inputs, " "), "-"))
+			if len(partList) > 0 {
+				fmt.Fprintln(a.stdout)
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "PARTITION\tFILES\tROWS\tSIZE")
+				for _, p := range partList {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Partition, p.Files, p.Rows, progress.Bytes(p.Bytes))
+				}
+				tw.Flush()
+			}
+			if showFiles {
+				fmt.Fprintln(a.stdout)
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "FILE\tROWS\tBYTES\tSHA256")
+				for _, f := range s.Files {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", f.Path, f.Rows, f.Bytes, f.SHA256)
+				}
+				tw.Flush()
+			}
+			fmt.Fprintf(a.stdout, "\nschema:\n%s\n", s.Schema.Parquet)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&showFiles, "files", false, "list every data file with its rows, size and sha256")
+	return c
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func newVerifyCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify [<table>[@version]]",
+		Short: "Re-hash every file of the latest (or given) snapshot and compare with the log",
+		Long: `Reads every data file of the snapshot, compares its size and sha256 with
+the log, and exits non-zero naming each file that is missing or differs.
+Without a table, verifies the latest snapshot of every table.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			var refs []lake.Ref
+			if len(args) == 1 {
+				ref, err := a.tableArg(args[0])
+				if err != nil {
+					return err
+				}
+				refs = append(refs, ref)
+			} else {
+				names, err := l.Tables(ctx)
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					refs = append(refs, lake.Ref{Table: n, Version: lake.Latest})
+				}
+			}
+			type verified struct {
+				Snapshot string         `json:"snapshot"`
+				Files    int            `json:"files"`
+				Bytes    int64          `json:"bytes"`
+				Problems []lake.Problem `json:"problems"`
+			}
+			var results []verified
+			var all []lake.Problem
+			for _, ref := range refs {
+				t, _ := l.Table(ref.Table)
+				s, err := t.Snapshot(ctx, ref.Version)
+				if err != nil {
+					return err
+				}
+				bar := progress.New(a.stderr, a.stderrIsTTY, "verify "+s.Ref().String(), s.Bytes(), a.now)
+				start := a.now()
+				problems, err := t.Verify(ctx, s, bar.Set)
+				bar.Finish()
+				if err != nil {
+					return err
+				}
+				a.logger.Info("verified", "snapshot", s.Ref().String(), "files", len(s.Files), "bytes", s.Bytes(),
+					"problems", len(problems), "elapsed", a.now().Sub(start).Round(time.Millisecond))
+				results = append(results, verified{Snapshot: s.Ref().String(), Files: len(s.Files), Bytes: s.Bytes(), Problems: append([]lake.Problem{}, problems...)})
+				all = append(all, problems...)
+			}
+			if a.json {
+				if err := a.printJSON(results); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					state := "ok"
+					if len(r.Problems) > 0 {
+						state = fmt.Sprintf("%d CORRUPT", len(r.Problems))
+					}
+					fmt.Fprintf(a.stdout, "%-24s %5d files %10s  %s\n", r.Snapshot, r.Files, progress.Bytes(r.Bytes), state)
+					for _, p := range r.Problems {
+						fmt.Fprintf(a.stdout, "  %s\n", p)
+					}
+				}
+			}
+			if len(all) > 0 {
+				return fmt.Errorf("verify: %d file(s) corrupt or missing, first %s: %w", len(all), all[0], lake.ErrCorrupt)
+			}
+			return nil
+		},
+	}
+}
+
+func newGCCmd(a *app) *cobra.Command {
+	var olderThan time.Duration
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete orphan files (written by failed or killed writers) older than a grace period",
+		Long: `Deletes data files that no commit of any version names, and staged temp
+files, when they are older than --older-than. A file any snapshot names is
+never deleted. The grace period protects writers that have written files
+and not yet committed them: keep it longer than your longest job.`,
+		Example: `  swelake lake gc --dry-run
+  swelake lake gc --older-than 1h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if olderThan < 0 {
+				return usageError{fmt.Errorf("--older-than %v: must not be negative", olderThan)}
+			}
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			res, err := l.GC(ctx, olderThan, dryRun)
+			if err != nil {
+				return err
+			}
+			var bytes int64
+			for _, o := range res.Removed {
+				bytes += o.Size
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"dry_run": dryRun, "removed": len(res.Removed), "removed_bytes": bytes,
+					"kept_recent_orphans": res.Kept, "live_files": res.Live, "files": res.Removed})
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			for _, o := range res.Removed {
+				fmt.Fprintf(a.stdout, "%s %s (%s, %s)\n", verb, o.Key, progress.Bytes(o.Size), o.ModTime.Local().Format(time.DateTime))
+			}
+			fmt.Fprintf(a.stdout, "%s %d orphan(s), %s; kept %d orphan(s) younger than %v; %d live file(s)\n",
+				verb, len(res.Removed), progress.Bytes(bytes), res.Kept, olderThan, res.Live)
+			return nil
+		},
+	}
+	c.Flags().DurationVar(&olderThan, "older-than", 24*time.Hour, "grace period: only orphans older than this are deleted")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted, delete nothing")
+	return c
+}
+
+func newAppendCmd(a *app) *cobra.Command {
+	var cfg load.Config
+	c := &cobra.Command{
+		Use:   "append <table> <file...>",
+		Short: "Append rows from JSONL or Parquet files in the table's schema, as one commit",
+		Long: `Reads rows in the table's schema (column names as in docs/tables.md) from
+JSONL (.jsonl, .ndjson, .json; optionally .gz or .zst) or Parquet files,
+validates every row, then writes and commits them as one append. A column
+absent from a row takes its null or zero value unless the table requires it
+(tasks: task_id, source; rollouts: rollout_id, task_id, run_id). A bad row —
+unknown column, wrong type, missing required column — refuses the whole
+append with its file, line and reason; nothing is written.
+
+Appending the same files again is a no-op (the run key is derived from their
+content); --allow-duplicate appends anyway, --run-key names the run.`,
+		Example: `  swelake lake append tasks tasks.jsonl
+  swelake lake append rollouts runs/*.parquet --json`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg.Table, cfg.Files = args[0], args[1:]
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			bar := progress.New(a.stderr, a.stderrIsTTY, "append "+cfg.Table, 0, a.now)
+			start := a.now()
+			sum, err := load.Run(ctx, l, cfg, func(pass string, done, total int64) {
+				if bar != nil {
+					bar.Label(pass + " " + cfg.Table)
+					bar.Set(done)
+				}
+			})
+			bar.Finish()
+			if err != nil {
+				return err
+			}
+			a.logger.Info("appended", "table", sum.Table, "version", sum.Version, "rows", sum.Rows,
+				"already_committed", sum.AlreadyCommitted, "elapsed", a.now().Sub(start).Round(time.Millisecond))
+			if a.json {
+				return a.printJSON(sum)
+			}
+			if sum.AlreadyCommitted {
+				fmt.Fprintf(a.stdout, "already committed as %s@%d (run key %s): nothing written\n", sum.Table, sum.Version, sum.RunKey)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "committed %s@%d: %d rows in %d file(s), %s\n", sum.Table, sum.Version, sum.Rows, sum.Files, progress.Bytes(sum.Bytes))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg.RunKey, "run-key", "", "run key (default: derived from the table and the files' content)")
+	c.Flags().BoolVar(&cfg.AllowDuplicate, "allow-duplicate", false, "append even if the same content was appended before")
+	return c
+}

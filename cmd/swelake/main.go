@@ -1,0 +1,169 @@
+// Command swelake is the data side of training software-engineering agents:
+// a lake of Parquet tables with atomic commits on local disk or S3, queried
+// with DuckDB. Run `swelake --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/swelake/swelake/lake"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		getenv: os.Getenv, now: time.Now,
+		stderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	})
+	stop()
+	os.Exit(code)
+}
+
+// env is everything the commands take from the process: injected, so that
+// tests run the CLI in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+	stderrIsTTY    bool
+}
+
+// app is the state shared by the commands of one invocation.
+type app struct {
+	env
+	cfg    Config
+	json   bool
+	logger *slog.Logger
+}
+
+// usageError marks errors in the command line (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func run(ctx context.Context, args []string, e env) int {
+	a := &app{env: e}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "swelake: %s\n", oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.Contains(err.Error(), "arg(s)") || strings.HasPrefix(err.Error(), "unknown shorthand") {
+		return 2
+	}
+	return 1
+}
+
+// oneLine folds a multi-line error (DuckDB's, say) into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func codeVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "swelake",
+		Short: "The data side of training SWE agents: a Parquet lake with atomic commits, lineage and SQL",
+		Long: `swelake keeps the data of SWE-agent training — tasks, rollouts, curated SFT
+sets, RL batches — as Parquet tables in a lake on local disk or S3/MinIO, with
+atomic commits, pinned snapshots (table@version), provenance and sha256 of
+every file, and DuckDB SQL over any snapshot.
+
+Configuration, in rising precedence: swelake.yaml (or --config), SWELAKE_*
+environment variables (SWELAKE_LAKE, SWELAKE_S3_ENDPOINT, ...), flags.
+S3 credentials fall back to AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION and AWS_ENDPOINT_URL_S3.`,
+		Version:       codeVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd.Flags(), a.getenv)
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			return a.initLogger()
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.String("lake", "./lake", "lake root: a directory, file://dir or s3://bucket/prefix (env SWELAKE_LAKE)")
+	pf.String("config", "", "config file (default ./swelake.yaml if it exists)")
+	pf.String("log-level", "info", "log level: debug, info, warn, error (env SWELAKE_LOG_LEVEL)")
+	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
+	root.AddCommand(newLakeCmd(a), newSQLCmd(a))
+	return root
+}
+
+func (a *app) initLogger() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level %q: want debug, info, warn or error", a.cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch a.cfg.LogFormat {
+	case "json":
+		a.logger = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	case "text", "":
+		a.logger = slog.New(slog.NewTextHandler(a.stderr, opts))
+	default:
+		return fmt.Errorf("log format %q: want text or json", a.cfg.LogFormat)
+	}
+	return nil
+}
+
+// openLake opens the configured lake; unless create, it must be initialized.
+func (a *app) openLake(ctx context.Context, create bool) (*lake.Lake, root, error) {
+	b, r, err := openBucket(a.cfg, create)
+	if err != nil {
+		return nil, r, err
+	}
+	l := lake.Open(b, lake.Options{Logger: a.logger, Clock: a.now, CodeVersion: codeVersion(), Author: a.cfg.Author})
+	if !create {
+		if err := l.CheckInitialized(ctx); err != nil {
+			return nil, r, err
+		}
+	}
+	return l, r, nil
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (a *app) printJSON(v any) error {
+	enc := jsonEncoder(a.stdout)
+	return enc.Encode(v)
+}

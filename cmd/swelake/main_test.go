@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/internal/miniotest"
+)
+
+var minio *miniotest.Server
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "swelake-cli-minio-")
+	if err != nil {
+		panic(err)
+	}
+	minio, err = miniotest.Start(context.Background(), miniotest.Options{Dir: dir})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "MinIO is required for the CLI tests (run `make minio-bin`, or set SWELAKE_MINIO_BIN): %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	minio.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs swelake in-process with the given environment.
+type cli struct {
+	t   *testing.T
+	env map[string]string
+	dir string
+}
+
+func (c *cli) run(args ...string) (stdout, stderr string, code int) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return c.env[k] }
+	wd, _ := os.Getwd()
+	os.Chdir(c.dir)
+	defer os.Chdir(wd)
+	code = run(context.Background(), args, env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: getenv, now: time.Now})
+	return out.String(), errb.String(), code
+}
+
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	out, errs, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("swelake %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// fails runs a command that must fail with one stderr line containing want.
+func (c *cli) fails(want string, wantCode int, args ...string) {
+	c.t.Helper()
+	_, errs, code := c.run(args...)
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	last := lines[len(lines)-1]
+	if code != wantCode || !strings.HasPrefix(last, "swelake: ") || !strings.Contains(last, want) {
+		c.t.Fatalf("swelake %s: exit %d, stderr %q; want exit %d and a line containing %q", strings.Join(args, " "), code, errs, wantCode, want)
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const tasksJSONL = `{"task_id":"swe-bench/django__django-11099","source":"swe-bench","repo":"django/django","fail_to_pass":["test_a"],"pass_to_pass":["test_b","test_c"]}
+{"task_id":"swe-gym/pandas-1","source":"swe-gym","repo":"pandas-dev/pandas"}
+`
+
+const rolloutsJSONL = `{"rollout_id":"r1","task_id":"swe-bench/django__django-11099","run_id":"run-a","policy":"qwen","num_turns":3,"resolved":true,"reward":1,"messages":[{"role":"user","content":"fix it"},{"role":"assistant","content":"","tool_calls":[{"id":"c1","name":"bash","arguments":"{\"command\":\"ls\"}"}]},{"role":"tool","content":"a.py","tool_call_id":"c1","name":"bash"}]}
+{"rollout_id":"r2","task_id":"swe-bench/django__django-11099","run_id":"run-a","policy":"qwen","num_turns":9,"resolved":false,"reward":0}
+`
+
+// roundTrip is the CLI contract, run on a local and on a MinIO lake.
+func roundTrip(t *testing.T, c *cli, lakeRoot string) {
+	lk := "--lake=" + lakeRoot
+	c.ok("lake", "init", lk)
+	again := c.ok("lake", "init", lk, "--json")
+	var initOut struct {
+		Tables []struct {
+			Table   string
+			Created bool
+		}
+	}
+	if err := json.Unmarshal([]byte(again), &initOut); err != nil || len(initOut.Tables) != 3 || initOut.Tables[0].Created {
+		t.Fatalf("second init: %s %v", again, err)
+	}
+	tasks := writeFile(t, c.dir, "tasks.jsonl", tasksJSONL)
+	rollouts := writeFile(t, c.dir, "rollouts.jsonl", rolloutsJSONL)
+	out := c.ok("lake", "append", lk, "tasks", tasks)
+	if !strings.Contains(out, "committed tasks@1: 2 rows") {
+		t.Fatalf("append: %s", out)
+	}
+	if out := c.ok("lake", "append", lk, "tasks", tasks); !strings.Contains(out, "already committed as tasks@1") {
+		t.Fatalf("re-append: %s", out)
+	}
+	var sum struct {
+		Version int64
+		Rows    int64
+	}
+	js := c.ok("lake", "append", lk, "rollouts", rollouts, "--json")
+	if err := json.Unmarshal([]byte(js), &sum); err != nil || sum.Version != 1 || sum.Rows != 2 {
+		t.Fatalf("append rollouts --json: %s %v", js, err)
+	}
+	c.ok("lake", "append", lk, "tasks", writeFile(t, c.dir, "more.jsonl", `{"task_id":"swe-gym/pandas-2","source":"swe-gym"}`))
+
+	var tables []struct {
+		Table   string
+		Version int64
+		Rows    int64
+	}
+	js = c.ok("lake", "tables", lk, "--json")
+	if err := json.Unmarshal([]byte(js), &tables); err != nil || len(tables) != 3 || tables[2].Table != "tasks" || tables[2].Version != 2 || tables[2].Rows != 3 {
+		t.Fatalf("tables: %s %v", js, err)
+	}
+	if out := c.ok("lake", "log", lk, "tasks"); !strings.Contains(out, "lake-append") || strings.Count(out, "\n") != 4 {
+		t.Fatalf("log:\n%s", out)
+	}
+	if out := c.ok("lake", "show", lk, "tasks@1"); !strings.Contains(out, "snapshot     tasks@1") || !strings.Contains(out, "source=swe-gym") {
+		t.Fatalf("show:\n%s", out)
+	}
+	c.ok("lake", "verify", lk)
+
+	// SQL: latest, pinned, JSON, CSV, an embedded query, nested columns.
+	if out := c.ok("sql", lk, "SELECT count(*) AS n FROM tasks"); !strings.Contains(out, "3") {
+		t.Fatalf("sql:\n%s", out)
+	}
+	var rows []map[string]any
+	js = c.ok("sql", lk, "--at", "tasks@1", "--json", "SELECT count(*) AS n FROM tasks")
+	if err := json.Unmarshal([]byte(js), &rows); err != nil || rows[0]["n"].(float64) != 2 {
+		t.Fatalf("sql --at tasks@1: %s %v", js, err)
+	}
+	if out := c.ok("sql", lk, "--csv", "SELECT rollout_id, messages[2].tool_calls[1].name AS tool FROM rollouts ORDER BY 1"); out != "rollout_id,tool\nr1,bash\nr2,\n" {
+		t.Fatalf("sql --csv: %q", out)
+	}
+	if out := c.ok("sql", lk, "--query", "rollout_summary"); !strings.Contains(out, "run-a") || !strings.Contains(out, "0.5") {
+		t.Fatalf("rollout_summary:\n%s", out)
+	}
+
+	// Errors: one line, non-zero, nothing written.
+	before := c.ok("lake", "log", lk, "tasks", "--json")
+	bad := writeFile(t, c.dir, "bad.jsonl", "{\"task_id\":\"ok\",\"source\":\"s\"}\n{\"task_id\":\"x\"}\n")
+	c.fails(`bad.jsonl:line 2: required column "source" is empty`, 1, "lake", "append", lk, "tasks", bad)
+	c.fails("no such table", 1, "lake", "show", lk, "nope")
+	c.fails("no such version (latest is 2)", 1, "lake", "show", lk, "tasks@7")
+	c.fails("no such version", 1, "sql", lk, "--at", "tasks@7", "SELECT 1")
+	c.fails("want [a-z]", 2, "lake", "show", lk, "Bad@1")
+	c.fails("Table with name nosuch does not exist", 1, "sql", lk, "SELECT * FROM nosuch")
+	if after := c.ok("lake", "log", lk, "tasks", "--json"); after != before {
+		t.Fatal("a failed command changed the log")
+	}
+}
+
+func TestRoundTripLocal(t *testing.T) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	roundTrip(t, c, filepath.Join(dir, "lake"))
+	// A flipped byte: verify names the file and fails.
+	files, _ := filepath.Glob(filepath.Join(dir, "lake/tables/tasks/data/source=swe-gym/*.parquet"))
+	data, _ := os.ReadFile(files[0])
+	data[len(data)/2] ^= 1
+	os.WriteFile(files[0], data, 0o644)
+	c.fails("1 file(s) corrupt or missing, first tasks/data/source=swe-gym/", 1, "lake", "verify", "--lake", filepath.Join(dir, "lake"))
+	c.fails("does not exist (run swelake lake init", 1, "lake", "tables", "--lake", filepath.Join(dir, "missing"))
+}
+
+func TestRoundTripMinIO(t *testing.T) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{
+		"SWELAKE_S3_ENDPOINT": minio.Endpoint, "SWELAKE_S3_ACCESS_KEY": minio.AccessKey,
+		"SWELAKE_S3_SECRET_KEY": minio.SecretKey, "SWELAKE_S3_SECURE": "false",
+		"SWELAKE_CACHE_DIR": filepath.Join(dir, "cache"),
+	}}
+	roundTrip(t, c, "s3://cli-roundtrip/team/lake") // init creates the bucket
+
+	// The standard AWS variables work too, with the endpoint as a URL.
+	aws := &cli{t: t, dir: dir, env: map[string]string{
+		"AWS_ENDPOINT_URL_S3": "http://" + minio.Endpoint, "AWS_ACCESS_KEY_ID": minio.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": minio.SecretKey, "AWS_REGION": "us-east-1",
+	}}
+	if out := aws.ok("lake", "tables", "--lake", "s3://cli-roundtrip/team/lake"); !strings.Contains(out, "tasks") {
+		t.Fatalf("tables via AWS_* variables:\n%s", out)
+	}
+	noCreds := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_S3_ENDPOINT": minio.Endpoint}}
+	noCreds.fails("missing S3 credentials", 1, "lake", "tables", "--lake", "s3://cli-roundtrip/team/lake")
+	wrong := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_S3_ENDPOINT": minio.Endpoint, "SWELAKE_S3_SECURE": "false",
+		"SWELAKE_S3_ACCESS_KEY": "nobody", "SWELAKE_S3_SECRET_KEY": "wrongwrong"}}
+	wrong.fails("s3://cli-roundtrip/team/lake", 1, "lake", "tables", "--lake", "s3://cli-roundtrip/team/lake")
+	down := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_S3_ENDPOINT": "127.0.0.1:1", "SWELAKE_S3_SECURE": "false",
+		"SWELAKE_S3_ACCESS_KEY": "a", "SWELAKE_S3_SECRET_KEY": "b"}}
+	down.fails("connection refused", 1, "lake", "tables", "--lake", "s3://cli-roundtrip/team/lake")
+
+	// Reading a corrupted remote file through the cache is refused; verify names it.
+	corruptRemote(t, c, "cli-roundtrip", "team/lake/tables/rollouts/data/")
+	fresh := &cli{t: t, dir: dir, env: map[string]string{}}
+	for k, v := range c.env {
+		fresh.env[k] = v
+	}
+	fresh.env["SWELAKE_CACHE_DIR"] = filepath.Join(dir, "cache2")
+	fresh.fails("checksum mismatch", 1, "sql", "--lake", "s3://cli-roundtrip/team/lake", "SELECT count(*) FROM rollouts")
+	fresh.fails("corrupt or missing, first rollouts/data/run_id=run-a/", 1, "lake", "verify", "--lake", "s3://cli-roundtrip/team/lake")
+}
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	writeFile(t, dir, "swelake.yaml", "lake: ./from-config\nlog_level: warn\n")
+	c.ok("lake", "init")
+	if _, err := os.Stat(filepath.Join(dir, "from-config", "_lake.json")); err != nil {
+		t.Fatalf("swelake.yaml's lake key was not used: %v", err)
+	}
+	// Env beats the file, the flag beats env.
+	c.env["SWELAKE_LAKE"] = "./from-env"
+	c.ok("lake", "init")
+	c.ok("lake", "init", "--lake", "./from-flag")
+	for _, d := range []string{"from-env", "from-flag"} {
+		if _, err := os.Stat(filepath.Join(dir, d, "_lake.json")); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+	}
+	writeFile(t, dir, "typo.yaml", "lake: ./x\ns3:\n  endpont: host:1\n")
+	c.fails("invalid keys: endpont", 1, "lake", "tables", "--config", "typo.yaml")
+}
+
+func TestUsageErrors(t *testing.T) {
+	c := &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	c.fails("unknown command", 2, "nope")
+	c.fails("unknown flag", 2, "lake", "tables", "--bogus")
+	c.fails("accepts 1 arg(s)", 2, "lake", "show")
+	c.fails("unknown input format", 2, "lake", "append", "tasks", "x.txt")
+	if out := c.ok("lake", "append", "--help"); !strings.Contains(out, "refuses the whole") || !strings.Contains(out, "Examples:") && !strings.Contains(out, "Example") {
+		t.Fatalf("help:\n%s", out)
+	}
+}

@@ -1,0 +1,99 @@
+// Package jobs wires the stages of swelake: each sub-package is one job, a
+// function of pinned input snapshots and a typed config to a new snapshot
+// that records its provenance. This package holds what they share: how the
+// tables of package schemas become lake tables.
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+// Spec is the lake.RowSpec of a table definition.
+func Spec[T any](def schemas.Def[T]) lake.RowSpec[T] {
+	return lake.RowSpec[T]{
+		Schema: Schema(def),
+		Partition: func(r *T) lake.Partition {
+			if def.PartitionBy == "" {
+				return lake.Partition{}
+			}
+			return lake.Partition{def.PartitionBy: def.Partition(r)}
+		},
+		SizeOf: def.SizeOf,
+	}
+}
+
+// Schema is the lake schema of a table definition.
+func Schema[T any](def schemas.Def[T]) lake.Schema { return lake.SchemaFor[T](def.Name, def.Version) }
+
+func partitionBy[T any](def schemas.Def[T]) []string {
+	if def.PartitionBy == "" {
+		return nil
+	}
+	return []string{def.PartitionBy}
+}
+
+// CreateResult is what CreateTables did for one table.
+type CreateResult struct {
+	Table   string `json:"table"`
+	Created bool   `json:"created"` // false: it existed with this schema
+}
+
+// CreateTables creates every table of this version that does not exist yet.
+func CreateTables(ctx context.Context, l *lake.Lake, prov lake.Provenance) ([]CreateResult, error) {
+	var out []CreateResult
+	for _, c := range []struct {
+		name   string
+		create func() (lake.Result, error)
+	}{
+		{schemas.Tasks.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Tasks, prov) }},
+		{schemas.Rollouts.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Rollouts, prov) }},
+		{schemas.Quarantine.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Quarantine, prov) }},
+	} {
+		res, err := c.create()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, CreateResult{Table: c.name, Created: !res.AlreadyCommitted})
+	}
+	return out, nil
+}
+
+func create[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], prov lake.Provenance) (lake.Result, error) {
+	t, err := l.Table(def.Name)
+	if err != nil {
+		return lake.Result{}, err
+	}
+	return t.Create(ctx, Schema(def), partitionBy(def), prov)
+}
+
+// ParquetSchema returns the Parquet schema of a table of this version, or nil.
+func ParquetSchema(table string) *parquet.Schema {
+	switch table {
+	case schemas.Tasks.Name:
+		return schemas.Tasks.ParquetSchema()
+	case schemas.Rollouts.Name:
+		return schemas.Rollouts.ParquetSchema()
+	case schemas.Quarantine.Name:
+		return schemas.Quarantine.ParquetSchema()
+	}
+	return nil
+}
+
+// ConfigHash is the sha256 of a config's canonical JSON, for provenance.
+func ConfigHash(cfg any) (string, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("hash config: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
