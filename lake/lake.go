@@ -58,7 +58,8 @@ type Options struct {
 	Clock       func() time.Time
 	CodeVersion string // recorded in every commit
 	Author      string // recorded in every commit
-	// CheckpointInterval writes _checkpoint.json every N versions (default 100).
+	// CheckpointInterval writes _checkpoint.json every N versions (default 10),
+	// so that a cold reader replays at most N-1 entries after it.
 	CheckpointInterval int64
 	// MaxRetries bounds retries of a commit after storage errors (default 5);
 	// retries after losing a race to another commit are bounded by ctx only.
@@ -92,7 +93,7 @@ func Open(bucket objstore.Bucket, opts Options) *Lake {
 		opts.Clock = time.Now
 	}
 	if opts.CheckpointInterval <= 0 {
-		opts.CheckpointInterval = 100
+		opts.CheckpointInterval = 10
 	}
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 5
