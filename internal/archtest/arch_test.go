@@ -1,0 +1,58 @@
+// Package archtest enforces the project's dependency rules
+// (docs/architecture.md) as a test, not only as review comments.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/swelake/swelake/"
+
+// forbidden: package (prefix) → imports it must not have (prefixes).
+var forbidden = map[string][]string{
+	mod + "lake":    {mod + "schemas", mod + "queries", mod + "jobs", mod + "cmd", "github.com/spf13/", "github.com/duckdb/"},
+	mod + "schemas": {mod + "lake", mod + "queries", mod + "jobs", mod + "cmd", "github.com/spf13/"},
+	mod + "queries": {mod + "jobs", mod + "cmd", "github.com/spf13/"},
+	mod + "jobs":    {mod + "cmd", "github.com/spf13/"},
+}
+
+func TestForbiddenImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, imports := fields[0], fields[1:]
+		for prefix, bans := range forbidden {
+			if pkg != prefix && !strings.HasPrefix(pkg, prefix+"/") {
+				continue
+			}
+			checked++
+			for _, imp := range imports {
+				for _, ban := range bans {
+					if strings.HasPrefix(imp, ban) {
+						t.Errorf("%s imports %s (forbidden: see docs/architecture.md)", pkg, imp)
+					}
+				}
+			}
+		}
+	}
+	if checked < 6 {
+		t.Fatalf("checked only %d packages: is the module path right?", checked)
+	}
+}
+
+// TestNoEnvOrExitBelowCmd: only cmd/ reads the environment or exits.
+func TestNoEnvOrExitBelowCmd(t *testing.T) {
+	out, _ := exec.Command("git", "grep", "-n", "-E", `os\.(Getenv|LookupEnv|Exit)\(`, "--", "lake", "schemas", "queries", "jobs").CombinedOutput()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" || strings.Contains(line, "_test.go:") {
+			continue
+		}
+		t.Errorf("environment or exit below cmd: %s", line)
+	}
+}
