@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/internal/miniotest"
+	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -47,7 +48,7 @@ func sqlOnce(b *testing.B, bucket objstore.Bucket, cacheDir string) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	if err := e.Attach(ctx, l, nil, schemaOf); err != nil {
+	if err := e.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
 		b.Fatal(err)
 	}
 	q, _ := queries.Load("rollout_summary")

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/swelake/swelake/internal/miniotest"
+	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -29,7 +28,7 @@ func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Ta
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tbl.Create(context.Background(), lake.SchemaFor[T](def.Name, def.Version), []string{def.PartitionBy}, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := tbl.Create(context.Background(), jobs.Schema(def), []string{def.PartitionBy}, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return tbl
@@ -38,12 +37,7 @@ func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Ta
 func appendRows[T any](t testing.TB, tbl *lake.Table, def schemas.Def[T], rows []T) *lake.Commit {
 	t.Helper()
 	ctx := context.Background()
-	spec := lake.RowSpec[T]{
-		Schema:    lake.SchemaFor[T](def.Name, def.Version),
-		Partition: func(r *T) lake.Partition { return lake.Partition{def.PartitionBy: def.Partition(r)} },
-		SizeOf:    def.SizeOf,
-	}
-	files, err := lake.WriteFiles(ctx, tbl, spec, lake.Slice(rows), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,18 +71,6 @@ func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
 	return l
 }
 
-func schemaOf(name string) *parquet.Schema {
-	switch name {
-	case schemas.Tasks.Name:
-		return schemas.Tasks.ParquetSchema()
-	case schemas.Rollouts.Name:
-		return schemas.Rollouts.ParquetSchema()
-	case schemas.Quarantine.Name:
-		return schemas.Quarantine.ParquetSchema()
-	}
-	return nil
-}
-
 func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engine {
 	t.Helper()
 	e, err := queries.Open(context.Background(), queries.Options{CacheDir: t.TempDir()})
@@ -96,7 +78,7 @@ func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.Attach(context.Background(), l, pins, schemaOf); err != nil {
+	if err := e.Attach(context.Background(), l, pins, jobs.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -173,10 +155,10 @@ func TestViewsArePinned(t *testing.T) {
 	// Pins name tables and versions that exist.
 	other, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
 	defer other.Close()
-	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, schemaOf); !errors.Is(err, lake.ErrNoTable) {
+	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, jobs.ParquetSchema); !errors.Is(err, lake.ErrNoTable) {
 		t.Fatalf("pin of a missing table: %v", err)
 	}
-	if err := other.Attach(ctx, l, map[string]int64{"tasks": 99}, schemaOf); !errors.Is(err, lake.ErrNoVersion) {
+	if err := other.Attach(ctx, l, map[string]int64{"tasks": 99}, jobs.ParquetSchema); !errors.Is(err, lake.ErrNoVersion) {
 		t.Fatalf("pin of a missing version: %v", err)
 	}
 }
@@ -198,7 +180,7 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if err := e.Attach(ctx, l, nil, schemaOf); err != nil {
+	if err := e.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.Query(ctx, "SELECT count(*) FROM rollouts WHERE resolved")
@@ -219,7 +201,7 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 	b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
 	e2, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
 	defer e2.Close()
-	err = e2.Attach(ctx, l, nil, schemaOf)
+	err = e2.Attach(ctx, l, nil, jobs.ParquetSchema)
 	if !errors.Is(err, queries.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
 		t.Fatalf("corrupt remote file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)
 	}

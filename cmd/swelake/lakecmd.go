@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -132,6 +133,20 @@ func newTablesCmd(a *app) *cobra.Command {
 	}
 }
 
+// openTable parses "table[@version]" and opens the table in the configured lake.
+func (a *app) openTable(ctx context.Context, arg string) (*lake.Table, lake.Ref, error) {
+	ref, err := a.tableArg(arg)
+	if err != nil {
+		return nil, ref, err
+	}
+	l, _, err := a.openLake(ctx, false)
+	if err != nil {
+		return nil, ref, err
+	}
+	t, err := l.Table(ref.Table)
+	return t, ref, err
+}
+
 func (a *app) tableArg(s string) (lake.Ref, error) {
 	ref, err := lake.ParseRef(s)
 	if err != nil {
@@ -148,15 +163,10 @@ func newLogCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ref, err := a.tableArg(args[0])
+			t, ref, err := a.openTable(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			l, _, err := a.openLake(ctx, false)
-			if err != nil {
-				return err
-			}
-			t, _ := l.Table(ref.Table)
 			latest, err := t.Latest(ctx)
 			if err != nil {
 				return err
@@ -216,15 +226,10 @@ func newShowCmd(a *app) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ref, err := a.tableArg(args[0])
+			t, ref, err := a.openTable(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			l, _, err := a.openLake(ctx, false)
-			if err != nil {
-				return err
-			}
-			t, _ := l.Table(ref.Table)
 			s, err := t.Snapshot(ctx, ref.Version)
 			if err != nil {
 				return err
