@@ -463,10 +463,9 @@ content); --allow-duplicate appends anyway, --run-key names the run.`,
 			bar := progress.New(a.stderr, a.stderrIsTTY, "append "+cfg.Table, 0, a.now)
 			start := a.now()
 			sum, err := load.Run(ctx, l, cfg, func(pass string, done, total int64) {
-				if bar != nil {
-					bar.Label(pass + " " + cfg.Table)
-					bar.Set(done)
-				}
+				bar.Label(pass + " " + cfg.Table)
+				bar.SetTotal(total)
+				bar.Set(done)
 			})
 			bar.Finish()
 			if err != nil {

@@ -49,6 +49,16 @@ func (b *Bar) Set(done int64) {
 	}
 }
 
+// SetTotal sets the total, once it is known.
+func (b *Bar) SetTotal(total int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.total = total
+	b.mu.Unlock()
+}
+
 // Label changes the label (a new phase).
 func (b *Bar) Label(label string) {
 	if b == nil {

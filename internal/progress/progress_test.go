@@ -18,7 +18,22 @@ func TestBar(t *testing.T) {
 	if !strings.Contains(out, "verify [===============               ]  50% 500 B/1000 B 500 B/s") || !strings.HasSuffix(out, "\n") {
 		t.Fatalf("bar drew %q", out)
 	}
+	buf.Reset()
+	u := New(&buf, true, "append", 0, func() time.Time { return now })
+	u.Set(10)
+	u.Finish()
+	if !strings.Contains(buf.String(), "append 10 B") || strings.Contains(buf.String(), "%") {
+		t.Fatalf("bar without a total drew %q", buf.String())
+	}
+	buf.Reset()
+	u.SetTotal(20)
+	u.Finish()
+	if !strings.Contains(buf.String(), " 50% 10 B/20 B") {
+		t.Fatalf("bar after SetTotal drew %q", buf.String())
+	}
 	var nilBar *Bar
+	nilBar.SetTotal(1)
+	nilBar.Label("x")
 	nilBar.Set(1) // a disabled bar is a nil bar, and does nothing
 	nilBar.Finish()
 	if New(&buf, false, "x", 1, nil) != nil {
