@@ -3,7 +3,6 @@ package schemas
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -20,22 +19,43 @@ type Def[T any] struct {
 	// every data file's path and of the log.
 	PartitionBy string
 	// Required columns must be present and non-empty in every row.
-	Required  []string
-	partition func(*T) string
-	size      func(*T) int
+	Required    []string
+	requiredIdx []int // struct field index of each Required column
+	partition   func(*T) string
+	size        func(*T) int
+}
+
+// newDef builds a Def, resolving the required columns to struct fields once.
+// It panics on a required column the row type does not have: a programming
+// error caught by the package's tests.
+func newDef[T any](d Def[T]) Def[T] {
+	t := reflect.TypeFor[T]()
+	for _, col := range d.Required {
+		idx := -1
+		for i := range t.NumField() {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ","); name == col {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			panic(fmt.Sprintf("schemas: table %s: required column %q is not a field of %s", d.Name, col, t))
+		}
+		d.requiredIdx = append(d.requiredIdx, idx)
+	}
+	return d
 }
 
 // Tasks, Rollouts and Quarantine are the tables of this version.
 var (
-	Tasks = Def[Task]{
+	Tasks = newDef(Def[Task]{
 		Name: "tasks", Version: 1, PartitionBy: "source",
 		Required:  []string{"task_id", "source"},
 		partition: func(t *Task) string { return t.Source },
 		size: func(t *Task) int {
 			return len(t.ProblemStatement) + len(t.GoldPatch) + len(t.TestPatch) + len(t.Raw) + 256
 		},
-	}
-	Rollouts = Def[Rollout]{
+	})
+	Rollouts = newDef(Def[Rollout]{
 		Name: "rollouts", Version: 1, PartitionBy: "run_id",
 		Required:  []string{"rollout_id", "task_id", "run_id"},
 		partition: func(r *Rollout) string { return r.RunID },
@@ -49,13 +69,13 @@ var (
 			}
 			return n
 		},
-	}
-	Quarantine = Def[QuarantineRow]{
+	})
+	Quarantine = newDef(Def[QuarantineRow]{
 		Name: "quarantine", Version: 1, PartitionBy: "job",
 		Required:  []string{"job", "source_file", "reason"},
 		partition: func(q *QuarantineRow) string { return q.Job },
 		size:      func(q *QuarantineRow) int { return len(q.Raw) + len(q.Reason) + 128 },
-	}
+	})
 )
 
 // Names lists the tables of this version.
@@ -88,20 +108,10 @@ func (d Def[T]) Columns() []string {
 // Validate checks the required columns of a decoded row.
 func (d Def[T]) Validate(row *T) error {
 	v := reflect.ValueOf(row).Elem()
-	t := v.Type()
-	for _, col := range d.Required {
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
-			if name != col {
-				continue
-			}
-			if v.Field(i).IsZero() {
-				return fmt.Errorf("required column %q is empty", col)
-			}
+	for i, idx := range d.requiredIdx {
+		if v.Field(idx).IsZero() {
+			return fmt.Errorf("required column %q is empty", d.Required[i])
 		}
-	}
-	if d.PartitionBy != "" && strings.ContainsAny(d.partition(row), "\x00") {
-		return errors.New("partition value contains NUL")
 	}
 	return nil
 }

@@ -135,3 +135,25 @@ func TestReadParquetSubsetOfColumns(t *testing.T) {
 		t.Fatalf("alien column: %v", err)
 	}
 }
+
+func TestRequiredColumnsExist(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		required []string
+		idx      int
+	}{
+		{Tasks.Name, Tasks.Required, len(Tasks.requiredIdx)},
+		{Rollouts.Name, Rollouts.Required, len(Rollouts.requiredIdx)},
+		{Quarantine.Name, Quarantine.Required, len(Quarantine.requiredIdx)},
+	} {
+		if tc.idx != len(tc.required) || tc.idx == 0 {
+			t.Errorf("%s: %d required columns resolved of %v", tc.name, tc.idx, tc.required)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a required column the row type lacks did not panic")
+		}
+	}()
+	newDef(Def[Task]{Name: "x", Required: []string{"nope"}})
+}
