@@ -51,13 +51,14 @@ func (t *Table) Create(ctx context.Context, schema Schema, partitionBy []string,
 		switch {
 		case rerr == nil && existing.CommitID == c.CommitID: // our write landed; its answer was lost
 			return Result{Commit: existing}, nil
+		case rerr == nil && existing.Schema == nil:
+			return Result{}, fmt.Errorf("create %s: %w: version 0 has no schema", t.name, ErrCorrupt)
+		case rerr == nil && (existing.Schema.Fingerprint != schema.Fingerprint || !slices.Equal(existing.PartitionBy, partitionBy)):
+			return Result{}, fmt.Errorf("create %s: %w: the table exists with schema %s v%d partitioned by %v",
+				t.name, ErrSchemaMismatch, existing.Schema.Name, existing.Schema.Version, existing.PartitionBy)
 		case rerr == nil:
-			if existing.Schema == nil || existing.Schema.Fingerprint != schema.Fingerprint || !slices.Equal(existing.PartitionBy, partitionBy) {
-				return Result{}, fmt.Errorf("create %s: %w: the table exists with schema %s v%d partitioned by %v",
-					t.name, ErrSchemaMismatch, existing.Schema.Name, existing.Schema.Version, existing.PartitionBy)
-			}
 			return Result{Commit: existing, AlreadyCommitted: true}, nil
-		case errors.Is(err, objstore.ErrExist) && errors.Is(rerr, ErrCorrupt):
+		case errors.Is(rerr, ErrCorrupt):
 			return Result{}, rerr
 		}
 		if attempt >= t.lake.opts.MaxRetries {

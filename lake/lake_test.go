@@ -271,6 +271,13 @@ func TestCreateIsIdempotentAndChecksSchema(t *testing.T) {
 	if _, err := tbl.Create(ctx, other, []string{"part"}, lake.Provenance{}); !errors.Is(err, lake.ErrSchemaMismatch) {
 		t.Fatalf("create with another schema: %v", err)
 	}
+	// A version 0 without a schema is reported as corrupt, not a crash.
+	mem := objstore.NewMem(nil)
+	mem.Put(ctx, "tables/broken/_log/00000000000000000000.json", strings.NewReader(`{"format":1,"table":"broken","version":0,"parent":-1,"operation":"create"}`), -1)
+	broken, _ := lake.Open(mem, lake.Options{}).Table("broken")
+	if _, err := broken.Create(ctx, testSchema, nil, lake.Provenance{}); !errors.Is(err, lake.ErrCorrupt) {
+		t.Fatalf("create over a schema-less version 0: %v", err)
+	}
 	// Files of another schema are refused.
 	type wrong struct {
 		Part string `parquet:"part"`

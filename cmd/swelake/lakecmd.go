@@ -48,7 +48,7 @@ an existing lake changes nothing. On an s3:// root the bucket is created if
 it does not exist.`,
 		Example: `  swelake lake init                         # ./lake
   swelake lake init --lake s3://datasets/swe  # with SWELAKE_S3_ENDPOINT etc. set`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			l, r, err := a.openLake(ctx, true)
@@ -98,7 +98,7 @@ func newTablesCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tables",
 		Short: "List the tables with their latest version, rows and size",
-		Args:  cobra.NoArgs,
+		Args:  usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			l, _, err := a.openLake(ctx, false)
@@ -160,7 +160,7 @@ func newLogCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "log <table>",
 		Short: "Show a table's commits, newest first, with their provenance",
-		Args:  cobra.ExactArgs(1),
+		Args:  usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, ref, err := a.openTable(ctx, args[0])
@@ -223,7 +223,7 @@ func newShowCmd(a *app) *cobra.Command {
 		Short: "Describe a snapshot: schema, partitions, size and the commit that made it",
 		Example: `  swelake lake show rollouts
   swelake lake show rollouts@3 --files --json`,
-		Args: cobra.ExactArgs(1),
+		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			t, ref, err := a.openTable(ctx, args[0])
@@ -308,7 +308,7 @@ func newVerifyCmd(a *app) *cobra.Command {
 		Long: `Reads every data file of the snapshot, compares its size and sha256 with
 the log, and exits non-zero naming each file that is missing or differs.
 Without a table, verifies the latest snapshot of every table.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			l, _, err := a.openLake(ctx, false)
@@ -393,7 +393,7 @@ never deleted. The grace period protects writers that have written files
 and not yet committed them: keep it longer than your longest job.`,
 		Example: `  swelake lake gc --dry-run
   swelake lake gc --older-than 1h`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if olderThan < 0 {
@@ -449,7 +449,7 @@ Appending the same files again is a no-op (the run key is derived from their
 content); --allow-duplicate appends anyway, --run-key names the run.`,
 		Example: `  swelake lake append tasks tasks.jsonl
   swelake lake append rollouts runs/*.parquet --json`,
-		Args: cobra.MinimumNArgs(2),
+		Args: usage(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			cfg.Table, cfg.Files = args[0], args[1:]

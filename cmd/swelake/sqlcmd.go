@@ -32,7 +32,7 @@ or --csv. --query runs one of the embedded queries (--list shows them).`,
 		Example: `  swelake sql "SELECT source, count(*) FROM tasks GROUP BY ALL"
   swelake sql --at rollouts@3 "SELECT count(*) FROM rollouts WHERE resolved"
   swelake sql --query rollout_summary --json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if list {
