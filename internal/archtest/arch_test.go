@@ -56,3 +56,16 @@ func TestNoEnvOrExitBelowCmd(t *testing.T) {
 		t.Errorf("environment or exit below cmd: %s", line)
 	}
 }
+
+// TestPinnedDuckDB: duckdb-go/v2 must stay at v2.10505.0 (DuckDB 1.5.5).
+// Newer versions' prebuilt libraries are not served by the module proxy
+// here, so a `go get -u` or a bot bump would break every build.
+func TestPinnedDuckDB(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/duckdb/duckdb-go/v2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -m: %v\n%s", err, out)
+	}
+	if v := strings.TrimSpace(string(out)); v != "v2.10505.0" {
+		t.Fatalf("github.com/duckdb/duckdb-go/v2 is %s; it must stay at v2.10505.0 (see docs/dependencies.md)", v)
+	}
+}
