@@ -73,7 +73,13 @@ func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
 
 func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engine {
 	t.Helper()
-	e, err := queries.Open(context.Background(), queries.Options{CacheDir: t.TempDir()})
+	return openEngineCache(t, l, pins, t.TempDir())
+}
+
+// openEngineCache opens an engine with its cache in dir and attaches l.
+func openEngineCache(t testing.TB, l *lake.Lake, pins map[string]int64, dir string) *queries.Engine {
+	t.Helper()
+	e, err := queries.Open(context.Background(), queries.Options{CacheDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +181,7 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 	}
 	l := fixtureLake(t, b)
 	cacheDir := t.TempDir()
-	e, err := queries.Open(ctx, queries.Options{CacheDir: cacheDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := e.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
-		t.Fatal(err)
-	}
+	e := openEngineCache(t, l, nil, cacheDir)
 	res, err := e.Query(ctx, "SELECT count(*) FROM rollouts WHERE resolved")
 	if err != nil || res.Rows[0][0].(int64) != 2 {
 		t.Fatalf("query over MinIO: %v %v", res, err)
