@@ -56,6 +56,7 @@ func CreateTables(ctx context.Context, l *lake.Lake, prov lake.Provenance) ([]Cr
 	}{
 		{schemas.Tasks.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Tasks, prov) }},
 		{schemas.Rollouts.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Rollouts, prov) }},
+		{schemas.Evaluations.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Evaluations, prov) }},
 		{schemas.Quarantine.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Quarantine, prov) }},
 	} {
 		res, err := c.create()
@@ -82,6 +83,8 @@ func ParquetSchema(table string) *parquet.Schema {
 		return schemas.Tasks.ParquetSchema()
 	case schemas.Rollouts.Name:
 		return schemas.Rollouts.ParquetSchema()
+	case schemas.Evaluations.Name:
+		return schemas.Evaluations.ParquetSchema()
 	case schemas.Quarantine.Name:
 		return schemas.Quarantine.ParquetSchema()
 	}

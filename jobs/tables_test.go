@@ -13,11 +13,11 @@ func TestCreateTablesIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	l := lake.Open(objstore.NewMem(nil), lake.Options{})
 	first, err := CreateTables(ctx, l, lake.Provenance{Job: "init"})
-	if err != nil || len(first) != 3 || !first[0].Created {
+	if err != nil || len(first) != 4 || !first[0].Created {
 		t.Fatalf("first: %+v %v", first, err)
 	}
 	second, err := CreateTables(ctx, l, lake.Provenance{Job: "init"})
-	if err != nil || second[0].Created || second[1].Created || second[2].Created {
+	if err != nil || second[0].Created || second[1].Created || second[2].Created || second[3].Created {
 		t.Fatalf("second: %+v %v", second, err)
 	}
 	tbl, _ := l.Table("rollouts")

@@ -45,10 +45,10 @@ func newDef[T any](d Def[T]) Def[T] {
 	return d
 }
 
-// Tasks, Rollouts and Quarantine are the tables of this version.
+// Tasks, Rollouts, Evaluations and Quarantine are the tables of this version.
 var (
 	Tasks = newDef(Def[Task]{
-		Name: "tasks", Version: 1, PartitionBy: "source",
+		Name: "tasks", Version: 2, PartitionBy: "source",
 		Required:  []string{"task_id", "source"},
 		partition: func(t *Task) string { return t.Source },
 		size: func(t *Task) int {
@@ -56,16 +56,28 @@ var (
 		},
 	})
 	Rollouts = newDef(Def[Rollout]{
-		Name: "rollouts", Version: 1, PartitionBy: "run_id",
+		Name: "rollouts", Version: 2, PartitionBy: "run_id",
 		Required:  []string{"rollout_id", "task_id", "run_id"},
 		partition: func(r *Rollout) string { return r.RunID },
 		size: func(r *Rollout) int {
-			n := len(r.Patch) + len(r.TestReport) + 128
+			n := len(r.Patch) + len(r.TestReport) + len(r.Raw) + 128
 			for _, m := range r.Messages {
 				n += len(m.Content) + 32
 				for _, c := range m.ToolCalls {
 					n += len(c.Arguments) + len(c.Name) + len(c.ID)
 				}
+			}
+			return n
+		},
+	})
+	Evaluations = newDef(Def[Evaluation]{
+		Name: "evaluations", Version: 1, PartitionBy: "run_id",
+		Required:  []string{"evaluation_id", "task_id", "run_id", "status"},
+		partition: func(e *Evaluation) string { return e.RunID },
+		size: func(e *Evaluation) int {
+			n := len(e.Patch) + len(e.Raw) + 128
+			for _, t := range e.Tests {
+				n += len(t.Name) + 24
 			}
 			return n
 		},
@@ -79,7 +91,9 @@ var (
 )
 
 // Names lists the tables of this version.
-func Names() []string { return []string{Tasks.Name, Rollouts.Name, Quarantine.Name} }
+func Names() []string {
+	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, Quarantine.Name}
+}
 
 // Partition returns the row's partition value.
 func (d Def[T]) Partition(row *T) string { return d.partition(row) }

@@ -26,6 +26,7 @@ func TestGoldenSchemas(t *testing.T) {
 	}{
 		{Tasks.Name, Tasks.Version, Tasks.ParquetSchema()},
 		{Rollouts.Name, Rollouts.Version, Rollouts.ParquetSchema()},
+		{Evaluations.Name, Evaluations.Version, Evaluations.ParquetSchema()},
 		{Quarantine.Name, Quarantine.Version, Quarantine.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +145,7 @@ func TestRequiredColumnsExist(t *testing.T) {
 	}{
 		{Tasks.Name, Tasks.Required, len(Tasks.requiredIdx)},
 		{Rollouts.Name, Rollouts.Required, len(Rollouts.requiredIdx)},
+		{Evaluations.Name, Evaluations.Required, len(Evaluations.requiredIdx)},
 		{Quarantine.Name, Quarantine.Required, len(Quarantine.requiredIdx)},
 	} {
 		if tc.idx != len(tc.required) || tc.idx == 0 {

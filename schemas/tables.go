@@ -24,28 +24,33 @@ type Task struct {
 	TestCmd          string     `parquet:"test_cmd" json:"test_cmd"`
 	CreatedAt        *time.Time `parquet:"created_at,optional,timestamp(millisecond)" json:"created_at"`
 	Difficulty       string     `parquet:"difficulty" json:"difficulty"`
+	Version          string     `parquet:"version" json:"version"` // the repository version the harness keys environments by
+	Hints            string     `parquet:"hints" json:"hints"`
 	ContentHash      string     `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised task content
-	Raw              string     `parquet:"raw" json:"raw"`                   // the source row, verbatim (JSON text)
+	Raw              []byte     `parquet:"raw" json:"raw"`                   // the source row, byte for byte (may be invalid UTF-8: a BLOB)
 }
 
 // Rollout is one row of the rollouts table: one agent run on one task.
 type Rollout struct {
-	RolloutID  string    `parquet:"rollout_id" json:"rollout_id"`
-	TaskID     string    `parquet:"task_id" json:"task_id"`
-	RunID      string    `parquet:"run_id" json:"run_id"`
-	Policy     string    `parquet:"policy" json:"policy"`
-	SampleIdx  int32     `parquet:"sample_idx" json:"sample_idx"`
-	Messages   []Message `parquet:"messages,list" json:"messages"`
-	NumTurns   int32     `parquet:"num_turns" json:"num_turns"`
-	Tokens     *int64    `parquet:"tokens,optional" json:"tokens"` // total tokens, where known
-	ExitReason string    `parquet:"exit_reason" json:"exit_reason"`
-	Patch      string    `parquet:"patch" json:"patch"`
-	Submitted  bool      `parquet:"submitted" json:"submitted"`
-	Forced     bool      `parquet:"forced" json:"forced"` // a truncated run whose patch was submitted for it
-	InfraError bool      `parquet:"infra_error" json:"infra_error"`
-	Reward     *float64  `parquet:"reward,optional" json:"reward"`
-	Resolved   *bool     `parquet:"resolved,optional" json:"resolved"`
-	TestReport string    `parquet:"test_report" json:"test_report"` // JSON text, as graded
+	RolloutID   string    `parquet:"rollout_id" json:"rollout_id"`
+	TaskID      string    `parquet:"task_id" json:"task_id"`
+	RunID       string    `parquet:"run_id" json:"run_id"`
+	Policy      string    `parquet:"policy" json:"policy"`
+	SampleIdx   int32     `parquet:"sample_idx" json:"sample_idx"`
+	Messages    []Message `parquet:"messages,list" json:"messages"`
+	NumTurns    int32     `parquet:"num_turns" json:"num_turns"`
+	Tokens      *int64    `parquet:"tokens,optional" json:"tokens"` // total tokens, where known
+	ExitReason  string    `parquet:"exit_reason" json:"exit_reason"`
+	Patch       string    `parquet:"patch" json:"patch"`
+	Submitted   bool      `parquet:"submitted" json:"submitted"`
+	Forced      bool      `parquet:"forced" json:"forced"` // a truncated run whose patch was submitted for it
+	InfraError  bool      `parquet:"infra_error" json:"infra_error"`
+	Reward      *float64  `parquet:"reward,optional" json:"reward"`
+	Resolved    *bool     `parquet:"resolved,optional" json:"resolved"`
+	TestReport  string    `parquet:"test_report" json:"test_report"`   // JSON text, as graded
+	Source      string    `parquet:"source" json:"source"`             // the format it was imported from, e.g. swe-agent
+	ContentHash string    `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised rollout
+	Raw         []byte    `parquet:"raw" json:"raw"`                   // the source record, byte for byte (a BLOB)
 }
 
 // Message is one chat message of a rollout.
@@ -62,6 +67,42 @@ type ToolCall struct {
 	ID        string `parquet:"id" json:"id"`
 	Name      string `parquet:"name" json:"name"`
 	Arguments string `parquet:"arguments" json:"arguments"` // JSON text
+}
+
+// Evaluation statuses.
+const (
+	StatusResolved   = "resolved"
+	StatusUnresolved = "unresolved"
+	StatusEmptyPatch = "empty_patch"
+	StatusNoResult   = "no_result"   // no grading result (never counted as unresolved)
+	StatusInfraError = "infra_error" // the harness failed, not the patch
+)
+
+// Evaluation is one row of the evaluations table: the grading of one patch.
+type Evaluation struct {
+	EvaluationID string       `parquet:"evaluation_id" json:"evaluation_id"` // run_id/task_id/candidate
+	TaskID       string       `parquet:"task_id" json:"task_id"`
+	InstanceID   string       `parquet:"instance_id" json:"instance_id"`
+	RunID        string       `parquet:"run_id" json:"run_id"`
+	RolloutID    string       `parquet:"rollout_id" json:"rollout_id"` // where the patch came from, if known
+	Candidate    string       `parquet:"candidate" json:"candidate"`   // model_name_or_path, or "gold"
+	Status       string       `parquet:"status" json:"status"`         // resolved, unresolved, empty_patch, no_result, infra_error
+	Resolved     *bool        `parquet:"resolved,optional" json:"resolved"`
+	PatchApplied *bool        `parquet:"patch_applied,optional" json:"patch_applied"`
+	Patch        string       `parquet:"patch" json:"patch"`
+	Tests        []TestResult `parquet:"tests,list" json:"tests"`
+	LogRef       string       `parquet:"log_ref" json:"log_ref"` // the file the result came from
+	Attempts     int32        `parquet:"attempts" json:"attempts"`
+	Source       string       `parquet:"source" json:"source"` // the format it was imported from
+	ContentHash  string       `parquet:"content_hash" json:"content_hash"`
+	Raw          []byte       `parquet:"raw" json:"raw"`
+}
+
+// TestResult is one test of an evaluation.
+type TestResult struct {
+	Name     string `parquet:"name" json:"name"`
+	Category string `parquet:"category" json:"category"` // FAIL_TO_PASS, PASS_TO_PASS, FAIL_TO_FAIL, PASS_TO_FAIL
+	Status   string `parquet:"status" json:"status"`     // passed, failed
 }
 
 // QuarantineRow is an input row that could not be read, kept with its reason.

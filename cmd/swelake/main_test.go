@@ -97,7 +97,7 @@ func roundTrip(t *testing.T, c *cli, lakeRoot string) {
 			Created bool
 		}
 	}
-	if err := json.Unmarshal([]byte(again), &initOut); err != nil || len(initOut.Tables) != 3 || initOut.Tables[0].Created {
+	if err := json.Unmarshal([]byte(again), &initOut); err != nil || len(initOut.Tables) != 4 || initOut.Tables[0].Created {
 		t.Fatalf("second init: %s %v", again, err)
 	}
 	tasks := writeFile(t, c.dir, "tasks.jsonl", tasksJSONL)
@@ -125,7 +125,7 @@ func roundTrip(t *testing.T, c *cli, lakeRoot string) {
 		Rows    int64
 	}
 	js = c.ok("lake", "tables", lk, "--json")
-	if err := json.Unmarshal([]byte(js), &tables); err != nil || len(tables) != 3 || tables[2].Table != "tasks" || tables[2].Version != 2 || tables[2].Rows != 3 {
+	if err := json.Unmarshal([]byte(js), &tables); err != nil || len(tables) != 4 || tables[3].Table != "tasks" || tables[3].Version != 2 || tables[3].Rows != 3 {
 		t.Fatalf("tables: %s %v", js, err)
 	}
 	if out := c.ok("lake", "log", lk, "tasks"); !strings.Contains(out, "lake-append") || strings.Count(out, "\n") != 4 {

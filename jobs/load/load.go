@@ -80,6 +80,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config, progress Progress) (Summ
 		return run(ctx, l, schemas.Tasks, cfg, progress)
 	case schemas.Rollouts.Name:
 		return run(ctx, l, schemas.Rollouts, cfg, progress)
+	case schemas.Evaluations.Name:
+		return run(ctx, l, schemas.Evaluations, cfg, progress)
 	case schemas.Quarantine.Name:
 		return run(ctx, l, schemas.Quarantine, cfg, progress)
 	}

@@ -136,7 +136,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Table: "rollouts"}, "no input files"},
 		{Config{Table: "rollouts", Files: []string{"x.csv"}}, "unknown input format"},
 		{Config{Table: "Bad", Files: []string{"x.jsonl"}}, "want [a-z]"},
-		{Config{Table: "evaluations", Files: []string{"x.jsonl"}}, "no such table"},
+		{Config{Table: "task_stats", Files: []string{"x.jsonl"}}, "no such table"},
 		{Config{Table: "tasks", Files: []string{"/nonexistent/x.jsonl"}}, "no such file"},
 	} {
 		if _, err := Run(ctx, l, tc.cfg, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
