@@ -57,7 +57,7 @@ var (
 	})
 	Rollouts = newDef(Def[Rollout]{
 		Name: "rollouts", Version: 2, PartitionBy: "run_id",
-		Required:  []string{"rollout_id", "task_id", "run_id"},
+		Required:  []string{"rollout_id", "run_id"}, // task_id is empty for SFT exports that do not name the task
 		partition: func(r *Rollout) string { return r.RunID },
 		size: func(r *Rollout) int {
 			n := len(r.Patch) + len(r.TestReport) + len(r.Raw) + 128

@@ -16,9 +16,11 @@ type Task struct {
 	BaseCommit       string     `parquet:"base_commit" json:"base_commit"`
 	ProblemStatement string     `parquet:"problem_statement" json:"problem_statement"`
 	GoldPatch        string     `parquet:"gold_patch" json:"gold_patch"`
+	BugPatch         string     `parquet:"bug_patch" json:"bug_patch"` // synthesized tasks: the patch that introduced the bug (gold is its inverse)
 	TestPatch        string     `parquet:"test_patch" json:"test_patch"`
 	FailToPass       []string   `parquet:"fail_to_pass,list" json:"fail_to_pass"`
 	PassToPass       []string   `parquet:"pass_to_pass,list" json:"pass_to_pass"`
+	ExpectedPass     []string   `parquet:"expected_pass,list" json:"expected_pass"` // tests that must pass after the fix, where the source does not split F2P/P2P (R2E-Gym)
 	Image            string     `parquet:"image" json:"image"`
 	Language         string     `parquet:"language" json:"language"`
 	TestCmd          string     `parquet:"test_cmd" json:"test_cmd"`

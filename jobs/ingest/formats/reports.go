@@ -1,0 +1,414 @@
+package formats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/swelake/swelake/schemas"
+)
+
+func reportFormats() []*Format {
+	return []*Format{
+		{
+			Name: "swe-bench-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-bench per-instance report.json, keyed by instance id ({id: {resolved, tests_status, ...}}); also SWE-rebench-V2's eval_report.json in this layout",
+			Example: "swelake ingest reports --format swe-bench-report logs/run_evaluation/",
+			detect: func(p *Probe) bool {
+				if p.obj == nil || len(p.obj) == 0 {
+					return false
+				}
+				for _, v := range p.obj {
+					inner, err := parseObject(v)
+					if err != nil || !inner.has("resolved") && !inner.has("tests_status") {
+						return false
+					}
+				}
+				return true
+			},
+			decode: decodeKeyedReport("swe-bench-report"),
+		},
+		{
+			Name: "swe-rebench-v2-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-rebench-V2 eval_report.json (read as a keyed or flat SWE-bench-style report). Not auto-detected: same layout as swe-bench-report",
+			Example: "swelake ingest reports --format swe-rebench-v2-report eval_report.json",
+			decode: func(r *Record, o Options) (Rows, error) {
+				obj, err := parseObject(r.Data)
+				if err != nil {
+					return Rows{}, err
+				}
+				if obj.has("tests_status") || obj.has("resolved") {
+					return decodeFlatReport("swe-rebench-v2-report")(r, o)
+				}
+				return decodeKeyedReport("swe-rebench-v2-report")(r, o)
+			},
+		},
+		{
+			Name: "swe-smith-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-smith flat per-instance report ({patch_successfully_applied, resolved, tests_status}); the instance id comes from the path",
+			Example: "swelake ingest reports --format swe-smith-report logs/run_evaluation/",
+			detect: func(p *Probe) bool {
+				return p.obj != nil && p.obj.has("tests_status") && p.obj.has("resolved")
+			},
+			decode: decodeFlatReport("swe-smith-report"),
+		},
+		{
+			Name: "swe-smith-validation", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-smith run_validation report.json ({FAIL_TO_PASS, PASS_TO_PASS, FAIL_TO_FAIL, PASS_TO_FAIL} lists): the gold patch's validation",
+			Example: "swelake ingest reports --format swe-smith-validation logs/run_validation/",
+			detect: func(p *Probe) bool {
+				o := p.obj
+				return o != nil && o.has("FAIL_TO_PASS") && o.has("PASS_TO_PASS") && !o.has("instance_id") && !o.has("tests_status")
+			},
+			decode: decodeValidation,
+		},
+		{
+			Name: "swe-bench-run-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-bench run-level report (schema_version 2: resolved_ids, unresolved_ids, empty_patch_ids, error_ids, ...)",
+			Example: "swelake ingest reports --format swe-bench-run-report model.run_id.json",
+			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("schema_version") && p.obj.has("resolved_ids") },
+			decode:  decodeRunReport,
+		},
+		{
+			Name: "openhands-eval-log", Kind: Reports, Unit: UnitFile,
+			Doc:     "OpenHands SWE-bench eval logs (instance_<id>.log): the `report:` line is a Python dict repr; a log without one is no_result",
+			Example: "swelake ingest reports --format openhands-eval-log output.swebench_eval.logs/",
+			detect: func(p *Probe) bool {
+				return p.obj == nil && p.arr == nil && (strings.HasSuffix(p.Name, ".log") || bytes.Contains(p.First, []byte(" - INFO - [")))
+			},
+			decode: decodeOpenHandsLog,
+		},
+		{
+			Name: "predictions", Kind: Reports, Unit: UnitRows,
+			Doc:     "SWE-bench predictions (preds.json as a dict keyed by instance id, a list, or JSONL of {instance_id, model_name_or_path, model_patch}): patches not graded yet (no_result, or empty_patch)",
+			Example: "swelake ingest reports --format predictions preds.json",
+			detect: func(p *Probe) bool {
+				o := p.obj
+				if o == nil {
+					return false
+				}
+				if o.has("model_patch") || o.has("model_name_or_path") && o.has("instance_id") {
+					return true
+				}
+				for _, v := range o { // dict keyed by instance id
+					inner, err := parseObject(v)
+					return err == nil && inner.has("model_patch")
+				}
+				return false
+			},
+			decode: decodePredictions,
+		},
+	}
+}
+
+// testsStatus reads {"FAIL_TO_PASS": {"success": [...], "failure": [...]}, ...}.
+func testsStatus(raw json.RawMessage, repaired *bool) ([]schemas.TestResult, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var cats map[string]map[string][]string
+	if err := json.Unmarshal(raw, &cats); err != nil {
+		return nil, fmt.Errorf("tests_status: %w", err)
+	}
+	return testsFromCategories(cats, repaired), nil
+}
+
+func testsFromCategories(cats map[string]map[string][]string, repaired *bool) []schemas.TestResult {
+	var out []schemas.TestResult
+	for _, cat := range sortedKeys(cats) {
+		for _, outcome := range sortedKeys(cats[cat]) {
+			status := map[string]string{"success": "passed", "failure": "failed"}[outcome]
+			if status == "" {
+				status = outcome
+			}
+			for _, name := range cats[cat][outcome] {
+				out = append(out, schemas.TestResult{Name: text(name, repaired), Category: cat, Status: status})
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// reportEval reads one instance's SWE-bench-style report.
+func reportEval(o object, iid string, repaired *bool) (schemas.Evaluation, error) {
+	var e schemas.Evaluation
+	var err error
+	e.InstanceID = iid
+	if e.Resolved, err = o.boolean("resolved"); err != nil {
+		return e, err
+	}
+	applied, err := o.boolean("patch_successfully_applied")
+	if err != nil {
+		return e, err
+	}
+	// SWE-smith reports say patch_successfully_applied=false even when the
+	// instance resolved: a resolved patch was applied.
+	if e.Resolved != nil && *e.Resolved {
+		applied = ptr(true)
+	}
+	e.PatchApplied = applied
+	if e.Tests, err = testsStatus(o["tests_status"], repaired); err != nil {
+		return e, err
+	}
+	isNone, _ := o.boolean("patch_is_None")
+	exists, _ := o.boolean("patch_exists")
+	switch {
+	case isNone != nil && *isNone || exists != nil && !*exists:
+		e.Status = schemas.StatusEmptyPatch
+	case e.Resolved != nil && *e.Resolved:
+		e.Status = schemas.StatusResolved
+	case e.Resolved != nil:
+		e.Status = schemas.StatusUnresolved
+	default:
+		e.Status = schemas.StatusNoResult
+	}
+	e.Candidate = o.str("model_name_or_path")
+	return e, nil
+}
+
+func finishEval(e *schemas.Evaluation, source string, r *Record, o Options, raw []byte) {
+	e.Source = source
+	if e.TaskID == "" {
+		e.TaskID = taskIDFor(o, e.InstanceID)
+	}
+	if e.RunID == "" {
+		e.RunID = runIDFromPath(r.File)
+	}
+	if o.RunID != "" {
+		e.RunID = o.RunID
+	}
+	if e.Candidate == "" {
+		e.Candidate = "unknown"
+	}
+	if e.Attempts == 0 && e.Status != schemas.StatusNoResult {
+		e.Attempts = 1
+	}
+	e.LogRef = r.File
+	e.EvaluationID = e.RunID + "/" + e.TaskID + "/" + e.Candidate
+	e.ContentHash = hashJSON([]any{e.EvaluationID, e.Status, e.Resolved, e.PatchApplied, e.Patch, e.Tests})
+	e.Raw = bytes.Clone(raw)
+}
+
+func decodeKeyedReport(source string) func(r *Record, o Options) (Rows, error) {
+	return func(r *Record, o Options) (Rows, error) {
+		obj, err := parseObject(r.Data)
+		if err != nil {
+			return Rows{}, err
+		}
+		var rows Rows
+		for _, iid := range sortedKeys(obj) {
+			inner, err := parseObject(obj[iid])
+			if err != nil {
+				return Rows{}, fmt.Errorf("%s: %w", iid, err)
+			}
+			e, err := reportEval(inner, text(iid, &rows.Repaired), &rows.Repaired)
+			if err != nil {
+				return Rows{}, fmt.Errorf("%s: %w", iid, err)
+			}
+			finishEval(&e, source, r, o, obj[iid])
+			rows.Evaluations = append(rows.Evaluations, e)
+		}
+		return rows, nil
+	}
+}
+
+// instanceFromPath: run_evaluation/<run>/<model>/<instance>/report.json, or
+// <instance>.report.json.
+func instanceFromPath(file string) string {
+	if b := filepath.Base(file); b == "report.json" || b == "eval_report.json" {
+		return filepath.Base(filepath.Dir(file))
+	}
+	return baseName(file)
+}
+
+func decodeFlatReport(source string) func(r *Record, o Options) (Rows, error) {
+	return func(r *Record, o Options) (Rows, error) {
+		obj, err := parseObject(r.Data)
+		if err != nil {
+			return Rows{}, err
+		}
+		var rows Rows
+		iid := obj.str("instance_id")
+		if iid == "" {
+			iid = instanceFromPath(r.File)
+		}
+		e, err := reportEval(obj, iid, &rows.Repaired)
+		if err != nil {
+			return Rows{}, err
+		}
+		finishEval(&e, source, r, o, r.Data)
+		rows.Evaluations = append(rows.Evaluations, e)
+		return rows, nil
+	}
+}
+
+func decodeValidation(r *Record, o Options) (Rows, error) {
+	var lists map[string][]string
+	if err := json.Unmarshal(r.Data, &lists); err != nil {
+		return Rows{}, err
+	}
+	var rows Rows
+	cats := map[string]map[string][]string{}
+	for cat, tests := range lists {
+		// Validation lists name what each test did from the buggy to the
+		// fixed code: X_TO_PASS tests pass with the gold patch.
+		status := "failure"
+		if strings.HasSuffix(cat, "_TO_PASS") {
+			status = "success"
+		}
+		cats[cat] = map[string][]string{status: tests}
+	}
+	e := schemas.Evaluation{InstanceID: instanceFromPath(r.File), Candidate: "gold", Tests: testsFromCategories(cats, &rows.Repaired)}
+	// A validated task: at least one FAIL_TO_PASS and nothing broken.
+	ok := len(lists["FAIL_TO_PASS"]) > 0 && len(lists["PASS_TO_FAIL"]) == 0
+	e.Resolved, e.PatchApplied = ptr(ok), ptr(true)
+	e.Status = schemas.StatusUnresolved
+	if ok {
+		e.Status = schemas.StatusResolved
+	}
+	finishEval(&e, "swe-smith-validation", r, o, r.Data)
+	rows.Evaluations = append(rows.Evaluations, e)
+	return rows, nil
+}
+
+func decodeRunReport(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	if v := obj.str("schema_version"); v != "2" && v != "2.0" {
+		return Rows{}, fmt.Errorf("run report schema_version %q: want 2", v)
+	}
+	// <model>.<run_id>.json is how the harness names it.
+	candidate := obj.firstStr("model_name_or_path", "model_name")
+	if candidate == "" {
+		candidate, _, _ = strings.Cut(filepath.Base(r.File), ".")
+	}
+	var rows Rows
+	seen := map[string]bool{}
+	for _, c := range []struct{ key, status string }{
+		{"resolved_ids", schemas.StatusResolved},
+		{"unresolved_ids", schemas.StatusUnresolved},
+		{"empty_patch_ids", schemas.StatusEmptyPatch},
+		{"error_ids", schemas.StatusInfraError},
+		{"incomplete_ids", schemas.StatusNoResult},
+	} {
+		ids, err := obj.strList(c.key)
+		if err != nil {
+			return Rows{}, err
+		}
+		for _, iid := range ids {
+			if seen[iid] {
+				continue // an id listed twice keeps its first (most final) status
+			}
+			seen[iid] = true
+			e := schemas.Evaluation{InstanceID: iid, Status: c.status, Candidate: candidate}
+			switch c.status {
+			case schemas.StatusResolved:
+				e.Resolved = ptr(true)
+			case schemas.StatusUnresolved:
+				e.Resolved = ptr(false)
+			}
+			raw, _ := json.Marshal(map[string]string{"instance_id": iid, "list": c.key})
+			finishEval(&e, "swe-bench-run-report", r, o, raw)
+			rows.Evaluations = append(rows.Evaluations, e)
+		}
+	}
+	return rows, nil
+}
+
+var (
+	reportLine = regexp.MustCompile(`(?m)^.*?\breport: (\{.*\})\s*$`)
+	logID      = regexp.MustCompile(`\[([A-Za-z0-9_.\-]+__[A-Za-z0-9_.\-]+)\]`)
+)
+
+func decodeOpenHandsLog(r *Record, o Options) (Rows, error) {
+	var rows Rows
+	logText := text(string(r.Data), &rows.Repaired)
+	iid := strings.TrimPrefix(baseName(r.File), "instance_")
+	if m := logID.FindStringSubmatch(logText); m != nil {
+		iid = m[1]
+	}
+	e := schemas.Evaluation{InstanceID: iid}
+	m := reportLine.FindAllStringSubmatch(logText, -1)
+	if m == nil {
+		// No report: the evaluation never produced a result. That is not
+		// "unresolved".
+		e.Status = schemas.StatusNoResult
+		if strings.Contains(logText, "Traceback") || strings.Contains(logText, " - ERROR - ") {
+			e.Status = schemas.StatusInfraError
+		}
+		finishEval(&e, "openhands-eval-log", r, o, r.Data)
+		rows.Evaluations = append(rows.Evaluations, e)
+		return rows, nil
+	}
+	v, err := parsePythonLiteral(m[len(m)-1][1])
+	if err != nil {
+		return Rows{}, fmt.Errorf("report line: %w", err)
+	}
+	asJSON, err := json.Marshal(v)
+	if err != nil {
+		return Rows{}, err
+	}
+	obj, err := parseObject(asJSON)
+	if err != nil {
+		return Rows{}, err
+	}
+	if e, err = reportEval(obj, iid, &rows.Repaired); err != nil {
+		return Rows{}, err
+	}
+	finishEval(&e, "openhands-eval-log", r, o, r.Data)
+	rows.Evaluations = append(rows.Evaluations, e)
+	return rows, nil
+}
+
+func decodePredictions(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var preds []object
+	var raws [][]byte
+	if obj.has("model_patch") || obj.has("instance_id") {
+		preds, raws = []object{obj}, [][]byte{r.Data}
+	} else { // a dict keyed by instance id
+		for _, iid := range sortedKeys(obj) {
+			p, err := parseObject(obj[iid])
+			if err != nil {
+				return Rows{}, fmt.Errorf("%s: %w", iid, err)
+			}
+			if !p.has("instance_id") {
+				p["instance_id"], _ = json.Marshal(iid)
+			}
+			preds, raws = append(preds, p), append(raws, obj[iid])
+		}
+	}
+	var rows Rows
+	for i, p := range preds {
+		iid := p.str("instance_id")
+		if iid == "" {
+			return Rows{}, fmt.Errorf("prediction without instance_id")
+		}
+		e := schemas.Evaluation{InstanceID: iid, Candidate: p.str("model_name_or_path"), Patch: text(p.str("model_patch"), &rows.Repaired)}
+		e.Status = schemas.StatusNoResult
+		if strings.TrimSpace(e.Patch) == "" {
+			e.Status = schemas.StatusEmptyPatch
+		}
+		finishEval(&e, "predictions", r, o, raws[i])
+		rows.Evaluations = append(rows.Evaluations, e)
+	}
+	return rows, nil
+}

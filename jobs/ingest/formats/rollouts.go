@@ -1,0 +1,579 @@
+package formats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/swelake/swelake/schemas"
+)
+
+func rolloutFormats() []*Format {
+	return []*Format{
+		{
+			Name: "swe-agent", Kind: Rollouts, Unit: UnitFile,
+			Doc:     "SWE-agent .traj files: legacy (< 1.0, history only), 1.0.x (per-step messages, tool calls), ≥ 1.1 (per-step query)",
+			Example: "swelake ingest rollouts --format swe-agent --run-id my-run trajectories/",
+			detect: func(p *Probe) bool {
+				return p.obj != nil && p.obj.has("trajectory") && p.obj.has("info") && !p.obj.has("trajectory_format")
+			},
+			decode: decodeSWEAgent,
+		},
+		{
+			Name: "mini-swe-agent", Kind: Rollouts, Unit: UnitFile,
+			Doc:     "mini-swe-agent trajectories: legacy bare message list, and mini-swe-agent-1.1 ({info, messages, trajectory_format})",
+			Example: "swelake ingest rollouts --format mini-swe-agent runs/*.traj.json",
+			detect: func(p *Probe) bool {
+				if p.obj != nil && strings.HasPrefix(p.obj.str("trajectory_format"), "mini-swe-agent") {
+					return true
+				}
+				// Legacy: a bare list of messages; the probe holds its first.
+				first := p.obj
+				if first == nil && len(p.arr) > 0 {
+					first, _ = parseObject(p.arr[0])
+				}
+				return first != nil && first.has("role") && first.has("content") && len(first) <= 4
+			},
+			decode: decodeMini,
+		},
+		{
+			Name: "openhands", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "OpenHands output.jsonl rows (instance_id, history of events, test_result.git_patch)",
+			Example: "swelake ingest rollouts --format openhands output.jsonl",
+			detect: func(p *Probe) bool {
+				o := p.obj
+				return o != nil && o.has("instance_id") && o.has("history") && (o.has("test_result") || o.has("instruction"))
+			},
+			decode: decodeOpenHands,
+		},
+		{
+			Name: "openhands-completions", Kind: Rollouts, Unit: UnitDir,
+			Doc:     "OpenHands llm_completions/<instance>/*.json: one rollout per directory, files ordered by the float timestamp in their names",
+			Example: "swelake ingest rollouts --format openhands-completions llm_completions/",
+			detect: func(p *Probe) bool {
+				o := p.obj
+				return o != nil && o.has("messages") && o.has("response") && o.has("timestamp")
+			},
+			decode: decodeCompletions,
+		},
+		{
+			Name: "r2e-gym", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "R2E-Gym Trajectory JSONL (trajectory_steps with thought/action/observation, reward, output_patch)",
+			Example: "swelake ingest rollouts --format r2e-gym traj.jsonl",
+			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("trajectory_steps") },
+			decode:  decodeR2E,
+		},
+		{
+			Name: "swe-smith", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "SWE-smith trajectory rows (messages as a list or a JSON string, instance_id)",
+			Example: "swelake ingest rollouts --format swe-smith ft_xml.jsonl",
+			detect: func(p *Probe) bool {
+				return p.obj != nil && p.obj.has("messages") && p.obj.has("instance_id") && !p.obj.has("history")
+			},
+			decode: decodeChat("swe-smith"),
+		},
+		{
+			Name: "openrlhf", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "OpenRLHF multi-turn SFT rows (input messages, step_count, reward)",
+			Example: "swelake ingest rollouts --format openrlhf sft_data.jsonl",
+			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("input") && !p.obj.has("messages") },
+			decode:  decodeOpenRLHF,
+		},
+		{
+			Name: "openai-chat", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "OpenAI chat JSONL (messages, optional tools, task_id, reward, resolved, exit_reason, patch)",
+			Example: "swelake ingest rollouts --format openai-chat chats.jsonl",
+			detect: func(p *Probe) bool {
+				return p.obj != nil && p.obj.has("messages") && !p.obj.has("instance_id") && !p.obj.has("response")
+			},
+			decode: decodeChat("openai-chat"),
+		},
+	}
+}
+
+func decodeSWEAgent(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "swe-agent"
+	info, err := obj.obj("info")
+	if err != nil {
+		return Rows{}, err
+	}
+	// The conversation: the top-level history, else the last step's
+	// messages (1.0.x) or query (≥ 1.1) followed by its response.
+	if obj.has("history") {
+		if ro.Messages, err = messages(obj["history"], &repaired); err != nil {
+			return Rows{}, fmt.Errorf("history: %w", err)
+		}
+	} else {
+		var steps []object
+		if err := json.Unmarshal(obj["trajectory"], &steps); err != nil {
+			return Rows{}, fmt.Errorf("trajectory: %w", err)
+		}
+		if len(steps) > 0 {
+			last := steps[len(steps)-1]
+			key := "messages"
+			if last.has("query") {
+				key = "query"
+			}
+			if ro.Messages, err = messages(last[key], &repaired); err != nil {
+				return Rows{}, fmt.Errorf("trajectory[%d].%s: %w", len(steps)-1, key, err)
+			}
+			if resp := last.str("response"); resp != "" {
+				ro.Messages = append(ro.Messages, schemas.Message{Role: "assistant", Content: text(resp, &repaired)})
+			}
+		}
+	}
+	iid := obj.str("instance_id")
+	if iid == "" {
+		iid = baseName(r.File)
+	}
+	if env := obj.str("environment"); iid == "" || env != "" && env != "swe_main" && !strings.Contains(iid, env) && smithID.MatchString(env) {
+		iid = env
+	}
+	ro.TaskID = taskIDFor(o, iid)
+	ro.RunID = runIDFromPath(r.File)
+	if info != nil {
+		ro.ExitReason = info.str("exit_status")
+		ro.Patch = text(info.str("submission"), &repaired)
+		ro.Submitted = strings.HasPrefix(ro.ExitReason, "submitted")
+		// "submitted (exit_cost)", "submitted (exit_context)": the run hit a
+		// limit and its patch was submitted for it.
+		ro.Forced = strings.HasPrefix(ro.ExitReason, "submitted (")
+		if ms, _ := info.obj("model_stats"); ms != nil {
+			if api, _ := ms.integer("api_calls"); api != nil {
+				ro.NumTurns = int32(*api)
+			}
+		}
+	}
+	if cfg := obj.str("replay_config"); cfg != "" {
+		if rc, err := parseObject([]byte(cfg)); err == nil {
+			if agent, _ := rc.obj("agent"); agent != nil {
+				if model, _ := agent.obj("model"); model != nil {
+					ro.Policy = model.str("name")
+				}
+			}
+		}
+	}
+	finishRollout(&ro, o, r.Data)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+func decodeMini(r *Record, o Options) (Rows, error) {
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "mini-swe-agent"
+	t := bytes.TrimSpace(r.Data)
+	var err error
+	if len(t) > 0 && t[0] == '[' { // legacy: a bare message list
+		if ro.Messages, err = messages(t, &repaired); err != nil {
+			return Rows{}, err
+		}
+	} else {
+		obj, err := parseObject(t)
+		if err != nil {
+			return Rows{}, err
+		}
+		if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
+			return Rows{}, err
+		}
+		if info, _ := obj.obj("info"); info != nil {
+			ro.ExitReason = info.str("exit_status")
+			ro.Patch = text(info.str("submission"), &repaired)
+			ro.Submitted = ro.ExitReason == "Submitted" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submitted")
+			if cfg, _ := info.obj("config"); cfg != nil {
+				if model, _ := cfg.obj("model"); model != nil {
+					ro.Policy = model.str("model_name")
+				}
+			}
+		}
+		if iid := obj.str("instance_id"); iid != "" {
+			ro.TaskID = taskIDFor(o, iid)
+		}
+	}
+	if ro.TaskID == "" {
+		ro.TaskID = taskIDFor(o, strings.TrimSuffix(baseName(r.File), ".traj"))
+	}
+	ro.RunID = runIDFromPath(r.File)
+	if ro.ExitReason == "" && len(ro.Messages) > 0 {
+		// Legacy files end with the submission's output when the agent submitted.
+		last := ro.Messages[len(ro.Messages)-1].Content
+		if strings.Contains(last, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(last, "MINI_SWE_AGENT_FINAL_OUTPUT") {
+			ro.ExitReason, ro.Submitted = "Submitted", true
+		}
+	}
+	finishRollout(&ro, o, r.Data)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+func decodeR2E(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "r2e-gym"
+	agent, _ := obj.obj("agent_args")
+	ds, _ := obj.obj("ds")
+	if agent != nil {
+		if sp := agent.str("system_prompt"); sp != "" {
+			ro.Messages = append(ro.Messages, schemas.Message{Role: "system", Content: text(sp, &repaired)})
+		}
+		ro.Policy = agent.firstStr("llm_name", "model_name")
+	}
+	user := obj.str("problem_statement")
+	if agent != nil {
+		if ip := agent.str("instance_prompt"); ip != "" {
+			user = strings.ReplaceAll(ip, "{problem_statement}", user)
+		}
+	}
+	ro.Messages = append(ro.Messages, schemas.Message{Role: "user", Content: text(user, &repaired)})
+	var steps []object
+	if err := json.Unmarshal(obj["trajectory_steps"], &steps); err != nil {
+		return Rows{}, fmt.Errorf("trajectory_steps: %w", err)
+	}
+	var lastTokens *int64
+	for i, s := range steps {
+		// R2E-Gym sends the model's thought and its text-encoded action
+		// (<function=...>) as one response, and the observation back as a
+		// user message: kept as the scaffold had them.
+		resp := s.str("thought")
+		if act := s.str("action"); act != "" {
+			if resp != "" {
+				resp += "\n\n"
+			}
+			resp += act
+		}
+		ro.Messages = append(ro.Messages, schemas.Message{Role: "assistant", Content: text(resp, &repaired)})
+		if obs := s.str("observation"); obs != "" || i < len(steps)-1 {
+			ro.Messages = append(ro.Messages, schemas.Message{Role: "user", Content: text(obs, &repaired)})
+		}
+		p, _ := s.integer("token_usage_prompt")
+		c, _ := s.integer("token_usage_completion")
+		if p != nil && c != nil {
+			lastTokens = ptr(*p + *c)
+		}
+	}
+	ro.Tokens = lastTokens
+	ro.NumTurns = int32(len(steps))
+	iid := ""
+	if ds != nil {
+		iid = ds.str("instance_id")
+	}
+	taskOpts := o
+	if taskOpts.TaskSource == "" && strings.Contains(strings.ToLower(obj.str("docker_image")), "swerebench") {
+		taskOpts.TaskSource = "swe-rebench"
+	}
+	ro.TaskID = taskIDFor(taskOpts, iid)
+	ro.RunID = obj.str("exp_name")
+	if ro.RunID == "" {
+		ro.RunID = runIDFromPath(r.File)
+	}
+	ro.ExitReason = obj.str("exit_reason")
+	ro.Submitted = ro.ExitReason == "agent"
+	ro.Patch = text(obj.str("output_patch"), &repaired)
+	if ro.Reward, err = obj.float("reward"); err != nil {
+		return Rows{}, err
+	}
+	ro.TestReport = text(obj.str("test_output"), &repaired)
+	finishRollout(&ro, o, r.Data)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+// decodeChat reads rows whose conversation is an OpenAI messages list.
+func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
+	return func(r *Record, o Options) (Rows, error) {
+		obj, err := parseObject(r.Data)
+		if err != nil {
+			return Rows{}, err
+		}
+		var ro schemas.Rollout
+		var repaired bool
+		ro.Source = source
+		if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
+			return Rows{}, err
+		}
+		if len(ro.Messages) == 0 {
+			return Rows{}, fmt.Errorf("no messages")
+		}
+		ro.TaskID = obj.str("task_id")
+		if ro.TaskID == "" {
+			ro.TaskID = taskIDFor(o, obj.str("instance_id"))
+		}
+		ro.RolloutID = obj.firstStr("rollout_id", "traj_id", "id")
+		ro.RunID = obj.firstStr("run_id")
+		if ro.RunID == "" {
+			ro.RunID = runIDFromPath(r.File)
+		}
+		ro.Policy = obj.firstStr("policy", "model", "model_name")
+		if ro.Reward, err = obj.float("reward"); err != nil {
+			return Rows{}, err
+		}
+		if ro.Resolved, err = obj.boolean("resolved"); err != nil {
+			return Rows{}, err
+		}
+		ro.ExitReason = obj.firstStr("exit_reason", "exit_status")
+		ro.Patch = text(obj.firstStr("patch", "model_patch"), &repaired)
+		ro.Submitted = obj.has("patch") && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submit")
+		if ro.RolloutID == "" {
+			// Unnamed rows: the content names them, so re-ingesting is a no-op.
+			ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, hashJSON(ro.Messages)[:16])
+		}
+		finishRollout(&ro, o, r.Data)
+		return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+	}
+}
+
+func decodeOpenRLHF(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "openrlhf"
+	if ro.Messages, err = messages(obj["input"], &repaired); err != nil {
+		return Rows{}, fmt.Errorf("input: %w", err)
+	}
+	if ro.Tokens, err = obj.integer("token_usage_total"); err != nil {
+		return Rows{}, err
+	}
+	if n, _ := obj.integer("step_count"); n != nil {
+		ro.NumTurns = int32(*n)
+	}
+	if ro.Reward, err = obj.float("reward"); err != nil {
+		return Rows{}, err
+	}
+	ro.TaskID = obj.str("task_id")
+	if ro.TaskID == "" {
+		ro.TaskID = taskIDFor(o, obj.str("instance_id"))
+	}
+	ro.RunID = runIDFromPath(r.File)
+	ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, hashJSON(ro.Messages)[:16])
+	finishRollout(&ro, o, r.Data)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+func decodeOpenHands(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "openhands"
+	var events []object
+	if err := json.Unmarshal(obj["history"], &events); err != nil {
+		return Rows{}, fmt.Errorf("history: %w", err)
+	}
+	if instr := obj.str("instruction"); instr != "" {
+		ro.Messages = append(ro.Messages, schemas.Message{Role: "user", Content: text(instr, &repaired)})
+	}
+	for i, ev := range events {
+		m, ok, err := openHandsEvent(ev, &repaired)
+		if err != nil {
+			return Rows{}, fmt.Errorf("history[%d]: %w", i, err)
+		}
+		if ok {
+			ro.Messages = append(ro.Messages, m)
+		}
+		if ev.str("action") == "finish" {
+			ro.Submitted = true
+		}
+	}
+	ro.TaskID = taskIDFor(o, obj.str("instance_id"))
+	if meta, _ := obj.obj("metadata"); meta != nil {
+		if llm, _ := meta.obj("llm_config"); llm != nil {
+			ro.Policy = llm.str("model")
+		}
+		ro.RunID = meta.str("eval_output_dir")
+		if ro.RunID != "" {
+			ro.RunID = filepath.Base(ro.RunID)
+		}
+	}
+	if ro.RunID == "" {
+		ro.RunID = runIDFromPath(r.File)
+	}
+	if tr, _ := obj.obj("test_result"); tr != nil {
+		ro.Patch = text(tr.str("git_patch"), &repaired)
+		if rep, _ := tr.obj("report"); rep != nil {
+			ro.Resolved, _ = rep.boolean("resolved")
+		}
+	}
+	ro.ExitReason = "finished"
+	if e := obj.str("error"); e != "" {
+		ro.ExitReason = text(e, &repaired)
+		ro.InfraError = strings.Contains(strings.ToLower(e), "runtime") || strings.Contains(strings.ToLower(e), "sandbox")
+	} else if !ro.Submitted {
+		ro.ExitReason = "max_iterations"
+	}
+	finishRollout(&ro, o, r.Data)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+// openHandsEvent maps one history event: agent actions become assistant
+// messages with a tool call, observations tool messages answering it.
+func openHandsEvent(ev object, repaired *bool) (schemas.Message, bool, error) {
+	meta, _ := ev.obj("tool_call_metadata")
+	callID, fnName := "", ""
+	if meta != nil {
+		callID, fnName = meta.str("tool_call_id"), meta.str("function_name")
+	}
+	src := ev.str("source")
+	switch {
+	case ev.has("observation"):
+		if ev.str("observation") == "null" || src == "user" && !ev.has("tool_call_metadata") && ev.str("observation") == "agent_state_changed" {
+			return schemas.Message{}, false, nil
+		}
+		if ev.str("observation") == "agent_state_changed" {
+			return schemas.Message{}, false, nil
+		}
+		return schemas.Message{Role: "tool", Content: text(ev.str("content"), repaired), ToolCallID: callID, Name: orStr(fnName, ev.str("observation"))}, true, nil
+	case ev.has("action"):
+		action := ev.str("action")
+		msg := text(ev.str("message"), repaired)
+		if action == "message" || action == "system" {
+			role := "assistant"
+			if src == "user" {
+				role = "user"
+			}
+			if action == "system" {
+				role = "system"
+			}
+			args, _ := ev.obj("args")
+			if args != nil && args.str("content") != "" {
+				msg = text(args.str("content"), repaired)
+			}
+			return schemas.Message{Role: role, Content: msg}, true, nil
+		}
+		args := "{}"
+		if a, ok := ev["args"]; ok && !isNull(a) {
+			args = string(bytes.TrimSpace(a))
+		}
+		if callID == "" {
+			callID = "call_" + ev.str("id")
+		}
+		thought := ""
+		if a, _ := ev.obj("args"); a != nil {
+			thought = a.str("thought")
+		}
+		return schemas.Message{Role: "assistant", Content: text(thought, repaired),
+			ToolCalls: []schemas.ToolCall{{ID: callID, Name: orStr(fnName, action), Arguments: text(args, repaired)}}}, true, nil
+	}
+	return schemas.Message{}, false, nil
+}
+
+func orStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// completionTime is the float timestamp at the end of an OpenHands
+// llm_completions file name: "<model>-1733339377.211651.json".
+func completionTime(name string) (float64, error) {
+	b := strings.TrimSuffix(filepath.Base(name), ".json")
+	i := strings.LastIndexByte(b, '-')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: no -<timestamp> in the name", name)
+	}
+	f, err := strconv.ParseFloat(b[i+1:], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a timestamp", name, b[i+1:])
+	}
+	return f, nil
+}
+
+// SortCompletions orders llm_completions files by the float timestamp in
+// their names (lexical order is wrong when the number of digits differs).
+func SortCompletions(files []Record) error {
+	times := make(map[string]float64, len(files))
+	for _, f := range files {
+		t, err := completionTime(f.File)
+		if err != nil {
+			return err
+		}
+		times[f.File] = t
+	}
+	slices.SortStableFunc(files, func(a, b Record) int {
+		switch ta, tb := times[a.File], times[b.File]; {
+		case ta < tb:
+			return -1
+		case ta > tb:
+			return 1
+		}
+		return 0
+	})
+	return nil
+}
+
+// decodeCompletions: the last call of a directory holds the whole prompt;
+// its response is the final assistant turn. Tokens: the last call's prompt
+// plus completion (the final context).
+func decodeCompletions(r *Record, o Options) (Rows, error) {
+	if len(r.Group) == 0 {
+		return Rows{}, fmt.Errorf("no completion files")
+	}
+	files := slices.Clone(r.Group)
+	if err := SortCompletions(files); err != nil {
+		return Rows{}, err
+	}
+	last := files[len(files)-1]
+	obj, err := parseObject(last.Data)
+	if err != nil {
+		return Rows{}, fmt.Errorf("%s: %w", last.File, err)
+	}
+	var ro schemas.Rollout
+	var repaired bool
+	ro.Source = "openhands"
+	if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
+		return Rows{}, fmt.Errorf("%s: %w", last.File, err)
+	}
+	resp, err := obj.obj("response")
+	if err != nil {
+		return Rows{}, fmt.Errorf("%s: %w", last.File, err)
+	}
+	if resp != nil {
+		var choices []object
+		json.Unmarshal(resp["choices"], &choices)
+		if len(choices) > 0 {
+			if msgObj, _ := choices[0].obj("message"); msgObj != nil {
+				m, err := message(msgObj, &repaired)
+				if err != nil {
+					return Rows{}, fmt.Errorf("%s: response: %w", last.File, err)
+				}
+				ro.Messages = append(ro.Messages, m)
+			}
+			// finish_reason is the last call's, not the run's: no exit reason.
+		}
+		if usage, _ := resp.obj("usage"); usage != nil {
+			p, _ := usage.integer("prompt_tokens")
+			c, _ := usage.integer("completion_tokens")
+			if p != nil && c != nil {
+				ro.Tokens = ptr(*p + *c)
+			}
+		}
+		ro.Policy = resp.str("model")
+	}
+	iid := filepath.Base(r.File) // the directory: llm_completions/<instance id>
+	ro.TaskID = taskIDFor(o, iid)
+	ro.RunID = runIDFromPath(filepath.Dir(r.File))
+	// The raw record: the files' bytes, as a JSON object keyed by file name.
+	raw := map[string]json.RawMessage{}
+	for _, f := range files {
+		raw[filepath.Base(f.File)] = f.Data
+	}
+	rawBytes, _ := json.Marshal(raw)
+	finishRollout(&ro, o, rawBytes)
+	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}

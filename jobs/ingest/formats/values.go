@@ -1,0 +1,249 @@
+package formats
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// object is a JSON object whose values are decoded on demand.
+type object map[string]json.RawMessage
+
+func parseObject(data []byte) (object, error) {
+	var o object
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&o); err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	return o, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// str reads a string (or a number or bool, as text); null and absent are "".
+func (o object) str(key string) string {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return ""
+	}
+	return rawString(raw)
+}
+
+func rawString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
+}
+
+func (o object) has(key string) bool {
+	raw, ok := o[key]
+	return ok && !isNull(raw)
+}
+
+func (o object) obj(key string) (object, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	// Some exports carry nested objects as JSON-encoded strings.
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		raw = json.RawMessage(s)
+	}
+	o2, err := parseObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return o2, nil
+}
+
+// strList reads a list of strings given as a JSON list, a JSON-encoded
+// string holding a list (SWE-bench Verified exports), or null.
+func (o object) strList(key string) ([]string, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	t := bytes.TrimSpace(raw)
+	if t[0] == '"' {
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		t = []byte(s)
+	}
+	var out []string
+	if err := json.Unmarshal(t, &out); err != nil {
+		return nil, fmt.Errorf("%s: want a list of strings or a JSON string holding one: %w", key, err)
+	}
+	return out, nil
+}
+
+// cmdList reads a command given as a string or a list of strings (one per
+// line when joined).
+func (o object) cmdList(key string) (string, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	t := bytes.TrimSpace(raw)
+	if t[0] == '[' {
+		var parts []string
+		if err := json.Unmarshal(t, &parts); err != nil {
+			return "", fmt.Errorf("%s: %w", key, err)
+		}
+		return strings.Join(parts, "\n"), nil
+	}
+	return rawString(raw), nil
+}
+
+// timeLayouts are the timestamp spellings of the public sets.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"}
+
+// when reads a time given as a string in one of timeLayouts, or as integer
+// milliseconds since the epoch (SWE-rebench V2), or float seconds.
+func (o object) when(key string) (*time.Time, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	t := bytes.TrimSpace(raw)
+	if t[0] != '"' {
+		n, err := strconv.ParseFloat(string(t), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a time", key, t)
+		}
+		var tm time.Time
+		switch {
+		case n > 1e11: // milliseconds
+			tm = time.UnixMilli(int64(n))
+		default: // seconds
+			sec, frac := math.Modf(n)
+			tm = time.Unix(int64(sec), int64(frac*1e9))
+		}
+		tm = tm.UTC()
+		return &tm, nil
+	}
+	s := rawString(raw)
+	if s == "" {
+		return nil, nil
+	}
+	for _, layout := range timeLayouts {
+		if tm, err := time.Parse(layout, s); err == nil {
+			tm = tm.UTC()
+			return &tm, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %q is not a time in a known layout", key, s)
+}
+
+func (o object) float(key string) (*float64, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		if b, err2 := strconv.ParseBool(strings.ToLower(rawString(raw))); err2 == nil {
+			if b {
+				f = 1
+			}
+			return &f, nil
+		}
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &f, nil
+}
+
+func (o object) boolean(key string) (*bool, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		s := strings.ToLower(rawString(raw))
+		switch s {
+		case "true", "1", "yes":
+			b = true
+		case "false", "0", "no":
+		default:
+			return nil, fmt.Errorf("%s: %q is not a boolean", key, s)
+		}
+	}
+	return &b, nil
+}
+
+func (o object) integer(key string) (*int64, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		f, ferr := n.Float64()
+		if ferr != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		i = int64(f)
+	}
+	return &i, nil
+}
+
+// firstStr returns the first non-empty string among keys.
+func (o object) firstStr(keys ...string) string {
+	for _, k := range keys {
+		if s := o.str(k); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// text repairs invalid UTF-8 (U+FFFD), reporting whether it had to.
+func text(s string, repaired *bool) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	*repaired = true
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// hashJSON is the sha256 of v's JSON encoding: the content hash of a row's
+// normalised fields (not of its raw bytes, which differ across exports).
+func hashJSON(v any) string {
+	data, _ := json.Marshal(v)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,419 @@
+// Package ingest is the job behind `swelake ingest`: it reads task sets,
+// trajectories and grading reports in every supported public format
+// (package formats), quarantines what it cannot read with the reason and the
+// raw bytes, skips rows already in the table, reports rows whose id is taken
+// by different content, and commits the rest as one append.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/ingest/formats"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
+)
+
+// Config is the job's typed configuration.
+type Config struct {
+	Kind    formats.Kind    `json:"kind"`
+	Format  string          `json:"format"` // a format name, or "auto"
+	Paths   []string        `json:"paths"`
+	Options formats.Options `json:"options"`
+	// Strict makes any quarantined row or conflict an error (after the
+	// commit: what was read is still ingested and quarantined).
+	Strict   bool   `json:"strict"`
+	CacheDir string `json:"-"` // DuckDB's cache of remote files
+	Write    lake.WriteOptions
+	// MaxRawQuarantine bounds the raw bytes kept per quarantined row (default 4 MiB).
+	MaxRawQuarantine int              `json:"-"`
+	Logger           *slog.Logger     `json:"-"`
+	Clock            func() time.Time `json:"-"`
+}
+
+// Validate checks the config before any I/O.
+func (c Config) Validate() error {
+	switch c.Kind {
+	case formats.Tasks, formats.Rollouts, formats.Reports:
+	default:
+		return fmt.Errorf("ingest: unknown kind %q (tasks, rollouts or reports)", c.Kind)
+	}
+	if c.Format == "" {
+		return errors.New("ingest: no --format (a format name, or auto)")
+	}
+	if c.Format != "auto" {
+		if _, err := formats.Lookup(c.Kind, c.Format); err != nil {
+			return err
+		}
+	}
+	if len(c.Paths) == 0 {
+		return errors.New("ingest: no input paths")
+	}
+	return nil
+}
+
+// Summary counts what the job did. Nothing is dropped silently:
+// read = ingested + duplicates + conflicts + rows lost to quarantine, where
+// quarantined counts records (a record may hold several rows).
+type Summary struct {
+	Table       string         `json:"table"`
+	Version     int64          `json:"version"` // the commit, or -1 if nothing new
+	Files       int            `json:"files"`
+	Read        int64          `json:"read"` // records read
+	Ingested    int64          `json:"ingested"`
+	Duplicates  int64          `json:"duplicates"`  // identical to a row already in the table (or earlier in the input)
+	Conflicts   int64          `json:"conflicts"`   // same id, different content: quarantined, not overwritten
+	Quarantined int64          `json:"quarantined"` // rows in quarantine (unreadable records and conflicts)
+	Repaired    int64          `json:"repaired"`    // rows whose text had invalid UTF-8 (replaced with U+FFFD)
+	Formats     map[string]int `json:"formats"`     // files per detected format
+	Statuses    map[string]int `json:"statuses,omitempty"`
+	Quarantine  int64          `json:"quarantine_version"` // the quarantine commit, or -1
+}
+
+// ErrStrict: --strict and something was quarantined.
+var ErrStrict = errors.New("rows were quarantined")
+
+// Run ingests cfg.Paths into the lake.
+func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxRawQuarantine <= 0 {
+		cfg.MaxRawQuarantine = 4 << 20
+	}
+	switch cfg.Kind {
+	case formats.Tasks:
+		return run(ctx, l, cfg, schemas.Tasks, func(r formats.Rows) []schemas.Task { return r.Tasks },
+			func(t *schemas.Task) (string, string) { return t.TaskID, t.ContentHash }, "task_id")
+	case formats.Rollouts:
+		return run(ctx, l, cfg, schemas.Rollouts, func(r formats.Rows) []schemas.Rollout { return r.Rollouts },
+			func(t *schemas.Rollout) (string, string) { return t.RolloutID, t.ContentHash }, "rollout_id")
+	}
+	return run(ctx, l, cfg, schemas.Evaluations, func(r formats.Rows) []schemas.Evaluation { return r.Evaluations },
+		func(e *schemas.Evaluation) (string, string) { return e.EvaluationID, e.ContentHash }, "evaluation_id")
+}
+
+// plan is one input: a file (or a directory of completions) and its format.
+type plan struct {
+	path   string
+	format *formats.Format
+	group  []string // UnitDir: the files of the directory
+}
+
+func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T],
+	pick func(formats.Rows) []T, key func(*T) (id, hash string), keyCol string) (Summary, error) {
+	sum := Summary{Table: def.Name, Version: -1, Quarantine: -1, Formats: map[string]int{}, Statuses: map[string]int{}}
+	tbl, err := l.Table(def.Name)
+	if err != nil {
+		return sum, err
+	}
+	if _, err := tbl.Latest(ctx); err != nil {
+		return sum, fmt.Errorf("ingest into %s: %w (run swelake lake init)", def.Name, err)
+	}
+	files, err := expand(cfg.Paths)
+	if err != nil {
+		return sum, fmt.Errorf("ingest: %w", err)
+	}
+	if len(files) == 0 {
+		return sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
+	}
+	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	if err != nil {
+		return sum, err
+	}
+	defer eng.Close()
+
+	plans, err := planInputs(ctx, eng.DB(), cfg, files)
+	if err != nil {
+		return sum, err
+	}
+	for _, p := range plans {
+		sum.Formats[p.format.Name]++
+	}
+	sum.Files = len(files)
+
+	// What the table holds: id → content hash.
+	known, base, err := existing(ctx, l, eng, def.Name, keyCol)
+	if err != nil {
+		return sum, err
+	}
+
+	// Run key: the inputs' contents, so that the same inputs commit once.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
+	for _, f := range files {
+		if err := hashFile(h, f); err != nil {
+			return sum, err
+		}
+	}
+	runKey := "ingest-" + string(cfg.Kind) + ":" + hex.EncodeToString(h.Sum(nil))[:32]
+
+	var quarantine []schemas.QuarantineRow
+	job := "ingest-" + string(cfg.Kind)
+	now := cfg.Clock().UTC()
+	addQuarantine := func(rec formats.Record, reason string) {
+		raw := rec.Data
+		if len(raw) > cfg.MaxRawQuarantine {
+			reason += fmt.Sprintf(" (raw bytes cut to %d of %d)", cfg.MaxRawQuarantine, len(raw))
+			raw = raw[:cfg.MaxRawQuarantine]
+		}
+		quarantine = append(quarantine, schemas.QuarantineRow{Job: job, RunKey: runKey, SourceFile: rec.File,
+			Line: rec.Line, Offset: rec.Offset, Reason: reason, Raw: append([]byte(nil), raw...), Time: now})
+		sum.Quarantined++
+	}
+	seen := map[string]string{} // this input's ids → hash
+
+	rows := func(yield func(T, error) bool) {
+		for _, p := range plans {
+			err := records(ctx, eng.DB(), p, func(rec formats.Record, perr error) error {
+				sum.Read++
+				if perr != nil {
+					addQuarantine(rec, perr.Error())
+					return nil
+				}
+				decoded, err := p.format.Decode(&rec, cfg.Options)
+				if err != nil {
+					addQuarantine(rec, fmt.Sprintf("%s: %v", p.format.Name, err))
+					return nil
+				}
+				out := pick(decoded)
+				if len(out) == 0 && decoded.Len() == 0 {
+					addQuarantine(rec, p.format.Name+": no rows in the record")
+					return nil
+				}
+				for i := range out {
+					id, hash := key(&out[i])
+					if err := def.Validate(&out[i]); err != nil {
+						addQuarantine(rec, fmt.Sprintf("%s: %s %q: %v", p.format.Name, keyCol, id, err))
+						continue
+					}
+					prev, inTable := known[id]
+					if !inTable {
+						prev, inTable = seen[id]
+					}
+					switch {
+					case inTable && prev == hash:
+						sum.Duplicates++
+						continue
+					case inTable:
+						sum.Conflicts++
+						addQuarantine(rec, fmt.Sprintf("conflict: %s %q is already in %s with other content (content_hash %.12s, this row %.12s); not overwritten",
+							keyCol, id, def.Name, prev, hash))
+						continue
+					}
+					seen[id] = hash
+					if decoded.Repaired {
+						sum.Repaired++
+					}
+					if ev, ok := any(&out[i]).(*schemas.Evaluation); ok {
+						sum.Statuses[ev.Status]++
+					}
+					sum.Ingested++
+					if !yield(out[i], nil) {
+						return errStop
+					}
+				}
+				return nil
+			})
+			if errors.Is(err, errStop) {
+				return
+			}
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+		}
+	}
+
+	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, fileRefs(files)...)}
+	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
+		return sum, err
+	}
+	written, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), iter.Seq2[T, error](rows), cfg.Write)
+	if err != nil {
+		return sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+	}
+	if len(written.Files) > 0 {
+		res, err := tbl.Append(ctx, written, prov)
+		if err != nil {
+			return sum, err
+		}
+		sum.Version = res.Commit.Version
+	}
+	if len(quarantine) > 0 {
+		qt, err := l.Table(schemas.Quarantine.Name)
+		if err != nil {
+			return sum, err
+		}
+		qfiles, err := lake.WriteFiles(ctx, qt, jobs.Spec(schemas.Quarantine), lake.Slice(quarantine), cfg.Write)
+		if err != nil {
+			return sum, fmt.Errorf("write quarantine: %w", err)
+		}
+		qprov := prov
+		qprov.RunKey = runKey + ":quarantine"
+		res, err := qt.Append(ctx, qfiles, qprov)
+		if err != nil {
+			return sum, err
+		}
+		sum.Quarantine = res.Commit.Version
+	}
+	if cfg.Strict && sum.Quarantined > 0 {
+		return sum, fmt.Errorf("ingest into %s: %d row(s) quarantined (%d conflicts); see swelake sql \"SELECT source_file, line, reason FROM quarantine WHERE run_key = '%s'\": %w",
+			def.Name, sum.Quarantined, sum.Conflicts, runKey+"", ErrStrict)
+	}
+	return sum, nil
+}
+
+// hashFile streams a file's name and bytes into h.
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(h, "%s\x00", filepath.Base(path))
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+func fileRefs(files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			abs = f
+		}
+		out[i] = "file://" + abs
+	}
+	return out
+}
+
+// existing reads id → content_hash of the table's latest snapshot.
+func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, keyCol string) (map[string]string, int64, error) {
+	t, err := l.Table(table)
+	if err != nil {
+		return nil, 0, err
+	}
+	s, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return nil, 0, err
+	}
+	known := map[string]string{}
+	if len(s.Files) == 0 {
+		return known, s.Version, nil
+	}
+	if err := eng.AddSnapshot(ctx, l, s, jobs.ParquetSchema(table)); err != nil {
+		return nil, 0, err
+	}
+	rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s, content_hash FROM "%s"`, keyCol, table))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s ids: %w", s.Ref(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, hash string
+		if err := rows.Scan(&id, &hash); err != nil {
+			return nil, 0, err
+		}
+		known[id] = hash
+	}
+	return known, s.Version, rows.Err()
+}
+
+// planInputs picks each file's format: the one given, or detected from its
+// first record. Files of a directory-unit format are grouped by directory.
+func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []string) ([]plan, error) {
+	var given *formats.Format
+	if cfg.Format != "auto" {
+		given, _ = formats.Lookup(cfg.Kind, cfg.Format)
+	}
+	var plans []plan
+	groups := map[string]int{} // dir → index in plans
+	for _, f := range files {
+		first, err := firstRecord(ctx, db, f)
+		if err != nil {
+			return nil, err
+		}
+		probe := formats.NewProbe(filepath.Base(plainName(f)), first)
+		format := given
+		if format == nil {
+			if format, err = formats.Detect(cfg.Kind, probe); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+		} else if format.HasDetector() && !format.Detect(probe) {
+			// The declared format does not match the file at all.
+			if other, derr := formats.Detect(cfg.Kind, probe); derr == nil {
+				return nil, fmt.Errorf("%s: not %s (it looks like %s)", f, format.Name, other.Name)
+			}
+			return nil, fmt.Errorf("%s: not %s", f, format.Name)
+		}
+		if format.Unit == formats.UnitDir {
+			dir := filepath.Dir(f)
+			if i, ok := groups[dir]; ok {
+				plans[i].group = append(plans[i].group, f)
+				continue
+			}
+			groups[dir] = len(plans)
+			plans = append(plans, plan{path: dir, format: format, group: []string{f}})
+			continue
+		}
+		plans = append(plans, plan{path: f, format: format})
+	}
+	return plans, nil
+}
+
+// records yields the records of one planned input.
+func records(ctx context.Context, db *sql.DB, p plan, fn func(formats.Record, error) error) error {
+	switch p.format.Unit {
+	case formats.UnitDir:
+		rec := formats.Record{File: p.path, Offset: -1}
+		for _, f := range p.group {
+			data, err := readFile(f)
+			if err != nil {
+				return err
+			}
+			rec.Group = append(rec.Group, formats.Record{File: f, Offset: 0, Data: data})
+		}
+		slices.SortFunc(rec.Group, func(a, b formats.Record) int { return cmpString(a.File, b.File) })
+		return fn(rec, nil)
+	case formats.UnitFile:
+		data, err := readFile(p.path)
+		if err != nil {
+			return err
+		}
+		return fn(formats.Record{File: p.path, Offset: 0, Data: data}, nil)
+	}
+	return rowRecords(ctx, db, p.path, fn)
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
