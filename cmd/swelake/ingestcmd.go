@@ -99,6 +99,9 @@ func newIngestKindCmd(a *app, kind formats.Kind) *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "%s: read %d, ingested %d, duplicates %d, conflicts %d, quarantined %d, repaired %d (%d files: %s)\n",
 					where, sum.Read, sum.Ingested, sum.Duplicates, sum.Conflicts, sum.Quarantined, sum.Repaired, sum.Files, formatCounts(sum.Formats))
+				for _, f := range sum.Skipped {
+					fmt.Fprintf(a.stdout, "skipped (not a %s format): %s\n", kind, f)
+				}
 				if len(sum.Statuses) > 0 {
 					fmt.Fprintf(a.stdout, "statuses: %s\n", formatCounts(sum.Statuses))
 				}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/swelake/swelake/jobs"
@@ -81,6 +82,9 @@ type Summary struct {
 	Formats     map[string]int `json:"formats"`     // files per detected format
 	Statuses    map[string]int `json:"statuses,omitempty"`
 	Quarantine  int64          `json:"quarantine_version"` // the quarantine commit, or -1
+	// Skipped lists files found by walking a directory that match no format
+	// of this kind (named files that match none are an error).
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // ErrStrict: --strict and something was quarantined.
@@ -142,10 +146,11 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	}
 	defer eng.Close()
 
-	plans, err := planInputs(ctx, eng.DB(), cfg, files)
+	plans, skipped, err := planInputs(ctx, eng.DB(), cfg, files)
 	if err != nil {
 		return sum, err
 	}
+	sum.Skipped = skipped
 	for _, p := range plans {
 		sum.Formats[p.format.Name]++
 	}
@@ -160,7 +165,11 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	// Run key: the inputs' contents, so that the same inputs commit once.
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
-	for _, f := range files {
+	var paths []string
+	for _, p := range plans {
+		paths = append(paths, p.files()...)
+	}
+	for _, f := range paths {
 		if err := hashFile(h, f); err != nil {
 			return sum, err
 		}
@@ -245,7 +254,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		}
 	}
 
-	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, fileRefs(files)...)}
+	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, fileRefs(paths)...)}
 	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
 		return sum, err
 	}
@@ -344,30 +353,46 @@ func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, key
 
 // planInputs picks each file's format: the one given, or detected from its
 // first record. Files of a directory-unit format are grouped by directory.
-func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []string) ([]plan, error) {
+// A walked file that matches no format is skipped (and listed); a named one
+// is an error.
+func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]plan, []string, error) {
 	var given *formats.Format
 	if cfg.Format != "auto" {
 		given, _ = formats.Lookup(cfg.Kind, cfg.Format)
 	}
 	var plans []plan
+	var skipped []string
 	groups := map[string]int{} // dir → index in plans
-	for _, f := range files {
+	for _, in := range files {
+		f := in.path
 		first, err := firstRecord(ctx, db, f)
 		if err != nil {
-			return nil, err
+			if in.walked {
+				skipped = append(skipped, f+": "+err.Error())
+				continue
+			}
+			return nil, nil, err
 		}
 		probe := formats.NewProbe(filepath.Base(plainName(f)), first)
 		format := given
 		if format == nil {
 			if format, err = formats.Detect(cfg.Kind, probe); err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
+				if in.walked {
+					skipped = append(skipped, f)
+					continue
+				}
+				return nil, nil, fmt.Errorf("%s: %w", f, err)
 			}
 		} else if format.HasDetector() && !format.Detect(probe) {
+			if in.walked {
+				skipped = append(skipped, f)
+				continue
+			}
 			// The declared format does not match the file at all.
 			if other, derr := formats.Detect(cfg.Kind, probe); derr == nil {
-				return nil, fmt.Errorf("%s: not %s (it looks like %s)", f, format.Name, other.Name)
+				return nil, nil, fmt.Errorf("%s: not %s (it looks like %s)", f, format.Name, other.Name)
 			}
-			return nil, fmt.Errorf("%s: not %s", f, format.Name)
+			return nil, nil, fmt.Errorf("%s: not %s", f, format.Name)
 		}
 		if format.Unit == formats.UnitDir {
 			dir := filepath.Dir(f)
@@ -381,7 +406,17 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []string) ([]
 		}
 		plans = append(plans, plan{path: f, format: format})
 	}
-	return plans, nil
+	if len(plans) == 0 {
+		return nil, nil, fmt.Errorf("ingest: no input in a known %s format (skipped: %s)", cfg.Kind, strings.Join(skipped, ", "))
+	}
+	return plans, skipped, nil
+}
+
+func (p plan) files() []string {
+	if p.group != nil {
+		return p.group
+	}
+	return []string{p.path}
 }
 
 // records yields the records of one planned input.

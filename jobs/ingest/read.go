@@ -24,14 +24,21 @@ import (
 // inputExts are the file names ingest reads when it walks a directory.
 var inputExts = []string{".json", ".jsonl", ".ndjson", ".parquet", ".traj", ".log", ".gz", ".zst"}
 
+// input is a file to read; walked marks files found by walking a directory
+// (rather than named, or matched by a glob).
+type input struct {
+	path   string
+	walked bool
+}
+
 // expand turns files, directories and globs into a sorted list of files.
-func expand(paths []string) ([]string, error) {
-	var out []string
+func expand(paths []string) ([]input, error) {
+	var out []input
 	seen := map[string]bool{}
-	add := func(p string) {
+	add := func(p string, walked bool) {
 		if !seen[p] {
 			seen[p] = true
-			out = append(out, p)
+			out = append(out, input{p, walked})
 		}
 	}
 	for _, p := range paths {
@@ -51,7 +58,7 @@ func expand(paths []string) ([]string, error) {
 				return nil, err
 			}
 			if !st.IsDir() {
-				add(m)
+				add(m, false)
 				continue
 			}
 			err = filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
@@ -65,7 +72,7 @@ func expand(paths []string) ([]string, error) {
 					return nil
 				}
 				if !strings.HasPrefix(d.Name(), ".") && slices.ContainsFunc(inputExts, func(e string) bool { return strings.HasSuffix(d.Name(), e) }) {
-					add(path)
+					add(path, true)
 				}
 				return nil
 			})
@@ -74,7 +81,7 @@ func expand(paths []string) ([]string, error) {
 			}
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b input) int { return strings.Compare(a.path, b.path) })
 	return out, nil
 }
 

@@ -52,7 +52,8 @@ func reportFormats() []*Format {
 			Doc:     "SWE-smith flat per-instance report ({patch_successfully_applied, resolved, tests_status}); the instance id comes from the path",
 			Example: "swelake ingest reports --format swe-smith-report logs/run_evaluation/",
 			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("tests_status") && p.obj.has("resolved")
+				o := p.obj
+				return o != nil && o.has("resolved") && (o.has("tests_status") || o.has("patch_is_None") || o.has("patch_exists"))
 			},
 			decode: decodeFlatReport("swe-smith-report"),
 		},

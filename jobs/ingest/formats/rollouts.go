@@ -72,7 +72,7 @@ func rolloutFormats() []*Format {
 			Doc:     "SWE-smith trajectory rows (messages as a list or a JSON string, instance_id)",
 			Example: "swelake ingest rollouts --format swe-smith ft_xml.jsonl",
 			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("messages") && p.obj.has("instance_id") && !p.obj.has("history")
+				return p.obj != nil && p.obj.has("messages") && p.obj.has("instance_id") && !p.obj.has("history") && !p.obj.has("trajectory_format")
 			},
 			decode: decodeChat("swe-smith"),
 		},
