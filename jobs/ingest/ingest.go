@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
@@ -204,6 +205,9 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 					addQuarantine(rec, fmt.Sprintf("%s: %v", p.format.Name, err))
 					return nil
 				}
+				// encoding/json already replaced invalid UTF-8 in the strings it
+				// decoded: the record's bytes tell whether there was any.
+				repaired := decoded.Repaired || !validUTF8(&rec)
 				out := pick(decoded)
 				if len(out) == 0 && decoded.Len() == 0 {
 					addQuarantine(rec, p.format.Name+": no rows in the record")
@@ -230,7 +234,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 						continue
 					}
 					seen[id] = hash
-					if decoded.Repaired {
+					if repaired {
 						sum.Repaired++
 					}
 					if ev, ok := any(&out[i]).(*schemas.Evaluation); ok {
@@ -305,6 +309,18 @@ func hashFile(h io.Writer, path string) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
+}
+
+func validUTF8(rec *formats.Record) bool {
+	if !utf8.Valid(rec.Data) {
+		return false
+	}
+	for i := range rec.Group {
+		if !utf8.Valid(rec.Group[i].Data) {
+			return false
+		}
+	}
+	return true
 }
 
 func fileRefs(files []string) []string {
