@@ -6,7 +6,10 @@ BIN      := bin
 DEMO_LAKE ?= .demo/lake
 BENCHTIME ?= 5x
 
-.PHONY: all build deps test conformance bench minio minio-bin lint demo clean
+FUZZTIME ?= 2s
+FUZZ_PKGS := ./jobs/ingest/formats/
+
+.PHONY: all build deps test fuzz conformance bench minio minio-bin lint demo clean
 
 all: lint build test
 
@@ -16,9 +19,20 @@ build:
 deps: minio-bin
 	$(GO) mod download
 
-# The test suite: race detector on, real MinIO (built into ./bin if missing).
+# The test suite: race detector on, real MinIO (built into ./bin if missing),
+# then a short run of every fuzz target (make fuzz FUZZTIME=1m for longer).
 test: minio-bin
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@for pkg in $(FUZZ_PKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/swelake-fuzz.log 2>&1 \
+	      || { cat /tmp/swelake-fuzz.log; echo "fuzz $$t: FAILED (the input is in $$pkg/testdata/fuzz/$$t)"; exit 1; }; \
+	    echo "fuzz $$t: ok ($(FUZZTIME))"; \
+	  done; \
+	done
 
 # Every file of the real public data in ../shared/realdata ingests with the
 # right formats, counts and statuses.

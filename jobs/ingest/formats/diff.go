@@ -6,79 +6,21 @@ import (
 	"strings"
 )
 
-var hunkHeader = regexp.MustCompile(`^@@ -(\d+(?:,\d+)?) \+(\d+(?:,\d+)?) @@(.*)$`)
+var (
+	hunkHeader = regexp.MustCompile(`^@@ -(\d+(?:,\d+)?) \+(\d+(?:,\d+)?) @@(.*)$`)
+	indexLine  = regexp.MustCompile(`^index ([0-9a-f]+)\.\.([0-9a-f]+)( [0-7]+)?$`)
+)
 
 // reverseDiff inverts a unified git diff: applying the result undoes the
 // original. SWE-smith task rows carry the patch that introduces the bug; the
-// task's gold patch is its inverse.
+// task's gold patch is its inverse. It accepts only well-formed diffs: a
+// line it does not understand is an error, never guessed at.
 func reverseDiff(diff string) (string, error) {
 	if diff == "" {
 		return "", nil
 	}
-	lines := strings.SplitAfter(diff, "\n")
-	out := make([]string, 0, len(lines))
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		body := strings.TrimRight(l, "\n")
-		nl := l[len(body):]
-		switch {
-		case strings.HasPrefix(body, "diff --git "):
-			parts := strings.SplitN(strings.TrimPrefix(body, "diff --git "), " b/", 2)
-			if len(parts) != 2 || !strings.HasPrefix(parts[0], "a/") {
-				return "", fmt.Errorf("reverse diff: line %d: cannot parse %q", i+1, body)
-			}
-			out = append(out, "diff --git a/"+parts[1]+" b/"+strings.TrimPrefix(parts[0], "a/")+nl)
-		case strings.HasPrefix(body, "--- ") && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "+++ "):
-			from := strings.TrimPrefix(body, "--- ")
-			to := strings.TrimPrefix(strings.TrimRight(lines[i+1], "\n"), "+++ ")
-			swap := func(s, fromPrefix, toPrefix string) string {
-				if strings.HasPrefix(s, fromPrefix) {
-					return toPrefix + strings.TrimPrefix(s, fromPrefix)
-				}
-				return s
-			}
-			out = append(out, "--- "+swap(to, "b/", "a/")+nl, "+++ "+swap(from, "a/", "b/")+lines[i+1][len(strings.TrimRight(lines[i+1], "\n")):])
-			i++
-		case strings.HasPrefix(body, "new file mode "):
-			out = append(out, "deleted file mode "+strings.TrimPrefix(body, "new file mode ")+nl)
-		case strings.HasPrefix(body, "deleted file mode "):
-			out = append(out, "new file mode "+strings.TrimPrefix(body, "deleted file mode ")+nl)
-		case strings.HasPrefix(body, "index "):
-			fields := strings.Fields(strings.TrimPrefix(body, "index "))
-			hashes := strings.SplitN(fields[0], "..", 2)
-			if len(hashes) != 2 {
-				return "", fmt.Errorf("reverse diff: line %d: cannot parse %q", i+1, body)
-			}
-			rest := ""
-			if len(fields) > 1 {
-				rest = " " + strings.Join(fields[1:], " ")
-			}
-			out = append(out, "index "+hashes[1]+".."+hashes[0]+rest+nl)
-		case strings.HasPrefix(body, "rename from "):
-			out = append(out, "rename to "+strings.TrimPrefix(body, "rename from ")+nl)
-		case strings.HasPrefix(body, "rename to "):
-			out = append(out, "rename from "+strings.TrimPrefix(body, "rename to ")+nl)
-		case hunkHeader.MatchString(body):
-			m := hunkHeader.FindStringSubmatch(body)
-			out = append(out, "@@ -"+m[2]+" +"+m[1]+" @@"+m[3]+nl)
-		case strings.HasPrefix(body, "+") && !strings.HasPrefix(body, "+++ "):
-			out = append(out, "-"+l[1:])
-		case strings.HasPrefix(body, "-") && !strings.HasPrefix(body, "--- "):
-			out = append(out, "+"+l[1:])
-		default: // context lines, "\ No newline at end of file", mode lines
-			out = append(out, l)
-		}
-	}
-	// Within a hunk, git expects removals before additions of a change; after
-	// swapping signs, a "-a +b" block became "+a -b": reorder each run.
-	return reorderRuns(out), nil
-}
-
-// reorderRuns puts, in each run of consecutive +/- lines, every '-' line
-// before the '+' lines, keeping their order (what git diff prints).
-func reorderRuns(lines []string) string {
 	var b strings.Builder
-	var minus, plus []string
+	var minus, plus []string // the current run of changed lines, reversed
 	flush := func() {
 		for _, l := range minus {
 			b.WriteString(l)
@@ -88,26 +30,103 @@ func reorderRuns(lines []string) string {
 		}
 		minus, plus = minus[:0], plus[:0]
 	}
+	lines := strings.SplitAfter(diff, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
 	inHunk := false
-	for _, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "@@ "):
-			flush()
-			inHunk = true
-			b.WriteString(l)
-		case strings.HasPrefix(l, "diff --git "):
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		body := strings.TrimSuffix(l, "\n")
+		nl := l[len(body):]
+		bad := func() (string, error) { return "", fmt.Errorf("reverse diff: line %d: unexpected %q", i+1, body) }
+		if inHunk {
+			switch {
+			case strings.HasPrefix(body, "+"):
+				minus = append(minus, "-"+l[1:])
+				continue
+			case strings.HasPrefix(body, "-"):
+				plus = append(plus, "+"+l[1:])
+				continue
+			case strings.HasPrefix(body, " "), strings.HasPrefix(body, `\`), body == "":
+				flush()
+				b.WriteString(l)
+				continue
+			}
 			flush()
 			inHunk = false
+		}
+		switch {
+		case strings.HasPrefix(body, "diff --git "):
+			from, to, err := gitHeaderPaths(strings.TrimPrefix(body, "diff --git "))
+			if err != nil {
+				return "", fmt.Errorf("reverse diff: line %d: %w", i+1, err)
+			}
+			b.WriteString("diff --git a/" + to + " b/" + from + nl)
+		case strings.HasPrefix(body, "--- ") && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "+++ "):
+			next := strings.TrimSuffix(lines[i+1], "\n")
+			from, to := strings.TrimPrefix(body, "--- "), strings.TrimPrefix(next, "+++ ")
+			b.WriteString("--- " + swapPrefix(to, "b/", "a/") + nl)
+			b.WriteString("+++ " + swapPrefix(from, "a/", "b/") + lines[i+1][len(next):])
+			i++
+		case hunkHeader.MatchString(body):
+			m := hunkHeader.FindStringSubmatch(body)
+			b.WriteString("@@ -" + m[2] + " +" + m[1] + " @@" + m[3] + nl)
+			inHunk = true
+		case indexLine.MatchString(body):
+			m := indexLine.FindStringSubmatch(body)
+			b.WriteString("index " + m[2] + ".." + m[1] + m[3] + nl)
+		case strings.HasPrefix(body, "new file mode "):
+			b.WriteString("deleted file mode " + strings.TrimPrefix(body, "new file mode ") + nl)
+		case strings.HasPrefix(body, "deleted file mode "):
+			b.WriteString("new file mode " + strings.TrimPrefix(body, "deleted file mode ") + nl)
+		case strings.HasPrefix(body, "old mode "):
+			// "old mode X" / "new mode Y" become "old mode Y" / "new mode X".
+			if i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "new mode ") {
+				return bad()
+			}
+			next := strings.TrimSuffix(lines[i+1], "\n")
+			b.WriteString("old mode " + strings.TrimPrefix(next, "new mode ") + nl)
+			b.WriteString("new mode " + strings.TrimPrefix(body, "old mode ") + lines[i+1][len(next):])
+			i++
+		case strings.HasPrefix(body, "rename from ") && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "rename to "):
+			next := strings.TrimSuffix(lines[i+1], "\n")
+			b.WriteString("rename from " + strings.TrimPrefix(next, "rename to ") + nl)
+			b.WriteString("rename to " + strings.TrimPrefix(body, "rename from ") + lines[i+1][len(next):])
+			i++
+		case strings.HasPrefix(body, "similarity index "):
 			b.WriteString(l)
-		case inHunk && strings.HasPrefix(l, "-"):
-			minus = append(minus, l)
-		case inHunk && strings.HasPrefix(l, "+"):
-			plus = append(plus, l)
 		default:
-			flush()
-			b.WriteString(l)
+			return bad()
 		}
 	}
 	flush()
-	return b.String()
+	return b.String(), nil
+}
+
+func swapPrefix(s, from, to string) string {
+	if strings.HasPrefix(s, from) {
+		return to + strings.TrimPrefix(s, from)
+	}
+	return s
+}
+
+// gitHeaderPaths splits "a/<from> b/<to>". Paths may contain " b/": the
+// header of a change that is not a rename is symmetric, which decides; a
+// rename whose paths contain " b/" is ambiguous and an error.
+func gitHeaderPaths(h string) (from, to string, err error) {
+	if !strings.HasPrefix(h, "a/") {
+		return "", "", fmt.Errorf("cannot parse diff header %q", h)
+	}
+	if n := len(h); n >= 5 && (n-5)%2 == 0 {
+		p := (n - 5) / 2
+		if h[2+p:5+p] == " b/" && h[2:2+p] == h[5+p:] {
+			return h[2 : 2+p], h[5+p:], nil
+		}
+	}
+	if strings.Count(h, " b/") != 1 {
+		return "", "", fmt.Errorf("ambiguous diff header %q", h)
+	}
+	a, b, _ := strings.Cut(h, " b/")
+	return strings.TrimPrefix(a, "a/"), b, nil
 }
