@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // SchemaFor describes the Parquet schema of rows of type T (a struct with
@@ -64,8 +65,9 @@ func (o *WriteOptions) defaults() {
 func ParquetOptions(schema Schema, opts WriteOptions) []parquet.WriterOption {
 	opts.defaults()
 	return []parquet.WriterOption{
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
+		parquet.PageBufferSize(1 << 20), // large text columns: fewer, larger pages compress faster and better
 		parquet.CreatedBy("swelake", opts.CodeVersion, ""),
 		parquet.KeyValueMetadata("swelake.schema", fmt.Sprintf("%s/v%d", schema.Name, schema.Version)),
 	}

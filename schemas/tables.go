@@ -52,7 +52,7 @@ type Rollout struct {
 	TestReport  string    `parquet:"test_report" json:"test_report"`   // JSON text, as graded
 	Source      string    `parquet:"source" json:"source"`             // the format it was imported from, e.g. swe-agent
 	ContentHash string    `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised rollout
-	Raw         []byte    `parquet:"raw" json:"raw"`                   // the source record, byte for byte (a BLOB)
+	Raw         []byte    `parquet:"raw,snappy" json:"raw"`            // the source record, byte for byte (a BLOB)
 }
 
 // Message is one chat message of a rollout.

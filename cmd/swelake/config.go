@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -17,12 +18,15 @@ import (
 // Config is everything swelake reads from swelake.yaml, SWELAKE_* variables
 // and flags (in rising precedence). Only this package reads them.
 type Config struct {
-	Lake      string   `mapstructure:"lake"`      // root: a path, file://path or s3://bucket/prefix
-	CacheDir  string   `mapstructure:"cache_dir"` // local cache of remote files for DuckDB
-	Author    string   `mapstructure:"author"`    // recorded in every commit
-	LogLevel  string   `mapstructure:"log_level"` // debug, info, warn, error
-	LogFormat string   `mapstructure:"log_format"`
-	S3        S3Config `mapstructure:"s3"`
+	Lake      string `mapstructure:"lake"`      // root: a path, file://path or s3://bucket/prefix
+	CacheDir  string `mapstructure:"cache_dir"` // local cache of remote files for DuckDB
+	Author    string `mapstructure:"author"`    // recorded in every commit
+	LogLevel  string `mapstructure:"log_level"` // debug, info, warn, error
+	LogFormat string `mapstructure:"log_format"`
+	// MemoryLimit is the Go runtime's soft memory limit ("768MiB", "2GiB",
+	// "off"); an explicit GOMEMLIMIT in the environment wins.
+	MemoryLimit string   `mapstructure:"memory_limit"`
+	S3          S3Config `mapstructure:"s3"`
 }
 
 // S3Config is the S3 endpoint for s3:// roots.
@@ -43,6 +47,7 @@ func configDefaults() map[string]any {
 		"author":        "",
 		"log_level":     "info",
 		"log_format":    "text",
+		"memory_limit":  "768MiB",
 		"s3.endpoint":   "",
 		"s3.access_key": "",
 		"s3.secret_key": "",
@@ -112,6 +117,26 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error
 		}
 	}
 	return cfg, nil
+}
+
+// parseBytes reads a size such as 768MiB, 2GiB, 512MB or 1073741824.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number with an optional unit (KiB, MiB, GiB, MB, GB)", s)
+	}
+	return int64(v * float64(mult)), nil
 }
 
 func orDefault(s, d string) string {

@@ -127,6 +127,9 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 				return err
 			}
 			a.cfg = cfg
+			if err := a.setMemoryLimit(); err != nil {
+				return err
+			}
 			return a.initLogger()
 		},
 	}
@@ -138,6 +141,21 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
 	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a))
 	return root
+}
+
+// setMemoryLimit applies memory_limit as the runtime's soft limit, so that
+// long ingests stay within it (the GC works harder near it) unless the
+// environment already set GOMEMLIMIT.
+func (a *app) setMemoryLimit() error {
+	if a.getenv("GOMEMLIMIT") != "" || a.cfg.MemoryLimit == "" || a.cfg.MemoryLimit == "off" {
+		return nil
+	}
+	n, err := parseBytes(a.cfg.MemoryLimit)
+	if err != nil {
+		return fmt.Errorf("config memory_limit: %w", err)
+	}
+	debug.SetMemoryLimit(n)
+	return nil
 }
 
 func (a *app) initLogger() error {

@@ -302,3 +302,18 @@ func TestIngestMinIO(t *testing.T) {
 	}}
 	ingestRoundTrip(t, c, "s3://ingest-roundtrip/lake")
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"768MiB": 768 << 20, "2GiB": 2 << 30, "512MB": 512e6, "1073741824": 1 << 30, "1.5 GiB": 3 << 29} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1GiB", "0"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q) accepted", bad)
+		}
+	}
+	c := &cli{t: t, dir: t.TempDir(), env: map[string]string{"SWELAKE_MEMORY_LIMIT": "lots"}}
+	c.fails("config memory_limit: size \"lots\"", 1, "lake", "tables")
+}

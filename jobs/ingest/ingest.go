@@ -40,6 +40,8 @@ type Config struct {
 	Strict   bool   `json:"strict"`
 	CacheDir string `json:"-"` // DuckDB's cache of remote files
 	Write    lake.WriteOptions
+	// Workers decode records in parallel (default GOMAXPROCS).
+	Workers int `json:"-"`
 	// MaxRawQuarantine bounds the raw bytes kept per quarantined row (default 4 MiB).
 	MaxRawQuarantine int              `json:"-"`
 	Logger           *slog.Logger     `json:"-"`
@@ -104,6 +106,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	if cfg.MaxRawQuarantine <= 0 {
 		cfg.MaxRawQuarantine = 4 << 20
+	}
+	if cfg.Write.RowGroupBytes == 0 {
+		// Rows carry their raw bytes too: smaller row groups keep the rows
+		// in flight (and peak memory) bounded well below a GiB.
+		cfg.Write.RowGroupBytes = 32 << 20
 	}
 	switch cfg.Kind {
 	case formats.Tasks:
@@ -193,30 +200,30 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	seen := map[string]string{} // this input's ids → hash
 
 	rows := func(yield func(T, error) bool) {
-		for _, p := range plans {
-			err := records(ctx, eng.DB(), p, func(rec formats.Record, perr error) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for b := range decodeParallel(ctx, eng.DB(), plans, cfg.Options, cfg.Workers) {
+			if b.err != nil {
+				var zero T
+				yield(zero, b.err)
+				return
+			}
+			for i := range b.items {
+				it := &b.items[i]
 				sum.Read++
-				if perr != nil {
-					addQuarantine(rec, perr.Error())
-					return nil
+				if it.err != nil {
+					addQuarantine(it.rec, it.err.Error())
+					continue
 				}
-				decoded, err := p.format.Decode(&rec, cfg.Options)
-				if err != nil {
-					addQuarantine(rec, fmt.Sprintf("%s: %v", p.format.Name, err))
-					return nil
-				}
-				// encoding/json already replaced invalid UTF-8 in the strings it
-				// decoded: the record's bytes tell whether there was any.
-				repaired := decoded.Repaired || !validUTF8(&rec)
-				out := pick(decoded)
-				if len(out) == 0 && decoded.Len() == 0 {
-					addQuarantine(rec, p.format.Name+": no rows in the record")
-					return nil
+				out := pick(it.rows)
+				if len(out) == 0 && it.rows.Len() == 0 {
+					addQuarantine(it.rec, it.format.Name+": no rows in the record")
+					continue
 				}
 				for i := range out {
 					id, hash := key(&out[i])
 					if err := def.Validate(&out[i]); err != nil {
-						addQuarantine(rec, fmt.Sprintf("%s: %s %q: %v", p.format.Name, keyCol, id, err))
+						addQuarantine(it.rec, fmt.Sprintf("%s: %s %q: %v", it.format.Name, keyCol, id, err))
 						continue
 					}
 					prev, inTable := known[id]
@@ -229,12 +236,12 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 						continue
 					case inTable:
 						sum.Conflicts++
-						addQuarantine(rec, fmt.Sprintf("conflict: %s %q is already in %s with other content (content_hash %.12s, this row %.12s); not overwritten",
+						addQuarantine(it.rec, fmt.Sprintf("conflict: %s %q is already in %s with other content (content_hash %.12s, this row %.12s); not overwritten",
 							keyCol, id, def.Name, prev, hash))
 						continue
 					}
 					seen[id] = hash
-					if repaired {
+					if it.repaired {
 						sum.Repaired++
 					}
 					if ev, ok := any(&out[i]).(*schemas.Evaluation); ok {
@@ -242,18 +249,9 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 					}
 					sum.Ingested++
 					if !yield(out[i], nil) {
-						return errStop
+						return
 					}
 				}
-				return nil
-			})
-			if errors.Is(err, errStop) {
-				return
-			}
-			if err != nil {
-				var zero T
-				yield(zero, err)
-				return
 			}
 		}
 	}

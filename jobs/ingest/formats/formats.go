@@ -7,8 +7,8 @@ package formats
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"path/filepath"
 	"slices"
 	"strings"

@@ -2,8 +2,8 @@ package formats
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"strings"
 
 	"github.com/swelake/swelake/schemas"
@@ -82,23 +82,65 @@ func toolCalls(raw json.RawMessage) ([]schemas.ToolCall, error) {
 
 // message reads one chat message in the OpenAI layout (and its variants).
 func message(o object, repaired *bool) (schemas.Message, error) {
-	content, err := contentText(o["content"])
+	data, err := json.Marshal(o)
 	if err != nil {
 		return schemas.Message{}, err
 	}
-	calls, err := toolCalls(o["tool_calls"])
+	var w wireMessage
+	if err := json.Unmarshal(data, &w); err != nil {
+		return schemas.Message{}, err
+	}
+	return w.message(repaired)
+}
+
+// wireMessage is a chat message as the OpenAI layout and its variants spell
+// it, decoded in one pass.
+type wireMessage struct {
+	Role        string          `json:"role"`
+	Content     json.RawMessage `json:"content"`
+	ToolCalls   []wireToolCall  `json:"tool_calls"`
+	ToolCallID  string          `json:"tool_call_id"`
+	ToolCallIDs []string        `json:"tool_call_ids"` // SWE-agent ≥ 1.0
+	Name        string          `json:"name"`
+}
+
+type wireToolCall struct {
+	ID       string          `json:"id"`
+	Name     string          `json:"name"`
+	Args     json.RawMessage `json:"arguments"`
+	Function *struct {
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+func (w *wireMessage) message(repaired *bool) (schemas.Message, error) {
+	content, err := contentText(w.Content)
 	if err != nil {
 		return schemas.Message{}, err
 	}
-	m := schemas.Message{Role: normRole(o.str("role")), Content: text(content, repaired), ToolCalls: calls,
-		ToolCallID: o.str("tool_call_id"), Name: o.str("name")}
-	if m.ToolCallID == "" { // SWE-agent ≥ 1.0: tool_call_ids
-		if ids, _ := o.strList("tool_call_ids"); len(ids) > 0 {
-			m.ToolCallID = ids[0]
+	m := schemas.Message{Role: normRole(w.Role), Content: text(content, repaired), ToolCallID: w.ToolCallID, Name: text(w.Name, repaired)}
+	if m.ToolCallID == "" && len(w.ToolCallIDs) > 0 {
+		m.ToolCallID = w.ToolCallIDs[0]
+	}
+	m.ToolCallID = text(m.ToolCallID, repaired)
+	if len(w.ToolCalls) > 0 {
+		m.ToolCalls = make([]schemas.ToolCall, len(w.ToolCalls))
+		for i, c := range w.ToolCalls {
+			name, args := c.Name, c.Args
+			if c.Function != nil {
+				name, args = c.Function.Name, c.Function.Args
+			}
+			a := ""
+			if !isNull(args) {
+				if t := bytes.TrimSpace(args); t[0] == '"' {
+					a = rawString(t)
+				} else {
+					a = string(t)
+				}
+			}
+			m.ToolCalls[i] = schemas.ToolCall{ID: text(c.ID, repaired), Name: text(name, repaired), Arguments: text(a, repaired)}
 		}
-	}
-	for i := range m.ToolCalls {
-		m.ToolCalls[i].Arguments = text(m.ToolCalls[i].Arguments, repaired)
 	}
 	if m.Role == "" {
 		return m, fmt.Errorf("message without a role")
@@ -114,17 +156,17 @@ func messages(raw json.RawMessage, repaired *bool) ([]schemas.Message, error) {
 	if t[0] == '"' { // SWE-smith: messages as a JSON string
 		t = []byte(rawString(raw))
 	}
-	var objs []object
-	if err := json.Unmarshal(t, &objs); err != nil {
+	var wire []wireMessage
+	if err := json.Unmarshal(t, &wire); err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
-	out := make([]schemas.Message, 0, len(objs))
-	for i, o := range objs {
-		m, err := message(o, repaired)
+	out := make([]schemas.Message, len(wire))
+	for i := range wire {
+		m, err := wire[i].message(repaired)
 		if err != nil {
 			return nil, fmt.Errorf("messages[%d]: %w", i, err)
 		}
-		out = append(out, m)
+		out[i] = m
 	}
 	return out, nil
 }
@@ -156,8 +198,25 @@ func finishRollout(r *schemas.Rollout, o Options, raw []byte) {
 	if r.Resolved == nil && r.Reward != nil {
 		r.Resolved = ptr(*r.Reward >= 1)
 	}
-	r.ContentHash = hashJSON([]any{r.RolloutID, r.TaskID, r.Messages, r.Patch, r.ExitReason, r.Reward, r.Resolved})
-	r.Raw = bytes.Clone(raw)
+	r.ContentHash = rolloutHash(r)
+	r.Raw = raw
+}
+
+// rolloutHash covers a rollout's content, field by field (no encoding
+// pass: this runs for every row).
+func rolloutHash(r *schemas.Rollout) string {
+	h := newFieldHash()
+	h.str(r.RolloutID, r.TaskID, r.Patch, r.ExitReason)
+	h.optFloat(r.Reward)
+	h.optBool(r.Resolved)
+	for _, m := range r.Messages {
+		h.str(m.Role, m.Content, m.ToolCallID, m.Name)
+		for _, c := range m.ToolCalls {
+			h.str(c.ID, c.Name, c.Arguments)
+		}
+		h.sep()
+	}
+	return h.sum()
 }
 
 func taskIDFor(o Options, instanceID string) string {

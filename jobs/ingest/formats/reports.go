@@ -2,8 +2,8 @@ package formats
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"path/filepath"
 	"regexp"
 	"slices"

@@ -3,9 +3,12 @@ package formats
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
+	"hash"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -247,3 +250,44 @@ func hashJSON(v any) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// fieldHash hashes fields unambiguously: each string length-prefixed.
+type fieldHash struct {
+	h   hash.Hash
+	buf [9]byte
+}
+
+func newFieldHash() *fieldHash { return &fieldHash{h: sha256.New()} }
+
+func (f *fieldHash) str(ss ...string) {
+	for _, s := range ss {
+		binary.LittleEndian.PutUint64(f.buf[:8], uint64(len(s)))
+		f.h.Write(f.buf[:8])
+		io.WriteString(f.h, s)
+	}
+}
+
+func (f *fieldHash) sep() { f.h.Write([]byte{0xff}) }
+
+func (f *fieldHash) optFloat(v *float64) {
+	if v == nil {
+		f.h.Write([]byte{0})
+		return
+	}
+	f.buf[0] = 1
+	binary.LittleEndian.PutUint64(f.buf[1:], math.Float64bits(*v))
+	f.h.Write(f.buf[:9])
+}
+
+func (f *fieldHash) optBool(v *bool) {
+	switch {
+	case v == nil:
+		f.h.Write([]byte{0})
+	case *v:
+		f.h.Write([]byte{1, 1})
+	default:
+		f.h.Write([]byte{1, 0})
+	}
+}
+
+func (f *fieldHash) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
