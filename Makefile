@@ -43,6 +43,7 @@ conformance:
 # the same run); they are never timed tests.
 bench: minio-bin
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./lake/ ./queries/
+	$(GO) test -run '^$$' -bench 'IngestTrajectories|IngestPeakRSS' -benchtime 1x -timeout 30m ./jobs/ingest/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:
