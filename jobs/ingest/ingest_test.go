@@ -262,3 +262,15 @@ func TestCompletionsDirectory(t *testing.T) {
 		t.Fatalf("%v", res.Rows)
 	}
 }
+
+func TestPredictionsAsListAndJSONL(t *testing.T) {
+	ctx := context.Background()
+	l := newLake(t)
+	dir := t.TempDir()
+	list := write(t, dir, "preds.json", []byte(`[{"instance_id":"a__b-1","model_name_or_path":"m","model_patch":"diff"},{"instance_id":"a__b-2","model_name_or_path":"m","model_patch":""}]`))
+	jsonl := write(t, dir, "preds.jsonl", []byte(`{"instance_id":"a__b-3","model_name_or_path":"m","model_patch":"diff"}`+"\n"))
+	s, err := Run(ctx, l, Config{Kind: formats.Reports, Format: "auto", Paths: []string{list, jsonl}, Options: formats.Options{RunID: "preds"}})
+	if err != nil || s.Ingested != 3 || s.Statuses["no_result"] != 2 || s.Statuses["empty_patch"] != 1 || s.Formats["predictions"] != 2 {
+		t.Fatalf("%+v %v", s, err)
+	}
+}
