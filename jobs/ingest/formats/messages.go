@@ -38,6 +38,35 @@ func contentText(raw json.RawMessage) (string, error) {
 	return string(t), nil
 }
 
+// contentValue is contentText for content decoded as a Go value.
+func contentValue(v any) (string, error) {
+	switch c := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return c, nil
+	case []any:
+		var b strings.Builder
+		for _, p := range c {
+			part, ok := p.(map[string]any)
+			if !ok {
+				return "", fmt.Errorf("content: a part is %T, not an object", p)
+			}
+			typ, _ := part["type"].(string)
+			switch typ {
+			case "text", "":
+				t, _ := part["text"].(string)
+				b.WriteString(t)
+			default:
+				fmt.Fprintf(&b, "[%s]", typ)
+			}
+		}
+		return b.String(), nil
+	}
+	data, _ := json.Marshal(v)
+	return string(data), nil
+}
+
 func normRole(r string) string {
 	switch strings.ToLower(r) {
 	case "ai", "gpt", "model":
@@ -96,12 +125,12 @@ func message(o object, repaired *bool) (schemas.Message, error) {
 // wireMessage is a chat message as the OpenAI layout and its variants spell
 // it, decoded in one pass.
 type wireMessage struct {
-	Role        string          `json:"role"`
-	Content     json.RawMessage `json:"content"`
-	ToolCalls   []wireToolCall  `json:"tool_calls"`
-	ToolCallID  string          `json:"tool_call_id"`
-	ToolCallIDs []string        `json:"tool_call_ids"` // SWE-agent ≥ 1.0
-	Name        string          `json:"name"`
+	Role        string         `json:"role"`
+	Content     any            `json:"content"` // a string (decoded in one pass), or a list of parts
+	ToolCalls   []wireToolCall `json:"tool_calls"`
+	ToolCallID  string         `json:"tool_call_id"`
+	ToolCallIDs []string       `json:"tool_call_ids"` // SWE-agent ≥ 1.0
+	Name        string         `json:"name"`
 }
 
 type wireToolCall struct {
@@ -115,7 +144,7 @@ type wireToolCall struct {
 }
 
 func (w *wireMessage) message(repaired *bool) (schemas.Message, error) {
-	content, err := contentText(w.Content)
+	content, err := contentValue(w.Content)
 	if err != nil {
 		return schemas.Message{}, err
 	}

@@ -289,44 +289,137 @@ func decodeR2E(r *Record, o Options) (Rows, error) {
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
 }
 
+// chatRow is a row whose conversation is an OpenAI messages list, with the
+// optional fields the public exports use, decoded in one typed pass.
+type chatRow struct {
+	Messages   chatMessages `json:"messages"`
+	TaskID     string       `json:"task_id"`
+	InstanceID string       `json:"instance_id"`
+	RolloutID  string       `json:"rollout_id"`
+	TrajID     string       `json:"traj_id"`
+	ID         any          `json:"id"`
+	RunID      string       `json:"run_id"`
+	Policy     string       `json:"policy"`
+	Model      string       `json:"model"`
+	ModelName  string       `json:"model_name"`
+	Reward     any          `json:"reward"`
+	Resolved   any          `json:"resolved"`
+	ExitReason string       `json:"exit_reason"`
+	ExitStatus string       `json:"exit_status"`
+	Patch      *string      `json:"patch"`
+	ModelPatch string       `json:"model_patch"`
+}
+
+// chatMessages accepts a messages list, or a JSON string holding one
+// (SWE-smith).
+type chatMessages []wireMessage
+
+func (m *chatMessages) UnmarshalJSON(b []byte) error {
+	t := bytes.TrimSpace(b)
+	if len(t) > 0 && t[0] == '"' {
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return err
+		}
+		t = []byte(s)
+	}
+	if string(t) == "null" {
+		return nil
+	}
+	return json.Unmarshal(t, (*[]wireMessage)(m))
+}
+
+// anyFloat reads a number, a numeric string or a boolean.
+func anyFloat(key string, v any) (*float64, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case float64:
+		return &x, nil
+	case bool:
+		if x {
+			return ptr(1.0), nil
+		}
+		return ptr(0.0), nil
+	case string:
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return &f, nil
+		}
+		if b, err := strconv.ParseBool(strings.ToLower(x)); err == nil {
+			return anyFloat(key, b)
+		}
+	}
+	return nil, fmt.Errorf("%s: %v is not a number", key, v)
+}
+
+func anyBool(key string, v any) (*bool, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		return &x, nil
+	case float64:
+		return ptr(x != 0), nil
+	case string:
+		if b, err := strconv.ParseBool(strings.ToLower(x)); err == nil {
+			return &b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %v is not a boolean", key, v)
+}
+
 // decodeChat reads rows whose conversation is an OpenAI messages list.
 func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 	return func(r *Record, o Options) (Rows, error) {
-		obj, err := parseObject(r.Data)
-		if err != nil {
+		var row chatRow
+		if err := json.Unmarshal(r.Data, &row); err != nil {
 			return Rows{}, err
 		}
 		var ro schemas.Rollout
 		var repaired bool
 		ro.Source = source
-		if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
-			return Rows{}, err
+		ro.Messages = make([]schemas.Message, len(row.Messages))
+		for i := range row.Messages {
+			m, err := row.Messages[i].message(&repaired)
+			if err != nil {
+				return Rows{}, fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			ro.Messages[i] = m
 		}
 		if len(ro.Messages) == 0 {
 			return Rows{}, fmt.Errorf("no messages")
 		}
-		ro.TaskID = obj.str("task_id")
+		ro.TaskID = text(row.TaskID, &repaired)
 		if ro.TaskID == "" {
-			ro.TaskID = taskIDFor(o, obj.str("instance_id"))
+			ro.TaskID = taskIDFor(o, text(row.InstanceID, &repaired))
 		}
-		ro.RolloutID = obj.firstStr("rollout_id", "traj_id", "id")
-		ro.RunID = obj.firstStr("run_id")
+		ro.RolloutID = orStr(row.RolloutID, row.TrajID)
+		if ro.RolloutID == "" && row.ID != nil {
+			ro.RolloutID = fmt.Sprint(row.ID)
+		}
+		ro.RolloutID = text(ro.RolloutID, &repaired)
+		ro.RunID = text(row.RunID, &repaired)
 		if ro.RunID == "" {
 			ro.RunID = runIDFromPath(r.File)
 		}
-		ro.Policy = obj.firstStr("policy", "model", "model_name")
-		if ro.Reward, err = obj.float("reward"); err != nil {
+		ro.Policy = text(orStr(row.Policy, orStr(row.Model, row.ModelName)), &repaired)
+		var err error
+		if ro.Reward, err = anyFloat("reward", row.Reward); err != nil {
 			return Rows{}, err
 		}
-		if ro.Resolved, err = obj.boolean("resolved"); err != nil {
+		if ro.Resolved, err = anyBool("resolved", row.Resolved); err != nil {
 			return Rows{}, err
 		}
-		ro.ExitReason = obj.firstStr("exit_reason", "exit_status")
-		ro.Patch = text(obj.firstStr("patch", "model_patch"), &repaired)
-		ro.Submitted = obj.has("patch") && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submit")
+		ro.ExitReason = text(orStr(row.ExitReason, row.ExitStatus), &repaired)
+		patch := row.ModelPatch
+		if row.Patch != nil {
+			patch = *row.Patch
+		}
+		ro.Patch = text(patch, &repaired)
+		ro.Submitted = row.Patch != nil && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submit")
 		if ro.RolloutID == "" {
 			// Unnamed rows: the content names them, so re-ingesting is a no-op.
-			ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, hashJSON(ro.Messages)[:16])
+			ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, rolloutHash(&schemas.Rollout{Messages: ro.Messages})[:16])
 		}
 		finishRollout(&ro, o, r.Data)
 		return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
@@ -358,7 +451,7 @@ func decodeOpenRLHF(r *Record, o Options) (Rows, error) {
 		ro.TaskID = taskIDFor(o, obj.str("instance_id"))
 	}
 	ro.RunID = runIDFromPath(r.File)
-	ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, hashJSON(ro.Messages)[:16])
+	ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, rolloutHash(&schemas.Rollout{Messages: ro.Messages})[:16])
 	finishRollout(&ro, o, r.Data)
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
 }
