@@ -132,12 +132,15 @@ func decodeSWEAgent(r *Record, o Options) (Rows, error) {
 			}
 		}
 	}
+	// The instance: its own field, else the environment (SWE-agent ≥ 1.0
+	// names it after the instance; legacy files say "swe_main"), else the
+	// file name (<instance>.traj).
 	iid := obj.str("instance_id")
+	if env := obj.str("environment"); iid == "" && env != "" && env != "swe_main" {
+		iid = env
+	}
 	if iid == "" {
 		iid = baseName(r.File)
-	}
-	if env := obj.str("environment"); iid == "" || env != "" && env != "swe_main" && !strings.Contains(iid, env) && smithID.MatchString(env) {
-		iid = env
 	}
 	ro.TaskID = taskIDFor(o, iid)
 	ro.RunID = runIDFromPath(r.File)
