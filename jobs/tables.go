@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -89,6 +90,19 @@ func ParquetSchema(table string) *parquet.Schema {
 		return schemas.Quarantine.ParquetSchema()
 	}
 	return nil
+}
+
+// FileRefs names input files in provenance: file:// URLs of absolute paths.
+func FileRefs(files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			abs = f
+		}
+		out[i] = "file://" + abs
+	}
+	return out
 }
 
 // ConfigHash is the sha256 of a config's canonical JSON, for provenance.

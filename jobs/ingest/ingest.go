@@ -256,7 +256,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		}
 	}
 
-	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, fileRefs(paths)...)}
+	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, jobs.FileRefs(paths)...)}
 	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
 		return sum, err
 	}
@@ -319,18 +319,6 @@ func validUTF8(rec *formats.Record) bool {
 		}
 	}
 	return true
-}
-
-func fileRefs(files []string) []string {
-	out := make([]string, len(files))
-	for i, f := range files {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			abs = f
-		}
-		out[i] = "file://" + abs
-	}
-	return out
 }
 
 // existing reads id → content_hash of the table's latest snapshot.

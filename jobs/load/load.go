@@ -140,7 +140,7 @@ func run[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], cfg Confi
 	if err != nil {
 		return sum, err
 	}
-	res, err := tbl.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: inputRefs(cfg.Files)})
+	res, err := tbl.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: jobs.FileRefs(cfg.Files)})
 	if err != nil {
 		return sum, err
 	}
@@ -150,19 +150,6 @@ func run[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], cfg Confi
 		sum.Files, sum.Bytes = res.Commit.Summary.AddedFiles, res.Commit.Summary.AddedBytes
 	}
 	return sum, nil
-}
-
-// inputRefs names the input files in provenance (absolute paths).
-func inputRefs(files []string) []string {
-	out := make([]string, len(files))
-	for i, f := range files {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			abs = f
-		}
-		out[i] = "file://" + abs
-	}
-	return out
 }
 
 func progressFunc(p Progress, pass string, total int64) func(int64) {
