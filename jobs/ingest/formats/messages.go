@@ -9,36 +9,9 @@ import (
 	"github.com/swelake/swelake/schemas"
 )
 
-// contentText reads message content given as a string, or as a list of
-// parts ({"type": "text", "text": ...}); non-text parts are named, not dropped.
-func contentText(raw json.RawMessage) (string, error) {
-	if isNull(raw) {
-		return "", nil
-	}
-	t := bytes.TrimSpace(raw)
-	switch t[0] {
-	case '"':
-		return rawString(raw), nil
-	case '[':
-		var parts []object
-		if err := json.Unmarshal(t, &parts); err != nil {
-			return "", fmt.Errorf("content: %w", err)
-		}
-		var b strings.Builder
-		for _, p := range parts {
-			switch typ := p.str("type"); typ {
-			case "text", "":
-				b.WriteString(p.str("text"))
-			default:
-				fmt.Fprintf(&b, "[%s]", typ)
-			}
-		}
-		return b.String(), nil
-	}
-	return string(t), nil
-}
-
-// contentValue is contentText for content decoded as a Go value.
+// contentValue reads message content decoded as a Go value: a string, or a
+// list of parts ({"type": "text", "text": ...}); non-text parts are named,
+// not dropped.
 func contentValue(v any) (string, error) {
 	switch c := v.(type) {
 	case nil:
@@ -77,36 +50,6 @@ func normRole(r string) string {
 		return "tool"
 	}
 	return strings.ToLower(r)
-}
-
-// toolCalls reads OpenAI tool calls ({id, type, function: {name,
-// arguments}}), or flat {id, name, arguments}; arguments as a JSON string or
-// an object (kept as JSON text).
-func toolCalls(raw json.RawMessage) ([]schemas.ToolCall, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var calls []object
-	if err := json.Unmarshal(raw, &calls); err != nil {
-		return nil, fmt.Errorf("tool_calls: %w", err)
-	}
-	out := make([]schemas.ToolCall, 0, len(calls))
-	for _, c := range calls {
-		fn := c
-		if f, err := c.obj("function"); err == nil && f != nil {
-			fn = f
-		}
-		args := ""
-		if a, ok := fn["arguments"]; ok && !isNull(a) {
-			if t := bytes.TrimSpace(a); t[0] == '"' {
-				args = rawString(a)
-			} else {
-				args = string(t)
-			}
-		}
-		out = append(out, schemas.ToolCall{ID: c.str("id"), Name: fn.str("name"), Arguments: args})
-	}
-	return out, nil
 }
 
 // message reads one chat message in the OpenAI layout (and its variants).
