@@ -52,19 +52,6 @@ func normRole(r string) string {
 	return strings.ToLower(r)
 }
 
-// message reads one chat message in the OpenAI layout (and its variants).
-func message(o object, repaired *bool) (schemas.Message, error) {
-	data, err := json.Marshal(o)
-	if err != nil {
-		return schemas.Message{}, err
-	}
-	var w wireMessage
-	if err := json.Unmarshal(data, &w); err != nil {
-		return schemas.Message{}, err
-	}
-	return w.message(repaired)
-}
-
 // wireMessage is a chat message as the OpenAI layout and its variants spell
 // it, decoded in one pass.
 type wireMessage struct {

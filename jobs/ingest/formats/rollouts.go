@@ -332,45 +332,6 @@ func (m *chatMessages) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(t, (*[]wireMessage)(m))
 }
 
-// anyFloat reads a number, a numeric string or a boolean.
-func anyFloat(key string, v any) (*float64, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case float64:
-		return &x, nil
-	case bool:
-		if x {
-			return ptr(1.0), nil
-		}
-		return ptr(0.0), nil
-	case string:
-		if f, err := strconv.ParseFloat(x, 64); err == nil {
-			return &f, nil
-		}
-		if b, err := strconv.ParseBool(strings.ToLower(x)); err == nil {
-			return anyFloat(key, b)
-		}
-	}
-	return nil, fmt.Errorf("%s: %v is not a number", key, v)
-}
-
-func anyBool(key string, v any) (*bool, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case bool:
-		return &x, nil
-	case float64:
-		return ptr(x != 0), nil
-	case string:
-		if b, err := strconv.ParseBool(strings.ToLower(x)); err == nil {
-			return &b, nil
-		}
-	}
-	return nil, fmt.Errorf("%s: %v is not a boolean", key, v)
-}
-
 // decodeChat reads rows whose conversation is an OpenAI messages list.
 func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 	return func(r *Record, o Options) (Rows, error) {
@@ -527,10 +488,7 @@ func openHandsEvent(ev object, repaired *bool) (schemas.Message, bool, error) {
 	src := ev.str("source")
 	switch {
 	case ev.has("observation"):
-		if ev.str("observation") == "null" || src == "user" && !ev.has("tool_call_metadata") && ev.str("observation") == "agent_state_changed" {
-			return schemas.Message{}, false, nil
-		}
-		if ev.str("observation") == "agent_state_changed" {
+		if ev.str("observation") == "agent_state_changed" { // bookkeeping, not an answer to a call
 			return schemas.Message{}, false, nil
 		}
 		return schemas.Message{Role: "tool", Content: text(ev.str("content"), repaired), ToolCallID: callID, Name: orStr(fnName, ev.str("observation"))}, true, nil
@@ -635,32 +593,33 @@ func decodeCompletions(r *Record, o Options) (Rows, error) {
 	if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
 		return Rows{}, fmt.Errorf("%s: %w", last.File, err)
 	}
-	resp, err := obj.obj("response")
-	if err != nil {
-		return Rows{}, fmt.Errorf("%s: %w", last.File, err)
+	var resp struct {
+		Model   string `json:"model"`
+		Choices []struct {
+			Message *wireMessage `json:"message"`
+		} `json:"choices"`
+		Usage *struct {
+			Prompt     int64 `json:"prompt_tokens"`
+			Completion int64 `json:"completion_tokens"`
+		} `json:"usage"`
 	}
-	if resp != nil {
-		var choices []object
-		json.Unmarshal(resp["choices"], &choices)
-		if len(choices) > 0 {
-			if msgObj, _ := choices[0].obj("message"); msgObj != nil {
-				m, err := message(msgObj, &repaired)
-				if err != nil {
-					return Rows{}, fmt.Errorf("%s: response: %w", last.File, err)
-				}
-				ro.Messages = append(ro.Messages, m)
-			}
-			// finish_reason is the last call's, not the run's: no exit reason.
+	if raw, ok := obj["response"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &resp); err != nil {
+			return Rows{}, fmt.Errorf("%s: response: %w", last.File, err)
 		}
-		if usage, _ := resp.obj("usage"); usage != nil {
-			p, _ := usage.integer("prompt_tokens")
-			c, _ := usage.integer("completion_tokens")
-			if p != nil && c != nil {
-				ro.Tokens = ptr(*p + *c)
-			}
-		}
-		ro.Policy = resp.str("model")
 	}
+	// finish_reason is the last call's, not the run's: no exit reason.
+	if len(resp.Choices) > 0 && resp.Choices[0].Message != nil {
+		m, err := resp.Choices[0].Message.message(&repaired)
+		if err != nil {
+			return Rows{}, fmt.Errorf("%s: response: %w", last.File, err)
+		}
+		ro.Messages = append(ro.Messages, m)
+	}
+	if resp.Usage != nil {
+		ro.Tokens = ptr(resp.Usage.Prompt + resp.Usage.Completion)
+	}
+	ro.Policy = resp.Model
 	iid := filepath.Base(r.File) // the directory: llm_completions/<instance id>
 	ro.TaskID = taskIDFor(o, iid)
 	ro.RunID = runIDFromPath(filepath.Dir(r.File))

@@ -165,41 +165,93 @@ func (o object) when(key string) (*time.Time, error) {
 	return nil, fmt.Errorf("%s: %q is not a time in a known layout", key, s)
 }
 
+// float reads a number, a numeric string or a boolean (rewards come in all
+// three spellings).
 func (o object) float(key string) (*float64, error) {
-	raw, ok := o[key]
-	if !ok || isNull(raw) {
-		return nil, nil
+	v, err := o.value(key)
+	if err != nil {
+		return nil, err
 	}
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		if b, err2 := strconv.ParseBool(strings.ToLower(rawString(raw))); err2 == nil {
-			if b {
-				f = 1
-			}
-			return &f, nil
-		}
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return &f, nil
+	return anyFloat(key, v)
 }
 
+// boolean reads a boolean, a number (0 is false) or a string such as "true"
+// or "no".
 func (o object) boolean(key string) (*bool, error) {
+	v, err := o.value(key)
+	if err != nil {
+		return nil, err
+	}
+	return anyBool(key, v)
+}
+
+// value decodes one field into a Go value (nil when absent or null).
+func (o object) value(key string) (any, error) {
 	raw, ok := o[key]
 	if !ok || isNull(raw) {
 		return nil, nil
 	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		s := strings.ToLower(rawString(raw))
-		switch s {
-		case "true", "1", "yes":
-			b = true
-		case "false", "0", "no":
-		default:
-			return nil, fmt.Errorf("%s: %q is not a boolean", key, s)
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return v, nil
+}
+
+// anyFloat reads a number, a numeric string or a boolean.
+func anyFloat(key string, v any) (*float64, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case float64:
+		return &x, nil
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return &f, nil
+	case bool:
+		if x {
+			return ptr(1.0), nil
+		}
+		return ptr(0.0), nil
+	case string:
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return &f, nil
+		}
+		if b, ok := parseBoolWord(x); ok {
+			return anyFloat(key, b)
 		}
 	}
-	return &b, nil
+	return nil, fmt.Errorf("%s: %v is not a number", key, v)
+}
+
+// anyBool reads a boolean, a number (0 is false) or a boolean word.
+func anyBool(key string, v any) (*bool, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		return &x, nil
+	case float64:
+		return ptr(x != 0), nil
+	case string:
+		if b, ok := parseBoolWord(x); ok {
+			return &b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %q is not a boolean", key, fmt.Sprint(v))
+}
+
+func parseBoolWord(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes":
+		return true, true
+	case "false", "0", "no":
+		return false, true
+	}
+	return false, false
 }
 
 func (o object) integer(key string) (*int64, error) {
