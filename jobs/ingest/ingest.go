@@ -12,10 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -69,9 +67,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Summary counts what the job did. Nothing is dropped silently:
-// read = ingested + duplicates + conflicts + rows lost to quarantine, where
-// quarantined counts records (a record may hold several rows).
+// Summary counts what the job did. Nothing is dropped silently: every row
+// decoded from the records read is ingested, a duplicate, or quarantined
+// (conflicts included), and every record that decodes to no row is
+// quarantined. Read counts records; the others count rows.
 type Summary struct {
 	Table       string         `json:"table"`
 	Version     int64          `json:"version"` // the commit, or -1 if nothing new
@@ -128,6 +127,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 type plan struct {
 	path   string
 	format *formats.Format
+	layout layout   // how the file's bytes are laid out (UnitRows)
 	group  []string // UnitDir: the files of the directory
 }
 
@@ -170,19 +170,15 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		return sum, err
 	}
 
-	// Run key: the inputs' contents, so that the same inputs commit once.
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
 	var paths []string
 	for _, p := range plans {
 		paths = append(paths, p.files()...)
 	}
-	for _, f := range paths {
-		if err := hashFile(h, f); err != nil {
-			return sum, err
-		}
-	}
-	runKey := "ingest-" + string(cfg.Kind) + ":" + hex.EncodeToString(h.Sum(nil))[:32]
+	// The run key is a hash of what this ingest decided — each row it
+	// ingests and each record it quarantines, in order — so that the same
+	// inputs commit once, without reading them an extra time to hash them.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
 
 	var quarantine []schemas.QuarantineRow
 	job := "ingest-" + string(cfg.Kind)
@@ -193,7 +189,9 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 			reason += fmt.Sprintf(" (raw bytes cut to %d of %d)", cfg.MaxRawQuarantine, len(raw))
 			raw = raw[:cfg.MaxRawQuarantine]
 		}
-		quarantine = append(quarantine, schemas.QuarantineRow{Job: job, RunKey: runKey, SourceFile: rec.File,
+		fmt.Fprintf(h, "q\x00%s\x00%d\x00%d\x00%s\x00%d\x00", rec.File, rec.Line, rec.Offset, reason, len(raw))
+		h.Write(raw)
+		quarantine = append(quarantine, schemas.QuarantineRow{Job: job, SourceFile: rec.File,
 			Line: rec.Line, Offset: rec.Offset, Reason: reason, Raw: append([]byte(nil), raw...), Time: now})
 		sum.Quarantined++
 	}
@@ -241,6 +239,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 						continue
 					}
 					seen[id] = hash
+					fmt.Fprintf(h, "r\x00%s\x00%s\x00", id, hash)
 					if it.repaired {
 						sum.Repaired++
 					}
@@ -256,13 +255,18 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		}
 	}
 
-	prov := lake.Provenance{Job: job, RunKey: runKey, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, jobs.FileRefs(paths)...)}
+	prov := lake.Provenance{Job: job, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, jobs.FileRefs(paths)...)}
 	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
 		return sum, err
 	}
 	written, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), iter.Seq2[T, error](rows), cfg.Write)
 	if err != nil {
 		return sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+	}
+	runKey := "ingest-" + string(cfg.Kind) + ":" + hex.EncodeToString(h.Sum(nil))[:32]
+	prov.RunKey = runKey
+	for i := range quarantine {
+		quarantine[i].RunKey = runKey
 	}
 	if len(written.Files) > 0 {
 		res, err := tbl.Append(ctx, written, prov)
@@ -290,23 +294,9 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	}
 	if cfg.Strict && sum.Quarantined > 0 {
 		return sum, fmt.Errorf("ingest into %s: %d row(s) quarantined (%d conflicts); see swelake sql \"SELECT source_file, line, reason FROM quarantine WHERE run_key = '%s'\": %w",
-			def.Name, sum.Quarantined, sum.Conflicts, runKey+"", ErrStrict)
+			def.Name, sum.Quarantined, sum.Conflicts, runKey, ErrStrict)
 	}
 	return sum, nil
-}
-
-// hashFile streams a file's name and bytes into h.
-func hashFile(h io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fmt.Fprintf(h, "%s\x00", filepath.Base(path))
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	return nil
 }
 
 func validUTF8(rec *formats.Record) bool {
@@ -367,7 +357,11 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 	groups := map[string]int{} // dir → index in plans
 	for _, in := range files {
 		f := in.path
-		first, err := firstRecord(ctx, db, f)
+		lay, err := layoutOf(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		first, err := firstRecord(ctx, db, f, lay)
 		if err != nil {
 			if in.walked {
 				skipped = append(skipped, f+": "+err.Error())
@@ -406,7 +400,7 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 			plans = append(plans, plan{path: dir, format: format, group: []string{f}})
 			continue
 		}
-		plans = append(plans, plan{path: f, format: format})
+		plans = append(plans, plan{path: f, format: format, layout: lay})
 	}
 	if len(plans) == 0 {
 		return nil, nil, fmt.Errorf("ingest: no input in a known %s format (skipped: %s)", cfg.Kind, strings.Join(skipped, ", "))
@@ -433,7 +427,7 @@ func records(ctx context.Context, db *sql.DB, p plan, fn func(formats.Record, er
 			}
 			rec.Group = append(rec.Group, formats.Record{File: f, Offset: 0, Data: data})
 		}
-		slices.SortFunc(rec.Group, func(a, b formats.Record) int { return cmpString(a.File, b.File) })
+		slices.SortFunc(rec.Group, func(a, b formats.Record) int { return strings.Compare(a.File, b.File) })
 		return fn(rec, nil)
 	case formats.UnitFile:
 		data, err := readFile(p.path)
@@ -442,15 +436,5 @@ func records(ctx context.Context, db *sql.DB, p plan, fn func(formats.Record, er
 		}
 		return fn(formats.Record{File: p.path, Offset: 0, Data: data}, nil)
 	}
-	return rowRecords(ctx, db, p.path, fn)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return rowRecords(ctx, db, p.path, p.layout, fn)
 }

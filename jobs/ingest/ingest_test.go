@@ -274,3 +274,34 @@ func TestPredictionsAsListAndJSONL(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
+
+// TestConcurrentIdenticalIngestsCommitOnce: two ingests of the same input,
+// racing on separate handles, both may find the rows new; the run key (a hash
+// of what each decided) makes the second commit a no-op.
+func TestConcurrentIdenticalIngestsCommitOnce(t *testing.T) {
+	ctx := context.Background()
+	b, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := lake.Open(b, lake.Options{})
+	first.Init(ctx)
+	jobs.CreateTables(ctx, first, lake.Provenance{Job: "test"})
+	f := write(t, t.TempDir(), "tasks.jsonl", []byte(rowsOf(50, 0)+"not json\n"))
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := Run(ctx, lake.Open(b, lake.Options{}), Config{Kind: formats.Tasks, Format: "auto", Paths: []string{f}})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := query(t, first, "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM quarantine)")
+	if fmt.Sprint(res.Rows) != "[[50 1]]" {
+		t.Fatalf("tasks and quarantine rows after two racing ingests: %v, want [[50 1]]", res.Rows)
+	}
+}

@@ -173,11 +173,7 @@ var errStop = errors.New("stop")
 // rowRecords calls fn with each record of a file split by rows. A line that
 // is not JSON is passed with ok=false so that it can be quarantined; a JSON
 // document that cannot be parsed at all is an error for the whole file.
-func rowRecords(ctx context.Context, db *sql.DB, path string, fn func(rec formats.Record, parseErr error) error) error {
-	lay, err := layoutOf(path)
-	if err != nil {
-		return err
-	}
+func rowRecords(ctx context.Context, db *sql.DB, path string, lay layout, fn func(rec formats.Record, parseErr error) error) error {
 	switch lay {
 	case layoutParquet:
 		return parquetRecords(ctx, db, path, fn)
@@ -244,42 +240,32 @@ func jsonRecords(ctx context.Context, path string, fn func(formats.Record, error
 		return err
 	}
 	defer r.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 4<<20))
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%s: not JSON: %w", path, err)
-	}
-	if d, ok := tok.(json.Delim); ok && d == '[' {
-		for dec.More() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			off := dec.InputOffset()
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return fmt.Errorf("%s: invalid JSON near byte %d: %w", path, off, err)
-			}
-			if err := fn(formats.Record{File: path, Offset: off, Data: raw}, nil); err != nil {
-				return err
-			}
+	br := bufio.NewReaderSize(r, 4<<20)
+	array := false
+	for i := 0; ; i++ { // peek past leading space: '[' means an array of rows
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			break
 		}
-		return nil
+		if c := b[i]; !strings.ContainsRune(" \t\r\n", rune(c)) {
+			array = c == '['
+			break
+		}
 	}
-	// Not an array: re-read as a stream of values.
-	r.Close()
-	if r, err = open(path); err != nil {
-		return err
+	dec := json.NewDecoder(br)
+	if array {
+		if _, err := dec.Token(); err != nil {
+			return fmt.Errorf("%s: not JSON: %w", path, err)
+		}
 	}
-	defer r.Close()
-	dec = json.NewDecoder(bufio.NewReaderSize(r, 4<<20))
-	for {
+	for array && dec.More() || !array {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		off := dec.InputOffset()
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
-		if err == io.EOF {
+		if err == io.EOF && !array {
 			return nil
 		}
 		if err != nil {
@@ -289,6 +275,7 @@ func jsonRecords(ctx context.Context, path string, fn func(formats.Record, error
 			return err
 		}
 	}
+	return nil
 }
 
 // parquetRecords reads a Parquet file's rows as JSON objects through DuckDB,
@@ -320,11 +307,7 @@ func parquetRecords(ctx context.Context, db *sql.DB, path string, fn func(format
 }
 
 // firstRecord returns a file's first record, for detection.
-func firstRecord(ctx context.Context, db *sql.DB, path string) ([]byte, error) {
-	lay, err := layoutOf(path)
-	if err != nil {
-		return nil, err
-	}
+func firstRecord(ctx context.Context, db *sql.DB, path string, lay layout) ([]byte, error) {
 	if lay == layoutText {
 		r, err := open(path)
 		if err != nil {
@@ -336,7 +319,7 @@ func firstRecord(ctx context.Context, db *sql.DB, path string) ([]byte, error) {
 		return buf[:n], nil
 	}
 	var first []byte
-	err = rowRecords(ctx, db, path, func(rec formats.Record, perr error) error {
+	err := rowRecords(ctx, db, path, lay, func(rec formats.Record, perr error) error {
 		if perr != nil || !json.Valid(rec.Data) {
 			return nil // a bad first line: look at the next
 		}
