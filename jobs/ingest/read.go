@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,8 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
@@ -91,34 +89,22 @@ func open(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case strings.HasSuffix(path, ".gz"):
-		zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: not gzip: %w", path, err)
-		}
-		return readCloser{zr, f}, nil
-	case strings.HasSuffix(path, ".zst"):
-		zr, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<20))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: not zstd: %w", path, err)
-		}
-		return readCloser{zr.IOReadCloser(), f}, nil
+	r, err := jobs.Decompress(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
-	return f, nil
+	return readCloser{r, f}, nil
 }
 
+// readCloser closes the decompressor, then the file.
 type readCloser struct {
-	io.Reader
+	io.ReadCloser
 	f io.Closer
 }
 
 func (r readCloser) Close() error {
-	if c, ok := r.Reader.(io.Closer); ok {
-		c.Close()
-	}
+	r.ReadCloser.Close()
 	return r.f.Close()
 }
 

@@ -5,8 +5,6 @@
 package load
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,8 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
@@ -217,10 +213,10 @@ func readAll[T any](ctx context.Context, def schemas.Def[T], paths []string, h i
 					counted.n = st.Size()
 				}
 			} else {
-				var r io.Reader
-				r, err = decompress(path, src)
-				if err == nil {
+				var r io.ReadCloser
+				if r, err = jobs.Decompress(path, src); err == nil {
 					err = schemas.DecodeJSONL(r, path, def, emit)
+					r.Close()
 				}
 			}
 			f.Close()
@@ -234,25 +230,6 @@ func readAll[T any](ctx context.Context, def schemas.Def[T], paths []string, h i
 			done += counted.n
 		}
 	}
-}
-
-func decompress(path string, r io.Reader) (io.Reader, error) {
-	br := bufio.NewReader(r)
-	switch {
-	case strings.HasSuffix(path, ".gz"):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: not gzip: %w", path, err)
-		}
-		return zr, nil
-	case strings.HasSuffix(path, ".zst"):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: not zstd: %w", path, err)
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return br, nil
 }
 
 type countingReader struct {
