@@ -48,23 +48,34 @@ type CreateResult struct {
 	Created bool   `json:"created"` // false: it existed with this schema
 }
 
+// table is one table of this version, type-erased for the lists below.
+type table struct {
+	name   string
+	schema func() *parquet.Schema
+	create func(ctx context.Context, l *lake.Lake, prov lake.Provenance) (lake.Result, error)
+}
+
+func entry[T any](def schemas.Def[T]) table {
+	return table{name: def.Name, schema: def.ParquetSchema,
+		create: func(ctx context.Context, l *lake.Lake, prov lake.Provenance) (lake.Result, error) {
+			return create(ctx, l, def, prov)
+		}}
+}
+
+// tables lists the tables of this version: the one place a new table is added.
+func tables() []table {
+	return []table{entry(schemas.Tasks), entry(schemas.Rollouts), entry(schemas.Evaluations), entry(schemas.Quarantine)}
+}
+
 // CreateTables creates every table of this version that does not exist yet.
 func CreateTables(ctx context.Context, l *lake.Lake, prov lake.Provenance) ([]CreateResult, error) {
 	var out []CreateResult
-	for _, c := range []struct {
-		name   string
-		create func() (lake.Result, error)
-	}{
-		{schemas.Tasks.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Tasks, prov) }},
-		{schemas.Rollouts.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Rollouts, prov) }},
-		{schemas.Evaluations.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Evaluations, prov) }},
-		{schemas.Quarantine.Name, func() (lake.Result, error) { return create(ctx, l, schemas.Quarantine, prov) }},
-	} {
-		res, err := c.create()
+	for _, t := range tables() {
+		res, err := t.create(ctx, l, prov)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, CreateResult{Table: c.name, Created: !res.AlreadyCommitted})
+		out = append(out, CreateResult{Table: t.name, Created: !res.AlreadyCommitted})
 	}
 	return out, nil
 }
@@ -78,16 +89,11 @@ func create[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], prov l
 }
 
 // ParquetSchema returns the Parquet schema of a table of this version, or nil.
-func ParquetSchema(table string) *parquet.Schema {
-	switch table {
-	case schemas.Tasks.Name:
-		return schemas.Tasks.ParquetSchema()
-	case schemas.Rollouts.Name:
-		return schemas.Rollouts.ParquetSchema()
-	case schemas.Evaluations.Name:
-		return schemas.Evaluations.ParquetSchema()
-	case schemas.Quarantine.Name:
-		return schemas.Quarantine.ParquetSchema()
+func ParquetSchema(name string) *parquet.Schema {
+	for _, t := range tables() {
+		if t.name == name {
+			return t.schema()
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -62,7 +63,7 @@ func (t *Table) Verify(ctx context.Context, s *Snapshot, progress func(done int6
 func (t *Table) checkFile(ctx context.Context, f File) (string, error) {
 	rc, err := t.lake.bucket.Get(ctx, FileKey(t.name, f.Path))
 	if err != nil {
-		if isNotExist(err) {
+		if errors.Is(err, objstore.ErrNotExist) {
 			return "missing", nil
 		}
 		return "", err
