@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"path/filepath"
@@ -174,11 +175,15 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	for _, p := range plans {
 		paths = append(paths, p.files()...)
 	}
-	// The run key is a hash of what this ingest decided — each row it
-	// ingests and each record it quarantines, in order — so that the same
-	// inputs commit once, without reading them an extra time to hash them.
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
+	// Run keys are hashes of what this ingest decided, so that the same
+	// inputs commit once without being read an extra time to hash them: one
+	// over the rows it ingests (for the table), one over the records it
+	// quarantines (for quarantine; a re-run quarantines the same records
+	// again, and that commit must be a no-op on its own).
+	rowsKey, quarKey := sha256.New(), sha256.New()
+	for _, h := range []io.Writer{rowsKey, quarKey} {
+		fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
+	}
 
 	var quarantine []schemas.QuarantineRow
 	job := "ingest-" + string(cfg.Kind)
@@ -189,8 +194,8 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 			reason += fmt.Sprintf(" (raw bytes cut to %d of %d)", cfg.MaxRawQuarantine, len(raw))
 			raw = raw[:cfg.MaxRawQuarantine]
 		}
-		fmt.Fprintf(h, "q\x00%s\x00%d\x00%d\x00%s\x00%d\x00", rec.File, rec.Line, rec.Offset, reason, len(raw))
-		h.Write(raw)
+		fmt.Fprintf(quarKey, "%s\x00%d\x00%d\x00%s\x00%d\x00", rec.File, rec.Line, rec.Offset, reason, len(raw))
+		quarKey.Write(raw)
 		quarantine = append(quarantine, schemas.QuarantineRow{Job: job, SourceFile: rec.File,
 			Line: rec.Line, Offset: rec.Offset, Reason: reason, Raw: append([]byte(nil), raw...), Time: now})
 		sum.Quarantined++
@@ -239,7 +244,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 						continue
 					}
 					seen[id] = hash
-					fmt.Fprintf(h, "r\x00%s\x00%s\x00", id, hash)
+					fmt.Fprintf(rowsKey, "%s\x00%s\x00", id, hash)
 					if it.repaired {
 						sum.Repaired++
 					}
@@ -263,10 +268,10 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	if err != nil {
 		return sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
 	}
-	runKey := "ingest-" + string(cfg.Kind) + ":" + hex.EncodeToString(h.Sum(nil))[:32]
-	prov.RunKey = runKey
+	prov.RunKey = job + ":" + hex.EncodeToString(rowsKey.Sum(nil))[:32]
+	quarRunKey := job + ":quarantine:" + hex.EncodeToString(quarKey.Sum(nil))[:32]
 	for i := range quarantine {
-		quarantine[i].RunKey = runKey
+		quarantine[i].RunKey = quarRunKey
 	}
 	if len(written.Files) > 0 {
 		res, err := tbl.Append(ctx, written, prov)
@@ -285,7 +290,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 			return sum, fmt.Errorf("write quarantine: %w", err)
 		}
 		qprov := prov
-		qprov.RunKey = runKey + ":quarantine"
+		qprov.RunKey = quarRunKey
 		res, err := qt.Append(ctx, qfiles, qprov)
 		if err != nil {
 			return sum, err
@@ -294,7 +299,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	}
 	if cfg.Strict && sum.Quarantined > 0 {
 		return sum, fmt.Errorf("ingest into %s: %d row(s) quarantined (%d conflicts); see swelake sql \"SELECT source_file, line, reason FROM quarantine WHERE run_key = '%s'\": %w",
-			def.Name, sum.Quarantined, sum.Conflicts, runKey, ErrStrict)
+			def.Name, sum.Quarantined, sum.Conflicts, quarRunKey, ErrStrict)
 	}
 	return sum, nil
 }

@@ -100,6 +100,10 @@ func TestBadRowsAreQuarantinedAndTheRestIngested(t *testing.T) {
 	if _, err := Run(ctx, l, Config{Kind: formats.Tasks, Format: "swe-bench", Paths: []string{f}, Strict: true}); !errors.Is(err, ErrStrict) {
 		t.Fatalf("strict: %v", err)
 	}
+	// Re-running the same input quarantines nothing twice.
+	if res := query(t, l, "SELECT count(*) FROM quarantine"); res.Rows[0][0].(int64) != 2 {
+		t.Fatalf("after a re-run the quarantine holds %v rows, want 2", res.Rows[0][0])
+	}
 }
 
 func TestReingestIsANoOpAndConflictsAreReported(t *testing.T) {
