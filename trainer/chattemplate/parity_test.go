@@ -65,7 +65,9 @@ func realConversations(tb testing.TB) [][]schemas.Message {
 // JSON arguments (nested, unicode, escapes), consecutive tool messages,
 // assistant turns without content, a missing system prompt, odd content.
 func syntheticConversations() ([][]schemas.Message, []chattemplate.Value) {
-	call := func(id, name, args string) schemas.ToolCall { return schemas.ToolCall{ID: id, Name: name, Arguments: args} }
+	call := func(id, name, args string) schemas.ToolCall {
+		return schemas.ToolCall{ID: id, Name: name, Arguments: args}
+	}
 	convs := [][]schemas.Message{
 		{{Role: "user", Content: "fix the bug"}, {Role: "assistant", Content: "ok"}},
 		{{Role: "system", Content: "You are a helpful agent."}, {Role: "user", Content: "run tests"},

@@ -12,13 +12,13 @@ type (
 	textNode   struct{ text string }
 	outputNode struct{ expr expr }
 	ifNode     struct {
-		cond       expr
+		cond        expr
 		body, else_ []node
 	}
 	forNode struct {
-		targets    []string
-		iter       expr
-		filter     expr
+		targets     []string
+		iter        expr
+		filter      expr
 		body, else_ []node
 	}
 	setNode struct {
