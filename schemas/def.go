@@ -90,9 +90,47 @@ var (
 	})
 )
 
+// The training tables (see training.go).
+var (
+	Curations = newDef(Def[Curation]{
+		Name: "curation", Version: 1, PartitionBy: "curation_id",
+		Required:  []string{"curation_id", "rollout_id"},
+		partition: func(c *Curation) string { return c.CurationID },
+		size:      func(c *Curation) int { return 256 + 64*len(c.Reasons) },
+	})
+	CurationDrops = newDef(Def[CurationDrop]{
+		Name: "curation_drops", Version: 1, PartitionBy: "curation_id",
+		Required:  []string{"curation_id", "rule"},
+		partition: func(c *CurationDrop) string { return c.CurationID },
+		size:      func(c *CurationDrop) int { return 512 },
+	})
+	TaskStats = newDef(Def[TaskStat]{
+		Name: "task_stats", Version: 1, PartitionBy: "policy",
+		Required:  []string{"curation_id", "task_id"},
+		partition: func(t *TaskStat) string { return t.Policy },
+		size:      func(t *TaskStat) int { return 256 },
+	})
+	SFTExamples = newDef(Def[SFTExample]{
+		Name: "sft_examples", Version: 1, PartitionBy: "set_id",
+		Required:  []string{"set_id", "example_id", "split"},
+		partition: func(e *SFTExample) string { return e.SetID },
+		size: func(e *SFTExample) int {
+			n := 8*len(e.InputIDs) + 2*len(e.Text) + 256
+			return n
+		},
+	})
+	RLSamples = newDef(Def[RLSample]{
+		Name: "rl_samples", Version: 1, PartitionBy: "batch_id",
+		Required:  []string{"batch_id", "group_id", "rollout_id"},
+		partition: func(r *RLSample) string { return r.BatchID },
+		size:      func(r *RLSample) int { return 8*len(r.InputIDs) + 256 },
+	})
+)
+
 // Names lists the tables of this version.
 func Names() []string {
-	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, Quarantine.Name}
+	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, Quarantine.Name,
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name}
 }
 
 // Partition returns the row's partition value.

@@ -28,6 +28,11 @@ func TestGoldenSchemas(t *testing.T) {
 		{Rollouts.Name, Rollouts.Version, Rollouts.ParquetSchema()},
 		{Evaluations.Name, Evaluations.Version, Evaluations.ParquetSchema()},
 		{Quarantine.Name, Quarantine.Version, Quarantine.ParquetSchema()},
+		{Curations.Name, Curations.Version, Curations.ParquetSchema()},
+		{CurationDrops.Name, CurationDrops.Version, CurationDrops.ParquetSchema()},
+		{TaskStats.Name, TaskStats.Version, TaskStats.ParquetSchema()},
+		{SFTExamples.Name, SFTExamples.Version, SFTExamples.ParquetSchema()},
+		{RLSamples.Name, RLSamples.Version, RLSamples.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprintf("# table %s, schema version %d\n%s\n", tc.name, tc.version, tc.schema)

@@ -1,0 +1,87 @@
+package schemas
+
+// The tables the training stages write: curation decisions and drop counts,
+// Best-of-N task statistics, SFT examples and RL samples.
+
+// Curation is one rollout's curation decision. No filter deletes source rows:
+// a curation is a selection over a pinned rollouts snapshot.
+type Curation struct {
+	CurationID string   `parquet:"curation_id" json:"curation_id"` // the run: hash of input snapshot and config
+	RolloutID  string   `parquet:"rollout_id" json:"rollout_id"`
+	TaskID     string   `parquet:"task_id" json:"task_id"`
+	RunID      string   `parquet:"run_id" json:"run_id"`
+	Policy     string   `parquet:"policy" json:"policy"`
+	Kept       bool     `parquet:"kept" json:"kept"`
+	DroppedBy  []string `parquet:"dropped_by,list" json:"dropped_by"` // every rule that rejects the row
+	Reasons    []string `parquet:"reasons,list" json:"reasons"`       // one per rule in dropped_by
+	NumTokens  int64    `parquet:"num_tokens" json:"num_tokens"`      // rendered with the tokenizer's chat template
+	PassRate   *float64 `parquet:"pass_rate,optional" json:"pass_rate"`
+	Band       string   `parquet:"band" json:"band"` // curriculum band of the task ("" if none configured)
+}
+
+// CurationDrop counts what one rule rejected in one curation run.
+type CurationDrop struct {
+	CurationID  string   `parquet:"curation_id" json:"curation_id"`
+	Rule        string   `parquet:"rule" json:"rule"`
+	Params      string   `parquet:"params" json:"params"`                // the rule's parameters, JSON
+	Dropped     int64    `parquet:"dropped" json:"dropped"`              // rows the rule rejects on its own
+	DroppedOnly int64    `parquet:"dropped_only" json:"dropped_only"`    // rows no other rule rejects
+	Input       int64    `parquet:"input" json:"input"`                  // rows the run considered
+	TopReasons  []string `parquet:"top_reasons,list" json:"top_reasons"` // the most frequent reasons, with counts
+}
+
+// TaskStat is the Best-of-N difficulty of a task under one policy.
+type TaskStat struct {
+	CurationID string  `parquet:"curation_id" json:"curation_id"`
+	TaskID     string  `parquet:"task_id" json:"task_id"`
+	Policy     string  `parquet:"policy" json:"policy"`
+	N          int64   `parquet:"n" json:"n"`
+	NResolved  int64   `parquet:"n_resolved" json:"n_resolved"`
+	PassRate   float64 `parquet:"pass_rate" json:"pass_rate"`
+	Bucket     string  `parquet:"bucket" json:"bucket"` // histogram bucket: "0", "(0,0.1)", ..., "[0.9,1)", "1"
+	Mixed      bool    `parquet:"mixed" json:"mixed"`   // 0 < p < 1
+	Band       string  `parquet:"band" json:"band"`     // the configured curriculum band it falls in, or ""
+}
+
+// SFTExample is one tokenised training example.
+type SFTExample struct {
+	SetID         string    `parquet:"set_id" json:"set_id"` // the build: hash of input snapshot, tokenizer and config
+	ExampleID     string    `parquet:"example_id" json:"example_id"`
+	Split         string    `parquet:"split" json:"split"` // train or validation
+	RolloutIDs    []string  `parquet:"rollout_ids,list" json:"rollout_ids"`
+	TaskID        string    `parquet:"task_id" json:"task_id"`
+	Tokenizer     string    `parquet:"tokenizer" json:"tokenizer"` // identity (sha256 of the tokenizer files)
+	InputIDs      []int32   `parquet:"input_ids,list" json:"input_ids"`
+	LossMask      []int32   `parquet:"loss_mask,list" json:"loss_mask"` // 1: the token is trained on
+	NumTokens     int64     `parquet:"num_tokens" json:"num_tokens"`
+	NumLossTokens int64     `parquet:"num_loss_tokens" json:"num_loss_tokens"`
+	Truncated     bool      `parquet:"truncated" json:"truncated"`
+	Text          string    `parquet:"text" json:"text"` // the rendered chat, as tokenised
+	Messages      []Message `parquet:"messages,list" json:"messages"`
+	Weights       []int32   `parquet:"weights,list" json:"weights"` // per message: 1 if its tokens carry loss
+	Tools         string    `parquet:"tools" json:"tools"`          // JSON tool schemas offered, or ""
+}
+
+// RLSample is one rollout of an RL group with its shaped reward and
+// advantage.
+type RLSample struct {
+	BatchID      string   `parquet:"batch_id" json:"batch_id"`
+	Iteration    int64    `parquet:"iteration" json:"iteration"`
+	GroupID      string   `parquet:"group_id" json:"group_id"` // task (and policy) of the group
+	RolloutID    string   `parquet:"rollout_id" json:"rollout_id"`
+	TaskID       string   `parquet:"task_id" json:"task_id"`
+	Policy       string   `parquet:"policy" json:"policy"`
+	ExitReason   string   `parquet:"exit_reason" json:"exit_reason"`
+	RewardRaw    float64  `parquet:"reward_raw" json:"reward_raw"`
+	RewardShaped float64  `parquet:"reward_shaped" json:"reward_shaped"`
+	Shaping      string   `parquet:"shaping" json:"shaping"` // what changed the reward ("" none, forced_submission, overlong)
+	Advantage    float64  `parquet:"advantage" json:"advantage"`
+	Estimator    string   `parquet:"estimator" json:"estimator"` // rloo, grpo, grpo_no_std
+	MaskRule     string   `parquet:"mask_rule" json:"mask_rule"` // "assistant" or "zero:<reason>"
+	InBaseline   bool     `parquet:"in_baseline" json:"in_baseline"`
+	NumTokens    int64    `parquet:"num_tokens" json:"num_tokens"`
+	LMax         int64    `parquet:"l_max" json:"l_max"` // the constant length normaliser of the batch
+	PassRate     *float64 `parquet:"pass_rate,optional" json:"pass_rate"`
+	InputIDs     []int32  `parquet:"input_ids,list" json:"input_ids"`
+	LossMask     []int32  `parquet:"loss_mask,list" json:"loss_mask"`
+}
