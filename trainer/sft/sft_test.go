@@ -1,0 +1,171 @@
+package sft
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokenizer"
+)
+
+func qwen(t *testing.T) (*tokenizer.Tokenizer, *chattemplate.Template) {
+	t.Helper()
+	if err := tokref.Check(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, tm
+}
+
+func conversations() [][]schemas.Message {
+	call := []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"command": "ls"}`}}
+	return [][]schemas.Message{
+		{{Role: "system", Content: "sys"}, {Role: "user", Content: "fix it"}, {Role: "assistant", Content: "looking", ToolCalls: call},
+			{Role: "tool", Content: "a.py\nb.py"}, {Role: "assistant", Content: "You forgot nothing"},
+			{Role: "user", Content: "You forgot to use a function call. Try again."}, {Role: "assistant", Content: "", ToolCalls: call},
+			{Role: "tool", Content: "ok"}, {Role: "assistant", Content: "done 日本 😀"}},
+		{{Role: "user", Content: "q"}, {Role: "assistant", Content: "\n\nstarts with newlines"}, {Role: "user", Content: "q2"}, {Role: "assistant", Content: "  spaces"}},
+	}
+}
+
+// TestMaskedTokensReproduceAssistantTurns is the property: decoding exactly
+// the tokens with loss gives back each trained assistant turn (content,
+// end-of-turn token and the newline after it), and nothing else.
+func TestMaskedTokensReproduceAssistantTurns(t *testing.T) {
+	tok, tm := qwen(t)
+	for ci, msgs := range conversations() {
+		for _, opts := range []Options{{}, {Mask: MaskLastTurn}, {MaskErrorTurns: true}} {
+			chat := chattemplate.Chat{Messages: msgs}
+			ex, err := Build(tok, tm, chat, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, spans, _ := tm.RenderWithSpans(chat)
+			var want []string
+			for i, s := range spans {
+				last := i == len(spans)-1
+				if opts.Mask == MaskLastTurn && !last {
+					continue
+				}
+				if opts.MaskErrorTurns && ci == 0 && s.Message == 4 {
+					continue // answered by the format hint
+				}
+				want = append(want, ex.Text[s.Start:s.End])
+			}
+			var got []string
+			for i := 0; i < len(ex.InputIDs); {
+				if ex.LossMask[i] == 0 {
+					i++
+					continue
+				}
+				j := i
+				for j < len(ex.InputIDs) && ex.LossMask[j] == 1 {
+					j++
+				}
+				got = append(got, tok.Decode(ex.InputIDs[i:j]))
+				i = j
+			}
+			// A turn that starts with a newline shares its first token with
+			// the header: that token stays masked (counted in Straddling).
+			for i := range want {
+				if ex.Straddling > 0 && strings.HasPrefix(want[i], "\n") && i < len(got) {
+					want[i] = strings.TrimLeft(want[i], "\n")
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("conv %d %+v:\n got %q\nwant %q", ci, opts, got, want)
+			}
+			for _, w := range want {
+				if !strings.HasSuffix(w, "<|im_end|>\n") {
+					t.Fatalf("a trained turn does not end with the end-of-turn token and newline: %q", w)
+				}
+			}
+		}
+	}
+}
+
+func TestPackFirstFitDecreasing(t *testing.T) {
+	exs := map[string]Example{}
+	var ids []string
+	for i, n := range []int{7, 5, 4, 3, 3, 2, 1, 6} {
+		id := fmt.Sprint("e", i)
+		ids = append(ids, id)
+		exs[id] = Example{InputIDs: make([]int32, n), LossMask: make([]int32, n)}
+	}
+	bins, err := Pack(ids, exs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	total := 0
+	for _, b := range bins {
+		if len(b.InputIDs) > 10 || len(b.PositionIDs) != len(b.InputIDs) {
+			t.Fatalf("bin %+v", b)
+		}
+		off := 0
+		for k, id := range b.ExampleIDs {
+			seen[id] = true
+			for p := range int(b.SeqLens[k]) {
+				if b.PositionIDs[off+p] != int32(p) {
+					t.Fatalf("position ids do not restart: %v", b.PositionIDs)
+				}
+			}
+			off += int(b.SeqLens[k])
+		}
+		total += len(b.InputIDs)
+	}
+	if len(seen) != len(ids) || total != 31 || len(bins) != 4 {
+		t.Fatalf("%d bins, %d examples, %d tokens", len(bins), len(seen), total)
+	}
+	if _, err := Pack([]string{"e0"}, exs, 5); err == nil {
+		t.Fatal("an example longer than the capacity was packed")
+	}
+}
+
+func TestSplitIsDeterministicAndOrderFree(t *testing.T) {
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, fmt.Sprint("rollout-", i))
+	}
+	a := SplitOf(ids, 7, 0.1)
+	rev := slices.Clone(ids)
+	slices.Reverse(rev)
+	b := SplitOf(rev, 7, 0.1)
+	nVal := 0
+	for _, id := range ids {
+		if a[id] != b[id] {
+			t.Fatalf("%s: %s vs %s", id, a[id], b[id])
+		}
+		if a[id] == "validation" {
+			nVal++
+		}
+	}
+	if nVal != 100 {
+		t.Fatalf("%d validation", nVal)
+	}
+	if c := SplitOf(ids, 8, 0.1); fmt.Sprint(c) == fmt.Sprint(a) {
+		t.Fatal("the seed does not change the split")
+	}
+	if !slices.Equal(Shuffle(ids, 1), Shuffle(rev, 1)) || slices.Equal(Shuffle(ids, 1), Shuffle(ids, 2)) {
+		t.Fatal("shuffle is not a function of (ids, seed)")
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	ex := Example{InputIDs: []int32{1, 2, 3, 4}, LossMask: []int32{0, 1, 1, 1}, NumLossTokens: 3}
+	tr := Truncate(ex, 2)
+	if len(tr.InputIDs) != 2 || tr.NumLossTokens != 1 {
+		t.Fatalf("%+v", tr)
+	}
+}
