@@ -1,0 +1,733 @@
+// Package curate is the job behind `swelake run curate`: the recipe's rule
+// filters, Best-of-N difficulty statistics, dedup and decontamination, all as
+// SQL over a pinned rollouts snapshot (queries/curate). It writes three
+// tables: curation (one decision per rollout: kept, or which rules rejected
+// it and why), curation_drops (per-rule counts) and task_stats. No source
+// row is ever deleted: a curation is a selection over rollouts@v.
+package curate
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokenizer"
+)
+
+// JobName is recorded in the provenance of every commit of this job.
+const JobName = "curate"
+
+// DefaultRules are the recipe's rule filters, in the order they are reported.
+func DefaultRules() []string {
+	return []string{"reward", "format_hint", "step_cap", "token_cap", "bare_submit", "git_hacking", "patch_hygiene", "loop"}
+}
+
+// DefaultParams are every embedded rule's parameters (the SQL reads them as
+// getvariable('<rule>_<param>')).
+func DefaultParams() map[string]map[string]any {
+	return map[string]map[string]any{
+		"reward":      {"min_reward": 1.0},
+		"format_hint": {"hints": []string{"You forgot to use a function call", "Your last output did not use any tool calls", "did not include a valid function call", "Your output was not formatted correctly"}},
+		"step_cap": {"max_turns": int64(150), "exit_reasons": []string{"step_cap", "max_steps", "max_turns", "max_iterations", "exit_cost",
+			"exit_context", "token_cap", "context_length", "exit_format", "timeout", "time_limit", "exit_time"}},
+		"token_cap":   {"max_tokens": int64(81920)},
+		"bare_submit": {"tools": []string{"submit", "finish", "finish_task", "task_done", "attempt_completion"}, "command_regex": `(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`},
+		"git_hacking": {"regex": `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},
+		"patch_hygiene": {"stray_regex": `(?i)(^|/)([^/]*(repro|debug|scratch)[^/]*\.(py|sh|js|ts|go|rb)|(issue|notes?|summary|changes|fix|solution|todo|plan)[^/]*\.(md|txt|rst))$`,
+			"strip": false},
+		"loop":     {"max_repeats": int64(5)},
+		"dedup":    {},
+		"decontam": {"instance_ids": []string{}, "repos": []string{}, "eval_source": "", "ngram": int64(13), "min_overlap": 0.5},
+	}
+}
+
+// Band is a curriculum band of Best-of-N pass rates: Min ≤ p < Max (Max 1
+// includes p = 1 only when MaxInclusive).
+type Band struct {
+	Name         string  `json:"name" mapstructure:"name"`
+	Min          float64 `json:"min" mapstructure:"min"`
+	Max          float64 `json:"max" mapstructure:"max"`
+	MaxInclusive bool    `json:"max_inclusive" mapstructure:"max_inclusive"`
+}
+
+// Difficulty configures the Best-of-N filter.
+type Difficulty struct {
+	// Mixed keeps only tasks with mixed results, 0 < p < 1 (the recipe's
+	// difficulty filter; default on).
+	Mixed *bool `json:"mixed" mapstructure:"mixed"`
+	// DropAbove drops tasks with p > DropAbove (0: off).
+	DropAbove float64 `json:"drop_above" mapstructure:"drop_above"`
+	// Bands label tasks; KeepBands, when set, keeps only those bands.
+	Bands     []Band   `json:"bands" mapstructure:"bands"`
+	KeepBands []string `json:"keep_bands" mapstructure:"keep_bands"`
+}
+
+// Config is the job's typed configuration.
+type Config struct {
+	// Input is the rollouts snapshot ("rollouts" or "rollouts@12").
+	Input string `json:"input" mapstructure:"input"`
+	// Rules to apply (default DefaultRules(); add "dedup", "decontam").
+	Rules []string `json:"rules" mapstructure:"rules"`
+	// Params override DefaultParams: rule → param → value.
+	Params     map[string]map[string]any `json:"params" mapstructure:"params"`
+	Difficulty Difficulty                `json:"difficulty" mapstructure:"difficulty"`
+	// TokenizerDir holds the model's tokenizer.json and tokenizer_config.json
+	// (token counts of rollouts whose source did not record them).
+	TokenizerDir string `json:"tokenizer_dir" mapstructure:"tokenizer_dir"`
+	// Tokenizer identity goes into the config hash instead of the path.
+	CacheDir    string           `json:"-" mapstructure:"-"`
+	CodeVersion string           `json:"-" mapstructure:"-"`
+	Author      string           `json:"-" mapstructure:"-"`
+	Logger      *slog.Logger     `json:"-" mapstructure:"-"`
+	Clock       func() time.Time `json:"-" mapstructure:"-"`
+}
+
+// RuleCount is one rule's line of the summary.
+type RuleCount struct {
+	Rule        string `json:"rule"`
+	Dropped     int64  `json:"dropped"`      // rows the rule rejects on its own
+	DroppedOnly int64  `json:"dropped_only"` // rows no other rule rejects
+}
+
+// Summary is what `swelake run curate --json` prints.
+type Summary struct {
+	CurationID string      `json:"curation_id"`
+	Input      int64       `json:"input"`
+	Kept       int64       `json:"kept"`
+	Rules      []RuleCount `json:"rules"`
+	Tasks      int64       `json:"tasks"`       // task_stats rows
+	MixedTasks int64       `json:"mixed_tasks"` // 0 < p < 1
+	InputRef   string      `json:"input_ref"`
+	Skipped    bool        `json:"skipped"` // this curation was already committed
+	Versions   struct {
+		Curation int64 `json:"curation"`
+		Drops    int64 `json:"curation_drops"`
+		Stats    int64 `json:"task_stats"`
+	} `json:"versions"`
+}
+
+// ErrUnknownRule: a configured rule has no SQL file.
+var ErrUnknownRule = errors.New("unknown curation rule")
+
+// Run curates the input snapshot.
+func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+	var sum Summary
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Input == "" {
+		cfg.Input = schemas.Rollouts.Name
+	}
+	if cfg.Rules == nil {
+		cfg.Rules = DefaultRules()
+	}
+	params := DefaultParams()
+	for rule, ps := range cfg.Params {
+		if _, ok := params[rule]; !ok {
+			return sum, fmt.Errorf("curate: params for %w %q", ErrUnknownRule, rule)
+		}
+		for k, v := range ps {
+			if _, ok := params[rule][k]; !ok {
+				return sum, fmt.Errorf("curate: rule %s has no parameter %q", rule, k)
+			}
+			params[rule][k] = normalizeParam(v)
+		}
+	}
+	rules := make([]queries.Rule, len(cfg.Rules))
+	for i, name := range cfg.Rules {
+		r, err := queries.CurationRule(name)
+		if err != nil {
+			return sum, fmt.Errorf("curate: %w %q (rules are the files in queries/curate/rules)", ErrUnknownRule, name)
+		}
+		rules[i] = r
+	}
+	ref, err := lake.ParseRef(cfg.Input)
+	if err != nil {
+		return sum, fmt.Errorf("curate: input: %w", err)
+	}
+	if ref.Table != schemas.Rollouts.Name {
+		return sum, fmt.Errorf("curate: input %s: curation reads a rollouts snapshot", cfg.Input)
+	}
+	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+		return sum, err
+	}
+	rt, err := l.Table(ref.Table)
+	if err != nil {
+		return sum, err
+	}
+	snap, err := rt.Snapshot(ctx, ref.Version)
+	if err != nil {
+		return sum, fmt.Errorf("curate: input %s: %w", cfg.Input, err)
+	}
+	sum.InputRef = snap.Ref().String()
+
+	var tok *tokenizer.Tokenizer
+	needTokens := slices.Contains(cfg.Rules, "token_cap")
+	if needTokens {
+		if cfg.TokenizerDir == "" {
+			return sum, errors.New("curate: the token_cap rule needs a tokenizer: set tokenizer_dir (make deps installs Qwen2.5's)")
+		}
+		if tok, err = tokenizer.Load(cfg.TokenizerDir); err != nil {
+			return sum, fmt.Errorf("curate: %w", err)
+		}
+	}
+	cfgHash, err := jobs.ConfigHash(struct {
+		Rules      []string
+		Params     map[string]map[string]any
+		Difficulty Difficulty
+		Tokenizer  string
+	}{cfg.Rules, params, cfg.Difficulty, identityOf(tok)})
+	if err != nil {
+		return sum, err
+	}
+	idHash := sha256.Sum256([]byte(sum.InputRef + "\x00" + cfgHash))
+	sum.CurationID = "cur-" + hex.EncodeToString(idHash[:])[:16]
+	runKey := JobName + "/" + sum.CurationID
+
+	ct, err := l.Table(schemas.Curations.Name)
+	if err != nil {
+		return sum, err
+	}
+	if c, done, err := ct.Committed(ctx, runKey+"/curation"); err != nil {
+		return sum, err
+	} else if done {
+		cfg.Logger.Info("curation already committed", "curation_id", sum.CurationID, "version", c.Version)
+		sum.Skipped = true
+		return summaryFromLake(ctx, l, cfg, sum)
+	}
+
+	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	if err != nil {
+		return sum, err
+	}
+	defer eng.Close()
+	pins := map[string]int64{schemas.Rollouts.Name: snap.Version}
+	if err := eng.Attach(ctx, l, pins, jobs.ParquetSchema); err != nil {
+		return sum, err
+	}
+	inputs := []string{snap.Ref().String()}
+	for t, r := range eng.Views() {
+		if t == schemas.Tasks.Name || t == schemas.Evaluations.Name {
+			inputs = append(inputs, r.String())
+		}
+	}
+	sort.Strings(inputs)
+
+	tokens, err := countTokens(ctx, l, snap, cfg, tok)
+	if err != nil {
+		return sum, err
+	}
+	if err := loadTokens(ctx, eng, tokens); err != nil {
+		return sum, err
+	}
+	if err := setParams(ctx, eng.DB(), params); err != nil {
+		return sum, err
+	}
+	for _, block := range []string{"input", "actions"} {
+		q, err := queries.CurationSQL(block)
+		if err != nil {
+			return sum, err
+		}
+		if _, err := eng.DB().ExecContext(ctx, q); err != nil {
+			return sum, fmt.Errorf("curate: %s.sql: %w", block, err)
+		}
+	}
+
+	// One rejection table per rule, then the decisions.
+	rejected := map[string]map[string]string{} // rollout → rule → reason
+	counts := make([]RuleCount, len(rules))
+	for i, r := range rules {
+		rows, err := eng.DB().QueryContext(ctx, r.SQL)
+		if err != nil {
+			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
+		}
+		n := int64(0)
+		for rows.Next() {
+			var id, reason string
+			if err := rows.Scan(&id, &reason); err != nil {
+				rows.Close()
+				return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
+			}
+			if rejected[id] == nil {
+				rejected[id] = map[string]string{}
+			}
+			if _, dup := rejected[id][r.Name]; !dup {
+				rejected[id][r.Name] = reason
+				n++
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return sum, err
+		}
+		if err := rows.Err(); err != nil {
+			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
+		}
+		counts[i] = RuleCount{Rule: r.Name, Dropped: n}
+	}
+
+	stats, err := taskStats(ctx, eng, sum.CurationID, cfg.Difficulty)
+	if err != nil {
+		return sum, err
+	}
+	statOf := map[[2]string]schemas.TaskStat{}
+	for _, s := range stats {
+		statOf[[2]string{s.TaskID, s.Policy}] = s
+		if s.Mixed {
+			sum.MixedTasks++
+		}
+	}
+	sum.Tasks = int64(len(stats))
+
+	decisions, err := decide(ctx, eng, sum.CurationID, rejected, statOf, cfg.Difficulty, rules)
+	if err != nil {
+		return sum, err
+	}
+	diffCount := RuleCount{Rule: "difficulty"}
+	for _, d := range decisions {
+		sum.Input++
+		if d.Kept {
+			sum.Kept++
+		}
+		if slices.Contains(d.DroppedBy, "difficulty") {
+			diffCount.Dropped++
+		}
+		if len(d.DroppedBy) == 1 {
+			for i := range counts {
+				if counts[i].Rule == d.DroppedBy[0] {
+					counts[i].DroppedOnly++
+				}
+			}
+			if d.DroppedBy[0] == "difficulty" {
+				diffCount.DroppedOnly++
+			}
+		}
+	}
+	sum.Rules = append(counts, diffCount)
+
+	prov := lake.Provenance{Job: JobName, ConfigHash: cfgHash, Inputs: inputs, CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}
+	drops := make([]schemas.CurationDrop, 0, len(sum.Rules))
+	for _, c := range sum.Rules {
+		p, _ := json.Marshal(params[c.Rule])
+		if c.Rule == "difficulty" {
+			p, _ = json.Marshal(cfg.Difficulty)
+		}
+		drops = append(drops, schemas.CurationDrop{CurationID: sum.CurationID, Rule: c.Rule, Params: string(p),
+			Dropped: c.Dropped, DroppedOnly: c.DroppedOnly, Input: sum.Input, TopReasons: topReasons(decisions, c.Rule, 5)})
+	}
+	// Statistics and drop counts first, the decisions last: a reader who
+	// sees the curation also finds its statistics.
+	if sum.Versions.Stats, err = write(ctx, l, schemas.TaskStats, stats, prov, runKey+"/task_stats"); err != nil {
+		return sum, err
+	}
+	if sum.Versions.Drops, err = write(ctx, l, schemas.CurationDrops, drops, prov, runKey+"/curation_drops"); err != nil {
+		return sum, err
+	}
+	if sum.Versions.Curation, err = write(ctx, l, schemas.Curations, decisions, prov, runKey+"/curation"); err != nil {
+		return sum, err
+	}
+	cfg.Logger.Info("curated", "curation_id", sum.CurationID, "input", sum.Input, "kept", sum.Kept)
+	return sum, nil
+}
+
+func identityOf(t *tokenizer.Tokenizer) string {
+	if t == nil {
+		return ""
+	}
+	return t.Identity()
+}
+
+// normalizeParam turns config values (from YAML/JSON/flags) into the types
+// Literal knows.
+func normalizeParam(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case float32:
+		return float64(x)
+	case []any:
+		allStrings := true
+		for _, e := range x {
+			if _, ok := e.(string); !ok {
+				allStrings = false
+			}
+		}
+		if allStrings {
+			out := make([]string, len(x))
+			for i, e := range x {
+				out[i] = e.(string)
+			}
+			return out
+		}
+	}
+	return v
+}
+
+func setParams(ctx context.Context, db *sql.DB, params map[string]map[string]any) error {
+	for rule, ps := range params {
+		for k, v := range ps {
+			lit, err := queries.Literal(v)
+			if err != nil {
+				return fmt.Errorf("curate: parameter %s.%s: %w", rule, k, err)
+			}
+			stmt := fmt.Sprintf("SET VARIABLE %s_%s = %s", rule, k, lit)
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("curate: parameter %s.%s: %w", rule, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// countTokens returns the rendered token count of every rollout whose source
+// did not record one (tok nil: none are counted).
+func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Config, tok *tokenizer.Tokenizer) (map[string]int64, error) {
+	out := map[string]int64{}
+	if tok == nil {
+		return out, nil
+	}
+	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("curate: chat template of %s: %w", cfg.TokenizerDir, err)
+	}
+	type res struct {
+		id string
+		n  int64
+	}
+	work := make(chan schemas.Rollout, 64)
+	results := make(chan res, 64)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for r, err := range jobs.ReadRows[schemas.Rollout](gctx, l, snap, cfg.CacheDir) {
+			if err != nil {
+				return err
+			}
+			if r.Tokens != nil {
+				continue
+			}
+			r.Raw = nil
+			select {
+			case work <- r:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	workers := runtime.GOMAXPROCS(0)
+	var wg errgroup.Group
+	for range workers {
+		wg.Go(func() error {
+			for r := range work {
+				text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: ToolsOf(r), EOSToken: tok.Config().EOSToken})
+				if err != nil {
+					return fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
+				}
+				results <- res{r.RolloutID, int64(len(tok.Encode(text)))}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		err := wg.Wait()
+		close(results)
+		return err
+	})
+	for r := range results {
+		out[r.id] = r.n
+	}
+	return out, g.Wait()
+}
+
+// ToolsOf returns the tool schemas a rollout's source offered the model (the
+// "tools" field of its raw record), or nil.
+func ToolsOf(r schemas.Rollout) chattemplate.Value {
+	if len(r.Raw) == 0 || r.Raw[0] != '{' {
+		return nil
+	}
+	var probe struct {
+		Tools json.RawMessage `json:"tools"`
+	}
+	if json.Unmarshal(r.Raw, &probe) != nil || len(probe.Tools) == 0 || string(probe.Tools) == "null" {
+		return nil
+	}
+	v, err := chattemplate.ParseJSON(probe.Tools)
+	if err != nil {
+		return nil
+	}
+	if l, ok := v.([]chattemplate.Value); !ok || len(l) == 0 {
+		return nil
+	}
+	return v
+}
+
+func loadTokens(ctx context.Context, eng *queries.Engine, tokens map[string]int64) error {
+	if _, err := eng.DB().ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE rollout_tokens (rollout_id VARCHAR, num_tokens BIGINT)"); err != nil {
+		return fmt.Errorf("curate: token table: %w", err)
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	conn, err := eng.DB().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		ddc, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return fmt.Errorf("curate: not a DuckDB connection: %T", dc)
+		}
+		app, err := duckdb.NewAppender(ddc, "temp", "main", "rollout_tokens")
+		if err != nil {
+			return fmt.Errorf("curate: token appender: %w", err)
+		}
+		for id, n := range tokens {
+			if err := app.AppendRow(id, n); err != nil {
+				app.Close()
+				return fmt.Errorf("curate: token appender: %w", err)
+			}
+		}
+		return app.Close()
+	})
+}
+
+// Bucket is the histogram bucket of a pass rate: "0", "(0,0.1)",
+// "[0.1,0.2)", …, "[0.9,1)", "1".
+func Bucket(p float64) string {
+	switch {
+	case p <= 0:
+		return "0"
+	case p >= 1:
+		return "1"
+	case p < 0.1:
+		return "(0,0.1)"
+	}
+	lo := math.Floor(p*10) / 10
+	return fmt.Sprintf("[%.1f,%.1f)", lo, lo+0.1)
+}
+
+func bandOf(p float64, bands []Band) string {
+	for _, b := range bands {
+		if p >= b.Min && (p < b.Max || (b.MaxInclusive && p <= b.Max)) {
+			return b.Name
+		}
+	}
+	return ""
+}
+
+func taskStats(ctx context.Context, eng *queries.Engine, id string, d Difficulty) ([]schemas.TaskStat, error) {
+	q, err := queries.CurationSQL("task_stats")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := eng.DB().QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("curate: task_stats.sql: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.TaskStat
+	for rows.Next() {
+		s := schemas.TaskStat{CurationID: id}
+		if err := rows.Scan(&s.TaskID, &s.Policy, &s.N, &s.NResolved, &s.PassRate); err != nil {
+			return nil, fmt.Errorf("curate: task_stats.sql: %w", err)
+		}
+		s.Bucket = Bucket(s.PassRate)
+		s.Mixed = s.PassRate > 0 && s.PassRate < 1
+		s.Band = bandOf(s.PassRate, d.Bands)
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b schemas.TaskStat) int {
+		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.TaskID, b.TaskID))
+	})
+	return out, rows.Err()
+}
+
+// difficultyReason says why the task's difficulty drops a rollout, or "".
+func difficultyReason(s schemas.TaskStat, known bool, d Difficulty) string {
+	if !known {
+		return ""
+	}
+	mixed := d.Mixed == nil || *d.Mixed
+	switch {
+	case mixed && !s.Mixed:
+		return fmt.Sprintf("task pass rate %.3g (%d/%d) is not mixed", s.PassRate, s.NResolved, s.N)
+	case d.DropAbove > 0 && s.PassRate > d.DropAbove:
+		return fmt.Sprintf("task pass rate %.3g > %.3g", s.PassRate, d.DropAbove)
+	case len(d.KeepBands) > 0 && !slices.Contains(d.KeepBands, s.Band):
+		return fmt.Sprintf("task pass rate %.3g is in band %q, not in %v", s.PassRate, s.Band, d.KeepBands)
+	}
+	return ""
+}
+
+func decide(ctx context.Context, eng *queries.Engine, id string, rejected map[string]map[string]string,
+	statOf map[[2]string]schemas.TaskStat, d Difficulty, rules []queries.Rule) ([]schemas.Curation, error) {
+	rows, err := eng.DB().QueryContext(ctx, `SELECT rollout_id, task_id, run_id, policy, coalesce(num_tokens, -1) FROM cur_input ORDER BY rollout_id`)
+	if err != nil {
+		return nil, fmt.Errorf("curate: decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.Curation
+	for rows.Next() {
+		c := schemas.Curation{CurationID: id, DroppedBy: []string{}, Reasons: []string{}}
+		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens); err != nil {
+			return nil, fmt.Errorf("curate: decisions: %w", err)
+		}
+		for _, r := range rules {
+			if reason, ok := rejected[c.RolloutID][r.Name]; ok {
+				c.DroppedBy = append(c.DroppedBy, r.Name)
+				c.Reasons = append(c.Reasons, reason)
+			}
+		}
+		s, known := statOf[[2]string{c.TaskID, c.Policy}]
+		if known {
+			p := s.PassRate
+			c.PassRate = &p
+			c.Band = s.Band
+		}
+		if reason := difficultyReason(s, known, d); reason != "" {
+			c.DroppedBy = append(c.DroppedBy, "difficulty")
+			c.Reasons = append(c.Reasons, reason)
+		}
+		c.Kept = len(c.DroppedBy) == 0
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func topReasons(ds []schemas.Curation, rule string, n int) []string {
+	counts := map[string]int{}
+	for _, d := range ds {
+		for i, r := range d.DroppedBy {
+			if r == rule {
+				counts[generalize(d.Reasons[i])]++
+			}
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	if len(keys) > n {
+		keys = keys[:n]
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%d× %s", counts[k], k)
+	}
+	return out
+}
+
+// generalize folds numbers out of a reason so that similar reasons group.
+func generalize(s string) string {
+	var b strings.Builder
+	prevDigit := false
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if !prevDigit {
+				b.WriteByte('N')
+			}
+			prevDigit = true
+			continue
+		}
+		prevDigit = false
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if len(out) > 160 {
+		out = out[:160] + "…"
+	}
+	return out
+}
+
+func write[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], rows []T, prov lake.Provenance, runKey string) (int64, error) {
+	t, err := l.Table(def.Name)
+	if err != nil {
+		return 0, err
+	}
+	files, err := lake.WriteFiles(ctx, t, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{CodeVersion: prov.CodeVersion})
+	if err != nil {
+		return 0, fmt.Errorf("curate: write %s: %w", def.Name, err)
+	}
+	prov.RunKey = runKey
+	res, err := t.Append(ctx, files, prov)
+	if err != nil {
+		return 0, fmt.Errorf("curate: commit %s: %w", def.Name, err)
+	}
+	return res.Commit.Version, nil
+}
+
+// summaryFromLake rebuilds the summary of a committed curation.
+func summaryFromLake(ctx context.Context, l *lake.Lake, cfg Config, sum Summary) (Summary, error) {
+	dt, err := l.Table(schemas.CurationDrops.Name)
+	if err != nil {
+		return sum, err
+	}
+	s, err := dt.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return sum, err
+	}
+	sum.Rules = nil
+	for d, err := range jobs.ReadRows[schemas.CurationDrop](ctx, l, s, cfg.CacheDir) {
+		if err != nil {
+			return sum, err
+		}
+		if d.CurationID != sum.CurationID {
+			continue
+		}
+		sum.Input = d.Input
+		sum.Rules = append(sum.Rules, RuleCount{Rule: d.Rule, Dropped: d.Dropped, DroppedOnly: d.DroppedOnly})
+	}
+	ct, err := l.Table(schemas.Curations.Name)
+	if err != nil {
+		return sum, err
+	}
+	cs, err := ct.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return sum, err
+	}
+	sum.Versions.Curation = cs.Version
+	for c, err := range jobs.ReadRows[schemas.Curation](ctx, l, cs, cfg.CacheDir) {
+		if err != nil {
+			return sum, err
+		}
+		if c.CurationID == sum.CurationID && c.Kept {
+			sum.Kept++
+		}
+	}
+	order := map[string]int{}
+	for i, r := range append(cfg.Rules, "difficulty") {
+		order[r] = i
+	}
+	slices.SortFunc(sum.Rules, func(a, b RuleCount) int { return cmp.Compare(order[a.Rule], order[b.Rule]) })
+	return sum, nil
+}

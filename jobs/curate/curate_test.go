@@ -1,0 +1,235 @@
+package curate
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func ptr[T any](v T) *T { return &v }
+
+type tb struct{ msgs []schemas.Message }
+
+func (b *tb) user(s string) *tb { b.msgs = append(b.msgs, schemas.Message{Role: "user", Content: s}); return b }
+func (b *tb) tool(s string) *tb { b.msgs = append(b.msgs, schemas.Message{Role: "tool", Content: s}); return b }
+func (b *tb) call(name, cmd string, more ...string) *tb {
+	calls := []schemas.ToolCall{{ID: fmt.Sprint("c", len(b.msgs)), Name: name, Arguments: fmt.Sprintf(`{"command": %q}`, cmd)}}
+	for _, m := range more {
+		calls = append(calls, schemas.ToolCall{ID: "x", Name: "bash", Arguments: fmt.Sprintf(`{"command": %q}`, m)})
+	}
+	b.msgs = append(b.msgs, schemas.Message{Role: "assistant", Content: "thinking", ToolCalls: calls})
+	return b
+}
+func (b *tb) text(s string) *tb {
+	b.msgs = append(b.msgs, schemas.Message{Role: "assistant", Content: s})
+	return b
+}
+
+func conv() *tb { return (&tb{}).user("Fix the issue in the repo.") }
+
+// fixture has one rollout per trap; every rollout is on a task with mixed
+// results unless said otherwise.
+func fixture() ([]schemas.Rollout, []schemas.Task) {
+	good := conv().call("bash", "pytest tests/").tool("1 failed").call("submit", "").msgs
+	ro := func(id, task string, msgs []schemas.Message, reward float64, mod func(*schemas.Rollout)) schemas.Rollout {
+		r := schemas.Rollout{RolloutID: id, TaskID: task, RunID: "run-1", Policy: "qwen", Messages: msgs,
+			NumTurns: int32(len(msgs)), Reward: ptr(reward), Resolved: ptr(reward == 1), ExitReason: "submitted",
+			ContentHash: "h-" + id, Tokens: ptr[int64](1000)}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+	rollouts := []schemas.Rollout{
+		ro("good-1", "t/a", good, 1, func(r *schemas.Rollout) { r.Tokens = nil }),
+		ro("good-2", "t/a", conv().call("bash", "cat a.py").tool("x").call("submit", "").msgs, 1, nil),
+		ro("fail-1", "t/a", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-fail" }),
+		ro("hint", "t/b", conv().text("I will look").user("You forgot to use a function call in your response.").call("submit", "").msgs, 1, nil),
+		ro("b-fail", "t/b", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-b-fail" }),
+		ro("step", "t/b", good, 1, func(r *schemas.Rollout) { r.ExitReason = "step_cap"; r.ContentHash = "h-step2" }),
+		ro("tok", "t/b", good, 1, func(r *schemas.Rollout) { r.Tokens = ptr[int64](100000) }),
+		ro("nosubmit", "t/b", conv().call("bash", "ls").tool("a").msgs, 1, nil),
+		ro("shared", "t/b", conv().call("bash", "ls").tool("a").call("submit", "", "rm x").msgs, 1, nil),
+		ro("git-text", "t/b", conv().text("<function=execute_bash>\n<parameter=cmd>git log --oneline -5</parameter>\n</function>").tool("abc").text("<function=finish>\n<parameter=command>submit</parameter>\n</function>").msgs, 1, nil),
+		ro("git-native", "t/b", conv().call("bash", "cat .git/ORIG_HEAD").tool("x").call("submit", "").msgs, 1, nil),
+		ro("stray", "t/b", good, 1, func(r *schemas.Rollout) {
+			r.Patch = "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/reproduce_issue.py b/reproduce_issue.py\nnew file mode 100644\n--- /dev/null\n+++ b/reproduce_issue.py\n@@ -0,0 +1 @@\n+print(1)\ndiff --git a/ISSUE.md b/ISSUE.md\nnew file mode 100644\n"
+			r.ContentHash = "h-stray"
+		}),
+		ro("loop", "t/b", conv().text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```bash\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nsubmit\n```").msgs, 1, nil),
+		ro("dup", "t/a", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-good-1" }),
+		ro("easy-1", "t/c", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-e1" }),
+		ro("easy-2", "t/c", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-e2" }),
+		ro("eval", "t/verified", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-ev" }),
+		ro("eval-fail", "t/verified", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-ev2" }),
+	}
+	ps := "When parsing the header the library drops the trailing field and raises a confusing error about a missing separator in the config file"
+	tasks := []schemas.Task{
+		{TaskID: "t/a", Source: "swe-gym", InstanceID: "a", Repo: "o/a", ProblemStatement: "Unrelated text about something else entirely here."},
+		{TaskID: "t/b", Source: "swe-gym", InstanceID: "b", Repo: "o/b", ProblemStatement: "Another unrelated statement about tests."},
+		{TaskID: "t/verified", Source: "swe-gym", InstanceID: "verified-copy", Repo: "o/v", ProblemStatement: "Reported: " + ps + " since version 2."},
+		{TaskID: "swe-bench/v-1", Source: "swe-bench", InstanceID: "v-1", Repo: "o/v", ProblemStatement: ps},
+	}
+	return rollouts, tasks
+}
+
+func fixtureLake(t *testing.T) *lake.Lake {
+	t.Helper()
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	rollouts, tasks := fixture()
+	appendRows(t, l, schemas.Rollouts, rollouts)
+	appendRows(t, l, schemas.Tasks, tasks)
+	return l
+}
+
+func appendRows[T any](t *testing.T, l *lake.Lake, def schemas.Def[T], rows []T) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, _ := l.Table(def.Name)
+	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testConfig(t *testing.T) Config {
+	if err := tokref.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return Config{TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: t.TempDir(),
+		Rules: append(DefaultRules(), "dedup", "decontam"),
+		Params: map[string]map[string]any{"decontam": {"eval_source": "swe-bench", "ngram": 8, "min_overlap": 0.5}}}
+}
+
+// TestRuleGoldens runs every rule on the fixture and compares what it
+// rejects, and why, with testdata/rules/<rule>.golden.
+func TestRuleGoldens(t *testing.T) {
+	l := fixtureLake(t)
+	sum, err := Run(context.Background(), l, testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := l.Table(schemas.Curations.Name)
+	s, _ := ct.Snapshot(context.Background(), lake.Latest)
+	byRule := map[string][]string{}
+	for c, err := range jobs.ReadRows[schemas.Curation](context.Background(), l, s, t.TempDir()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range c.DroppedBy {
+			byRule[r] = append(byRule[r], c.RolloutID+"\t"+c.Reasons[i])
+		}
+	}
+	rules, _ := queries.CurationRules()
+	for _, r := range append(rules, queries.Rule{Name: "difficulty"}) {
+		if r.Name != "difficulty" && r.Description == "" {
+			t.Errorf("rule %s has no leading comment", r.Name)
+		}
+		lines := byRule[r.Name]
+		slices.Sort(lines)
+		got := strings.Join(lines, "\n") + "\n"
+		path := filepath.Join("testdata", "rules", r.Name+".golden")
+		if *update {
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			os.WriteFile(path, []byte(got), 0o644)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./jobs/curate -update creates it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("rule %s:\n--- got\n%s--- want\n%s", r.Name, got, want)
+		}
+	}
+	t.Logf("summary: %+v", sum)
+}
+
+func TestSummaryAndIdempotence(t *testing.T) {
+	l := fixtureLake(t)
+	cfg := testConfig(t)
+	sum, err := Run(context.Background(), l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := map[string]int64{}
+	for _, r := range sum.Rules {
+		dropped[r.Rule] = r.Dropped
+	}
+	want := map[string]int64{"reward": 3, "format_hint": 1, "step_cap": 1, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
+		"patch_hygiene": 1, "loop": 1, "dedup": 7, "decontam": 2, "difficulty": 2}
+	for k, v := range want {
+		if dropped[k] != v {
+			t.Errorf("rule %s dropped %d, want %d (all: %v)", k, dropped[k], v, dropped)
+		}
+	}
+	if sum.Input != 18 || sum.Kept != 2 || sum.Skipped {
+		t.Fatalf("summary %+v", sum)
+	}
+	again, err := Run(context.Background(), l, cfg)
+	if err != nil || !again.Skipped || again.Kept != sum.Kept || again.Input != sum.Input || again.CurationID != sum.CurationID {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+	for i := range sum.Rules {
+		if again.Rules[i] != sum.Rules[i] {
+			t.Fatalf("rerun rule counts %v, want %v", again.Rules, sum.Rules)
+		}
+	}
+	st, _ := l.Table(schemas.TaskStats.Name)
+	ss, _ := st.Snapshot(context.Background(), lake.Latest)
+	if ss.Rows() != 4 {
+		t.Fatalf("task_stats rows %d", ss.Rows())
+	}
+	// A different parameter is a different curation, committed alongside.
+	cfg.Params["loop"] = map[string]any{"max_repeats": 3}
+	other, err := Run(context.Background(), l, cfg)
+	if err != nil || other.Skipped || other.CurationID == sum.CurationID {
+		t.Fatalf("changed config: %+v %v", other, err)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	l := fixtureLake(t)
+	for _, cfg := range []Config{
+		{Rules: []string{"no_such_rule"}},
+		{Rules: []string{"reward"}, Params: map[string]map[string]any{"reward": {"nope": 1}}},
+		{Rules: []string{"token_cap"}},
+		{Rules: []string{"reward"}, Input: "tasks"},
+	} {
+		cfg.CacheDir = t.TempDir()
+		if _, err := Run(context.Background(), l, cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
+
+func TestBucket(t *testing.T) {
+	for p, want := range map[float64]string{0: "0", 0.05: "(0,0.1)", 0.1: "[0.1,0.2)", 0.55: "[0.5,0.6)", 0.95: "[0.9,1.0)", 1: "1"} {
+		if got := Bucket(p); got != want {
+			t.Errorf("Bucket(%g) = %q, want %q", p, got, want)
+		}
+	}
+}
