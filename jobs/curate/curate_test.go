@@ -24,8 +24,14 @@ func ptr[T any](v T) *T { return &v }
 
 type tb struct{ msgs []schemas.Message }
 
-func (b *tb) user(s string) *tb { b.msgs = append(b.msgs, schemas.Message{Role: "user", Content: s}); return b }
-func (b *tb) tool(s string) *tb { b.msgs = append(b.msgs, schemas.Message{Role: "tool", Content: s}); return b }
+func (b *tb) user(s string) *tb {
+	b.msgs = append(b.msgs, schemas.Message{Role: "user", Content: s})
+	return b
+}
+func (b *tb) tool(s string) *tb {
+	b.msgs = append(b.msgs, schemas.Message{Role: "tool", Content: s})
+	return b
+}
 func (b *tb) call(name, cmd string, more ...string) *tb {
 	calls := []schemas.ToolCall{{ID: fmt.Sprint("c", len(b.msgs)), Name: name, Arguments: fmt.Sprintf(`{"command": %q}`, cmd)}}
 	for _, m := range more {
@@ -121,7 +127,7 @@ func testConfig(t *testing.T) Config {
 		t.Fatal(err)
 	}
 	return Config{TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: t.TempDir(),
-		Rules: append(DefaultRules(), "dedup", "decontam"),
+		Rules:  append(DefaultRules(), "dedup", "decontam"),
 		Params: map[string]map[string]any{"decontam": {"eval_source": "swe-bench", "ngram": 8, "min_overlap": 0.5}}}
 }
 
