@@ -1,0 +1,173 @@
+package buildsft
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/schemas"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func fixture(t *testing.T) *lake.Lake {
+	t.Helper()
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	call := []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"command": "ls -la", "timeout": 5}`}, {ID: "c2", Name: "bash", Arguments: `{"command": "pwd"}`}}
+	long := make([]byte, 3000)
+	for i := range long {
+		long[i] = 'a' + byte(i%26)
+	}
+	var rows []schemas.Rollout
+	for i, content := range []string{"short answer", string(long)} {
+		rows = append(rows, schemas.Rollout{RolloutID: []string{"r-short", "r-long"}[i], TaskID: "t/1", RunID: "run", Policy: "p", Reward: ptr(1.0),
+			Raw: []byte(`{"tools":[{"type":"function","function":{"name":"bash","parameters":{"type":"object"}}}]}`),
+			Messages: []schemas.Message{{Role: "system", Content: "sys"}, {Role: "user", Content: "task"},
+				{Role: "assistant", Content: "", ToolCalls: call}, {Role: "tool", Content: "a", ToolCallID: "c1"}, {Role: "tool", Content: "b", ToolCallID: "c2"},
+				{Role: "assistant", Content: content}}})
+	}
+	rows = append(rows, schemas.Rollout{RolloutID: "r-none", TaskID: "t/2", RunID: "run", Messages: []schemas.Message{{Role: "user", Content: "only a user"}}})
+	tbl, _ := l.Table(schemas.Rollouts.Name)
+	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), lake.Slice(rows), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func config(t *testing.T) Config {
+	if err := tokref.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: t.TempDir(), OutDir: t.TempDir(), Exports: Formats(), ValidationFrac: -1}
+}
+
+func TestLengthPolicyAndIdempotence(t *testing.T) {
+	l := fixture(t)
+	cfg := config(t)
+	cfg.MaxTokens = 200
+	sum, err := Run(context.Background(), l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Examples != 1 || sum.Dropped["longer than 200 tokens"] != 1 || sum.Dropped["no assistant turn"] != 1 || sum.Train != 1 {
+		t.Fatalf("drop: %+v", sum)
+	}
+	again, err := Run(context.Background(), l, cfg)
+	if err != nil || !again.Skipped || again.SetID != sum.SetID || again.Examples != 1 {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+	cfg.LengthPolicy = LengthTruncate
+	tr, err := Run(context.Background(), l, cfg)
+	if err != nil || tr.SetID == sum.SetID || tr.Examples != 2 || tr.Truncated != 1 {
+		t.Fatalf("truncate: %+v %v", tr, err)
+	}
+}
+
+func readJSONL(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<26)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestExportsFollowTheirFormats checks each export against its consumer's
+// documented layout.
+func TestExportsFollowTheirFormats(t *testing.T) {
+	l := fixture(t)
+	cfg := config(t)
+	sum, err := Run(context.Background(), l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cfg.OutDir, sum.SetID)
+	// OpenAI fine-tuning: messages with weight (0/1) on assistant messages
+	// only; tool messages answer a tool_call_id; tools alongside.
+	for _, rec := range readJSONL(t, filepath.Join(dir, "openai", "train.jsonl")) {
+		if _, ok := rec["tools"].([]any); !ok {
+			t.Fatalf("openai: no tools: %v", rec)
+		}
+		for _, m := range rec["messages"].([]any) {
+			msg := m.(map[string]any)
+			_, hasWeight := msg["weight"]
+			if (msg["role"] == "assistant") != hasWeight {
+				t.Fatalf("openai: weight on %v", msg)
+			}
+			if msg["role"] == "tool" && msg["tool_call_id"] == "" {
+				t.Fatalf("openai: tool message without tool_call_id: %v", msg)
+			}
+			if calls, ok := msg["tool_calls"].([]any); ok {
+				fn := calls[0].(map[string]any)["function"].(map[string]any)
+				if _, isString := fn["arguments"].(string); !isString {
+					t.Fatalf("openai: arguments must be a JSON string: %v", fn)
+				}
+			}
+		}
+	}
+	// LLaMA-Factory sharegpt: system and tools apart; every function_call is
+	// followed by an observation; consecutive tool results merge.
+	for _, rec := range readJSONL(t, filepath.Join(dir, "llamafactory", "train.jsonl")) {
+		if rec["system"] != "sys" || rec["tools"] == "" {
+			t.Fatalf("llamafactory: %v", rec)
+		}
+		turns := rec["conversations"].([]any)
+		for i, tu := range turns {
+			if tu.(map[string]any)["from"] == "function_call" && (i+1 >= len(turns) || turns[i+1].(map[string]any)["from"] != "observation") {
+				t.Fatalf("llamafactory: function_call not followed by an observation: %v", turns)
+			}
+		}
+		if len(turns) != 4 {
+			t.Fatalf("llamafactory turns: %v", turns)
+		}
+	}
+	// axolotl: a training flag on every message.
+	for _, rec := range readJSONL(t, filepath.Join(dir, "axolotl", "train.jsonl")) {
+		for _, m := range rec["messages"].([]any) {
+			msg := m.(map[string]any)
+			tr, ok := msg["training"].(bool)
+			if !ok || tr != (msg["role"] == "assistant") {
+				t.Fatalf("axolotl: %v", msg)
+			}
+		}
+	}
+	// OpenRLHF multi-turn: the conversation under "input".
+	for _, rec := range readJSONL(t, filepath.Join(dir, "openrlhf", "train.jsonl")) {
+		if msgs, ok := rec["input"].([]any); !ok || len(msgs) != 6 {
+			t.Fatalf("openrlhf: %v", rec)
+		}
+	}
+	info, err := os.ReadFile(filepath.Join(dir, "llamafactory", "dataset_info.json"))
+	if err != nil || !json.Valid(info) {
+		t.Fatalf("dataset_info.json: %v", err)
+	}
+}
