@@ -184,13 +184,15 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	sum.InputRef = snap.Ref().String()
 
-	var tok *tokenizer.Tokenizer
+	// The tokenizer is loaded only if some rollout has no recorded token
+	// count; its identity keys the curation either way.
+	tokID := ""
 	needTokens := slices.Contains(cfg.Rules, "token_cap")
 	if needTokens {
 		if cfg.TokenizerDir == "" {
 			return sum, errors.New("curate: the token_cap rule needs a tokenizer: set tokenizer_dir (make deps installs Qwen2.5's)")
 		}
-		if tok, err = tokenizer.Load(cfg.TokenizerDir); err != nil {
+		if tokID, err = tokenizer.IdentityOf(cfg.TokenizerDir); err != nil {
 			return sum, fmt.Errorf("curate: %w", err)
 		}
 	}
@@ -199,7 +201,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		Params     map[string]map[string]any
 		Difficulty Difficulty
 		Tokenizer  string
-	}{cfg.Rules, params, cfg.Difficulty, identityOf(tok)})
+	}{cfg.Rules, params, cfg.Difficulty, tokID})
 	if err != nil {
 		return sum, err
 	}
@@ -219,6 +221,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		return summaryFromLake(ctx, l, cfg, sum)
 	}
 
+	t0 := cfg.Clock()
 	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
 	if err != nil {
 		return sum, err
@@ -228,6 +231,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := eng.Attach(ctx, l, pins, jobs.ParquetSchema); err != nil {
 		return sum, err
 	}
+	cfg.Logger.Debug("curation attach", "elapsed", cfg.Clock().Sub(t0))
 	inputs := []string{snap.Ref().String()}
 	for t, r := range eng.Views() {
 		if t == schemas.Tasks.Name || t == schemas.Evaluations.Name {
@@ -236,6 +240,20 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	sort.Strings(inputs)
 
+	// Only rollouts whose source recorded no token count are rendered and
+	// tokenised.
+	var missing int64
+	var tok *tokenizer.Tokenizer
+	if needTokens {
+		if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM rollouts WHERE tokens IS NULL").Scan(&missing); err != nil {
+			return sum, fmt.Errorf("curate: count rollouts without tokens: %w", err)
+		}
+	}
+	if missing > 0 {
+		if tok, err = tokenizer.Load(cfg.TokenizerDir); err != nil {
+			return sum, fmt.Errorf("curate: %w", err)
+		}
+	}
 	tokens, err := countTokens(ctx, l, snap, cfg, tok)
 	if err != nil {
 		return sum, err
@@ -251,15 +269,18 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		if err != nil {
 			return sum, err
 		}
+		t0 := cfg.Clock()
 		if _, err := eng.DB().ExecContext(ctx, q); err != nil {
 			return sum, fmt.Errorf("curate: %s.sql: %w", block, err)
 		}
+		cfg.Logger.Debug("curation sql", "block", block, "elapsed", cfg.Clock().Sub(t0))
 	}
 
 	// One rejection table per rule, then the decisions.
 	rejected := map[string]map[string]string{} // rollout → rule → reason
 	counts := make([]RuleCount, len(rules))
 	for i, r := range rules {
+		t0 := cfg.Clock()
 		rows, err := eng.DB().QueryContext(ctx, r.SQL)
 		if err != nil {
 			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
@@ -286,8 +307,10 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
 		}
 		counts[i] = RuleCount{Rule: r.Name, Dropped: n}
+		cfg.Logger.Debug("curation rule", "rule", r.Name, "dropped", n, "elapsed", cfg.Clock().Sub(t0))
 	}
 
+	t0 = cfg.Clock()
 	stats, err := taskStats(ctx, eng, sum.CurationID, cfg.Difficulty)
 	if err != nil {
 		return sum, err
@@ -326,6 +349,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	sum.Rules = append(counts, diffCount)
+	cfg.Logger.Debug("curation decisions", "elapsed", cfg.Clock().Sub(t0))
+	t0 = cfg.Clock()
 
 	prov := lake.Provenance{Job: JobName, ConfigHash: cfgHash, Inputs: inputs, CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}
 	drops := make([]schemas.CurationDrop, 0, len(sum.Rules))
@@ -348,15 +373,9 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if sum.Versions.Curation, err = write(ctx, l, schemas.Curations, decisions, prov, runKey+"/curation"); err != nil {
 		return sum, err
 	}
+	cfg.Logger.Debug("curation written", "elapsed", cfg.Clock().Sub(t0))
 	cfg.Logger.Info("curated", "curation_id", sum.CurationID, "input", sum.Input, "kept", sum.Kept)
 	return sum, nil
-}
-
-func identityOf(t *tokenizer.Tokenizer) string {
-	if t == nil {
-		return ""
-	}
-	return t.Identity()
 }
 
 // normalizeParam turns config values (from YAML/JSON/flags) into the types

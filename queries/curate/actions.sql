@@ -3,7 +3,7 @@
 -- text-encoded calls (<function=NAME> ... <parameter=command|cmd>...</parameter>
 -- as R2E-Gym and OpenHands write them) and fenced commands (SWE-agent,
 -- mini-swe-agent). seq orders a rollout's actions; turn is the message index.
-CREATE OR REPLACE TEMP VIEW actions AS
+CREATE OR REPLACE TEMP TABLE actions AS
 WITH msgs AS (
     SELECT rollout_id, unnest(messages) AS m, generate_subscripts(messages, 1) AS turn
     FROM cur_input

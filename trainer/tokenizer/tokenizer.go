@@ -432,6 +432,19 @@ func byteLevelTables() (b2r [256]rune, r2b [512]int16) {
 	return b2r, r2b
 }
 
+// IdentityOf is the Identity of the tokenizer in dir, without parsing it.
+func IdentityOf(dir string) (string, error) {
+	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return "", fmt.Errorf("tokenizer %s: %w", dir, err)
+	}
+	cj, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		return "", fmt.Errorf("tokenizer %s: %w", dir, err)
+	}
+	return identity(tj, cj), nil
+}
+
 func identity(tokenizerJSON, configJSON []byte) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d\n", len(tokenizerJSON))
