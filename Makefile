@@ -54,9 +54,11 @@ conformance:
 
 # Benchmarks print figures (MB/s, ms, ratios against a baseline measured in
 # the same run); they are never timed tests.
-bench: minio-bin
+bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./lake/ ./queries/
 	$(GO) test -run '^$$' -bench 'IngestTrajectories|IngestPeakRSS' -benchtime 1x -timeout 30m ./jobs/ingest/
+	$(GO) test -run '^$$' -bench 'TokenizerVsTiktoken' -benchtime 2x ./trainer/tokenizer/
+	$(GO) test -run '^$$' -bench 'Curate' -benchtime 1x -timeout 30m ./jobs/curate/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:
@@ -73,14 +75,19 @@ lint:
 
 # The quickstart on the bundled sample data (a later issue makes this the
 # whole pipeline).
-demo: build
-	rm -rf $(DEMO_LAKE)
+demo: build npm-deps
+	rm -rf $(DEMO_LAKE) .demo/sft .demo/rl
 	$(BIN)/swelake lake init --lake $(DEMO_LAKE)
 	$(BIN)/swelake lake append --lake $(DEMO_LAKE) tasks examples/quickstart/tasks.jsonl
 	$(BIN)/swelake lake append --lake $(DEMO_LAKE) rollouts examples/quickstart/rollouts.jsonl
 	$(BIN)/swelake lake tables --lake $(DEMO_LAKE)
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) --query rollout_summary
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT t.repo, count(*) AS rollouts, count(*) FILTER (WHERE r.resolved) AS resolved FROM rollouts r JOIN tasks t USING (task_id) GROUP BY ALL ORDER BY 1"
+	$(BIN)/swelake run curate --lake $(DEMO_LAKE)
+	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT bucket, count(*) AS tasks FROM task_stats GROUP BY bucket ORDER BY bucket"
+	$(BIN)/swelake run build-sft --lake $(DEMO_LAKE) --out .demo/sft --export openai,parquet,verl --pack-length 8192
+	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT split, count(*) AS examples, sum(num_tokens) AS tokens, sum(num_loss_tokens) AS loss_tokens FROM sft_examples GROUP BY split"
+	$(BIN)/swelake run build-rl --lake $(DEMO_LAKE) --iteration 1 --k 4 --verl-out .demo/rl/iter-1.parquet
 	$(BIN)/swelake lake verify --lake $(DEMO_LAKE)
 
 clean:

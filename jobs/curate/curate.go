@@ -205,7 +205,14 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	idHash := sha256.Sum256([]byte(sum.InputRef + "\x00" + cfgHash))
+	// The id names the input by content (its files' sha256s) as well as by
+	// ref, so that curations of different lakes never share an id.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", sum.InputRef, cfgHash)
+	for _, f := range snap.Files {
+		fmt.Fprintf(h, "%s\x00", f.SHA256)
+	}
+	idHash := h.Sum(nil)
 	sum.CurationID = "cur-" + hex.EncodeToString(idHash[:])[:16]
 	runKey := JobName + "/" + sum.CurationID
 
