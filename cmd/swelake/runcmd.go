@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/buildrl"
 	"github.com/swelake/swelake/jobs/buildsft"
 	"github.com/swelake/swelake/jobs/curate"
@@ -68,8 +69,7 @@ where dropped counts the rows each rule rejects on its own.`,
 			if err != nil {
 				return err
 			}
-			cfg.CacheDir, cfg.Logger, cfg.Clock = cacheDir(a.cfg, r), a.logger, a.now
-			cfg.CodeVersion, cfg.Author = codeVersion(), a.cfg.Author
+			cfg.Runtime = a.runtime(r)
 			start := a.now()
 			sum, err := curate.Run(ctx, l, cfg)
 			if err != nil {
@@ -141,8 +141,7 @@ trainers under <out>/<set_id>/: ` + strings.Join(buildsft.Formats(), ", ") + `.`
 			if err != nil {
 				return err
 			}
-			cfg.CacheDir, cfg.Logger, cfg.Clock = cacheDir(a.cfg, r), a.logger, a.now
-			cfg.CodeVersion, cfg.Author = codeVersion(), a.cfg.Author
+			cfg.Runtime = a.runtime(r)
 			sum, err := buildsft.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -217,8 +216,7 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 			if err != nil {
 				return err
 			}
-			cfg.CacheDir, cfg.Logger, cfg.Clock = cacheDir(a.cfg, r), a.logger, a.now
-			cfg.CodeVersion, cfg.Author = codeVersion(), a.cfg.Author
+			cfg.Runtime = a.runtime(r)
 			sum, err := buildrl.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -260,4 +258,9 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// runtime is what every job gets besides its configuration.
+func (a *app) runtime(r root) jobs.Runtime {
+	return jobs.Runtime{CacheDir: cacheDir(a.cfg, r), CodeVersion: codeVersion(), Author: a.cfg.Author, Logger: a.logger, Clock: a.now}
 }

@@ -11,11 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -59,11 +57,7 @@ type Config struct {
 	// to ("": none).
 	VerlOut string `json:"-" mapstructure:"verl_out"`
 
-	CacheDir    string           `json:"-" mapstructure:"-"`
-	CodeVersion string           `json:"-" mapstructure:"-"`
-	Author      string           `json:"-" mapstructure:"-"`
-	Logger      *slog.Logger     `json:"-" mapstructure:"-"`
-	Clock       func() time.Time `json:"-" mapstructure:"-"`
+	jobs.Runtime `json:"-" mapstructure:"-"`
 }
 
 // Summary is what the job did.
@@ -85,12 +79,7 @@ type Summary struct {
 // Run builds the batch.
 func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	sum := Summary{DroppedGroups: map[string]int{}, Shaped: map[string]int{}, Version: -1}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
+	cfg.Runtime = cfg.Runtime.WithDefaults()
 	if cfg.LMax <= 0 {
 		cfg.LMax = 81920
 	}

@@ -35,7 +35,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Run(ctx, l, Config{K: 2, CacheDir: t.TempDir()})
+	sum, err := Run(ctx, l, Config{K: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if sum.Groups != 1 || sum.DroppedGroups["all advantages zero"] != 1 || sum.DroppedGroups["fewer than k=2 rollouts"] != 1 || sum.Shaped["forced_submission"] != 1 {
 		t.Fatalf("k=2: %+v", sum)
 	}
-	sum, err = Run(ctx, l, Config{Iteration: 2, CacheDir: t.TempDir()})
+	sum, err = Run(ctx, l, Config{Iteration: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -60,11 +58,7 @@ type Config struct {
 	Exports []string `json:"-" mapstructure:"exports"`
 	OutDir  string   `json:"-" mapstructure:"out_dir"`
 
-	CacheDir    string           `json:"-" mapstructure:"-"`
-	CodeVersion string           `json:"-" mapstructure:"-"`
-	Author      string           `json:"-" mapstructure:"-"`
-	Logger      *slog.Logger     `json:"-" mapstructure:"-"`
-	Clock       func() time.Time `json:"-" mapstructure:"-"`
+	jobs.Runtime `json:"-" mapstructure:"-"`
 }
 
 // Summary is what the job did.
@@ -90,12 +84,7 @@ type Summary struct {
 }
 
 func (c *Config) defaults() {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Clock == nil {
-		c.Clock = time.Now
-	}
+	c.Runtime = c.Runtime.WithDefaults()
 	if c.MaxTokens <= 0 {
 		c.MaxTokens = 81920
 	}

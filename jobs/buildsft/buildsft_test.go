@@ -56,7 +56,7 @@ func config(t *testing.T) Config {
 	if err := tokref.Check(); err != nil {
 		t.Fatal(err)
 	}
-	return Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: t.TempDir(), OutDir: t.TempDir(), Exports: Formats(), ValidationFrac: -1}
+	return Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), Runtime: jobs.Runtime{CacheDir: t.TempDir()}, OutDir: t.TempDir(), Exports: Formats(), ValidationFrac: -1}
 }
 
 func TestLengthPolicyAndIdempotence(t *testing.T) {

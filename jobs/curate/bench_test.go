@@ -106,7 +106,7 @@ func BenchmarkCurate(b *testing.B) {
 	var ours, duck time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		cfg := Config{Logger: benchLogger(), TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: b.TempDir(), Params: map[string]map[string]any{"loop": {"max_repeats": int64(5 + i)}}}
+		cfg := Config{Runtime: jobs.Runtime{Logger: benchLogger(), CacheDir: b.TempDir()}, TokenizerDir: tokref.DefaultTokenizerDir(), Params: map[string]map[string]any{"loop": {"max_repeats": int64(5 + i)}}}
 		t0 := time.Now()
 		sum, err := Run(ctx, l, cfg)
 		if err != nil || sum.Input != int64(n) {

@@ -15,13 +15,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"golang.org/x/sync/errgroup"
@@ -94,12 +92,8 @@ type Config struct {
 	// TokenizerDir holds the model's tokenizer.json and tokenizer_config.json
 	// (token counts of rollouts whose source did not record them).
 	TokenizerDir string `json:"tokenizer_dir" mapstructure:"tokenizer_dir"`
-	// Tokenizer identity goes into the config hash instead of the path.
-	CacheDir    string           `json:"-" mapstructure:"-"`
-	CodeVersion string           `json:"-" mapstructure:"-"`
-	Author      string           `json:"-" mapstructure:"-"`
-	Logger      *slog.Logger     `json:"-" mapstructure:"-"`
-	Clock       func() time.Time `json:"-" mapstructure:"-"`
+	// The tokenizer's identity goes into the config hash, not its path.
+	jobs.Runtime `json:"-" mapstructure:"-"`
 }
 
 // RuleCount is one rule's line of the summary.
@@ -132,12 +126,7 @@ var ErrUnknownRule = errors.New("unknown curation rule")
 // Run curates the input snapshot.
 func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	var sum Summary
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
+	cfg.Runtime = cfg.Runtime.WithDefaults()
 	if cfg.Input == "" {
 		cfg.Input = schemas.Rollouts.Name
 	}

@@ -126,7 +126,7 @@ func testConfig(t *testing.T) Config {
 	if err := tokref.Check(); err != nil {
 		t.Fatal(err)
 	}
-	return Config{TokenizerDir: tokref.DefaultTokenizerDir(), CacheDir: t.TempDir(),
+	return Config{TokenizerDir: tokref.DefaultTokenizerDir(), Runtime: jobs.Runtime{CacheDir: t.TempDir()},
 		Rules:  append(DefaultRules(), "dedup", "decontam"),
 		Params: map[string]map[string]any{"decontam": {"eval_source": "swe-bench", "ngram": 8, "min_overlap": 0.5}}}
 }
