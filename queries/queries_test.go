@@ -2,6 +2,7 @@ package queries_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"flag"
@@ -68,6 +69,13 @@ func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
 		{RolloutID: "r3", TaskID: "swe-bench/django-2", RunID: "run-a", Policy: "qwen", NumTurns: 7, InfraError: true},
 		{RolloutID: "r4", TaskID: "swe-gym/pandas-1", RunID: "run-b", Policy: "gpt", NumTurns: 2, Resolved: ptr(true)},
 	})
+	stats := createTable(t, l, schemas.TaskStats)
+	var rows []schemas.TaskStat
+	for i, p := range []float64{0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1} {
+		rows = append(rows, schemas.TaskStat{CurationID: "cur-1", TaskID: fmt.Sprint("t-", i), Policy: "qwen", N: 4, NResolved: int64(p * 4), PassRate: p,
+			Bucket: map[float64]string{0: "0", 0.25: "[0.2,0.3)", 0.5: "[0.5,0.6)", 0.75: "[0.7,0.8)", 1: "1"}[p], Mixed: p > 0 && p < 1})
+	}
+	appendRows(t, stats, schemas.TaskStats, rows)
 	return l
 }
 
@@ -187,7 +195,7 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 		t.Fatalf("query over MinIO: %v %v", res, err)
 	}
 	cached, _ := filepath.Glob(filepath.Join(cacheDir, "sha256", "*", "*.parquet"))
-	if len(cached) != 4 { // 2 task partitions + 2 rollout partitions
+	if len(cached) != 5 { // 2 task partitions + 2 rollout partitions + 1 task_stats partition
 		t.Fatalf("cache holds %v", cached)
 	}
 
