@@ -17,6 +17,10 @@ type Curation struct {
 	NumTokens  int64    `parquet:"num_tokens" json:"num_tokens"`      // rendered with the tokenizer's chat template
 	PassRate   *float64 `parquet:"pass_rate,optional" json:"pass_rate"`
 	Band       string   `parquet:"band" json:"band"` // curriculum band of the task ("" if none configured)
+	// StrayFiles are the files patch_hygiene stripped from the patch (with
+	// its strip parameter on); Patch is then the patch without them.
+	StrayFiles []string `parquet:"stray_files,list" json:"stray_files"`
+	Patch      string   `parquet:"patch" json:"patch"`
 }
 
 // CurationDrop counts what one rule rejected in one curation run.

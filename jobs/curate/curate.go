@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -111,6 +112,7 @@ type Summary struct {
 	Rules      []RuleCount `json:"rules"`
 	Tasks      int64       `json:"tasks"`       // task_stats rows
 	MixedTasks int64       `json:"mixed_tasks"` // 0 < p < 1
+	Stripped   int64       `json:"stripped"`    // patches patch_hygiene stripped (strip on) instead of dropping
 	InputRef   string      `json:"input_ref"`
 	Skipped    bool        `json:"skipped"` // this curation was already committed
 	Versions   struct {
@@ -307,6 +309,19 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 
 	t0 = cfg.Clock()
+	stripped := map[string]stripResult{}
+	if strip, _ := params["patch_hygiene"]["strip"].(bool); strip && slices.Contains(cfg.Rules, "patch_hygiene") {
+		if stripped, err = stripStrays(ctx, eng, rejected, params["patch_hygiene"]["stray_regex"]); err != nil {
+			return sum, err
+		}
+		for i := range counts {
+			if counts[i].Rule == "patch_hygiene" {
+				counts[i].Dropped -= int64(len(stripped))
+			}
+		}
+		sum.Stripped = int64(len(stripped))
+	}
+
 	stats, err := taskStats(ctx, eng, sum.CurationID, cfg.Difficulty)
 	if err != nil {
 		return sum, err
@@ -323,6 +338,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	decisions, err := decide(ctx, eng, sum.CurationID, rejected, statOf, cfg.Difficulty, rules)
 	if err != nil {
 		return sum, err
+	}
+	for i := range decisions {
+		if st, ok := stripped[decisions[i].RolloutID]; ok {
+			decisions[i].StrayFiles, decisions[i].Patch = st.files, st.patch
+		}
 	}
 	diffCount := RuleCount{Rule: "difficulty"}
 	for _, d := range decisions {
@@ -745,4 +765,73 @@ func summaryFromLake(ctx context.Context, l *lake.Lake, cfg Config, sum Summary)
 	}
 	slices.SortFunc(sum.Rules, func(a, b RuleCount) int { return cmp.Compare(order[a.Rule], order[b.Rule]) })
 	return sum, nil
+}
+
+type stripResult struct {
+	files []string
+	patch string
+}
+
+// stripStrays removes the stray new files from the patches patch_hygiene
+// rejected, and withdraws its rejection: with strip on, the rule flags and
+// cleans instead of dropping.
+func stripStrays(ctx context.Context, eng *queries.Engine, rejected map[string]map[string]string, pattern any) (map[string]stripResult, error) {
+	re, err := regexp.Compile(fmt.Sprint(pattern))
+	if err != nil {
+		return nil, fmt.Errorf("curate: patch_hygiene stray_regex: %w", err)
+	}
+	rows, err := eng.DB().QueryContext(ctx, `SELECT rollout_id, patch FROM cur_input WHERE patch LIKE '%new file mode%'`)
+	if err != nil {
+		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]stripResult{}
+	for rows.Next() {
+		var id, patch string
+		if err := rows.Scan(&id, &patch); err != nil {
+			return nil, err
+		}
+		if _, flagged := rejected[id]["patch_hygiene"]; !flagged {
+			continue
+		}
+		files, clean := StripNewFiles(patch, re)
+		if len(files) == 0 {
+			continue
+		}
+		out[id] = stripResult{files: files, patch: clean}
+		delete(rejected[id], "patch_hygiene")
+		if len(rejected[id]) == 0 {
+			delete(rejected, id)
+		}
+	}
+	return out, rows.Err()
+}
+
+// StripNewFiles removes from a unified git diff the sections that create a
+// file whose path matches re; it returns the removed paths and the rest of
+// the diff, byte for byte.
+func StripNewFiles(patch string, re *regexp.Regexp) ([]string, string) {
+	var sections []string
+	for rest := patch; rest != ""; {
+		next := strings.Index(rest[1:], "\ndiff --git ")
+		if next < 0 {
+			sections = append(sections, rest)
+			break
+		}
+		sections = append(sections, rest[:next+2])
+		rest = rest[next+2:]
+	}
+	var removed []string
+	var b strings.Builder
+	for _, sec := range sections {
+		header, _, _ := strings.Cut(sec, "\n")
+		if path, ok := strings.CutPrefix(header, "diff --git a/"); ok && strings.Contains(sec, "\nnew file mode") {
+			if _, bpath, found := strings.Cut(path, " b/"); found && re.MatchString(bpath) {
+				removed = append(removed, bpath)
+				continue
+			}
+		}
+		b.WriteString(sec)
+	}
+	return removed, b.String()
 }

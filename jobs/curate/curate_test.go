@@ -239,3 +239,37 @@ func TestBucket(t *testing.T) {
 		}
 	}
 }
+
+func TestPatchHygieneStrip(t *testing.T) {
+	l := fixtureLake(t)
+	cfg := testConfig(t)
+	cfg.Params["patch_hygiene"] = map[string]any{"strip": true}
+	sum, err := Run(context.Background(), l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Stripped != 1 {
+		t.Fatalf("stripped %d", sum.Stripped)
+	}
+	for _, r := range sum.Rules {
+		if r.Rule == "patch_hygiene" && r.Dropped != 0 {
+			t.Fatalf("patch_hygiene still drops with strip on: %+v", r)
+		}
+	}
+	ct, _ := l.Table(schemas.Curations.Name)
+	s, _ := ct.Snapshot(context.Background(), lake.Latest)
+	for c, err := range jobs.ReadRows[schemas.Curation](context.Background(), l, s, t.TempDir()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.CurationID != sum.CurationID || c.RolloutID != "stray" {
+			continue
+		}
+		if !slices.Equal(c.StrayFiles, []string{"reproduce_issue.py", "ISSUE.md"}) || strings.Contains(c.Patch, "reproduce_issue") ||
+			!strings.HasPrefix(c.Patch, "diff --git a/src/x.py b/src/x.py\n") || slices.Contains(c.DroppedBy, "patch_hygiene") {
+			t.Fatalf("stray row: %+v", c)
+		}
+		return
+	}
+	t.Fatal("no curation row for the stray rollout")
+}
