@@ -2,10 +2,10 @@ package queries_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
