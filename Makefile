@@ -50,7 +50,7 @@ fuzz:
 # Every file of the real public data in ../shared/realdata ingests with the
 # right formats, counts and statuses.
 conformance:
-	$(GO) test -race -count=1 -tags conformance -run Conformance -v ./jobs/ingest/
+	$(GO) test -race -count=1 -tags conformance -run Conformance -v ./jobs/ingest/ ./jobs/curate/
 
 # Benchmarks print figures (MB/s, ms, ratios against a baseline measured in
 # the same run); they are never timed tests.
