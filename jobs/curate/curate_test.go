@@ -82,6 +82,8 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 		ro("easy-2", "t/c", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-e2" }),
 		ro("eval", "t/verified", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-ev" }),
 		ro("eval-fail", "t/verified", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-ev2" }),
+		ro("copy-1", "t/b-copy", conv().call("bash", "pwd").tool("/").call("submit", "").msgs, 1, nil),
+		ro("copy-2", "t/b-copy", conv().call("bash", "id").tool("u").call("submit", "").msgs, 0, nil),
 	}
 	ps := "When parsing the header the library drops the trailing field and raises a confusing error about a missing separator in the config file"
 	tasks := []schemas.Task{
@@ -89,6 +91,7 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 		{TaskID: "t/b", Source: "swe-gym", InstanceID: "b", Repo: "o/b", ProblemStatement: "Another unrelated statement about tests."},
 		{TaskID: "t/verified", Source: "swe-gym", InstanceID: "verified-copy", Repo: "o/v", ProblemStatement: "Reported: " + ps + " since version 2."},
 		{TaskID: "swe-bench/v-1", Source: "swe-bench", InstanceID: "v-1", Repo: "o/v", ProblemStatement: ps},
+		{TaskID: "t/b-copy", Source: "swe-rebench", InstanceID: "b", Repo: "o/b", ProblemStatement: "  ANOTHER unrelated\nstatement about tests. "},
 	}
 	return rollouts, tasks
 }
@@ -185,14 +188,14 @@ func TestSummaryAndIdempotence(t *testing.T) {
 	for _, r := range sum.Rules {
 		dropped[r.Rule] = r.Dropped
 	}
-	want := map[string]int64{"reward": 3, "format_hint": 1, "step_cap": 1, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
-		"patch_hygiene": 1, "loop": 1, "dedup": 7, "decontam": 2, "difficulty": 2}
+	want := map[string]int64{"reward": 4, "format_hint": 1, "step_cap": 1, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
+		"patch_hygiene": 1, "loop": 1, "dedup": 9, "decontam": 2, "difficulty": 2}
 	for k, v := range want {
 		if dropped[k] != v {
 			t.Errorf("rule %s dropped %d, want %d (all: %v)", k, dropped[k], v, dropped)
 		}
 	}
-	if sum.Input != 18 || sum.Kept != 2 || sum.Skipped {
+	if sum.Input != 20 || sum.Kept != 2 || sum.Skipped {
 		t.Fatalf("summary %+v", sum)
 	}
 	again, err := Run(context.Background(), l, cfg)
@@ -206,7 +209,7 @@ func TestSummaryAndIdempotence(t *testing.T) {
 	}
 	st, _ := l.Table(schemas.TaskStats.Name)
 	ss, _ := st.Snapshot(context.Background(), lake.Latest)
-	if ss.Rows() != 4 {
+	if ss.Rows() != 5 {
 		t.Fatalf("task_stats rows %d", ss.Rows())
 	}
 	// A different parameter is a different curation, committed alongside.
