@@ -7,8 +7,11 @@ import (
 	"io"
 	"iter"
 	"os"
+	"runtime"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
@@ -70,4 +73,59 @@ func readFile[T any](ctx context.Context, path string, s *lake.Snapshot, f lake.
 		}
 		clear(buf)
 	}
+}
+
+// MapRows reads a snapshot's rows, applies fn to those keep accepts (nil:
+// all) on GOMAXPROCS workers, and hands each result to emit, which runs on
+// the caller's goroutine (results arrive in no particular order). The first
+// error of the reader, fn or the context stops everything.
+func MapRows[T, R any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheDir string,
+	keep func(*T) bool, fn func(T) (R, error), emit func(R)) error {
+	work := make(chan T, 64)
+	out := make(chan R, 64)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for row, err := range ReadRows[T](gctx, l, s, cacheDir) {
+			if err != nil {
+				return err
+			}
+			if keep != nil && !keep(&row) {
+				continue
+			}
+			select {
+			case work <- row:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	var workers sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			for row := range work {
+				r, err := fn(row)
+				if err != nil {
+					return err
+				}
+				select {
+				case out <- r:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() {
+		workers.Wait()
+		close(out)
+	}()
+	for r := range out {
+		emit(r)
+	}
+	return g.Wait()
 }

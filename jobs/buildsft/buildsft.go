@@ -11,11 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
@@ -331,51 +328,20 @@ func uniq(a, b string) []string {
 func build(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, keep map[string]bool, cfg Config,
 	tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, sum *Summary) ([]schemas.SFTExample, error) {
 	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers}
-	work := make(chan schemas.Rollout, 32)
-	out := make(chan built, 32)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(work)
-		for r, err := range jobs.ReadRows[schemas.Rollout](gctx, l, snap, cfg.CacheDir) {
-			if err != nil {
-				return err
-			}
-			if keep != nil && !keep[r.RolloutID] {
-				continue
-			}
-			select {
-			case work <- r:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	var workers errgroup.Group
-	for range runtime.GOMAXPROCS(0) {
-		workers.Go(func() error {
-			for r := range work {
-				out <- buildOne(r, tok, tmpl, opts, cfg)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		err := workers.Wait()
-		close(out)
-		return err
-	})
 	var rows []schemas.SFTExample
-	for b := range out {
-		sum.Rollouts++
-		if b.err != "" {
-			sum.Dropped[b.err]++
-			continue
-		}
-		sum.Straddling += b.ex.Straddling
-		rows = append(rows, b.row)
-	}
-	if err := g.Wait(); err != nil {
+	err := jobs.MapRows(ctx, l, snap, cfg.CacheDir,
+		func(r *schemas.Rollout) bool { return keep == nil || keep[r.RolloutID] },
+		func(r schemas.Rollout) (built, error) { return buildOne(r, tok, tmpl, opts, cfg), nil },
+		func(b built) {
+			sum.Rollouts++
+			if b.err != "" {
+				sum.Dropped[b.err]++
+				return
+			}
+			sum.Straddling += b.ex.Straddling
+			rows = append(rows, b.row)
+		})
+	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(rows))

@@ -17,13 +17,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
@@ -451,50 +449,17 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 		id string
 		n  int64
 	}
-	work := make(chan schemas.Rollout, 64)
-	results := make(chan res, 64)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(work)
-		for r, err := range jobs.ReadRows[schemas.Rollout](gctx, l, snap, cfg.CacheDir) {
+	err = jobs.MapRows(ctx, l, snap, cfg.CacheDir,
+		func(r *schemas.Rollout) bool { return r.Tokens == nil },
+		func(r schemas.Rollout) (res, error) {
+			text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: ToolsOf(r), EOSToken: tok.Config().EOSToken})
 			if err != nil {
-				return err
+				return res{}, fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
 			}
-			if r.Tokens != nil {
-				continue
-			}
-			r.Raw = nil
-			select {
-			case work <- r:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	workers := runtime.GOMAXPROCS(0)
-	var wg errgroup.Group
-	for range workers {
-		wg.Go(func() error {
-			for r := range work {
-				text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: ToolsOf(r), EOSToken: tok.Config().EOSToken})
-				if err != nil {
-					return fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
-				}
-				results <- res{r.RolloutID, int64(len(tok.Encode(text)))}
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		err := wg.Wait()
-		close(results)
-		return err
-	})
-	for r := range results {
-		out[r.id] = r.n
-	}
-	return out, g.Wait()
+			return res{r.RolloutID, int64(len(tok.Encode(text)))}, nil
+		},
+		func(r res) { out[r.id] = r.n })
+	return out, err
 }
 
 // ToolsOf returns the tool schemas a rollout's source offered the model (the
