@@ -22,12 +22,20 @@ func reverseDiff(diff string) (string, error) {
 	var b strings.Builder
 	var minus, plus []string // the current run of changed lines, reversed
 	flush := func() {
-		for _, l := range minus {
-			b.WriteString(l)
+		// Removals first, as git prints them; but the input's last line,
+		// if it lacks its newline (a truncated diff), stays last, so that
+		// no two lines run together and reversing twice is the identity.
+		var open string
+		for _, run := range [][]string{minus, plus} {
+			for _, l := range run {
+				if !strings.HasSuffix(l, "\n") {
+					open = l
+					continue
+				}
+				b.WriteString(l)
+			}
 		}
-		for _, l := range plus {
-			b.WriteString(l)
-		}
+		b.WriteString(open)
 		minus, plus = minus[:0], plus[:0]
 	}
 	lines := strings.SplitAfter(diff, "\n")
