@@ -20,6 +20,7 @@ type Rule struct {
 	SQL         string
 }
 
+// describe joins a SQL file's leading "-- " comment lines.
 func describe(text string) string {
 	var desc []string
 	for _, line := range strings.Split(text, "\n") {

@@ -23,16 +23,7 @@ func Load(name string) (Named, error) {
 	if err != nil {
 		return Named{}, fmt.Errorf("query %q: not an embedded query (swelake sql --list shows them)", name)
 	}
-	text := string(data)
-	var desc []string
-	for _, line := range strings.Split(text, "\n") {
-		c, ok := strings.CutPrefix(line, "--")
-		if !ok {
-			break
-		}
-		desc = append(desc, strings.TrimSpace(c))
-	}
-	return Named{Name: name, Description: strings.Join(desc, " "), SQL: text}, nil
+	return Named{Name: name, Description: describe(string(data)), SQL: string(data)}, nil
 }
 
 // List returns every embedded query, by name.

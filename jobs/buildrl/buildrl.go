@@ -73,7 +73,6 @@ type Summary struct {
 	Skipped        bool           `json:"skipped"`
 	VerlFile       string         `json:"verl_file,omitempty"`
 	VerlTasks      int            `json:"verl_tasks,omitempty"`
-	MeanAdvantage0 float64        `json:"-"`
 }
 
 // Run builds the batch.
@@ -307,12 +306,9 @@ func readStats(ctx context.Context, l *lake.Lake, cfg Config) (map[[2]string]sch
 		if err != nil || len(log) == 0 {
 			return nil, "", fmt.Errorf("build-rl: read task_stats log: %v", err)
 		}
-		rk := log[0].Provenance.RunKey // curate/<id>/task_stats
-		if len(rk) > len(curate.JobName)+1 {
-			id = rk[len(curate.JobName)+1:]
-			if i := len(id) - len("/task_stats"); i > 0 {
-				id = id[:i]
-			}
+		var ok bool
+		if id, ok = curate.IDFromRunKey(log[0].Provenance.RunKey, schemas.TaskStats.Name); !ok {
+			return nil, "", fmt.Errorf("build-rl: %s was not written by curate (run key %q)", s.Ref(), log[0].Provenance.RunKey)
 		}
 	}
 	for r, err := range jobs.ReadRows[schemas.TaskStat](ctx, l, s, cfg.CacheDir) {

@@ -167,9 +167,8 @@ func source(ctx context.Context, l *lake.Lake, cfg Config) (*lake.Snapshot, map[
 	var inputRef string
 	for i := len(log) - 1; i >= 0; i-- {
 		rk := log[i].Provenance.RunKey
-		cid, ok := strings.CutPrefix(rk, curate.JobName+"/")
-		cid, ok2 := strings.CutSuffix(cid, "/curation")
-		if !ok || !ok2 || (id != "" && cid != id) {
+		cid, ok := curate.IDFromRunKey(rk, schemas.Curations.Name)
+		if !ok || (id != "" && cid != id) {
 			continue
 		}
 		id = cid

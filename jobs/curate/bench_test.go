@@ -18,7 +18,6 @@ import (
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
-	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -133,7 +132,6 @@ func BenchmarkCurate(b *testing.B) {
 	b.ReportMetric(ours.Seconds()/float64(b.N), "curate_s")
 	b.ReportMetric(duck.Seconds()/float64(b.N), "duckdb_scan_s")
 	b.ReportMetric(ours.Seconds()/duck.Seconds(), "ratio")
-	_ = queries.Literal
 }
 
 // benchLogger prints the job's stage timings when SWELAKE_BENCH_DEBUG is set.

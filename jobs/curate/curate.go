@@ -203,13 +203,12 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	idHash := h.Sum(nil)
 	sum.CurationID = "cur-" + hex.EncodeToString(idHash[:])[:16]
-	runKey := JobName + "/" + sum.CurationID
 
 	ct, err := l.Table(schemas.Curations.Name)
 	if err != nil {
 		return sum, err
 	}
-	if c, done, err := ct.Committed(ctx, runKey+"/curation"); err != nil {
+	if c, done, err := ct.Committed(ctx, RunKey(sum.CurationID, schemas.Curations.Name)); err != nil {
 		return sum, err
 	} else if done {
 		cfg.Logger.Info("curation already committed", "curation_id", sum.CurationID, "version", c.Version)
@@ -378,13 +377,13 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	// Statistics and drop counts first, the decisions last: a reader who
 	// sees the curation also finds its statistics.
-	if sum.Versions.Stats, err = write(ctx, l, schemas.TaskStats, stats, prov, runKey+"/task_stats"); err != nil {
+	if sum.Versions.Stats, err = write(ctx, l, schemas.TaskStats, stats, prov, RunKey(sum.CurationID, schemas.TaskStats.Name)); err != nil {
 		return sum, err
 	}
-	if sum.Versions.Drops, err = write(ctx, l, schemas.CurationDrops, drops, prov, runKey+"/curation_drops"); err != nil {
+	if sum.Versions.Drops, err = write(ctx, l, schemas.CurationDrops, drops, prov, RunKey(sum.CurationID, schemas.CurationDrops.Name)); err != nil {
 		return sum, err
 	}
-	if sum.Versions.Curation, err = write(ctx, l, schemas.Curations, decisions, prov, runKey+"/curation"); err != nil {
+	if sum.Versions.Curation, err = write(ctx, l, schemas.Curations, decisions, prov, RunKey(sum.CurationID, schemas.Curations.Name)); err != nil {
 		return sum, err
 	}
 	cfg.Logger.Debug("curation written", "elapsed", cfg.Clock().Sub(t0))
@@ -799,4 +798,16 @@ func StripNewFiles(patch string, re *regexp.Regexp) ([]string, string) {
 		b.WriteString(sec)
 	}
 	return removed, b.String()
+}
+
+// RunKey is the run key of a curation's commit to one of its tables.
+func RunKey(curationID, table string) string { return JobName + "/" + curationID + "/" + table }
+
+// IDFromRunKey returns the curation id of a run key RunKey made for table.
+func IDFromRunKey(runKey, table string) (string, bool) {
+	id, ok := strings.CutPrefix(runKey, JobName+"/")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(id, "/"+table)
 }

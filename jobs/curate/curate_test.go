@@ -276,3 +276,16 @@ func TestPatchHygieneStrip(t *testing.T) {
 	}
 	t.Fatal("no curation row for the stray rollout")
 }
+
+func TestRunKeyRoundTrip(t *testing.T) {
+	rk := RunKey("cur-1", schemas.TaskStats.Name)
+	if id, ok := IDFromRunKey(rk, schemas.TaskStats.Name); !ok || id != "cur-1" {
+		t.Fatalf("%q → %q %v", rk, id, ok)
+	}
+	if _, ok := IDFromRunKey(rk, schemas.Curations.Name); ok {
+		t.Fatal("a task_stats run key parsed as a curation's")
+	}
+	if _, ok := IDFromRunKey("build-sft/x/curation", schemas.Curations.Name); ok {
+		t.Fatal("another job's run key parsed")
+	}
+}

@@ -66,10 +66,9 @@ func (in *interp) evalFilter(x filter, sc *scope) (Value, error) {
 		return capitalize(str(v)), nil
 	case "string":
 		return str(v), nil
-	case "safe", "e", "escape":
-		if x.name == "safe" {
-			return v, nil
-		}
+	case "safe":
+		return v, nil
+	case "e", "escape":
 		return htmlEscape(str(v)), nil
 	case "first", "last":
 		items, err := iterate(v)
@@ -140,9 +139,9 @@ func (in *interp) evalFilter(x filter, sc *scope) (Value, error) {
 		return v, nil
 	case "int":
 		i, f, isInt, ok := toNumber(v)
-		if s, isStr := v.(string); isStr {
-			n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			return int64(n), ignore(err)
+		if s, isStr := v.(string); isStr { // unparsable: 0, as Jinja's int filter
+			n, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			return int64(n), nil
 		}
 		if !ok {
 			return int64(0), nil
@@ -153,9 +152,9 @@ func (in *interp) evalFilter(x filter, sc *scope) (Value, error) {
 		return int64(f), nil
 	case "float":
 		_, f, _, ok := toNumber(v)
-		if s, isStr := v.(string); isStr {
-			n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			return n, ignore(err)
+		if s, isStr := v.(string); isStr { // unparsable: 0.0, as Jinja's float filter
+			n, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			return n, nil
 		}
 		if !ok {
 			return 0.0, nil
@@ -236,8 +235,6 @@ func (in *interp) evalFilter(x filter, sc *scope) (Value, error) {
 	}
 	return nil, fmt.Errorf("template: unknown filter %q", x.name)
 }
-
-func ignore(error) error { return nil }
 
 func sortKey(v Value) Value {
 	if l, ok := v.([]Value); ok && len(l) > 0 {

@@ -91,7 +91,7 @@ func Build(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, chat chattempl
 	ex := Example{Text: text, InputIDs: ids, LossMask: make([]int32, len(ids)), Weights: make([]int32, len(chat.Messages))}
 	var buf []byte
 	off, si := 0, 0
-	for i, id := range ids {
+	for i := range ids {
 		buf = tok.AppendBytes(buf[:0], ids[i:i+1])
 		start, end := off, off+len(buf)
 		off = end
@@ -109,7 +109,6 @@ func Build(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, chat chattempl
 		case start < s.Start && end > s.Start:
 			ex.Straddling++
 		}
-		_ = id
 	}
 	if off != len(text) {
 		return Example{}, fmt.Errorf("token bytes (%d) do not add up to the text (%d)", off, len(text))
