@@ -62,17 +62,17 @@ type Config struct {
 
 // Summary is what the job did.
 type Summary struct {
-	BatchID        string         `json:"batch_id"`
-	Input          string         `json:"input"`
-	Groups         int            `json:"groups"`
-	Samples        int            `json:"samples"`
-	DroppedGroups  map[string]int `json:"dropped_groups"` // reason → groups
-	Masked         int            `json:"masked"`
-	Shaped         map[string]int `json:"shaped"`
-	Version        int64          `json:"version"`
-	Skipped        bool           `json:"skipped"`
-	VerlFile       string         `json:"verl_file,omitempty"`
-	VerlTasks      int            `json:"verl_tasks,omitempty"`
+	BatchID       string         `json:"batch_id"`
+	Input         string         `json:"input"`
+	Groups        int            `json:"groups"`
+	Samples       int            `json:"samples"`
+	DroppedGroups map[string]int `json:"dropped_groups"` // reason → groups
+	Masked        int            `json:"masked"`
+	Shaped        map[string]int `json:"shaped"`
+	Version       int64          `json:"version"`
+	Skipped       bool           `json:"skipped"`
+	VerlFile      string         `json:"verl_file,omitempty"`
+	VerlTasks     int            `json:"verl_tasks,omitempty"`
 }
 
 // Run builds the batch.
