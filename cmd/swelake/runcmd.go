@@ -34,9 +34,14 @@ no-op and prints what it committed then.`,
 	return c
 }
 
-func (a *app) tokenizerDir(cmd *cobra.Command) string {
+// tokenizerDir is the tokenizer a job uses: --tokenizer, else the job's own
+// tokenizer_dir, else the top-level tokenizer key (Qwen2.5's by default).
+func (a *app) tokenizerDir(cmd *cobra.Command, jobs string) string {
 	if f := cmd.Flags().Lookup("tokenizer"); f != nil && f.Changed {
 		return f.Value.String()
+	}
+	if jobs != "" {
+		return jobs
 	}
 	return a.cfg.Tokenizer
 }
@@ -64,7 +69,7 @@ where dropped counts the rows each rule rejects on its own.`,
 			if cmd.Flags().Changed("input") {
 				cfg.Input = input
 			}
-			cfg.TokenizerDir = a.tokenizerDir(cmd)
+			cfg.TokenizerDir = a.tokenizerDir(cmd, cfg.TokenizerDir)
 			l, r, err := a.openLake(ctx, false)
 			if err != nil {
 				return err
@@ -131,9 +136,7 @@ trainers under <out>/<set_id>/: ` + strings.Join(buildsft.Formats(), ", ") + `.`
 			if cmd.Flags().Changed("pack-length") {
 				cfg.PackLength = pack
 			}
-			if cfg.TokenizerDir == "" || cmd.Flags().Changed("tokenizer") {
-				cfg.TokenizerDir = a.tokenizerDir(cmd)
-			}
+			cfg.TokenizerDir = a.tokenizerDir(cmd, cfg.TokenizerDir)
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -209,9 +212,7 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 			if fl.Changed("verl-out") {
 				cfg.VerlOut = verlOut
 			}
-			if cfg.TokenizerDir == "" || fl.Changed("tokenizer") {
-				cfg.TokenizerDir = a.tokenizerDir(cmd)
-			}
+			cfg.TokenizerDir = a.tokenizerDir(cmd, cfg.TokenizerDir)
 			l, r, err := a.openLake(ctx, false)
 			if err != nil {
 				return err

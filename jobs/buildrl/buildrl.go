@@ -262,7 +262,7 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokeniz
 			ExitReason: r.ExitReason, RewardRaw: reward, Estimator: cfg.Estimator, LMax: cfg.LMax, MaskRule: "assistant"}
 		var ex sft.Example
 		if tok != nil {
-			chat := chattemplate.Chat{Messages: r.Messages, Tools: curate.ToolsOf(r), EOSToken: tok.Config().EOSToken}
+			chat := chattemplate.Chat{Messages: r.Messages, Tools: jobs.ToolsOf(r), EOSToken: tok.Config().EOSToken}
 			var err error
 			ex, err = sft.Build(tok, tmpl, chat, sft.Options{})
 			if err != nil && !errors.Is(err, sft.ErrNoAssistant) {

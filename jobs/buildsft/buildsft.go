@@ -363,7 +363,7 @@ func build(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, keep map[stri
 }
 
 func buildOne(r schemas.Rollout, tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
-	tools := curate.ToolsOf(r)
+	tools := jobs.ToolsOf(r)
 	chat := chattemplate.Chat{Messages: r.Messages, Tools: tools, EOSToken: tok.Config().EOSToken, PadToken: tok.Config().PadToken}
 	ex, err := sft.Build(tok, tmpl, chat, opts)
 	if errors.Is(err, sft.ErrNoAssistant) {

@@ -451,7 +451,7 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 	err = jobs.MapRows(ctx, l, snap, cfg.CacheDir,
 		func(r *schemas.Rollout) bool { return r.Tokens == nil },
 		func(r schemas.Rollout) (res, error) {
-			text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: ToolsOf(r), EOSToken: tok.Config().EOSToken})
+			text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: jobs.ToolsOf(r), EOSToken: tok.Config().EOSToken})
 			if err != nil {
 				return res{}, fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
 			}
@@ -459,28 +459,6 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 		},
 		func(r res) { out[r.id] = r.n })
 	return out, err
-}
-
-// ToolsOf returns the tool schemas a rollout's source offered the model (the
-// "tools" field of its raw record), or nil.
-func ToolsOf(r schemas.Rollout) chattemplate.Value {
-	if len(r.Raw) == 0 || r.Raw[0] != '{' {
-		return nil
-	}
-	var probe struct {
-		Tools json.RawMessage `json:"tools"`
-	}
-	if json.Unmarshal(r.Raw, &probe) != nil || len(probe.Tools) == 0 || string(probe.Tools) == "null" {
-		return nil
-	}
-	v, err := chattemplate.ParseJSON(probe.Tools)
-	if err != nil {
-		return nil
-	}
-	if l, ok := v.([]chattemplate.Value); !ok || len(l) == 0 {
-		return nil
-	}
-	return v
 }
 
 func loadTokens(ctx context.Context, eng *queries.Engine, tokens map[string]int64) error {
