@@ -253,16 +253,21 @@ func (in *interp) evalAll(es []expr, sc *scope) ([]Value, error) {
 	return out, nil
 }
 
-func (in *interp) evalKw(kw map[string]expr, sc *scope) (map[string]Value, error) {
-	out := make(map[string]Value, len(kw))
-	for k, e := range kw {
+// evalArgs evaluates a call's positional and keyword arguments.
+func (in *interp) evalArgs(args []expr, kwargs map[string]expr, sc *scope) ([]Value, map[string]Value, error) {
+	pos, err := in.evalAll(args, sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	kw := make(map[string]Value, len(kwargs))
+	for k, e := range kwargs {
 		v, err := in.eval(e, sc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out[k] = v
+		kw[k] = v
 	}
-	return out, nil
+	return pos, kw, nil
 }
 
 func (in *interp) eval(e expr, sc *scope) (Value, error) {
@@ -485,11 +490,7 @@ func (in *interp) evalCall(x call, sc *scope) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := in.evalAll(x.args, sc)
-	if err != nil {
-		return nil, err
-	}
-	kw, err := in.evalKw(x.kwargs, sc)
+	args, kw, err := in.evalArgs(x.args, x.kwargs, sc)
 	if err != nil {
 		return nil, err
 	}

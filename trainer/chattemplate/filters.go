@@ -15,11 +15,7 @@ func (in *interp) evalFilter(x filter, sc *scope) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := in.evalAll(x.args, sc)
-	if err != nil {
-		return nil, err
-	}
-	kw, err := in.evalKw(x.kwargs, sc)
+	args, kw, err := in.evalArgs(x.args, x.kwargs, sc)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,8 @@ import (
 
 // Template is a parsed chat template; safe for concurrent use.
 type Template struct {
-	body []node
+	body    []node
+	globals *scope // raise_exception, range, namespace: stateless, shared by every render
 }
 
 // Parse parses a Jinja chat template.
@@ -23,13 +24,11 @@ func Parse(src string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Template{body: body}, nil
+	return &Template{body: body, globals: globals()}, nil
 }
 
-// Render renders the template with vars (plus the globals every chat
-// template may use: raise_exception, range, namespace).
-func (t *Template) Render(vars map[string]Value) (string, error) {
-	root := &scope{vars: map[string]Value{
+func globals() *scope {
+	return &scope{vars: map[string]Value{
 		"raise_exception": callable(func(args []Value, _ map[string]Value) (Value, error) {
 			msg := ""
 			if len(args) > 0 {
@@ -40,7 +39,12 @@ func (t *Template) Render(vars map[string]Value) (string, error) {
 		"range":     callable(rangeFn),
 		"namespace": callable(func([]Value, map[string]Value) (Value, error) { return NewMap(), nil }),
 	}}
-	s := &scope{vars: map[string]Value{}, parent: root}
+}
+
+// Render renders the template with vars (plus the globals every chat
+// template may use: raise_exception, range, namespace).
+func (t *Template) Render(vars map[string]Value) (string, error) {
+	s := &scope{vars: make(map[string]Value, len(vars)), parent: t.globals}
 	for k, v := range vars {
 		s.vars[k] = v
 	}
