@@ -5,36 +5,23 @@ import (
 	"math"
 	"testing"
 
+	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
-	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func TestShapingMasksAndAdvantages(t *testing.T) {
 	ctx := context.Background()
-	l := lake.Open(objstore.NewMem(nil), lake.Options{})
-	if err := l.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	l := laketest.New(t)
 	ro := func(id, task, exit string, reward float64, infra bool) schemas.Rollout {
-		return schemas.Rollout{RolloutID: id, TaskID: task, RunID: "run", Policy: "p", ExitReason: exit, Reward: ptr(reward), Resolved: ptr(reward == 1), InfraError: infra, Tokens: ptr[int64](100)}
+		return schemas.Rollout{RolloutID: id, TaskID: task, RunID: "run", Policy: "p", ExitReason: exit, Reward: laketest.Ptr(reward), Resolved: laketest.Ptr(reward == 1), InfraError: infra, Tokens: laketest.Ptr[int64](100)}
 	}
 	rows := []schemas.Rollout{
 		ro("a1", "t/a", "submitted", 1, false), ro("a2", "t/a", "step_cap", 1, false), ro("a3", "t/a", "submitted", 0, false), ro("a4", "t/a", "submitted", 1, true),
 		ro("b1", "t/b", "submitted", 1, false), ro("b2", "t/b", "submitted", 1, false), // no signal
 		ro("c1", "t/c", "submitted", 1, false), // fewer than k
 	}
-	tbl, _ := l.Table(schemas.Rollouts.Name)
-	files, _ := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), lake.Slice(rows), lake.WriteOptions{})
-	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	laketest.Append(t, l, schemas.Rollouts, rows)
 	sum, err := Run(ctx, l, Config{K: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)

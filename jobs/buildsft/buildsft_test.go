@@ -8,25 +8,16 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func fixture(t *testing.T) *lake.Lake {
 	t.Helper()
-	ctx := context.Background()
-	l := lake.Open(objstore.NewMem(nil), lake.Options{})
-	if err := l.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	l := laketest.New(t)
 	call := []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"command": "ls -la", "timeout": 5}`}, {ID: "c2", Name: "bash", Arguments: `{"command": "pwd"}`}}
 	long := make([]byte, 3000)
 	for i := range long {
@@ -34,21 +25,14 @@ func fixture(t *testing.T) *lake.Lake {
 	}
 	var rows []schemas.Rollout
 	for i, content := range []string{"short answer", string(long)} {
-		rows = append(rows, schemas.Rollout{RolloutID: []string{"r-short", "r-long"}[i], TaskID: "t/1", RunID: "run", Policy: "p", Reward: ptr(1.0),
+		rows = append(rows, schemas.Rollout{RolloutID: []string{"r-short", "r-long"}[i], TaskID: "t/1", RunID: "run", Policy: "p", Reward: laketest.Ptr(1.0),
 			Raw: []byte(`{"tools":[{"type":"function","function":{"name":"bash","parameters":{"type":"object"}}}]}`),
 			Messages: []schemas.Message{{Role: "system", Content: "sys"}, {Role: "user", Content: "task"},
 				{Role: "assistant", Content: "", ToolCalls: call}, {Role: "tool", Content: "a", ToolCallID: "c1"}, {Role: "tool", Content: "b", ToolCallID: "c2"},
 				{Role: "assistant", Content: content}}})
 	}
 	rows = append(rows, schemas.Rollout{RolloutID: "r-none", TaskID: "t/2", RunID: "run", Messages: []schemas.Message{{Role: "user", Content: "only a user"}}})
-	tbl, _ := l.Table(schemas.Rollouts.Name)
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), lake.Slice(rows), lake.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	laketest.Append(t, l, schemas.Rollouts, rows)
 	return l
 }
 

@@ -10,17 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-func ptr[T any](v T) *T { return &v }
 
 type tb struct{ msgs []schemas.Message }
 
@@ -53,8 +51,8 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 	good := conv().call("bash", "pytest tests/").tool("1 failed").call("submit", "").msgs
 	ro := func(id, task string, msgs []schemas.Message, reward float64, mod func(*schemas.Rollout)) schemas.Rollout {
 		r := schemas.Rollout{RolloutID: id, TaskID: task, RunID: "run-1", Policy: "qwen", Messages: msgs,
-			NumTurns: int32(len(msgs)), Reward: ptr(reward), Resolved: ptr(reward == 1), ExitReason: "submitted",
-			ContentHash: "h-" + id, Tokens: ptr[int64](1000)}
+			NumTurns: int32(len(msgs)), Reward: laketest.Ptr(reward), Resolved: laketest.Ptr(reward == 1), ExitReason: "submitted",
+			ContentHash: "h-" + id, Tokens: laketest.Ptr[int64](1000)}
 		if mod != nil {
 			mod(&r)
 		}
@@ -67,7 +65,7 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 		ro("hint", "t/b", conv().text("I will look").user("You forgot to use a function call in your response.").call("submit", "").msgs, 1, nil),
 		ro("b-fail", "t/b", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-b-fail" }),
 		ro("step", "t/b", good, 1, func(r *schemas.Rollout) { r.ExitReason = "step_cap"; r.ContentHash = "h-step2" }),
-		ro("tok", "t/b", good, 1, func(r *schemas.Rollout) { r.Tokens = ptr[int64](100000) }),
+		ro("tok", "t/b", good, 1, func(r *schemas.Rollout) { r.Tokens = laketest.Ptr[int64](100000) }),
 		ro("nosubmit", "t/b", conv().call("bash", "ls").tool("a").msgs, 1, nil),
 		ro("shared", "t/b", conv().call("bash", "ls").tool("a").call("submit", "", "rm x").msgs, 1, nil),
 		ro("git-text", "t/b", conv().text("<function=execute_bash>\n<parameter=cmd>git log --oneline -5</parameter>\n</function>").tool("abc").text("<function=finish>\n<parameter=command>submit</parameter>\n</function>").msgs, 1, nil),
@@ -98,31 +96,11 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 
 func fixtureLake(t *testing.T) *lake.Lake {
 	t.Helper()
-	ctx := context.Background()
-	l := lake.Open(objstore.NewMem(nil), lake.Options{})
-	if err := l.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	l := laketest.New(t)
 	rollouts, tasks := fixture()
-	appendRows(t, l, schemas.Rollouts, rollouts)
-	appendRows(t, l, schemas.Tasks, tasks)
+	laketest.Append(t, l, schemas.Rollouts, rollouts)
+	laketest.Append(t, l, schemas.Tasks, tasks)
 	return l
-}
-
-func appendRows[T any](t *testing.T, l *lake.Lake, def schemas.Def[T], rows []T) {
-	t.Helper()
-	ctx := context.Background()
-	tbl, _ := l.Table(def.Name)
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func testConfig(t *testing.T) Config {

@@ -1,0 +1,46 @@
+// Package laketest builds in-memory lakes for the jobs' tests.
+package laketest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/schemas"
+)
+
+// New returns an initialised in-memory lake with every table of this version.
+func New(tb testing.TB) *lake.Lake {
+	tb.Helper()
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	if err := l.Init(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+// Append writes rows to the table of def and commits them as one append.
+func Append[T any](tb testing.TB, l *lake.Lake, def schemas.Def[T], rows []T) {
+	tb.Helper()
+	ctx := context.Background()
+	tbl, err := l.Table(def.Name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Ptr returns a pointer to v (optional columns).
+func Ptr[T any](v T) *T { return &v }
