@@ -60,24 +60,24 @@ type Config struct {
 
 // Summary is what the job did.
 type Summary struct {
-	SetID         string         `json:"set_id"`
-	Input         string         `json:"input"`
-	CurationID    string         `json:"curation_id,omitempty"`
-	Rollouts      int            `json:"rollouts"`
-	Examples      int            `json:"examples"`
-	Train         int            `json:"train"`
-	Validation    int            `json:"validation"`
-	Dropped       map[string]int `json:"dropped"` // reason → rollouts not turned into examples
-	Truncated     int            `json:"truncated"`
-	Tokens        int64          `json:"tokens"`
-	LossTokens    int64          `json:"loss_tokens"`
-	Straddling    int            `json:"straddling_tokens"`
-	PackedSeqs    int            `json:"packed_sequences,omitempty"`
-	Version       int64          `json:"version"`
-	Skipped       bool           `json:"skipped"`
-	Exports       []string       `json:"exports,omitempty"` // files written
-	TokenizerID   string         `json:"tokenizer"`
-	ElapsedTokens float64        `json:"tokens_per_second"`
+	SetID           string         `json:"set_id"`
+	Input           string         `json:"input"`
+	CurationID      string         `json:"curation_id,omitempty"`
+	Rollouts        int            `json:"rollouts"`
+	Examples        int            `json:"examples"`
+	Train           int            `json:"train"`
+	Validation      int            `json:"validation"`
+	Dropped         map[string]int `json:"dropped"` // reason → rollouts not turned into examples
+	Truncated       int            `json:"truncated"`
+	Tokens          int64          `json:"tokens"`
+	LossTokens      int64          `json:"loss_tokens"`
+	Straddling      int            `json:"straddling_tokens"`
+	PackedSeqs      int            `json:"packed_sequences,omitempty"`
+	Version         int64          `json:"version"`
+	Skipped         bool           `json:"skipped"`
+	Exports         []string       `json:"exports,omitempty"` // files written
+	TokenizerID     string         `json:"tokenizer"`
+	TokensPerSecond float64        `json:"tokens_per_second"`
 }
 
 func (c *Config) defaults() {
@@ -304,7 +304,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	if el := cfg.Clock().Sub(start).Seconds(); el > 0 && !sum.Skipped {
-		sum.ElapsedTokens = float64(sum.Tokens) / el
+		sum.TokensPerSecond = float64(sum.Tokens) / el
 	}
 	if len(cfg.Exports) > 0 {
 		files, packed, err := Export(cfg.OutDir, sum.SetID, rows, cfg.Exports, cfg.PackLength)

@@ -89,9 +89,9 @@ type Config struct {
 	Params     map[string]map[string]any `json:"params" mapstructure:"params"`
 	Difficulty Difficulty                `json:"difficulty" mapstructure:"difficulty"`
 	// TokenizerDir holds the model's tokenizer.json and tokenizer_config.json
-	// (token counts of rollouts whose source did not record them).
+	// (token counts of rollouts whose source did not record them); its
+	// identity, not its path, keys the curation.
 	TokenizerDir string `json:"tokenizer_dir" mapstructure:"tokenizer_dir"`
-	// The tokenizer's identity goes into the config hash, not its path.
 	jobs.Runtime `json:"-" mapstructure:"-"`
 }
 
