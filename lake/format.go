@@ -53,9 +53,26 @@ func escapePartitionValue(v string) string {
 	if v == "" {
 		return EmptyPartitionValue
 	}
+	safe := true
+	for i := 0; i < len(v) && safe; i++ {
+		c := v[i]
+		safe = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	if safe { // the common case: nothing to escape, nothing to allocate
+		return v
+	}
 	s := url.PathEscape(v)
 	// PathEscape keeps these, but they are unsafe in object keys or Hive paths.
-	return strings.NewReplacer("=", "%3D", ":", "%3A", "+", "%2B", "&", "%26", "$", "%24").Replace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '=', ':', '+', '&', '$':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // File is one data file of a table, as recorded in the log.

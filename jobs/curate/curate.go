@@ -259,56 +259,21 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := setParams(ctx, eng.DB(), params); err != nil {
 		return sum, err
 	}
-	for _, block := range []string{"input", "actions"} {
-		q, err := queries.CurationSQL(block)
-		if err != nil {
-			return sum, err
-		}
-		t0 := cfg.Clock()
-		if _, err := eng.DB().ExecContext(ctx, q); err != nil {
-			return sum, fmt.Errorf("curate: %s.sql: %w", block, err)
-		}
-		cfg.Logger.Debug("curation sql", "block", block, "elapsed", cfg.Clock().Sub(t0))
+	if err := materialize(ctx, eng, cfg); err != nil {
+		return sum, err
 	}
 
-	// One rejection table per rule, then the decisions.
-	rejected := map[string]map[string]string{} // rollout → rule → reason
-	counts := make([]RuleCount, len(rules))
-	for i, r := range rules {
-		t0 := cfg.Clock()
-		rows, err := eng.DB().QueryContext(ctx, r.SQL)
-		if err != nil {
-			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
-		}
-		n := int64(0)
-		for rows.Next() {
-			var id, reason string
-			if err := rows.Scan(&id, &reason); err != nil {
-				rows.Close()
-				return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
-			}
-			if rejected[id] == nil {
-				rejected[id] = map[string]string{}
-			}
-			if _, dup := rejected[id][r.Name]; !dup {
-				rejected[id][r.Name] = reason
-				n++
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return sum, err
-		}
-		if err := rows.Err(); err != nil {
-			return sum, fmt.Errorf("curate: rule %s: %w", r.Name, err)
-		}
-		counts[i] = RuleCount{Rule: r.Name, Dropped: n}
-		cfg.Logger.Debug("curation rule", "rule", r.Name, "dropped", n, "elapsed", cfg.Clock().Sub(t0))
+	// Every rule's rejections go into one table, inside DuckDB: the rules'
+	// results never cross into Go row by row, only the final decisions do.
+	counts, err := runRules(ctx, eng, rules, cfg)
+	if err != nil {
+		return sum, err
 	}
 
 	t0 = cfg.Clock()
 	stripped := map[string]stripResult{}
 	if strip, _ := params["patch_hygiene"]["strip"].(bool); strip && slices.Contains(cfg.Rules, "patch_hygiene") {
-		if stripped, err = stripStrays(ctx, eng, rejected, params["patch_hygiene"]["stray_regex"]); err != nil {
+		if stripped, err = stripStrays(ctx, eng, params["patch_hygiene"]["stray_regex"]); err != nil {
 			return sum, err
 		}
 		for i := range counts {
@@ -331,18 +296,19 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	sum.Tasks = int64(len(stats))
+	cfg.Logger.Debug("curation task stats", "tasks", sum.Tasks, "elapsed", cfg.Clock().Sub(t0))
 
-	decisions, err := decide(ctx, eng, sum.CurationID, rejected, statOf, cfg.Difficulty, rules)
+	decisions, err := decide(ctx, eng, sum.CurationID, statOf, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
-	for i := range decisions {
-		if st, ok := stripped[decisions[i].RolloutID]; ok {
-			decisions[i].StrayFiles, decisions[i].Patch = st.files, st.patch
-		}
-	}
+	only := map[string]int64{}
 	diffCount := RuleCount{Rule: "difficulty"}
-	for _, d := range decisions {
+	for i := range decisions {
+		d := &decisions[i]
+		if st, ok := stripped[d.RolloutID]; ok {
+			d.StrayFiles, d.Patch = st.files, st.patch
+		}
 		sum.Input++
 		if d.Kept {
 			sum.Kept++
@@ -351,16 +317,13 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			diffCount.Dropped++
 		}
 		if len(d.DroppedBy) == 1 {
-			for i := range counts {
-				if counts[i].Rule == d.DroppedBy[0] {
-					counts[i].DroppedOnly++
-				}
-			}
-			if d.DroppedBy[0] == "difficulty" {
-				diffCount.DroppedOnly++
-			}
+			only[d.DroppedBy[0]]++
 		}
 	}
+	for i := range counts {
+		counts[i].DroppedOnly = only[counts[i].Rule]
+	}
+	diffCount.DroppedOnly = only["difficulty"]
 	sum.Rules = append(counts, diffCount)
 	cfg.Logger.Debug("curation decisions", "elapsed", cfg.Clock().Sub(t0))
 	t0 = cfg.Clock()
@@ -389,6 +352,23 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	cfg.Logger.Debug("curation written", "elapsed", cfg.Clock().Sub(t0))
 	cfg.Logger.Info("curated", "curation_id", sum.CurationID, "input", sum.Input, "kept", sum.Kept)
 	return sum, nil
+}
+
+// materialize builds the tables every rule reads: cur_input (the rollouts
+// with their token counts; rollout_tokens must exist) and actions.
+func materialize(ctx context.Context, eng *queries.Engine, cfg Config) error {
+	for _, block := range []string{"input", "actions"} {
+		q, err := queries.CurationSQL(block)
+		if err != nil {
+			return err
+		}
+		t0 := cfg.Clock()
+		if _, err := eng.DB().ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("curate: %s.sql: %w", block, err)
+		}
+		cfg.Logger.Debug("curation sql", "block", block, "elapsed", cfg.Clock().Sub(t0))
+	}
+	return nil
 }
 
 // normalizeParam turns config values (from YAML/JSON/flags) into the types
@@ -560,9 +540,47 @@ func difficultyReason(s schemas.TaskStat, known bool, d Difficulty) string {
 	return ""
 }
 
-func decide(ctx context.Context, eng *queries.Engine, id string, rejected map[string]map[string]string,
-	statOf map[[2]string]schemas.TaskStat, d Difficulty, rules []queries.Rule) ([]schemas.Curation, error) {
-	rows, err := eng.DB().QueryContext(ctx, `SELECT rollout_id, task_id, run_id, policy, coalesce(num_tokens, -1) FROM cur_input ORDER BY rollout_id`)
+// runRules fills the rejections table (rule, rank, rollout, reason: one
+// row per rule that rejects a rollout) and counts each rule's rows.
+func runRules(ctx context.Context, eng *queries.Engine, rules []queries.Rule, cfg Config) ([]RuleCount, error) {
+	db := eng.DB()
+	if _, err := db.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE rejections (rule VARCHAR, rank INTEGER, rollout_id VARCHAR, reason VARCHAR)`); err != nil {
+		return nil, fmt.Errorf("curate: rejections table: %w", err)
+	}
+	counts := make([]RuleCount, len(rules))
+	for i, r := range rules {
+		t0 := cfg.Clock()
+		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
+		// One reason per rollout and rule (the smallest, for a stable
+		// output); the unit separator is the decisions' field separator.
+		q := fmt.Sprintf("INSERT INTO rejections SELECT %s, %d, rollout_id, replace(min(reason), chr(31), ' ') FROM (\n%s\n) GROUP BY rollout_id",
+			sqlString(r.Name), i, body)
+		res, err := db.ExecContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("curate: rule %s: %w", r.Name, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("curate: rule %s: %w", r.Name, err)
+		}
+		counts[i] = RuleCount{Rule: r.Name, Dropped: n}
+		cfg.Logger.Debug("curation rule", "rule", r.Name, "dropped", n, "elapsed", cfg.Clock().Sub(t0))
+	}
+	return counts, nil
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// decide reads one decision per input rollout, in rollout order: the rules
+// that reject it (in configured order) with their reasons, then the task's
+// difficulty.
+func decide(ctx context.Context, eng *queries.Engine, id string, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
+	rows, err := eng.DB().QueryContext(ctx, `
+		SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1), coalesce(r.rules, ''), coalesce(r.reasons, '')
+		FROM cur_input i
+		LEFT JOIN (SELECT rollout_id, string_agg(rule, chr(31) ORDER BY rank) AS rules, string_agg(reason, chr(31) ORDER BY rank) AS reasons
+		           FROM rejections GROUP BY rollout_id) r USING (rollout_id)
+		ORDER BY i.rollout_id`)
 	if err != nil {
 		return nil, fmt.Errorf("curate: decisions: %w", err)
 	}
@@ -570,13 +588,15 @@ func decide(ctx context.Context, eng *queries.Engine, id string, rejected map[st
 	var out []schemas.Curation
 	for rows.Next() {
 		c := schemas.Curation{CurationID: id, DroppedBy: []string{}, Reasons: []string{}}
-		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens); err != nil {
+		var rules, reasons string
+		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens, &rules, &reasons); err != nil {
 			return nil, fmt.Errorf("curate: decisions: %w", err)
 		}
-		for _, r := range rules {
-			if reason, ok := rejected[c.RolloutID][r.Name]; ok {
-				c.DroppedBy = append(c.DroppedBy, r.Name)
-				c.Reasons = append(c.Reasons, reason)
+		if rules != "" {
+			c.DroppedBy = strings.Split(rules, "\x1f")
+			c.Reasons = strings.Split(reasons, "\x1f")
+			if len(c.Reasons) != len(c.DroppedBy) {
+				return nil, fmt.Errorf("curate: decisions: rollout %s: %d rules but %d reasons", c.RolloutID, len(c.DroppedBy), len(c.Reasons))
 			}
 		}
 		s, known := statOf[[2]string{c.TaskID, c.Policy}]
@@ -717,36 +737,48 @@ type stripResult struct {
 // stripStrays removes the stray new files from the patches patch_hygiene
 // rejected, and withdraws its rejection: with strip on, the rule flags and
 // cleans instead of dropping.
-func stripStrays(ctx context.Context, eng *queries.Engine, rejected map[string]map[string]string, pattern any) (map[string]stripResult, error) {
+func stripStrays(ctx context.Context, eng *queries.Engine, pattern any) (map[string]stripResult, error) {
 	re, err := regexp.Compile(fmt.Sprint(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("curate: patch_hygiene stray_regex: %w", err)
 	}
-	rows, err := eng.DB().QueryContext(ctx, `SELECT rollout_id, patch FROM cur_input WHERE patch LIKE '%new file mode%'`)
+	rows, err := eng.DB().QueryContext(ctx, `SELECT i.rollout_id, i.patch FROM rejections r JOIN cur_input i USING (rollout_id)
+		WHERE r.rule = 'patch_hygiene' ORDER BY i.rollout_id`)
 	if err != nil {
 		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
 	}
-	defer rows.Close()
 	out := map[string]stripResult{}
+	var ids []string
 	for rows.Next() {
 		var id, patch string
 		if err := rows.Scan(&id, &patch); err != nil {
-			return nil, err
-		}
-		if _, flagged := rejected[id]["patch_hygiene"]; !flagged {
-			continue
+			rows.Close()
+			return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
 		}
 		files, clean := StripNewFiles(patch, re)
 		if len(files) == 0 {
 			continue
 		}
 		out[id] = stripResult{files: files, patch: clean}
-		delete(rejected[id], "patch_hygiene")
-		if len(rejected[id]) == 0 {
-			delete(rejected, id)
-		}
+		ids = append(ids, id)
 	}
-	return out, rows.Err()
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	lit, err := queries.Literal(ids)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := eng.DB().ExecContext(ctx, "DELETE FROM rejections WHERE rule = 'patch_hygiene' AND list_contains("+lit+", rollout_id)"); err != nil {
+		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
+	}
+	return out, nil
 }
 
 // StripNewFiles removes from a unified git diff the sections that create a

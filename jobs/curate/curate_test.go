@@ -267,3 +267,79 @@ func TestRunKeyRoundTrip(t *testing.T) {
 		t.Fatal("another job's run key parsed")
 	}
 }
+
+// TestActionsGolden: every way a scaffold writes an action — native calls
+// (command or cmd argument, other arguments, arguments that are not JSON),
+// text-encoded calls (several per message, cmd instead of command, no
+// command parameter, an unclosed block) and fenced commands (bash, sh, bare)
+// — becomes one row of the actions table, in order; see
+// testdata/actions.golden.
+func TestActionsGolden(t *testing.T) {
+	msgs := conv().
+		call("bash", "ls -la").tool("x").
+		text("thinking").
+		text("<function=execute_bash>\n<parameter=command>\n  git status\n</parameter>\n</function>\n<function=str_replace_editor>\n<parameter=command>view</parameter>\n<parameter=path>/a.py</parameter>\n</function>").tool("y").
+		text("<function=execute_bash><parameter=cmd>pytest -x</parameter></function> and <function=broken> never closed").tool("z").
+		text("<function=finish>\n</function>").tool("w").
+		text("Run:\n```bash\nmake test\n```\nthen\n```sh\necho done\n```\nand\n```\ncat README\n```").tool("v").
+		msgs
+	msgs = append(msgs,
+		schemas.Message{Role: "assistant", ToolCalls: []schemas.ToolCall{
+			{ID: "1", Name: "execute", Arguments: `{"cmd": "go test ./..."}`},
+			{ID: "2", Name: "str_replace_editor", Arguments: `{"path": "/a.py", "old_str": "x"}`},
+			{ID: "3", Name: "bash", Arguments: `not json`}}},
+		schemas.Message{Role: "user", Content: "```\nnot an action: a user message\n```"})
+	l := laketest.New(t)
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "r1", TaskID: "t", Messages: msgs, NumTurns: int32(len(msgs)), ContentHash: "h"}})
+	ctx := context.Background()
+	eng, err := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if err := eng.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadTokens(ctx, eng, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{}
+	cfg.Runtime = cfg.Runtime.WithDefaults()
+	if err := materialize(ctx, eng, cfg); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := eng.DB().QueryContext(ctx, "SELECT seq, turn, k, kind, tool, command FROM actions ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var seq, turn, k int64
+		var kind, tool, command string
+		if err := rows.Scan(&seq, &turn, &k, &kind, &tool, &command); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%d\tturn %d.%d\t%s\t%s\t%q\n", seq, turn, k, kind, tool, command)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "actions.golden"), b.String())
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./jobs/curate -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
