@@ -59,6 +59,8 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'IngestTrajectories|IngestPeakRSS' -benchtime 1x -timeout 30m ./jobs/ingest/
 	$(GO) test -run '^$$' -bench 'TokenizerVsTiktoken' -benchtime 2x ./trainer/tokenizer/
 	$(GO) test -run '^$$' -bench 'Curate' -benchtime 1x -timeout 30m ./jobs/curate/
+	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
+	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./trainer/tokcache/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:

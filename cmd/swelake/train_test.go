@@ -54,6 +54,7 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 	c.ok("lake", "init", lk)
 	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", trainingRollouts(t, c.dir))
 
+	type cacheStats struct{ Hits, Misses int64 }
 	var cur struct {
 		Input int64
 		Kept  int64
@@ -61,6 +62,7 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 			Rule    string
 			Dropped int64
 		}
+		TokenCache cacheStats `json:"token_cache"`
 	}
 	js := c.ok("run", "curate", lk, "--json")
 	if err := json.Unmarshal([]byte(js), &cur); err != nil {
@@ -73,6 +75,10 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 	// 12 rollouts: 4 unresolved, git log in 1, task c (all resolved) not mixed.
 	if cur.Input != 12 || dropped["reward"] != 4 || dropped["git_hacking"] != 1 || dropped["difficulty"] != 4 || dropped["bare_submit"] != 0 || cur.Kept != 3 {
 		t.Fatalf("curate summary: %s", js)
+	}
+	// No source token counts: curate tokenised all 12 rendered chats, once.
+	if cur.TokenCache != (cacheStats{Misses: 12}) {
+		t.Fatalf("curate token cache: %s", js)
 	}
 	if out := c.ok("run", "curate", lk); !strings.Contains(out, "already committed") {
 		t.Fatalf("re-run: %s", out)
@@ -89,9 +95,14 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 		Examples   int
 		LossTokens int64 `json:"loss_tokens"`
 		Exports    []string
+		TokenCache cacheStats `json:"token_cache"`
 	}
 	if err := json.Unmarshal([]byte(sft), &sum); err != nil || sum.Examples != 3 || sum.LossTokens == 0 || len(sum.Exports) < 7 {
 		t.Fatalf("build-sft: %v\n%s", err, sft)
+	}
+	// build-sft renders the same chats: every one's ids come from the cache.
+	if sum.TokenCache != (cacheStats{Hits: 3}) {
+		t.Fatalf("build-sft token cache: %s", sft)
 	}
 	q := c.ok("sql", lk, "--csv", "SELECT count(*) AS n, sum(num_loss_tokens) = "+fmt.Sprint(sum.LossTokens)+" AS same, min(len(input_ids) = num_tokens) AS lens FROM sft_examples")
 	if q != "n,same,lens\n3,true,true\n" {
@@ -116,9 +127,13 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 		Groups, Samples int
 		Dropped         map[string]int `json:"dropped_groups"`
 		VerlTasks       int            `json:"verl_tasks"`
+		TokenCache      cacheStats     `json:"token_cache"`
 	}
 	if err := json.Unmarshal([]byte(rl), &rls); err != nil || rls.Groups != 2 || rls.Samples != 8 || rls.Dropped["all advantages zero"] != 1 {
 		t.Fatalf("build-rl: %v\n%s", err, rl)
+	}
+	if rls.TokenCache != (cacheStats{Hits: 12}) {
+		t.Fatalf("build-rl token cache: %s", rl)
 	}
 	adv := c.ok("sql", lk, "--csv", "SELECT group_id, round(sum(advantage), 9) AS s FROM rl_samples GROUP BY 1 ORDER BY 1")
 	if adv != "group_id,s\nswe-gym/a|qwen2.5,0\nswe-gym/b|qwen2.5,0\n" {

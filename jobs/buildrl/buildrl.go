@@ -25,6 +25,7 @@ import (
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/rl"
 	"github.com/swelake/swelake/trainer/sft"
+	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
@@ -73,6 +74,9 @@ type Summary struct {
 	Skipped       bool           `json:"skipped"`
 	VerlFile      string         `json:"verl_file,omitempty"`
 	VerlTasks     int            `json:"verl_tasks,omitempty"`
+	// TokenCache: rendered chats whose ids came from the token cache (hits)
+	// or were tokenised by this run (misses); nil without a tokenizer.
+	TokenCache *tokcache.Stats `json:"token_cache,omitempty"`
 }
 
 // Run builds the batch.
@@ -163,6 +167,13 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	var cache *tokcache.Cache
+	if tok != nil {
+		if cache, err = tokcache.Open(cfg.CacheDir, tok); err != nil {
+			return sum, fmt.Errorf("build-rl: %w", err)
+		}
+		defer cache.Close() // on error paths; sealed explicitly below
+	}
 	opts := rl.Options{ForcedAlpha: cfg.ForcedAlpha, ForcedExitReasons: cfg.ForcedExitReasons, InfraExitReasons: cfg.InfraExitReasons, Overlong: cfg.Overlong}
 	var out []schemas.RLSample
 	taskIDs := map[string]bool{}
@@ -183,7 +194,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.DroppedGroups["outside the curriculum bands"]++
 			continue
 		}
-		samples, err := groupSamples(g, opts, cfg, tok, tmpl)
+		samples, err := groupSamples(g, opts, cfg, cache, tmpl)
 		if err != nil {
 			return sum, err
 		}
@@ -220,6 +231,13 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		taskIDs[g[0].TaskID] = true
 		out = append(out, samples...)
 	}
+	if cache != nil {
+		st := cache.Stats()
+		sum.TokenCache = &st
+		if err := cache.Close(); err != nil {
+			cfg.Logger.Warn("token cache not saved", "err", err)
+		}
+	}
 	files, err := lake.WriteFiles(ctx, st, jobs.Spec(schemas.RLSamples), lake.Slice(out), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
 	if err != nil {
 		return sum, fmt.Errorf("build-rl: write: %w", err)
@@ -248,7 +266,7 @@ func identity(t *tokenizer.Tokenizer) string {
 	return t.Identity()
 }
 
-func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokenizer.Tokenizer, tmpl *chattemplate.Template) ([]schemas.RLSample, error) {
+func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcache.Cache, tmpl *chattemplate.Template) ([]schemas.RLSample, error) {
 	out := make([]schemas.RLSample, len(g))
 	for i, r := range g {
 		reward := 0.0
@@ -262,9 +280,8 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokeniz
 			ExitReason: r.ExitReason, RewardRaw: reward, Estimator: cfg.Estimator, LMax: cfg.LMax, MaskRule: "assistant"}
 		var ex sft.Example
 		if tok != nil {
-			chat := chattemplate.Chat{Messages: r.Messages, Tools: jobs.ToolsOf(r), EOSToken: tok.Config().EOSToken}
 			var err error
-			ex, err = sft.Build(tok, tmpl, chat, sft.Options{})
+			ex, err = sft.Build(tok, tmpl, jobs.ChatOf(r, tok.Config()), sft.Options{})
 			if err != nil && !errors.Is(err, sft.ErrNoAssistant) {
 				return nil, fmt.Errorf("build-rl: rollout %s: %w", r.RolloutID, err)
 			}

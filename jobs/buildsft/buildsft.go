@@ -20,6 +20,7 @@ import (
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/sft"
+	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
@@ -78,6 +79,9 @@ type Summary struct {
 	Exports         []string       `json:"exports,omitempty"` // files written
 	TokenizerID     string         `json:"tokenizer"`
 	TokensPerSecond float64        `json:"tokens_per_second"`
+	// TokenCache counts the rendered chats whose ids came from the token
+	// cache (hits) and those tokenised by this run (misses).
+	TokenCache tokcache.Stats `json:"token_cache"`
 }
 
 func (c *Config) defaults() {
@@ -272,7 +276,16 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 		slices.SortFunc(rows, func(a, b schemas.SFTExample) int { return cmp.Compare(a.ExampleID, b.ExampleID) })
 	} else {
-		if rows, err = build(ctx, l, snap, keep, cfg, tok, tmpl, &sum); err != nil {
+		cache, err := tokcache.Open(cfg.CacheDir, tok)
+		if err != nil {
+			return sum, fmt.Errorf("build-sft: %w", err)
+		}
+		rows, err = build(ctx, l, snap, keep, cfg, cache, tmpl, &sum)
+		sum.TokenCache = cache.Stats()
+		if cerr := cache.Close(); err == nil && cerr != nil {
+			cfg.Logger.Warn("token cache not saved", "err", cerr)
+		}
+		if err != nil {
 			return sum, err
 		}
 		for i := range rows {
@@ -325,7 +338,7 @@ func uniq(a, b string) []string {
 }
 
 func build(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, keep map[string]bool, cfg Config,
-	tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, sum *Summary) ([]schemas.SFTExample, error) {
+	tok *tokcache.Cache, tmpl *chattemplate.Template, sum *Summary) ([]schemas.SFTExample, error) {
 	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers}
 	var rows []schemas.SFTExample
 	err := jobs.MapRows(ctx, l, snap, cfg.CacheDir,
@@ -362,9 +375,9 @@ func build(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, keep map[stri
 	return rows, nil
 }
 
-func buildOne(r schemas.Rollout, tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
-	tools := jobs.ToolsOf(r)
-	chat := chattemplate.Chat{Messages: r.Messages, Tools: tools, EOSToken: tok.Config().EOSToken, PadToken: tok.Config().PadToken}
+func buildOne(r schemas.Rollout, tok *tokcache.Cache, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
+	chat := jobs.ChatOf(r, tok.Config())
+	tools := chat.Tools
 	ex, err := sft.Build(tok, tmpl, chat, opts)
 	if errors.Is(err, sft.ErrNoAssistant) {
 		return built{err: "no assistant turn"}

@@ -28,6 +28,7 @@ import (
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
@@ -111,8 +112,11 @@ type Summary struct {
 	Tasks      int64       `json:"tasks"`       // task_stats rows
 	MixedTasks int64       `json:"mixed_tasks"` // 0 < p < 1
 	Stripped   int64       `json:"stripped"`    // patches patch_hygiene stripped (strip on) instead of dropping
-	InputRef   string      `json:"input_ref"`
-	Skipped    bool        `json:"skipped"` // this curation was already committed
+	// TokenCache counts the rollouts without a recorded token count whose
+	// ids came from the token cache (hits) or were tokenised now (misses).
+	TokenCache *tokcache.Stats `json:"token_cache,omitempty"`
+	InputRef   string          `json:"input_ref"`
+	Skipped    bool            `json:"skipped"` // this curation was already committed
 	Versions   struct {
 		Curation int64 `json:"curation"`
 		Drops    int64 `json:"curation_drops"`
@@ -249,10 +253,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("curate: %w", err)
 		}
 	}
-	tokens, err := countTokens(ctx, l, snap, cfg, tok)
+	tokens, cacheStats, err := countTokens(ctx, l, snap, cfg, tok)
 	if err != nil {
 		return sum, err
 	}
+	sum.TokenCache = cacheStats
 	if err := loadTokens(ctx, eng, tokens); err != nil {
 		return sum, err
 	}
@@ -298,7 +303,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	sum.Tasks = int64(len(stats))
 	cfg.Logger.Debug("curation task stats", "tasks", sum.Tasks, "elapsed", cfg.Clock().Sub(t0))
 
-	decisions, err := decide(ctx, eng, sum.CurationID, statOf, cfg.Difficulty)
+	decisions, err := decide(ctx, eng, sum.CurationID, rules, statOf, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
@@ -414,16 +419,22 @@ func setParams(ctx context.Context, db *sql.DB, params map[string]map[string]any
 }
 
 // countTokens returns the rendered token count of every rollout whose source
-// did not record one (tok nil: none are counted).
-func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Config, tok *tokenizer.Tokenizer) (map[string]int64, error) {
+// did not record one (tok nil: none are counted). The ids go through the
+// token cache, where build-sft and build-rl find them again.
+func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Config, tok *tokenizer.Tokenizer) (map[string]int64, *tokcache.Stats, error) {
 	out := map[string]int64{}
 	if tok == nil {
-		return out, nil
+		return out, nil, nil
 	}
 	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
 	if err != nil {
-		return nil, fmt.Errorf("curate: chat template of %s: %w", cfg.TokenizerDir, err)
+		return nil, nil, fmt.Errorf("curate: chat template of %s: %w", cfg.TokenizerDir, err)
 	}
+	cache, err := tokcache.Open(cfg.CacheDir, tok)
+	if err != nil {
+		return nil, nil, fmt.Errorf("curate: %w", err)
+	}
+	defer cache.Close()
 	type res struct {
 		id string
 		n  int64
@@ -431,14 +442,21 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 	err = jobs.MapRows(ctx, l, snap, cfg.CacheDir,
 		func(r *schemas.Rollout) bool { return r.Tokens == nil },
 		func(r schemas.Rollout) (res, error) {
-			text, err := tmpl.RenderChat(chattemplate.Chat{Messages: r.Messages, Tools: jobs.ToolsOf(r), EOSToken: tok.Config().EOSToken})
+			text, err := tmpl.RenderChat(jobs.ChatOf(r, tok.Config()))
 			if err != nil {
 				return res{}, fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
 			}
-			return res{r.RolloutID, int64(len(tok.Encode(text)))}, nil
+			return res{r.RolloutID, int64(len(cache.Encode(text)))}, nil
 		},
 		func(r res) { out[r.id] = r.n })
-	return out, err
+	if err != nil {
+		return nil, nil, err
+	}
+	st := cache.Stats()
+	if err := cache.Close(); err != nil {
+		cfg.Logger.Warn("token cache not saved", "err", err)
+	}
+	return out, &st, nil
 }
 
 func loadTokens(ctx context.Context, eng *queries.Engine, tokens map[string]int64) error {
@@ -574,29 +592,43 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // decide reads one decision per input rollout, in rollout order: the rules
 // that reject it (in configured order) with their reasons, then the task's
 // difficulty.
-func decide(ctx context.Context, eng *queries.Engine, id string, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
-	rows, err := eng.DB().QueryContext(ctx, `
-		SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1), coalesce(r.rules, ''), coalesce(r.reasons, '')
-		FROM cur_input i
-		LEFT JOIN (SELECT rollout_id, string_agg(rule, chr(31) ORDER BY rank) AS rules, string_agg(reason, chr(31) ORDER BY rank) AS reasons
-		           FROM rejections GROUP BY rollout_id) r USING (rollout_id)
-		ORDER BY i.rollout_id`)
+func decide(ctx context.Context, eng *queries.Engine, id string, rules []queries.Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
+	// One column per rule (its reason, or NULL): no ordered aggregates.
+	pivot := make([]string, len(rules))
+	for i := range rules {
+		pivot[i] = fmt.Sprintf("max(reason) FILTER (WHERE rank = %d) AS r%d", i, i)
+	}
+	sel := make([]string, len(rules))
+	for i := range rules {
+		sel[i] = fmt.Sprintf(", r.r%d", i)
+	}
+	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1)" + strings.Join(sel, "") +
+		" FROM cur_input i"
+	if len(rules) > 0 {
+		q += " LEFT JOIN (SELECT rollout_id, " + strings.Join(pivot, ", ") + " FROM rejections GROUP BY rollout_id) r USING (rollout_id)"
+	}
+	q += " ORDER BY i.rollout_id"
+	rows, err := eng.DB().QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("curate: decisions: %w", err)
 	}
 	defer rows.Close()
 	var out []schemas.Curation
+	reasons := make([]sql.NullString, len(rules))
+	dest := make([]any, 5+len(rules))
+	for i := range reasons {
+		dest[5+i] = &reasons[i]
+	}
 	for rows.Next() {
 		c := schemas.Curation{CurationID: id, DroppedBy: []string{}, Reasons: []string{}}
-		var rules, reasons string
-		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens, &rules, &reasons); err != nil {
+		dest[0], dest[1], dest[2], dest[3], dest[4] = &c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("curate: decisions: %w", err)
 		}
-		if rules != "" {
-			c.DroppedBy = strings.Split(rules, "\x1f")
-			c.Reasons = strings.Split(reasons, "\x1f")
-			if len(c.Reasons) != len(c.DroppedBy) {
-				return nil, fmt.Errorf("curate: decisions: rollout %s: %d rules but %d reasons", c.RolloutID, len(c.DroppedBy), len(c.Reasons))
+		for i, r := range reasons {
+			if r.Valid {
+				c.DroppedBy = append(c.DroppedBy, rules[i].Name)
+				c.Reasons = append(c.Reasons, r.String)
 			}
 		}
 		s, known := statOf[[2]string{c.TaskID, c.Policy}]

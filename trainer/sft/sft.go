@@ -15,7 +15,6 @@ import (
 
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // Mask conventions.
@@ -65,10 +64,17 @@ type Example struct {
 // ErrNoAssistant: the conversation has no assistant turn to learn from.
 var ErrNoAssistant = errors.New("no assistant turn")
 
+// Encoder turns text into ids and ids back into bytes: a
+// *tokenizer.Tokenizer, or a *tokcache.Cache in front of one.
+type Encoder interface {
+	Encode(text string) []int32
+	AppendBytes(dst []byte, ids []int32) []byte
+}
+
 // Build renders the conversation with the template, tokenises the whole text
 // (the ids are those the reference tokenizer gives the rendered text) and
 // masks every token outside the trained assistant turns.
-func Build(tok *tokenizer.Tokenizer, tmpl *chattemplate.Template, chat chattemplate.Chat, opts Options) (Example, error) {
+func Build(tok Encoder, tmpl *chattemplate.Template, chat chattemplate.Chat, opts Options) (Example, error) {
 	text, spans, err := tmpl.RenderWithSpans(chat)
 	if err != nil {
 		return Example{}, err
