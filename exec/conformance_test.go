@@ -1,0 +1,321 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needBwrap fails (never skips) when bubblewrap is missing.
+func needBwrap(t *testing.T) {
+	t.Helper()
+	if _, err := osexec.LookPath("bwrap"); err != nil {
+		t.Fatal("bwrap not found: install the Debian package bubblewrap (apt-get install bubblewrap)")
+	}
+	if _, err := osexec.LookPath("python3"); err != nil {
+		t.Fatal("python3 not found: install the Debian package python3")
+	}
+}
+
+func TestLocalConformance(t *testing.T) {
+	needBwrap(t)
+	conformance(t, &Local{Root: t.TempDir()}, true)
+}
+
+func run(t *testing.T, s Sandbox, spec Spec) Result {
+	t.Helper()
+	res, err := s.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("run %v: %v", spec.Argv, err)
+	}
+	return res
+}
+
+func sh(script string) []string { return []string{"sh", "-c", script} }
+
+// alive reports whether a process whose command line contains token runs
+// anywhere on this machine.
+func alive(token string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+func sourceRepo(t *testing.T) (dir, first string) {
+	t.Helper()
+	dir = t.TempDir()
+	git := func(args ...string) string {
+		cmd := osexec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	os.WriteFile(filepath.Join(dir, "app.py"), []byte("VERSION = 1\n"), 0o644)
+	git("add", ".")
+	git("commit", "-qm", "one")
+	first = git("rev-parse", "HEAD")
+	os.WriteFile(filepath.Join(dir, "app.py"), []byte("VERSION = 2\n"), 0o644)
+	git("commit", "-qam", "two")
+	return dir, first
+}
+
+func conformance(t *testing.T, b Backend, isolated bool) {
+	ctx := context.Background()
+	open := func(t *testing.T, ws Workspace) Sandbox {
+		t.Helper()
+		s, err := b.Open(ctx, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+		return s
+	}
+
+	t.Run("ExitCodeOutputAndStreaming", func(t *testing.T) {
+		s := open(t, Workspace{})
+		var stdout, stderr bytes.Buffer
+		res := run(t, s, Spec{Argv: sh("echo out; echo err >&2; exit 3"), Stdout: &stdout, Stderr: &stderr})
+		if res.ExitCode != 3 || !bytes.Contains(res.Output, []byte("out\n")) || !bytes.Contains(res.Output, []byte("err\n")) {
+			t.Fatalf("result %+v output %q", res, res.Output)
+		}
+		if stdout.String() != "out\n" || stderr.String() != "err\n" {
+			t.Fatalf("streams: %q %q", stdout.String(), stderr.String())
+		}
+		if s.Isolated() != isolated {
+			t.Fatalf("Isolated() = %v", s.Isolated())
+		}
+		res = run(t, s, Spec{Argv: sh("head -c 100000 /dev/zero"), Limits: Limits{Output: 1000}})
+		if len(res.Output) != 1000 || !res.Truncated {
+			t.Fatalf("output cap: %d bytes, truncated %v", len(res.Output), res.Truncated)
+		}
+	})
+
+	t.Run("WorkspaceAtCommit", func(t *testing.T) {
+		src, first := sourceRepo(t)
+		s := open(t, Workspace{Source: src, Commit: first})
+		res := run(t, s, Spec{Argv: []string{"python3", "-c", "import app; print(app.VERSION)"}})
+		if res.ExitCode != 0 || string(res.Output) != "1\n" {
+			t.Fatalf("at %s: %+v %q", first, res, res.Output)
+		}
+		head := open(t, Workspace{Source: src})
+		if data, err := head.ReadFile(ctx, "app.py"); err != nil || string(data) != "VERSION = 2\n" {
+			t.Fatalf("copy: %q %v", data, err)
+		}
+		if _, err := b.Open(ctx, Workspace{Source: src, Commit: "0000000000000000000000000000000000000000"}); !errors.Is(err, ErrInfra) {
+			t.Fatalf("unknown commit: %v, want an infrastructure error", err)
+		}
+		if _, err := b.Open(ctx, Workspace{Source: filepath.Join(src, "missing")}); !errors.Is(err, ErrInfra) {
+			t.Fatalf("missing source: %v, want an infrastructure error", err)
+		}
+	})
+
+	t.Run("WritesOnlyInWorkspace", func(t *testing.T) {
+		s := open(t, Workspace{})
+		marker := fmt.Sprintf("swelake-marker-%d", rand.Int64())
+		script := "for f in /etc/" + marker + " /usr/" + marker + " /" + marker + " /root/" + marker + "; do (echo x > $f) 2>/dev/null && echo WROTE $f; done; " +
+			"echo x > /tmp/" + marker + " && echo x > " + marker + " && echo ok"
+		res := run(t, s, Spec{Argv: sh(script)})
+		if bytes.Contains(res.Output, []byte("WROTE")) || !bytes.HasSuffix(res.Output, []byte("ok\n")) {
+			t.Fatalf("writes: %q", res.Output)
+		}
+		for _, p := range []string{"/etc/" + marker, "/usr/" + marker, "/" + marker, "/root/" + marker, "/tmp/" + marker} {
+			if _, err := os.Stat(p); err == nil {
+				os.Remove(p)
+				t.Fatalf("%s was written on the host", p)
+			}
+		}
+		if data, err := s.ReadFile(ctx, marker); err != nil || string(data) != "x\n" {
+			t.Fatalf("workspace file: %q %v", data, err)
+		}
+		// /tmp is private to each command.
+		res = run(t, s, Spec{Argv: sh("test -e /tmp/" + marker + " && echo LEAKED || echo clean")})
+		if string(res.Output) != "clean\n" {
+			t.Fatalf("/tmp survived a command: %q", res.Output)
+		}
+		// Paths that try to leave the workspace stay in it.
+		if err := s.WriteFile(ctx, "../../"+marker+"-escape", []byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(t.TempDir()), marker+"-escape")); err == nil {
+			t.Fatal("WriteFile escaped the workspace")
+		}
+		if data, err := s.ReadFile(ctx, marker+"-escape"); err != nil || string(data) != "y" {
+			t.Fatalf("escape path: %q %v", data, err)
+		}
+	})
+
+	t.Run("NoNetwork", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan struct{}, 1)
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				accepted <- struct{}{}
+				c.Close()
+			}
+		}()
+		port := ln.Addr().(*net.TCPAddr).Port
+		s := open(t, Workspace{})
+		res := run(t, s, Spec{Argv: []string{"python3", "-c", fmt.Sprintf(`
+import socket
+for host in ("127.0.0.1", "1.1.1.1"):
+    try:
+        socket.create_connection((host, %d if host == "127.0.0.1" else 53), 2)
+        print("CONNECTED", host)
+    except OSError as e:
+        print("refused", host)
+`, port)}})
+		if bytes.Contains(res.Output, []byte("CONNECTED")) {
+			t.Fatalf("network reachable: %q", res.Output)
+		}
+		select {
+		case <-accepted:
+			t.Fatal("the host listener accepted a connection from the sandbox")
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+
+	t.Run("ScrubbedEnvironment", func(t *testing.T) {
+		t.Setenv("OPENAI_API_KEY", "sk-secret-from-test")
+		t.Setenv("SWELAKE_S3_SECRET_KEY", "another-secret")
+		s := open(t, Workspace{})
+		res := run(t, s, Spec{Argv: []string{"env"}, Env: map[string]string{"EXTRA": "1"}})
+		out := string(res.Output)
+		if strings.Contains(out, "secret") || strings.Contains(out, "OPENAI") {
+			t.Fatalf("caller's environment leaked:\n%s", out)
+		}
+		for _, want := range []string{"PYTHONHASHSEED=0", "TZ=UTC", "EXTRA=1", "HOME=/tmp"} {
+			if !strings.Contains(out, want+"\n") {
+				t.Fatalf("missing %s in:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("TimeoutKillsTheTree", func(t *testing.T) {
+		s := open(t, Workspace{})
+		token := fmt.Sprintf("%d.%d", 3000+rand.IntN(1000), rand.IntN(1000000))
+		start := time.Now()
+		res := run(t, s, Spec{Argv: sh("sleep " + token + " & (setsid sleep " + token + " &); sleep " + token), Limits: Limits{Timeout: 700 * time.Millisecond}})
+		if !res.TimedOut || res.ExitCode != TimeoutExitCode || time.Since(start) > 10*time.Second {
+			t.Fatalf("timeout: %+v after %v", res, time.Since(start))
+		}
+		time.Sleep(200 * time.Millisecond)
+		if alive(token) {
+			t.Fatal("a process of the timed-out command is still running")
+		}
+	})
+
+	t.Run("NothingOutlivesACommand", func(t *testing.T) {
+		s := open(t, Workspace{})
+		token := fmt.Sprintf("%d.%d", 4000+rand.IntN(1000), rand.IntN(1000000))
+		res := run(t, s, Spec{Argv: sh("(setsid sleep " + token + " > /dev/null 2>&1 &); nohup sleep " + token + " > /dev/null 2>&1 & echo started")})
+		if res.ExitCode != 0 {
+			t.Fatalf("%+v %q", res, res.Output)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if alive(token) {
+			t.Fatal("a background process outlived its command")
+		}
+	})
+
+	t.Run("MemoryLimit", func(t *testing.T) {
+		s := open(t, Workspace{})
+		res := run(t, s, Spec{Argv: []string{"python3", "-c", "x = bytearray(1 << 30); print('ALLOCATED')"}, Limits: Limits{Memory: 256 << 20}})
+		if res.ExitCode == 0 || bytes.Contains(res.Output, []byte("ALLOCATED")) {
+			t.Fatalf("1 GiB allocated under a 256 MiB limit: %+v %q", res, res.Output)
+		}
+	})
+
+	t.Run("CPULimit", func(t *testing.T) {
+		s := open(t, Workspace{})
+		start := time.Now()
+		res := run(t, s, Spec{Argv: sh("while :; do :; done"), Limits: Limits{CPU: time.Second, Timeout: 30 * time.Second}})
+		if res.TimedOut || res.ExitCode == 0 || time.Since(start) > 15*time.Second {
+			t.Fatalf("CPU limit: %+v after %v", res, time.Since(start))
+		}
+	})
+
+	t.Run("ClosedSandbox", func(t *testing.T) {
+		s, err := b.Open(ctx, Workspace{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, _ := Dir(s)
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Run(ctx, Spec{Argv: []string{"true"}}); !errors.Is(err, ErrInfra) {
+			t.Fatalf("run after close: %v", err)
+		}
+		if dir != "" {
+			if _, err := os.Stat(dir); err == nil {
+				t.Fatal("workspace left behind after Close")
+			}
+		}
+	})
+}
+
+// TestUnisolated: without bubblewrap the local backend refuses, unless
+// allowed — and then says so.
+func TestUnisolated(t *testing.T) {
+	t.Setenv("PATH", "/usr/bin:/bin:/nonexistent")
+	l := &Local{Root: t.TempDir(), Bwrap: ""}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bwrap"), []byte("#!/bin/sh\nexit 1\n"), 0o644) // not executable: not found
+	t.Setenv("PATH", dir)
+	if _, err := l.Open(context.Background(), Workspace{}); !errors.Is(err, ErrUnisolated) {
+		t.Fatalf("without bwrap: %v", err)
+	}
+	l.AllowUnisolated = true
+	t.Setenv("PATH", "/usr/bin:/bin")
+	l.Bwrap = ""
+	s, err := (&unisolatedLocal{l}).Open(context.Background(), Workspace{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if s.Isolated() {
+		t.Fatal("an unisolated sandbox says it is isolated")
+	}
+	res := run(t, s, Spec{Argv: sh("pwd; echo $PYTHONHASHSEED")})
+	if res.ExitCode != 0 || !strings.HasSuffix(string(res.Output), "/workspace\n0\n") {
+		t.Fatalf("%+v %q", res, res.Output)
+	}
+}
+
+// unisolatedLocal opens a Local sandbox as if bwrap were missing.
+type unisolatedLocal struct{ l *Local }
+
+func (u *unisolatedLocal) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
+	s, err := u.l.Open(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	s.(*localSandbox).bwrap = ""
+	return s, nil
+}

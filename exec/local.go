@@ -1,0 +1,390 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	osexec "os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Local runs commands under bubblewrap on this machine: the workspace
+// bind-mounted read-write at /workspace, the system read-only, a private
+// tmpfs /tmp, no network, fresh PID/IPC/UTS namespaces (the whole tree dies
+// with the command), a scrubbed environment and rlimits.
+type Local struct {
+	// Root is where workspaces are created ("" : the OS temp dir).
+	Root string
+	// AllowUnisolated runs commands without bubblewrap when it is missing
+	// (recorded by Sandbox.Isolated, which jobs copy into provenance).
+	AllowUnisolated bool
+	// Bwrap is the bubblewrap binary ("" : looked up in PATH).
+	Bwrap  string
+	Logger *slog.Logger
+}
+
+// Name is "local".
+func (l *Local) Name() string { return "local" }
+
+// SandboxEnv is the environment every command starts from (Spec.Env adds
+// to it): nothing of the caller's environment — no API keys — enters.
+// Seeds, time zone and locale are pinned so that test runs repeat.
+func SandboxEnv() map[string]string {
+	return map[string]string{
+		"PATH":                    "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME":                    "/tmp",
+		"TMPDIR":                  "/tmp",
+		"LANG":                    "C.UTF-8",
+		"LC_ALL":                  "C.UTF-8",
+		"TZ":                      "UTC",
+		"PYTHONHASHSEED":          "0",
+		"PYTHONDONTWRITEBYTECODE": "1",
+		"PYTHONUNBUFFERED":        "1",
+		"GOCACHE":                 "/tmp/.gocache",
+		"GOPATH":                  "/tmp/go",
+		"GOTOOLCHAIN":             "local",
+		"GOPROXY":                 "off",
+		"GOFLAGS":                 "-mod=mod",
+		"CGO_ENABLED":             "0",
+		"TERM":                    "dumb",
+	}
+}
+
+// Open prepares a workspace from ws.Source (at ws.Commit).
+func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
+	bwrap := l.Bwrap
+	if bwrap == "" {
+		bwrap, _ = osexec.LookPath("bwrap")
+	}
+	if bwrap == "" && !l.AllowUnisolated {
+		return nil, ErrUnisolated
+	}
+	root := l.Root
+	if root == "" {
+		root = os.TempDir()
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, infra("create workspace root", err)
+	}
+	dir, err := os.MkdirTemp(root, "sandbox-")
+	if err != nil {
+		return nil, infra("create workspace", err)
+	}
+	s := &localSandbox{dir: dir, ws: filepath.Join(dir, "workspace"), bwrap: bwrap, logger: l.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := prepare(ctx, ws, s.ws); err != nil {
+		removeAll(dir)
+		return nil, infra("prepare workspace from "+ws.Source, err)
+	}
+	return s, nil
+}
+
+// prepare fills dst: a clone at ws.Commit, a copy of ws.Source, or nothing.
+func prepare(ctx context.Context, ws Workspace, dst string) error {
+	if ws.Source == "" {
+		return os.Mkdir(dst, 0o755)
+	}
+	if st, err := os.Stat(ws.Source); err != nil {
+		return err
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", ws.Source)
+	}
+	if ws.Commit != "" {
+		if _, err := os.Stat(filepath.Join(ws.Source, ".git")); err != nil {
+			return fmt.Errorf("commit %s requested but %s is not a git repository", ws.Commit, ws.Source)
+		}
+		if out, err := osexec.CommandContext(ctx, "git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", ws.Source, dst).CombinedOutput(); err != nil {
+			return fmt.Errorf("git clone: %v: %s", err, bytes.TrimSpace(out))
+		}
+		if out, err := osexec.CommandContext(ctx, "git", "-C", dst, "checkout", "--quiet", "--detach", ws.Commit).CombinedOutput(); err != nil {
+			return fmt.Errorf("git checkout %s: %v: %s", ws.Commit, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	if out, err := osexec.CommandContext(ctx, "cp", "-a", strings.TrimRight(ws.Source, "/")+"/.", dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("copy: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+type localSandbox struct {
+	dir, ws string
+	bwrap   string
+	logger  *slog.Logger
+	mu      sync.Mutex
+	closed  bool
+}
+
+func (s *localSandbox) Isolated() bool { return s.bwrap != "" }
+
+// bwrapArgs isolates one command.
+func (s *localSandbox) bwrapArgs(workdir string, env map[string]string) []string {
+	args := []string{"--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL", "--hostname", "sandbox",
+		"--ro-bind", "/usr", "/usr"}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if target, err := os.Readlink(d); err == nil {
+				args = append(args, "--symlink", target, d)
+			}
+		case fi.IsDir():
+			args = append(args, "--ro-bind", d, d)
+		}
+	}
+	args = append(args, "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+		"--bind", s.ws, "/workspace", "--remount-ro", "/", "--chdir", path.Join("/workspace", workdir), "--clearenv")
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, "--setenv", k, env[k])
+	}
+	return args
+}
+
+// limitScript applies the rlimits in the sandboxed shell, then execs the
+// command ("$@").
+func limitScript(l Limits) string {
+	var b strings.Builder
+	if l.CPU > 0 {
+		fmt.Fprintf(&b, "ulimit -t %d || exit 125; ", max(1, int(l.CPU.Seconds())))
+	}
+	if l.Memory > 0 {
+		fmt.Fprintf(&b, "ulimit -v %d || exit 125; ", max(1, l.Memory/1024))
+	}
+	if l.Files > 0 {
+		fmt.Fprintf(&b, "ulimit -f %d || exit 125; ", max(1, l.Files/512))
+	}
+	if l.Procs > 0 {
+		fmt.Fprintf(&b, "ulimit -p %d 2>/dev/null; ", l.Procs)
+	}
+	b.WriteString(`exec "$@"`)
+	return b.String()
+}
+
+func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return Result{}, infra("run", errors.New("sandbox is closed"))
+	}
+	if len(spec.Argv) == 0 {
+		return Result{}, errors.New("sandbox run: no command")
+	}
+	lim := spec.Limits.withDefaults()
+	workdir := path.Clean("/" + filepath.ToSlash(spec.Dir))
+	env := SandboxEnv()
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	shArgs := append([]string{"-c", limitScript(lim), "sh"}, spec.Argv...)
+	var cmd *osexec.Cmd
+	if s.bwrap != "" {
+		args := append(s.bwrapArgs(workdir, env), "--", "/bin/sh")
+		cmd = osexec.Command(s.bwrap, append(args, shArgs...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	} else {
+		cmd = osexec.Command("/bin/sh", shArgs...)
+		cmd.Dir = filepath.Join(s.ws, filepath.FromSlash(workdir))
+		for k, v := range env {
+			if k == "HOME" || k == "TMPDIR" {
+				v = s.dir // no private /tmp without bubblewrap
+			}
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out := &lockedCapped{c: capped{n: lim.Output}}
+	cmd.Stdout = writers(out, spec.Stdout)
+	cmd.Stderr = writers(out, spec.Stderr)
+	if spec.Stdin != nil {
+		cmd.Stdin = spec.Stdin
+	}
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Result{}, infra("start "+spec.Argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(lim.Timeout)
+	defer timer.Stop()
+	var res Result
+	var werr error
+	select {
+	case werr = <-done:
+	case <-timer.C:
+		res.TimedOut = true
+		killGroup(cmd)
+		werr = <-done
+	case <-ctx.Done():
+		killGroup(cmd)
+		<-done
+		return Result{}, ctx.Err()
+	}
+	// The command is over: nothing it started may outlive it (bubblewrap's
+	// PID namespace already took them; without it, the process group).
+	killGroup(cmd)
+	res.Duration = time.Since(start)
+	res.Output, res.Truncated = out.bytes()
+	switch {
+	case res.TimedOut:
+		res.ExitCode = TimeoutExitCode
+	case werr == nil:
+	default:
+		var ee *osexec.ExitError
+		if !errors.As(werr, &ee) {
+			if errors.Is(werr, osexec.ErrWaitDelay) {
+				res.ExitCode = cmd.ProcessState.ExitCode()
+				break
+			}
+			return res, infra("wait for "+spec.Argv[0], werr)
+		}
+		res.ExitCode = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = 128 + int(ws.Signal())
+		}
+	}
+	if s.bwrap != "" && res.ExitCode == 1 && bytes.HasPrefix(res.Output, []byte("bwrap: ")) {
+		return res, infra("bubblewrap", errors.New(strings.TrimSpace(firstLine(res.Output))))
+	}
+	if res.ExitCode == 125 && bytes.Contains(res.Output, []byte("ulimit")) {
+		return res, infra("set limits", errors.New(strings.TrimSpace(firstLine(res.Output))))
+	}
+	s.logger.Debug("sandbox run", "argv", spec.Argv, "exit", res.ExitCode, "timed_out", res.TimedOut, "elapsed", res.Duration)
+	return res, nil
+}
+
+func firstLine(b []byte) string {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return string(line)
+}
+
+func killGroup(cmd *osexec.Cmd) {
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+type lockedCapped struct {
+	mu sync.Mutex
+	c  capped
+}
+
+func (l *lockedCapped) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c.Write(p)
+}
+
+func (l *lockedCapped) bytes() ([]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c.buf, l.c.truncated
+}
+
+func writers(w io.Writer, extra io.Writer) io.Writer {
+	if extra == nil {
+		return w
+	}
+	return io.MultiWriter(w, extra)
+}
+
+// clean refuses paths that leave the workspace.
+func clean(p string) (string, error) {
+	c := path.Clean("/" + filepath.ToSlash(p))
+	if c == "/" {
+		return "", fmt.Errorf("path %q: not a file in the workspace", p)
+	}
+	return strings.TrimPrefix(c, "/"), nil
+}
+
+func (s *localSandbox) ReadFile(_ context.Context, p string) ([]byte, error) {
+	rel, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(s.ws)
+	if err != nil {
+		return nil, infra("open workspace", err)
+	}
+	defer root.Close()
+	return root.ReadFile(rel)
+}
+
+func (s *localSandbox) WriteFile(_ context.Context, p string, data []byte) error {
+	rel, err := clean(p)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(s.ws)
+	if err != nil {
+		return infra("open workspace", err)
+	}
+	defer root.Close()
+	if d := path.Dir(rel); d != "." {
+		if err := root.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return root.WriteFile(rel, data, 0o644)
+}
+
+func (s *localSandbox) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := removeAll(s.dir); err != nil {
+		return infra("remove workspace", err)
+	}
+	return nil
+}
+
+// removeAll removes a tree even where read-only directories (Go's module
+// cache, chmod by a command) would stop os.RemoveAll.
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err == nil {
+		return nil
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// Dir is the workspace's path on this machine (local backend only): tools
+// that edit files use ReadFile/WriteFile, which work on every backend.
+func Dir(s Sandbox) (string, bool) {
+	ls, ok := s.(*localSandbox)
+	if !ok {
+		return "", false
+	}
+	return ls.ws, true
+}
