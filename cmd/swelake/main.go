@@ -71,6 +71,10 @@ func run(ctx context.Context, args []string, e env) int {
 	if err == nil {
 		return 0
 	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec) // a sandboxed command's own status: nothing to add
+	}
 	fmt.Fprintf(e.stderr, "swelake: %s\n", oneLine(err.Error()))
 	var ue usageError
 	// cobra reports an unknown subcommand with a plain error.
@@ -79,6 +83,12 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	return 1
 }
+
+// exitCode makes the process exit with a command's status (swelake
+// sandbox run).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // usage wraps a positional-argument check so that its errors are usage errors.
 func usage(check cobra.PositionalArgs) cobra.PositionalArgs {
@@ -139,7 +149,7 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 	pf.String("config", "", "config file (default ./swelake.yaml if it exists)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error (env SWELAKE_LOG_LEVEL)")
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
-	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a))
+	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a), newSandboxCmd(a))
 	return root
 }
 

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+func newSandboxCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run commands in the isolated sandboxes the execution jobs use",
+	}
+	c.AddCommand(newSandboxRunCmd(a))
+	return c
+}
+
+// backend is the configured sandbox backend.
+func (a *app) backend() (exec.Backend, error) {
+	switch a.cfg.Sandbox.Backend {
+	case "local", "":
+		return &exec.Local{Root: a.cfg.Sandbox.Root, AllowUnisolated: a.cfg.Sandbox.AllowUnisolated, Logger: a.logger}, nil
+	}
+	return nil, fmt.Errorf("config sandbox.backend %q: want local", a.cfg.Sandbox.Backend)
+}
+
+func newSandboxRunCmd(a *app) *cobra.Command {
+	var (
+		taskID          string
+		timeout         time.Duration
+		memory          string
+		cpu             time.Duration
+		dir             string
+		allowUnisolated bool
+	)
+	c := &cobra.Command{
+		Use:   "run [--task <id>] [flags] -- <command...>",
+		Short: "Run one command in a fresh sandbox and exit with its status",
+		Long: `Runs one command in a fresh sandbox — the task's repository at its base
+commit when --task is given (from <sandbox.repos_dir>/<repo>), an empty
+workspace otherwise — streams its output and exits with its status: 124 when
+it hit --timeout, 128+n when a signal killed it. The sandbox (bubblewrap)
+has no network, a read-only system, a private /tmp and a scrubbed
+environment; the workspace is the only writable place and is removed
+afterwards. This is how to debug a task's environment.`,
+		Example: `  swelake sandbox run -- python3 -c 'import sys; print(sys.version)'
+  swelake sandbox run --task swelake/textkit-mut-3 -- python3 -m pytest -rA
+  swelake sandbox run --timeout 30s --memory 2GiB -- go test ./...`,
+		Args: usage(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if allowUnisolated {
+				a.cfg.Sandbox.AllowUnisolated = true
+			}
+			b, err := a.backend()
+			if err != nil {
+				return err
+			}
+			var ws exec.Workspace
+			if taskID != "" {
+				if ws, err = a.taskWorkspace(cmd, taskID); err != nil {
+					return err
+				}
+			}
+			lim := exec.Limits{Timeout: timeout, CPU: cpu}
+			if memory != "" {
+				if lim.Memory, err = parseBytes(memory); err != nil {
+					return usageError{fmt.Errorf("--memory: %w", err)}
+				}
+			}
+			s, err := b.Open(ctx, ws)
+			if err != nil {
+				return err
+			}
+			defer s.Close(ctx)
+			if !s.Isolated() {
+				a.logger.Warn("running unisolated: bubblewrap is missing (sandbox.allow_unisolated)")
+			}
+			res, err := s.Run(ctx, exec.Spec{Argv: args, Dir: dir, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Limits: lim})
+			if err != nil {
+				return err
+			}
+			if res.TimedOut {
+				fmt.Fprintf(a.stderr, "swelake: timed out after %s\n", lim.Timeout)
+			}
+			if err := s.Close(ctx); err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return exitCode(res.ExitCode)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&taskID, "task", "", "task id: run in its repository at its base commit")
+	f.DurationVar(&timeout, "timeout", exec.DefaultTimeout, "wall-time limit; the whole process tree is killed and the exit status is 124")
+	f.StringVar(&memory, "memory", "", "address-space limit per process, e.g. 2GiB")
+	f.DurationVar(&cpu, "cpu", 0, "CPU-time limit per process, e.g. 5m")
+	f.StringVar(&dir, "dir", "", "working directory inside the workspace")
+	f.BoolVar(&allowUnisolated, "allow-unisolated", false, "run without isolation if bubblewrap is missing (never silently)")
+	return c
+}
+
+// taskWorkspace finds the task in the lake and its repository on disk.
+func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, error) {
+	ctx := cmd.Context()
+	l, _, err := a.openLake(ctx, false)
+	if err != nil {
+		return exec.Workspace{}, err
+	}
+	t, err := l.Table(schemas.Tasks.Name)
+	if err != nil {
+		return exec.Workspace{}, err
+	}
+	snap, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return exec.Workspace{}, err
+	}
+	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
+		if err != nil {
+			return exec.Workspace{}, err
+		}
+		if task.TaskID != id {
+			continue
+		}
+		src := filepath.Join(a.cfg.Sandbox.ReposDir, filepath.FromSlash(task.Repo))
+		if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
+			return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir)", id, task.Repo, src)
+		}
+		return exec.Workspace{Source: src, Commit: task.BaseCommit, Image: task.Image}, nil
+	}
+	return exec.Workspace{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
+}
