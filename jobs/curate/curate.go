@@ -569,10 +569,12 @@ func runRules(ctx context.Context, eng *queries.Engine, rules []queries.Rule, cf
 	for i, r := range rules {
 		t0 := cfg.Clock()
 		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
-		// One reason per rollout and rule (the smallest, for a stable
-		// output); the unit separator is the decisions' field separator.
-		q := fmt.Sprintf("INSERT INTO rejections SELECT %s, %d, rollout_id, replace(min(reason), chr(31), ' ') FROM (\n%s\n) GROUP BY rollout_id",
-			sqlString(r.Name), i, body)
+		name, err := queries.Literal(r.Name)
+		if err != nil {
+			return nil, err
+		}
+		// One reason per rollout and rule: the smallest, for a stable output.
+		q := fmt.Sprintf("INSERT INTO rejections SELECT %s, %d, rollout_id, min(reason) FROM (\n%s\n) GROUP BY rollout_id", name, i, body)
 		res, err := db.ExecContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("curate: rule %s: %w", r.Name, err)
@@ -587,19 +589,14 @@ func runRules(ctx context.Context, eng *queries.Engine, rules []queries.Rule, cf
 	return counts, nil
 }
 
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 // decide reads one decision per input rollout, in rollout order: the rules
 // that reject it (in configured order) with their reasons, then the task's
 // difficulty.
 func decide(ctx context.Context, eng *queries.Engine, id string, rules []queries.Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
 	// One column per rule (its reason, or NULL): no ordered aggregates.
-	pivot := make([]string, len(rules))
+	pivot, sel := make([]string, len(rules)), make([]string, len(rules))
 	for i := range rules {
 		pivot[i] = fmt.Sprintf("max(reason) FILTER (WHERE rank = %d) AS r%d", i, i)
-	}
-	sel := make([]string, len(rules))
-	for i := range rules {
 		sel[i] = fmt.Sprintf(", r.r%d", i)
 	}
 	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1)" + strings.Join(sel, "") +
