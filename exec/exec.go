@@ -2,9 +2,8 @@
 // repository at the task's base commit, the only writable place; no
 // network; CPU, memory and wall-time limits; the whole process tree killed
 // when a command ends or times out; a scrubbed environment. Backends share
-// one interface and one conformance suite (conformance_test.go): Local
-// (bubblewrap, the default) and Docker (the Engine API, for users with an
-// engine).
+// one interface and one conformance suite (conformance_test.go); Local
+// (bubblewrap) is the one built so far.
 //
 // Errors distinguish the sandbox failing (ErrInfra: it did not start, the
 // workspace could not be prepared, the harness timed out) from the command
@@ -93,9 +92,6 @@ type Workspace struct {
 	// checked out at Commit.
 	Source string
 	Commit string
-	// Image is the container image (Docker backend; SWE-bench images are
-	// named by the task row).
-	Image string
 }
 
 // Sandbox is one isolated workspace. It is not safe for concurrent Run

@@ -27,7 +27,7 @@ type Local struct {
 	// Root is where workspaces are created ("" : the OS temp dir).
 	Root string
 	// AllowUnisolated runs commands without bubblewrap when it is missing
-	// (recorded by Sandbox.Isolated, which jobs copy into provenance).
+	// (Sandbox.Isolated then reports false).
 	AllowUnisolated bool
 	// Bwrap is the bubblewrap binary ("" : looked up in PATH).
 	Bwrap  string

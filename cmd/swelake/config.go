@@ -54,7 +54,7 @@ type SandboxConfig struct {
 	// repository; tasks name their base commit).
 	ReposDir string `mapstructure:"repos_dir"`
 	// AllowUnisolated runs commands without bubblewrap when it is missing
-	// (recorded in provenance; never the default).
+	// (sandbox run warns; never the default).
 	AllowUnisolated bool `mapstructure:"allow_unisolated"`
 }
 

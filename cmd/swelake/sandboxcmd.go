@@ -137,7 +137,7 @@ func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, erro
 		if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
 			return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir)", id, task.Repo, src)
 		}
-		return exec.Workspace{Source: src, Commit: task.BaseCommit, Image: task.Image}, nil
+		return exec.Workspace{Source: src, Commit: task.BaseCommit}, nil
 	}
 	return exec.Workspace{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
 }

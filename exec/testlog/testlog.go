@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -200,16 +199,4 @@ func GradeResults(r Results, failToPass, passToPass []string) Grade {
 	}
 	g.Resolved = len(failToPass) > 0 && len(g.F2PFailed) == 0 && len(g.P2PFailed) == 0
 	return g
-}
-
-// Names returns the tests in r with status pass (true) or not, sorted.
-func (r Results) Names(pass bool) []string {
-	var out []string
-	for k, v := range r {
-		if v.Pass() == pass {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

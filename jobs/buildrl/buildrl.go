@@ -232,11 +232,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		out = append(out, samples...)
 	}
 	if cache != nil {
-		st := cache.Stats()
+		st := cache.Finish(cfg.Logger)
 		sum.TokenCache = &st
-		if err := cache.Close(); err != nil {
-			cfg.Logger.Warn("token cache not saved", "err", err)
-		}
 	}
 	files, err := lake.WriteFiles(ctx, st, jobs.Spec(schemas.RLSamples), lake.Slice(out), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
 	if err != nil {

@@ -281,10 +281,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("build-sft: %w", err)
 		}
 		rows, err = build(ctx, l, snap, keep, cfg, cache, tmpl, &sum)
-		sum.TokenCache = cache.Stats()
-		if cerr := cache.Close(); err == nil && cerr != nil {
-			cfg.Logger.Warn("token cache not saved", "err", cerr)
-		}
+		sum.TokenCache = cache.Finish(cfg.Logger)
 		if err != nil {
 			return sum, err
 		}

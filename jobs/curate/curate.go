@@ -452,10 +452,7 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 	if err != nil {
 		return nil, nil, err
 	}
-	st := cache.Stats()
-	if err := cache.Close(); err != nil {
-		cfg.Logger.Warn("token cache not saved", "err", err)
-	}
+	st := cache.Finish(cfg.Logger)
 	return out, &st, nil
 }
 
@@ -772,7 +769,7 @@ func stripStrays(ctx context.Context, eng *queries.Engine, pattern any) (map[str
 		return nil, fmt.Errorf("curate: patch_hygiene stray_regex: %w", err)
 	}
 	rows, err := eng.DB().QueryContext(ctx, `SELECT i.rollout_id, i.patch FROM rejections r JOIN cur_input i USING (rollout_id)
-		WHERE r.rule = 'patch_hygiene' ORDER BY i.rollout_id`)
+		WHERE r.rule = 'patch_hygiene'`)
 	if err != nil {
 		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)
 	}

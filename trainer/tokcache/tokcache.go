@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -320,6 +321,16 @@ func (c *Cache) abandon() {
 	c.wf.Close()
 	os.Remove(name)
 	c.wf, c.w, c.wkeys, c.wlocs = nil, nil, nil, nil
+}
+
+// Finish returns the counts and closes the cache; a cache that could not be
+// sealed is logged, not an error: the job's output does not depend on it.
+func (c *Cache) Finish(logger *slog.Logger) Stats {
+	st := c.Stats()
+	if err := c.Close(); err != nil && logger != nil {
+		logger.Warn("token cache not saved", "err", err)
+	}
+	return st
 }
 
 // Close seals what this run wrote, making it visible to later runs, and
