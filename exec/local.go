@@ -30,8 +30,15 @@ type Local struct {
 	// (Sandbox.Isolated then reports false).
 	AllowUnisolated bool
 	// Bwrap is the bubblewrap binary ("" : looked up in PATH).
-	Bwrap  string
-	Logger *slog.Logger
+	Bwrap string
+	// GoCache is a warmed Go build cache (see WarmGoCache): every sandbox
+	// gets a private copy at $GOCACHE, so `go test` compiles only the
+	// repository, not the standard library, and no sandbox can change what
+	// another one reads ("" : each sandbox starts with an empty cache).
+	GoCache string
+	Logger  *slog.Logger
+
+	warmMu sync.RWMutex // held by WarmGoCache; read-held by the copies
 }
 
 // Name is "local".
@@ -89,7 +96,69 @@ func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		removeAll(dir)
 		return nil, infra("prepare workspace from "+ws.Source, err)
 	}
+	if err := l.copyGoCache(ctx, s); err != nil {
+		removeAll(dir)
+		return nil, infra("copy the Go build cache", err)
+	}
 	return s, nil
+}
+
+// copyGoCache gives the sandbox its private copy of the warmed cache.
+func (l *Local) copyGoCache(ctx context.Context, s *localSandbox) error {
+	if l.GoCache == "" {
+		return nil
+	}
+	if _, err := os.Stat(l.GoCache); errors.Is(err, fs.ErrNotExist) {
+		return nil // not warmed yet
+	}
+	l.warmMu.RLock()
+	defer l.warmMu.RUnlock()
+	s.gocache = filepath.Join(s.dir, "gocache")
+	if out, err := osexec.CommandContext(ctx, "cp", "-a", "--reflink=auto", l.GoCache, s.gocache).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp %s: %v: %s", l.GoCache, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// WarmGoCache compiles (and links, but never runs) the test binaries of
+// every Go package of the workspace into the shared cache l.GoCache, which
+// later sandboxes copy. Only the compiler runs: no code of the repository
+// executes while the shared cache is writable.
+func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
+	if l.GoCache == "" {
+		return nil
+	}
+	saved := l.GoCache
+	l.GoCache = "" // the warming sandbox starts empty and binds the shared one
+	sb, err := l.Open(ctx, ws)
+	l.GoCache = saved
+	if err != nil {
+		return err
+	}
+	defer sb.Close(context.WithoutCancel(ctx))
+	if err := os.MkdirAll(saved, 0o755); err != nil {
+		return infra("create the Go build cache", err)
+	}
+	l.warmMu.Lock()
+	defer l.warmMu.Unlock()
+	s := sb.(*localSandbox)
+	s.gocache = saved
+	res, err := s.Run(ctx, Spec{Argv: []string{"go", "test", "-count=1", "-exec", "/bin/true", "./..."}, Limits: Limits{Timeout: 10 * time.Minute}})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		// A repository that does not build still warms the standard library.
+		l.logger().Warn("go build cache: warming did not compile everything", "exit", res.ExitCode, "output", firstLine(res.Output))
+	}
+	return nil
+}
+
+func (l *Local) logger() *slog.Logger {
+	if l.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.Logger
 }
 
 // prepare fills dst: a clone at ws.Commit, a copy of ws.Source, or nothing.
@@ -125,6 +194,7 @@ func prepare(ctx context.Context, ws Workspace, dst string) error {
 
 type localSandbox struct {
 	dir, ws string
+	gocache string // bound at $GOCACHE ("" : the private /tmp's)
 	bwrap   string
 	logger  *slog.Logger
 	mu      sync.Mutex
@@ -150,7 +220,11 @@ func (s *localSandbox) bwrapArgs(workdir string, env map[string]string) []string
 		}
 	}
 	args = append(args, "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-		"--bind", s.ws, "/workspace", "--remount-ro", "/", "--chdir", path.Join("/workspace", workdir), "--clearenv")
+		"--bind", s.ws, "/workspace")
+	if s.gocache != "" {
+		args = append(args, "--bind", s.gocache, SandboxEnv()["GOCACHE"])
+	}
+	args = append(args, "--remount-ro", "/", "--chdir", path.Join("/workspace", workdir), "--clearenv")
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -210,6 +284,9 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		for k, v := range env {
 			if k == "HOME" || k == "TMPDIR" {
 				v = s.dir // no private /tmp without bubblewrap
+			}
+			if k == "GOCACHE" && s.gocache != "" {
+				v = s.gocache
 			}
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

@@ -1,0 +1,3 @@
+module example.com/gointerval
+
+go 1.22

@@ -1,0 +1,1 @@
+"""ledger: double-entry bookkeeping in integer cents (a sample repository of swelake)."""

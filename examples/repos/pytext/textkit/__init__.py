@@ -1,0 +1,1 @@
+"""textkit: small text utilities (a sample repository of swelake)."""
