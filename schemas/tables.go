@@ -4,7 +4,12 @@
 // equal Parquet column names, so rows round-trip through JSONL.
 package schemas
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
 
 // Task is one row of the tasks table: a repository issue with a base commit,
 // a gold patch, and the tests that must go fail→pass and stay passing.
@@ -117,4 +122,21 @@ type QuarantineRow struct {
 	Reason     string    `parquet:"reason" json:"reason"`
 	Raw        []byte    `parquet:"raw" json:"raw"` // the row's bytes, as read
 	Time       time.Time `parquet:"time,timestamp(millisecond)" json:"time"`
+}
+
+// TaskHash is a task's content hash: the sha256 of its normalised content
+// (not of its raw source row), the same for every importer and job.
+// Empty and missing lists hash alike, so a row hashes the same before and
+// after a Parquet round trip.
+func TaskHash(t *Task) string {
+	list := func(l []string) []string {
+		if len(l) == 0 {
+			return nil
+		}
+		return l
+	}
+	data, _ := json.Marshal([]any{t.TaskID, t.Repo, t.BaseCommit, t.ProblemStatement, t.GoldPatch, t.BugPatch, t.TestPatch,
+		list(t.FailToPass), list(t.PassToPass), list(t.ExpectedPass), t.Image, t.TestCmd, t.Version})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -133,11 +131,7 @@ func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, erro
 		if task.TaskID != id {
 			continue
 		}
-		src := filepath.Join(a.cfg.Sandbox.ReposDir, filepath.FromSlash(task.Repo))
-		if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
-			return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir)", id, task.Repo, src)
-		}
-		return exec.Workspace{Source: src, Commit: task.BaseCommit}, nil
+		return jobs.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
 	}
 	return exec.Workspace{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
 }

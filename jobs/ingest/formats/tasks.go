@@ -183,10 +183,7 @@ func taskFromObject(o object, source string) (schemas.Task, bool, error) {
 }
 
 // taskHash covers what defines a task, not how an export spelled it.
-func taskHash(t *schemas.Task) string {
-	return hashJSON([]any{t.TaskID, t.Repo, t.BaseCommit, t.ProblemStatement, t.GoldPatch, t.BugPatch, t.TestPatch,
-		t.FailToPass, t.PassToPass, t.ExpectedPass, t.Image, t.TestCmd, t.Version})
-}
+func taskHash(t *schemas.Task) string { return schemas.TaskHash(t) }
 
 func decodeR2ETask(r *Record, o Options) (Rows, error) {
 	obj, err := parseObject(r.Data)

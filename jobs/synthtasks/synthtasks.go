@@ -1,0 +1,507 @@
+// Package synthtasks is the job behind `swelake run synth-tasks`: bugs
+// injected into a repository (Self-Play SWE-RL / SWE-smith style), kept
+// only when running the repository's tests shows at least one test going
+// from pass to fail while everything else still builds and runs. Each kept
+// bug becomes a task: its base commit is the buggy tree (a reproducible
+// commit in the repository store), its gold patch the inverse diff, its
+// FAIL_TO_PASS the tests the bug breaks and its PASS_TO_PASS the tests that
+// still pass.
+package synthtasks
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/mutate"
+	"github.com/swelake/swelake/exec/testlog"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+// JobName is recorded in the provenance of every commit of this job.
+const JobName = "synth-tasks"
+
+// Source is the tasks' source column (their partition).
+const Source = "synth"
+
+// Repo is one repository to inject bugs into.
+type Repo struct {
+	Path     string `json:"path" mapstructure:"path"`         // a directory (a git repository or plain files)
+	Name     string `json:"name" mapstructure:"name"`         // the tasks' repo column ("" : the directory's name)
+	Language string `json:"language" mapstructure:"language"` // go or python ("" : detected)
+	TestCmd  string `json:"test_cmd" mapstructure:"test_cmd"` // ("" : by language)
+}
+
+// Config is the job's typed configuration.
+type Config struct {
+	Repos []Repo `json:"repos" mapstructure:"repos"`
+	// MaxCandidates mutations are tried per repository (default 40);
+	// MaxTasks are kept at most (default 12).
+	MaxCandidates int      `json:"max_candidates" mapstructure:"max_candidates"`
+	MaxTasks      int      `json:"max_tasks" mapstructure:"max_tasks"`
+	Kinds         []string `json:"kinds" mapstructure:"kinds"` // mutation kinds (default: all)
+	Seed          uint64   `json:"seed" mapstructure:"seed"`   // orders the candidates
+	// Timeout bounds one run of the test suite; a candidate that hits it is
+	// dropped ("" : 10× the clean run's time, at least 20s, at most 5m).
+	Timeout string `json:"timeout" mapstructure:"timeout"`
+
+	ReposDir string `json:"-" mapstructure:"-"` // the repository store (sandbox.repos_dir)
+	// Backend runs the tests; Writer, when set, writes problem statements
+	// (a policy model); nil: the template.
+	Backend      exec.Backend    `json:"-" mapstructure:"-"`
+	Writer       StatementWriter `json:"-" mapstructure:"-"`
+	jobs.Runtime `json:"-" mapstructure:"-"`
+}
+
+// StatementWriter writes a problem statement for a synthesised bug.
+type StatementWriter interface {
+	// Name identifies the writer in the run key (e.g. the model).
+	Name() string
+	WriteStatement(ctx context.Context, b BugReport) (string, error)
+}
+
+// BugReport is what a statement is written from: never the mutation or
+// the gold patch, only what a user would see.
+type BugReport struct {
+	Repo        string   `json:"repo"`
+	Language    string   `json:"language"`
+	FailingTest []string `json:"failing_tests"`
+	Failures    string   `json:"failures"` // assertion lines from the test log
+	Template    string   `json:"template"` // the template's statement
+}
+
+// RepoSummary is what the job did with one repository.
+type RepoSummary struct {
+	Repo       string         `json:"repo"`
+	Commit     string         `json:"commit"`
+	Tests      int            `json:"tests"` // passing at the clean commit
+	Candidates int            `json:"candidates"`
+	Kept       int            `json:"kept"`
+	Dropped    map[string]int `json:"dropped"` // reason → candidates
+	ByKind     map[string]int `json:"by_kind"` // kept per mutation kind
+}
+
+// Summary is what the job did.
+type Summary struct {
+	RunKey  string        `json:"run_key"`
+	Repos   []RepoSummary `json:"repos"`
+	Tasks   int           `json:"tasks"`
+	Version int64         `json:"version"`
+	Skipped bool          `json:"skipped"`
+}
+
+// Drop reasons.
+const (
+	DropNoFailure = "no test fails"
+	DropTimeout   = "tests timed out"
+	DropBroken    = "tests no longer run (build or collection error)"
+)
+
+func (c *Config) defaults() error {
+	if len(c.Repos) == 0 {
+		return errors.New("synth-tasks: no repositories (config synth_tasks.repos)")
+	}
+	if c.Backend == nil {
+		return errors.New("synth-tasks: no sandbox backend")
+	}
+	if c.ReposDir == "" {
+		return errors.New("synth-tasks: no repository store (config sandbox.repos_dir)")
+	}
+	c.MaxCandidates = cmp.Or(c.MaxCandidates, 40)
+	c.MaxTasks = cmp.Or(c.MaxTasks, 12)
+	c.Seed = cmp.Or(c.Seed, 1)
+	if c.Timeout != "" {
+		if _, err := time.ParseDuration(c.Timeout); err != nil {
+			return fmt.Errorf("synth-tasks: timeout %q: %w", c.Timeout, err)
+		}
+	}
+	if len(c.Kinds) == 0 {
+		c.Kinds = mutate.Kinds()
+	}
+	for _, k := range c.Kinds {
+		if !slices.Contains(mutate.Kinds(), k) {
+			return fmt.Errorf("synth-tasks: kind %q: one of %s", k, strings.Join(mutate.Kinds(), ", "))
+		}
+	}
+	for i := range c.Repos {
+		r := &c.Repos[i]
+		if r.Path == "" {
+			return fmt.Errorf("synth-tasks: repos[%d]: no path", i)
+		}
+		r.Name = cmp.Or(r.Name, filepath.Base(filepath.Clean(r.Path)))
+		if r.Language == "" {
+			r.Language = detectLanguage(r.Path)
+		}
+		if r.Language == "" {
+			return fmt.Errorf("synth-tasks: repository %s: no go.mod and no Python files; set language", r.Path)
+		}
+		r.TestCmd = cmp.Or(r.TestCmd, DefaultTestCmd(r.Language))
+	}
+	return nil
+}
+
+// DefaultTestCmd is the test command of a language's repositories.
+func DefaultTestCmd(language string) string {
+	if language == "go" {
+		return "go test -json ./..."
+	}
+	return "python3 -m pytest -rA -p no:cacheprovider"
+}
+
+func detectLanguage(dir string) string {
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		return "go"
+	}
+	found := ""
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".py") {
+			found = "python"
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
+// Run synthesises tasks from every configured repository.
+func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+	var sum Summary
+	sum.Version = -1
+	cfg.Runtime = cfg.Runtime.WithDefaults()
+	if err := cfg.defaults(); err != nil {
+		return sum, err
+	}
+	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+		return sum, err
+	}
+	commits := make([]string, len(cfg.Repos))
+	for i, r := range cfg.Repos {
+		c, err := exec.ImportTree(ctx, r.Path, filepath.Join(cfg.ReposDir, r.Name), "main")
+		if err != nil {
+			return sum, fmt.Errorf("synth-tasks: %w", err)
+		}
+		commits[i] = c
+	}
+	writer := "template"
+	if cfg.Writer != nil {
+		writer = cfg.Writer.Name()
+	}
+	hash, err := jobs.ConfigHash(struct {
+		Cfg     Config
+		Commits []string
+		Writer  string
+	}{cfg, commits, writer})
+	if err != nil {
+		return sum, err
+	}
+	sum.RunKey = JobName + "/" + hash[:16]
+	tt, err := l.Table(schemas.Tasks.Name)
+	if err != nil {
+		return sum, err
+	}
+	if c, done, err := tt.Committed(ctx, sum.RunKey); err != nil {
+		return sum, err
+	} else if done {
+		sum.Skipped, sum.Version = true, c.Version
+		return sum, nil
+	}
+	var tasks []schemas.Task
+	for i, r := range cfg.Repos {
+		rs, ts, err := synthRepo(ctx, cfg, r, commits[i])
+		if err != nil {
+			return sum, err
+		}
+		sum.Repos = append(sum.Repos, rs)
+		tasks = append(tasks, ts...)
+	}
+	sum.Tasks = len(tasks)
+	files, err := lake.WriteFiles(ctx, tt, jobs.Spec(schemas.Tasks), lake.Slice(tasks), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	if err != nil {
+		return sum, fmt.Errorf("synth-tasks: write: %w", err)
+	}
+	res, err := tt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: sum.RunKey, ConfigHash: hash, Inputs: jobs.FileRefs(repoPaths(cfg)),
+		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
+	if err != nil {
+		return sum, fmt.Errorf("synth-tasks: commit: %w", err)
+	}
+	sum.Version = res.Commit.Version
+	return sum, nil
+}
+
+func repoPaths(cfg Config) []string {
+	out := make([]string, len(cfg.Repos))
+	for i, r := range cfg.Repos {
+		out[i] = r.Path
+	}
+	return out
+}
+
+// synthRepo tries candidates on one repository in one sandbox, restoring
+// the clean tree between candidates.
+func synthRepo(ctx context.Context, cfg Config, r Repo, commit string) (RepoSummary, []schemas.Task, error) {
+	rs := RepoSummary{Repo: r.Name, Commit: commit, Dropped: map[string]int{}, ByKind: map[string]int{}}
+	store := filepath.Join(cfg.ReposDir, r.Name)
+	ws := exec.Workspace{Source: store, Commit: commit}
+	if err := jobs.WarmGoCache(ctx, cfg.Backend, r.Language, ws); err != nil {
+		cfg.Logger.Warn("synth-tasks: Go build cache not warmed", "repo", r.Name, "err", err)
+	}
+	sb, err := cfg.Backend.Open(ctx, ws)
+	if err != nil {
+		return rs, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
+	}
+	defer sb.Close(context.WithoutCancel(ctx))
+	framework := jobs.Framework(r.Language)
+	res, baseline, err := exec.RunTests(ctx, sb, r.TestCmd, framework, nil, exec.Limits{Timeout: 5 * time.Minute})
+	if err != nil {
+		return rs, nil, fmt.Errorf("synth-tasks %s: baseline tests: %w", r.Name, err)
+	}
+	var passing []string
+	for name, st := range baseline {
+		if st.Pass() {
+			passing = append(passing, name)
+		}
+	}
+	slices.Sort(passing)
+	rs.Tests = len(passing)
+	if len(passing) == 0 {
+		return rs, nil, fmt.Errorf("synth-tasks %s: no test passes at %s (exit %d, timed out %v): %s", r.Name, commit[:12], res.ExitCode, res.TimedOut, tail(res.Output, 400))
+	}
+	lim := exec.Limits{Timeout: min(max(10*res.Duration, 20*time.Second), 5*time.Minute)}
+	if cfg.Timeout != "" {
+		lim.Timeout, _ = time.ParseDuration(cfg.Timeout)
+	}
+	cands, sources, err := candidates(ctx, cfg, sb, store, commit, r)
+	if err != nil {
+		return rs, nil, err
+	}
+	var tasks []schemas.Task
+	for _, m := range cands {
+		if rs.Candidates >= cfg.MaxCandidates || len(tasks) >= cfg.MaxTasks {
+			break
+		}
+		rs.Candidates++
+		t, reason, err := try(ctx, cfg, sb, r, commit, m, sources[m.File], passing, framework, lim)
+		if err != nil {
+			return rs, nil, fmt.Errorf("synth-tasks %s: candidate %s (%s:%d %s): %w", r.Name, m.ID(), m.File, m.Line, m.Kind, err)
+		}
+		if reason != "" {
+			rs.Dropped[reason]++
+			cfg.Logger.Debug("synth-tasks: dropped", "repo", r.Name, "mutation", m.Desc, "reason", reason)
+			continue
+		}
+		rs.Kept++
+		rs.ByKind[m.Kind]++
+		tasks = append(tasks, t)
+		cfg.Logger.Info("synth-tasks: kept", "task", t.TaskID, "kind", m.Kind, "fail_to_pass", len(t.FailToPass))
+	}
+	return rs, tasks, nil
+}
+
+// candidates lists the repository's mutations in a seeded order that
+// interleaves the kinds, so that a few candidates already cover them all.
+func candidates(ctx context.Context, cfg Config, sb exec.Sandbox, store, commit string, r Repo) ([]mutate.Mutation, map[string][]byte, error) {
+	files, err := exec.ListFiles(ctx, store, commit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
+	}
+	byKind := map[string][]mutate.Mutation{}
+	sources := map[string][]byte{}
+	for _, f := range files {
+		if !mutate.IsSource(f) || mutate.Language(f) != r.Language {
+			continue
+		}
+		src, err := sb.ReadFile(ctx, f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("synth-tasks %s: read %s: %w", r.Name, f, err)
+		}
+		ms, err := mutate.Find(f, src)
+		if err != nil {
+			cfg.Logger.Warn("synth-tasks: file skipped", "repo", r.Name, "file", f, "err", err)
+			continue
+		}
+		sources[f] = src
+		for _, m := range ms {
+			if slices.Contains(cfg.Kinds, m.Kind) {
+				byKind[m.Kind] = append(byKind[m.Kind], m)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5e1a4e))
+	for _, k := range cfg.Kinds {
+		ms := byKind[k]
+		rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	}
+	var out []mutate.Mutation
+	for i := 0; ; i++ {
+		added := false
+		for _, k := range cfg.Kinds {
+			if i < len(byKind[k]) {
+				out = append(out, byKind[k][i])
+				added = true
+			}
+		}
+		if !added {
+			return out, sources, nil
+		}
+	}
+}
+
+// try applies one mutation, runs the tests and restores the clean tree.
+// reason is why the candidate is not a task ("" : it is).
+func try(ctx context.Context, cfg Config, sb exec.Sandbox, r Repo, commit string, m mutate.Mutation, src []byte,
+	passing []string, framework string, lim exec.Limits) (t schemas.Task, reason string, err error) {
+	mutated, err := m.Apply(src)
+	if err != nil {
+		return t, "", err
+	}
+	if err := sb.WriteFile(ctx, m.File, mutated); err != nil {
+		return t, "", err
+	}
+	defer func() {
+		if rerr := restore(ctx, sb); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	res, results, err := exec.RunTests(ctx, sb, r.TestCmd, framework, nil, lim)
+	if err != nil {
+		return t, "", err
+	}
+	if res.TimedOut {
+		return t, DropTimeout, nil
+	}
+	var f2p, p2p []string
+	for _, name := range passing {
+		st, ran := results[name]
+		switch {
+		case !ran:
+			return t, DropBroken, nil
+		case st.Pass():
+			p2p = append(p2p, name)
+		default:
+			f2p = append(f2p, name)
+		}
+	}
+	if len(f2p) == 0 {
+		return t, DropNoFailure, nil
+	}
+	bug, err := gitOut(ctx, sb, "diff", "--binary")
+	if err != nil {
+		return t, "", err
+	}
+	gold, err := gitOut(ctx, sb, "diff", "--binary", "-R", "--src-prefix=a/", "--dst-prefix=b/")
+	if err != nil {
+		return t, "", err
+	}
+	id := m.ID()
+	store := filepath.Join(cfg.ReposDir, r.Name)
+	base, err := exec.CommitPatch(ctx, store, commit, bug, "swelake/bug/"+id, fmt.Sprintf("synth-tasks: %s in %s (%s:%d)", m.Kind, cmp.Or(m.Func, "?"), m.File, m.Line))
+	if err != nil {
+		return t, "", err
+	}
+	t = schemas.Task{
+		TaskID: Source + "/" + r.Name + "/" + id, Source: Source, InstanceID: r.Name + "." + m.Kind + "." + id,
+		Repo: r.Name, BaseCommit: base, GoldPatch: string(gold), BugPatch: string(bug),
+		FailToPass: f2p, PassToPass: p2p, Language: r.Language, TestCmd: r.TestCmd, Version: commit[:12],
+	}
+	report := BugReport{Repo: r.Name, Language: r.Language, FailingTest: f2p, Failures: failures(res.Output, results, f2p)}
+	report.Template = templateStatement(report)
+	t.ProblemStatement = report.Template
+	if cfg.Writer != nil {
+		s, err := cfg.Writer.WriteStatement(ctx, report)
+		if err != nil {
+			return t, "", fmt.Errorf("write the problem statement: %w", err)
+		}
+		t.ProblemStatement = s
+	}
+	t.Raw = fmt.Appendf(nil, `{"mutation":{"file":%q,"kind":%q,"line":%d,"func":%q,"desc":%q},"clean_commit":%q}`,
+		m.File, m.Kind, m.Line, m.Func, m.Desc, commit)
+	t.ContentHash = schemas.TaskHash(&t)
+	return t, "", nil
+}
+
+func restore(ctx context.Context, sb exec.Sandbox) error {
+	res, err := sb.Run(ctx, exec.Spec{Argv: []string{"sh", "-c", "git checkout --quiet -- . && git clean -fdxq"}, Limits: exec.Limits{Timeout: time.Minute}})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("restore the clean tree: exit %d: %s", res.ExitCode, tail(res.Output, 300))
+	}
+	return nil
+}
+
+func gitOut(ctx context.Context, sb exec.Sandbox, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	res, err := sb.Run(ctx, exec.Spec{Argv: append([]string{"git"}, args...), Stdout: &out, Limits: exec.Limits{Timeout: time.Minute, Output: 1}})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("git %s: exit %d: %s", strings.Join(args, " "), res.ExitCode, tail(res.Output, 300))
+	}
+	return out.Bytes(), nil
+}
+
+var failureLine = regexp.MustCompile(`(?m)^(E +.+|\s*\S+_test\.go:\d+: .+)$`)
+
+// failures picks what a user would paste into an issue: assertion lines.
+func failures(log []byte, results testlog.Results, f2p []string) string {
+	var lines []string
+	for _, m := range failureLine.FindAll(log, -1) {
+		line := strings.TrimSpace(string(m))
+		if !slices.Contains(lines, line) {
+			lines = append(lines, line)
+		}
+		if len(lines) == 8 {
+			break
+		}
+	}
+	if len(lines) == 0 {
+		for _, t := range f2p {
+			lines = append(lines, fmt.Sprintf("%s: %s", t, results[t]))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func templateStatement(b BugReport) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "Some behaviour of %s regressed: ", b.Repo)
+	if len(b.FailingTest) == 1 {
+		s.WriteString("a test that used to pass now fails.\n\n")
+	} else {
+		fmt.Fprintf(&s, "%d tests that used to pass now fail.\n\n", len(b.FailingTest))
+	}
+	s.WriteString("Failing tests:\n")
+	for i, t := range b.FailingTest {
+		if i == 10 {
+			fmt.Fprintf(&s, "- … and %d more\n", len(b.FailingTest)-10)
+			break
+		}
+		fmt.Fprintf(&s, "- %s\n", t)
+	}
+	if b.Failures != "" {
+		s.WriteString("\nWhat the test run reports:\n```\n" + b.Failures + "\n```\n")
+	}
+	s.WriteString("\nFix the library code (not the tests) so that these tests pass again without breaking the others.\n")
+	return s.String()
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}

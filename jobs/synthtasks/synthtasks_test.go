@@ -1,0 +1,110 @@
+package synthtasks
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/internal/exectest"
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+func TestSynthTasks(t *testing.T) {
+	exectest.Need(t)
+	ctx := context.Background()
+	l := laketest.New(t)
+	b := exectest.Backend(t)
+	store := t.TempDir()
+	cfg := Config{
+		Repos:         []Repo{{Path: exectest.Example(t, "pytext")}, {Path: exectest.Example(t, "gointerval")}},
+		MaxCandidates: 10, MaxTasks: 3, ReposDir: store, Backend: b, Timeout: "5s",
+		Runtime: jobs.Runtime{CacheDir: t.TempDir()},
+	}
+	sum, err := Run(ctx, l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", sum)
+	if sum.Skipped || len(sum.Repos) != 2 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	for _, rs := range sum.Repos {
+		dropped := 0
+		for _, n := range rs.Dropped {
+			dropped += n
+		}
+		if rs.Kept == 0 || rs.Kept+dropped != rs.Candidates || rs.Tests < 30 {
+			t.Errorf("%s: %+v", rs.Repo, rs)
+		}
+	}
+	tt, _ := l.Table(schemas.Tasks.Name)
+	snap, err := tt.Snapshot(ctx, sum.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []schemas.Task
+	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, t.TempDir()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, task)
+	}
+	if len(tasks) != sum.Tasks {
+		t.Fatalf("%d tasks in the lake, summary says %d", len(tasks), sum.Tasks)
+	}
+	// Every task: the base commit fails its FAIL_TO_PASS tests, and its gold
+	// patch resolves it in a fresh sandbox.
+	for _, task := range tasks {
+		if !strings.HasPrefix(task.TaskID, "synth/") || len(task.FailToPass) == 0 || len(task.PassToPass) == 0 || task.ContentHash != schemas.TaskHash(&task) ||
+			!strings.Contains(task.ProblemStatement, task.FailToPass[0]) || task.BugPatch == "" {
+			t.Errorf("task %s: %+v", task.TaskID, task)
+		}
+		ws, err := jobs.TaskWorkspace(store, &task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := exec.GradePatch(ctx, b, exec.GradeSpec{Workspace: ws, Patch: []byte(task.GoldPatch), TestCmd: task.TestCmd,
+			Framework: jobs.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
+		if err != nil || g.Status != exec.StatusResolved {
+			t.Errorf("task %s: the gold patch grades %s (%s), err %v", task.TaskID, g.Status, g.Reason, err)
+		}
+		g, err = exec.GradePatch(ctx, b, exec.GradeSpec{Workspace: ws, Patch: []byte("diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n"), TestCmd: task.TestCmd,
+			Framework: jobs.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
+		if err != nil || g.Status != exec.StatusUnresolved {
+			t.Errorf("task %s: an unrelated patch grades %s, err %v", task.TaskID, g.Status, err)
+		}
+	}
+	// Same repositories, same config: a no-op.
+	again, err := Run(ctx, l, cfg)
+	if err != nil || !again.Skipped || again.Version != sum.Version {
+		t.Fatalf("rerun: %+v, %v", again, err)
+	}
+	// The base commits depend only on the trees: another store, same commits.
+	cfg.ReposDir = t.TempDir()
+	cfg.MaxCandidates, cfg.MaxTasks = 4, 1
+	cfg.Repos = cfg.Repos[:1]
+	other, err := Run(ctx, l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Repos[0].Commit != sum.Repos[0].Commit {
+		t.Fatalf("clean commit %s in one store, %s in another", sum.Repos[0].Commit, other.Repos[0].Commit)
+	}
+	snap2, _ := tt.Snapshot(ctx, lake.Latest)
+	var ids []string
+	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap2, t.TempDir()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, task.TaskID+"@"+task.BaseCommit)
+	}
+	slices.Sort(ids)
+	if len(slices.Compact(slices.Clone(ids))) != len(ids)-1 {
+		t.Errorf("the second store's first task should repeat one of the first's, same id and commit: %v", ids)
+	}
+}
