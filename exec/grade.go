@@ -23,9 +23,12 @@ const (
 
 // GradeSpec is one patch to grade against one task.
 type GradeSpec struct {
-	Workspace  Workspace
-	TestPatch  []byte // applied first (the task's new tests), may be empty
-	Patch      []byte // the candidate fix
+	Workspace Workspace
+	TestPatch []byte // applied first (the task's new tests), may be empty
+	Patch     []byte // the candidate fix
+	// NoPatch grades the workspace as it is (Patch ignored): how a task's
+	// base commit is checked to fail.
+	NoPatch    bool
 	TestCmd    string // run with sh -c in the workspace root
 	Framework  string // testlog framework ("" or "auto": detected)
 	FailToPass []string
@@ -64,7 +67,7 @@ type Grading struct {
 // patch did wrong is a status, not an error.
 func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error) {
 	g := Grading{Env: pinnedEnv(spec.Env)}
-	if len(bytes.TrimSpace(spec.Patch)) == 0 {
+	if len(bytes.TrimSpace(spec.Patch)) == 0 && !spec.NoPatch {
 		g.Status, g.Reason = StatusEmptyPatch, "the patch is empty"
 		return g, nil
 	}
@@ -93,8 +96,11 @@ func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error)
 			return g, nil
 		}
 	}
-	ar, err := ApplyPatch(ctx, sb, spec.Patch)
-	log.WriteString(ar.Log)
+	var ar ApplyResult
+	if !spec.NoPatch {
+		ar, err = ApplyPatch(ctx, sb, spec.Patch)
+		log.WriteString(ar.Log)
+	}
 	switch {
 	case err != nil && (errors.Is(err, ErrInfra) || ctx.Err() != nil):
 		g.Status, g.Reason, g.Log = StatusInfraError, err.Error(), log.Bytes()

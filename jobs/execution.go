@@ -1,7 +1,11 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,4 +51,46 @@ func WarmGoCache(ctx context.Context, b exec.Backend, language string, ws exec.W
 		return nil
 	}
 	return w.WarmGoCache(ctx, ws)
+}
+
+// EvaluationOf is the evaluations row of a grading.
+func EvaluationOf(g exec.Grading, t *schemas.Task, runID, rolloutID, candidate, patch, source string) schemas.Evaluation {
+	e := schemas.Evaluation{
+		EvaluationID: runID + "/" + t.TaskID + "/" + cmp.Or(rolloutID, candidate),
+		TaskID:       t.TaskID, InstanceID: t.InstanceID, RunID: runID, RolloutID: rolloutID, Candidate: candidate,
+		Status: g.Status, Patch: patch, Attempts: int32(g.Runs), Source: source,
+		ApplyMethod: g.ApplyMethod, Flaky: g.Flaky, Reason: g.Reason,
+	}
+	if g.Status != exec.StatusInfraError && g.Status != exec.StatusNoResult {
+		resolved := g.Status == exec.StatusResolved
+		e.Resolved = &resolved
+		if g.Status != exec.StatusEmptyPatch {
+			applied := g.PatchApplied
+			e.PatchApplied = &applied
+		}
+	}
+	isolated := g.Isolated
+	if g.Status != exec.StatusEmptyPatch {
+		e.Isolated = &isolated
+	}
+	env, _ := json.Marshal(g.Env)
+	e.Env = string(env)
+	add := func(names []string, category string, pass bool) {
+		for _, n := range names {
+			st := "failed"
+			if pass {
+				st = "passed"
+			}
+			e.Tests = append(e.Tests, schemas.TestResult{Name: n, Category: category, Status: st})
+		}
+	}
+	add(g.Grade.F2PPassed, "FAIL_TO_PASS", true)
+	add(g.Grade.F2PFailed, "FAIL_TO_PASS", false)
+	add(g.Grade.P2PPassed, "PASS_TO_PASS", true)
+	add(g.Grade.P2PFailed, "PASS_TO_PASS", false)
+	report, _ := json.Marshal(g)
+	e.Raw = report
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", e.EvaluationID, e.Status, e.Patch, report))
+	e.ContentHash = hex.EncodeToString(sum[:])
+	return e
 }

@@ -64,7 +64,7 @@ func entry[T any](def schemas.Def[T]) table {
 
 // tables lists the tables of this version: the one place a new table is added.
 func tables() []table {
-	return []table{entry(schemas.Tasks), entry(schemas.Rollouts), entry(schemas.Evaluations), entry(schemas.Quarantine),
+	return []table{entry(schemas.Tasks), entry(schemas.Rollouts), entry(schemas.Evaluations), entry(schemas.TaskValidations), entry(schemas.Quarantine),
 		entry(schemas.Curations), entry(schemas.CurationDrops), entry(schemas.TaskStats), entry(schemas.SFTExamples), entry(schemas.RLSamples)}
 }
 
@@ -120,4 +120,22 @@ func ConfigHash(cfg any) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// Pin resolves a snapshot reference ("table" or "table@v") of the table
+// want.
+func Pin(ctx context.Context, l *lake.Lake, ref, want string) (*lake.Snapshot, error) {
+	r, err := lake.ParseRef(ref)
+	if err != nil || r.Table != want {
+		return nil, fmt.Errorf("input %q: want a %s snapshot (%s or %s@<version>)", ref, want, want, want)
+	}
+	t, err := l.Table(r.Table)
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.Snapshot(ctx, r.Version)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", ref, err)
+	}
+	return s, nil
 }

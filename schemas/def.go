@@ -71,7 +71,7 @@ var (
 		},
 	})
 	Evaluations = newDef(Def[Evaluation]{
-		Name: "evaluations", Version: 1, PartitionBy: "run_id",
+		Name: "evaluations", Version: 2, PartitionBy: "run_id",
 		Required:  []string{"evaluation_id", "task_id", "run_id", "status"},
 		partition: func(e *Evaluation) string { return e.RunID },
 		size: func(e *Evaluation) int {
@@ -81,6 +81,12 @@ var (
 			}
 			return n
 		},
+	})
+	TaskValidations = newDef(Def[TaskValidation]{
+		Name: "task_validations", Version: 1, PartitionBy: "validation_id",
+		Required:  []string{"validation_id", "task_id", "status"},
+		partition: func(v *TaskValidation) string { return v.ValidationID },
+		size:      func(v *TaskValidation) int { return 512 + 64*(len(v.F2PFailed)+len(v.P2PFailed)+len(v.Flaky)) },
 	})
 	Quarantine = newDef(Def[QuarantineRow]{
 		Name: "quarantine", Version: 1, PartitionBy: "job",
@@ -129,7 +135,7 @@ var (
 
 // Names lists the tables of this version.
 func Names() []string {
-	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, Quarantine.Name,
+	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
 		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name}
 }
 

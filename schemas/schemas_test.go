@@ -27,6 +27,7 @@ func TestGoldenSchemas(t *testing.T) {
 		{Tasks.Name, Tasks.Version, Tasks.ParquetSchema()},
 		{Rollouts.Name, Rollouts.Version, Rollouts.ParquetSchema()},
 		{Evaluations.Name, Evaluations.Version, Evaluations.ParquetSchema()},
+		{TaskValidations.Name, TaskValidations.Version, TaskValidations.ParquetSchema()},
 		{Quarantine.Name, Quarantine.Version, Quarantine.ParquetSchema()},
 		{Curations.Name, Curations.Version, Curations.ParquetSchema()},
 		{CurationDrops.Name, CurationDrops.Version, CurationDrops.ParquetSchema()},

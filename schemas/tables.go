@@ -100,9 +100,46 @@ type Evaluation struct {
 	Tests        []TestResult `parquet:"tests,list" json:"tests"`
 	LogRef       string       `parquet:"log_ref" json:"log_ref"` // the file the result came from
 	Attempts     int32        `parquet:"attempts" json:"attempts"`
-	Source       string       `parquet:"source" json:"source"` // the format it was imported from
+	Source       string       `parquet:"source" json:"source"` // the format it was imported from, or the job that graded it
 	ContentHash  string       `parquet:"content_hash" json:"content_hash"`
 	Raw          []byte       `parquet:"raw" json:"raw"`
+	// Graded by swelake (empty for imported reports): how the patch was
+	// applied (git_apply, git_apply_loose, patch_fuzz), the tests whose
+	// status flipped across reruns, the pinned environment (JSON) and
+	// whether the sandbox was isolated.
+	ApplyMethod string   `parquet:"apply_method" json:"apply_method"`
+	Flaky       []string `parquet:"flaky,list" json:"flaky"`
+	Env         string   `parquet:"env" json:"env"`
+	Isolated    *bool    `parquet:"isolated,optional" json:"isolated"`
+	Reason      string   `parquet:"reason" json:"reason"` // why it is not resolved, in a line
+}
+
+// Task validation statuses.
+const (
+	ValidationValid   = "valid"
+	ValidationInvalid = "invalid"
+	ValidationFlaky   = "flaky"
+)
+
+// TaskValidation is one task's check by validate-tasks: the base commit
+// fails FAIL_TO_PASS, and the gold patch makes every FAIL_TO_PASS test pass
+// and keeps PASS_TO_PASS passing, in every one of Runs runs.
+type TaskValidation struct {
+	ValidationID string    `parquet:"validation_id" json:"validation_id"` // the run: hash of the tasks snapshot and config
+	TaskID       string    `parquet:"task_id" json:"task_id"`
+	Status       string    `parquet:"status" json:"status"` // valid, invalid, flaky
+	Reason       string    `parquet:"reason" json:"reason"`
+	Runs         int32     `parquet:"runs" json:"runs"`                 // gold-patch runs
+	Resolved     int32     `parquet:"resolved" json:"resolved"`         // of which resolved
+	BaseFailing  int32     `parquet:"base_failing" json:"base_failing"` // FAIL_TO_PASS tests failing without the patch
+	ApplyMethod  string    `parquet:"apply_method" json:"apply_method"`
+	F2PFailed    []string  `parquet:"f2p_failed,list" json:"f2p_failed"` // with the gold patch, in any run
+	P2PFailed    []string  `parquet:"p2p_failed,list" json:"p2p_failed"`
+	Flaky        []string  `parquet:"flaky,list" json:"flaky"`
+	DurationMS   int64     `parquet:"duration_ms" json:"duration_ms"`
+	Env          string    `parquet:"env" json:"env"` // the pinned environment, JSON
+	Isolated     bool      `parquet:"isolated" json:"isolated"`
+	Time         time.Time `parquet:"time,timestamp(millisecond)" json:"time"`
 }
 
 // TestResult is one test of an evaluation.
