@@ -4,6 +4,8 @@
 package exectest
 
 import (
+	"bytes"
+	"context"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/schemas"
 )
 
 // Need fails the test unless bubblewrap, git and /usr/bin/python3 with
@@ -56,4 +59,50 @@ func Backend(t testing.TB) *exec.Local {
 	t.Helper()
 	return &exec.Local{Root: filepath.Join(t.TempDir(), "sandboxes"),
 		GoCache: filepath.Join(os.TempDir(), "swelake-test-gocache-"+runtime.Version())}
+}
+
+// BugRepo imports the sample repository pytext into a fresh repository
+// store twice — clean, and with a bug in textkit/rle.py's encode (runs
+// counted twice) — and returns the store, both commits and the fix (the
+// diff from the buggy commit to the clean one). The bug fails
+// tests/test_rle.py::test_encode and ::test_round_trip.
+func BugRepo(t testing.TB) (store, clean, bug string, fix []byte) {
+	t.Helper()
+	ctx := context.Background()
+	store = t.TempDir()
+	src := Example(t, "pytext")
+	repo := filepath.Join(store, "pytext")
+	var err error
+	if clean, err = exec.ImportTree(ctx, src, repo, "main"); err != nil {
+		t.Fatal(err)
+	}
+	buggy := filepath.Join(t.TempDir(), "pytext")
+	if out, err := osexec.Command("cp", "-a", src, buggy).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f := filepath.Join(buggy, "textkit", "rle.py")
+	code, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, bytes.Replace(code, []byte("run_len += 1"), []byte("run_len += 2"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if bug, err = exec.ImportTree(ctx, buggy, repo, "bug"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := osexec.Command("git", "-C", repo, "diff", "--binary", bug, clean).Output()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("diff: %v", err)
+	}
+	return store, clean, bug, out
+}
+
+// BugTask is the task of BugRepo's bug.
+func BugTask(bug string, fix []byte) schemas.Task {
+	return schemas.Task{TaskID: "test/pytext-rle", Source: "test", InstanceID: "pytext-rle", Repo: "pytext", BaseCommit: bug, GoldPatch: string(fix),
+		Language: "python", TestCmd: "python3 -m pytest -rA -p no:cacheprovider",
+		ProblemStatement: "encode() of textkit.rle returns wrong run lengths: encode(\"aaab\") should be \"3a1b\".",
+		FailToPass:       []string{"tests/test_rle.py::test_encode", "tests/test_rle.py::test_round_trip"},
+		PassToPass:       []string{"tests/test_rle.py::test_decode", "tests/test_roman.py::test_from_roman"}}
 }

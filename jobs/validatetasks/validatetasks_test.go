@@ -1,11 +1,7 @@
 package validatetasks
 
 import (
-	"bytes"
 	"context"
-	"os"
-	osexec "os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/swelake/swelake/exec"
@@ -16,39 +12,10 @@ import (
 	"github.com/swelake/swelake/schemas"
 )
 
-// store imports pytext twice into a repository store: clean, and with a
-// bug in rle.encode. It returns both commits and the fix (bug → clean).
-func store(t *testing.T) (dir, clean, bug string, fix []byte) {
-	t.Helper()
-	ctx := context.Background()
-	dir = t.TempDir()
-	src := exectest.Example(t, "pytext")
-	repo := filepath.Join(dir, "pytext")
-	var err error
-	if clean, err = exec.ImportTree(ctx, src, repo, "main"); err != nil {
-		t.Fatal(err)
-	}
-	buggy := filepath.Join(t.TempDir(), "pytext")
-	if out, err := osexec.Command("cp", "-a", src, buggy).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	f := filepath.Join(buggy, "textkit", "rle.py")
-	code, _ := os.ReadFile(f)
-	os.WriteFile(f, bytes.Replace(code, []byte("run_len += 1"), []byte("run_len += 2"), 1), 0o644)
-	if bug, err = exec.ImportTree(ctx, buggy, repo, "bug"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := osexec.Command("git", "-C", repo, "diff", "--binary", bug, clean).Output()
-	if err != nil || len(out) == 0 {
-		t.Fatalf("diff: %v", err)
-	}
-	return dir, clean, bug, out
-}
-
 func TestValidateTasks(t *testing.T) {
 	exectest.Need(t)
 	ctx := context.Background()
-	dir, clean, bug, fix := store(t)
+	dir, clean, bug, fix := exectest.BugRepo(t)
 	flakyTest := []byte("diff --git a/tests/test_flaky.py b/tests/test_flaky.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_flaky.py\n@@ -0,0 +1,8 @@\n+import os\n+\n+\n+def test_flaky():\n+    marker = os.path.join(os.path.dirname(__file__), \".ran\")\n+    first = not os.path.exists(marker)\n+    open(marker, \"w\").close()\n+    assert not first\n")
 	task := func(id, base string, gold []byte, p2p ...string) schemas.Task {
 		return schemas.Task{TaskID: "t/" + id, Source: "test", Repo: "pytext", BaseCommit: base, GoldPatch: string(gold), Language: "python",

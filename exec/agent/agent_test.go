@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/internal/exectest"
+	"github.com/swelake/swelake/jobs"
+)
+
+func TestClientRetries(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sk-test" {
+			t.Errorf("no bearer token: %q", r.Header.Get("Authorization"))
+		}
+		var req ChatRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Model != "m" || req.MaxTokens != 64 || req.Temperature == nil || *req.Temperature != 0.7 {
+			t.Errorf("request: %+v", req)
+		}
+		switch calls.Add(1) {
+		case 1:
+			w.Header().Set("Retry-After", "3")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case 2:
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		default:
+			w.Write([]byte(`{"id":"r1","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}`))
+		}
+	}))
+	defer srv.Close()
+	temp := 0.7
+	c, err := NewClient(ClientConfig{BaseURL: srv.URL + "/v1", Model: "m", APIKey: "sk-test", Temperature: &temp, MaxTokens: 64, Backoff: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	c.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	resp, err := c.Chat(context.Background(), ChatRequest{Messages: []Message{{Role: "user", Content: Str("hello")}}})
+	if err != nil || resp.Choices[0].Message.Text() != "hi" || resp.Usage.TotalTokens != 6 {
+		t.Fatalf("chat: %+v, %v", resp, err)
+	}
+	// Retry-After (3s) beats the first backoff (1s); then the backoff doubles.
+	if len(waits) != 2 || waits[0] != 3*time.Second || waits[1] != 2*time.Second {
+		t.Fatalf("waits %v, want [3s 2s]", waits)
+	}
+
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, `{"error":{"message":"model not found"}}`, http.StatusNotFound)
+	}))
+	defer bad.Close()
+	c, _ = NewClient(ClientConfig{BaseURL: bad.URL, Model: "m"}, nil)
+	before := calls.Load()
+	_, err = c.Chat(context.Background(), ChatRequest{})
+	if !errors.Is(err, ErrModel) || !strings.Contains(err.Error(), "model not found") || calls.Load()-before != 1 {
+		t.Fatalf("a 404 is final and named: %v (%d calls)", err, calls.Load()-before)
+	}
+	// A server that never answers: the request timeout, retried, then ErrModel.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client hanging up
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	c, _ = NewClient(ClientConfig{BaseURL: hang.URL, Model: "m", Timeout: 50 * time.Millisecond, MaxRetries: 1, Backoff: time.Millisecond}, nil)
+	if _, err := c.Chat(context.Background(), ChatRequest{}); !errors.Is(err, ErrModel) {
+		t.Fatalf("timeouts: %v", err)
+	}
+}
+
+func TestBanned(t *testing.T) {
+	list := DefaultBanned()
+	for cmd, want := range map[string]string{
+		"git log --oneline":             "git log",
+		"cd src && git  show HEAD~1":    "git show",
+		"git -C /workspace reflog":      "git reflog",
+		"GIT_PAGER=cat git log":         "git log",
+		"ls; git clone https://x/y":     "git clone",
+		"echo $(git log -1)":            "git log",
+		"git status && git diff":        "",
+		"grep -rn 'git log' docs":       "",
+		"python3 -m pytest -k test_log": "",
+	} {
+		if got := banned(cmd, list); got != want {
+			t.Errorf("banned(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+}
+
+// seedFor finds a seed with the wanted behaviour on a task.
+func seedFor(t *testing.T, s *Scripted, task, behaviour string) int64 {
+	for seed := int64(0); seed < 2000; seed++ {
+		if s.Behaviour(task, seed) == behaviour {
+			return seed
+		}
+	}
+	t.Fatalf("no seed gives %s on %s", behaviour, task)
+	return 0
+}
+
+// TestEpisodes runs the real client against the scripted policy over
+// HTTP, with tools in real sandboxes on a real repository, and grades the
+// patches.
+func TestEpisodes(t *testing.T) {
+	exectest.Need(t)
+	ctx := context.Background()
+	store, _, bug, fix := exectest.BugRepo(t)
+	task := exectest.BugTask(bug, fix)
+	pol := &Scripted{Tasks: map[string]ScriptTask{task.TaskID: {TaskID: task.TaskID, Language: task.Language, GoldPatch: task.GoldPatch, FailToPass: task.FailToPass, TestCmd: task.TestCmd}}, Success: 0.5, Spread: 0.01}
+	srv := httptest.NewServer(pol)
+	defer srv.Close()
+	client, err := NewClient(ClientConfig{BaseURL: srv.URL + "/v1", Model: "scripted"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := exectest.Backend(t)
+	ws, err := jobs.TaskWorkspace(store, &task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(behaviour string, lim Limits) (Trajectory, exec.Grading) {
+		t.Helper()
+		seed := seedFor(t, pol, task.TaskID, behaviour)
+		sb, err := b.Open(ctx, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close(ctx)
+		tr, err := Run(ctx, client, sb, Episode{System: "You are a software engineer.", User: task.ProblemStatement + "\n" + TaskMarker(task.TaskID), Seed: &seed, Limits: lim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := exec.GradePatch(ctx, b, exec.GradeSpec{Workspace: ws, Patch: []byte(tr.Patch), TestCmd: task.TestCmd, Framework: "pytest", FailToPass: task.FailToPass, PassToPass: task.PassToPass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr, g
+	}
+	tr, g := run(behaveSolve, Limits{})
+	if tr.ExitReason != ExitSubmitted || !tr.Submitted || tr.Forced || g.Status != exec.StatusResolved || tr.Usage.TotalTokens == 0 || len(tr.Calls) != tr.Steps {
+		t.Fatalf("solve: exit %s, grade %s (%s), usage %+v\n%s", tr.ExitReason, g.Status, g.Reason, tr.Usage, transcript(tr))
+	}
+	// The transcript is a well-formed tool-calling conversation.
+	for i, m := range tr.Messages {
+		if m.Role == "tool" && (tr.Messages[i-1].Role != "assistant" || tr.Messages[i-1].ToolCalls[0].ID != m.ToolCallID) {
+			t.Fatalf("message %d answers no call: %+v", i, m)
+		}
+	}
+	tr, g = run(behaveWrongFix, Limits{})
+	if tr.ExitReason != ExitSubmitted || g.Status != exec.StatusUnresolved || !strings.Contains(tr.Patch, "reproduce_issue.py") {
+		t.Fatalf("wrong fix: exit %s, grade %s, patch:\n%s", tr.ExitReason, g.Status, tr.Patch)
+	}
+	tr, g = run(behaveStepCap, Limits{MaxSteps: 9})
+	if tr.ExitReason != ExitStepCap || !tr.Forced || tr.Steps != 9 || tr.Patch != "" || g.Status != exec.StatusEmptyPatch {
+		t.Fatalf("step cap: exit %s, forced %v, steps %d, grade %s", tr.ExitReason, tr.Forced, tr.Steps, g.Status)
+	}
+	// Fixed, then cut off by the cap: a forced submission that resolves.
+	tr, g = run(behaveSolveCap, Limits{MaxSteps: 10})
+	if tr.ExitReason != ExitStepCap || !tr.Forced || !tr.Submitted || g.Status != exec.StatusResolved {
+		t.Fatalf("solve then cap: exit %s, forced %v, grade %s", tr.ExitReason, tr.Forced, g.Status)
+	}
+	tr, _ = run(behaveLoop, Limits{MaxContextTokens: 2000})
+	if tr.ExitReason != ExitTokenCap || !tr.Forced {
+		t.Fatalf("token cap: exit %s after %d steps, context %d", tr.ExitReason, tr.Steps, tr.Context)
+	}
+	// The git-hacking ban: some seed tries git log first; it is refused.
+	for seed := int64(0); seed < 200; seed++ {
+		if draw("git", task.TaskID, "0") >= 0.15 && draw("git", task.TaskID, itoa(seed)) < 0.15 && pol.Behaviour(task.TaskID, seed) == behaveBareSubmit {
+			sb, _ := b.Open(ctx, ws)
+			tr, err := Run(ctx, client, sb, Episode{System: "s", User: TaskMarker(task.TaskID), Seed: &seed})
+			sb.Close(ctx)
+			if err != nil || len(tr.Banned) != 1 || tr.Banned[0] != "git log" || !strings.Contains(tr.Messages[3].Text(), "not allowed") {
+				t.Fatalf("ban: %v %v\n%s", err, tr.Banned, transcript(tr))
+			}
+			return
+		}
+	}
+	t.Fatal("no seed tries git log and submits bare")
+}
+
+func itoa(i int64) string { b, _ := json.Marshal(i); return string(b) }
+
+func transcript(tr Trajectory) string {
+	var b strings.Builder
+	for _, m := range tr.Messages {
+		b.WriteString(m.Role + ": " + m.Text())
+		for _, c := range m.ToolCalls {
+			b.WriteString(" [" + c.Function.Name + " " + c.Function.Arguments + "]")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
