@@ -14,7 +14,7 @@ const (
 	ExitSubmitted  = "submitted"
 	ExitStepCap    = "step_cap"   // forced submission
 	ExitTokenCap   = "token_cap"  // forced submission
-	ExitWallTime   = "wall_time"  // forced submission
+	ExitWallTime   = "time_limit" // forced submission (the wall-time cap)
 	ExitNoAction   = "no_action"  // the model answered without a tool call, twice
 	ExitModelError = "model_error"
 	ExitInfraError = "infra_error"
@@ -221,4 +221,3 @@ func Diff(ctx context.Context, sb exec.Sandbox) (string, error) {
 	}
 	return out.String(), nil
 }
-
