@@ -16,6 +16,10 @@ import (
 	"github.com/swelake/swelake/jobs/buildrl"
 	"github.com/swelake/swelake/jobs/buildsft"
 	"github.com/swelake/swelake/jobs/curate"
+	"github.com/swelake/swelake/jobs/evaluate"
+	"github.com/swelake/swelake/jobs/rollout"
+	"github.com/swelake/swelake/jobs/synthtasks"
+	"github.com/swelake/swelake/jobs/validatetasks"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
@@ -41,6 +45,25 @@ type Config struct {
 	Curate   curate.Config   `mapstructure:"curate"`
 	BuildSFT buildsft.Config `mapstructure:"build_sft"`
 	BuildRL  buildrl.Config  `mapstructure:"build_rl"`
+	// The execution jobs and the policy endpoint they talk to.
+	SynthTasks    synthtasks.Config    `mapstructure:"synth_tasks"`
+	ValidateTasks validatetasks.Config `mapstructure:"validate_tasks"`
+	Rollout       rollout.Config       `mapstructure:"rollout"`
+	Evaluate      evaluate.Config      `mapstructure:"evaluate"`
+	Policy        PolicyConfig         `mapstructure:"policy"`
+}
+
+// PolicyConfig is the OpenAI-compatible chat-completions endpoint of the
+// policy model (vLLM, SGLang, any provider; or swelake policy serve
+// --scripted for dry runs).
+type PolicyConfig struct {
+	BaseURL     string  `mapstructure:"base_url"`    // e.g. http://127.0.0.1:8000/v1
+	Model       string  `mapstructure:"model"`       //
+	APIKeyEnv   string  `mapstructure:"api_key_env"` // the variable holding the API key (never the key itself)
+	Temperature float64 `mapstructure:"temperature"` // < 0: the server's default
+	MaxTokens   int     `mapstructure:"max_tokens"`  // per completion (0: the server's default)
+	Timeout     string  `mapstructure:"timeout"`     // per request
+	MaxRetries  int     `mapstructure:"max_retries"` // on 429, 5xx and transport errors
 }
 
 // DefaultTokenizerDir is where make deps installs Qwen2.5's tokenizer files.
@@ -56,6 +79,9 @@ type SandboxConfig struct {
 	// AllowUnisolated runs commands without bubblewrap when it is missing
 	// (sandbox run warns; never the default).
 	AllowUnisolated bool `mapstructure:"allow_unisolated"`
+	// GoCache is the warmed Go build cache sandboxes copy ("" : gocache
+	// under the cache directory).
+	GoCache string `mapstructure:"go_cache"`
 }
 
 // S3Config is the S3 endpoint for s3:// roots.
@@ -88,6 +114,34 @@ func configDefaults() map[string]any {
 		"sandbox.root":             "",
 		"sandbox.repos_dir":        "repos",
 		"sandbox.allow_unisolated": false,
+		"sandbox.go_cache":         "",
+
+		"policy.base_url":    "",
+		"policy.model":       "",
+		"policy.api_key_env": "OPENAI_API_KEY",
+		"policy.temperature": 1.0,
+		"policy.max_tokens":  0,
+		"policy.timeout":     "5m",
+		"policy.max_retries": 5,
+
+		"synth_tasks.repos":          DefaultSynthRepos(),
+		"synth_tasks.max_candidates": 40,
+		"synth_tasks.max_tasks":      12,
+		"synth_tasks.seed":           1,
+		"validate_tasks.runs":        2,
+		"validate_tasks.reruns":      2,
+		"validate_tasks.concurrency": 2,
+		"rollout.samples":            4,
+		"rollout.max_steps":          100,
+		"rollout.max_context_tokens": 81920,
+		"rollout.wall_time":          "30m",
+		"rollout.command_timeout":    "3m",
+		"rollout.concurrency":        2,
+		"rollout.batch_size":         8,
+		"rollout.only_valid":         true,
+		"rollout.reruns":             1,
+		"evaluate.reruns":            2,
+		"evaluate.concurrency":       2,
 	}
 }
 
@@ -256,4 +310,12 @@ func cacheDir(cfg Config, r root) string {
 		return filepath.Join(d, "swelake")
 	}
 	return filepath.Join(os.TempDir(), "swelake-cache")
+}
+
+// DefaultSynthRepos are the sample repositories under examples/repos: the
+// embedded default of synth-tasks (run from the repository root).
+func DefaultSynthRepos() []map[string]any {
+	return []map[string]any{
+		{"path": "examples/repos/pytext"}, {"path": "examples/repos/pyledger"}, {"path": "examples/repos/gointerval"},
+	}
 }

@@ -17,10 +17,11 @@ import (
 func newRunCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run <job>",
-		Short: "Run one stage of the pipeline: curate, build-sft, build-rl",
+		Short: "Run one stage of the pipeline: synth-tasks, validate-tasks, rollout, evaluate, curate, build-sft, build-rl",
 		Long: `Runs one stage as a batch job over pinned snapshots of the lake. Every job
-reads its configuration from the config file under its name (curate,
-build_sft, build_rl), then --set key=value overrides, then its flags. A job
+reads its configuration from the config file under its name (synth_tasks,
+validate_tasks, rollout, evaluate, curate, build_sft, build_rl), then --set
+key=value overrides, then its flags. A job
 whose run key (inputs, configuration, tokenizer) was already committed is a
 no-op and prints what it committed then.`,
 		Example: `  swelake run curate --json
@@ -30,7 +31,8 @@ no-op and prints what it committed then.`,
 	}
 	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set curate.params.token_cap.max_tokens=65536 (JSON values)")
 	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
-	c.AddCommand(newCurateCmd(a), newBuildSFTCmd(a), newBuildRLCmd(a))
+	c.AddCommand(newSynthTasksCmd(a), newValidateTasksCmd(a), newRolloutCmd(a), newEvaluateCmd(a),
+		newCurateCmd(a), newBuildSFTCmd(a), newBuildRLCmd(a))
 	return c
 }
 

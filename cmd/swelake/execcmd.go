@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/internal/progress"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/evaluate"
+	"github.com/swelake/swelake/jobs/rollout"
+	"github.com/swelake/swelake/jobs/synthtasks"
+	"github.com/swelake/swelake/jobs/validatetasks"
+	"github.com/swelake/swelake/schemas"
+)
+
+// execBackend is the sandbox backend of the execution jobs, with its warmed
+// Go build cache under the cache directory.
+func (a *app) execBackend(r root) (exec.Backend, error) {
+	b, err := a.backend()
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := b.(*exec.Local); ok {
+		l.GoCache = a.cfg.Sandbox.GoCache
+		if l.GoCache == "" {
+			l.GoCache = filepath.Join(cacheDir(a.cfg, r), "gocache")
+		}
+	}
+	return b, nil
+}
+
+// policyClient is the configured policy endpoint's client.
+func (a *app) policyClient() (*agent.Client, error) {
+	p := a.cfg.Policy
+	if p.BaseURL == "" || p.Model == "" {
+		return nil, usageError{errors.New("no policy endpoint: set policy.base_url and policy.model (e.g. --set policy.base_url=http://127.0.0.1:8000/v1 --set policy.model=Qwen/Qwen2.5-Coder-32B-Instruct), or run `swelake policy serve --scripted` for a dry run")}
+	}
+	timeout, err := time.ParseDuration(p.Timeout)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("policy.timeout %q: %w", p.Timeout, err)}
+	}
+	cfg := agent.ClientConfig{BaseURL: p.BaseURL, Model: p.Model, MaxTokens: p.MaxTokens, Timeout: timeout, MaxRetries: p.MaxRetries}
+	if p.APIKeyEnv != "" {
+		cfg.APIKey = a.getenv(p.APIKeyEnv)
+	}
+	if p.Temperature >= 0 {
+		t := p.Temperature
+		cfg.Temperature = &t
+	}
+	return agent.NewClient(cfg, nil)
+}
+
+func newSynthTasksCmd(a *app) *cobra.Command {
+	var repos []string
+	var maxTasks int
+	c := &cobra.Command{
+		Use:   "synth-tasks",
+		Short: "Inject bugs into repositories and keep those their tests catch, as tasks",
+		Long: `Synthesises tasks (Self-Play SWE-RL / SWE-smith style): procedural
+mutations of each repository's library code — remove a statement or a whole
+block, invert a condition, swap an operator, off by one, change a return
+value — for Go (go/ast) and Python. A candidate is kept only if running the
+repository's tests in a sandbox shows at least one test going pass → fail
+while every other test still runs (a build or collection error is not a
+task); candidates that time out are dropped. The buggy tree becomes a
+reproducible commit of the repository store (sandbox.repos_dir/<name>), the
+gold patch is the inverse diff, FAIL_TO_PASS the broken tests and
+PASS_TO_PASS the rest. Problem statements come from a template, or from the
+policy model with --set synth_tasks.statement=policy... (see docs/execution.md).
+Default repositories: the samples under examples/repos.`,
+		Example: `  swelake run synth-tasks
+  swelake run synth-tasks --repo ./myrepo --max-tasks 50 --json
+  swelake run synth-tasks --set synth_tasks.kinds='["remove_block","invert_cond"]'`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg := a.cfg.SynthTasks
+			if len(repos) > 0 {
+				cfg.Repos = nil
+				for _, r := range repos {
+					cfg.Repos = append(cfg.Repos, synthtasks.Repo{Path: r})
+				}
+			}
+			if cmd.Flags().Changed("max-tasks") {
+				cfg.MaxTasks = maxTasks
+			}
+			l, r, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			if cfg.Backend, err = a.execBackend(r); err != nil {
+				return err
+			}
+			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			sum, err := synthtasks.Run(ctx, l, cfg)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(sum)
+			}
+			state := fmt.Sprintf("committed tasks@%d", sum.Version)
+			if sum.Skipped {
+				state = fmt.Sprintf("already in tasks@%d", sum.Version)
+			}
+			fmt.Fprintf(a.stdout, "synth-tasks (%s): %d tasks\n", state, sum.Tasks)
+			for _, rs := range sum.Repos {
+				fmt.Fprintf(a.stdout, "  %-12s %s  %d tests; %d candidates, %d kept %s; dropped %s\n", rs.Repo, rs.Commit[:12], rs.Tests, rs.Candidates, rs.Kept, counts(rs.ByKind), counts(rs.Dropped))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&repos, "repo", nil, "repository directory (repeatable; default: synth_tasks.repos)")
+	c.Flags().IntVar(&maxTasks, "max-tasks", 0, "tasks to keep per repository")
+	return c
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func newValidateTasksCmd(a *app) *cobra.Command {
+	var input string
+	var runs int
+	c := &cobra.Command{
+		Use:   "validate-tasks",
+		Short: "Check every task in fresh sandboxes: the base fails, the gold patch resolves, N times",
+		Long: `For each task of a tasks snapshot: without the gold patch its FAIL_TO_PASS
+tests must fail and its PASS_TO_PASS tests pass; with it, every FAIL_TO_PASS
+test must pass and every PASS_TO_PASS test keep passing, in each of --runs
+runs (failing tests are re-run to tell flaky ones). Writes task_validations:
+valid, invalid (with the reason) or flaky. rollout runs only valid tasks by
+default (rollout.only_valid).`,
+		Example: `  swelake run validate-tasks
+  swelake run validate-tasks --input tasks@3 --runs 3 --set validate_tasks.source=synth
+  swelake sql "SELECT status, reason, count(*) FROM task_validations GROUP BY ALL"`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg := a.cfg.ValidateTasks
+			if cmd.Flags().Changed("input") {
+				cfg.Input = input
+			}
+			if cmd.Flags().Changed("runs") {
+				cfg.Runs = runs
+			}
+			l, r, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			if cfg.Backend, err = a.execBackend(r); err != nil {
+				return err
+			}
+			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			sum, err := validatetasks.Run(ctx, l, cfg)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(sum)
+			}
+			state := fmt.Sprintf("committed task_validations@%d", sum.Version)
+			if sum.Skipped {
+				state = fmt.Sprintf("already in task_validations@%d", sum.Version)
+			}
+			fmt.Fprintf(a.stdout, "validation %s of %s (%s): %d tasks %s\n", sum.ValidationID, sum.Input, state, sum.Tasks, counts(sum.Status))
+			for reason, n := range sum.Reasons {
+				fmt.Fprintf(a.stdout, "  %d: %s\n", n, reason)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
+	c.Flags().IntVar(&runs, "runs", 0, "gold-patch runs per task (default validate_tasks.runs)")
+	return c
+}
+
+func newRolloutCmd(a *app) *cobra.Command {
+	var input string
+	var samples, concurrency int
+	c := &cobra.Command{
+		Use:   "rollout",
+		Short: "Run a policy model on every task N times through the agent loop in sandboxes, graded",
+		Long: `Drives a policy model behind an OpenAI-compatible chat-completions endpoint
+(policy.base_url, policy.model, the API key from the variable named by
+policy.api_key_env) through the agent loop: tools bash, str_replace_editor
+(view, create, str_replace, insert, undo_edit) and submit, in a fresh
+sandbox per rollout. Commands that read git history (rollout.banned, default
+git log, git show, git reflog, git clone) are refused and recorded. A run
+stops at rollout.max_steps (default 100), rollout.max_context_tokens (default
+81,920) or rollout.wall_time; the diff at that point is recorded as a forced
+submission. Each rollout is graded (reward, resolved, test_report) and
+committed to rollouts in batches of rollout.batch_size.
+
+The run is resumable: its run id depends only on the model, the tasks and
+the configuration, so after a crash the same command skips the (task,
+sample) pairs already committed and runs the rest.`,
+		Example: `  swelake policy serve --scripted &          # a stand-in model for a dry run
+  swelake run rollout --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted
+  swelake run rollout --samples 8 --concurrency 16 \
+      --set policy.base_url=http://gpu-node:8000/v1 --set policy.model=Qwen/Qwen2.5-Coder-32B-Instruct`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg := a.cfg.Rollout
+			fl := cmd.Flags()
+			if fl.Changed("input") {
+				cfg.Input = input
+			}
+			if fl.Changed("samples") {
+				cfg.Samples = samples
+			}
+			if fl.Changed("concurrency") {
+				cfg.Concurrency = concurrency
+			}
+			client, err := a.policyClient()
+			if err != nil {
+				return err
+			}
+			l, r, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			if cfg.Backend, err = a.execBackend(r); err != nil {
+				return err
+			}
+			cfg.Client, cfg.Model, cfg.Endpoint = client, a.cfg.Policy.Model, a.cfg.Policy.BaseURL
+			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			bar := progress.New(a.stderr, a.stderrIsTTY, "rollout", 0, a.now)
+			cfg.Progress = func(done, total int) {
+				bar.SetTotal(int64(total))
+				bar.Set(int64(done))
+			}
+			sum, err := rollout.Run(ctx, l, cfg)
+			bar.Finish()
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(sum)
+			}
+			fmt.Fprintf(a.stdout, "rollout %s of %s: %d tasks × %d samples; %d already committed, %d run now in %d commits (rollouts@%d)\n",
+				sum.RunID, sum.Input, sum.Tasks, cfg.Samples, sum.Resumed, sum.Rollouts, sum.Commits, sum.Version)
+			fmt.Fprintf(a.stdout, "  resolved %d of %d; exit reasons %s; %d steps (%.1f/s), %d API tokens, %d banned commands refused\n",
+				sum.Resolved, sum.Rollouts, counts(sum.Exit), sum.Steps, sum.StepsPerS, sum.Tokens, sum.Banned)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
+	f.IntVar(&samples, "samples", 0, "rollouts per task (default rollout.samples, 4)")
+	f.IntVar(&concurrency, "concurrency", 0, "rollouts at once (default rollout.concurrency, 2)")
+	return c
+}
+
+func newEvaluateCmd(a *app) *cobra.Command {
+	var input, runID string
+	c := &cobra.Command{
+		Use:   "evaluate",
+		Short: "Grade rollouts' or imported predictions' patches in fresh sandboxes into evaluations",
+		Long: `Grades every patch of a rollouts snapshot (or of an evaluations snapshot,
+e.g. predictions imported with swelake ingest reports --format predictions)
+against its task with SWE-bench semantics: apply the task's test patch and
+the candidate (git apply, then a looser git apply, then patch --fuzz; which
+one worked is recorded), run the test command, parse the log, resolved iff
+every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes.
+Failing tests are re-run (evaluate.reruns) and flipping ones reported as
+flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
+		Example: `  swelake run evaluate --input rollouts --run-id rollout-3f2a9c1b7d0e
+  swelake run evaluate --input evaluations@2 --json`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg := a.cfg.Evaluate
+			if cmd.Flags().Changed("input") {
+				cfg.Input = input
+			}
+			if cmd.Flags().Changed("run-id") {
+				cfg.RunID = runID
+			}
+			l, r, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			if cfg.Backend, err = a.execBackend(r); err != nil {
+				return err
+			}
+			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			sum, err := evaluate.Run(ctx, l, cfg)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(sum)
+			}
+			state := fmt.Sprintf("committed evaluations@%d", sum.Version)
+			if sum.Skipped {
+				state = fmt.Sprintf("already in evaluations@%d", sum.Version)
+			}
+			fmt.Fprintf(a.stdout, "evaluation %s of %s against %s (%s): %d patches, %d resolved %s\n", sum.RunID, sum.Input, sum.Tasks, state, sum.Patches, sum.Resolved, counts(sum.Status))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&input, "input", "rollouts", "rollouts or evaluations snapshot")
+	c.Flags().StringVar(&runID, "run-id", "", "only the input rows of this run")
+	return c
+}
+
+func newPolicyCmd(a *app) *cobra.Command {
+	c := &cobra.Command{Use: "policy", Short: "A stand-in policy endpoint for dry runs"}
+	var addr, tasksRef string
+	var scripted bool
+	var success float64
+	serve := &cobra.Command{
+		Use:   "serve --scripted",
+		Short: "Serve the OpenAI chat-completions API on 127.0.0.1 with a scripted agent (a stand-in for a model)",
+		Long: `Serves POST /v1/chat/completions and GET /v1/models on 127.0.0.1 with a
+scripted agent instead of a model: it explores (ls, grep, view, runs the
+tests), edits and submits. Per task it succeeds with a probability drawn
+around --success (so Best-of-N pass rates come out mixed); failing samples
+make a wrong edit and leave a reproduction script, loop on one command, never
+submit (hitting the step cap) or submit nothing; some first try a banned git
+command. Every choice is a deterministic function of the task and the
+request's seed. It knows the tasks of --tasks (it reads their gold patches to
+"solve" them): it exists to exercise the real HTTP client, tools and sandboxes
+end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
+		Example: `  swelake policy serve --scripted --addr 127.0.0.1:8642 &
+  swelake run rollout --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !scripted {
+				return usageError{errors.New("policy serve: only --scripted is available (real models run on vLLM, SGLang or a provider)")}
+			}
+			ctx := cmd.Context()
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			snap, err := jobs.Pin(ctx, l, tasksRef, schemas.Tasks.Name)
+			if err != nil {
+				return usageError{err}
+			}
+			pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success, Logger: a.logger}
+			for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
+				if err != nil {
+					return err
+				}
+				pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, TestCmd: t.TestCmd}
+			}
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil || (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+				return usageError{fmt.Errorf("--addr %q: the scripted policy listens on the loopback interface only (127.0.0.1:<port>)", addr)}
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("policy serve: %w", err)
+			}
+			srv := &http.Server{Handler: pol, ReadHeaderTimeout: 10 * time.Second}
+			url := "http://" + ln.Addr().String() + "/v1"
+			if a.json {
+				a.printJSON(map[string]any{"base_url": url, "model": "scripted", "tasks": len(pol.Tasks), "input": snap.Ref().String()})
+			} else {
+				fmt.Fprintf(a.stdout, "scripted policy for %d tasks of %s at %s (model \"scripted\"); Ctrl-C stops it\n", len(pol.Tasks), snap.Ref(), url)
+			}
+			if f, ok := a.stdout.(*os.File); ok {
+				f.Sync()
+			}
+			go func() {
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(sctx)
+			}()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			a.logger.Info("policy server stopped", "requests", pol.Requests())
+			return nil
+		},
+	}
+	f := serve.Flags()
+	f.BoolVar(&scripted, "scripted", false, "serve the scripted stand-in agent (required)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8642", "listen address (loopback only; port 0 picks a free one)")
+	f.StringVar(&tasksRef, "tasks", "tasks", "tasks snapshot whose tasks it knows")
+	f.Float64Var(&success, "success", 0.5, "mean per-task success probability")
+	c.AddCommand(serve)
+	return c
+}
