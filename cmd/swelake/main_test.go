@@ -18,6 +18,11 @@ import (
 var minio *miniotest.Server
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as the swelake binary for tests that need a
+	// separate process (to kill it): SWELAKE_TEST_AS_CLI=1 runs main.
+	if os.Getenv("SWELAKE_TEST_AS_CLI") == "1" {
+		main()
+	}
 	dir, err := os.MkdirTemp("", "swelake-cli-minio-")
 	if err != nil {
 		panic(err)

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/internal/exectest"
+)
+
+// subprocess starts this test binary as swelake in dir.
+func subprocess(t *testing.T, dir string, args ...string) *osexec.Cmd {
+	t.Helper()
+	cmd := osexec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWELAKE_TEST_AS_CLI=1")
+	return cmd
+}
+
+// TestExecutionPipeline runs the issue's chain from the CLI on the sample
+// repositories: synth-tasks → validate-tasks → rollout (N = 4, scripted
+// policy over HTTP) → evaluate, and kills the rollout job mid-run to show
+// the rerun resumes without duplicates.
+func TestExecutionPipeline(t *testing.T) {
+	exectest.Need(t)
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "gointerval")}})
+	c.ok("lake", "init")
+	var synth struct {
+		Tasks int `json:"tasks"`
+		Repos []struct {
+			Kept int `json:"kept"`
+		} `json:"repos"`
+	}
+	out := c.ok("run", "synth-tasks", "--json", "--set", "synth_tasks.repos="+string(repos), "--max-tasks", "2",
+		"--set", "synth_tasks.max_candidates=8", "--set", "synth_tasks.timeout=10s")
+	if err := json.Unmarshal([]byte(out), &synth); err != nil || synth.Tasks < 3 {
+		t.Fatalf("synth-tasks: %v %s", err, out)
+	}
+	var val struct {
+		Status map[string]int `json:"status"`
+	}
+	json.Unmarshal([]byte(c.ok("run", "validate-tasks", "--json", "--set", "validate_tasks.runs=1")), &val)
+	if val.Status["valid"] != synth.Tasks {
+		t.Fatalf("validate-tasks: %v of %d tasks", val.Status, synth.Tasks)
+	}
+
+	// The scripted policy, a real HTTP server in its own process.
+	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
+	stdout, _ := pol.StdoutPipe()
+	if err := pol.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() }()
+	var served struct {
+		BaseURL string `json:"base_url"`
+		Tasks   int    `json:"tasks"`
+	}
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&served); err != nil || served.Tasks != synth.Tasks {
+		t.Fatalf("policy serve: %+v, %v", served, err)
+	}
+	rolloutArgs := []string{"run", "rollout", "--json", "--samples", "4", "--concurrency", "1",
+		"--set", "policy.base_url=" + served.BaseURL, "--set", "policy.model=scripted",
+		"--set", "rollout.batch_size=1", "--set", "rollout.max_steps=20"}
+
+	// Kill the rollout job after its second commit.
+	run := subprocess(t, dir, rolloutArgs...)
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "lake", "tables", "rollouts", "_log")
+	deadline := time.Now().Add(3 * time.Minute)
+	for commits(logDir) < 3 { // version 0 is the table's creation
+		if time.Now().After(deadline) {
+			run.Process.Kill()
+			t.Fatal("the rollout job committed nothing in 3 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	run.Process.Kill()
+	run.Wait()
+	killedAt := commits(logDir) - 1
+	pairs := synth.Tasks * 4
+	if killedAt >= pairs {
+		t.Fatalf("the job finished (%d commits) before it was killed", killedAt)
+	}
+
+	var sum struct {
+		RunID    string `json:"run_id"`
+		Pairs    int    `json:"pairs"`
+		Resumed  int    `json:"resumed"`
+		Rollouts int    `json:"rollouts"`
+		Resolved int    `json:"resolved"`
+	}
+	if err := json.Unmarshal([]byte(c.ok(rolloutArgs...)), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Pairs != pairs || sum.Resumed != killedAt || sum.Resumed+sum.Rollouts != pairs {
+		t.Fatalf("rerun after the kill at %d commits: %+v", killedAt, sum)
+	}
+	counts := strings.TrimSpace(c.ok("sql", "--csv", "SELECT count(*) || ',' || count(DISTINCT rollout_id) || ',' || count(DISTINCT task_id || '/' || sample_idx) AS n FROM rollouts"))
+	counts = strings.Trim(strings.TrimSpace(strings.TrimPrefix(counts, "n")), `"`)
+	if want := fmt.Sprintf("%d,%d,%d", pairs, pairs, pairs); counts != want {
+		t.Fatalf("rows, distinct ids, distinct (task, sample): %s, want %s", counts, want)
+	}
+
+	var ev struct {
+		Patches  int            `json:"patches"`
+		Resolved int            `json:"resolved"`
+		Status   map[string]int `json:"status"`
+	}
+	json.Unmarshal([]byte(c.ok("run", "evaluate", "--json", "--run-id", sum.RunID)), &ev)
+	if ev.Patches != pairs {
+		t.Fatalf("evaluate: %+v", ev)
+	}
+	// Mixed pass rates: some task is resolved by some samples and not others.
+	mixed := strings.TrimSpace(c.ok("sql", "--csv", `SELECT count(*) FROM (SELECT task_id, avg(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END) AS p
+		FROM evaluations GROUP BY task_id) WHERE p > 0 AND p < 1`))
+	if mixed = strings.TrimSpace(strings.TrimPrefix(mixed, "count_star()")); mixed == "0" || mixed == "" {
+		t.Fatalf("no task with mixed results: %+v", ev)
+	}
+	t.Logf("%d tasks; killed after %d rollouts, resumed %d more; evaluate %v", synth.Tasks, killedAt, sum.Rollouts, ev.Status)
+}
+
+// commits counts the commit files of a table's log.
+func commits(logDir string) int {
+	m, _ := filepath.Glob(filepath.Join(logDir, "0*.json"))
+	return len(m)
+}
