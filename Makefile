@@ -12,7 +12,7 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo clean
+.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo demo-exec clean
 
 all: lint build test
 
@@ -62,6 +62,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
 	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./trainer/tokcache/
 	$(GO) test -run '^$$' -bench 'SandboxOverhead' -benchtime 200x ./exec/
+	$(GO) test -run '^$$' -bench 'RolloutThroughput' -benchtime 1x -timeout 30m ./jobs/rollout/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:
@@ -92,6 +93,24 @@ demo: build npm-deps
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT split, count(*) AS examples, sum(num_tokens) AS tokens, sum(num_loss_tokens) AS loss_tokens FROM sft_examples GROUP BY split"
 	$(BIN)/swelake run build-rl --lake $(DEMO_LAKE) --iteration 1 --k 4 --verl-out .demo/rl/iter-1.parquet
 	$(BIN)/swelake lake verify --lake $(DEMO_LAKE)
+	$(MAKE) --no-print-directory demo-exec
+
+# The execution chain on the sample repositories (examples/repos): bugs
+# injected and validated, rollouts by the scripted stand-in policy over
+# HTTP in bubblewrap sandboxes, graded, curated.
+DEMO_EXEC_LAKE ?= .demo/exec-lake
+demo-exec: build
+	rm -rf $(DEMO_EXEC_LAKE) .demo/repos
+	$(BIN)/swelake lake init --lake $(DEMO_EXEC_LAKE) >/dev/null
+	$(BIN)/swelake run synth-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --max-tasks 4 --set synth_tasks.max_candidates=12
+	$(BIN)/swelake run validate-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
+	$(BIN)/swelake policy serve --scripted --lake $(DEMO_EXEC_LAKE) --addr 127.0.0.1:8642 & pid=$$!; sleep 1; \
+	  $(BIN)/swelake run rollout --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --samples 4 \
+	    --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted --set rollout.max_steps=30; \
+	  status=$$?; kill $$pid; exit $$status
+	$(BIN)/swelake run evaluate --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
+	$(BIN)/swelake run curate --lake $(DEMO_EXEC_LAKE)
+	$(BIN)/swelake sql --lake $(DEMO_EXEC_LAKE) "SELECT task_id, n, n_resolved, pass_rate FROM task_stats ORDER BY task_id"
 
 clean:
 	rm -rf $(BIN) .demo .minio-data

@@ -32,9 +32,10 @@ type Local struct {
 	// Bwrap is the bubblewrap binary ("" : looked up in PATH).
 	Bwrap string
 	// GoCache is a warmed Go build cache (see WarmGoCache): every sandbox
-	// gets a private copy at $GOCACHE, so `go test` compiles only the
-	// repository, not the standard library, and no sandbox can change what
-	// another one reads ("" : each sandbox starts with an empty cache).
+	// whose workspace is a Go module (go.mod at its root) gets a private
+	// copy at $GOCACHE, so `go test` compiles only the repository, not the
+	// standard library, and no sandbox can change what another one reads
+	// ("" : each sandbox starts with an empty cache).
 	GoCache string
 	Logger  *slog.Logger
 
@@ -107,6 +108,9 @@ func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 func (l *Local) copyGoCache(ctx context.Context, s *localSandbox) error {
 	if l.GoCache == "" {
 		return nil
+	}
+	if _, err := os.Stat(filepath.Join(s.ws, "go.mod")); err != nil {
+		return nil // not a Go module: no copy (tens of MB) to make
 	}
 	if _, err := os.Stat(l.GoCache); errors.Is(err, fs.ErrNotExist) {
 		return nil // not warmed yet

@@ -1,0 +1,71 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/internal/exectest"
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/schemas"
+)
+
+// BenchmarkRolloutThroughput: agent steps per second of the rollout job
+// (scripted policy over HTTP, real sandboxes, grading included) at
+// concurrency 1, 2 and 4, each reported with its speed-up over
+// concurrency 1 measured in the same run.
+func BenchmarkRolloutThroughput(b *testing.B) {
+	exectest.Need(b)
+	ctx := context.Background()
+	store, _, bug, fix := exectest.BugRepo(b)
+	var tasks []schemas.Task
+	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}}
+	for i := range 4 {
+		t := exectest.BugTask(bug, fix)
+		t.TaskID = fmt.Sprintf("bench/rle-%d", i)
+		tasks = append(tasks, t)
+		pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, TestCmd: t.TestCmd}
+	}
+	l := laketest.New(b)
+	laketest.Append(b, l, schemas.Tasks, tasks)
+	srv := httptest.NewServer(pol)
+	defer srv.Close()
+	client, err := agent.NewClient(agent.ClientConfig{BaseURL: srv.URL + "/v1", Model: "scripted"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	backend := exectest.Backend(b)
+	seed := int64(0)
+	base := 0.0
+	for _, conc := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			steps, rollouts := 0, 0
+			var elapsed time.Duration
+			for b.Loop() {
+				seed++ // a new run each time
+				start := time.Now()
+				sum, err := Run(ctx, l, Config{Samples: 4, MaxSteps: 20, Concurrency: conc, Seed: seed, Model: "scripted", Client: client,
+					ReposDir: store, Backend: backend, Runtime: jobs.Runtime{CacheDir: b.TempDir()}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				steps += sum.Steps
+				rollouts += sum.Rollouts
+			}
+			rate := float64(steps) / elapsed.Seconds()
+			b.ReportMetric(rate, "steps/s")
+			b.ReportMetric(float64(rollouts)/elapsed.Seconds(), "rollouts/s")
+			if conc == 1 {
+				base = rate
+			}
+			if base > 0 {
+				b.ReportMetric(rate/base, "x_vs_c1")
+			}
+		})
+	}
+}
