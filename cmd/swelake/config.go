@@ -128,6 +128,7 @@ func configDefaults() map[string]any {
 		"synth_tasks.max_candidates": 40,
 		"synth_tasks.max_tasks":      12,
 		"synth_tasks.seed":           1,
+		"synth_tasks.statements":     "template",
 		"validate_tasks.runs":        2,
 		"validate_tasks.reruns":      2,
 		"validate_tasks.concurrency": 2,

@@ -77,8 +77,9 @@ while every other test still runs (a build or collection error is not a
 task); candidates that time out are dropped. The buggy tree becomes a
 reproducible commit of the repository store (sandbox.repos_dir/<name>), the
 gold patch is the inverse diff, FAIL_TO_PASS the broken tests and
-PASS_TO_PASS the rest. Problem statements come from a template, or from the
-policy model with --set synth_tasks.statement=policy... (see docs/execution.md).
+PASS_TO_PASS the rest. Problem statements come from a template (the failing
+tests and the assertion lines), or are written by the policy model with
+--set synth_tasks.statements=policy (policy.base_url, policy.model).
 Default repositories: the samples under examples/repos.`,
 		Example: `  swelake run synth-tasks
   swelake run synth-tasks --repo ./myrepo --max-tasks 50 --json
@@ -104,6 +105,17 @@ Default repositories: the samples under examples/repos.`,
 				return err
 			}
 			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			switch cfg.Statements {
+			case "", "template":
+			case "policy":
+				client, err := a.policyClient()
+				if err != nil {
+					return err
+				}
+				cfg.Writer = synthtasks.PolicyWriter{Client: client, Model: a.cfg.Policy.Model}
+			default:
+				return usageError{fmt.Errorf("synth_tasks.statements %q: template or policy", cfg.Statements)}
+			}
 			sum, err := synthtasks.Run(ctx, l, cfg)
 			if err != nil {
 				return err

@@ -154,6 +154,9 @@ type step struct {
 }
 
 func (s *Scripted) next(req ChatRequest) (Message, error) {
+	if len(req.Tools) == 0 {
+		return s.issue(req), nil
+	}
 	var taskID string
 	for _, m := range req.Messages {
 		if m.Role == "user" {
@@ -276,4 +279,31 @@ func testFunc(id string) string {
 	id, _, _ = strings.Cut(id, "/")
 	id, _, _ = strings.Cut(id, " ")
 	return strings.TrimFunc(id, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' })
+}
+
+// issue answers a request without tools (synth-tasks' problem statements)
+// with an issue written from the failing tests it lists.
+func (s *Scripted) issue(req ChatRequest) Message {
+	var tests []string
+	for _, m := range req.Messages {
+		if m.Role != "user" {
+			continue
+		}
+		for _, line := range strings.Split(m.Text(), "\n") {
+			if t, ok := strings.CutPrefix(line, "- "); ok {
+				tests = append(tests, t)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("After updating, part of the library stopped working for me. ")
+	if len(tests) > 0 {
+		fmt.Fprintf(&b, "The test suite shows it: %s fails", tests[0])
+		if len(tests) > 1 {
+			fmt.Fprintf(&b, " (and %d more)", len(tests)-1)
+		}
+		b.WriteString(".")
+	}
+	b.WriteString(" I expected the documented behaviour; instead the results are wrong.")
+	return Message{Role: "assistant", Content: Str(b.String())}
 }

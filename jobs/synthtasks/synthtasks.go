@@ -56,6 +56,9 @@ type Config struct {
 	// Timeout bounds one run of the test suite; a candidate that hits it is
 	// dropped ("" : 10× the clean run's time, at least 20s, at most 5m).
 	Timeout string `json:"timeout" mapstructure:"timeout"`
+	// Statements: "template" (default) or "policy" (the policy endpoint
+	// writes them; the caller sets Writer).
+	Statements string `json:"-" mapstructure:"statements"`
 
 	ReposDir string `json:"-" mapstructure:"-"` // the repository store (sandbox.repos_dir)
 	// Backend runs the tests; Writer, when set, writes problem statements
