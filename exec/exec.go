@@ -2,8 +2,9 @@
 // repository at the task's base commit, the only writable place; no
 // network; CPU, memory and wall-time limits; the whole process tree killed
 // when a command ends or times out; a scrubbed environment. Backends share
-// one interface and one conformance suite (conformance_test.go); Local
-// (bubblewrap) is the one built so far.
+// one interface and one conformance suite (conformance_test.go): Local
+// (bubblewrap, the default) and Docker (the Engine API, for SWE-bench-style
+// images).
 //
 // Errors distinguish the sandbox failing (ErrInfra: it did not start, the
 // workspace could not be prepared, the harness timed out) from the command
@@ -92,6 +93,9 @@ type Workspace struct {
 	// checked out at Commit.
 	Source string
 	Commit string
+	// Image is the container image of the docker backend (the task row's
+	// image column); the local backend ignores it.
+	Image string
 }
 
 // Sandbox is one isolated workspace. It is not safe for concurrent Run

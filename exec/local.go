@@ -168,6 +168,9 @@ func (l *Local) logger() *slog.Logger {
 // prepare fills dst: a clone at ws.Commit, a copy of ws.Source, or nothing.
 func prepare(ctx context.Context, ws Workspace, dst string) error {
 	if ws.Source == "" {
+		if ws.Commit != "" {
+			return fmt.Errorf("commit %s requested without a source repository (image %q is for the docker backend)", ws.Commit, ws.Image)
+		}
 		return os.Mkdir(dst, 0o755)
 	}
 	if st, err := os.Stat(ws.Source); err != nil {

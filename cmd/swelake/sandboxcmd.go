@@ -27,8 +27,14 @@ func (a *app) backend() (exec.Backend, error) {
 	switch a.cfg.Sandbox.Backend {
 	case "local", "":
 		return &exec.Local{Root: a.cfg.Sandbox.Root, AllowUnisolated: a.cfg.Sandbox.AllowUnisolated, Logger: a.logger}, nil
+	case "docker":
+		d := &exec.Docker{Host: a.cfg.Sandbox.DockerHost, WorkDir: a.cfg.Sandbox.DockerWorkDir}
+		if d.Host == "" {
+			d.Host = a.getenv("DOCKER_HOST")
+		}
+		return d, nil
 	}
-	return nil, fmt.Errorf("config sandbox.backend %q: want local", a.cfg.Sandbox.Backend)
+	return nil, fmt.Errorf("config sandbox.backend %q: want local or docker", a.cfg.Sandbox.Backend)
 }
 
 func newSandboxRunCmd(a *app) *cobra.Command {

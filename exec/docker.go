@@ -1,0 +1,380 @@
+package exec
+
+import (
+	"archive/tar"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Docker runs sandboxes as containers of a Docker Engine through its HTTP
+// API (no docker CLI needed): SWE-bench-style images named by the task row
+// (Workspace.Image), the repository at WorkDir in the image, no network,
+// memory/CPU/PID limits, and the container removed by Close.
+type Docker struct {
+	// Host is the engine's address: unix:///var/run/docker.sock (default)
+	// or tcp://host:port.
+	Host string
+	// WorkDir is where images hold the repository (default /testbed, as
+	// SWE-bench's images).
+	WorkDir string
+	// Memory (bytes), CPUs and Pids bound each container (0: no limit).
+	Memory int64
+	CPUs   float64
+	Pids   int64
+	// APIVersion is the Engine API version prefix (default v1.41).
+	APIVersion string
+
+	once   sync.Once
+	client *http.Client
+	base   string
+}
+
+// Name is "docker".
+func (d *Docker) Name() string { return "docker" }
+
+// ErrNoEngine: no Docker engine answers at the configured host.
+var ErrNoEngine = errors.New("no Docker engine")
+
+func (d *Docker) init() {
+	d.once.Do(func() {
+		host := d.Host
+		if host == "" {
+			host = "unix:///var/run/docker.sock"
+		}
+		tr := &http.Transport{}
+		d.base = "http://docker"
+		if sock, ok := strings.CutPrefix(host, "unix://"); ok {
+			tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var dl net.Dialer
+				return dl.DialContext(ctx, "unix", sock)
+			}
+		} else {
+			d.base = "http://" + strings.TrimPrefix(host, "tcp://")
+		}
+		d.client = &http.Client{Transport: tr}
+		if d.APIVersion == "" {
+			d.APIVersion = "v1.41"
+		}
+		if d.WorkDir == "" {
+			d.WorkDir = "/testbed"
+		}
+	})
+}
+
+// Ping checks that the engine answers.
+func (d *Docker) Ping(ctx context.Context) error {
+	d.init()
+	resp, err := d.do(ctx, http.MethodGet, "/_ping", nil, nil)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrNoEngine, cmp.Or(d.Host, "unix:///var/run/docker.sock"), err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// do sends one API request; a non-2xx answer is an error with the
+// engine's message.
+func (d *Docker) do(ctx context.Context, method, p string, body io.Reader, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, d.base+"/"+d.APIVersion+p, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(msg, &e) == nil && e.Message != "" {
+			msg = []byte(e.Message)
+		}
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, p, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	return resp, nil
+}
+
+func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) error {
+	var body io.Reader
+	h := http.Header{}
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+		h.Set("Content-Type", "application/json")
+	}
+	resp, err := d.do(ctx, method, p, body, h)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Open starts a container of ws.Image that sleeps until Close; commands
+// run in it with exec. With ws.Commit set, the repository in WorkDir is
+// checked out at it first.
+func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
+	d.init()
+	if ws.Image == "" {
+		return nil, infra("open", errors.New("the docker backend needs an image (the task's image column)"))
+	}
+	env := []string{}
+	for k, v := range SandboxEnv() {
+		if k != "PATH" && k != "HOME" && k != "TMPDIR" { // the image's own
+			env = append(env, k+"="+v)
+		}
+	}
+	cfg := map[string]any{
+		"Image": ws.Image, "Cmd": []string{"sleep", "infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
+		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{"swelake.sandbox": "1"},
+		"HostConfig": map[string]any{"NetworkMode": "none", "Memory": d.Memory, "NanoCpus": int64(d.CPUs * 1e9), "PidsLimit": d.Pids,
+			"Init": true, "CapDrop": []string{"NET_RAW", "SYS_ADMIN"}},
+	}
+	var created struct {
+		ID string `json:"Id"`
+	}
+	if err := d.doJSON(ctx, http.MethodPost, "/containers/create", cfg, &created); err != nil {
+		return nil, infra("create container of "+ws.Image, err)
+	}
+	s := &dockerSandbox{d: d, id: created.ID}
+	if err := d.doJSON(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil); err != nil {
+		s.Close(context.WithoutCancel(ctx))
+		return nil, infra("start container of "+ws.Image, err)
+	}
+	if ws.Commit != "" {
+		res, err := s.Run(ctx, Spec{Argv: []string{"git", "checkout", "--quiet", "--force", ws.Commit}, Limits: Limits{Timeout: 5 * time.Minute}})
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("git checkout %s: exit %d: %s", ws.Commit, res.ExitCode, firstLine(res.Output))
+		}
+		if err != nil {
+			s.Close(context.WithoutCancel(ctx))
+			return nil, infra("prepare workspace in "+ws.Image, err)
+		}
+	}
+	return s, nil
+}
+
+type dockerSandbox struct {
+	d      *Docker
+	id     string
+	mu     sync.Mutex
+	closed bool
+}
+
+func (s *dockerSandbox) Isolated() bool { return true }
+
+// Run executes the command in the container. The wall-time limit is
+// enforced inside (coreutils timeout, the whole process group killed), so
+// that the container survives for the next command; stdin is written to
+// a file first (exec's attach protocol needs a hijacked connection).
+func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return Result{}, infra("run", errors.New("sandbox is closed"))
+	}
+	if len(spec.Argv) == 0 {
+		return Result{}, errors.New("sandbox run: no command")
+	}
+	lim := spec.Limits.withDefaults()
+	script := limitScript(lim)
+	if spec.Stdin != nil {
+		data, err := io.ReadAll(spec.Stdin)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := s.writeAbs(ctx, "/tmp/.swelake-stdin", data); err != nil {
+			return Result{}, err
+		}
+		script = strings.Replace(script, `exec "$@"`, `exec "$@" < /tmp/.swelake-stdin`, 1)
+	} else {
+		script = strings.Replace(script, `exec "$@"`, `exec "$@" < /dev/null`, 1)
+	}
+	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
+	argv := append([]string{"timeout", "--signal=KILL", fmt.Sprint(secs), "sh", "-c", script, "sh"}, spec.Argv...)
+	var env []string
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	dir := s.d.WorkDir
+	if spec.Dir != "" {
+		dir = path.Join(dir, path.Clean("/"+spec.Dir))
+	}
+	var ex struct {
+		ID string `json:"Id"`
+	}
+	if err := s.d.doJSON(ctx, http.MethodPost, "/containers/"+s.id+"/exec", map[string]any{
+		"Cmd": argv, "Env": env, "WorkingDir": dir, "AttachStdout": true, "AttachStderr": true}, &ex); err != nil {
+		return Result{}, infra("exec "+spec.Argv[0], err)
+	}
+	start := time.Now()
+	resp, err := s.d.do(ctx, http.MethodPost, "/exec/"+ex.ID+"/start", strings.NewReader(`{"Detach":false,"Tty":false}`), http.Header{"Content-Type": {"application/json"}})
+	if err != nil {
+		return Result{}, infra("start exec "+spec.Argv[0], err)
+	}
+	out := &lockedCapped{c: capped{n: lim.Output}}
+	derr := demux(resp.Body, writers(out, spec.Stdout), writers(out, spec.Stderr))
+	resp.Body.Close()
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	if derr != nil {
+		return Result{}, infra("read the output of "+spec.Argv[0], derr)
+	}
+	var insp struct {
+		ExitCode int  `json:"ExitCode"`
+		Running  bool `json:"Running"`
+	}
+	if err := s.d.doJSON(ctx, http.MethodGet, "/exec/"+ex.ID+"/json", nil, &insp); err != nil {
+		return Result{}, infra("inspect exec "+spec.Argv[0], err)
+	}
+	res := Result{ExitCode: insp.ExitCode, Duration: time.Since(start)}
+	res.Output, res.Truncated = out.bytes()
+	if res.ExitCode == 137 && res.Duration >= lim.Timeout {
+		res.ExitCode, res.TimedOut = TimeoutExitCode, true
+	}
+	return res, nil
+}
+
+// demux splits the engine's multiplexed stream: frames of an 8-byte
+// header (stream 1 stdout, 2 stderr; big-endian size) and the payload.
+func demux(r io.Reader, stdout, stderr io.Writer) error {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[4:]))
+		w := stdout
+		if hdr[0] == 2 {
+			w = stderr
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *dockerSandbox) abs(p string) (string, error) {
+	rel, err := clean(p)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(s.d.WorkDir, rel), nil
+}
+
+func (s *dockerSandbox) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	a, err := s.abs(p)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.d.do(ctx, http.MethodGet, "/containers/"+s.id+"/archive?path="+url.QueryEscape(a), nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	defer resp.Body.Close()
+	return untarFile(resp.Body, path.Base(a))
+}
+
+func (s *dockerSandbox) WriteFile(ctx context.Context, p string, data []byte) error {
+	a, err := s.abs(p)
+	if err != nil {
+		return err
+	}
+	if dir := path.Dir(a); dir != s.d.WorkDir {
+		if res, err := s.Run(ctx, Spec{Argv: []string{"mkdir", "-p", dir}, Limits: Limits{Timeout: time.Minute}}); err != nil || res.ExitCode != 0 {
+			return fmt.Errorf("write %s: mkdir %s: %v (exit %d)", p, dir, err, res.ExitCode)
+		}
+	}
+	return s.writeAbs(ctx, a, data)
+}
+
+func (s *dockerSandbox) writeAbs(ctx context.Context, a string, data []byte) error {
+	body, err := tarFile(path.Base(a), data)
+	if err != nil {
+		return err
+	}
+	resp, err := s.d.do(ctx, http.MethodPut, "/containers/"+s.id+"/archive?path="+url.QueryEscape(path.Dir(a)), bytes.NewReader(body),
+		http.Header{"Content-Type": {"application/x-tar"}})
+	if err != nil {
+		return infra("write "+a, err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (s *dockerSandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.d.doJSON(ctx, http.MethodDelete, "/containers/"+s.id+"?force=true&v=true", nil, nil); err != nil {
+		return infra("remove container "+s.id, err)
+	}
+	return nil
+}
+
+// tarFile is a one-file tar archive.
+func tarFile(name string, data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// untarFile reads the regular file name from a tar stream.
+func untarFile(r io.Reader, name string) ([]byte, error) {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: not a regular file in the archive", name)
+			}
+			return nil, err
+		}
+		if path.Base(h.Name) == name && h.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
+		}
+	}
+}
