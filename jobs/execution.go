@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,26 @@ func WarmGoCache(ctx context.Context, b exec.Backend, language string, ws exec.W
 		return nil
 	}
 	return w.WarmGoCache(ctx, ws)
+}
+
+// WarmGoCaches warms the backend's Go build cache once per repository of
+// the tasks, before a job's sandboxes start. A failure costs speed, not
+// correctness: it is logged.
+func WarmGoCaches(ctx context.Context, b exec.Backend, reposDir string, tasks []*schemas.Task, log *slog.Logger) {
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if seen[t.Repo] {
+			continue
+		}
+		seen[t.Repo] = true
+		ws, err := TaskWorkspace(reposDir, t)
+		if err != nil {
+			continue // the job reports the missing repository per task
+		}
+		if err := WarmGoCache(ctx, b, t.Language, ws); err != nil {
+			log.Warn("Go build cache not warmed", "repo", t.Repo, "err", err)
+		}
+	}
 }
 
 // EvaluationOf is the evaluations row of a grading.

@@ -22,6 +22,7 @@ import (
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/synthtasks"
 	"github.com/swelake/swelake/jobs/validatetasks"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -39,6 +40,29 @@ func (a *app) execBackend(r root) (exec.Backend, error) {
 		}
 	}
 	return b, nil
+}
+
+// commitState says where a job's output is: committed now, or by an
+// earlier run with the same run key.
+func commitState(table string, version int64, skipped bool) string {
+	if skipped {
+		return fmt.Sprintf("already in %s@%d", table, version)
+	}
+	return fmt.Sprintf("committed %s@%d", table, version)
+}
+
+// execEnv opens the lake and the sandbox backend of an execution job and
+// returns them with the repository store and the job runtime.
+func (a *app) execEnv(cmd *cobra.Command) (*lake.Lake, exec.Backend, string, jobs.Runtime, error) {
+	l, r, err := a.openLake(cmd.Context(), false)
+	if err != nil {
+		return nil, nil, "", jobs.Runtime{}, err
+	}
+	b, err := a.execBackend(r)
+	if err != nil {
+		return nil, nil, "", jobs.Runtime{}, err
+	}
+	return l, b, a.cfg.Sandbox.ReposDir, a.runtime(r), nil
 }
 
 // policyClient is the configured policy endpoint's client.
@@ -97,14 +121,11 @@ Default repositories: the samples under examples/repos.`,
 			if cmd.Flags().Changed("max-tasks") {
 				cfg.MaxTasks = maxTasks
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, backend, repos, rt, err := a.execEnv(cmd)
 			if err != nil {
 				return err
 			}
-			if cfg.Backend, err = a.execBackend(r); err != nil {
-				return err
-			}
-			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
 			switch cfg.Statements {
 			case "", "template":
 			case "policy":
@@ -123,10 +144,7 @@ Default repositories: the samples under examples/repos.`,
 			if a.json {
 				return a.printJSON(sum)
 			}
-			state := fmt.Sprintf("committed tasks@%d", sum.Version)
-			if sum.Skipped {
-				state = fmt.Sprintf("already in tasks@%d", sum.Version)
-			}
+			state := commitState("tasks", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "synth-tasks (%s): %d tasks\n", state, sum.Tasks)
 			for _, rs := range sum.Repos {
 				fmt.Fprintf(a.stdout, "  %-12s %s  %d tests; %d candidates, %d kept %s; dropped %s\n", rs.Repo, rs.Commit[:12], rs.Tests, rs.Candidates, rs.Kept, counts(rs.ByKind), counts(rs.Dropped))
@@ -180,14 +198,11 @@ default (rollout.only_valid).`,
 			if cmd.Flags().Changed("runs") {
 				cfg.Runs = runs
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, backend, repos, rt, err := a.execEnv(cmd)
 			if err != nil {
 				return err
 			}
-			if cfg.Backend, err = a.execBackend(r); err != nil {
-				return err
-			}
-			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
 			sum, err := validatetasks.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -195,10 +210,7 @@ default (rollout.only_valid).`,
 			if a.json {
 				return a.printJSON(sum)
 			}
-			state := fmt.Sprintf("committed task_validations@%d", sum.Version)
-			if sum.Skipped {
-				state = fmt.Sprintf("already in task_validations@%d", sum.Version)
-			}
+			state := commitState("task_validations", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "validation %s of %s (%s): %d tasks %s\n", sum.ValidationID, sum.Input, state, sum.Tasks, counts(sum.Status))
 			for reason, n := range sum.Reasons {
 				fmt.Fprintf(a.stdout, "  %d: %s\n", n, reason)
@@ -253,15 +265,12 @@ sample) pairs already committed and runs the rest.`,
 			if err != nil {
 				return err
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, backend, repos, rt, err := a.execEnv(cmd)
 			if err != nil {
 				return err
 			}
-			if cfg.Backend, err = a.execBackend(r); err != nil {
-				return err
-			}
 			cfg.Client, cfg.Model, cfg.Endpoint = client, a.cfg.Policy.Model, a.cfg.Policy.BaseURL
-			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
 			bar := progress.New(a.stderr, a.stderrIsTTY, "rollout", 0, a.now)
 			cfg.Progress = func(done, total int) {
 				bar.SetTotal(int64(total))
@@ -314,14 +323,11 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 			if cmd.Flags().Changed("run-id") {
 				cfg.RunID = runID
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, backend, repos, rt, err := a.execEnv(cmd)
 			if err != nil {
 				return err
 			}
-			if cfg.Backend, err = a.execBackend(r); err != nil {
-				return err
-			}
-			cfg.ReposDir, cfg.Runtime = a.cfg.Sandbox.ReposDir, a.runtime(r)
+			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
 			sum, err := evaluate.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -329,10 +335,7 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 			if a.json {
 				return a.printJSON(sum)
 			}
-			state := fmt.Sprintf("committed evaluations@%d", sum.Version)
-			if sum.Skipped {
-				state = fmt.Sprintf("already in evaluations@%d", sum.Version)
-			}
+			state := commitState("evaluations", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "evaluation %s of %s against %s (%s): %d patches, %d resolved %s\n", sum.RunID, sum.Input, sum.Tasks, state, sum.Patches, sum.Resolved, counts(sum.Status))
 			return nil
 		},

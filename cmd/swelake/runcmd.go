@@ -154,10 +154,7 @@ trainers under <out>/<set_id>/: ` + strings.Join(buildsft.Formats(), ", ") + `.`
 			if a.json {
 				return a.printJSON(sum)
 			}
-			state := fmt.Sprintf("committed sft_examples@%d", sum.Version)
-			if sum.Skipped {
-				state = fmt.Sprintf("already in sft_examples@%d", sum.Version)
-			}
+			state := commitState("sft_examples", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "sft set %s from %s (%s): %d examples (train %d, validation %d) from %d rollouts, %d tokens, %d with loss, %d truncated\n",
 				sum.SetID, sum.Input, state, sum.Examples, sum.Train, sum.Validation, sum.Rollouts, sum.Tokens, sum.LossTokens, sum.Truncated)
 			for reason, n := range sum.Dropped {
@@ -227,10 +224,7 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 			if a.json {
 				return a.printJSON(sum)
 			}
-			state := fmt.Sprintf("committed rl_samples@%d", sum.Version)
-			if sum.Skipped {
-				state = fmt.Sprintf("already in rl_samples@%d", sum.Version)
-			}
+			state := commitState("rl_samples", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "rl batch %s from %s (%s): %d groups, %d samples, %d masked\n", sum.BatchID, sum.Input, state, sum.Groups, sum.Samples, sum.Masked)
 			for reason, n := range sum.DroppedGroups {
 				fmt.Fprintf(a.stdout, "dropped groups: %d (%s)\n", n, reason)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -122,8 +121,13 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	rows := make([]schemas.Evaluation, len(cands))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
-	var mu sync.Mutex
-	warmed := map[string]bool{}
+	var warm []*schemas.Task
+	for _, c := range cands {
+		if t, ok := tasks[c.taskID]; ok {
+			warm = append(warm, t)
+		}
+	}
+	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
 	for i, c := range cands {
 		g.Go(func() error {
 			t, ok := tasks[c.taskID]
@@ -137,14 +141,6 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 				rows[i] = jobs.EvaluationOf(exec.Grading{Status: exec.StatusNoResult, Reason: err.Error()}, t, sum.RunID, c.rolloutID, c.name, c.patch, JobName)
 				return nil
 			}
-			mu.Lock()
-			if !warmed[t.Repo] {
-				warmed[t.Repo] = true
-				if err := jobs.WarmGoCache(gctx, cfg.Backend, t.Language, ws); err != nil {
-					cfg.Logger.Warn("evaluate: Go build cache not warmed", "repo", t.Repo, "err", err)
-				}
-			}
-			mu.Unlock()
 			gr, err := exec.GradePatch(gctx, cfg.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(c.patch),
 				TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
 				Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}})

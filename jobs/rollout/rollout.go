@@ -162,17 +162,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	cfg.Logger.Info("rollout", "run_id", sum.RunID, "tasks", len(tasks), "pairs", sum.Pairs, "resumed", sum.Resumed, "to_run", len(todo))
-	warmed := map[string]bool{}
-	for _, p := range todo {
-		if !warmed[p.task.Repo] {
-			warmed[p.task.Repo] = true
-			if ws, err := jobs.TaskWorkspace(cfg.ReposDir, p.task); err == nil {
-				if err := jobs.WarmGoCache(ctx, cfg.Backend, p.task.Language, ws); err != nil {
-					cfg.Logger.Warn("rollout: Go build cache not warmed", "repo", p.task.Repo, "err", err)
-				}
-			}
-		}
+	warm := make([]*schemas.Task, len(todo))
+	for i, p := range todo {
+		warm[i] = p.task
 	}
+	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
 
 	start := time.Now()
 	results := make(chan schemas.Rollout)

@@ -110,16 +110,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	slices.SortFunc(tasks, func(a, b schemas.Task) int { return strings.Compare(a.TaskID, b.TaskID) })
 	sum.Tasks = len(tasks)
-	warmed := map[string]bool{}
+	ptrs := make([]*schemas.Task, len(tasks))
 	for i := range tasks {
-		t := &tasks[i]
-		if ws, err := jobs.TaskWorkspace(cfg.ReposDir, t); err == nil && !warmed[t.Repo] {
-			warmed[t.Repo] = true
-			if err := jobs.WarmGoCache(ctx, cfg.Backend, t.Language, ws); err != nil {
-				cfg.Logger.Warn("validate-tasks: Go build cache not warmed", "repo", t.Repo, "err", err)
-			}
-		}
+		ptrs[i] = &tasks[i]
 	}
+	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, ptrs, cfg.Logger)
 	rows := make([]schemas.TaskValidation, len(tasks))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
