@@ -270,6 +270,7 @@ sample) pairs already committed and runs the rest.`,
 				return err
 			}
 			cfg.Client, cfg.Model, cfg.Endpoint = client, a.cfg.Policy.Model, a.cfg.Policy.BaseURL
+			cfg.TokenizerDir = a.tokenizerDir(cmd, cfg.TokenizerDir)
 			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
 			bar := progress.New(a.stderr, a.stderrIsTTY, "rollout", 0, a.now)
 			cfg.Progress = func(done, total int) {

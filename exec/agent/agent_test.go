@@ -204,3 +204,40 @@ func transcript(tr Trajectory) string {
 	}
 	return b.String()
 }
+
+// usageless is a model endpoint that reports no token usage.
+type usageless struct{}
+
+func (usageless) Chat(_ context.Context, req ChatRequest) (ChatResponse, error) {
+	var resp ChatResponse
+	resp.Choices = make([]struct {
+		Index        int     `json:"index"`
+		Message      Message `json:"message"`
+		FinishReason string  `json:"finish_reason"`
+	}, 1)
+	var call ToolCall
+	call.ID, call.Type = "c", "function"
+	call.Function.Name, call.Function.Arguments = ToolBash, `{"command":"ls"}`
+	resp.Choices[0].Message = Message{Role: "assistant", ToolCalls: []ToolCall{call}}
+	return resp, nil
+}
+
+// TestTokenCapWithoutUsage: where the endpoint reports no usage, the
+// context is counted by Episode.CountTokens and the cap still holds.
+func TestTokenCapWithoutUsage(t *testing.T) {
+	exectest.Need(t)
+	ctx := context.Background()
+	store, _, bug, fix := exectest.BugRepo(t)
+	task := exectest.BugTask(bug, fix)
+	ws, _ := jobs.TaskWorkspace(store, &task)
+	sb, err := exectest.Backend(t).Open(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(ctx)
+	tr, err := Run(ctx, usageless{}, sb, Episode{System: "s", User: "u", Limits: Limits{MaxContextTokens: 1000},
+		CountTokens: func(msgs []Message) int64 { return int64(100 * len(msgs)) }})
+	if err != nil || tr.ExitReason != ExitTokenCap || !tr.Forced || tr.Context <= 1000 || tr.Steps != 5 {
+		t.Fatalf("exit %s, context %d, steps %d, err %v", tr.ExitReason, tr.Context, tr.Steps, err)
+	}
+}

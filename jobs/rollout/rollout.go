@@ -25,6 +25,8 @@ import (
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // JobName is recorded in the provenance of every commit of this job.
@@ -53,6 +55,11 @@ type Config struct {
 	// Not part of the run id: how fast, not what.
 	Concurrency int `json:"-" mapstructure:"concurrency"` // rollouts at once (default 2)
 	BatchSize   int `json:"-" mapstructure:"batch_size"`  // rollouts per commit (default 8)
+
+	// TokenizerDir is the model's tokenizer: where an endpoint reports no
+	// token usage, the context is counted with it (rendered with its chat
+	// template) for the token cap ("" or unloadable: usage only).
+	TokenizerDir string `json:"-" mapstructure:"tokenizer_dir"`
 
 	Model    string        `json:"model" mapstructure:"-"` // recorded as the policy
 	Endpoint string        `json:"-" mapstructure:"-"`     // recorded in each rollout's raw record
@@ -168,6 +175,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
 
+	count := contextCounter(cfg)
 	start := time.Now()
 	results := make(chan schemas.Rollout)
 	g, gctx := errgroup.WithContext(ctx)
@@ -180,7 +188,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 				break
 			}
 			w.Go(func() error {
-				r, err := one(wctx, cfg, sum.RunID, p)
+				r, err := one(wctx, cfg, sum.RunID, p, count)
 				if err != nil {
 					return err
 				}
@@ -351,7 +359,7 @@ func Seed(base int64, taskID string, sample int) int64 {
 }
 
 // one runs and grades one rollout.
-func one(ctx context.Context, cfg Config, runID string, p pair) (schemas.Rollout, error) {
+func one(ctx context.Context, cfg Config, runID string, p pair, count func([]agent.Message) int64) (schemas.Rollout, error) {
 	t := p.task
 	seed := Seed(cfg.Seed, t.TaskID, p.sample)
 	r := schemas.Rollout{RolloutID: fmt.Sprintf("%s/%s/%d", runID, t.TaskID, p.sample), TaskID: t.TaskID, RunID: runID, Policy: cfg.Model,
@@ -367,7 +375,8 @@ func one(ctx context.Context, cfg Config, runID string, p pair) (schemas.Rollout
 		if err == nil {
 			raw["isolated"] = sb.Isolated()
 			tr, err = agent.Run(ctx, cfg.Client, sb, agent.Episode{System: System, User: Prompt(t), Seed: &seed,
-				Limits: agent.Limits{MaxSteps: cfg.MaxSteps, MaxContextTokens: cfg.MaxContextTokens, WallTime: wall, CommandTimeout: cmdTimeout, Banned: cfg.Banned}})
+				Limits:      agent.Limits{MaxSteps: cfg.MaxSteps, MaxContextTokens: cfg.MaxContextTokens, WallTime: wall, CommandTimeout: cmdTimeout, Banned: cfg.Banned},
+				CountTokens: count})
 			sb.Close(context.WithoutCancel(ctx))
 			if ctx.Err() != nil {
 				return r, ctx.Err()
@@ -381,13 +390,7 @@ func one(ctx context.Context, cfg Config, runID string, p pair) (schemas.Rollout
 		tr.ExitReason, tr.Error = agent.ExitInfraError, err.Error()
 		tr.Messages = []agent.Message{{Role: "system", Content: agent.Str(System)}, {Role: "user", Content: agent.Str(Prompt(t))}}
 	}
-	for _, m := range tr.Messages {
-		sm := schemas.Message{Role: m.Role, Content: m.Text(), ToolCallID: m.ToolCallID, Name: m.Name}
-		for _, c := range m.ToolCalls {
-			sm.ToolCalls = append(sm.ToolCalls, schemas.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments})
-		}
-		r.Messages = append(r.Messages, sm)
-	}
+	r.Messages = messages(tr.Messages)
 	r.NumTurns = int32(tr.Steps)
 	if tr.Context > 0 {
 		r.Tokens = &tr.Context
@@ -425,4 +428,44 @@ func one(ctx context.Context, cfg Config, runID string, p pair) (schemas.Rollout
 	r.ContentHash = hex.EncodeToString(h[:])
 	cfg.Logger.Debug("rollout done", "rollout", r.RolloutID, "exit", r.ExitReason, "steps", r.NumTurns)
 	return r, nil
+}
+
+// messages converts the API's messages to the rollouts table's.
+func messages(msgs []agent.Message) []schemas.Message {
+	out := make([]schemas.Message, 0, len(msgs))
+	for _, m := range msgs {
+		sm := schemas.Message{Role: m.Role, Content: m.Text(), ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range m.ToolCalls {
+			sm.ToolCalls = append(sm.ToolCalls, schemas.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments})
+		}
+		out = append(out, sm)
+	}
+	return out
+}
+
+// contextCounter counts a conversation's tokens with the model's tokenizer
+// and chat template, tools included, exactly as build-sft renders it; nil
+// without a usable tokenizer.
+func contextCounter(cfg Config) func([]agent.Message) int64 {
+	if cfg.TokenizerDir == "" {
+		return nil
+	}
+	tok, err := tokenizer.Load(cfg.TokenizerDir)
+	if err != nil {
+		cfg.Logger.Warn("rollout: no tokenizer to count the context where the endpoint reports no usage", "err", err)
+		return nil
+	}
+	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		cfg.Logger.Warn("rollout: the tokenizer's chat template does not parse; counting with the endpoint's usage only", "err", err)
+		return nil
+	}
+	tools, _ := json.Marshal(map[string]any{"tools": agent.Tools()})
+	return func(msgs []agent.Message) int64 {
+		text, err := tmpl.RenderChat(jobs.ChatOf(schemas.Rollout{Messages: messages(msgs), Raw: tools}, tok.Config()))
+		if err != nil {
+			return 0
+		}
+		return int64(len(tok.Encode(text)))
+	}
 }

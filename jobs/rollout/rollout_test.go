@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -92,5 +94,24 @@ func TestRolloutResumes(t *testing.T) {
 	sum3, err := Run(ctx, l, cfg)
 	if err != nil || sum3.Rollouts != 0 || sum3.Resumed != 8 || sum3.Commits != 0 {
 		t.Fatalf("third run: %+v, %v", sum3, err)
+	}
+}
+
+// TestContextCounter counts with the real tokenizer and chat template when
+// the endpoint reports no usage.
+func TestContextCounter(t *testing.T) {
+	dir := tokref.DefaultTokenizerDir()
+	count := contextCounter(Config{TokenizerDir: dir, Runtime: jobs.Runtime{}.WithDefaults()})
+	if count == nil {
+		t.Fatal("no counter with a tokenizer")
+	}
+	short := count([]agent.Message{{Role: "user", Content: agent.Str("fix the bug")}})
+	long := count([]agent.Message{{Role: "user", Content: agent.Str("fix the bug " + strings.Repeat("and more words ", 100))}})
+	// The tools' schemas are part of the rendered context (hundreds of tokens).
+	if short < 200 || long-short < 250 || long-short > 400 {
+		t.Fatalf("counts %d and %d", short, long)
+	}
+	if contextCounter(Config{TokenizerDir: t.TempDir(), Runtime: jobs.Runtime{}.WithDefaults()}) != nil {
+		t.Fatal("a counter without tokenizer files")
 	}
 }
