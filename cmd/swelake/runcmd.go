@@ -21,10 +21,13 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `Runs one stage as a batch job over pinned snapshots of the lake. Every job
 reads its configuration from the config file under its name (synth_tasks,
 validate_tasks, rollout, evaluate, curate, build_sft, build_rl), then --set
-key=value overrides, then its flags. A job
-whose run key (inputs, configuration, tokenizer) was already committed is a
-no-op and prints what it committed then.`,
-		Example: `  swelake run curate --json
+key=value overrides, then its flags. A job whose run key (inputs,
+configuration, tokenizer) was already committed is a no-op and prints what
+it committed then; rollout resumes where an interrupted run stopped.`,
+		Example: `  swelake run synth-tasks && swelake run validate-tasks
+  swelake run rollout --samples 4 --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted
+  swelake run evaluate --json
+  swelake run curate --json
   swelake run curate --set curate.rules='["reward","loop"]' --set curate.params.loop.max_repeats=3
   swelake run build-sft --out sft-out --export openai,parquet --pack-length 32768
   swelake run build-rl --iteration 3 --k 4 --estimator rloo --verl-out rl/iter-3.parquet`,
