@@ -104,9 +104,11 @@ demo-exec: build
 	$(BIN)/swelake lake init --lake $(DEMO_EXEC_LAKE) >/dev/null
 	$(BIN)/swelake run synth-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --max-tasks 4 --set synth_tasks.max_candidates=12
 	$(BIN)/swelake run validate-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
-	$(BIN)/swelake policy serve --scripted --lake $(DEMO_EXEC_LAKE) --addr 127.0.0.1:8642 & pid=$$!; sleep 1; \
+	$(BIN)/swelake policy serve --scripted --lake $(DEMO_EXEC_LAKE) --addr 127.0.0.1:0 --json > .demo/policy.json & pid=$$!; \
+	  for i in $$(seq 50); do grep -q base_url .demo/policy.json 2>/dev/null && break; sleep 0.1; done; \
+	  url=$$(sed -n 's/.*"base_url": *"\([^"]*\)".*/\1/p' .demo/policy.json); echo "scripted policy at $$url"; \
 	  $(BIN)/swelake run rollout --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --samples 4 \
-	    --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted --set rollout.max_steps=30; \
+	    --set policy.base_url=$$url --set policy.model=scripted --set rollout.max_steps=30; \
 	  status=$$?; kill $$pid; exit $$status
 	$(BIN)/swelake run evaluate --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
 	$(BIN)/swelake run curate --lake $(DEMO_EXEC_LAKE)
