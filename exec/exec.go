@@ -12,6 +12,7 @@
 package exec
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,4 +145,23 @@ func (c *capped) Write(p []byte) (int, error) {
 	}
 	c.buf = append(c.buf, p...)
 	return len(p), nil
+}
+
+// Isolation describes how a backend isolates commands, for provenance:
+// "local (bubblewrap)", "local (UNISOLATED: bubblewrap missing,
+// allow_unisolated set)" or "docker (<host>)".
+func Isolation(b Backend) string {
+	switch b := b.(type) {
+	case *Local:
+		if b.bwrapPath() != "" {
+			return "local (bubblewrap)"
+		}
+		if b.AllowUnisolated {
+			return "local (UNISOLATED: bubblewrap missing, allow_unisolated set)"
+		}
+		return "local (bubblewrap missing: refuses to run)"
+	case *Docker:
+		return "docker (" + cmp.Or(b.Host, "unix:///var/run/docker.sock") + ")"
+	}
+	return b.Name()
 }

@@ -42,6 +42,15 @@ type Local struct {
 	warmMu sync.RWMutex // held by WarmGoCache; read-held by the copies
 }
 
+// bwrapPath is the bubblewrap binary, "" when missing.
+func (l *Local) bwrapPath() string {
+	if l.Bwrap != "" {
+		return l.Bwrap
+	}
+	p, _ := osexec.LookPath("bwrap")
+	return p
+}
+
 // Name is "local".
 func (l *Local) Name() string { return "local" }
 
@@ -71,10 +80,7 @@ func SandboxEnv() map[string]string {
 
 // Open prepares a workspace from ws.Source (at ws.Commit).
 func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
-	bwrap := l.Bwrap
-	if bwrap == "" {
-		bwrap, _ = osexec.LookPath("bwrap")
-	}
+	bwrap := l.bwrapPath()
 	if bwrap == "" && !l.AllowUnisolated {
 		return nil, ErrUnisolated
 	}

@@ -101,6 +101,10 @@ type Provenance struct {
 	CodeVersion string    `json:"code_version"`
 	Author      string    `json:"author"`
 	Time        time.Time `json:"time"`
+	// Sandbox is where the job ran commands, for jobs that run them: e.g.
+	// "local (bubblewrap)", or "local (UNISOLATED ...)" when it was allowed
+	// to run without isolation.
+	Sandbox string `json:"sandbox,omitempty"`
 }
 
 // Summary counts what a commit changed and what the table holds after it.

@@ -168,7 +168,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("evaluate: write: %w", err)
 	}
 	res, err := et.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: []string{sum.Input, sum.Tasks},
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
+		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return sum, fmt.Errorf("evaluate: commit: %w", err)
 	}

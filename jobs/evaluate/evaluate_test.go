@@ -54,6 +54,10 @@ func TestEvaluate(t *testing.T) {
 	if e := got["orphan"]; e.Status != "no_result" || e.Resolved != nil {
 		t.Errorf("a patch of an unknown task: %+v", e)
 	}
+	log, err := et.Log(ctx, sum.Version, sum.Version)
+	if err != nil || len(log) != 1 || log[0].Provenance.Sandbox != "local (bubblewrap)" || log[0].Provenance.Job != JobName {
+		t.Fatalf("the commit's provenance does not name the sandbox: %+v, %v", log, err)
+	}
 	again, err := Run(ctx, l, cfg)
 	if err != nil || !again.Skipped {
 		t.Fatalf("rerun: %+v, %v", again, err)

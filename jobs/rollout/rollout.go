@@ -332,7 +332,7 @@ func commit(ctx context.Context, l *lake.Lake, rt *lake.Table, cfg Config, runID
 		return -1, fmt.Errorf("rollout %s: write: %w", runID, err)
 	}
 	res, err := rt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: inputs,
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
+		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return -1, fmt.Errorf("rollout %s: commit: %w", runID, err)
 	}

@@ -235,7 +235,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("synth-tasks: write: %w", err)
 	}
 	res, err := tt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: sum.RunKey, ConfigHash: hash, Inputs: jobs.FileRefs(repoPaths(cfg)),
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
+		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return sum, fmt.Errorf("synth-tasks: commit: %w", err)
 	}

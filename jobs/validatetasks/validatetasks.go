@@ -149,7 +149,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("validate-tasks: write: %w", err)
 	}
 	res, err := vt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: []string{sum.Input},
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
+		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return sum, fmt.Errorf("validate-tasks: commit: %w", err)
 	}
