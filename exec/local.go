@@ -80,6 +80,16 @@ func SandboxEnv() map[string]string {
 
 // Open prepares a workspace from ws.Source (at ws.Commit).
 func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
+	s, err := l.open(ctx, ws, true)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return s, nil
+}
+
+// open prepares a sandbox; copyCache gives it a copy of the warmed Go
+// build cache.
+func (l *Local) open(ctx context.Context, ws Workspace, copyCache bool) (*localSandbox, error) {
 	bwrap := l.bwrapPath()
 	if bwrap == "" && !l.AllowUnisolated {
 		return nil, ErrUnisolated
@@ -102,6 +112,9 @@ func (l *Local) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	if err := prepare(ctx, ws, s.ws); err != nil {
 		removeAll(dir)
 		return nil, infra("prepare workspace from "+ws.Source, err)
+	}
+	if !copyCache {
+		return s, nil
 	}
 	if err := l.copyGoCache(ctx, s); err != nil {
 		removeAll(dir)
@@ -138,21 +151,17 @@ func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
 	if l.GoCache == "" {
 		return nil
 	}
-	saved := l.GoCache
-	l.GoCache = "" // the warming sandbox starts empty and binds the shared one
-	sb, err := l.Open(ctx, ws)
-	l.GoCache = saved
+	s, err := l.open(ctx, ws, false) // it binds the shared cache itself
 	if err != nil {
 		return err
 	}
-	defer sb.Close(context.WithoutCancel(ctx))
-	if err := os.MkdirAll(saved, 0o755); err != nil {
+	defer s.Close(context.WithoutCancel(ctx))
+	if err := os.MkdirAll(l.GoCache, 0o755); err != nil {
 		return infra("create the Go build cache", err)
 	}
 	l.warmMu.Lock()
 	defer l.warmMu.Unlock()
-	s := sb.(*localSandbox)
-	s.gocache = saved
+	s.gocache = l.GoCache
 	res, err := s.Run(ctx, Spec{Argv: []string{"go", "test", "-count=1", "-exec", "/bin/true", "./..."}, Limits: Limits{Timeout: 10 * time.Minute}})
 	if err != nil {
 		return err
