@@ -268,6 +268,9 @@ func newShowCmd(a *app) *cobra.Command {
 				s.Ref(), s.Rows(), len(s.Files), progress.Bytes(s.Bytes()), s.Schema.Name, s.Schema.Version, s.Schema.Fingerprint,
 				orDefault(strings.Join(s.PartitionBy, ","), "-"), p.Time.Local().Format(time.RFC3339), p.Author, p.CodeVersion,
 				orDefault(p.Job, "-"), orDefault(p.RunKey, "-"), orDefault(shortHash(p.ConfigHash), "-"), orDefault(strings.Join(p.Inputs, " "), "-"))
+			if p.Sandbox != "" {
+				fmt.Fprintf(a.stdout, "sandbox      %s\n", p.Sandbox)
+			}
 			if len(partList) > 0 {
 				fmt.Fprintln(a.stdout)
 				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
