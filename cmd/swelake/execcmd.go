@@ -380,7 +380,7 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 			if err != nil {
 				return usageError{err}
 			}
-			pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success, Logger: a.logger}
+			pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success}
 			for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
 				if err != nil {
 					return err

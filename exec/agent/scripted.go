@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"regexp"
@@ -37,7 +36,6 @@ type Scripted struct {
 	Tasks   map[string]ScriptTask // by task id
 	Success float64               // mean success probability (default 0.5)
 	Spread  float64               // spread of per-task probabilities around it (default 0.8)
-	Logger  *slog.Logger
 
 	requests atomic.Int64
 }

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -355,7 +356,7 @@ func Prompt(t *schemas.Task) string {
 // Seed is the sampling seed of one sample.
 func Seed(base int64, taskID string, sample int) int64 {
 	h := sha256.Sum256(fmt.Appendf(nil, "%d\x00%s\x00%d", base, taskID, sample))
-	return int64(uint64(h[0])<<24|uint64(h[1])<<16|uint64(h[2])<<8|uint64(h[3])) + int64(sample)<<32
+	return int64(binary.BigEndian.Uint64(h[:8]) >> 1) // non-negative: some servers reject negative seeds
 }
 
 // one runs and grades one rollout.
