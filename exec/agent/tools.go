@@ -81,7 +81,7 @@ func banned(command string, list []string) string {
 
 var splitCommands = regexp.MustCompile(`&&|\|\||[;|&\n()` + "`" + `]|\$\(`)
 
-// Tools runs the model's tool calls in one sandbox.
+// toolbox runs the model's tool calls in one sandbox.
 type toolbox struct {
 	sb         exec.Sandbox
 	banned     []string
@@ -149,10 +149,16 @@ func (t *toolbox) call(ctx context.Context, name, args string) (toolResult, erro
 	return toolResult{output: fmt.Sprintf("Error: unknown tool %q (tools: bash, str_replace_editor, submit).", name)}, nil
 }
 
-// rel maps the model's path (absolute under /workspace or relative) to a
+// rel maps the model's path — absolute under the workspace (/workspace in
+// the local sandbox, /testbed in SWE-bench images) or relative — to a
 // workspace path.
 func rel(p string) string {
-	p = strings.TrimPrefix(p, "/workspace")
+	for _, root := range []string{"/workspace", "/testbed"} {
+		if p == root || strings.HasPrefix(p, root+"/") {
+			p = strings.TrimPrefix(p, root)
+			break
+		}
+	}
 	return strings.TrimPrefix(p, "/")
 }
 
