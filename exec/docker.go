@@ -181,10 +181,9 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 }
 
 type dockerSandbox struct {
-	d      *Docker
-	id     string
-	mu     sync.Mutex
-	closed bool
+	d  *Docker
+	id string
+	lifecycle
 }
 
 func (s *dockerSandbox) Isolated() bool { return true }
@@ -194,14 +193,8 @@ func (s *dockerSandbox) Isolated() bool { return true }
 // that the container survives for the next command; stdin is written to
 // a file first (exec's attach protocol needs a hijacked connection).
 func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return Result{}, infra("run", errors.New("sandbox is closed"))
-	}
-	if len(spec.Argv) == 0 {
-		return Result{}, errors.New("sandbox run: no command")
+	if err := s.start(spec); err != nil {
+		return Result{}, err
 	}
 	lim := spec.Limits.withDefaults()
 	script := limitScript(lim)
@@ -334,16 +327,12 @@ func (s *dockerSandbox) writeAbs(ctx context.Context, a string, data []byte) err
 }
 
 func (s *dockerSandbox) Close(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.close(func() error {
+		if err := s.d.doJSON(ctx, http.MethodDelete, "/containers/"+s.id+"?force=true&v=true", nil, nil); err != nil {
+			return infra("remove container "+s.id, err)
+		}
 		return nil
-	}
-	s.closed = true
-	if err := s.d.doJSON(ctx, http.MethodDelete, "/containers/"+s.id+"?force=true&v=true", nil, nil); err != nil {
-		return infra("remove container "+s.id, err)
-	}
-	return nil
+	})
 }
 
 // tarFile is a one-file tar archive.

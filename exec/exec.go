@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -164,4 +165,36 @@ func Isolation(b Backend) string {
 		return "docker (" + cmp.Or(b.Host, "unix:///var/run/docker.sock") + ")"
 	}
 	return b.Name()
+}
+
+// lifecycle is what every backend's sandbox tracks: whether it is closed.
+type lifecycle struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// start checks that a command may run.
+func (l *lifecycle) start(spec Spec) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return infra("run", errors.New("sandbox is closed"))
+	}
+	if len(spec.Argv) == 0 {
+		return errors.New("sandbox run: no command")
+	}
+	return nil
+}
+
+// close marks the sandbox closed and runs release, once: a second Close
+// is a no-op.
+func (l *lifecycle) close(release func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return release()
 }

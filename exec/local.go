@@ -219,8 +219,7 @@ type localSandbox struct {
 	gocache string // bound at $GOCACHE ("" : the private /tmp's)
 	bwrap   string
 	logger  *slog.Logger
-	mu      sync.Mutex
-	closed  bool
+	lifecycle
 }
 
 func (s *localSandbox) Isolated() bool { return s.bwrap != "" }
@@ -279,14 +278,8 @@ func limitScript(l Limits) string {
 }
 
 func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return Result{}, infra("run", errors.New("sandbox is closed"))
-	}
-	if len(spec.Argv) == 0 {
-		return Result{}, errors.New("sandbox run: no command")
+	if err := s.start(spec); err != nil {
+		return Result{}, err
 	}
 	lim := spec.Limits.withDefaults()
 	workdir := path.Clean("/" + filepath.ToSlash(spec.Dir))
@@ -451,16 +444,12 @@ func (s *localSandbox) WriteFile(_ context.Context, p string, data []byte) error
 }
 
 func (s *localSandbox) Close(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	return s.close(func() error {
+		if err := removeAll(s.dir); err != nil {
+			return infra("remove workspace", err)
+		}
 		return nil
-	}
-	s.closed = true
-	if err := removeAll(s.dir); err != nil {
-		return infra("remove workspace", err)
-	}
-	return nil
+	})
 }
 
 // removeAll removes a tree even where read-only directories (Go's module

@@ -114,6 +114,17 @@ func Run(ctx context.Context, model Chatter, sb exec.Sandbox, ep Episode) (Traje
 		tr.ExitReason = reason
 		tr.Forced = reason == ExitStepCap || reason == ExitTokenCap || reason == ExitWallTime
 	}
+	// fail ends the run on a step's error: the wall-time deadline is a cap,
+	// anything else ends with reason (the caller's cancellation is checked
+	// first, by the caller).
+	fail := func(err error, reason string) {
+		if runCtx.Err() != nil {
+			finish(ExitWallTime)
+			return
+		}
+		tr.Error = err.Error()
+		finish(reason)
+	}
 loop:
 	for {
 		switch {
@@ -134,12 +145,7 @@ loop:
 			if ctx.Err() != nil {
 				return tr, ctx.Err()
 			}
-			if runCtx.Err() != nil {
-				finish(ExitWallTime)
-				break loop
-			}
-			tr.Error = err.Error()
-			finish(ExitModelError)
+			fail(err, ExitModelError)
 			break loop
 		}
 		tr.Steps++
@@ -172,12 +178,7 @@ loop:
 				if ctx.Err() != nil {
 					return tr, ctx.Err()
 				}
-				if runCtx.Err() != nil {
-					finish(ExitWallTime)
-					break loop
-				}
-				tr.Error = err.Error()
-				finish(ExitInfraError)
+				fail(err, ExitInfraError)
 				break loop
 			}
 			if res.banned != "" {
