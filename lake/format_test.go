@@ -40,3 +40,15 @@ func TestPartitionPathEscaping(t *testing.T) {
 		t.Errorf("Partition.String = %q", got)
 	}
 }
+
+func TestSnapshotInPartition(t *testing.T) {
+	s := &Snapshot{Table: "rollouts", Version: 3, Files: []File{
+		{Path: "a", Partition: Partition{"run_id": "r1"}}, {Path: "b", Partition: Partition{"run_id": "r2"}}, {Path: "c", Partition: Partition{"run_id": "r1"}}}}
+	got := s.InPartition(Partition{"run_id": "r1"})
+	if got.Version != 3 || len(got.Files) != 2 || got.Files[0].Path != "a" || got.Files[1].Path != "c" || len(s.Files) != 3 {
+		t.Fatalf("InPartition: %+v (source now %d files)", got.Files, len(s.Files))
+	}
+	if n := len(s.InPartition(Partition{"run_id": "r9"}).Files); n != 0 {
+		t.Fatalf("unknown partition: %d files", n)
+	}
+}

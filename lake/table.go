@@ -61,6 +61,18 @@ func (s *Snapshot) RunKeyVersion(runKey string) (int64, bool) {
 	return v, ok
 }
 
+// InPartition is the part of the snapshot in one partition (e.g.
+// {"run_id": "r1"}): same version, only that partition's files.
+func (s *Snapshot) InPartition(p Partition) *Snapshot {
+	c := s.clone()
+	c.Files = filesIn(s, []Partition{p})
+	c.files = map[string]File{}
+	for _, f := range c.Files {
+		c.files[f.Path] = f
+	}
+	return c
+}
+
 func (s *Snapshot) clone() *Snapshot {
 	c := *s
 	c.runKeys = maps.Clone(s.runKeys)

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -157,21 +155,8 @@ Default repositories: the samples under examples/repos.`,
 	return c
 }
 
-func counts(m map[string]int) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
+// counts renders a count map for a summary line ("-" when empty).
+func counts(m map[string]int) string { return orDefault(formatCounts(m), "-") }
 
 func newValidateTasksCmd(a *app) *cobra.Command {
 	var input string

@@ -95,7 +95,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if cfg.K < 0 {
 		return sum, fmt.Errorf("build-rl: k %d: the group size must be ≥ 0", cfg.K)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	ref, err := lake.ParseRef(cmp.Or(cfg.Input, schemas.Rollouts.Name))
@@ -235,16 +235,10 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		st := cache.Finish(cfg.Logger)
 		sum.TokenCache = &st
 	}
-	files, err := lake.WriteFiles(ctx, st, jobs.Spec(schemas.RLSamples), lake.Slice(out), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	sum.Version, err = jobs.Commit(ctx, st, schemas.RLSamples, out, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: inputs})
 	if err != nil {
-		return sum, fmt.Errorf("build-rl: write: %w", err)
+		return sum, fmt.Errorf("build-rl: %w", err)
 	}
-	res, err := st.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: inputs,
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()})
-	if err != nil {
-		return sum, fmt.Errorf("build-rl: commit: %w", err)
-	}
-	sum.Version = res.Commit.Version
 	if cfg.VerlOut != "" {
 		n, err := writeVerlRL(ctx, l, cfg, taskIDs)
 		if err != nil {

@@ -232,7 +232,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("build-sft: chat template of %s: %w", cfg.TokenizerDir, err)
 	}
 	sum.TokenizerID = tok.Identity()
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	snap, keep, inputRef, curationID, err := source(ctx, l, cfg)

@@ -164,7 +164,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if ref.Table != schemas.Rollouts.Name {
 		return sum, fmt.Errorf("curate: input %s: curation reads a rollouts snapshot", cfg.Input)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	rt, err := l.Table(ref.Table)

@@ -70,7 +70,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("evaluate: timeout %q: %w", cfg.Timeout, err)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	in := cmp.Or(cfg.Input, schemas.Rollouts.Name)
@@ -163,16 +163,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Resolved++
 		}
 	}
-	files, err := lake.WriteFiles(ctx, et, jobs.Spec(schemas.Evaluations), lake.Slice(rows), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	sum.Version, err = jobs.Commit(ctx, et, schemas.Evaluations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
+		Inputs: []string{sum.Input, sum.Tasks}, Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
-		return sum, fmt.Errorf("evaluate: write: %w", err)
+		return sum, fmt.Errorf("evaluate: %w", err)
 	}
-	res, err := et.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: []string{sum.Input, sum.Tasks},
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("evaluate: commit: %w", err)
-	}
-	sum.Version = res.Commit.Version
 	return sum, nil
 }
 

@@ -128,7 +128,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := cfg.defaults(); err != nil {
 		return sum, err
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	snap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Input, schemas.Tasks.Name), schemas.Tasks.Name)
@@ -295,27 +295,19 @@ func selectTasks(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snaps
 	return tasks, inputs, nil
 }
 
-// committed lists the (task, sample) pairs of the run already in the lake.
+// committed lists the (task, sample) pairs of the run already in the lake,
+// reading only the files of the run's partition.
 func committed(ctx context.Context, l *lake.Lake, cfg Config, runID string) (map[string]bool, int64, error) {
 	s, err := jobs.Pin(ctx, l, schemas.Rollouts.Name, schemas.Rollouts.Name)
 	if err != nil {
 		return nil, -1, err
 	}
 	done := map[string]bool{}
-	has := false
-	for _, f := range s.Files {
-		has = has || f.Partition["run_id"] == runID
-	}
-	if !has {
-		return done, s.Version, nil
-	}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, s, cfg.CacheDir) {
+	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, s.InPartition(lake.Partition{"run_id": runID}), cfg.CacheDir) {
 		if err != nil {
 			return nil, -1, err
 		}
-		if r.RunID == runID {
-			done[r.TaskID+"\x00"+fmt.Sprint(r.SampleIdx)] = true
-		}
+		done[r.TaskID+"\x00"+fmt.Sprint(r.SampleIdx)] = true
 	}
 	return done, s.Version, nil
 }
@@ -328,17 +320,13 @@ func commit(ctx context.Context, l *lake.Lake, rt *lake.Table, cfg Config, runID
 	slices.Sort(ids)
 	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
 	runKey := JobName + "/" + runID + "/" + hex.EncodeToString(sum[:8])
-	files, err := lake.WriteFiles(ctx, rt, jobs.Spec(schemas.Rollouts), lake.Slice(batch), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	v, err := jobs.Commit(ctx, rt, schemas.Rollouts, batch, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
+		Inputs: inputs, Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
-		return -1, fmt.Errorf("rollout %s: write: %w", runID, err)
+		return -1, fmt.Errorf("rollout %s: %w", runID, err)
 	}
-	res, err := rt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: inputs,
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return -1, fmt.Errorf("rollout %s: commit: %w", runID, err)
-	}
-	cfg.Logger.Info("rollout: committed batch", "run_id", runID, "rollouts", len(batch), "version", res.Commit.Version)
-	return res.Commit.Version, nil
+	cfg.Logger.Info("rollout: committed batch", "run_id", runID, "rollouts", len(batch), "version", v)
+	return v, nil
 }
 
 // System is the system prompt of every rollout.

@@ -186,7 +186,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := cfg.defaults(); err != nil {
 		return sum, err
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	commits := make([]string, len(cfg.Repos))
@@ -230,16 +230,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		tasks = append(tasks, ts...)
 	}
 	sum.Tasks = len(tasks)
-	files, err := lake.WriteFiles(ctx, tt, jobs.Spec(schemas.Tasks), lake.Slice(tasks), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	sum.Version, err = jobs.Commit(ctx, tt, schemas.Tasks, tasks, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: sum.RunKey, ConfigHash: hash,
+		Inputs: jobs.FileRefs(repoPaths(cfg)), Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
-		return sum, fmt.Errorf("synth-tasks: write: %w", err)
+		return sum, fmt.Errorf("synth-tasks: %w", err)
 	}
-	res, err := tt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: sum.RunKey, ConfigHash: hash, Inputs: jobs.FileRefs(repoPaths(cfg)),
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("synth-tasks: commit: %w", err)
-	}
-	sum.Version = res.Commit.Version
 	return sum, nil
 }
 

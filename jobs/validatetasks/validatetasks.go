@@ -72,7 +72,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil || cfg.Runs < 1 || cfg.Concurrency < 1 {
 		return sum, fmt.Errorf("validate-tasks: runs %d, concurrency %d, timeout %q: want ≥ 1, ≥ 1 and a duration", cfg.Runs, cfg.Concurrency, cfg.Timeout)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "init", CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}); err != nil {
+	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
 	snap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Input, schemas.Tasks.Name), schemas.Tasks.Name)
@@ -144,16 +144,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Reasons[v.Reason]++
 		}
 	}
-	files, err := lake.WriteFiles(ctx, vt, jobs.Spec(schemas.TaskValidations), lake.Slice(rows), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
+	sum.Version, err = jobs.Commit(ctx, vt, schemas.TaskValidations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
+		Inputs: []string{sum.Input}, Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
-		return sum, fmt.Errorf("validate-tasks: write: %w", err)
+		return sum, fmt.Errorf("validate-tasks: %w", err)
 	}
-	res, err := vt.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash, Inputs: []string{sum.Input},
-		CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC(), Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("validate-tasks: commit: %w", err)
-	}
-	sum.Version = res.Commit.Version
 	return sum, nil
 }
 
