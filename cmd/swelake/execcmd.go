@@ -145,7 +145,7 @@ Default repositories: the samples under examples/repos.`,
 			state := commitState("tasks", sum.Version, sum.Skipped)
 			fmt.Fprintf(a.stdout, "synth-tasks (%s): %d tasks\n", state, sum.Tasks)
 			for _, rs := range sum.Repos {
-				fmt.Fprintf(a.stdout, "  %-12s %s  %d tests; %d candidates, %d kept %s; dropped %s\n", rs.Repo, rs.Commit[:12], rs.Tests, rs.Candidates, rs.Kept, counts(rs.ByKind), counts(rs.Dropped))
+				fmt.Fprintf(a.stdout, "  %-12s %s  %d tests; %d candidates, %d kept (%s); dropped (%s)\n", rs.Repo, rs.Commit[:12], rs.Tests, rs.Candidates, rs.Kept, counts(rs.ByKind), counts(rs.Dropped))
 			}
 			return nil
 		},
@@ -196,7 +196,7 @@ default (rollout.only_valid).`,
 				return a.printJSON(sum)
 			}
 			state := commitState("task_validations", sum.Version, sum.Skipped)
-			fmt.Fprintf(a.stdout, "validation %s of %s (%s): %d tasks %s\n", sum.ValidationID, sum.Input, state, sum.Tasks, counts(sum.Status))
+			fmt.Fprintf(a.stdout, "validation %s of %s (%s): %d tasks (%s)\n", sum.ValidationID, sum.Input, state, sum.Tasks, counts(sum.Status))
 			for reason, n := range sum.Reasons {
 				fmt.Fprintf(a.stdout, "  %d: %s\n", n, reason)
 			}
@@ -322,7 +322,7 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 				return a.printJSON(sum)
 			}
 			state := commitState("evaluations", sum.Version, sum.Skipped)
-			fmt.Fprintf(a.stdout, "evaluation %s of %s against %s (%s): %d patches, %d resolved %s\n", sum.RunID, sum.Input, sum.Tasks, state, sum.Patches, sum.Resolved, counts(sum.Status))
+			fmt.Fprintf(a.stdout, "evaluation %s of %s against %s (%s): %d patches, %d resolved (%s)\n", sum.RunID, sum.Input, sum.Tasks, state, sum.Patches, sum.Resolved, counts(sum.Status))
 			return nil
 		},
 	}
