@@ -521,7 +521,7 @@ func openHandsEvent(ev object, repaired *bool) (schemas.Message, bool, error) {
 			thought = a.str("thought")
 		}
 		return schemas.Message{Role: "assistant", Content: text(thought, repaired),
-			ToolCalls: []schemas.ToolCall{{ID: callID, Name: orStr(fnName, action), Arguments: text(args, repaired)}}}, true, nil
+			ToolCalls: []schemas.ToolCall{{ID: text(callID, repaired), Name: text(orStr(fnName, action), repaired), Arguments: text(args, repaired)}}}, true, nil
 	}
 	return schemas.Message{}, false, nil
 }
