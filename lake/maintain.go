@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,6 +130,9 @@ func (l *Lake) GC(ctx context.Context, olderThan time.Duration, dryRun bool) (GC
 		for info, err := range l.bucket.List(ctx, objstore.TempPrefix) {
 			if err != nil {
 				return res, fmt.Errorf("gc staging: %w", err)
+			}
+			if strings.HasPrefix(info.Key, objstore.LockPrefix) {
+				continue // lock files are held open by swaps; never orphans
 			}
 			candidates = append(candidates, info)
 		}

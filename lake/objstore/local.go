@@ -1,10 +1,13 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -13,11 +16,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // TempPrefix is the key prefix under which the local backend stages writes.
 // Files left there by killed writers are orphans; gc removes them.
 const TempPrefix = ".tmp/"
+
+// LockPrefix holds the lock files of PutIfMatch, inside the staging area.
+const LockPrefix = TempPrefix + "locks/"
 
 // Local is a Bucket backed by a directory. Writes go to a temp file under
 // <root>/.tmp, are fsynced, and are then renamed (Put) or hard-linked
@@ -309,4 +317,76 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// GetTagged implements Bucket.
+func (l *Local) GetTagged(ctx context.Context, key string) ([]byte, string, error) {
+	data, err := ReadAll(ctx, l, key)
+	if err != nil {
+		return nil, "", err
+	}
+	return data, contentTag(data), nil
+}
+
+// PutIfMatch implements Bucket: under an exclusive flock(2) on a lock file
+// of the key (in the staging area, so readers never list it), it compares
+// the current content's tag and renames a fully written temp file into
+// place. The lock serialises swaps between processes of one machine (and on
+// file systems with working flock, between machines).
+func (l *Local) PutIfMatch(ctx context.Context, key string, data []byte, tag string) (string, error) {
+	const op = "put-if-match"
+	if err := ValidateKey(key); err != nil {
+		return "", l.err(op, key, err)
+	}
+	if strings.HasPrefix(key, TempPrefix) {
+		return "", l.err(op, key, ErrInvalidKey)
+	}
+	lockDir := filepath.Join(l.root, filepath.FromSlash(strings.TrimSuffix(LockPrefix, "/")))
+	if err := mkdirAllSync(lockDir); err != nil {
+		return "", l.err(op, key, err)
+	}
+	sum := sha256.Sum256([]byte(key))
+	lf, err := os.OpenFile(filepath.Join(lockDir, hex.EncodeToString(sum[:12])), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", l.err(op, key, err)
+	}
+	defer lf.Close()
+	if err := flockContext(ctx, lf); err != nil {
+		return "", l.err(op, key, err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	cur, err := os.ReadFile(l.path(key))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if tag != "" {
+			return "", l.err(op, key, ErrChanged)
+		}
+	case err != nil:
+		return "", l.err(op, key, err)
+	case tag == "" || contentTag(cur) != tag:
+		return "", l.err(op, key, ErrChanged)
+	}
+	if err := l.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return "", err
+	}
+	return contentTag(data), nil
+}
+
+// flockContext takes an exclusive lock on f, polling so that ctx can stop
+// the wait.
+func flockContext(ctx context.Context, f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

@@ -160,3 +160,31 @@ func (m *Mem) Delete(ctx context.Context, key string) error {
 	m.mu.Unlock()
 	return nil
 }
+
+// GetTagged implements Bucket.
+func (m *Mem) GetTagged(ctx context.Context, key string) ([]byte, string, error) {
+	rc, err := m.Get(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	data, _ := io.ReadAll(rc)
+	return data, contentTag(data), nil
+}
+
+// PutIfMatch implements Bucket under the bucket's lock.
+func (m *Mem) PutIfMatch(ctx context.Context, key string, data []byte, tag string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", m.err("put-if-match", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", m.err("put-if-match", key, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objs[key]
+	if ok != (tag != "") || ok && contentTag(o.data) != tag {
+		return "", m.err("put-if-match", key, ErrChanged)
+	}
+	m.objs[key] = memObject{data: bytes.Clone(data), modTime: m.now()}
+	return contentTag(data), nil
+}

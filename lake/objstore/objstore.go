@@ -10,6 +10,8 @@ package objstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,9 @@ var (
 	ErrNotExist = errors.New("object does not exist")
 	// ErrExist: PutIfAbsent lost — the key already exists.
 	ErrExist = errors.New("object already exists")
+	// ErrChanged: PutIfMatch lost — the object is no longer the version whose
+	// tag the caller holds (replaced, deleted, or created meanwhile).
+	ErrChanged = errors.New("object changed since it was read")
 	// ErrInvalidKey: the key is empty, absolute or has "."/".." segments.
 	ErrInvalidKey = errors.New("invalid object key")
 )
@@ -82,6 +87,14 @@ type Bucket interface {
 	PutIfAbsent(ctx context.Context, key string, r io.Reader, size int64) error
 	// Delete removes the object. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// GetTagged reads a small object whole, with an opaque tag naming the
+	// version read (an ETag on S3).
+	GetTagged(ctx context.Context, key string) (data []byte, tag string, err error)
+	// PutIfMatch replaces the object only if its current version still has
+	// tag — compare-and-swap, for leases. tag "" means "only if absent". The
+	// loser of a race gets an error wrapping ErrChanged; exactly one of any
+	// number of concurrent swaps from one tag succeeds. It returns the new tag.
+	PutIfMatch(ctx context.Context, key string, data []byte, tag string) (string, error)
 }
 
 // LocalPather is an optional upgrade: a bucket whose objects are files on the
@@ -100,6 +113,14 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("%w %q", ErrInvalidKey, key)
 	}
 	return nil
+}
+
+// contentTag is the tag of backends that have no ETag: the content's
+// SHA-256. Two versions with equal bytes share it, which is harmless for
+// compare-and-swap: swapping from either leaves the same state.
+func contentTag(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }
 
 // ReadAll reads a whole object.

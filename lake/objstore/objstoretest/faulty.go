@@ -151,3 +151,23 @@ func (f *Faulty) LocalPath(key string) (string, bool) {
 	}
 	return "", false
 }
+
+func (f *Faulty) GetTagged(ctx context.Context, key string) ([]byte, string, error) {
+	if f.hit("get", key) {
+		return nil, "", f.fault("get", key)
+	}
+	return f.Bucket.GetTagged(ctx, key)
+}
+
+func (f *Faulty) PutIfMatch(ctx context.Context, key string, data []byte, tag string) (string, error) {
+	if !f.hit("put-if-match", key) {
+		return f.Bucket.PutIfMatch(ctx, key, data, tag)
+	}
+	if f.When == Before {
+		return "", f.fault("put-if-match", key)
+	}
+	if _, err := f.Bucket.PutIfMatch(ctx, key, data, tag); err != nil {
+		return "", err
+	}
+	return "", f.fault("put-if-match", key)
+}

@@ -242,6 +242,60 @@ func Run(t *testing.T, newBucket func(t *testing.T) objstore.Bucket) {
 			t.Fatalf("cancelled put left an object: %v", err)
 		}
 	})
+
+	t.Run("PutIfMatch", func(t *testing.T) {
+		b := newBucket(t)
+		const key = "pipelines/p/lease.json"
+		tag, err := b.PutIfMatch(ctx, key, []byte(`{"owner":"a"}`), "")
+		if err != nil || tag == "" {
+			t.Fatalf("create: tag %q, %v", tag, err)
+		}
+		if _, err := b.PutIfMatch(ctx, key, []byte(`{"owner":"b"}`), ""); !errors.Is(err, objstore.ErrChanged) {
+			t.Fatalf("create over an existing object: %v, want ErrChanged", err)
+		}
+		data, got, err := b.GetTagged(ctx, key)
+		if err != nil || got != tag || string(data) != `{"owner":"a"}` {
+			t.Fatalf("get tagged = %q %q %v, want the created version (tag %q)", data, got, err, tag)
+		}
+		tag2, err := b.PutIfMatch(ctx, key, []byte(`{"owner":"a","renewed":1}`), tag)
+		if err != nil || tag2 == tag {
+			t.Fatalf("swap from the current tag: %q %v", tag2, err)
+		}
+		if _, err := b.PutIfMatch(ctx, key, []byte(`{"owner":"c"}`), tag); !errors.Is(err, objstore.ErrChanged) {
+			t.Fatalf("swap from a stale tag: %v, want ErrChanged", err)
+		}
+		if _, err := b.PutIfMatch(ctx, "no/such", []byte("x"), tag); !errors.Is(err, objstore.ErrChanged) {
+			t.Fatalf("swap of a missing object: %v, want ErrChanged", err)
+		}
+		if _, _, err := b.GetTagged(ctx, "no/such"); !errors.Is(err, objstore.ErrNotExist) {
+			t.Fatalf("get tagged of a missing object: %v, want ErrNotExist", err)
+		}
+		// Racing swaps from one tag: exactly one wins.
+		var wg sync.WaitGroup
+		wins := make(chan string, 8)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf(`{"owner":"w%d"}`, i)
+				if _, err := b.PutIfMatch(ctx, key, []byte(body), tag2); err == nil {
+					wins <- body
+				} else if !errors.Is(err, objstore.ErrChanged) {
+					t.Errorf("racing swap: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(wins)
+		var won []string
+		for w := range wins {
+			won = append(won, w)
+		}
+		if len(won) != 1 {
+			t.Fatalf("%d racing swaps won, want exactly 1", len(won))
+		}
+		mustGet(t, b, key, won[0])
+	})
 }
 
 func mustGet(t *testing.T, b objstore.Bucket, key, want string) {
