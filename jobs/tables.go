@@ -65,7 +65,8 @@ func entry[T any](def schemas.Def[T]) table {
 // tables lists the tables of this version: the one place a new table is added.
 func tables() []table {
 	return []table{entry(schemas.Tasks), entry(schemas.Rollouts), entry(schemas.Evaluations), entry(schemas.TaskValidations), entry(schemas.Quarantine),
-		entry(schemas.Curations), entry(schemas.CurationDrops), entry(schemas.TaskStats), entry(schemas.SFTExamples), entry(schemas.RLSamples)}
+		entry(schemas.Curations), entry(schemas.CurationDrops), entry(schemas.TaskStats), entry(schemas.SFTExamples), entry(schemas.RLSamples),
+		entry(schemas.VerifierScores)}
 }
 
 // CreateTables creates every table of this version that does not exist yet.

@@ -131,12 +131,18 @@ var (
 		partition: func(r *RLSample) string { return r.BatchID },
 		size:      func(r *RLSample) int { return 8*len(r.InputIDs) + 256 },
 	})
+	VerifierScores = newDef(Def[VerifierScore]{
+		Name: "verifier_scores", Version: 1, PartitionBy: "verify_id",
+		Required:  []string{"verify_id", "verifier", "task_id", "rollout_id"},
+		partition: func(v *VerifierScore) string { return v.VerifyID },
+		size:      func(v *VerifierScore) int { return 512 + len(v.PredictedTests) + len(v.Response) },
+	})
 )
 
 // Names lists the tables of this version.
 func Names() []string {
 	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
-		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name}
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name}
 }
 
 // Partition returns the row's partition value.

@@ -89,3 +89,29 @@ type RLSample struct {
 	InputIDs     []int32  `parquet:"input_ids,list" json:"input_ids"`
 	LossMask     []int32  `parquet:"loss_mask,list" json:"loss_mask"`
 }
+
+// VerifierScore is one candidate rollout scored by a verifier for test-time
+// scaling: a verifier model's predicted report and reward, and/or the share
+// of regression and candidate-added tests it passes when executed, combined
+// into a score; per task the highest score is selected (ties broken by the
+// seeded draw).
+type VerifierScore struct {
+	VerifyID        string   `parquet:"verify_id" json:"verify_id"` // the run of the verify job (its partition)
+	Verifier        string   `parquet:"verifier" json:"verifier"`   // "model:<name>", "execution", or both joined by "+"
+	TaskID          string   `parquet:"task_id" json:"task_id"`
+	RolloutID       string   `parquet:"rollout_id" json:"rollout_id"`
+	RunID           string   `parquet:"run_id" json:"run_id"` // the candidate's rollout run
+	Policy          string   `parquet:"policy" json:"policy"`
+	SampleIdx       int32    `parquet:"sample_idx" json:"sample_idx"`
+	PredictedReward *float64 `parquet:"predicted_reward,optional" json:"predicted_reward"` // the model's; null without one
+	PredictedTests  string   `parquet:"predicted_tests" json:"predicted_tests"`             // JSON {test: PASSED|FAILED}
+	ExecPassed      *int32   `parquet:"exec_passed,optional" json:"exec_passed"`           // tests passed when executed; null without execution
+	ExecTotal       *int32   `parquet:"exec_total,optional" json:"exec_total"`
+	ExecAdded       int32    `parquet:"exec_added" json:"exec_added"` // of them, tests the candidate added
+	Score           float64  `parquet:"score" json:"score"`
+	Draw            float64  `parquet:"draw" json:"draw"` // the seeded tie-break
+	Selected        bool     `parquet:"selected" json:"selected"`
+	Resolved        *bool    `parquet:"resolved,optional" json:"resolved"` // the candidate's graded outcome, when known
+	Error           string   `parquet:"error" json:"error"`                // why a verifier gave no score
+	Response        string   `parquet:"response" json:"response"`          // the model's answer, verbatim
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/synthtasks"
 	"github.com/swelake/swelake/jobs/validatetasks"
+	"github.com/swelake/swelake/jobs/verify"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	Rollout       rollout.Config       `mapstructure:"rollout"`
 	Evaluate      evaluate.Config      `mapstructure:"evaluate"`
 	Policy        PolicyConfig         `mapstructure:"policy"`
+	// Test-time scaling: the verify job and its verifier model's endpoint.
+	Verify   verify.Config `mapstructure:"verify"`
+	Verifier PolicyConfig  `mapstructure:"verifier"`
 }
 
 // PolicyConfig is the OpenAI-compatible chat-completions endpoint of the
@@ -149,6 +153,24 @@ func configDefaults() map[string]any {
 		"rollout.reruns":             1,
 		"evaluate.reruns":            2,
 		"evaluate.concurrency":       2,
+
+		"verify.input":            "rollouts",
+		"verify.run_id":           "",
+		"verify.tasks":            "tasks",
+		"verify.k":                0,
+		"verify.mode":             "",
+		"verify.execution_weight": 0.5,
+		"verify.seed":             1,
+		"verify.reruns":           1,
+		"verify.timeout":          "10m",
+		"verify.concurrency":      2,
+		"verifier.base_url":       "",
+		"verifier.model":          "",
+		"verifier.api_key_env":    "OPENAI_API_KEY",
+		"verifier.temperature":    0.0,
+		"verifier.max_tokens":     0,
+		"verifier.timeout":        "5m",
+		"verifier.max_retries":    5,
 	}
 }
 

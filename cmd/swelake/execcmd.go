@@ -69,9 +69,15 @@ func (a *app) policyClient() (*agent.Client, error) {
 	if p.BaseURL == "" || p.Model == "" {
 		return nil, usageError{errors.New("no policy endpoint: set policy.base_url and policy.model (e.g. --set policy.base_url=http://127.0.0.1:8000/v1 --set policy.model=Qwen/Qwen2.5-Coder-32B-Instruct), or run `swelake policy serve --scripted` for a dry run")}
 	}
+	return a.endpointClient("policy", p)
+}
+
+// endpointClient is a chat-completions client of an endpoint section
+// (policy or verifier).
+func (a *app) endpointClient(section string, p PolicyConfig) (*agent.Client, error) {
 	timeout, err := time.ParseDuration(p.Timeout)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("policy.timeout %q: %w", p.Timeout, err)}
+		return nil, usageError{fmt.Errorf("%s.timeout %q: %w", section, p.Timeout, err)}
 	}
 	cfg := agent.ClientConfig{BaseURL: p.BaseURL, Model: p.Model, MaxTokens: p.MaxTokens, Timeout: timeout, MaxRetries: p.MaxRetries}
 	if p.APIKeyEnv != "" {
@@ -159,7 +165,7 @@ Default repositories: the samples under examples/repos.`,
 func counts(m map[string]int) string { return orDefault(formatCounts(m), "-") }
 
 func newValidateTasksCmd(a *app) *cobra.Command {
-	var input string
+	var input, shard string
 	var runs int
 	c := &cobra.Command{
 		Use:   "validate-tasks",
@@ -188,6 +194,9 @@ default (rollout.only_valid).`,
 				return err
 			}
 			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
+			if cfg.Shard, err = a.shard(shard); err != nil {
+				return err
+			}
 			sum, err := validatetasks.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -205,11 +214,12 @@ default (rollout.only_valid).`,
 	}
 	c.Flags().StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
 	c.Flags().IntVar(&runs, "runs", 0, "gold-patch runs per task (default validate_tasks.runs)")
+	c.Flags().StringVar(&shard, "shard", "", shardUsage)
 	return c
 }
 
 func newRolloutCmd(a *app) *cobra.Command {
-	var input string
+	var input, shard string
 	var samples, concurrency int
 	c := &cobra.Command{
 		Use:   "rollout",
@@ -257,6 +267,9 @@ sample) pairs already committed and runs the rest.`,
 			cfg.Client, cfg.Model, cfg.Endpoint = client, a.cfg.Policy.Model, a.cfg.Policy.BaseURL
 			cfg.TokenizerDir = a.tokenizerDir(cmd, cfg.TokenizerDir)
 			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
+			if cfg.Shard, err = a.shard(shard); err != nil {
+				return err
+			}
 			bar := progress.New(a.stderr, a.stderrIsTTY, "rollout", 0, a.now)
 			cfg.Progress = func(done, total int) {
 				bar.SetTotal(int64(total))
@@ -281,11 +294,12 @@ sample) pairs already committed and runs the rest.`,
 	f.StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
 	f.IntVar(&samples, "samples", 0, "rollouts per task (default rollout.samples, 4)")
 	f.IntVar(&concurrency, "concurrency", 0, "rollouts at once (default rollout.concurrency, 2)")
+	f.StringVar(&shard, "shard", "", shardUsage)
 	return c
 }
 
 func newEvaluateCmd(a *app) *cobra.Command {
-	var input, runID string
+	var input, runID, shard string
 	c := &cobra.Command{
 		Use:   "evaluate",
 		Short: "Grade rollouts' or imported predictions' patches in fresh sandboxes into evaluations",
@@ -314,6 +328,9 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 				return err
 			}
 			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
+			if cfg.Shard, err = a.shard(shard); err != nil {
+				return err
+			}
 			sum, err := evaluate.Run(ctx, l, cfg)
 			if err != nil {
 				return err
@@ -328,6 +345,7 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 	}
 	c.Flags().StringVar(&input, "input", "rollouts", "rollouts or evaluations snapshot")
 	c.Flags().StringVar(&runID, "run-id", "", "only the input rows of this run")
+	c.Flags().StringVar(&shard, "shard", "", shardUsage)
 	return c
 }
 

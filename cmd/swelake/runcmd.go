@@ -17,10 +17,10 @@ import (
 func newRunCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run <job>",
-		Short: "Run one stage of the pipeline: synth-tasks, validate-tasks, rollout, evaluate, curate, build-sft, build-rl",
+		Short: "Run one stage of the pipeline: synth-tasks, validate-tasks, rollout, evaluate, curate, build-sft, build-rl, verify",
 		Long: `Runs one stage as a batch job over pinned snapshots of the lake. Every job
 reads its configuration from the config file under its name (synth_tasks,
-validate_tasks, rollout, evaluate, curate, build_sft, build_rl), then --set
+validate_tasks, rollout, evaluate, curate, build_sft, build_rl, verify), then --set
 key=value overrides, then its flags. A job whose run key (inputs,
 configuration, tokenizer) was already committed is a no-op and prints what
 it committed then; rollout resumes where an interrupted run stopped.`,
@@ -30,12 +30,13 @@ it committed then; rollout resumes where an interrupted run stopped.`,
   swelake run curate --json
   swelake run curate --set curate.rules='["reward","loop"]' --set curate.params.loop.max_repeats=3
   swelake run build-sft --out sft-out --export openai,parquet --pack-length 32768
-  swelake run build-rl --iteration 3 --k 4 --estimator rloo --verl-out rl/iter-3.parquet`,
+  swelake run build-rl --iteration 3 --k 4 --estimator rloo --verl-out rl/iter-3.parquet
+  swelake run verify --k 4 --json`,
 	}
 	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set curate.params.token_cap.max_tokens=65536 (JSON values)")
 	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
 	c.AddCommand(newSynthTasksCmd(a), newValidateTasksCmd(a), newRolloutCmd(a), newEvaluateCmd(a),
-		newCurateCmd(a), newBuildSFTCmd(a), newBuildRLCmd(a))
+		newCurateCmd(a), newBuildSFTCmd(a), newBuildRLCmd(a), newRunVerifyCmd(a))
 	return c
 }
 

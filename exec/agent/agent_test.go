@@ -241,3 +241,32 @@ func TestTokenCapWithoutUsage(t *testing.T) {
 		t.Fatalf("exit %s, context %d, steps %d, err %v", tr.ExitReason, tr.Context, tr.Steps, err)
 	}
 }
+
+func TestParseVerdict(t *testing.T) {
+	for _, c := range []struct {
+		text   string
+		reward float64
+		tests  int
+	}{
+		{`{"tests": {"a::t": "passed", "b::u": "FAILED"}, "reward": 0.8}`, 0.8, 2},
+		{"Looking at the patch…\n```json\n{\"tests\": {}, \"reward\": \"0.25\"}\n```\nDone.", 0.25, 0},
+		{`first {"reward": 0.1} then revised {"reward": 0.9, "tests": {"x": "PASSED"}}`, 0.9, 1},
+		{`{"reward": 7}`, 1, 0},
+		{"I estimate reward: 0.35 overall.", 0.35, 0},
+		{`{"note": {"nested": true}, "reward": 0.5}`, 0.5, 0},
+	} {
+		v, err := ParseVerdict(c.text)
+		if err != nil || v.Reward != c.reward || len(v.Tests) != c.tests {
+			t.Errorf("ParseVerdict(%q) = %+v, %v; want reward %v with %d tests", c.text, v, err, c.reward, c.tests)
+		}
+	}
+	for _, bad := range []string{"", "looks fine to me", `{"tests": {"a": "PASSED"}}`} {
+		if _, err := ParseVerdict(bad); !errors.Is(err, ErrVerdict) {
+			t.Errorf("ParseVerdict(%q): %v, want ErrVerdict", bad, err)
+		}
+	}
+	p := VerifierPrompt(VerifyTask{TaskID: "synth/x/1", ProblemStatement: "bug", FailToPass: []string{"t1"}, PassToPass: []string{"t2"}}, "diff --git a/f b/f\n")
+	if len(p) != 2 || !strings.Contains(p[1].Text(), "(verify task synth/x/1)") || !strings.Contains(p[1].Text(), "<candidate_patch>\ndiff --git a/f b/f\n</candidate_patch>") {
+		t.Errorf("verifier prompt: %+v", p)
+	}
+}

@@ -35,6 +35,7 @@ type Config struct {
 	Timeout string `json:"timeout" mapstructure:"timeout"` // one test-suite run (default 10m)
 
 	Concurrency  int          `json:"-" mapstructure:"concurrency"` // gradings at once (default 2)
+	Shard        jobs.Shard   `json:"-" mapstructure:"-"`           // this worker's share of the tasks
 	ReposDir     string       `json:"-" mapstructure:"-"`
 	Backend      exec.Backend `json:"-" mapstructure:"-"`
 	jobs.Runtime `json:"-" mapstructure:"-"`
@@ -50,6 +51,7 @@ type Summary struct {
 	Resolved int            `json:"resolved"`
 	Version  int64          `json:"version"`
 	Skipped  bool           `json:"skipped"`
+	Shard    string         `json:"shard,omitempty"`
 }
 
 // candidate is one patch to grade.
@@ -59,7 +61,7 @@ type candidate struct {
 
 // Run grades the input's patches.
 func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Status: map[string]int{}, Version: -1}
+	sum := Summary{Status: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
 	cfg.Runtime = cfg.Runtime.WithDefaults()
 	if cfg.Backend == nil || cfg.ReposDir == "" {
 		return sum, errors.New("evaluate: no sandbox backend or repository store")
@@ -100,11 +102,9 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if c, done, err := et.Committed(ctx, runKey); err != nil {
+	if v, done, err := cfg.Shard.Done(ctx, et, runKey); err != nil || done {
+		sum.Skipped, sum.Version = done, v
 		return sum, err
-	} else if done {
-		sum.Skipped, sum.Version = true, c.Version
-		return sum, nil
 	}
 	cands, err := readCandidates(ctx, l, cfg, snap)
 	if err != nil {
@@ -163,7 +163,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Resolved++
 		}
 	}
-	sum.Version, err = jobs.Commit(ctx, et, schemas.Evaluations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
+	sum.Version, err = jobs.Commit(ctx, et, schemas.Evaluations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: cfg.Shard.RunKey(runKey), ConfigHash: hash,
 		Inputs: []string{sum.Input, sum.Tasks}, Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return sum, fmt.Errorf("evaluate: %w", err)
@@ -178,7 +178,7 @@ func readCandidates(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Sn
 			if err != nil {
 				return nil, err
 			}
-			if r.TaskID != "" && (cfg.RunID == "" || r.RunID == cfg.RunID) {
+			if r.TaskID != "" && (cfg.RunID == "" || r.RunID == cfg.RunID) && cfg.Shard.Owns(r.TaskID) {
 				out = append(out, candidate{taskID: r.TaskID, rolloutID: r.RolloutID, name: r.Policy, patch: r.Patch})
 			}
 		}
@@ -187,7 +187,7 @@ func readCandidates(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Sn
 			if err != nil {
 				return nil, err
 			}
-			if e.TaskID != "" && (cfg.RunID == "" || e.RunID == cfg.RunID) {
+			if e.TaskID != "" && (cfg.RunID == "" || e.RunID == cfg.RunID) && cfg.Shard.Owns(e.TaskID) {
 				out = append(out, candidate{taskID: e.TaskID, rolloutID: e.RolloutID, name: cmp.Or(e.Candidate, e.EvaluationID), patch: e.Patch})
 			}
 		}

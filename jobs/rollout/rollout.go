@@ -56,6 +56,9 @@ type Config struct {
 	// Not part of the run id: how fast, not what.
 	Concurrency int `json:"-" mapstructure:"concurrency"` // rollouts at once (default 2)
 	BatchSize   int `json:"-" mapstructure:"batch_size"`  // rollouts per commit (default 8)
+	// Shard is this worker's share of the tasks; shards of a run share its
+	// run id and resume state.
+	Shard jobs.Shard `json:"-" mapstructure:"-"`
 
 	// TokenizerDir is the model's tokenizer: where an endpoint reports no
 	// token usage, the context is counted with it (rendered with its chat
@@ -88,6 +91,7 @@ type Summary struct {
 	Banned    int            `json:"banned"`   // refused git-hacking commands
 	StepsPerS float64        `json:"steps_per_s"`
 	Version   int64          `json:"version"` // rollouts version after the last commit
+	Shard     string         `json:"shard,omitempty"`
 }
 
 func (c *Config) defaults() error {
@@ -123,7 +127,7 @@ type pair struct {
 
 // Run runs the rollouts not yet committed.
 func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Exit: map[string]int{}, Version: -1}
+	sum := Summary{Exit: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
 	cfg.Runtime = cfg.Runtime.WithDefaults()
 	if err := cfg.defaults(); err != nil {
 		return sum, err
@@ -287,7 +291,7 @@ func selectTasks(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snaps
 		if err != nil {
 			return nil, nil, err
 		}
-		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) {
+		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) && cfg.Shard.Owns(t.TaskID) {
 			tasks = append(tasks, t)
 		}
 	}

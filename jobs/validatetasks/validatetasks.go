@@ -43,6 +43,7 @@ type Config struct {
 
 	ReposDir     string       `json:"-" mapstructure:"-"`
 	Backend      exec.Backend `json:"-" mapstructure:"-"`
+	Shard        jobs.Shard   `json:"-" mapstructure:"-"` // this worker's share of the tasks
 	jobs.Runtime `json:"-" mapstructure:"-"`
 }
 
@@ -55,11 +56,12 @@ type Summary struct {
 	Reasons      map[string]int `json:"reasons"` // why invalid or flaky → tasks
 	Version      int64          `json:"version"`
 	Skipped      bool           `json:"skipped"`
+	Shard        string         `json:"shard,omitempty"`
 }
 
 // Run validates the tasks.
 func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Status: map[string]int{}, Reasons: map[string]int{}, Version: -1}
+	sum := Summary{Status: map[string]int{}, Reasons: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
 	cfg.Runtime = cfg.Runtime.WithDefaults()
 	if cfg.Backend == nil || cfg.ReposDir == "" {
 		return sum, errors.New("validate-tasks: no sandbox backend or repository store")
@@ -93,18 +95,16 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if c, done, err := vt.Committed(ctx, runKey); err != nil {
+	if v, done, err := cfg.Shard.Done(ctx, vt, runKey); err != nil || done {
+		sum.Skipped, sum.Version = done, v
 		return sum, err
-	} else if done {
-		sum.Skipped, sum.Version = true, c.Version
-		return sum, nil
 	}
 	var tasks []schemas.Task
 	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, cfg.CacheDir) {
 		if err != nil {
 			return sum, err
 		}
-		if cfg.Source == "" || t.Source == cfg.Source {
+		if (cfg.Source == "" || t.Source == cfg.Source) && cfg.Shard.Owns(t.TaskID) {
 			tasks = append(tasks, t)
 		}
 	}
@@ -144,7 +144,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Reasons[v.Reason]++
 		}
 	}
-	sum.Version, err = jobs.Commit(ctx, vt, schemas.TaskValidations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
+	sum.Version, err = jobs.Commit(ctx, vt, schemas.TaskValidations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: cfg.Shard.RunKey(runKey), ConfigHash: hash,
 		Inputs: []string{sum.Input}, Sandbox: exec.Isolation(cfg.Backend)})
 	if err != nil {
 		return sum, fmt.Errorf("validate-tasks: %w", err)
