@@ -6,6 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +32,11 @@ func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Ta
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tbl.Create(context.Background(), jobs.Schema(def), []string{def.PartitionBy}, lake.Provenance{Job: "test"}); err != nil {
+	var by []string
+	if def.PartitionBy != "" {
+		by = []string{def.PartitionBy}
+	}
+	if _, err := tbl.Create(context.Background(), jobs.Schema(def), by, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return tbl
@@ -76,7 +83,59 @@ func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
 			Bucket: map[float64]string{0: "0", 0.25: "[0.2,0.3)", 0.5: "[0.5,0.6)", 0.75: "[0.7,0.8)", 1: "1"}[p], Mixed: p > 0 && p < 1})
 	}
 	appendRows(t, stats, schemas.TaskStats, rows)
+	analysisFixture(t, l, rollouts)
 	return l
+}
+
+// analysisFixture adds what the analysis queries read: checkpoints trained
+// on SFT sets of three sizes with their outcomes, a verify run, a curation.
+func analysisFixture(t testing.TB, l *lake.Lake, rollouts *lake.Table) {
+	var more []schemas.Rollout
+	outcome := func(policy string, n, resolved int, exit string) {
+		for i := range n {
+			more = append(more, schemas.Rollout{RolloutID: fmt.Sprintf("%s-%d", policy, i), TaskID: fmt.Sprintf("t-%d", i%4), RunID: "run-" + policy,
+				Policy: policy, SampleIdx: int32(i / 4), NumTurns: int32(10 + i), Tokens: ptr(int64(1000 * (i + 1))), Resolved: ptr(i < resolved), ExitReason: exit})
+		}
+	}
+	outcome("ckpt-a", 4, 1, "submitted")
+	outcome("ckpt-m", 8, 3, "submitted")
+	outcome("ckpt-b", 4, 0, "step_cap") // ckpt-b's evaluations win over its rollouts
+	appendRows(t, rollouts, schemas.Rollouts, more)
+	var evals []schemas.Evaluation
+	for i, st := range []string{"resolved", "resolved", "resolved", "unresolved", "no_result"} {
+		evals = append(evals, schemas.Evaluation{EvaluationID: fmt.Sprint("e-", i), TaskID: fmt.Sprint("t-", i), RunID: "eval-b", Candidate: "ckpt-b", Status: st})
+	}
+	appendRows(t, createTable(t, l, schemas.Evaluations), schemas.Evaluations, evals)
+	var ex []schemas.SFTExample
+	for set, n := range map[string]int{"sft-small": 2, "sft-mid": 4, "sft-big": 8} {
+		for i := range n {
+			ex = append(ex, schemas.SFTExample{SetID: set, ExampleID: fmt.Sprintf("%s-%d", set, i), Split: "train", RolloutIDs: []string{[]string{"r1", "r4"}[i%2]}, NumTokens: 100})
+		}
+		ex = append(ex, schemas.SFTExample{SetID: set, ExampleID: set + "-val", Split: "validation", RolloutIDs: []string{"r2"}})
+	}
+	appendRows(t, createTable(t, l, schemas.SFTExamples), schemas.SFTExamples, ex)
+	appendRows(t, createTable(t, l, schemas.Checkpoints), schemas.Checkpoints, []schemas.Checkpoint{
+		{Model: "ckpt-a", SFTSetID: "sft-small"}, {Model: "ckpt-m", SFTSetID: "sft-mid"}, {Model: "ckpt-b", SFTSetID: "sft-big"},
+		{Model: "ckpt-x", SFTSetID: "sft-unknown"}, // no such set: not a point
+	})
+	vs := func(task string, idx int32, score, draw float64, resolved bool) schemas.VerifierScore {
+		return schemas.VerifierScore{VerifyID: "v-1", Verifier: "model:x", TaskID: task, RolloutID: fmt.Sprintf("%s/%d", task, idx), RunID: "run-a", SampleIdx: idx,
+			Score: score, Draw: draw, Resolved: ptr(resolved)}
+	}
+	appendRows(t, createTable(t, l, schemas.VerifierScores), schemas.VerifierScores, []schemas.VerifierScore{
+		vs("A", 0, 0.2, 0.5, false), vs("A", 1, 0.9, 0.1, true), vs("A", 2, 0.5, 0.3, false),
+		vs("B", 0, 0.7, 0.2, true), vs("B", 1, 0.7, 0.8, false), vs("B", 2, 0.1, 0.9, true),
+	})
+	appendRows(t, createTable(t, l, schemas.Curations), schemas.Curations, []schemas.Curation{
+		{CurationID: "cur-1", RolloutID: "r1", TaskID: "swe-bench/django-1", RunID: "run-a", Kept: true},
+		{CurationID: "cur-1", RolloutID: "r2", TaskID: "swe-bench/django-1", RunID: "run-a", DroppedBy: []string{"reward"}, Reasons: []string{"reward 0"}},
+		{CurationID: "cur-1", RolloutID: "r4", TaskID: "swe-gym/pandas-1", RunID: "run-b", Kept: true},
+	})
+	appendRows(t, createTable(t, l, schemas.CurationDrops), schemas.CurationDrops, []schemas.CurationDrop{
+		{CurationID: "cur-1", Rule: "reward", Params: `{"min":1}`, Dropped: 2, DroppedOnly: 1, Input: 4, TopReasons: []string{"reward 0 (2)"}},
+		{CurationID: "cur-1", Rule: "loop", Params: `{"max_repeats":5}`, Dropped: 1, DroppedOnly: 0, Input: 4},
+		{CurationID: "cur-1", Rule: "git_hacking", Params: `{}`, Dropped: 0, DroppedOnly: 0, Input: 4},
+	})
 }
 
 func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engine {
@@ -103,6 +162,9 @@ func openEngineCache(t testing.TB, l *lake.Lake, pins map[string]int64, dir stri
 func TestGoldenQueries(t *testing.T) {
 	l := fixtureLake(t, objstore.NewMem(nil))
 	e := openEngine(t, l, nil)
+	if err := e.AttachCommits(context.Background(), l, nil); err != nil {
+		t.Fatal(err)
+	}
 	all, err := queries.List()
 	if err != nil || len(all) == 0 {
 		t.Fatalf("embedded queries: %v %v", all, err)
@@ -190,13 +252,19 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 	l := fixtureLake(t, b)
 	cacheDir := t.TempDir()
 	e := openEngineCache(t, l, nil, cacheDir)
-	res, err := e.Query(ctx, "SELECT count(*) FROM rollouts WHERE resolved")
+	res, err := e.Query(ctx, "SELECT count(*) FROM rollouts WHERE resolved AND run_id IN ('run-a', 'run-b')")
 	if err != nil || res.Rows[0][0].(int64) != 2 {
 		t.Fatalf("query over MinIO: %v %v", res, err)
 	}
 	cached, _ := filepath.Glob(filepath.Join(cacheDir, "sha256", "*", "*.parquet"))
-	if len(cached) != 5 { // 2 task partitions + 2 rollout partitions + 1 task_stats partition
-		t.Fatalf("cache holds %v", cached)
+	files := 0 // every file of every attached snapshot, each cached once
+	for _, ref := range e.Views() {
+		tbl, _ := l.Table(ref.Table)
+		s, _ := tbl.Snapshot(ctx, ref.Version)
+		files += len(s.Files)
+	}
+	if len(cached) != files || files < 10 {
+		t.Fatalf("cache holds %d files, the snapshots %d: %v", len(cached), files, cached)
 	}
 
 	// Flip a byte of a remote file: a fresh cache refuses it.
@@ -234,5 +302,67 @@ func TestResultFormats(t *testing.T) {
 	wantCSV := "rollout_id,tokens,calls\nr1,1200,\"[{\"\"arguments\"\":\"\"{\\\"\"cmd\\\"\":\\\"\"ls\\\"\"}\"\",\"\"id\"\":\"\"c1\"\",\"\"name\"\":\"\"bash\"\"}]\"\nr4,,\n"
 	if cs.String() != wantCSV {
 		t.Errorf("csv:\n%s\nwant\n%s", cs.String(), wantCSV)
+	}
+}
+
+// TestPassAtKEstimator checks pass_at_k against the estimator computed
+// with exact binomials in Go, on random (n, c) per task.
+func TestPassAtKEstimator(t *testing.T) {
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rollouts := createTable(t, l, schemas.Rollouts)
+	rng := rand.New(rand.NewPCG(1, 2))
+	type nc struct{ n, c int }
+	var tasks []nc
+	var rows []schemas.Rollout
+	for i := range 40 {
+		n := 1 + rng.IntN(12)
+		c := rng.IntN(n + 1)
+		tasks = append(tasks, nc{n, c})
+		for j := range n {
+			rows = append(rows, schemas.Rollout{RolloutID: fmt.Sprintf("r%d-%d", i, j), TaskID: fmt.Sprint("t", i), RunID: "run", Policy: "p", Resolved: ptr(j < c)})
+		}
+	}
+	appendRows(t, rollouts, schemas.Rollouts, rows)
+	q, err := queries.Load("pass_at_k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := openEngine(t, l, nil).Query(ctx, q.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binom := func(n, k int) *big.Float {
+		if k < 0 || k > n {
+			return new(big.Float)
+		}
+		return new(big.Float).SetInt(new(big.Int).Binomial(int64(n), int64(k)))
+	}
+	for _, row := range res.Rows {
+		k := int(row[1].(int64))
+		var sum float64
+		var m int
+		for _, tc := range tasks {
+			if tc.n < k {
+				continue
+			}
+			ratio, _ := new(big.Float).Quo(binom(tc.n-tc.c, k), binom(tc.n, k)).Float64()
+			sum += 1 - ratio
+			m++
+		}
+		want := math.Round(sum/float64(m)*1e4) / 1e4
+		got, lo, hi := row[3].(float64), row[4].(float64), row[5].(float64)
+		if row[2].(int64) != int64(m) || math.Abs(got-want) > 1e-9 {
+			t.Errorf("k=%d: pass@k %v over %v tasks, want %v over %d", k, got, row[2], want, m)
+		}
+		if lo > got || hi < got || (m > 5 && hi-lo <= 0) {
+			t.Errorf("k=%d: 95%% CI [%v, %v] around %v", k, lo, hi, got)
+		}
+	}
+	if len(res.Rows) != 12 {
+		t.Errorf("%d values of k, want 12 (the largest n)", len(res.Rows))
 	}
 }

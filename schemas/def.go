@@ -137,12 +137,18 @@ var (
 		partition: func(v *VerifierScore) string { return v.VerifyID },
 		size:      func(v *VerifierScore) int { return 512 + len(v.PredictedTests) + len(v.Response) },
 	})
+	Checkpoints = newDef(Def[Checkpoint]{
+		Name: "checkpoints", Version: 1,
+		Required:  []string{"model", "sft_set_id"},
+		partition: func(*Checkpoint) string { return "" },
+		size:      func(c *Checkpoint) int { return 256 + len(c.Notes) },
+	})
 )
 
 // Names lists the tables of this version.
 func Names() []string {
 	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
-		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name}
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name}
 }
 
 // Partition returns the row's partition value.

@@ -115,3 +115,13 @@ type VerifierScore struct {
 	Error           string   `parquet:"error" json:"error"`                // why a verifier gave no score
 	Response        string   `parquet:"response" json:"response"`          // the model's answer, verbatim
 }
+
+// Checkpoint names a trained model and the SFT set it was trained on, so
+// that its evaluations place it on the data-scaling curve (appended by the
+// user: swelake lake append checkpoints file.jsonl).
+type Checkpoint struct {
+	Model     string `parquet:"model" json:"model"`           // as rollouts.policy / evaluations.candidate name it
+	SFTSetID  string `parquet:"sft_set_id" json:"sft_set_id"` // sft_examples.set_id
+	BaseModel string `parquet:"base_model" json:"base_model"`
+	Notes     string `parquet:"notes" json:"notes"`
+}

@@ -28,10 +28,17 @@ func newSQLCmd(a *app) *cobra.Command {
 latest snapshot, or of the version given with --at table@version. Remote
 (S3) files are fetched into a local cache and verified by sha256 before
 DuckDB reads them. Output: an aligned table, --json (an array of objects)
-or --csv. --query runs one of the embedded queries (--list shows them).`,
+or --csv. --query runs one of the embedded queries (--list shows them).
+
+lake_commits is the commit log as a table (read only when a query names
+it): one row per commit and partition it added files to, with the job, run
+key, config hash, input snapshots, code version, author and time — what
+lineage joins rows to through their partition column.`,
 		Example: `  swelake sql "SELECT source, count(*) FROM tasks GROUP BY ALL"
   swelake sql --at rollouts@3 "SELECT count(*) FROM rollouts WHERE resolved"
-  swelake sql --query rollout_summary --json`,
+  swelake sql --query rollout_summary --json
+  swelake sql --query pass_at_k
+  swelake sql "SELECT table_name, version, job, run_key, inputs FROM lake_commits ORDER BY time"`,
 		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -89,6 +96,11 @@ or --csv. --query runs one of the embedded queries (--list shows them).`,
 			defer e.Close()
 			if err := e.Attach(ctx, l, pinMap, jobs.ParquetSchema); err != nil {
 				return err
+			}
+			if strings.Contains(text, queries.CommitsView) {
+				if err := e.AttachCommits(ctx, l, pinMap); err != nil {
+					return err
+				}
 			}
 			var views []string
 			for _, ref := range e.Views() {

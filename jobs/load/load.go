@@ -80,6 +80,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config, progress Progress) (Summ
 		return run(ctx, l, schemas.Evaluations, cfg, progress)
 	case schemas.Quarantine.Name:
 		return run(ctx, l, schemas.Quarantine, cfg, progress)
+	case schemas.Checkpoints.Name:
+		return run(ctx, l, schemas.Checkpoints, cfg, progress)
 	}
 	return Summary{}, fmt.Errorf("append to %s: %w (tables with a schema: %s)", cfg.Table, lake.ErrNoTable, strings.Join(schemas.Names(), ", "))
 }

@@ -1,0 +1,30 @@
+-- TTS@k against pass@k per verify run, for k = 1..K: of each task's first k
+-- candidates (by sample index), the one the verifier scores highest (ties
+-- broken by the seeded draw) is selected; TTS@k is the share of tasks whose
+-- selection is resolved. pass@k is the unbiased estimator over the same K
+-- candidates (an oracle selector's expectation), the ceiling TTS@k chases.
+-- Only tasks with at least k candidates of known outcome count at k.
+WITH c AS (
+    SELECT verify_id, verifier, task_id, rollout_id, score, draw, resolved,
+           row_number() OVER (PARTITION BY verify_id, task_id ORDER BY sample_idx, run_id, rollout_id) AS rank,
+           count(*) OVER (PARTITION BY verify_id, task_id) AS n,
+           count(*) FILTER (WHERE resolved) OVER (PARTITION BY verify_id, task_id) AS c
+    FROM verifier_scores
+    WHERE resolved IS NOT NULL
+),
+ks AS (
+    SELECT verify_id, unnest(range(1, max(n) + 1)) AS k FROM c GROUP BY verify_id
+),
+ranked AS (
+    SELECT c.*, ks.k,
+           row_number() OVER (PARTITION BY c.verify_id, ks.k, c.task_id ORDER BY c.score DESC, c.draw DESC) AS pick
+    FROM c JOIN ks ON ks.verify_id = c.verify_id AND c.rank <= ks.k AND c.n >= ks.k
+)
+SELECT verify_id, any_value(verifier) AS verifier, k, count(*) AS tasks,
+       round(avg(resolved::INT), 4) AS tts_at_k,
+       round(avg(CASE WHEN n - c < k THEN 1.0
+                      ELSE 1.0 - coalesce(list_product(list_transform(range(n - c + 1, n + 1), i -> 1.0 - k / i)), 1.0) END), 4) AS pass_at_k
+FROM ranked
+WHERE pick = 1
+GROUP BY verify_id, k
+ORDER BY verify_id, k;
