@@ -73,16 +73,9 @@ lineage joins rows to through their partition column.`,
 			if a.json && csv {
 				return usageError{errors.New("--json and --csv exclude each other")}
 			}
-			pinMap := map[string]int64{}
-			for _, p := range pins {
-				ref, err := a.tableArg(p)
-				if err != nil {
-					return err
-				}
-				if ref.Version == lake.Latest {
-					return usageError{fmt.Errorf("--at %s: want table@version", p)}
-				}
-				pinMap[ref.Table] = ref.Version
+			pinMap, err := a.pins(pins)
+			if err != nil {
+				return err
 			}
 			l, r, err := a.openLake(ctx, false)
 			if err != nil {
@@ -127,4 +120,20 @@ lineage joins rows to through their partition column.`,
 	c.Flags().BoolVar(&csv, "csv", false, "print CSV")
 	c.Flags().IntVar(&maxWidth, "max-width", 80, "cut table cells longer than this many characters (0: no limit)")
 	return c
+}
+
+// pins reads --at table@version flags into a pin map.
+func (a *app) pins(at []string) (map[string]int64, error) {
+	pinMap := map[string]int64{}
+	for _, p := range at {
+		ref, err := a.tableArg(p)
+		if err != nil {
+			return nil, err
+		}
+		if ref.Version == lake.Latest {
+			return nil, usageError{fmt.Errorf("--at %s: want table@version", p)}
+		}
+		pinMap[ref.Table] = ref.Version
+	}
+	return pinMap, nil
 }

@@ -1,0 +1,385 @@
+// Package report is `swelake report <out-dir>`: the analysis queries run
+// over pinned snapshots of the lake, rendered as one self-contained
+// index.html (tables, and charts inlined as SVG) with every chart also
+// written as PNG and SVG under charts/.
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/queries"
+)
+
+// Config is what the report reads and where it writes.
+type Config struct {
+	OutDir       string
+	Pins         map[string]int64 // table → version (others at their latest)
+	Title        string
+	jobs.Runtime `json:"-"`
+}
+
+// Summary is what the report holds.
+type Summary struct {
+	Index   string   `json:"index"`
+	Charts  []string `json:"charts"`  // drawn, as charts/<name>.{png,svg}
+	Missing []string `json:"missing"` // charts with no data yet
+	Tables  []string `json:"tables"`  // the queries shown
+	Inputs  []string `json:"inputs"`  // the snapshots read
+}
+
+// section is one part of the page.
+type section struct {
+	ID, Title, Note string
+	Chart           string       // chart name ("" : none)
+	SVG             template.HTML // the chart, inlined
+	Empty           string        // why the chart is missing
+	Query           string        // the query behind the table
+	Columns         []string
+	Rows            [][]string
+}
+
+//go:embed index.html.tmpl
+var pageTemplate string
+
+// Run renders the report.
+func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+	var sum Summary
+	cfg.Runtime = cfg.Runtime.WithDefaults()
+	if cfg.OutDir == "" {
+		return sum, fmt.Errorf("report: no output directory")
+	}
+	chartsDir := filepath.Join(cfg.OutDir, "charts")
+	if err := os.MkdirAll(chartsDir, 0o755); err != nil {
+		return sum, fmt.Errorf("report: %w", err)
+	}
+	e, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	if err != nil {
+		return sum, err
+	}
+	defer e.Close()
+	if err := e.Attach(ctx, l, cfg.Pins, jobs.ParquetSchema); err != nil {
+		return sum, fmt.Errorf("report: %w", err)
+	}
+	if err := e.AttachCommits(ctx, l, cfg.Pins); err != nil {
+		return sum, fmt.Errorf("report: %w", err)
+	}
+	for _, ref := range e.Views() {
+		sum.Inputs = append(sum.Inputs, ref.String())
+	}
+	slices.Sort(sum.Inputs)
+	run := func(name string) (*queries.Result, string, error) {
+		q, err := queries.Load(name)
+		if err != nil {
+			return nil, "", err
+		}
+		res, err := e.Query(ctx, q.SQL)
+		if err != nil {
+			return nil, "", fmt.Errorf("report: query %s: %w", name, err)
+		}
+		sum.Tables = append(sum.Tables, name)
+		return res, q.Description, nil
+	}
+	var sections []section
+	add := func(s section, res *queries.Result, chart func(*queries.Result) ([]byte, error)) error {
+		s.Columns, s.Rows = res.Columns, cells(res)
+		if s.Chart != "" {
+			if len(res.Rows) == 0 {
+				sum.Missing = append(sum.Missing, s.Chart)
+			} else {
+				svg, err := chart(res)
+				if err != nil {
+					return err
+				}
+				if svg == nil {
+					sum.Missing = append(sum.Missing, s.Chart)
+				} else {
+					s.SVG = template.HTML(stripXMLHeader(svg))
+					s.Empty = ""
+					sum.Charts = append(sum.Charts, s.Chart)
+				}
+			}
+		}
+		sections = append(sections, s)
+		return nil
+	}
+	specs := []struct {
+		query string
+		s     section
+		chart func(*queries.Result) ([]byte, error)
+	}{
+		{"rollout_summary", section{ID: "rollouts", Title: "Rollouts by run and policy"}, nil},
+		{"pass_at_k", section{ID: "pass-at-k", Title: "pass@k", Chart: "pass_at_k", Empty: "no graded rollouts yet (swelake run rollout, or ingest trajectories with outcomes)"},
+			func(r *queries.Result) ([]byte, error) { return passAtK(r, chartsDir) }},
+		{"tts_at_k", section{ID: "tts-at-k", Title: "Test-time scaling: TTS@k against pass@k", Chart: "tts_at_k", Empty: "no verifier scores yet (swelake run verify)"},
+			func(r *queries.Result) ([]byte, error) { return ttsAtK(r, chartsDir) }},
+		{"difficulty_histogram", section{ID: "difficulty", Title: "Best-of-N difficulty", Chart: "difficulty_histogram", Empty: "no task statistics yet (swelake run curate)"},
+			func(r *queries.Result) ([]byte, error) { return difficulty(r, chartsDir) }},
+		{"turns_histogram", section{ID: "turns", Title: "Turns per rollout", Chart: "turns_distribution", Empty: "no rollouts yet"},
+			func(r *queries.Result) ([]byte, error) { return turns(r, chartsDir) }},
+		{"turns_by_exit", section{ID: "exit", Title: "Turns and tokens by exit reason"}, nil},
+		{"drop_counts", section{ID: "drops", Title: "Curation: what each rule drops", Chart: "drop_counts", Empty: "no curation yet (swelake run curate)"},
+			func(r *queries.Result) ([]byte, error) { return drops(r, chartsDir) }},
+		{"data_scaling", section{ID: "scaling", Title: "Data scaling: resolve rate against SFT samples", Chart: "data_scaling",
+			Empty: "no checkpoints with outcomes yet (swelake lake append checkpoints: model, sft_set_id; then evaluate each checkpoint)"},
+			func(r *queries.Result) ([]byte, error) { return scaling(r, chartsDir) }},
+	}
+	for _, sp := range specs {
+		res, desc, err := run(sp.query)
+		if err != nil {
+			return sum, err
+		}
+		sp.s.Note, sp.s.Query = desc, sp.query
+		if err := add(sp.s, res, sp.chart); err != nil {
+			return sum, err
+		}
+	}
+	lineage, err := e.Query(ctx, `SELECT table_name, max(version) AS version, arg_max(job, version) AS job, arg_max(run_key, version) AS run_key,
+		arg_max(config_hash, version) AS config_hash, arg_max(inputs, version) AS inputs, arg_max(code_version, version) AS code_version
+		FROM lake_commits GROUP BY table_name ORDER BY table_name`)
+	if err != nil {
+		return sum, fmt.Errorf("report: lineage: %w", err)
+	}
+	sections = append(sections, section{ID: "lineage", Title: "Lineage: the snapshots this report read",
+		Note:    "The last commit of every table read: its job, run key, config hash and input snapshots. swelake sql --query lineage traces each SFT example to its rollouts, tasks, curation and configs.",
+		Columns: lineage.Columns, Rows: cells(lineage)})
+	tmpl, err := template.New("report").Parse(pageTemplate)
+	if err != nil {
+		return sum, err
+	}
+	var page bytes.Buffer
+	title := cmp.Or(cfg.Title, "swelake report")
+	if err := tmpl.Execute(&page, map[string]any{"Title": title, "Lake": l.URL(), "Inputs": sum.Inputs, "Sections": sections,
+		"Generated": cfg.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": cfg.CodeVersion}); err != nil {
+		return sum, fmt.Errorf("report: render: %w", err)
+	}
+	sum.Index = filepath.Join(cfg.OutDir, "index.html")
+	if err := os.WriteFile(sum.Index, page.Bytes(), 0o644); err != nil {
+		return sum, fmt.Errorf("report: %w", err)
+	}
+	return sum, nil
+}
+
+func stripXMLHeader(svg []byte) []byte {
+	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+		return svg[i:]
+	}
+	return svg
+}
+
+// cells renders a result's values for HTML.
+func cells(res *queries.Result) [][]string {
+	out := make([][]string, len(res.Rows))
+	for i, row := range res.Rows {
+		out[i] = make([]string, len(row))
+		for j, v := range row {
+			out[i][j] = cell(v)
+		}
+	}
+	return out
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "—"
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case fmt.Stringer:
+		return x.String()
+	case []any, map[string]any:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+// column returns a column's index in a result.
+func column(res *queries.Result, name string) int { return slices.Index(res.Columns, name) }
+
+func num(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	}
+	return math.NaN()
+}
+
+func str(v any) string { return cell(v) }
+
+// grouped splits a result's rows by a column, in first-seen order.
+func grouped(res *queries.Result, col string) ([]string, map[string][][]any) {
+	i := column(res, col)
+	var order []string
+	groups := map[string][][]any{}
+	for _, row := range res.Rows {
+		k := str(row[i])
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], row)
+	}
+	return order, groups
+}
+
+func passAtK(res *queries.Result, dir string) ([]byte, error) {
+	order, groups := grouped(res, "policy")
+	k, p, lo, hi := column(res, "k"), column(res, "pass_at_k"), column(res, "ci_low"), column(res, "ci_high")
+	var ss []series
+	for _, pol := range order {
+		s := series{name: pol}
+		for _, row := range groups[pol] {
+			s.xs, s.ys = append(s.xs, num(row[k])), append(s.ys, num(row[p]))
+			s.lo, s.hi = append(s.lo, num(row[lo])), append(s.hi, num(row[hi]))
+		}
+		ss = append(ss, s)
+	}
+	pl, err := lineChart("pass@k (95% bootstrap CI)", "k", "pass@k", ss, true)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "pass_at_k")
+}
+
+func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
+	order, groups := grouped(res, "verify_id")
+	k, tts, pass, ver := column(res, "k"), column(res, "tts_at_k"), column(res, "pass_at_k"), column(res, "verifier")
+	var ss []series
+	for _, id := range order {
+		rows := groups[id]
+		name := str(rows[0][ver]) + " (" + id + ")"
+		t, p := series{name: "TTS@k " + name}, series{name: "pass@k", dashed: true}
+		for _, row := range rows {
+			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
+			p.xs, p.ys = append(p.xs, num(row[k])), append(p.ys, num(row[pass]))
+		}
+		ss = append(ss, t, p)
+	}
+	pl, err := lineChart("TTS@k (verifier's pick) vs pass@k", "k (candidates per task)", "resolved", ss, true)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "tts_at_k")
+}
+
+func difficulty(res *queries.Result, dir string) ([]byte, error) {
+	policies, groups := grouped(res, "policy")
+	b, n := column(res, "bucket"), column(res, "tasks")
+	var labels []string
+	for _, row := range res.Rows {
+		if !slices.Contains(labels, str(row[b])) {
+			labels = append(labels, str(row[b]))
+		}
+	}
+	var values [][]float64
+	for _, pol := range policies {
+		vals := make([]float64, len(labels))
+		for _, row := range groups[pol] {
+			vals[slices.Index(labels, str(row[b]))] = num(row[n])
+		}
+		values = append(values, vals)
+	}
+	pl, err := barChart("Best-of-N pass rate per task", "pass-rate bucket", "tasks", labels, policies, values, false)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "difficulty_histogram")
+}
+
+func turns(res *queries.Result, dir string) ([]byte, error) {
+	reasons, groups := grouped(res, "exit_reason")
+	from, n := column(res, "turns_from"), column(res, "rollouts")
+	var bins []float64
+	for _, row := range res.Rows {
+		if !slices.Contains(bins, num(row[from])) {
+			bins = append(bins, num(row[from]))
+		}
+	}
+	slices.Sort(bins)
+	labels := make([]string, len(bins))
+	for i, b := range bins {
+		labels[i] = fmt.Sprintf("%g–%g", b, b+4)
+	}
+	var values [][]float64
+	for _, r := range reasons {
+		vals := make([]float64, len(bins))
+		for _, row := range groups[r] {
+			vals[slices.Index(bins, num(row[from]))] = num(row[n])
+		}
+		values = append(values, vals)
+	}
+	pl, err := barChart("Turns per rollout, by exit reason", "turns", "rollouts", labels, reasons, values, false)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "turns_distribution")
+}
+
+func drops(res *queries.Result, dir string) ([]byte, error) {
+	// The curation run with the largest input.
+	id, in, rule, dropped := column(res, "curation_id"), column(res, "input"), column(res, "rule"), column(res, "dropped")
+	best, bestIn := "", -1.0
+	for _, row := range res.Rows {
+		if num(row[in]) > bestIn {
+			best, bestIn = str(row[id]), num(row[in])
+		}
+	}
+	var labels []string
+	var vals []float64
+	for _, row := range slices.Backward(res.Rows) { // largest at the top
+		if str(row[id]) == best {
+			labels, vals = append(labels, str(row[rule])), append(vals, num(row[dropped]))
+		}
+	}
+	pl, err := barChart(fmt.Sprintf("Rows each rule drops on its own (curation %s, %g rows)", best, bestIn), "rollouts dropped", "", labels, nil, [][]float64{vals}, true)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "drop_counts")
+}
+
+func scaling(res *queries.Result, dir string) ([]byte, error) {
+	n, rate, a, b, model := column(res, "n_samples"), column(res, "resolve_rate"), column(res, "a"), column(res, "b"), column(res, "model")
+	var ns, rates []float64
+	var labels []string
+	for _, row := range res.Rows {
+		ns, rates, labels = append(ns, num(row[n])), append(rates, num(row[rate])), append(labels, str(row[model]))
+	}
+	av, bv := num(res.Rows[0][a]), num(res.Rows[0][b])
+	if math.IsNaN(av) || math.IsNaN(bv) { // one point: no fit
+		av, bv = rates[0], 0
+	}
+	pl, err := scalingChart("Resolve rate against SFT samples", ns, rates, labels, av, bv)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "data_scaling")
+}
+
+// Charts is every chart a full report draws.
+func Charts() []string {
+	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "data_scaling"}
+}
+
