@@ -94,6 +94,12 @@ func (e *Engine) Views() map[string]lake.Ref {
 // empty is the table's Parquet schema, used when the snapshot has no files
 // (nil: such a table gets no view).
 func (e *Engine) AddSnapshot(ctx context.Context, l *lake.Lake, s *lake.Snapshot, empty *parquet.Schema) error {
+	return e.AddSnapshotAs(ctx, l, s, empty, s.Table)
+}
+
+// AddSnapshotAs is AddSnapshot with the view named view (to compare two
+// snapshots of one table side by side).
+func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapshot, empty *parquet.Schema, view string) error {
 	paths := make([]string, len(s.Files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -123,12 +129,12 @@ func (e *Engine) AddSnapshot(ctx context.Context, l *lake.Lake, s *lake.Snapshot
 		quoted[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
 	}
 	stmt := fmt.Sprintf(`CREATE OR REPLACE VIEW "%s" AS SELECT * FROM read_parquet([%s], union_by_name = true, hive_partitioning = false)`,
-		s.Table, strings.Join(quoted, ", "))
+		view, strings.Join(quoted, ", "))
 	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("attach %s: %w", s.Ref(), err)
 	}
 	e.mu.Lock()
-	e.views[s.Table] = s.Ref()
+	e.views[view] = s.Ref()
 	e.mu.Unlock()
 	return nil
 }

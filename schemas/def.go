@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -19,7 +20,10 @@ type Def[T any] struct {
 	// every data file's path and of the log.
 	PartitionBy string
 	// Required columns must be present and non-empty in every row.
-	Required    []string
+	Required []string
+	// Key columns identify a row: the order of published files and what
+	// lake diff matches rows by.
+	Key         []string
 	requiredIdx []int // struct field index of each Required column
 	partition   func(*T) string
 	size        func(*T) int
@@ -42,13 +46,53 @@ func newDef[T any](d Def[T]) Def[T] {
 		}
 		d.requiredIdx = append(d.requiredIdx, idx)
 	}
+	for _, col := range d.Key {
+		if !slices.ContainsFunc(reflect.VisibleFields(t), func(f reflect.StructField) bool {
+			name, _, _ := strings.Cut(f.Tag.Get("parquet"), ",")
+			return name == col
+		}) {
+			panic(fmt.Sprintf("schemas: table %s: key column %q is not a field of %s", d.Name, col, t))
+		}
+	}
 	return d
+}
+
+// KeyOf returns a table's key columns by name (nil for unknown tables).
+func KeyOf(table string) []string {
+	switch table {
+	case Tasks.Name:
+		return Tasks.Key
+	case Rollouts.Name:
+		return Rollouts.Key
+	case Evaluations.Name:
+		return Evaluations.Key
+	case TaskValidations.Name:
+		return TaskValidations.Key
+	case Quarantine.Name:
+		return Quarantine.Key
+	case Curations.Name:
+		return Curations.Key
+	case CurationDrops.Name:
+		return CurationDrops.Key
+	case TaskStats.Name:
+		return TaskStats.Key
+	case SFTExamples.Name:
+		return SFTExamples.Key
+	case RLSamples.Name:
+		return RLSamples.Key
+	case VerifierScores.Name:
+		return VerifierScores.Key
+	case Checkpoints.Name:
+		return Checkpoints.Key
+	}
+	return nil
 }
 
 // Tasks, Rollouts, Evaluations and Quarantine are the tables of this version.
 var (
 	Tasks = newDef(Def[Task]{
 		Name: "tasks", Version: 2, PartitionBy: "source",
+		Key:       []string{"task_id"},
 		Required:  []string{"task_id", "source"},
 		partition: func(t *Task) string { return t.Source },
 		size: func(t *Task) int {
@@ -57,6 +101,7 @@ var (
 	})
 	Rollouts = newDef(Def[Rollout]{
 		Name: "rollouts", Version: 2, PartitionBy: "run_id",
+		Key:       []string{"rollout_id"},
 		Required:  []string{"rollout_id", "run_id"}, // task_id is empty for SFT exports that do not name the task
 		partition: func(r *Rollout) string { return r.RunID },
 		size: func(r *Rollout) int {
@@ -72,6 +117,7 @@ var (
 	})
 	Evaluations = newDef(Def[Evaluation]{
 		Name: "evaluations", Version: 2, PartitionBy: "run_id",
+		Key:       []string{"evaluation_id"},
 		Required:  []string{"evaluation_id", "task_id", "run_id", "status"},
 		partition: func(e *Evaluation) string { return e.RunID },
 		size: func(e *Evaluation) int {
@@ -84,12 +130,14 @@ var (
 	})
 	TaskValidations = newDef(Def[TaskValidation]{
 		Name: "task_validations", Version: 1, PartitionBy: "validation_id",
+		Key:       []string{"validation_id", "task_id"},
 		Required:  []string{"validation_id", "task_id", "status"},
 		partition: func(v *TaskValidation) string { return v.ValidationID },
 		size:      func(v *TaskValidation) int { return 512 + 64*(len(v.F2PFailed)+len(v.P2PFailed)+len(v.Flaky)) },
 	})
 	Quarantine = newDef(Def[QuarantineRow]{
 		Name: "quarantine", Version: 1, PartitionBy: "job",
+		Key:       []string{"job", "source_file", "line", "offset"},
 		Required:  []string{"job", "source_file", "reason"},
 		partition: func(q *QuarantineRow) string { return q.Job },
 		size:      func(q *QuarantineRow) int { return len(q.Raw) + len(q.Reason) + 128 },
@@ -100,24 +148,28 @@ var (
 var (
 	Curations = newDef(Def[Curation]{
 		Name: "curation", Version: 1, PartitionBy: "curation_id",
+		Key:       []string{"curation_id", "rollout_id"},
 		Required:  []string{"curation_id", "rollout_id"},
 		partition: func(c *Curation) string { return c.CurationID },
 		size:      func(c *Curation) int { return 256 + 64*len(c.Reasons) },
 	})
 	CurationDrops = newDef(Def[CurationDrop]{
 		Name: "curation_drops", Version: 1, PartitionBy: "curation_id",
+		Key:       []string{"curation_id", "rule"},
 		Required:  []string{"curation_id", "rule"},
 		partition: func(c *CurationDrop) string { return c.CurationID },
 		size:      func(c *CurationDrop) int { return 512 },
 	})
 	TaskStats = newDef(Def[TaskStat]{
 		Name: "task_stats", Version: 1, PartitionBy: "policy",
+		Key:       []string{"curation_id", "policy", "task_id"},
 		Required:  []string{"curation_id", "task_id"},
 		partition: func(t *TaskStat) string { return t.Policy },
 		size:      func(t *TaskStat) int { return 256 },
 	})
 	SFTExamples = newDef(Def[SFTExample]{
 		Name: "sft_examples", Version: 1, PartitionBy: "set_id",
+		Key:       []string{"set_id", "example_id"},
 		Required:  []string{"set_id", "example_id", "split"},
 		partition: func(e *SFTExample) string { return e.SetID },
 		size: func(e *SFTExample) int {
@@ -127,18 +179,21 @@ var (
 	})
 	RLSamples = newDef(Def[RLSample]{
 		Name: "rl_samples", Version: 1, PartitionBy: "batch_id",
+		Key:       []string{"batch_id", "group_id", "rollout_id"},
 		Required:  []string{"batch_id", "group_id", "rollout_id"},
 		partition: func(r *RLSample) string { return r.BatchID },
 		size:      func(r *RLSample) int { return 8*len(r.InputIDs) + 256 },
 	})
 	VerifierScores = newDef(Def[VerifierScore]{
 		Name: "verifier_scores", Version: 1, PartitionBy: "verify_id",
+		Key:       []string{"verify_id", "rollout_id"},
 		Required:  []string{"verify_id", "verifier", "task_id", "rollout_id"},
 		partition: func(v *VerifierScore) string { return v.VerifyID },
 		size:      func(v *VerifierScore) int { return 512 + len(v.PredictedTests) + len(v.Response) },
 	})
 	Checkpoints = newDef(Def[Checkpoint]{
 		Name: "checkpoints", Version: 1,
+		Key:       []string{"model"},
 		Required:  []string{"model", "sft_set_id"},
 		partition: func(*Checkpoint) string { return "" },
 		size:      func(c *Checkpoint) int { return 256 + len(c.Notes) },

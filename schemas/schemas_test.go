@@ -165,3 +165,11 @@ func TestRequiredColumnsExist(t *testing.T) {
 	}()
 	newDef(Def[Task]{Name: "x", Required: []string{"nope"}})
 }
+
+func TestEveryTableHasAKey(t *testing.T) {
+	for _, name := range Names() {
+		if len(KeyOf(name)) == 0 {
+			t.Errorf("table %s has no key columns", name)
+		}
+	}
+}

@@ -104,7 +104,7 @@ type VerifierScore struct {
 	Policy          string   `parquet:"policy" json:"policy"`
 	SampleIdx       int32    `parquet:"sample_idx" json:"sample_idx"`
 	PredictedReward *float64 `parquet:"predicted_reward,optional" json:"predicted_reward"` // the model's; null without one
-	PredictedTests  string   `parquet:"predicted_tests" json:"predicted_tests"`             // JSON {test: PASSED|FAILED}
+	PredictedTests  string   `parquet:"predicted_tests" json:"predicted_tests"`            // JSON {test: PASSED|FAILED}
 	ExecPassed      *int32   `parquet:"exec_passed,optional" json:"exec_passed"`           // tests passed when executed; null without execution
 	ExecTotal       *int32   `parquet:"exec_total,optional" json:"exec_total"`
 	ExecAdded       int32    `parquet:"exec_added" json:"exec_added"` // of them, tests the candidate added

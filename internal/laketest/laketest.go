@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/swelake/swelake/internal/miniotest"
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -14,8 +15,29 @@ import (
 // New returns an initialised in-memory lake with every table of this version.
 func New(tb testing.TB) *lake.Lake {
 	tb.Helper()
+	return On(tb, objstore.NewMem(nil))
+}
+
+// MinIO returns an initialised lake with every table in bucket of a MinIO
+// server started for the test.
+func MinIO(tb testing.TB, bucket string) *lake.Lake {
+	tb.Helper()
+	srv := miniotest.StartTB(tb)
+	b, err := objstore.NewS3(objstore.S3Config{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Bucket: bucket, Prefix: "lake"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.EnsureBucket(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return On(tb, b)
+}
+
+// On initialises a lake with every table of this version in b.
+func On(tb testing.TB, b objstore.Bucket) *lake.Lake {
+	tb.Helper()
 	ctx := context.Background()
-	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	l := lake.Open(b, lake.Options{})
 	if err := l.Init(ctx); err != nil {
 		tb.Fatal(err)
 	}

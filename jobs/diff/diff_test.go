@@ -1,0 +1,51 @@
+package diff
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+func TestDiff(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	ro := func(id, run string, reward float64) schemas.Rollout {
+		return schemas.Rollout{RolloutID: id, RunID: run, TaskID: "t", Policy: "p", Reward: laketest.Ptr(reward), NumTurns: 3}
+	}
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0), ro("r3", "run-a", 1), ro("r4", "run-b", 0)})
+	// v2: run-a rewritten — r2's reward changed, r3 gone, r5 new.
+	tbl, _ := l.Table(schemas.Rollouts.Name)
+	base, _ := tbl.Snapshot(ctx, lake.Latest)
+	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), lake.Slice([]schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0.5), ro("r5", "run-a", 1)}), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.OverwritePartitions(ctx, base, []lake.Partition{{"run_id": "run-a"}}, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, l, "rollouts@1", "rollouts@2", jobs.Runtime{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%d %d %d %d %v %v %v %v", res.Added, res.Removed, res.Changed, res.Unchanged, res.AddedKeys, res.RemovedKeys, res.ChangedKeys, res.ChangedColumns)
+	if want := "1 1 1 2 [r5] [r3] [r2] map[reward:1]"; got != want || res.RowsA != 4 || res.RowsB != 4 {
+		t.Fatalf("diff = %s (rows %d → %d), want %s", got, res.RowsA, res.RowsB, want)
+	}
+	if len(res.ColumnsAdded)+len(res.ColumnsRemoved)+len(res.ColumnsRetyped) != 0 {
+		t.Errorf("schema changes reported for one schema: %+v", res)
+	}
+	// A snapshot against itself: nothing changed.
+	same, err := Run(ctx, l, "rollouts@2", "rollouts", jobs.Runtime{CacheDir: t.TempDir()})
+	if err != nil || same.Added+same.Removed+same.Changed != 0 || same.Unchanged != 4 {
+		t.Fatalf("self diff: %+v %v", same, err)
+	}
+	// Tables with different keys do not compare.
+	if _, err := Run(ctx, l, "rollouts@1", "tasks", jobs.Runtime{CacheDir: t.TempDir()}); err == nil {
+		t.Fatal("diff of rollouts against tasks succeeded")
+	}
+}

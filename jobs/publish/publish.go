@@ -1,0 +1,381 @@
+// Package publish is `swelake lake publish`: an immutable copy of a pinned
+// snapshot in the Hugging Face datasets layout under
+// <root>/published/<name>/v<version>/ — data/<split>-0000i-of-0000N.parquet
+// (rows in key order, row groups ≤ 100 MB), a README.md dataset card with
+// YAML configs and dataset_info and the lineage of its inputs, and
+// MANIFEST.json with the sha256 of every file. Shards go first and the
+// manifest last, all create-only; the same snapshot published twice gives
+// the same bytes.
+package publish
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
+)
+
+// Config says what to publish and how.
+type Config struct {
+	Input   string // table or table@version
+	Name    string // the dataset's name: [a-z0-9][a-z0-9._-]*
+	Split   string // the split every row goes to (default train), unless SplitBy
+	SplitBy string // a column whose value is each row's split (e.g. sft_examples.split)
+	// ShardBytes bounds a shard by the source's compressed bytes (default
+	// 256 MiB); RowGroupBytes bounds a row group (default 100 MB).
+	ShardBytes    int64
+	RowGroupBytes int64
+	jobs.Runtime
+}
+
+// File is one published file.
+type File struct {
+	Path   string `json:"path"`
+	Split  string `json:"split,omitempty"`
+	Rows   int64  `json:"rows,omitempty"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is MANIFEST.json, written last.
+type Manifest struct {
+	Format  int              `json:"format"`
+	Name    string           `json:"name"`
+	Version string           `json:"version"`
+	Source  string           `json:"source"` // table@version
+	Key     []string         `json:"key"`    // the rows' order
+	Splits  map[string]int64 `json:"splits"` // split → rows
+	Files   []File           `json:"files"`  // shards, then README.md
+}
+
+// Summary is what publish did.
+type Summary struct {
+	Prefix           string   `json:"prefix"` // published/<name>/<version>
+	URL              string   `json:"url"`
+	Manifest         Manifest `json:"manifest"`
+	Rows             int64    `json:"rows"`
+	Bytes            int64    `json:"bytes"`
+	AlreadyPublished bool     `json:"already_published"` // identical bytes were there
+}
+
+// ErrConflict: the name and version are published with other content.
+var ErrConflict = errors.New("already published with different content")
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
+
+// Run publishes the snapshot.
+func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+	var sum Summary
+	cfg.Runtime = cfg.Runtime.WithDefaults()
+	if !validName.MatchString(cfg.Name) {
+		return sum, fmt.Errorf("publish: name %q: want lower-case letters, digits, '.', '_' or '-' (e.g. swe-sft-v1)", cfg.Name)
+	}
+	cfg.Split = cmp.Or(cfg.Split, "train")
+	cfg.ShardBytes = cmp.Or(cfg.ShardBytes, 256<<20)
+	cfg.RowGroupBytes = cmp.Or(cfg.RowGroupBytes, 100_000_000)
+	ref, err := lake.ParseRef(cfg.Input)
+	if err != nil {
+		return sum, fmt.Errorf("publish: %w", err)
+	}
+	snap, err := jobs.Pin(ctx, l, cfg.Input, ref.Table)
+	if err != nil {
+		return sum, fmt.Errorf("publish: %w", err)
+	}
+	key := schemas.KeyOf(snap.Table)
+	if key == nil {
+		return sum, fmt.Errorf("publish %s: no key columns known for table %s", snap.Ref(), snap.Table)
+	}
+	version := fmt.Sprintf("v%d", snap.Version)
+	sum.Prefix = path.Join("published", cfg.Name, version)
+	sum.URL = strings.TrimSuffix(l.URL(), "/") + "/" + sum.Prefix
+	work, err := os.MkdirTemp("", "swelake-publish-")
+	if err != nil {
+		return sum, err
+	}
+	defer os.RemoveAll(work)
+
+	// One DuckDB thread: the sort's output order is the file's order.
+	e, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Threads: 1})
+	if err != nil {
+		return sum, err
+	}
+	defer e.Close()
+	if err := e.AddSnapshotAs(ctx, l, snap, jobs.ParquetSchema(snap.Table), "src"); err != nil {
+		return sum, fmt.Errorf("publish: %w", err)
+	}
+	quoted := make([]string, len(key))
+	for i, k := range key {
+		quoted[i] = quoteIdent(k)
+	}
+	order := strings.Join(quoted, ", ")
+	splits := map[string]int64{}
+	if cfg.SplitBy != "" {
+		res, err := e.Query(ctx, fmt.Sprintf(`SELECT CAST(%s AS VARCHAR), count(*) FROM src GROUP BY 1 ORDER BY 1`, quoteIdent(cfg.SplitBy)))
+		if err != nil {
+			return sum, fmt.Errorf("publish: split by %q: %w", cfg.SplitBy, err)
+		}
+		for _, row := range res.Rows {
+			name, _ := row[0].(string)
+			if !validSplit.MatchString(name) {
+				return sum, fmt.Errorf("publish: split by %q: value %q is not a split name ([A-Za-z0-9_.-]+)", cfg.SplitBy, name)
+			}
+			splits[name] = row[1].(int64)
+		}
+	} else {
+		if !validSplit.MatchString(cfg.Split) {
+			return sum, fmt.Errorf("publish: split %q is not a split name ([A-Za-z0-9_.-]+)", cfg.Split)
+		}
+		splits[cfg.Split] = snap.Rows()
+	}
+	m := Manifest{Format: 1, Name: cfg.Name, Version: version, Source: snap.Ref().String(), Key: key, Splits: splits}
+	total := max(1, snap.Rows())
+	for _, split := range slices.Sorted(mapKeys(splits)) {
+		rows := splits[split]
+		shards := max(1, (snap.Bytes()*rows/total+cfg.ShardBytes-1)/cfg.ShardBytes)
+		per := (rows + shards - 1) / max(1, shards)
+		where := "TRUE"
+		if cfg.SplitBy != "" {
+			where = fmt.Sprintf("CAST(%s AS VARCHAR) = '%s'", quoteIdent(cfg.SplitBy), split)
+		}
+		for i := range shards {
+			rel := fmt.Sprintf("data/%s-%05d-of-%05d.parquet", split, i, shards)
+			local := filepath.Join(work, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return sum, err
+			}
+			// Rows equal in key are ordered by their content's hash: a
+			// total order, so every shard boundary is reproducible.
+			sorted := local + ".sorted"
+			stmt := fmt.Sprintf(`COPY (SELECT * FROM src WHERE %s ORDER BY %s, hash(src) LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet, COMPRESSION zstd)`,
+				where, order, per, i*per, strings.ReplaceAll(sorted, "'", "''"))
+			if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
+				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
+			}
+			if err := rewrite(sorted, local, cfg.RowGroupBytes); err != nil {
+				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
+			}
+			os.Remove(sorted)
+			n, err := checkOrder(ctx, e, local, key)
+			if err != nil {
+				return sum, fmt.Errorf("publish %s: %s: %w", snap.Ref(), rel, err)
+			}
+			f, err := describe(local, rel)
+			if err != nil {
+				return sum, err
+			}
+			f.Split, f.Rows = split, n
+			m.Files = append(m.Files, f)
+		}
+	}
+	lineage, err := Lineage(ctx, l, snap.Ref().String())
+	if err != nil {
+		return sum, err
+	}
+	card, err := datasetCard(m, lineage, filepath.Join(work, filepath.FromSlash(m.Files[0].Path)))
+	if err != nil {
+		return sum, err
+	}
+	if err := os.WriteFile(filepath.Join(work, "README.md"), card, 0o644); err != nil {
+		return sum, err
+	}
+	readme, err := describe(filepath.Join(work, "README.md"), "README.md")
+	if err != nil {
+		return sum, err
+	}
+	m.Files = append(m.Files, readme)
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return sum, err
+	}
+	manifest = append(manifest, '\n')
+	sum.Manifest = m
+	for _, f := range m.Files {
+		sum.Bytes += f.Bytes
+		sum.Rows += f.Rows
+	}
+	// Already there? Identical bytes are a no-op; anything else a conflict.
+	b := l.Bucket()
+	mkey := sum.Prefix + "/MANIFEST.json"
+	if old, err := objstore.ReadAll(ctx, b, mkey); err == nil {
+		if bytes.Equal(old, manifest) {
+			sum.AlreadyPublished = true
+			return sum, nil
+		}
+		return sum, fmt.Errorf("publish %s as %s/%s: %w (publish under another --name)", snap.Ref(), cfg.Name, version, ErrConflict)
+	} else if !errors.Is(err, objstore.ErrNotExist) {
+		return sum, fmt.Errorf("publish: %w", err)
+	}
+	for _, f := range m.Files {
+		if err := putOnce(ctx, b, sum.Prefix+"/"+f.Path, filepath.Join(work, filepath.FromSlash(f.Path)), f.SHA256); err != nil {
+			return sum, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+		}
+	}
+	if err := b.PutIfAbsent(ctx, mkey, bytes.NewReader(manifest), int64(len(manifest))); err != nil {
+		if errors.Is(err, objstore.ErrExist) { // a racing publisher: fine if it wrote the same
+			if old, rerr := objstore.ReadAll(ctx, b, mkey); rerr == nil && bytes.Equal(old, manifest) {
+				sum.AlreadyPublished = true
+				return sum, nil
+			}
+			return sum, fmt.Errorf("publish %s as %s/%s: %w", snap.Ref(), cfg.Name, version, ErrConflict)
+		}
+		return sum, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+	}
+	return sum, nil
+}
+
+var validSplit = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkOrder reads the key columns back from the written file: the rows
+// must be in key order (a guard: DuckDB keeps an ORDER BY's order in what it
+// writes). It returns the file's row count.
+func checkOrder(ctx context.Context, e *queries.Engine, file string, key []string) (int64, error) {
+	cols := make([]string, len(key))
+	for i, k := range key {
+		cols[i] = quoteIdent(k)
+	}
+	q := fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE NOT ordered) FROM (
+		SELECT (%s) >= lag((%s)) OVER (ORDER BY file_row_number) OR file_row_number = 0 AS ordered
+		FROM read_parquet('%s', file_row_number = true))`, rowExpr(cols), rowExpr(cols), strings.ReplaceAll(file, "'", "''"))
+	res, err := e.Query(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("check order: %w", err)
+	}
+	if bad := res.Rows[0][1].(int64); bad > 0 {
+		return 0, fmt.Errorf("%d rows out of key order after writing; not published", bad)
+	}
+	return res.Rows[0][0].(int64), nil
+}
+
+func rowExpr(cols []string) string {
+	if len(cols) == 1 {
+		return cols[0]
+	}
+	return "row(" + strings.Join(cols, ", ") + ")"
+}
+
+func describe(local, rel string) (File, error) {
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return File{}, err
+	}
+	sum := sha256.Sum256(data)
+	return File{Path: rel, Bytes: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// putOnce uploads a file unless the key holds it already (same sha256); a
+// key holding other bytes is a conflict. The manifest, written last with
+// PutIfAbsent, is what makes a publication visible.
+func putOnce(ctx context.Context, b objstore.Bucket, key, local, sha string) error {
+	if old, err := objstore.ReadAll(ctx, b, key); err == nil {
+		s := sha256.Sum256(old)
+		if hex.EncodeToString(s[:]) == sha {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", key, ErrConflict)
+	} else if !errors.Is(err, objstore.ErrNotExist) {
+		return err
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, key, f, st.Size())
+}
+
+// rewrite copies DuckDB's sorted Parquet file into the published one with
+// parquet-go, which cuts row groups where we say: DuckDB's writer cannot go
+// below 2,048 rows per group, which for long trajectories is far above
+// 100 MB. Same input, same bytes: the copy is deterministic.
+func rewrite(src, dst string, rowGroupBytes int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(in, st.Size())
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	w := parquet.NewWriter(out, pf.Schema(), parquet.Compression(&parquet.Zstd), parquet.CreatedBy("swelake", "publish", "1"))
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	buf := make([]parquet.Row, 16)
+	var group int64
+	for {
+		n, err := r.ReadRows(buf)
+		for _, row := range buf[:n] {
+			size := int64(0)
+			for _, v := range row {
+				size += 8
+				if k := v.Kind(); !v.IsNull() && (k == parquet.ByteArray || k == parquet.FixedLenByteArray) {
+					size += int64(len(v.ByteArray()))
+				}
+			}
+			if group > 0 && group+size > rowGroupBytes {
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				group = 0
+			}
+			if _, err := w.WriteRows([]parquet.Row{row}); err != nil {
+				return err
+			}
+			group += size
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,173 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/schemas"
+)
+
+// examples are SFT rows in two splits, appended in two commits in an
+// order unlike their keys.
+func examples(t *testing.T, l *lake.Lake) {
+	var rows []schemas.SFTExample
+	for i := range 60 {
+		split := "train"
+		if i%5 == 0 {
+			split = "validation"
+		}
+		rows = append(rows, schemas.SFTExample{SetID: "set-1", ExampleID: fmt.Sprintf("ex-%03d", (i*37)%60), Split: split, TaskID: "t",
+			RolloutIDs: []string{fmt.Sprint("r", i)}, InputIDs: []int32{1, 2, int32(i)}, LossMask: []int32{0, 1, 1}, NumTokens: 3, NumLossTokens: 2,
+			Text: strings.Repeat("token ", 200+i), Messages: []schemas.Message{{Role: "user", Content: "fix it"}, {Role: "assistant", Content: fmt.Sprint("done ", i)}},
+			Weights: []int32{0, 1}})
+	}
+	laketest.Append(t, l, schemas.SFTExamples, rows[:30])
+	laketest.Append(t, l, schemas.SFTExamples, rows[30:])
+}
+
+func read(t *testing.T, l *lake.Lake, key string) []byte {
+	data, err := objstore.ReadAll(context.Background(), l.Bucket(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestPublish(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	examples(t, l)
+	cfg := Config{Input: "sft_examples", Name: "swe-sft-demo", SplitBy: "split", Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
+	sum, err := Run(ctx, l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Prefix != "published/swe-sft-demo/v2" || sum.Rows != 60 || sum.AlreadyPublished {
+		t.Fatalf("summary: %+v", sum)
+	}
+	var m Manifest
+	if err := json.Unmarshal(read(t, l, sum.Prefix+"/MANIFEST.json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range m.Files {
+		paths = append(paths, f.Path)
+		data := read(t, l, sum.Prefix+"/"+f.Path)
+		h := sha256.Sum256(data)
+		if hex.EncodeToString(h[:]) != f.SHA256 || int64(len(data)) != f.Bytes {
+			t.Errorf("%s: manifest sha256/size do not match the file", f.Path)
+		}
+		if strings.HasSuffix(f.Path, ".parquet") {
+			pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				t.Fatalf("%s is not Parquet: %v", f.Path, err)
+			}
+			rows := parquet.NewGenericReader[schemas.SFTExample](pf)
+			got := make([]schemas.SFTExample, pf.NumRows())
+			n, _ := rows.Read(got)
+			prev := ""
+			for _, r := range got[:n] {
+				if r.ExampleID <= prev || !strings.HasPrefix(f.Path, "data/"+r.Split+"-") {
+					t.Errorf("%s: row %s (split %s) out of key order or in the wrong split", f.Path, r.ExampleID, r.Split)
+				}
+				prev = r.ExampleID
+			}
+			if int64(n) != f.Rows {
+				t.Errorf("%s: %d rows, manifest says %d", f.Path, n, f.Rows)
+			}
+		}
+	}
+	want := []string{"data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet", "README.md"}
+	if fmt.Sprint(paths) != fmt.Sprint(want) || m.Splits["train"] != 48 || m.Splits["validation"] != 12 || m.Source != "sft_examples@2" {
+		t.Fatalf("manifest: %+v", m)
+	}
+	card := string(read(t, l, sum.Prefix+"/README.md"))
+	for _, s := range []string{"configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n",
+		"  - name: example_id\n    dtype: string\n", "  - name: input_ids\n    sequence: int32\n", "  - name: messages\n    list:\n    - name: role\n      dtype: string\n",
+		"  - name: validation\n    num_bytes:", "    num_examples: 12\n", "| `sft_examples@2` | test |"} {
+		if !strings.Contains(card, s) {
+			t.Errorf("dataset card lacks %q:\n%s", s, card)
+		}
+	}
+	// Twice: nothing new, same bytes.
+	again, err := Run(ctx, l, cfg)
+	if err != nil || !again.AlreadyPublished {
+		t.Fatalf("second publish: %+v %v", again, err)
+	}
+	// Other options for the same name and version: refused, nothing overwritten.
+	cfg2 := cfg
+	cfg2.SplitBy = ""
+	if _, err := Run(ctx, l, cfg2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("conflicting publish: %v, want ErrConflict", err)
+	}
+	// The same rows in a MinIO lake publish to identical bytes.
+	l2 := laketest.MinIO(t, "publish")
+	examples(t, l2)
+	sum2, err := Run(ctx, l2, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (The dataset cards differ only in the lineage's commit times.)
+	for _, f := range m.Files {
+		if f.Split != "" && !bytes.Equal(read(t, l, sum.Prefix+"/"+f.Path), read(t, l2, sum2.Prefix+"/"+f.Path)) {
+			t.Errorf("%s differs between the local and the MinIO publication", f.Path)
+		}
+	}
+}
+
+// TestPublishShards: a snapshot larger than a shard is cut into
+// data/train-0000i-of-0000N files, each within its row-group bound, and
+// a local lake's publication is a directory the datasets library reads.
+func TestPublishShards(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := laketest.On(t, b)
+	examples(t, l)
+	sum, err := Run(ctx, l, Config{Input: "sft_examples@1", Name: "sharded", ShardBytes: 4 << 10, RowGroupBytes: 4 << 10, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shards []string
+	var rows int64
+	for _, f := range sum.Manifest.Files {
+		if f.Split == "train" {
+			shards = append(shards, f.Path)
+			rows += f.Rows
+		}
+	}
+	if len(shards) < 2 || rows != 30 || !strings.HasSuffix(shards[len(shards)-1], fmt.Sprintf("-of-%05d.parquet", len(shards))) {
+		t.Fatalf("shards %v with %d rows", shards, rows)
+	}
+	f, err := os.Open(filepath.Join(dir, sum.Prefix, shards[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pf.RowGroups()) < 2 {
+		t.Errorf("%s: %d row group(s) under a 4 KiB bound", shards[0], len(pf.RowGroups()))
+	}
+}
