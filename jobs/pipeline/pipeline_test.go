@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+const spec = `
+name: nightly
+set: {sandbox.repos_dir: .demo/repos}
+stages:
+  - {name: curate, job: curate, config: {token_cap: 81920}}
+  - {name: rollout, job: rollout, config: {samples: 2}}
+  - {name: evaluate, job: evaluate}
+  - {name: sft, job: build-sft}
+`
+
+// tableExec stands in for the jobs: each stage appends one row to each of
+// its output tables (a real commit), so that inputs move as they would.
+type tableExec struct {
+	t     *testing.T
+	l     *lake.Lake
+	mu    sync.Mutex
+	ran   []string
+	fail  string
+	block chan struct{}
+}
+
+func (e *tableExec) Run(ctx context.Context, st Stage) (json.RawMessage, error) {
+	e.mu.Lock()
+	e.ran = append(e.ran, st.Name)
+	e.mu.Unlock()
+	if e.block != nil {
+		select {
+		case <-e.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if st.Name == e.fail {
+		return nil, errors.New("sandbox exploded")
+	}
+	for _, out := range st.Outputs {
+		switch out {
+		case "rollouts":
+			laketest.Append(e.t, e.l, schemas.Rollouts, []schemas.Rollout{{RolloutID: fmt.Sprint("r", time.Now().UnixNano()), RunID: "r"}})
+		case "evaluations":
+			laketest.Append(e.t, e.l, schemas.Evaluations, []schemas.Evaluation{{EvaluationID: fmt.Sprint("e", time.Now().UnixNano()), TaskID: "t", RunID: "e", Status: "resolved"}})
+		case "sft_examples":
+			laketest.Append(e.t, e.l, schemas.SFTExamples, []schemas.SFTExample{{SetID: "s", ExampleID: fmt.Sprint("x", time.Now().UnixNano()), Split: "train"}})
+		case "curation":
+			laketest.Append(e.t, e.l, schemas.Curations, []schemas.Curation{{CurationID: "c", RolloutID: fmt.Sprint("r", time.Now().UnixNano())}})
+		}
+	}
+	return json.RawMessage(`{"ok":true}`), nil
+}
+
+func (e *tableExec) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.ran)
+}
+
+func (e *tableExec) reset() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.ran
+	e.ran = nil
+	return r
+}
+
+func actions(r Result) string {
+	var out []string
+	for _, s := range r.Stages {
+		out = append(out, s.Stage+":"+s.Action)
+	}
+	return strings.Join(out, " ")
+}
+
+func TestParse(t *testing.T) {
+	s, err := Parse("p.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, _ := s.Order()
+	var names []string
+	for _, st := range order {
+		names = append(names, st.Name)
+	}
+	// rollout writes what curate and evaluate read: it moves first.
+	if got := strings.Join(names, " "); got != "rollout curate evaluate sft" {
+		t.Errorf("order %q", got)
+	}
+	for _, bad := range []string{
+		"name: x\nstages: [{job: nope}]",
+		"name: x\nstages: [{job: curate}, {job: curate}]",
+		"name: x\nstages: [{name: a, job: curate, after: [b]}, {name: b, job: evaluate, after: [a]}]",
+		"name: x\nstages: [{job: curate, colour: red}]",
+		"name: X Y\nstages: [{job: curate}]",
+		"name: x\nstages: []",
+	} {
+		if _, err := Parse("bad.yaml", []byte(bad)); !errors.Is(err, ErrSpec) {
+			t.Errorf("Parse(%q) = %v, want ErrSpec", bad, err)
+		}
+	}
+	if sel, err := s.Select("curate", "evaluate"); err != nil || len(sel) != 2 {
+		t.Errorf("select curate..evaluate: %v %v", sel, err)
+	}
+	if _, err := s.Select("nope", ""); err == nil {
+		t.Error("select of an unknown stage succeeded")
+	}
+}
+
+func TestIncrementalRuns(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	s, _ := Parse("p.yaml", []byte(spec))
+	ex := &tableExec{t: t, l: l}
+	opts := Options{CodeVersion: "v1", Owner: "test"}
+	first, err := Run(ctx, l, s, ex, opts)
+	if err != nil || first.Ran != 4 || first.Skipped != 0 {
+		t.Fatalf("first run: %+v %v", first, err)
+	}
+	if r := first.Stages[0]; r.Reason != "never ran" || r.RowsWritten != 1 || r.Outputs[0] != "rollouts@1" || r.BytesWritten <= 0 {
+		t.Errorf("rollout stage: %+v", r)
+	}
+	ex.reset()
+	second, err := Run(ctx, l, s, ex, opts)
+	if err != nil || second.Ran != 0 || second.Skipped != 4 || len(ex.reset()) != 0 {
+		t.Fatalf("second run did something: %s %v", actions(second), err)
+	}
+	// New rollouts arrive from elsewhere: the dry run names what reruns and why.
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "ingested", RunID: "x"}})
+	plan, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", DryRun: true})
+	if err != nil || actions(plan) != "rollout:skip curate:run evaluate:run sft:run" || len(ex.reset()) != 0 {
+		t.Fatalf("dry run: %s %v", actions(plan), err)
+	}
+	if !strings.Contains(plan.Stages[1].Reason, "inputs changed: rollouts@1 → rollouts@2") || !strings.Contains(plan.Stages[3].Inputs[0], "written by stage curate") {
+		t.Errorf("dry-run reasons: %+v", plan.Stages)
+	}
+	// A new code version reruns everything; --from/--to limit it.
+	part, err := Run(ctx, l, s, ex, Options{CodeVersion: "v2", From: "curate", To: "evaluate", Owner: "test"})
+	if err != nil || actions(part) != "curate:run evaluate:run" || !strings.Contains(part.Stages[0].Reason, "code version v1 → v2") {
+		t.Fatalf("from/to: %s %v", actions(part), err)
+	}
+}
+
+func TestResumeAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	s, _ := Parse("p.yaml", []byte(spec))
+	ex := &tableExec{t: t, l: l, fail: "evaluate"}
+	res, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "a"})
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != "evaluate" || res.Failed != "evaluate" || !strings.Contains(err.Error(), "stage evaluate (evaluate): sandbox exploded") {
+		t.Fatalf("failing stage: %v %+v", err, res)
+	}
+	ex.fail = ""
+	ex.reset()
+	res, err = Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "a"})
+	if err != nil || actions(res) != "rollout:skip curate:skip evaluate:run sft:run" {
+		t.Fatalf("rerun after failure: %s %v", actions(res), err)
+	}
+}
+
+// TestLease: a live lease keeps a second run out; a killed run's stale
+// lease is taken over; a released one is reused. On memory and on MinIO.
+func TestLease(t *testing.T) {
+	for name, l := range map[string]*lake.Lake{"mem": laketest.New(t), "minio": laketest.MinIO(t, "lease")} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := Parse("p.yaml", []byte(spec))
+			ex := &tableExec{t: t, l: l, block: make(chan struct{})}
+			done := make(chan error)
+			go func() {
+				_, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "first"})
+				done <- err
+			}()
+			for ex.count() == 0 { // the first run holds the lease and is in its first stage
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, err := Run(ctx, l, s, &tableExec{t: t, l: l}, Options{CodeVersion: "v1", Owner: "second"})
+			if !errors.Is(err, ErrLeaseHeld) || !strings.Contains(err.Error(), "first holds") {
+				t.Fatalf("second run while the first holds the lease: %v", err)
+			}
+			close(ex.block)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			// A killed run left a live-looking lease that has expired.
+			b := l.Bucket()
+			_, tag, _ := b.GetTagged(ctx, LeaseKey("nightly"))
+			stale, _ := json.Marshal(leaseRecord{Owner: "killed-host/123", Acquired: time.Now().Add(-time.Hour), Expires: time.Now().Add(-time.Minute)})
+			if _, err := b.PutIfMatch(ctx, LeaseKey("nightly"), stale, tag); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(ctx, l, s, &tableExec{t: t, l: l}, Options{CodeVersion: "v1", Owner: "third"})
+			if err != nil || res.TookOver != "killed-host/123" {
+				t.Fatalf("take-over of a stale lease: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+// TestLeaseRenewal: a holder renews before expiry; a lease taken over under
+// it is noticed and cancels the run.
+func TestLeaseRenewal(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	log := slog.New(slog.DiscardHandler)
+	lease, err := Acquire(ctx, l.Bucket(), "p", "me", 60*time.Millisecond, time.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // past the TTL: renewals kept it live
+	if _, err := Acquire(ctx, l.Bucket(), "p", "other", time.Minute, time.Now, log); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("renewed lease was taken: %v", err)
+	}
+	// Someone overwrites it (an operator forcing a take-over).
+	_, tag, _ := l.Bucket().GetTagged(ctx, LeaseKey("p"))
+	l.Bucket().PutIfMatch(ctx, LeaseKey("p"), []byte(`{"owner":"operator","expires":"2999-01-01T00:00:00Z"}`), tag)
+	select {
+	case <-lease.Lost():
+	case <-time.After(2 * time.Second):
+		t.Fatal("a taken-over lease was not noticed")
+	}
+	if err := lease.Release(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("release of a lost lease: %v", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	s, _ := Parse("p.yaml", []byte(spec))
+	res, err := Run(ctx, l, s, &tableExec{t: t, l: l}, Options{CodeVersion: "v1", Owner: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(res.Prometheus())
+	for _, want := range []string{
+		"# TYPE swelake_stage_duration_seconds gauge\n",
+		`swelake_stage_rows_written{pipeline="nightly",stage="rollout",job="rollout"} 1` + "\n",
+		`swelake_stage_skipped{pipeline="nightly",stage="sft",job="build-sft"} 0` + "\n",
+		`swelake_pipeline_success{pipeline="nightly"} 1` + "\n",
+		`swelake_pipeline_stages_run{pipeline="nightly"} 4` + "\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if !strings.HasPrefix(line, "# ") && len(strings.Fields(line)) != 2 {
+			t.Errorf("not a sample line: %q", line)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "swelake.prom")
+	if err := WriteTextfile(path, res.Prometheus()); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != text {
+		t.Error("textfile content differs")
+	}
+	var got struct {
+		method, path, body, ctype string
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got.method, got.path, got.body, got.ctype = r.Method, r.URL.Path, string(body), r.Header.Get("Content-Type")
+	}))
+	defer srv.Close()
+	if err := Push(ctx, srv.Client(), srv.URL, "nightly", res.Prometheus()); err != nil {
+		t.Fatal(err)
+	}
+	if got.method != "PUT" || got.path != "/metrics/job/swelake/pipeline/nightly" || got.body != text || !strings.HasPrefix(got.ctype, "text/plain") {
+		t.Errorf("push: %s %s %q", got.method, got.path, got.ctype)
+	}
+}

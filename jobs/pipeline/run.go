@@ -1,0 +1,334 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
+)
+
+// Executor runs one stage's job to completion and returns its summary
+// (the job's --json output, recorded as is).
+type Executor interface {
+	Run(ctx context.Context, st Stage) (json.RawMessage, error)
+}
+
+// Options of one run.
+type Options struct {
+	From, To    string
+	DryRun      bool
+	CodeVersion string
+	Owner       string        // who holds the lease (host/pid)
+	LeaseTTL    time.Duration // default 2m, renewed every third of it
+	Logger      *slog.Logger
+	Clock       func() time.Time
+}
+
+// StageResult is what one stage did (or, in a dry run, would do).
+type StageResult struct {
+	Stage        string          `json:"stage"`
+	Job          string          `json:"job"`
+	Action       string          `json:"action"` // run, skip, failed (dry run: run or skip)
+	Reason       string          `json:"reason"`
+	Inputs       []string        `json:"inputs"`
+	RunKey       string          `json:"run_key"`
+	Outputs      []string        `json:"outputs,omitempty"`
+	Seconds      float64         `json:"seconds"`
+	RowsWritten  int64           `json:"rows_written"`
+	BytesWritten int64           `json:"bytes_written"`
+	Error        string          `json:"error,omitempty"`
+	Summary      json.RawMessage `json:"summary,omitempty"`
+}
+
+// Result is a pipeline run.
+type Result struct {
+	Pipeline string        `json:"pipeline"`
+	DryRun   bool          `json:"dry_run"`
+	Stages   []StageResult `json:"stages"`
+	Ran      int           `json:"ran"`
+	Skipped  int           `json:"skipped"`
+	Failed   string        `json:"failed,omitempty"` // the failing stage
+	Seconds  float64       `json:"seconds"`
+	Finished time.Time     `json:"finished"`
+	TookOver string        `json:"took_over_lease_from,omitempty"`
+}
+
+// StageError is a failed stage.
+type StageError struct {
+	Stage, Job string
+	Err        error
+}
+
+func (e *StageError) Error() string { return fmt.Sprintf("stage %s (%s): %v", e.Stage, e.Job, e.Err) }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// record is a completed stage's run, stored at
+// pipelines/<pipeline>/stages/<stage>/<key>.json (create-only).
+type record struct {
+	Pipeline    string          `json:"pipeline"`
+	Stage       string          `json:"stage"`
+	Job         string          `json:"job"`
+	RunKey      string          `json:"run_key"`
+	ConfigHash  string          `json:"config_hash"`
+	Inputs      []string        `json:"inputs"`
+	CodeVersion string          `json:"code_version"`
+	Outputs     []string        `json:"outputs"`
+	Started     time.Time       `json:"started"`
+	Seconds     float64         `json:"seconds"`
+	Summary     json.RawMessage `json:"summary,omitempty"`
+}
+
+func recordPrefix(pipeline, stage string) string {
+	return "pipelines/" + pipeline + "/stages/" + stage + "/"
+}
+
+// configHash hashes what a stage is told to do (not where its endpoint
+// listens: that changes every run).
+func configHash(spec *Spec, st Stage) string {
+	data, _ := json.Marshal(struct {
+		Job    string
+		Config map[string]any
+		Set    map[string]any
+		Args   []string
+		Global map[string]any
+		Policy string
+	}{st.Job, st.Config, st.Set, st.Args, spec.Set, spec.Policy})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Run runs (or plans) the pipeline.
+func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Options) (Result, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 2 * time.Minute
+	}
+	res := Result{Pipeline: spec.Name, DryRun: opts.DryRun}
+	start := opts.Clock()
+	stages, err := spec.Select(opts.From, opts.To)
+	if err != nil {
+		return res, fmt.Errorf("pipeline %s: %w", spec.Name, err)
+	}
+	if !opts.DryRun {
+		lease, err := Acquire(ctx, l.Bucket(), spec.Name, opts.Owner, opts.LeaseTTL, opts.Clock, opts.Logger)
+		if err != nil {
+			return res, fmt.Errorf("pipeline %s: %w", spec.Name, err)
+		}
+		res.TookOver = lease.TookOver()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-lease.Lost():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		defer func() {
+			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+				opts.Logger.Warn("pipeline lease", "err", err)
+			}
+		}()
+	}
+	pending := map[string]string{} // table → the stage of this run that will write it (dry run)
+	for _, st := range stages {
+		sr := StageResult{Stage: st.Name, Job: st.Job}
+		hash := configHash(spec, st)
+		inputs, err := resolve(ctx, l, st.Inputs, pending)
+		if err != nil {
+			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+		}
+		sr.Inputs = inputs
+		keyData, _ := json.Marshal(struct {
+			Job, Stage, Config, Code string
+			Inputs                   []string
+		}{st.Job, st.Name, hash, opts.CodeVersion, inputs})
+		sum := sha256.Sum256(keyData)
+		sr.RunKey = hex.EncodeToString(sum[:])[:24]
+		prefix := recordPrefix(spec.Name, st.Name)
+		prev, err := previous(ctx, l.Bucket(), prefix)
+		if err != nil {
+			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+		}
+		if done, ok := prev[sr.RunKey]; ok && !hasPending(inputs) {
+			sr.Action, sr.Outputs = "skip", done.Outputs
+			sr.Reason = fmt.Sprintf("done %s with these inputs, config and code", done.Started.UTC().Format(time.RFC3339))
+			res.Skipped++
+			res.Stages = append(res.Stages, sr)
+			continue
+		}
+		sr.Action, sr.Reason = "run", why(prev, hash, inputs, opts.CodeVersion)
+		if opts.DryRun {
+			for _, out := range st.Outputs {
+				pending[out] = st.Name
+			}
+			res.Ran++
+			res.Stages = append(res.Stages, sr)
+			continue
+		}
+		before, err := sizes(ctx, l, st.Outputs)
+		if err != nil {
+			return res, err
+		}
+		opts.Logger.Info("stage", "pipeline", spec.Name, "stage", st.Name, "job", st.Job, "reason", sr.Reason)
+		t0 := opts.Clock()
+		summary, err := exec.Run(ctx, st)
+		sr.Seconds = opts.Clock().Sub(t0).Seconds()
+		sr.Summary = summary
+		if err != nil {
+			sr.Action, sr.Error = "failed", err.Error()
+			res.Stages = append(res.Stages, sr)
+			res.Failed = st.Name
+			res.Seconds, res.Finished = opts.Clock().Sub(start).Seconds(), opts.Clock().UTC()
+			return res, &StageError{Stage: st.Name, Job: st.Job, Err: err}
+		}
+		after, err := sizes(ctx, l, st.Outputs)
+		if err != nil {
+			return res, err
+		}
+		for _, out := range st.Outputs {
+			sr.Outputs = append(sr.Outputs, fmt.Sprintf("%s@%d", out, after[out].version))
+			sr.RowsWritten += after[out].rows - before[out].rows
+			sr.BytesWritten += after[out].bytes - before[out].bytes
+		}
+		// Inputs as they are now: a stage may read what it ran on.
+		rec := record{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: sr.RunKey, ConfigHash: hash, Inputs: inputs,
+			CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), Seconds: sr.Seconds, Summary: summary}
+		body, _ := json.MarshalIndent(rec, "", "  ")
+		if err := l.Bucket().PutIfAbsent(ctx, prefix+sr.RunKey+".json", bytes.NewReader(body), int64(len(body))); err != nil && !errors.Is(err, objstore.ErrExist) {
+			return res, fmt.Errorf("pipeline %s: stage %s: record: %w", spec.Name, st.Name, err)
+		}
+		res.Ran++
+		res.Stages = append(res.Stages, sr)
+	}
+	res.Seconds, res.Finished = opts.Clock().Sub(start).Seconds(), opts.Clock().UTC()
+	return res, nil
+}
+
+const pendingMark = " (written by stage "
+
+func hasPending(inputs []string) bool {
+	return slices.ContainsFunc(inputs, func(s string) bool { return strings.Contains(s, pendingMark) })
+}
+
+// resolve pins each input table at its latest version ("table@-" for a
+// table that does not exist yet; in a dry run, the stage that will write
+// it first).
+func resolve(ctx context.Context, l *lake.Lake, tables []string, pending map[string]string) ([]string, error) {
+	var out []string
+	for _, name := range tables {
+		if st, ok := pending[name]; ok {
+			out = append(out, name+pendingMark+st+")")
+			continue
+		}
+		t, err := l.Table(name)
+		if err != nil {
+			return nil, err
+		}
+		v, err := t.Latest(ctx)
+		switch {
+		case errors.Is(err, lake.ErrNoTable):
+			out = append(out, name+"@-")
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, fmt.Sprintf("%s@%d", name, v))
+		}
+	}
+	return out, nil
+}
+
+type size struct{ version, rows, bytes int64 }
+
+func sizes(ctx context.Context, l *lake.Lake, tables []string) (map[string]size, error) {
+	out := map[string]size{}
+	for _, name := range tables {
+		t, err := l.Table(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := t.Snapshot(ctx, lake.Latest)
+		if errors.Is(err, lake.ErrNoTable) {
+			out[name] = size{version: -1}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[name] = size{s.Version, s.Rows(), s.Bytes()}
+	}
+	return out, nil
+}
+
+// previous lists a stage's completed runs by run key.
+func previous(ctx context.Context, b objstore.Bucket, prefix string) (map[string]record, error) {
+	out := map[string]record{}
+	for info, err := range b.List(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		data, err := objstore.ReadAll(ctx, b, info.Key)
+		if err != nil {
+			return nil, err
+		}
+		var r record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("stage record %s: %w", info.Key, err)
+		}
+		out[r.RunKey] = r
+	}
+	return out, nil
+}
+
+// why explains why a stage runs, against its latest completed run.
+func why(prev map[string]record, hash string, inputs []string, code string) string {
+	var last *record
+	for _, r := range prev {
+		if last == nil || r.Started.After(last.Started) {
+			last = &r
+		}
+	}
+	if last == nil {
+		return "never ran"
+	}
+	var reasons []string
+	if last.ConfigHash != hash {
+		reasons = append(reasons, "config changed")
+	}
+	if last.CodeVersion != code {
+		reasons = append(reasons, fmt.Sprintf("code version %s → %s", last.CodeVersion, code))
+	}
+	var changed []string
+	for i, in := range inputs {
+		if i >= len(last.Inputs) || last.Inputs[i] != in {
+			old := "-"
+			if i < len(last.Inputs) {
+				old = last.Inputs[i]
+			}
+			changed = append(changed, old+" → "+in)
+		}
+	}
+	if len(changed) > 0 {
+		reasons = append(reasons, "inputs changed: "+strings.Join(changed, ", "))
+	}
+	if len(reasons) == 0 {
+		return "no completed run with this key"
+	}
+	return strings.Join(reasons, "; ")
+}

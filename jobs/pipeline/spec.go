@@ -1,0 +1,243 @@
+// Package pipeline runs a pipeline file: stages (jobs with their configs)
+// in dependency order, incrementally — a stage whose run key (job, input
+// snapshots, config hash, code version) already produced its outputs is
+// skipped — under a lease that keeps two runs of one pipeline apart, with
+// Prometheus metrics per run. How a stage's job is executed is the
+// caller's (the CLI runs `swelake run <job>` and friends as child
+// processes); this package plans, keys, records and measures.
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Spec is a pipeline file.
+type Spec struct {
+	Name string `yaml:"name" json:"name"`
+	// Set applies config keys to every stage (e.g. sandbox.repos_dir).
+	Set map[string]any `yaml:"set" json:"set,omitempty"`
+	// Policy "scripted" serves the scripted stand-in policy (and verifier)
+	// on 127.0.0.1 for the stages that need one; "" uses policy.base_url.
+	Policy string  `yaml:"policy" json:"policy,omitempty"`
+	Stages []Stage `yaml:"stages" json:"stages"`
+}
+
+// Stage is one job of a pipeline.
+type Stage struct {
+	Name string `yaml:"name" json:"name"`
+	Job  string `yaml:"job" json:"job"`
+	// Config is the job's configuration section (as under its name in
+	// swelake.yaml); Set any other keys; Args extra command-line arguments.
+	Config map[string]any `yaml:"config" json:"config,omitempty"`
+	Set    map[string]any `yaml:"set" json:"set,omitempty"`
+	Args   []string       `yaml:"args" json:"args,omitempty"`
+	// Inputs and Outputs are the tables the stage reads and writes
+	// (defaults per job); After adds explicit dependencies.
+	Inputs  []string `yaml:"inputs" json:"inputs"`
+	Outputs []string `yaml:"outputs" json:"outputs"`
+	After   []string `yaml:"after" json:"after,omitempty"`
+}
+
+// Job describes a job a stage can run.
+type Job struct {
+	Inputs, Outputs []string
+	NeedsPolicy     bool // talks to the policy (or verifier) endpoint
+}
+
+// Jobs are the jobs a pipeline runs, with the tables they read and write.
+var Jobs = map[string]Job{
+	"synth-tasks":    {Outputs: []string{"tasks"}, NeedsPolicy: false},
+	"validate-tasks": {Inputs: []string{"tasks"}, Outputs: []string{"task_validations"}},
+	"rollout":        {Inputs: []string{"tasks", "task_validations"}, Outputs: []string{"rollouts"}, NeedsPolicy: true},
+	"evaluate":       {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"evaluations"}},
+	"curate":         {Inputs: []string{"rollouts"}, Outputs: []string{"curation", "curation_drops", "task_stats"}},
+	"build-sft":      {Inputs: []string{"curation", "rollouts"}, Outputs: []string{"sft_examples"}},
+	"build-rl":       {Inputs: []string{"rollouts", "task_stats"}, Outputs: []string{"rl_samples"}},
+	"verify":         {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"verifier_scores"}, NeedsPolicy: true},
+	"analysis":       {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
+	"report":         {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
+	"publish":        {Inputs: []string{"sft_examples"}},
+}
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ErrSpec marks an invalid pipeline file.
+var ErrSpec = errors.New("invalid pipeline")
+
+// Load reads and checks a pipeline file.
+func Load(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads a pipeline file's content (unknown keys are errors) and
+// fills each stage's default inputs and outputs.
+func Parse(name string, data []byte) (*Spec, error) {
+	var s Spec
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrSpec, name, err)
+	}
+	if !validName.MatchString(s.Name) {
+		return nil, fmt.Errorf("%w %s: name %q: want lower-case letters, digits, - or _", ErrSpec, name, s.Name)
+	}
+	if s.Policy != "" && s.Policy != "scripted" {
+		return nil, fmt.Errorf("%w %s: policy %q: want scripted or nothing (then policy.base_url is used)", ErrSpec, name, s.Policy)
+	}
+	if len(s.Stages) == 0 {
+		return nil, fmt.Errorf("%w %s: no stages", ErrSpec, name)
+	}
+	seen := map[string]bool{}
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		if st.Name == "" {
+			st.Name = st.Job
+		}
+		job, ok := Jobs[st.Job]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(mapKeys(Jobs)), ", "))
+		case !validName.MatchString(st.Name):
+			return nil, fmt.Errorf("%w %s: stage name %q: want lower-case letters, digits, - or _", ErrSpec, name, st.Name)
+		case seen[st.Name]:
+			return nil, fmt.Errorf("%w %s: two stages named %q", ErrSpec, name, st.Name)
+		}
+		seen[st.Name] = true
+		if st.Inputs == nil {
+			st.Inputs = job.Inputs
+		}
+		if st.Outputs == nil {
+			st.Outputs = job.Outputs
+		}
+	}
+	for _, st := range s.Stages {
+		for _, a := range st.After {
+			if !seen[a] {
+				return nil, fmt.Errorf("%w %s: stage %q runs after %q, which is not a stage", ErrSpec, name, st.Name, a)
+			}
+		}
+	}
+	if _, err := s.Order(); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrSpec, name, err)
+	}
+	return &s, nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// deps returns, per stage, the stages it depends on: the other stages that
+// write a table it reads, and those named in After.
+func (s *Spec) deps() map[string][]string {
+	out := map[string][]string{}
+	for _, st := range s.Stages {
+		var d []string
+		for _, prev := range s.Stages {
+			if prev.Name == st.Name {
+				continue
+			}
+			for _, in := range st.Inputs {
+				if slices.Contains(prev.Outputs, in) && !slices.Contains(d, prev.Name) {
+					d = append(d, prev.Name)
+				}
+			}
+		}
+		for _, a := range st.After {
+			if !slices.Contains(d, a) {
+				d = append(d, a)
+			}
+		}
+		out[st.Name] = d
+	}
+	return out
+}
+
+// Order is the stages in dependency order (file order among independent
+// stages); a cycle is an error.
+func (s *Spec) Order() ([]Stage, error) {
+	deps := s.deps()
+	done := map[string]bool{}
+	var out []Stage
+	for len(out) < len(s.Stages) {
+		progressed := false
+		for _, st := range s.Stages {
+			if done[st.Name] {
+				continue
+			}
+			ready := true
+			for _, d := range deps[st.Name] {
+				ready = ready && done[d]
+			}
+			if ready { // the first ready stage in file order, then look again
+				done[st.Name], progressed = true, true
+				out = append(out, st)
+				break
+			}
+		}
+		if !progressed {
+			var stuck []string
+			for _, st := range s.Stages {
+				if !done[st.Name] {
+					stuck = append(stuck, st.Name)
+				}
+			}
+			return nil, fmt.Errorf("dependency cycle among stages %s (each reads a table another writes; set inputs: explicitly)", strings.Join(stuck, ", "))
+		}
+	}
+	return out, nil
+}
+
+// Select returns the ordered stages from `from` through `to` ("" : the
+// first / the last).
+func (s *Spec) Select(from, to string) ([]Stage, error) {
+	order, err := s.Order()
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := 0, len(order)-1
+	find := func(name string) (int, error) {
+		for i, st := range order {
+			if st.Name == name {
+				return i, nil
+			}
+		}
+		var names []string
+		for _, st := range order {
+			names = append(names, st.Name)
+		}
+		return 0, fmt.Errorf("no stage %q (stages: %s)", name, strings.Join(names, ", "))
+	}
+	if from != "" {
+		if lo, err = find(from); err != nil {
+			return nil, err
+		}
+	}
+	if to != "" {
+		if hi, err = find(to); err != nil {
+			return nil, err
+		}
+	}
+	if lo > hi {
+		return nil, fmt.Errorf("--from %s comes after --to %s", from, to)
+	}
+	return order[lo : hi+1], nil
+}
