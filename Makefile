@@ -12,7 +12,7 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo demo-exec clean
+.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo quickstart clean
 
 all: lint build test
 
@@ -77,10 +77,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The quickstart on the bundled sample data (a later issue makes this the
-# whole pipeline).
+# The main job: the whole pipeline (examples/pipeline/demo.yaml) on the
+# embedded default — ./lake, DuckDB, bubblewrap sandboxes, the sample
+# repositories, the scripted policy: synth-tasks, validate-tasks, rollout,
+# evaluate, curate, build-sft, build-rl, verify, analysis, report, publish.
+# A second run does nothing new and says so.
 demo: build npm-deps
-	rm -rf $(DEMO_LAKE) .demo/sft .demo/rl
+	$(BIN)/swelake lake init >/dev/null
+	$(BIN)/swelake pipeline run examples/pipeline/demo.yaml --metrics-file .demo/metrics.prom
+
+# The quickstart on the bundled sample data in its own lake (.demo/lake):
+# append, SQL, curate, build-sft, build-rl, verify.
+quickstart: build npm-deps
+	rm -rf $(DEMO_LAKE) .demo/quickstart
 	$(BIN)/swelake lake init --lake $(DEMO_LAKE)
 	$(BIN)/swelake lake append --lake $(DEMO_LAKE) tasks examples/quickstart/tasks.jsonl
 	$(BIN)/swelake lake append --lake $(DEMO_LAKE) rollouts examples/quickstart/rollouts.jsonl
@@ -89,30 +98,10 @@ demo: build npm-deps
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT t.repo, count(*) AS rollouts, count(*) FILTER (WHERE r.resolved) AS resolved FROM rollouts r JOIN tasks t USING (task_id) GROUP BY ALL ORDER BY 1"
 	$(BIN)/swelake run curate --lake $(DEMO_LAKE)
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT bucket, count(*) AS tasks FROM task_stats GROUP BY bucket ORDER BY bucket"
-	$(BIN)/swelake run build-sft --lake $(DEMO_LAKE) --out .demo/sft --export openai,parquet,verl --pack-length 8192
+	$(BIN)/swelake run build-sft --lake $(DEMO_LAKE) --out .demo/quickstart/sft --export openai,parquet,verl --pack-length 8192
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT split, count(*) AS examples, sum(num_tokens) AS tokens, sum(num_loss_tokens) AS loss_tokens FROM sft_examples GROUP BY split"
-	$(BIN)/swelake run build-rl --lake $(DEMO_LAKE) --iteration 1 --k 4 --verl-out .demo/rl/iter-1.parquet
+	$(BIN)/swelake run build-rl --lake $(DEMO_LAKE) --iteration 1 --k 4 --verl-out .demo/quickstart/rl/iter-1.parquet
 	$(BIN)/swelake lake verify --lake $(DEMO_LAKE)
-	$(MAKE) --no-print-directory demo-exec
-
-# The execution chain on the sample repositories (examples/repos): bugs
-# injected and validated, rollouts by the scripted stand-in policy over
-# HTTP in bubblewrap sandboxes, graded, curated.
-DEMO_EXEC_LAKE ?= .demo/exec-lake
-demo-exec: build
-	rm -rf $(DEMO_EXEC_LAKE) .demo/repos
-	$(BIN)/swelake lake init --lake $(DEMO_EXEC_LAKE) >/dev/null
-	$(BIN)/swelake run synth-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --max-tasks 4 --set synth_tasks.max_candidates=12
-	$(BIN)/swelake run validate-tasks --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
-	$(BIN)/swelake policy serve --scripted --lake $(DEMO_EXEC_LAKE) --addr 127.0.0.1:0 --json > .demo/policy.json & pid=$$!; \
-	  for i in $$(seq 50); do grep -q base_url .demo/policy.json 2>/dev/null && break; sleep 0.1; done; \
-	  url=$$(sed -n 's/.*"base_url": *"\([^"]*\)".*/\1/p' .demo/policy.json); echo "scripted policy at $$url"; \
-	  $(BIN)/swelake run rollout --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos --samples 4 \
-	    --set policy.base_url=$$url --set policy.model=scripted --set rollout.max_steps=30; \
-	  status=$$?; kill $$pid; exit $$status
-	$(BIN)/swelake run evaluate --lake $(DEMO_EXEC_LAKE) --set sandbox.repos_dir=.demo/repos
-	$(BIN)/swelake run curate --lake $(DEMO_EXEC_LAKE)
-	$(BIN)/swelake sql --lake $(DEMO_EXEC_LAKE) "SELECT task_id, n, n_resolved, pass_rate FROM task_stats ORDER BY task_id"
 
 clean:
-	rm -rf $(BIN) .demo .minio-data
+	rm -rf $(BIN) .demo .minio-data lake

@@ -383,12 +383,9 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 			if err != nil {
 				return usageError{err}
 			}
-			pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success}
-			for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
-				if err != nil {
-					return err
-				}
-				pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, TestCmd: t.TestCmd}
+			pol, err := a.scriptedPolicy(ctx, l, snap, success)
+			if err != nil {
+				return err
 			}
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil || (host != "127.0.0.1" && host != "localhost" && host != "::1") {
@@ -428,4 +425,17 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 	f.Float64Var(&success, "success", 0.5, "mean per-task success probability")
 	c.AddCommand(serve)
 	return c
+}
+
+// scriptedPolicy is the scripted stand-in policy (and verifier) for the
+// tasks of snap.
+func (a *app) scriptedPolicy(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, success float64) (*agent.Scripted, error) {
+	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success}
+	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
+		if err != nil {
+			return nil, err
+		}
+		pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, TestCmd: t.TestCmd}
+	}
+	return pol, nil
 }

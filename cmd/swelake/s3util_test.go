@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,4 +36,26 @@ func corruptRemote(t *testing.T, c *cli, bucket, prefix string) {
 		return
 	}
 	t.Fatalf("no parquet file under %s", prefix)
+}
+
+// putObject writes a local file to key in bucket of the test MinIO server.
+func putObject(t *testing.T, bucket, key, file string) {
+	t.Helper()
+	b, err := objstore.NewS3(objstore.S3Config{Endpoint: minio.Endpoint, AccessKey: minio.AccessKey, SecretKey: minio.SecretKey, Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(context.Background(), key, strings.NewReader(string(data)), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// minioEnv points a child swelake process at the test MinIO server.
+func minioEnv(dir string) []string {
+	return []string{"SWELAKE_S3_ENDPOINT=" + minio.Endpoint, "SWELAKE_S3_ACCESS_KEY=" + minio.AccessKey,
+		"SWELAKE_S3_SECRET_KEY=" + minio.SecretKey, "SWELAKE_S3_SECURE=false", "SWELAKE_CACHE_DIR=" + filepath.Join(dir, "cache")}
 }

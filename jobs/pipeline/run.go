@@ -167,7 +167,7 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
 		if done, ok := prev[sr.RunKey]; ok && !hasPending(inputs) {
-			sr.Action, sr.Outputs = "skip", done.Outputs
+			sr.Action, sr.Outputs, sr.Summary = "skip", done.Outputs, done.Summary
 			sr.Reason = fmt.Sprintf("done %s with these inputs, config and code", done.Started.UTC().Format(time.RFC3339))
 			res.Skipped++
 			res.Stages = append(res.Stages, sr)

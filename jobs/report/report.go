@@ -265,17 +265,18 @@ func passAtK(res *queries.Result, dir string) ([]byte, error) {
 
 func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
 	order, groups := grouped(res, "verify_id")
-	k, tts, pass, ver := column(res, "k"), column(res, "tts_at_k"), column(res, "pass_at_k"), column(res, "verifier")
+	k, tts, pass, oracle, ver := column(res, "k"), column(res, "tts_at_k"), column(res, "pass_at_k"), column(res, "oracle_at_k"), column(res, "verifier")
 	var ss []series
 	for _, id := range order {
 		rows := groups[id]
 		name := str(rows[0][ver]) + " (" + id + ")"
-		t, p := series{name: "TTS@k " + name}, series{name: "pass@k", dashed: true}
+		t, p, o := series{name: "TTS@k " + name}, series{name: "pass@k", dashed: true}, series{name: "oracle@k (same candidates)", dashed: true}
 		for _, row := range rows {
 			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
 			p.xs, p.ys = append(p.xs, num(row[k])), append(p.ys, num(row[pass]))
+			o.xs, o.ys = append(o.xs, num(row[k])), append(o.ys, num(row[oracle]))
 		}
-		ss = append(ss, t, p)
+		ss = append(ss, t, p, o)
 	}
 	pl, err := lineChart("TTS@k (verifier's pick) vs pass@k", "k (candidates per task)", "resolved", ss, true)
 	if err != nil {

@@ -2,8 +2,11 @@
 -- candidates (by sample index), the one the verifier scores highest (ties
 -- broken by the seeded draw) is selected; TTS@k is the share of tasks whose
 -- selection is resolved. pass@k is the unbiased estimator over the same K
--- candidates (an oracle selector's expectation), the ceiling TTS@k chases.
--- Only tasks with at least k candidates of known outcome count at k.
+-- candidates (an oracle's expectation over random k-subsets); oracle_at_k
+-- is the share of tasks with any resolved candidate among the same first k:
+-- the ceiling of any selector on them (TTS@1 is one draw per task, so it
+-- can sit above pass@1, never above oracle@1). Only tasks with at least k
+-- candidates of known outcome count at k.
 WITH c AS (
     SELECT verify_id, verifier, task_id, rollout_id, score, draw, resolved,
            row_number() OVER (PARTITION BY verify_id, task_id ORDER BY sample_idx, run_id, rollout_id) AS rank,
@@ -17,11 +20,13 @@ ks AS (
 ),
 ranked AS (
     SELECT c.*, ks.k,
-           row_number() OVER (PARTITION BY c.verify_id, ks.k, c.task_id ORDER BY c.score DESC, c.draw DESC) AS pick
+           row_number() OVER (PARTITION BY c.verify_id, ks.k, c.task_id ORDER BY c.score DESC, c.draw DESC) AS pick,
+           bool_or(c.resolved) OVER (PARTITION BY c.verify_id, ks.k, c.task_id) AS any_resolved
     FROM c JOIN ks ON ks.verify_id = c.verify_id AND c.rank <= ks.k AND c.n >= ks.k
 )
 SELECT verify_id, any_value(verifier) AS verifier, k, count(*) AS tasks,
        round(avg(resolved::INT), 4) AS tts_at_k,
+       round(avg(any_resolved::INT), 4) AS oracle_at_k,
        round(avg(CASE WHEN n - c < k THEN 1.0
                       ELSE 1.0 - coalesce(list_product(list_transform(range(n - c + 1, n + 1), i -> 1.0 - k / i)), 1.0) END), 4) AS pass_at_k
 FROM ranked
