@@ -43,7 +43,7 @@ type Summary struct {
 // section is one part of the page.
 type section struct {
 	ID, Title, Note string
-	Chart           string       // chart name ("" : none)
+	Chart           string        // chart name ("" : none)
 	SVG             template.HTML // the chart, inlined
 	Empty           string        // why the chart is missing
 	Query           string        // the query behind the table
@@ -383,4 +383,3 @@ func scaling(res *queries.Result, dir string) ([]byte, error) {
 func Charts() []string {
 	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "data_scaling"}
 }
-
