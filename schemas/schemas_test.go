@@ -34,6 +34,8 @@ func TestGoldenSchemas(t *testing.T) {
 		{TaskStats.Name, TaskStats.Version, TaskStats.ParquetSchema()},
 		{SFTExamples.Name, SFTExamples.Version, SFTExamples.ParquetSchema()},
 		{RLSamples.Name, RLSamples.Version, RLSamples.ParquetSchema()},
+		{VerifierScores.Name, VerifierScores.Version, VerifierScores.ParquetSchema()},
+		{Checkpoints.Name, Checkpoints.Version, Checkpoints.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprintf("# table %s, schema version %d\n%s\n", tc.name, tc.version, tc.schema)
