@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -118,4 +120,36 @@ func EvaluationOf(g exec.Grading, t *schemas.Task, runID, rolloutID, candidate, 
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", e.EvaluationID, e.Status, e.Patch, report))
 	e.ContentHash = hex.EncodeToString(sum[:])
 	return e
+}
+
+// PinnedRun is a per-task job's pinned input and tasks snapshots and the
+// hash of its configuration with them (the run's id is derived from it).
+type PinnedRun struct {
+	Input, Tasks *lake.Snapshot
+	ConfigHash   string
+}
+
+// PinRun pins input (default: the first of tables; it must be a snapshot of
+// one of them) and tasks (default tasks@latest), and hashes cfg with them.
+func PinRun(ctx context.Context, l *lake.Lake, input, tasks string, cfg any, tables ...string) (PinnedRun, error) {
+	var p PinnedRun
+	in := cmp.Or(input, tables[0])
+	ref, err := lake.ParseRef(in)
+	if err != nil {
+		return p, fmt.Errorf("input %q: %w", in, err)
+	}
+	if !slices.Contains(tables, ref.Table) {
+		return p, fmt.Errorf("input %q: want a %s snapshot", in, strings.Join(tables, " or "))
+	}
+	if p.Input, err = Pin(ctx, l, in, ref.Table); err != nil {
+		return p, err
+	}
+	if p.Tasks, err = Pin(ctx, l, cmp.Or(tasks, schemas.Tasks.Name), schemas.Tasks.Name); err != nil {
+		return p, err
+	}
+	p.ConfigHash, err = ConfigHash(struct {
+		Cfg    any
+		Inputs []string
+	}{cfg, []string{p.Input.Ref().String(), p.Tasks.Ref().String()}})
+	return p, err
 }

@@ -75,27 +75,12 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
-	in := cmp.Or(cfg.Input, schemas.Rollouts.Name)
-	ref, err := lake.ParseRef(in)
-	if err != nil {
-		return sum, fmt.Errorf("evaluate: input %q: %w", in, err)
-	}
-	snap, err := jobs.Pin(ctx, l, in, ref.Table)
-	if err != nil || (ref.Table != schemas.Rollouts.Name && ref.Table != schemas.Evaluations.Name) {
-		return sum, fmt.Errorf("evaluate: input %q: want a rollouts or evaluations snapshot", in)
-	}
-	tsnap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Tasks, schemas.Tasks.Name), schemas.Tasks.Name)
+	pin, err := jobs.PinRun(ctx, l, cfg.Input, cfg.Tasks, cfg, schemas.Rollouts.Name, schemas.Evaluations.Name)
 	if err != nil {
 		return sum, fmt.Errorf("evaluate: %w", err)
 	}
+	snap, tsnap, hash := pin.Input, pin.Tasks, pin.ConfigHash
 	sum.Input, sum.Tasks = snap.Ref().String(), tsnap.Ref().String()
-	hash, err := jobs.ConfigHash(struct {
-		Cfg    Config
-		Inputs []string
-	}{cfg, []string{sum.Input, sum.Tasks}})
-	if err != nil {
-		return sum, err
-	}
 	sum.RunID = "eval-" + hash[:12]
 	runKey := JobName + "/" + sum.RunID
 	et, err := l.Table(schemas.Evaluations.Name)

@@ -131,22 +131,12 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err := cfg.InitTables(ctx, l); err != nil {
 		return sum, err
 	}
-	snap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Input, schemas.Rollouts.Name), schemas.Rollouts.Name)
+	pin, err := jobs.PinRun(ctx, l, cfg.Input, cfg.Tasks, cfg, schemas.Rollouts.Name)
 	if err != nil {
 		return sum, fmt.Errorf("verify: %w", err)
 	}
-	tsnap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Tasks, schemas.Tasks.Name), schemas.Tasks.Name)
-	if err != nil {
-		return sum, fmt.Errorf("verify: %w", err)
-	}
+	snap, tsnap, hash := pin.Input, pin.Tasks, pin.ConfigHash
 	sum.Input, sum.Tasks = snap.Ref().String(), tsnap.Ref().String()
-	hash, err := jobs.ConfigHash(struct {
-		Cfg    Config
-		Inputs []string
-	}{cfg, []string{sum.Input, sum.Tasks}})
-	if err != nil {
-		return sum, err
-	}
 	sum.VerifyID = "verify-" + hash[:12]
 	runKey := JobName + "/" + sum.VerifyID
 	vt, err := l.Table(schemas.VerifierScores.Name)
