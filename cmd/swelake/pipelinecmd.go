@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -247,13 +248,7 @@ func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 // sets renders config keys as --set flags (JSON values), sorted.
 func sets(prefix string, m map[string]any) []string {
 	var out []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v, _ := json.Marshal(m[k])
 		out = append(out, "--set", prefix+k+"="+string(v))
 	}

@@ -207,7 +207,6 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 			sr.RowsWritten += after[out].rows - before[out].rows
 			sr.BytesWritten += after[out].bytes - before[out].bytes
 		}
-		// Inputs as they are now: a stage may read what it ran on.
 		rec := record{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: sr.RunKey, ConfigHash: hash, Inputs: inputs,
 			CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), Seconds: sr.Seconds, Summary: summary}
 		body, _ := json.MarshalIndent(rec, "", "  ")

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -108,7 +109,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 		job, ok := Jobs[st.Job]
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(mapKeys(Jobs)), ", "))
+			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(maps.Keys(Jobs)), ", "))
 		case !validName.MatchString(st.Name):
 			return nil, fmt.Errorf("%w %s: stage name %q: want lower-case letters, digits, - or _", ErrSpec, name, st.Name)
 		case seen[st.Name]:
@@ -133,16 +134,6 @@ func Parse(name string, data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("%w %s: %v", ErrSpec, name, err)
 	}
 	return &s, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // deps returns, per stage, the stages it depends on: the other stages that

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func datasetCard(m Manifest, lineage []Step, firstShard string) ([]byte, error) 
 	}
 	var b strings.Builder
 	b.WriteString("---\nconfigs:\n- config_name: default\n  data_files:\n")
-	splits := slices.Sorted(mapKeys(m.Splits))
+	splits := slices.Sorted(maps.Keys(m.Splits))
 	for _, s := range splits {
 		fmt.Fprintf(&b, "  - split: %s\n    path: data/%s-*\n", s, s)
 	}

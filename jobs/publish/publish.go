@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -148,7 +149,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	m := Manifest{Format: 1, Name: cfg.Name, Version: version, Source: snap.Ref().String(), Key: key, Splits: splits}
 	total := max(1, snap.Rows())
-	for _, split := range slices.Sorted(mapKeys(splits)) {
+	for _, split := range slices.Sorted(maps.Keys(splits)) {
 		rows := splits[split]
 		shards := max(1, (snap.Bytes()*rows/total+cfg.ShardBytes-1)/cfg.ShardBytes)
 		per := (rows + shards - 1) / max(1, shards)
@@ -245,16 +246,6 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 var validSplit = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 // checkOrder reads the key columns back from the written file: the rows
 // must be in key order (a guard: DuckDB keeps an ORDER BY's order in what it

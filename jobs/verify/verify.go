@@ -240,19 +240,21 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			return nil
 		})
 	}
+	progressed := make(chan struct{})
 	go func() {
+		defer close(progressed)
 		n := 0
 		for range done {
 			n++
 			if cfg.Progress != nil {
 				cfg.Progress(n, len(rows))
 			}
-			if n == len(rows) {
-				return
-			}
 		}
 	}()
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	close(done) // every sender has returned
+	<-progressed
+	if err != nil {
 		return sum, err
 	}
 	Select(rows)
