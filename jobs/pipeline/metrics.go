@@ -62,6 +62,9 @@ func esc(s string) string {
 // to a temporary file in the same directory, renamed into place, so the
 // collector never reads half a file.
 func WriteTextfile(path string, metrics []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("metrics %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("metrics %s: %w", path, err)

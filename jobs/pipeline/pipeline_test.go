@@ -270,7 +270,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("not a sample line: %q", line)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "swelake.prom")
+	path := filepath.Join(t.TempDir(), "textfile", "swelake.prom") // the directory is created
 	if err := WriteTextfile(path, res.Prometheus()); err != nil {
 		t.Fatal(err)
 	}
