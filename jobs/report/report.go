@@ -95,22 +95,17 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	var sections []section
 	add := func(s section, res *queries.Result, chart func(*queries.Result) ([]byte, error)) error {
 		s.Columns, s.Rows = res.Columns, cells(res)
-		if s.Chart != "" {
-			if len(res.Rows) == 0 {
-				sum.Missing = append(sum.Missing, s.Chart)
-			} else {
-				svg, err := chart(res)
-				if err != nil {
-					return err
-				}
-				if svg == nil {
-					sum.Missing = append(sum.Missing, s.Chart)
-				} else {
-					s.SVG = template.HTML(stripXMLHeader(svg))
-					s.Empty = ""
-					sum.Charts = append(sum.Charts, s.Chart)
-				}
+		switch {
+		case s.Chart == "":
+		case len(res.Rows) == 0:
+			sum.Missing = append(sum.Missing, s.Chart)
+		default:
+			svg, err := chart(res)
+			if err != nil {
+				return err
 			}
+			s.SVG = template.HTML(stripXMLHeader(svg))
+			sum.Charts = append(sum.Charts, s.Chart)
 		}
 		sections = append(sections, s)
 		return nil
