@@ -2,9 +2,12 @@ package rollout
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/swelake/swelake/exec/agent"
@@ -113,5 +116,83 @@ func TestContextCounter(t *testing.T) {
 	}
 	if contextCounter(Config{TokenizerDir: t.TempDir(), Runtime: jobs.Runtime{}.WithDefaults()}) != nil {
 		t.Fatal("a counter without tokenizer files")
+	}
+}
+
+// TestRolloutShards: two shards running at once against one lake commit
+// exactly the rollouts one worker commits (same ids, outcomes and patches),
+// each shard only its own tasks.
+func TestRolloutShards(t *testing.T) {
+	exectest.Need(t)
+	ctx := context.Background()
+	store, _, bug, fix := exectest.BugRepo(t)
+	base := exectest.BugTask(bug, fix)
+	var tasks []schemas.Task
+	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		tk := base
+		tk.TaskID, tk.InstanceID = "test/pytext-rle-"+id, "pytext-rle-"+id
+		tasks = append(tasks, tk)
+		pol.Tasks[tk.TaskID] = agent.ScriptTask{TaskID: tk.TaskID, Language: tk.Language, GoldPatch: tk.GoldPatch, FailToPass: tk.FailToPass, TestCmd: tk.TestCmd}
+	}
+	srv := httptest.NewServer(pol)
+	defer srv.Close()
+	client, err := agent.NewClient(agent.ClientConfig{BaseURL: srv.URL + "/v1", Model: "scripted"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := exectest.Backend(t)
+	cfg := Config{Samples: 2, MaxSteps: 12, Concurrency: 2, BatchSize: 2, Model: "scripted", Client: client, ReposDir: store,
+		Backend: backend, Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
+	outcomes := func(l *lake.Lake) map[string]string {
+		rt, _ := l.Table(schemas.Rollouts.Name)
+		snap, _ := rt.Snapshot(ctx, lake.Latest)
+		out := map[string]string{}
+		for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, t.TempDir()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[r.RolloutID] = fmt.Sprintf("%s %s %d %v %x", r.RunID, r.ExitReason, r.NumTurns, r.Resolved != nil && *r.Resolved, sha256.Sum256([]byte(r.Patch)))
+		}
+		return out
+	}
+	one := laketest.New(t)
+	laketest.Append(t, one, schemas.Tasks, tasks)
+	if _, err := Run(ctx, one, cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := outcomes(one)
+
+	sharded := laketest.New(t)
+	laketest.Append(t, sharded, schemas.Tasks, tasks)
+	var wg sync.WaitGroup
+	sums := make([]Summary, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := cfg
+			c.Shard = jobs.Shard{Index: i, Count: 2}
+			sums[i], errs[i] = Run(ctx, sharded, c)
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if sums[i].Tasks == 0 || sums[i].Tasks == 4 || sums[i].Shard != fmt.Sprintf("%d/2", i) {
+			t.Fatalf("shard %d: %+v (each shard must own some of the 4 tasks)", i, sums[i])
+		}
+	}
+	got := outcomes(sharded)
+	if len(want) != 8 || len(got) != len(want) {
+		t.Fatalf("one worker: %d rollouts, two shards: %d", len(want), len(got))
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: sharded %q, one worker %q", id, got[id], w)
+		}
 	}
 }
