@@ -150,6 +150,14 @@ func roundTrip(t *testing.T, c *cli, lakeRoot string) {
 	if i < 0 || tables[i].Version != 2 || tables[i].Rows != 3 || !slices.IsSortedFunc(tables, func(a, b tableRow) int { return strings.Compare(a.Table, b.Table) }) {
 		t.Fatalf("tables (sorted by name, tasks@2 with 3 rows): %s", js)
 	}
+	var d struct {
+		Added, Removed, Changed, Unchanged int64
+		AddedKeys                          []string `json:"added_keys"`
+	}
+	if js := c.ok("lake", "diff", lk, "tasks@1", "tasks@2", "--json"); json.Unmarshal([]byte(js), &d) != nil ||
+		d.Added != 1 || d.Removed+d.Changed != 0 || d.Unchanged != 2 || len(d.AddedKeys) != 1 || d.AddedKeys[0] != "swe-gym/pandas-2" {
+		t.Fatalf("lake diff tasks@1 tasks@2: %s", js)
+	}
 	if out := c.ok("lake", "log", lk, "tasks"); !strings.Contains(out, "lake-append") || strings.Count(out, "\n") != 4 {
 		t.Fatalf("log:\n%s", out)
 	}
