@@ -269,6 +269,12 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 	}
 	var args []string
 	switch st.Job {
+	case "ingest-tasks", "ingest-rollouts", "ingest-reports":
+		args = []string{"ingest", strings.TrimPrefix(st.Job, "ingest-"), "--format", stringOf(st.Config, "format", "auto")}
+		if st.Config["strict"] == true {
+			args = append(args, "--strict")
+		}
+		args = append(args, pipeline.Paths(st)...)
 	case "report":
 		args = []string{"report", stringOf(st.Config, "out", "report")}
 		if t := stringOf(st.Config, "title", ""); t != "" {

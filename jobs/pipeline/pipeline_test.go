@@ -292,3 +292,31 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("push: %s %s %q", got.method, got.path, got.ctype)
 	}
 }
+
+// TestIngestStageFiles: an ingest stage's run key includes its files'
+// names, sizes and times: a new file reruns it (and what reads its table).
+func TestIngestStageFiles(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.jsonl"), []byte("{}\n"), 0o644)
+	s, err := Parse("p.yaml", []byte(fmt.Sprintf("name: ingest\nstages:\n  - {job: ingest-rollouts, config: {paths: [%q]}}\n  - {job: evaluate}\n", dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &tableExec{t: t, l: l}
+	if r, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "t"}); err != nil || r.Ran != 2 || !strings.HasPrefix(r.Stages[0].Inputs[0], "files:") {
+		t.Fatalf("first run: %+v %v", r, err)
+	}
+	if r, _ := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "t"}); r.Ran != 0 {
+		t.Fatalf("unchanged files reran: %s", actions(r))
+	}
+	os.WriteFile(filepath.Join(dir, "b.jsonl"), []byte("{}\n"), 0o644)
+	r, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", DryRun: true})
+	if err != nil || actions(r) != "ingest-rollouts:run evaluate:run" || !strings.Contains(r.Stages[0].Reason, "(1 files) → files:") {
+		t.Fatalf("a new file: %s %+v %v", actions(r), r.Stages, err)
+	}
+	if _, err := Parse("p.yaml", []byte("name: x\nstages: [{job: ingest-tasks}]")); !errors.Is(err, ErrSpec) {
+		t.Errorf("an ingest stage without paths: %v", err)
+	}
+}

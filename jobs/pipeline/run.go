@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -153,6 +155,13 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		inputs, err := resolve(ctx, l, st.Inputs, pending)
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+		}
+		if Jobs[st.Job].ReadsFiles {
+			fp, err := fingerprint(Paths(st))
+			if err != nil {
+				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+			}
+			inputs = append(inputs, fp)
 		}
 		sr.Inputs = inputs
 		keyData, _ := json.Marshal(struct {
@@ -330,4 +339,48 @@ func why(prev map[string]record, hash string, inputs []string, code string) stri
 		return "no completed run with this key"
 	}
 	return strings.Join(reasons, "; ")
+}
+
+// fingerprint names the files a stage reads as they are now: their paths,
+// sizes and modification times, hashed ("files:<hash> (<n> files)"). A new,
+// grown or touched file changes it; an unchanged tree does not.
+func fingerprint(paths []string) (string, error) {
+	type entry struct {
+		Path  string
+		Size  int64
+		MTime int64
+	}
+	var files []entry
+	add := func(path string, info fs.FileInfo) {
+		files = append(files, entry{path, info.Size(), info.ModTime().UnixNano()})
+	}
+	for _, p := range paths {
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			return "", fmt.Errorf("paths %q: %w", p, err)
+		}
+		if len(matches) == 0 {
+			return "", fmt.Errorf("paths %q: no such file or directory", p)
+		}
+		for _, m := range matches {
+			err := filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				add(path, info)
+				return nil
+			})
+			if err != nil {
+				return "", fmt.Errorf("paths %q: %w", p, err)
+			}
+		}
+	}
+	slices.SortFunc(files, func(a, b entry) int { return strings.Compare(a.Path, b.Path) })
+	data, _ := json.Marshal(files)
+	sum := sha256.Sum256(data)
+	return fmt.Sprintf("files:%s (%d files)", hex.EncodeToString(sum[:6]), len(files)), nil
 }

@@ -51,10 +51,16 @@ type Stage struct {
 type Job struct {
 	Inputs, Outputs []string
 	NeedsPolicy     bool // talks to the policy (or verifier) endpoint
+	// ReadsFiles: the job reads the files of config.paths, whose names,
+	// sizes and modification times are part of its run key.
+	ReadsFiles bool
 }
 
 // Jobs are the jobs a pipeline runs, with the tables they read and write.
 var Jobs = map[string]Job{
+	"ingest-tasks":    {Outputs: []string{"tasks", "quarantine"}, ReadsFiles: true},
+	"ingest-rollouts": {Outputs: []string{"rollouts", "quarantine"}, ReadsFiles: true},
+	"ingest-reports":  {Outputs: []string{"evaluations", "quarantine"}, ReadsFiles: true},
 	"synth-tasks":    {Outputs: []string{"tasks"}, NeedsPolicy: false},
 	"validate-tasks": {Inputs: []string{"tasks"}, Outputs: []string{"task_validations"}},
 	"rollout":        {Inputs: []string{"tasks", "task_validations"}, Outputs: []string{"rollouts"}, NeedsPolicy: true},
@@ -121,6 +127,9 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		if st.Outputs == nil {
 			st.Outputs = job.Outputs
+		}
+		if job.ReadsFiles && len(Paths(*st)) == 0 {
+			return nil, fmt.Errorf("%w %s: stage %q (%s) needs config.paths: the files or directories to read", ErrSpec, name, st.Name, st.Job)
 		}
 	}
 	for _, st := range s.Stages {
@@ -231,4 +240,19 @@ func (s *Spec) Select(from, to string) ([]Stage, error) {
 		return nil, fmt.Errorf("--from %s comes after --to %s", from, to)
 	}
 	return order[lo : hi+1], nil
+}
+
+// Paths is a file-reading stage's config.paths (a string or a list).
+func Paths(st Stage) []string {
+	switch v := st.Config["paths"].(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, p := range v {
+			out = append(out, fmt.Sprint(p))
+		}
+		return out
+	}
+	return nil
 }
