@@ -115,7 +115,9 @@ func (l *Lease) renew() {
 		rec := l.rec
 		rec.Expires = l.now().Add(l.ttl).UTC()
 		body, _ := json.Marshal(rec)
-		tag, err := l.b.PutIfMatch(context.Background(), l.key, body, l.tag)
+		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
+		tag, err := l.b.PutIfMatch(ctx, l.key, body, l.tag)
+		cancel()
 		if err == nil {
 			l.tag, l.rec = tag, rec
 		}

@@ -320,3 +320,32 @@ func TestIngestStageFiles(t *testing.T) {
 		t.Errorf("an ingest stage without paths: %v", err)
 	}
 }
+
+// TestLeaseLostStopsRun: a run whose lease is taken over stops, and says so.
+func TestLeaseLostStopsRun(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	s, _ := Parse("p.yaml", []byte(spec))
+	ex := &tableExec{t: t, l: l, block: make(chan struct{})} // the first stage waits for the context
+	done := make(chan error)
+	go func() {
+		_, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "me", LeaseTTL: 90 * time.Millisecond})
+		done <- err
+	}()
+	for ex.count() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, tag, _ := l.Bucket().GetTagged(ctx, LeaseKey("nightly"))
+	if _, err := l.Bucket().PutIfMatch(ctx, LeaseKey("nightly"), []byte(`{"owner":"operator","expires":"2999-01-01T00:00:00Z"}`), tag); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var se *StageError
+		if !errors.As(err, &se) || !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("run under a taken-over lease: %v, want a StageError wrapping ErrLeaseLost", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run did not stop after losing its lease")
+	}
+}

@@ -126,12 +126,13 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 	if err != nil {
 		return res, fmt.Errorf("pipeline %s: %w", spec.Name, err)
 	}
+	var lost <-chan struct{} // closed if the lease is taken over mid-run
 	if !opts.DryRun {
 		lease, err := Acquire(ctx, l.Bucket(), spec.Name, opts.Owner, opts.LeaseTTL, opts.Clock, opts.Logger)
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: %w", spec.Name, err)
 		}
-		res.TookOver = lease.TookOver()
+		res.TookOver, lost = lease.TookOver(), lease.Lost()
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
@@ -201,6 +202,11 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		sr.Seconds = opts.Clock().Sub(t0).Seconds()
 		sr.Summary = summary
 		if err != nil {
+			select {
+			case <-lost:
+				err = fmt.Errorf("%w (the run was stopped): %v", ErrLeaseLost, err)
+			default:
+			}
 			sr.Action, sr.Error = "failed", err.Error()
 			res.Stages = append(res.Stages, sr)
 			res.Failed = st.Name

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -151,7 +152,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	total := max(1, snap.Rows())
 	for _, split := range slices.Sorted(maps.Keys(splits)) {
 		rows := splits[split]
-		shards := max(1, (snap.Bytes()*rows/total+cfg.ShardBytes-1)/cfg.ShardBytes)
+		share := float64(snap.Bytes()) * float64(rows) / float64(total) // (in float: bytes × rows overflows int64 on big tables)
+		shards := max(1, int64(math.Ceil(share/float64(cfg.ShardBytes))))
 		per := (rows + shards - 1) / max(1, shards)
 		where := "TRUE"
 		if cfg.SplitBy != "" {
