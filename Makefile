@@ -12,14 +12,14 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps npm-deps test fuzz conformance bench minio minio-bin lint demo quickstart clean
+.PHONY: all build deps npm-deps node-exporter-bin test fuzz conformance bench minio minio-bin lint demo quickstart clean
 
 all: lint build test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/swelake ./cmd/swelake
 
-deps: minio-bin npm-deps
+deps: minio-bin node-exporter-bin npm-deps
 	$(GO) mod download
 
 # Qwen2.5's tokenizer files (the default tokenizer of build-sft, the tests and
@@ -32,7 +32,7 @@ $(NPM_STAMP): deps/npm/package.json deps/npm/package-lock.json
 
 # The test suite: race detector on, real MinIO (built into ./bin if missing),
 # then a short run of every fuzz target (make fuzz FUZZTIME=500000x for longer).
-test: minio-bin npm-deps
+test: minio-bin node-exporter-bin npm-deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -67,6 +67,13 @@ bench: minio-bin npm-deps
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:
 	@$(GO) run ./internal/miniotest/devminio -build-only >/dev/null
+
+# Build the pinned Prometheus node_exporter into ./bin (go install), if
+# missing: the metrics test runs its textfile collector on what the
+# pipeline writes (internal/promtest pins the same version).
+NODE_EXPORTER := github.com/prometheus/node_exporter@v1.10.1
+node-exporter-bin:
+	@test -x $(BIN)/node_exporter || GOBIN=$(CURDIR)/$(BIN) $(GO) install $(NODE_EXPORTER)
 
 # Run MinIO on 127.0.0.1 (free port) with data in .minio-data; prints the
 # SWELAKE_S3_* variables that point swelake at it. Ctrl-C stops it.

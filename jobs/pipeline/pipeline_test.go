@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/internal/promtest"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -276,6 +277,14 @@ func TestMetrics(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != text {
 		t.Error("textfile content differs")
+	}
+	// The real node_exporter's textfile collector reads it without error.
+	scraped := promtest.Textfile(t, filepath.Dir(path))()
+	for _, want := range []string{"node_textfile_scrape_error 0\n", `swelake_pipeline_success{pipeline="nightly"} 1` + "\n",
+		`swelake_stage_rows_written{job="rollout",pipeline="nightly",stage="rollout"} 1` + "\n"} {
+		if !strings.Contains(scraped, want) {
+			t.Errorf("node_exporter's /metrics lacks %q:\n%s", want, scraped)
+		}
 	}
 	var got struct {
 		method, path, body, ctype string
