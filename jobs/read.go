@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"runtime"
 	"sync"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
 )
 
 // ReadRows streams the rows of a snapshot into T, file by file, one batch
@@ -39,19 +39,11 @@ func ReadRows[T any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheD
 
 func readFile[T any](ctx context.Context, path string, s *lake.Snapshot, f lake.File, yield func(T, error) bool) bool {
 	var zero T
-	fh, err := os.Open(path)
+	pf, fh, err := schemas.OpenParquet(path)
 	if err != nil {
 		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
-	}
-	pf, err := parquet.OpenFile(fh, st.Size())
-	if err != nil {
-		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
-	}
 	r := parquet.NewGenericReader[T](pf)
 	defer r.Close()
 	buf := make([]T, 64)

@@ -80,19 +80,11 @@ func decodeRow[T any](data []byte, def Def[T]) (T, error) {
 // (a missing column takes its zero value; a required one must be present) and
 // calls fn with each row.
 func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) error {
-	f, err := os.Open(path)
+	pf, f, err := OpenParquet(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
-	}
 	cols := def.Columns()
 	var have []string
 	for _, field := range pf.Schema().Fields() {
@@ -128,4 +120,24 @@ func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) 
 			return &RowError{File: path, Line: n + 1, Kind: "row", Err: err}
 		}
 	}
+}
+
+// OpenParquet opens a local Parquet file; close the returned file when done
+// with the parquet.File.
+func OpenParquet(path string) (*parquet.File, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	return pf, f, nil
 }

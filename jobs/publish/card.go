@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -66,23 +65,10 @@ func Lineage(ctx context.Context, l *lake.Lake, start string) ([]Step, error) {
 }
 
 // datasetCard renders README.md: YAML front matter with configs and
-// dataset_info (features from the first shard's Parquet schema), then the
+// dataset_info (features from the shards' Parquet schema), then the
 // source and its lineage. It holds nothing that varies between two
 // publications of one snapshot.
-func datasetCard(m Manifest, lineage []Step, firstShard string) ([]byte, error) {
-	f, err := os.Open(firstShard)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("dataset card: read %s: %w", firstShard, err)
-	}
+func datasetCard(m Manifest, lineage []Step, schema *parquet.Schema) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("---\nconfigs:\n- config_name: default\n  data_files:\n")
 	splits := slices.Sorted(maps.Keys(m.Splits))
@@ -90,7 +76,7 @@ func datasetCard(m Manifest, lineage []Step, firstShard string) ([]byte, error) 
 		fmt.Fprintf(&b, "  - split: %s\n    path: data/%s-*\n", s, s)
 	}
 	b.WriteString("dataset_info:\n  features:\n")
-	for _, field := range pf.Schema().Fields() {
+	for _, field := range schema.Fields() {
 		writeFeature(&b, field, "  ")
 	}
 	b.WriteString("  splits:\n")

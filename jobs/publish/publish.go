@@ -148,8 +148,12 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 		splits[cfg.Split] = snap.Rows()
 	}
+	if len(splits) == 0 {
+		return sum, fmt.Errorf("publish %s: the snapshot has no rows to publish", snap.Ref())
+	}
 	m := Manifest{Format: 1, Name: cfg.Name, Version: version, Source: snap.Ref().String(), Key: key, Splits: splits}
 	total := max(1, snap.Rows())
+	var schema *parquet.Schema // the shards' (all alike), for the dataset card
 	for _, split := range slices.Sorted(maps.Keys(splits)) {
 		rows := splits[split]
 		share := float64(snap.Bytes()) * float64(rows) / float64(total) // (in float: bytes × rows overflows int64 on big tables)
@@ -173,7 +177,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
 				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
 			}
-			if err := rewrite(sorted, local, cfg.RowGroupBytes); err != nil {
+			if schema, err = rewrite(sorted, local, cfg.RowGroupBytes); err != nil {
 				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
 			}
 			os.Remove(sorted)
@@ -193,7 +197,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	card, err := datasetCard(m, lineage, filepath.Join(work, filepath.FromSlash(m.Files[0].Path)))
+	card, err := datasetCard(m, lineage, schema)
 	if err != nil {
 		return sum, err
 	}
@@ -278,12 +282,17 @@ func rowExpr(cols []string) string {
 }
 
 func describe(local, rel string) (File, error) {
-	data, err := os.ReadFile(local)
+	f, err := os.Open(local)
 	if err != nil {
 		return File{}, err
 	}
-	sum := sha256.Sum256(data)
-	return File{Path: rel, Bytes: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}, nil
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Path: rel, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // putOnce uploads a file unless the key holds it already (same sha256); a
@@ -315,23 +324,15 @@ func putOnce(ctx context.Context, b objstore.Bucket, key, local, sha string) err
 // parquet-go, which cuts row groups where we say: DuckDB's writer cannot go
 // below 2,048 rows per group, which for long trajectories is far above
 // 100 MB. Same input, same bytes: the copy is deterministic.
-func rewrite(src, dst string, rowGroupBytes int64) error {
-	in, err := os.Open(src)
+func rewrite(src, dst string, rowGroupBytes int64) (*parquet.Schema, error) {
+	pf, in, err := schemas.OpenParquet(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(in, st.Size())
-	if err != nil {
-		return fmt.Errorf("read %s: %w", src, err)
-	}
 	out, err := os.Create(dst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer out.Close()
 	w := parquet.NewWriter(out, pf.Schema(), parquet.Compression(&parquet.Zstd), parquet.CreatedBy("swelake", "publish", "1"))
@@ -351,12 +352,12 @@ func rewrite(src, dst string, rowGroupBytes int64) error {
 			}
 			if group > 0 && group+size > rowGroupBytes {
 				if err := w.Flush(); err != nil {
-					return err
+					return nil, err
 				}
 				group = 0
 			}
 			if _, err := w.WriteRows([]parquet.Row{row}); err != nil {
-				return err
+				return nil, err
 			}
 			group += size
 		}
@@ -364,11 +365,11 @@ func rewrite(src, dst string, rowGroupBytes int64) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", src, err)
+			return nil, fmt.Errorf("read %s: %w", src, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return out.Close()
+	return pf.Schema(), out.Close()
 }
