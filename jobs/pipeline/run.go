@@ -172,18 +172,22 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		sum := sha256.Sum256(keyData)
 		sr.RunKey = hex.EncodeToString(sum[:])[:24]
 		prefix := recordPrefix(spec.Name, st.Name)
-		prev, err := previous(ctx, l.Bucket(), prefix)
+		done, err := readRecord(ctx, l.Bucket(), prefix+sr.RunKey+".json")
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
-		if done, ok := prev[sr.RunKey]; ok && !hasPending(inputs) {
+		if done != nil && !hasPending(inputs) {
 			sr.Action, sr.Outputs, sr.Summary = "skip", done.Outputs, done.Summary
 			sr.Reason = fmt.Sprintf("done %s with these inputs, config and code", done.Started.UTC().Format(time.RFC3339))
 			res.Skipped++
 			res.Stages = append(res.Stages, sr)
 			continue
 		}
-		sr.Action, sr.Reason = "run", why(prev, hash, inputs, opts.CodeVersion)
+		last, err := latestRecord(ctx, l.Bucket(), prefix)
+		if err != nil {
+			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+		}
+		sr.Action, sr.Reason = "run", why(last, hash, inputs, opts.CodeVersion)
 		if opts.DryRun {
 			for _, out := range st.Outputs {
 				pending[out] = st.Name
@@ -290,34 +294,42 @@ func sizes(ctx context.Context, l *lake.Lake, tables []string) (map[string]size,
 	return out, nil
 }
 
-// previous lists a stage's completed runs by run key.
-func previous(ctx context.Context, b objstore.Bucket, prefix string) (map[string]record, error) {
-	out := map[string]record{}
+// readRecord reads a stage record (nil if there is none).
+func readRecord(ctx context.Context, b objstore.Bucket, key string) (*record, error) {
+	data, err := objstore.ReadAll(ctx, b, key)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("stage record %s: %w", key, err)
+	}
+	return &r, nil
+}
+
+// latestRecord reads a stage's most recently written record (nil if it
+// never ran): one listing, one read.
+func latestRecord(ctx context.Context, b objstore.Bucket, prefix string) (*record, error) {
+	var newest objstore.ObjectInfo
 	for info, err := range b.List(ctx, prefix) {
 		if err != nil {
 			return nil, err
 		}
-		data, err := objstore.ReadAll(ctx, b, info.Key)
-		if err != nil {
-			return nil, err
+		if info.ModTime.After(newest.ModTime) {
+			newest = info
 		}
-		var r record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("stage record %s: %w", info.Key, err)
-		}
-		out[r.RunKey] = r
 	}
-	return out, nil
+	if newest.Key == "" {
+		return nil, nil
+	}
+	return readRecord(ctx, b, newest.Key)
 }
 
 // why explains why a stage runs, against its latest completed run.
-func why(prev map[string]record, hash string, inputs []string, code string) string {
-	var last *record
-	for _, r := range prev {
-		if last == nil || r.Started.After(last.Started) {
-			last = &r
-		}
-	}
+func why(last *record, hash string, inputs []string, code string) string {
 	if last == nil {
 		return "never ran"
 	}

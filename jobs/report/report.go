@@ -222,7 +222,6 @@ func num(v any) float64 {
 	return math.NaN()
 }
 
-func str(v any) string { return cell(v) }
 
 // grouped splits a result's rows by a column, in first-seen order.
 func grouped(res *queries.Result, col string) ([]string, map[string][][]any) {
@@ -230,7 +229,7 @@ func grouped(res *queries.Result, col string) ([]string, map[string][][]any) {
 	var order []string
 	groups := map[string][][]any{}
 	for _, row := range res.Rows {
-		k := str(row[i])
+		k := cell(row[i])
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -264,7 +263,7 @@ func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
 	var ss []series
 	for _, id := range order {
 		rows := groups[id]
-		name := str(rows[0][ver]) + " (" + id + ")"
+		name := cell(rows[0][ver]) + " (" + id + ")"
 		t, p, o := series{name: "TTS@k " + name}, series{name: "pass@k", dashed: true}, series{name: "oracle@k (same candidates)", dashed: true}
 		for _, row := range rows {
 			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
@@ -285,15 +284,15 @@ func difficulty(res *queries.Result, dir string) ([]byte, error) {
 	b, n := column(res, "bucket"), column(res, "tasks")
 	var labels []string
 	for _, row := range res.Rows {
-		if !slices.Contains(labels, str(row[b])) {
-			labels = append(labels, str(row[b]))
+		if !slices.Contains(labels, cell(row[b])) {
+			labels = append(labels, cell(row[b]))
 		}
 	}
 	var values [][]float64
 	for _, pol := range policies {
 		vals := make([]float64, len(labels))
 		for _, row := range groups[pol] {
-			vals[slices.Index(labels, str(row[b]))] = num(row[n])
+			vals[slices.Index(labels, cell(row[b]))] = num(row[n])
 		}
 		values = append(values, vals)
 	}
@@ -339,14 +338,14 @@ func drops(res *queries.Result, dir string) ([]byte, error) {
 	best, bestIn := "", -1.0
 	for _, row := range res.Rows {
 		if num(row[in]) > bestIn {
-			best, bestIn = str(row[id]), num(row[in])
+			best, bestIn = cell(row[id]), num(row[in])
 		}
 	}
 	var labels []string
 	var vals []float64
 	for _, row := range slices.Backward(res.Rows) { // largest at the top
-		if str(row[id]) == best {
-			labels, vals = append(labels, str(row[rule])), append(vals, num(row[dropped]))
+		if cell(row[id]) == best {
+			labels, vals = append(labels, cell(row[rule])), append(vals, num(row[dropped]))
 		}
 	}
 	pl, err := barChart(fmt.Sprintf("Rows each rule drops on its own (curation %s, %g rows)", best, bestIn), "rollouts dropped", "", labels, nil, [][]float64{vals}, true)
@@ -361,7 +360,7 @@ func scaling(res *queries.Result, dir string) ([]byte, error) {
 	var ns, rates []float64
 	var labels []string
 	for _, row := range res.Rows {
-		ns, rates, labels = append(ns, num(row[n])), append(rates, num(row[rate])), append(labels, str(row[model]))
+		ns, rates, labels = append(ns, num(row[n])), append(rates, num(row[rate])), append(labels, cell(row[model]))
 	}
 	av, bv := num(res.Rows[0][a]), num(res.Rows[0][b])
 	if math.IsNaN(av) || math.IsNaN(bv) { // one point: no fit
