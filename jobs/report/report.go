@@ -222,7 +222,6 @@ func num(v any) float64 {
 	return math.NaN()
 }
 
-
 // grouped splits a result's rows by a column, in first-seen order.
 func grouped(res *queries.Result, col string) ([]string, map[string][][]any) {
 	i := column(res, col)
