@@ -302,7 +302,7 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 		args = append(args, sets("", e.spec.Set)...)
 		args = append(args, sets("", st.Set)...)
 	}
-	if e.spec.Policy == "scripted" && pipeline.Jobs[st.Job].NeedsPolicy {
+	if e.spec.Policy == "scripted" && pipeline.Jobs()[st.Job].NeedsPolicy {
 		url, err := e.policyURL(ctx)
 		if err != nil {
 			return nil, err

@@ -157,7 +157,7 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
-		if Jobs[st.Job].ReadsFiles {
+		if Jobs()[st.Job].ReadsFiles {
 			fp, err := fingerprint(Paths(st))
 			if err != nil {
 				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)

@@ -57,21 +57,23 @@ type Job struct {
 }
 
 // Jobs are the jobs a pipeline runs, with the tables they read and write.
-var Jobs = map[string]Job{
-	"ingest-tasks":    {Outputs: []string{"tasks", "quarantine"}, ReadsFiles: true},
-	"ingest-rollouts": {Outputs: []string{"rollouts", "quarantine"}, ReadsFiles: true},
-	"ingest-reports":  {Outputs: []string{"evaluations", "quarantine"}, ReadsFiles: true},
-	"synth-tasks":     {Outputs: []string{"tasks"}, NeedsPolicy: false},
-	"validate-tasks":  {Inputs: []string{"tasks"}, Outputs: []string{"task_validations"}},
-	"rollout":         {Inputs: []string{"tasks", "task_validations"}, Outputs: []string{"rollouts"}, NeedsPolicy: true},
-	"evaluate":        {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"evaluations"}},
-	"curate":          {Inputs: []string{"rollouts"}, Outputs: []string{"curation", "curation_drops", "task_stats"}},
-	"build-sft":       {Inputs: []string{"curation", "rollouts"}, Outputs: []string{"sft_examples"}},
-	"build-rl":        {Inputs: []string{"rollouts", "task_stats"}, Outputs: []string{"rl_samples"}},
-	"verify":          {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"verifier_scores"}, NeedsPolicy: true},
-	"analysis":        {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
-	"report":          {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
-	"publish":         {Inputs: []string{"sft_examples"}},
+func Jobs() map[string]Job {
+	return map[string]Job{
+		"ingest-tasks":    {Outputs: []string{"tasks", "quarantine"}, ReadsFiles: true},
+		"ingest-rollouts": {Outputs: []string{"rollouts", "quarantine"}, ReadsFiles: true},
+		"ingest-reports":  {Outputs: []string{"evaluations", "quarantine"}, ReadsFiles: true},
+		"synth-tasks":     {Outputs: []string{"tasks"}},
+		"validate-tasks":  {Inputs: []string{"tasks"}, Outputs: []string{"task_validations"}},
+		"rollout":         {Inputs: []string{"tasks", "task_validations"}, Outputs: []string{"rollouts"}, NeedsPolicy: true},
+		"evaluate":        {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"evaluations"}},
+		"curate":          {Inputs: []string{"rollouts"}, Outputs: []string{"curation", "curation_drops", "task_stats"}},
+		"build-sft":       {Inputs: []string{"curation", "rollouts"}, Outputs: []string{"sft_examples"}},
+		"build-rl":        {Inputs: []string{"rollouts", "task_stats"}, Outputs: []string{"rl_samples"}},
+		"verify":          {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"verifier_scores"}, NeedsPolicy: true},
+		"analysis":        {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
+		"report":          {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
+		"publish":         {Inputs: []string{"sft_examples"}},
+	}
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -112,10 +114,10 @@ func Parse(name string, data []byte) (*Spec, error) {
 		if st.Name == "" {
 			st.Name = st.Job
 		}
-		job, ok := Jobs[st.Job]
+		job, ok := Jobs()[st.Job]
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(maps.Keys(Jobs)), ", "))
+			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(maps.Keys(Jobs())), ", "))
 		case !validName.MatchString(st.Name):
 			return nil, fmt.Errorf("%w %s: stage name %q: want lower-case letters, digits, - or _", ErrSpec, name, st.Name)
 		case seen[st.Name]:

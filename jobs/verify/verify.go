@@ -161,9 +161,11 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	var rows []schemas.VerifierScore
+	var patches []string // rows[i]'s candidate patch
 	var warm []*schemas.Task
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
 		for _, r := range groups[id] {
+			patches = append(patches, r.Patch)
 			rows = append(rows, schemas.VerifierScore{VerifyID: sum.VerifyID, Verifier: sum.Verifier, TaskID: r.TaskID, RolloutID: r.RolloutID,
 				RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx, Resolved: r.Resolved, PredictedTests: "{}",
 				Draw: draw(cfg.Seed, r.TaskID, r.RolloutID)})
@@ -173,12 +175,6 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	sum.Candidates = len(rows)
-	patches := map[string]string{}
-	for _, g := range groups {
-		for _, r := range g {
-			patches[r.RolloutID] = r.Patch
-		}
-	}
 	if useExec {
 		jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
 	}
@@ -194,7 +190,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 				row.Error = "task " + row.TaskID + " not in " + sum.Tasks
 				return nil
 			}
-			patch := patches[row.RolloutID]
+			patch := patches[i]
 			var errs []string
 			var modelScore, execScore float64
 			if useModel {
