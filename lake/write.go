@@ -60,11 +60,13 @@ func (o *WriteOptions) defaults() {
 	}
 }
 
-// ParquetOptions are the writer options every swelake data file is written
-// with: zstd pages, a row-group cap, and the schema named in the footer.
-func ParquetOptions(schema Schema, opts WriteOptions) []parquet.WriterOption {
+// parquetOptions are the writer options every swelake data file of rows of
+// type T is written with: zstd pages (fast Snappy where a column asks for
+// SNAPPY), a row-group cap, and the schema named in the footer.
+func parquetOptions[T any](schema Schema, opts WriteOptions) []parquet.WriterOption {
 	opts.defaults()
 	return []parquet.WriterOption{
+		parquetSchema[T](),
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
 		parquet.PageBufferSize(1 << 20), // large text columns: fewer, larger pages compress faster and better
@@ -279,7 +281,7 @@ func (w *partWriter[T]) create(ctx context.Context, part Partition) (*dataFile[T
 		sha:    sha256.New(),
 		putErr: make(chan error, 1),
 	}
-	f.w = parquet.NewGenericWriter[T](f, ParquetOptions(w.spec.Schema, w.opts)...)
+	f.w = parquet.NewGenericWriter[T](f, parquetOptions[T](w.spec.Schema, w.opts)...)
 	go func() {
 		err := w.t.lake.bucket.Put(ctx, FileKey(w.t.name, path), pr, -1)
 		pr.CloseWithError(err) // unblock the writer if Put gave up early

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -17,24 +18,42 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/swelake/swelake/internal/miniotest"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
-// writeTrajectories writes OpenAI-chat trajectory rows (100 messages of
-// 200–4000 characters of code-and-log-like text, tool calls included) until
-// the file holds about size bytes.
-func writeTrajectories(tb testing.TB, path string, size int64, seed uint64) int64 {
+// corpus names the text the benchmark trajectories are made of:
+//   - "words": random words of a 40-word code-and-log vocabulary, the worst
+//     case for a compressor (short matches everywhere; zstd's fastest level
+//     runs at ~200 MB/s per core on it);
+//   - "real": slices of real text — every string of the trajectories in
+//     ../shared/realdata and this repository's Go sources — which is what
+//     agent trajectories are made of (code, diffs, logs, tool output).
+type corpus string
+
+const (
+	wordsCorpus corpus = "words"
+	realCorpus  corpus = "real"
+)
+
+// textSource returns a generator of n-byte texts of the corpus.
+func textSource(tb testing.TB, c corpus, r *rand.Rand) func(n int) string {
 	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
+	if c == realCorpus {
+		texts := realTexts(tb)
+		return func(n int) string {
+			var b strings.Builder
+			for b.Len() < n {
+				t := texts[r.IntN(len(texts))]
+				off := r.IntN(len(t))
+				b.WriteString(t[off:min(len(t), off+n-b.Len())])
+			}
+			return strings.ToValidUTF8(b.String(), "\uFFFD")
+		}
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	r := rand.New(rand.NewPCG(seed, 11))
 	words := strings.Fields(`def return self import from the test assert error Traceback File line raise ValueError None True
 		if else for in range len print git diff --- +++ @@ func err nil PASSED FAILED tests/test_models.py::Test ok "quoted" \path`)
-	text := func(n int) string {
+	return func(n int) string {
 		var b strings.Builder
 		for b.Len() < n {
 			b.WriteString(words[r.IntN(len(words))])
@@ -46,6 +65,74 @@ func writeTrajectories(tb testing.TB, path string, size int64, seed uint64) int6
 		}
 		return b.String()[:n]
 	}
+}
+
+// realTexts reads every string of 200 bytes or more in the trajectories of
+// ../shared/realdata (in place) and the repository's Go sources.
+func realTexts(tb testing.TB) []string {
+	tb.Helper()
+	root, err := miniotest.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var texts []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			if len(x) >= 200 {
+				texts = append(texts, x)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	trajs, _ := filepath.Glob(filepath.Join(root, "..", "shared", "realdata", "trajectories", "*"))
+	for _, f := range trajs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for {
+			var v any
+			if dec.Decode(&v) != nil {
+				break
+			}
+			walk(v)
+		}
+	}
+	sources, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.go"))
+	for _, f := range sources {
+		if data, err := os.ReadFile(f); err == nil {
+			texts = append(texts, string(data))
+		}
+	}
+	if len(trajs) == 0 || len(texts) < 100 {
+		tb.Fatalf("real corpus: %d trajectory files and %d texts under %s: is ../shared/realdata there?", len(trajs), len(texts), root)
+	}
+	return texts
+}
+
+// writeTrajectories writes OpenAI-chat trajectory rows (100 messages of
+// 200–4000 bytes of the corpus's text, tool calls included) until the file
+// holds about size bytes.
+func writeTrajectories(tb testing.TB, path string, size int64, seed uint64, c corpus) int64 {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	r := rand.New(rand.NewPCG(seed, 11))
+	text := textSource(tb, c, r)
 	var written int64
 	for i := 0; written < size; i++ {
 		msgs := make([]map[string]any, 100)
@@ -74,12 +161,18 @@ func writeTrajectories(tb testing.TB, path string, size int64, seed uint64) int6
 
 // BenchmarkIngestTrajectories: JSONL → rollouts, against DuckDB's own
 // COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet) of the same
-// file, interleaved in every iteration.
+// file, interleaved in every iteration, on each corpus.
 func BenchmarkIngestTrajectories(b *testing.B) {
+	for _, c := range []corpus{wordsCorpus, realCorpus} {
+		b.Run(string(c), func(b *testing.B) { benchIngestVsDuckDB(b, c) })
+	}
+}
+
+func benchIngestVsDuckDB(b *testing.B, c corpus) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	in := filepath.Join(dir, "traj.jsonl")
-	size := writeTrajectories(b, in, benchSize(), 1)
+	size := writeTrajectories(b, in, benchSize(), 1, c)
 	conn, err := duckdb.NewConnector("", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -120,9 +213,15 @@ func benchSize() int64 {
 
 // BenchmarkIngestOnly is the swelake side alone, for profiling.
 func BenchmarkIngestOnly(b *testing.B) {
+	for _, c := range []corpus{wordsCorpus, realCorpus} {
+		b.Run(string(c), func(b *testing.B) { benchIngestOnly(b, c) })
+	}
+}
+
+func benchIngestOnly(b *testing.B, c corpus) {
 	dir := b.TempDir()
 	in := filepath.Join(dir, "traj.jsonl")
-	size := writeTrajectories(b, in, benchSize(), 1)
+	size := writeTrajectories(b, in, benchSize(), 1, c)
 	b.SetBytes(size)
 	b.ResetTimer()
 	for range b.N {
@@ -145,7 +244,7 @@ func BenchmarkIngestPeakRSS(b *testing.B) {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	in := filepath.Join(dir, "big.jsonl")
-	size := writeTrajectories(b, in, mb<<20, 3)
+	size := writeTrajectories(b, in, mb<<20, 3, wordsCorpus)
 	lakeDir := filepath.Join(dir, "lake")
 	if out, err := exec.Command(bin, "lake", "init", "--lake", lakeDir).CombinedOutput(); err != nil {
 		b.Fatalf("init: %v\n%s", err, out)

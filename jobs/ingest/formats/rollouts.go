@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	json "github.com/goccy/go-json"
 	"path/filepath"
@@ -295,48 +296,62 @@ func decodeR2E(r *Record, o Options) (Rows, error) {
 // chatRow is a row whose conversation is an OpenAI messages list, with the
 // optional fields the public exports use, decoded in one typed pass.
 type chatRow struct {
-	Messages   chatMessages `json:"messages"`
-	TaskID     string       `json:"task_id"`
-	InstanceID string       `json:"instance_id"`
-	RolloutID  string       `json:"rollout_id"`
-	TrajID     string       `json:"traj_id"`
-	ID         any          `json:"id"`
-	RunID      string       `json:"run_id"`
-	Policy     string       `json:"policy"`
-	Model      string       `json:"model"`
-	ModelName  string       `json:"model_name"`
-	Reward     any          `json:"reward"`
-	Resolved   any          `json:"resolved"`
-	ExitReason string       `json:"exit_reason"`
-	ExitStatus string       `json:"exit_status"`
-	Patch      *string      `json:"patch"`
-	ModelPatch string       `json:"model_patch"`
+	Messages []wireMessage `json:"messages"`
+	chatFields
 }
 
-// chatMessages accepts a messages list, or a JSON string holding one
-// (SWE-smith).
-type chatMessages []wireMessage
+// chatRowText is a chatRow whose messages list is held in a JSON string
+// (SWE-smith). It is tried only when a row's messages are not a list, so
+// the common case decodes the messages once, without a custom unmarshaler
+// (which would make the decoder scan them twice).
+type chatRowText struct {
+	Messages string `json:"messages"`
+	chatFields
+}
 
-func (m *chatMessages) UnmarshalJSON(b []byte) error {
-	t := bytes.TrimSpace(b)
-	if len(t) > 0 && t[0] == '"' {
-		var s string
-		if err := json.Unmarshal(t, &s); err != nil {
-			return err
-		}
-		t = []byte(s)
+type chatFields struct {
+	TaskID     string  `json:"task_id"`
+	InstanceID string  `json:"instance_id"`
+	RolloutID  string  `json:"rollout_id"`
+	TrajID     string  `json:"traj_id"`
+	ID         any     `json:"id"`
+	RunID      string  `json:"run_id"`
+	Policy     string  `json:"policy"`
+	Model      string  `json:"model"`
+	ModelName  string  `json:"model_name"`
+	Reward     any     `json:"reward"`
+	Resolved   any     `json:"resolved"`
+	ExitReason string  `json:"exit_reason"`
+	ExitStatus string  `json:"exit_status"`
+	Patch      *string `json:"patch"`
+	ModelPatch string  `json:"model_patch"`
+}
+
+// decodeChatRow decodes a chat row, its messages a list or a JSON string
+// holding one.
+func decodeChatRow(data []byte) (chatRow, error) {
+	var row chatRow
+	err := json.Unmarshal(data, &row)
+	var typeErr *json.UnmarshalTypeError
+	if err == nil || !errors.As(err, &typeErr) || typeErr.Field != "messages" || typeErr.Value != "string" {
+		return row, err
 	}
-	if string(t) == "null" {
-		return nil
+	var text chatRowText
+	if err := json.Unmarshal(data, &text); err != nil {
+		return row, err
 	}
-	return json.Unmarshal(t, (*[]wireMessage)(m))
+	row = chatRow{chatFields: text.chatFields}
+	if err := json.Unmarshal([]byte(text.Messages), &row.Messages); err != nil {
+		return row, fmt.Errorf("messages (a JSON string): %w", err)
+	}
+	return row, nil
 }
 
 // decodeChat reads rows whose conversation is an OpenAI messages list.
 func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 	return func(r *Record, o Options) (Rows, error) {
-		var row chatRow
-		if err := json.Unmarshal(r.Data, &row); err != nil {
+		row, err := decodeChatRow(r.Data)
+		if err != nil {
 			return Rows{}, err
 		}
 		var ro schemas.Rollout
@@ -367,7 +382,7 @@ func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 			ro.RunID = runIDFromPath(r.File)
 		}
 		ro.Policy = text(orStr(row.Policy, orStr(row.Model, row.ModelName)), &repaired)
-		var err error
+
 		if ro.Reward, err = anyFloat("reward", row.Reward); err != nil {
 			return Rows{}, err
 		}
