@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -75,7 +76,11 @@ func run(ctx context.Context, args []string, e env) int {
 	if errors.As(err, &ec) {
 		return int(ec) // a sandboxed command's own status: nothing to add
 	}
-	fmt.Fprintf(e.stderr, "swelake: %s\n", oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if errors.Is(err, tokenizer.ErrNoTokenizer) {
+		msg += " (pass --tokenizer <dir> or set SWELAKE_TOKENIZER to a directory holding the model's tokenizer.json and tokenizer_config.json; the default, Qwen2.5's, is installed by make deps in the swelake checkout)"
+	}
+	fmt.Fprintf(e.stderr, "swelake: %s\n", msg)
 	var ue usageError
 	// cobra reports an unknown subcommand with a plain error.
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,7 +43,8 @@ it committed then; rollout resumes where an interrupted run stopped.`,
 }
 
 // tokenizerDir is the tokenizer a job uses: --tokenizer, else the job's own
-// tokenizer_dir, else the top-level tokenizer key (Qwen2.5's by default).
+// tokenizer_dir, else the top-level tokenizer key (Qwen2.5's by default,
+// looked for by defaultTokenizerDir).
 func (a *app) tokenizerDir(cmd *cobra.Command, jobs string) string {
 	if f := cmd.Flags().Lookup("tokenizer"); f != nil && f.Changed {
 		return f.Value.String()
@@ -49,7 +52,31 @@ func (a *app) tokenizerDir(cmd *cobra.Command, jobs string) string {
 	if jobs != "" {
 		return jobs
 	}
+	if a.cfg.Tokenizer == DefaultTokenizerDir {
+		return defaultTokenizerDir()
+	}
 	return a.cfg.Tokenizer
+}
+
+// defaultTokenizerDir finds the Qwen2.5 files make deps installs: under
+// the working directory (a checkout), else beside the swelake binary
+// (./swelake or bin/swelake of a checkout, run from anywhere). Where none
+// has them it is the relative default, which then fails to load with
+// tokenizer.ErrNoTokenizer and the hint the CLI adds to that error.
+func defaultTokenizerDir() string {
+	candidates := []string{DefaultTokenizerDir}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			dir := filepath.Dir(exe)
+			candidates = append(candidates, filepath.Join(dir, DefaultTokenizerDir), filepath.Join(dir, "..", DefaultTokenizerDir))
+		}
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(c, "tokenizer.json")); err == nil {
+			return c
+		}
+	}
+	return DefaultTokenizerDir
 }
 
 func newCurateCmd(a *app) *cobra.Command {

@@ -150,3 +150,20 @@ func TestTrainingMinIO(t *testing.T) {
 	dir := t.TempDir()
 	trainingRoundTrip(t, minioCLI(t, dir), "s3://training/lake")
 }
+
+// TestMissingTokenizer: a job without its tokenizer fails with one line
+// naming the directory, the missing file and how to supply one — both for a
+// --tokenizer given and for the default, which is not under this working
+// directory nor beside the test binary.
+func TestMissingTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	lk := "--lake=" + filepath.Join(dir, "lake")
+	c.ok("lake", "init", lk)
+	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", trainingRollouts(t, dir))
+	empty := t.TempDir()
+	c.fails("load tokenizer "+empty+": no tokenizer: tokenizer.json is missing (pass --tokenizer <dir>", 1, "run", "build-sft", lk, "--input", "rollouts", "--tokenizer", empty)
+	os.WriteFile(filepath.Join(empty, "tokenizer.json"), []byte("{}"), 0o644)
+	c.fails("tokenizer_config.json is missing", 1, "run", "build-rl", lk, "--tokenizer", empty)
+	c.fails("tokenizer "+DefaultTokenizerDir+": no tokenizer: tokenizer.json is missing (pass --tokenizer <dir> or set SWELAKE_TOKENIZER", 1, "run", "curate", lk)
+}

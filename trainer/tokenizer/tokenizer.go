@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,6 +36,10 @@ import (
 // ErrUnsupported is returned by Load for tokenizer files this package cannot
 // reproduce exactly (another model type, normalizer or pre-tokenizer).
 var ErrUnsupported = errors.New("unsupported tokenizer")
+
+// ErrNoTokenizer is returned when a directory lacks tokenizer.json or
+// tokenizer_config.json.
+var ErrNoTokenizer = errors.New("no tokenizer")
 
 // AddedToken is one entry of tokenizer.json's added_tokens.
 type AddedToken struct {
@@ -82,11 +87,7 @@ type merge struct {
 
 // Load reads tokenizer.json and tokenizer_config.json from dir.
 func Load(dir string) (*Tokenizer, error) {
-	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return nil, fmt.Errorf("load tokenizer %s: %w", dir, err)
-	}
-	cj, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	tj, cj, err := readFiles(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer %s: %w", dir, err)
 	}
@@ -434,15 +435,30 @@ func byteLevelTables() (b2r [256]rune, r2b [512]int16) {
 
 // IdentityOf is the Identity of the tokenizer in dir, without parsing it.
 func IdentityOf(dir string) (string, error) {
-	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return "", fmt.Errorf("tokenizer %s: %w", dir, err)
-	}
-	cj, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	tj, cj, err := readFiles(dir)
 	if err != nil {
 		return "", fmt.Errorf("tokenizer %s: %w", dir, err)
 	}
 	return identity(tj, cj), nil
+}
+
+// readFiles reads a tokenizer directory's two files; a missing one is
+// ErrNoTokenizer.
+func readFiles(dir string) (tokenizerJSON, configJSON []byte, err error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s is missing", ErrNoTokenizer, name)
+		}
+		return b, err
+	}
+	if tokenizerJSON, err = read("tokenizer.json"); err != nil {
+		return nil, nil, err
+	}
+	if configJSON, err = read("tokenizer_config.json"); err != nil {
+		return nil, nil, err
+	}
+	return tokenizerJSON, configJSON, nil
 }
 
 func identity(tokenizerJSON, configJSON []byte) string {
