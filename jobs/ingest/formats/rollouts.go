@@ -382,7 +382,6 @@ func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 			ro.RunID = runIDFromPath(r.File)
 		}
 		ro.Policy = text(orStr(row.Policy, orStr(row.Model, row.ModelName)), &repaired)
-
 		if ro.Reward, err = anyFloat("reward", row.Reward); err != nil {
 			return Rows{}, err
 		}
