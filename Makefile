@@ -83,6 +83,7 @@ minio:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/
 
 # The main job: the whole pipeline (examples/pipeline/demo.yaml) on the
 # embedded default — ./lake, DuckDB, bubblewrap sandboxes, the sample

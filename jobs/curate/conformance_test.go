@@ -6,10 +6,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/internal/realdata"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -18,7 +17,7 @@ import (
 // mixed-results filter: the histogram is bimodal (most tasks at 0 or 1) and
 // the filter keeps exactly the tasks with 0 < p < 1.
 func TestConformanceBestOfNHistogram(t *testing.T) {
-	f, err := os.Open(filepath.Join(tokref.Root(), "..", "shared", "realdata", "curation", "bon-stats-smith-200.jsonl"))
+	f, err := os.Open(realdata.Path(t, "curation", "bon-stats-smith-200.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/swelake/swelake/internal/miniotest"
+	"github.com/swelake/swelake/internal/realdata"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
@@ -76,36 +76,16 @@ func realTexts(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	var texts []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case string:
-			if len(x) >= 200 {
-				texts = append(texts, x)
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		case map[string]any:
-			for _, e := range x {
-				walk(e)
-			}
-		}
-	}
-	trajs, _ := filepath.Glob(filepath.Join(root, "..", "shared", "realdata", "trajectories", "*"))
+	trajs, _ := filepath.Glob(realdata.Path(tb, "trajectories", "*"))
 	for _, f := range trajs {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		for {
-			var v any
-			if dec.Decode(&v) != nil {
-				break
+		for _, s := range realdata.Strings(data) {
+			if len(s) >= 200 {
+				texts = append(texts, s)
 			}
-			walk(v)
 		}
 	}
 	sources, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.go"))
@@ -115,7 +95,7 @@ func realTexts(tb testing.TB) []string {
 		}
 	}
 	if len(trajs) == 0 || len(texts) < 100 {
-		tb.Fatalf("real corpus: %d trajectory files and %d texts under %s: is ../shared/realdata there?", len(trajs), len(texts), root)
+		tb.Fatalf("real corpus: %d trajectory files and %d texts", len(trajs), len(texts))
 	}
 	return texts
 }

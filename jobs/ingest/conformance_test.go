@@ -5,29 +5,19 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/swelake/swelake/internal/realdata"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
-
-// realdata is ../shared/realdata from the repository root.
-func realdata(t *testing.T) string {
-	t.Helper()
-	dir, _ := filepath.Abs("../../../shared/realdata")
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("the real public data is expected in %s (../shared/realdata beside the checkout): %v", dir, err)
-	}
-	return dir
-}
 
 // TestConformance ingests every file of ../shared/realdata that is a task
 // set, a trajectory or a grading report, auto-detected, and checks the
 // counts, formats and statuses.
 func TestConformance(t *testing.T) {
 	ctx := context.Background()
-	rd := realdata(t)
+	rd := realdata.Dir(t)
 	l := newLake(t)
 	for _, tc := range []struct {
 		kind     formats.Kind

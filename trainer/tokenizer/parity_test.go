@@ -2,7 +2,6 @@ package tokenizer_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/swelake/swelake/internal/realdata"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
@@ -35,7 +35,7 @@ func loadQwen(tb testing.TB) *tokenizer.Tokenizer {
 // whole.
 func realdataStrings(tb testing.TB) []string {
 	tb.Helper()
-	root := filepath.Join(tokref.Root(), "..", "shared", "realdata")
+	root := realdata.Dir(tb)
 	var out []string
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -49,38 +49,18 @@ func realdataStrings(tb testing.TB) []string {
 			b = []byte(strings.ToValidUTF8(string(b), "\uFFFD"))
 		}
 		out = append(out, string(b))
-		var walk func(v any)
-		walk = func(v any) {
-			switch x := v.(type) {
-			case string:
-				if x != "" {
-					out = append(out, x)
-				}
-			case []any:
-				for _, e := range x {
-					walk(e)
-				}
-			case map[string]any:
-				for _, e := range x {
-					walk(e)
-				}
+		for _, x := range realdata.Strings(b) {
+			if x != "" {
+				out = append(out, x)
 			}
-		}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		for {
-			var v any
-			if dec.Decode(&v) != nil {
-				break
-			}
-			walk(v)
 		}
 		return nil
 	})
 	if err != nil {
-		tb.Fatalf("read ../shared/realdata: %v", err)
+		tb.Fatalf("read %s: %v", root, err)
 	}
 	if len(out) < 100 {
-		tb.Fatalf("only %d strings from %s: is ../shared/realdata there?", len(out), root)
+		tb.Fatalf("only %d strings from %s", len(out), root)
 	}
 	return out
 }
