@@ -97,8 +97,8 @@ func newIngestKindCmd(a *app, kind formats.Kind) *cobra.Command {
 				if sum.Version >= 0 {
 					where = fmt.Sprintf("committed %s@%d", sum.Table, sum.Version)
 				}
-				fmt.Fprintf(a.stdout, "%s: read %d, ingested %d, duplicates %d, conflicts %d, quarantined %d, repaired %d (%d files: %s)\n",
-					where, sum.Read, sum.Ingested, sum.Duplicates, sum.Conflicts, sum.Quarantined, sum.Repaired, sum.Files, formatCounts(sum.Formats))
+				fmt.Fprintf(a.stdout, "%s: read %d, ingested %d, duplicates %d, conflicts %d, quarantined %d, repaired %d (%d %s: %s)\n",
+					where, sum.Read, sum.Ingested, sum.Duplicates, sum.Conflicts, sum.Quarantined, sum.Repaired, sum.Files, plural(sum.Files, "file"), formatCounts(sum.Formats))
 				for _, f := range sum.Skipped {
 					fmt.Fprintf(a.stdout, "skipped (not a %s format): %s\n", kind, f)
 				}
@@ -133,4 +133,12 @@ func formatCounts(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// plural is noun, with an s unless n is 1.
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }
