@@ -62,7 +62,7 @@ func TestPipelineOnMinIO(t *testing.T) {
 		t.Fatalf("first run: %v\n%s", err, out)
 	}
 	prom, _ := os.ReadFile(metrics)
-	if !strings.Contains(string(prom), `swelake_pipeline_success{pipeline="small"} 1`) || !strings.Contains(string(prom), `swelake_stage_rows_written{pipeline="small",stage="rollout",job="rollout"}`) {
+	if !strings.Contains(string(prom), `swelake_pipeline_success{pipeline="small"} 1`) || !strings.Contains(string(prom), `swelake_stage_rows_written{pipeline="small",stage="rollout",swelake_job="rollout"}`) {
 		t.Errorf("metrics file:\n%s", prom)
 	}
 	var pub struct {

@@ -1,7 +1,7 @@
-// Package promtest builds the pinned Prometheus node_exporter and runs it
-// on 127.0.0.1 with only its textfile collector, so that tests check the
-// metrics swelake writes with the collector that reads them in production.
-// Nothing here is faked: it is the real exporter.
+// Package promtest runs the Prometheus components swelake's metrics go to,
+// on 127.0.0.1, so that tests check the metrics with what reads them in
+// production: the pinned node_exporter (built with go install) with only
+// its textfile collector, and Debian's Pushgateway. Nothing here is faked.
 package promtest
 
 import (
@@ -55,22 +55,55 @@ func Textfile(tb testing.TB, dir string) (scrape func() string) {
 	if err != nil {
 		tb.Fatalf("node_exporter is needed to check the textfile metrics: %v", err)
 	}
+	_, scrape = serve(tb, "node_exporter", "node_textfile_scrape_error", bin, "--collector.disable-defaults", "--collector.textfile",
+		"--collector.textfile.directory="+dir, "--log.level=warn")
+	return scrape
+}
+
+// PushgatewayBinary is Debian's Pushgateway (apt-get install
+// prometheus-pushgateway), or $SWELAKE_PUSHGATEWAY_BIN.
+func PushgatewayBinary() (string, error) {
+	if p := os.Getenv("SWELAKE_PUSHGATEWAY_BIN"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("prometheus-pushgateway")
+	if err != nil {
+		return "", fmt.Errorf("prometheus-pushgateway not found: apt-get install prometheus-pushgateway (or set SWELAKE_PUSHGATEWAY_BIN)")
+	}
+	return p, nil
+}
+
+// Pushgateway runs a Pushgateway (in memory, no persistence) and returns
+// its base URL and a function that scrapes its /metrics. It stops with the
+// test.
+func Pushgateway(tb testing.TB) (url string, scrape func() string) {
+	tb.Helper()
+	bin, err := PushgatewayBinary()
+	if err != nil {
+		tb.Fatalf("the Pushgateway is needed to check pushed metrics: %v", err)
+	}
+	return serve(tb, "pushgateway", "pushgateway_build_info", bin, "--log.level=warn")
+}
+
+// serve starts bin listening on a free port of 127.0.0.1 and waits until
+// its /metrics shows ready; it is killed when the test ends.
+func serve(tb testing.TB, name, ready, bin string, args ...string) (base string, scrape func() string) {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults", "--collector.textfile",
-		"--collector.textfile.directory="+dir, "--log.level=warn")
+	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("start %s: %v", name, err)
 	}
 	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := "http://" + addr + "/metrics"
+	base = "http://" + addr
 	scrape = func() string {
-		resp, err := http.Get(url)
+		resp, err := http.Get(base + "/metrics")
 		if err != nil {
 			return ""
 		}
@@ -79,10 +112,10 @@ func Textfile(tb testing.TB, dir string) (scrape func() string) {
 		return string(body)
 	}
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if strings.Contains(scrape(), "node_textfile_scrape_error") {
-			return scrape
+		if strings.Contains(scrape(), ready) {
+			return base, scrape
 		}
 	}
-	tb.Fatalf("node_exporter on %s did not serve /metrics within 15 s", addr)
-	return nil
+	tb.Fatalf("%s on %s did not serve /metrics within 15 s", name, addr)
+	return "", nil
 }

@@ -23,7 +23,7 @@ func (r Result) Prometheus() []byte {
 		samples()
 	}
 	stageLabels := func(s StageResult) string {
-		return fmt.Sprintf(`pipeline="%s",stage="%s",job="%s"`, esc(r.Pipeline), esc(s.Stage), esc(s.Job))
+		return fmt.Sprintf(`pipeline="%s",stage="%s",swelake_job="%s"`, esc(r.Pipeline), esc(s.Stage), esc(s.Job))
 	}
 	perStage := func(name, help string, v func(StageResult) float64) {
 		metric(name, help, "gauge", func() {

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,8 +255,8 @@ func TestMetrics(t *testing.T) {
 	text := string(res.Prometheus())
 	for _, want := range []string{
 		"# TYPE swelake_stage_duration_seconds gauge\n",
-		`swelake_stage_rows_written{pipeline="nightly",stage="rollout",job="rollout"} 1` + "\n",
-		`swelake_stage_skipped{pipeline="nightly",stage="sft",job="build-sft"} 0` + "\n",
+		`swelake_stage_rows_written{pipeline="nightly",stage="rollout",swelake_job="rollout"} 1` + "\n",
+		`swelake_stage_skipped{pipeline="nightly",stage="sft",swelake_job="build-sft"} 0` + "\n",
 		`swelake_pipeline_success{pipeline="nightly"} 1` + "\n",
 		`swelake_pipeline_stages_run{pipeline="nightly"} 4` + "\n",
 	} {
@@ -281,24 +279,32 @@ func TestMetrics(t *testing.T) {
 	// The real node_exporter's textfile collector reads it without error.
 	scraped := promtest.Textfile(t, filepath.Dir(path))()
 	for _, want := range []string{"node_textfile_scrape_error 0\n", `swelake_pipeline_success{pipeline="nightly"} 1` + "\n",
-		`swelake_stage_rows_written{job="rollout",pipeline="nightly",stage="rollout"} 1` + "\n"} {
+		`swelake_stage_rows_written{pipeline="nightly",stage="rollout",swelake_job="rollout"} 1` + "\n"} {
 		if !strings.Contains(scraped, want) {
 			t.Errorf("node_exporter's /metrics lacks %q:\n%s", want, scraped)
 		}
 	}
-	var got struct {
-		method, path, body, ctype string
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		got.method, got.path, got.body, got.ctype = r.Method, r.URL.Path, string(body), r.Header.Get("Content-Type")
-	}))
-	defer srv.Close()
-	if err := Push(ctx, srv.Client(), srv.URL, "nightly", res.Prometheus()); err != nil {
+	// The real Pushgateway takes the push and serves every sample under the
+	// grouping key, the stage's own labels kept (a label named job would be
+	// overwritten by the grouping key's job="swelake").
+	gateway, scrapeGateway := promtest.Pushgateway(t)
+	if err := Push(ctx, http.DefaultClient, gateway, "nightly", res.Prometheus()); err != nil {
 		t.Fatal(err)
 	}
-	if got.method != "PUT" || got.path != "/metrics/job/swelake/pipeline/nightly" || got.body != text || !strings.HasPrefix(got.ctype, "text/plain") {
-		t.Errorf("push: %s %s %q", got.method, got.path, got.ctype)
+	pushed := scrapeGateway()
+	for _, want := range []string{
+		`swelake_pipeline_success{instance="",job="swelake",pipeline="nightly"} 1` + "\n",
+		`swelake_stage_rows_written{instance="",job="swelake",pipeline="nightly",stage="rollout",swelake_job="rollout"} 1` + "\n",
+		`swelake_stage_skipped{instance="",job="swelake",pipeline="nightly",stage="sft",swelake_job="build-sft"} 0` + "\n",
+		`push_failure_time_seconds{instance="",job="swelake",pipeline="nightly"} 0` + "\n",
+	} {
+		if !strings.Contains(pushed, want) {
+			t.Errorf("the Pushgateway's /metrics lacks %q:\n%s", want, pushed)
+		}
+	}
+	// A push it refuses (here: not the text format) is an error naming the URL.
+	if err := Push(ctx, http.DefaultClient, gateway, "nightly", []byte("not metrics {\n")); err == nil || !strings.Contains(err.Error(), "/metrics/job/swelake/pipeline/nightly") {
+		t.Errorf("a refused push: %v", err)
 	}
 }
 
