@@ -12,7 +12,7 @@ import (
 
 // fastSnappy is the SNAPPY codec with s2's fastest Snappy-compatible
 // encoder. parquet-go's own codec encodes with s2's "better" mode, which
-// on trajectory text costs about twice the CPU for a 5–10% smaller page;
+// on trajectory text costs 1.4–2× the CPU for a page about 10% smaller;
 // SNAPPY columns hold lossless copies (raw source rows) that are written
 // on every ingest and rarely read, so the lake trades those few percent
 // for ingest speed. The output is plain Snappy: every reader decodes it.
