@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/swelake/swelake/internal/realdata"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -17,7 +17,7 @@ import (
 // mixed-results filter: the histogram is bimodal (most tasks at 0 or 1) and
 // the filter keeps exactly the tasks with 0 < p < 1.
 func TestConformanceBestOfNHistogram(t *testing.T) {
-	f, err := os.Open(realdata.Path(t, "curation", "bon-stats-smith-200.jsonl"))
+	f, err := os.Open(realsamples.Path(t, "curation", "bon-stats-smith-200.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/swelake/swelake/internal/miniotest"
-	"github.com/swelake/swelake/internal/realdata"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
@@ -76,13 +76,13 @@ func realTexts(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	var texts []string
-	trajs, _ := filepath.Glob(realdata.Path(tb, "trajectories", "*"))
+	trajs, _ := filepath.Glob(realsamples.Path(tb, "trajectories", "*"))
 	for _, f := range trajs {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		for _, s := range realdata.Strings(data) {
+		for _, s := range realsamples.Strings(data) {
 			if len(s) >= 200 {
 				texts = append(texts, s)
 			}

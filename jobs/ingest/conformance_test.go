@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/swelake/swelake/internal/realdata"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
@@ -17,7 +17,7 @@ import (
 // counts, formats and statuses.
 func TestConformance(t *testing.T) {
 	ctx := context.Background()
-	rd := realdata.Dir(t)
+	rd := realsamples.Dir(t)
 	l := newLake(t)
 	for _, tc := range []struct {
 		kind     formats.Kind

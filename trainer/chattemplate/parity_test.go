@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swelake/swelake/internal/realdata"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/schemas"
@@ -23,7 +23,7 @@ import (
 // ../shared/realdata with the ingest decoders.
 func realConversations(tb testing.TB) [][]schemas.Message {
 	tb.Helper()
-	root := realdata.Dir(tb)
+	root := realsamples.Dir(tb)
 	var out [][]schemas.Message
 	for _, dir := range []string{"trajectories", "sft"} {
 		files, _ := filepath.Glob(filepath.Join(root, dir, "*"))

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/swelake/swelake/internal/realdata"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
@@ -35,7 +35,7 @@ func loadQwen(tb testing.TB) *tokenizer.Tokenizer {
 // whole.
 func realdataStrings(tb testing.TB) []string {
 	tb.Helper()
-	root := realdata.Dir(tb)
+	root := realsamples.Dir(tb)
 	var out []string
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -49,7 +49,7 @@ func realdataStrings(tb testing.TB) []string {
 			b = []byte(strings.ToValidUTF8(string(b), "\uFFFD"))
 		}
 		out = append(out, string(b))
-		for _, x := range realdata.Strings(b) {
+		for _, x := range realsamples.Strings(b) {
 			if x != "" {
 				out = append(out, x)
 			}

@@ -1,8 +1,8 @@
-// Package realdata finds the real public sample files that tests and
+// Package realsamples finds the real public sample files that tests and
 // benchmarks read in place (../shared/realdata beside the checkout; see its
 // README), and walks the strings of their JSON documents. Nothing here
 // copies them.
-package realdata
+package realsamples
 
 import (
 	"bytes"
