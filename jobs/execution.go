@@ -153,3 +153,18 @@ func PinRun(ctx context.Context, l *lake.Lake, input, tasks string, cfg any, tab
 	}{cfg, []string{p.Input.Ref().String(), p.Tasks.Ref().String()}})
 	return p, err
 }
+
+// TasksByID reads the tasks of a pinned tasks snapshot that keep accepts
+// (every task when keep is nil), by task id.
+func TasksByID(ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheDir string, keep func(taskID string) bool) (map[string]*schemas.Task, error) {
+	tasks := map[string]*schemas.Task{}
+	for t, err := range ReadRows[schemas.Task](ctx, l, s, cacheDir) {
+		if err != nil {
+			return nil, err
+		}
+		if keep == nil || keep(t.TaskID) {
+			tasks[t.TaskID] = &t
+		}
+	}
+	return tasks, nil
+}

@@ -95,12 +95,9 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks := map[string]*schemas.Task{}
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, tsnap, cfg.CacheDir) {
-		if err != nil {
-			return sum, err
-		}
-		tasks[t.TaskID] = &t
+	tasks, err := jobs.TasksByID(ctx, l, tsnap, cfg.CacheDir, nil)
+	if err != nil {
+		return sum, err
 	}
 	sum.Patches = len(cands)
 	rows := make([]schemas.Evaluation, len(cands))

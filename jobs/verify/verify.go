@@ -151,14 +151,9 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks := map[string]*schemas.Task{}
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, tsnap, cfg.CacheDir) {
-		if err != nil {
-			return sum, err
-		}
-		if _, ok := groups[t.TaskID]; ok {
-			tasks[t.TaskID] = &t
-		}
+	tasks, err := jobs.TasksByID(ctx, l, tsnap, cfg.CacheDir, func(id string) bool { _, ok := groups[id]; return ok })
+	if err != nil {
+		return sum, err
 	}
 	var rows []schemas.VerifierScore
 	var patches []string // rows[i]'s candidate patch
