@@ -15,7 +15,7 @@ func BenchmarkSandboxOverhead(b *testing.B) {
 		b.Fatal("bwrap not found: install the Debian package bubblewrap")
 	}
 	ctx := context.Background()
-	s, err := (&Local{Root: b.TempDir()}).Open(ctx, Workspace{})
+	s, err := (&Local{Root: sandboxRoot(b)}).Open(ctx, Workspace{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func needBwrap(t *testing.T) {
 
 func TestLocalConformance(t *testing.T) {
 	needBwrap(t)
-	conformance(t, &Local{Root: t.TempDir()})
+	conformance(t, &Local{Root: sandboxRoot(t)})
 }
 
 func run(t *testing.T, s Sandbox, spec Spec) Result {
@@ -284,7 +284,7 @@ for host in ("127.0.0.1", "1.1.1.1"):
 // allowed — and then says so.
 func TestUnisolated(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no bwrap to find
-	l := &Local{Root: t.TempDir()}
+	l := &Local{Root: sandboxRoot(t)}
 	if _, err := l.Open(context.Background(), Workspace{}); !errors.Is(err, ErrUnisolated) {
 		t.Fatalf("without bwrap: %v", err)
 	}
@@ -301,4 +301,17 @@ func TestUnisolated(t *testing.T) {
 	if res.ExitCode != 0 || !strings.HasSuffix(string(res.Output), "/workspace\n0\n") {
 		t.Fatalf("%+v %q", res, res.Output)
 	}
+}
+
+// sandboxRoot is a directory for workspaces that the unprivileged sandbox
+// user can reach (t.TempDir is 0700).
+func sandboxRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "swelake-sandboxes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	t.Cleanup(func() { removeAll(dir) })
+	return dir
 }

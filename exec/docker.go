@@ -30,10 +30,14 @@ type Docker struct {
 	// WorkDir is where images hold the repository (default /testbed, as
 	// SWE-bench's images).
 	WorkDir string
-	// Memory (bytes), CPUs and Pids bound each container (0: no limit).
+	// Memory (bytes), CPUs and Pids bound each container (0: 4 GiB, no
+	// CPU limit, 1024 processes; negative: no limit).
 	Memory int64
 	CPUs   float64
 	Pids   int64
+	// Limits bound every command that does not set its own (zero fields:
+	// DefaultLimits()); Limits.Tmp sizes the container's /tmp tmpfs.
+	Limits Limits
 	// APIVersion is the Engine API version prefix (default v1.41).
 	APIVersion string
 
@@ -153,8 +157,7 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	cfg := map[string]any{
 		"Image": ws.Image, "Cmd": []string{"sleep", "infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
 		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{"swelake.sandbox": "1"},
-		"HostConfig": map[string]any{"NetworkMode": "none", "Memory": d.Memory, "NanoCpus": int64(d.CPUs * 1e9), "PidsLimit": d.Pids,
-			"Init": true, "CapDrop": []string{"NET_RAW", "SYS_ADMIN"}},
+		"HostConfig": d.hostConfig(),
 	}
 	var created struct {
 		ID string `json:"Id"`
@@ -180,6 +183,36 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	return s, nil
 }
 
+// hostConfig is what every container is created with: no network, every
+// capability dropped but the few a test suite running as the image's root
+// needs to own its files, no privilege gain through setuid binaries,
+// bounded memory, processes and /tmp (docs/security.md).
+func (d *Docker) hostConfig() map[string]any {
+	lim := d.Limits.withDefaults()
+	memory, pids := d.Memory, d.Pids
+	if memory == 0 {
+		memory = 4 << 30
+	}
+	if pids == 0 {
+		pids = 1024
+	}
+	hc := map[string]any{"NetworkMode": "none", "NanoCpus": int64(d.CPUs * 1e9), "Init": true,
+		"CapDrop":     []string{"ALL"},
+		"CapAdd":      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"},
+		"SecurityOpt": []string{"no-new-privileges"},
+	}
+	if memory > 0 {
+		hc["Memory"], hc["MemorySwap"] = memory, memory // tmpfs pages count: /tmp is inside the bound
+	}
+	if pids > 0 {
+		hc["PidsLimit"] = pids
+	}
+	if lim.Tmp > 0 {
+		hc["Tmpfs"] = map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%d", lim.Tmp)}
+	}
+	return hc
+}
+
 type dockerSandbox struct {
 	d  *Docker
 	id string
@@ -196,7 +229,7 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := s.start(spec); err != nil {
 		return Result{}, err
 	}
-	lim := spec.Limits.withDefaults()
+	lim := spec.Limits.Or(s.d.Limits).withDefaults()
 	script := limitScript(lim)
 	if spec.Stdin != nil {
 		data, err := io.ReadAll(spec.Stdin)

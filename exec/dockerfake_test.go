@@ -14,6 +14,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,9 +78,24 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && p == "/containers/create":
 		var cfg struct {
 			Image      string
-			HostConfig struct{ NetworkMode string }
+			HostConfig struct {
+				NetworkMode string
+				CapDrop     []string
+				SecurityOpt []string
+				Memory      int64
+				PidsLimit   int64
+				Tmpfs       map[string]string
+			}
 		}
 		json.NewDecoder(r.Body).Decode(&cfg)
+		// The hardening every container gets (docs/security.md): no
+		// capability but the listed few, no privilege gain, bounded memory,
+		// processes and /tmp.
+		if hc := cfg.HostConfig; !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Contains(hc.SecurityOpt, "no-new-privileges") ||
+			hc.Memory <= 0 || hc.PidsLimit <= 0 || !strings.Contains(hc.Tmpfs["/tmp"], "size=") {
+			fail(400, fmt.Sprintf("the fake wants a hardened container, got %+v", hc))
+			return
+		}
 		if cfg.Image != "swelake/fake:latest" {
 			fail(404, "No such image: "+cfg.Image)
 			return

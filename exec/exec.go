@@ -41,24 +41,77 @@ func (e *InfraError) Unwrap() []error {
 
 func infra(op string, err error) error { return &InfraError{Op: op, Err: err} }
 
-// Limits bound one command. Zero values take the defaults.
+// Limits bound one command. Zero values take the defaults (DefaultLimits());
+// a negative value means no limit.
 type Limits struct {
 	Timeout time.Duration // wall time (default 10 minutes); exit code 124 when hit
 	CPU     time.Duration // CPU time of each process (RLIMIT_CPU; default: none)
-	Memory  int64         // address space of each process in bytes (RLIMIT_AS; default: none)
-	Procs   int           // processes (RLIMIT_NPROC; ignored for root, see docs/execution.md)
+	Memory  int64         // address space of each process in bytes (RLIMIT_AS; default 2 GiB)
+	Procs   int           // processes and threads of the sandbox (RLIMIT_NPROC in its own user namespace; default 1024)
 	Output  int64         // bytes of combined output kept in Result.Output (default 8 MiB)
-	Files   int64         // largest file a process may write, bytes (RLIMIT_FSIZE; default: none)
+	Files   int64         // largest file a process may write, bytes (RLIMIT_FSIZE; default 1 GiB)
+	// Tmp is the size of the sandbox's private, RAM-backed /tmp (a tmpfs,
+	// so it is memory the address-space limit does not see; default 512 MiB).
+	Tmp int64
+	// Disk bounds what the workspace may hold, bytes (default 8 GiB): a
+	// command that grows it past the bound is killed (Result.LimitHit
+	// "disk"). Sampled about once a second.
+	Disk int64
 }
 
 // DefaultTimeout is a command's wall-time limit when Limits.Timeout is 0.
 const DefaultTimeout = 10 * time.Minute
 
+// DefaultLimits are the bounds of every command that sets none: memory,
+// file size, processes, /tmp and workspace disk use are bounded unless a
+// caller or the configuration says otherwise (docs/security.md).
+func DefaultLimits() Limits {
+	return Limits{
+		Timeout: DefaultTimeout,
+		Memory:  2 << 30,
+		Procs:   1024,
+		Output:  8 << 20,
+		Files:   1 << 30,
+		Tmp:     512 << 20,
+		Disk:    8 << 30,
+	}
+}
+
 // TimeoutExitCode is the exit code of a command killed at its timeout (as
 // coreutils' timeout).
 const TimeoutExitCode = 124
 
+// Or fills the zero fields of l from d.
+func (l Limits) Or(d Limits) Limits {
+	if l.Timeout == 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.CPU == 0 {
+		l.CPU = d.CPU
+	}
+	if l.Memory == 0 {
+		l.Memory = d.Memory
+	}
+	if l.Procs == 0 {
+		l.Procs = d.Procs
+	}
+	if l.Output == 0 {
+		l.Output = d.Output
+	}
+	if l.Files == 0 {
+		l.Files = d.Files
+	}
+	if l.Tmp == 0 {
+		l.Tmp = d.Tmp
+	}
+	if l.Disk == 0 {
+		l.Disk = d.Disk
+	}
+	return l
+}
+
 func (l Limits) withDefaults() Limits {
+	l = l.Or(DefaultLimits())
 	if l.Timeout <= 0 {
 		l.Timeout = DefaultTimeout
 	}
@@ -86,6 +139,9 @@ type Result struct {
 	Duration  time.Duration `json:"duration"`
 	Output    []byte        `json:"-"`         // combined stdout and stderr, the first Limits.Output bytes
 	Truncated bool          `json:"truncated"` // output beyond Limits.Output was not kept
+	// LimitHit names a limit the sandbox enforced by killing the command
+	// ("disk"), "" otherwise.
+	LimitHit string `json:"limit_hit,omitempty"`
 }
 
 // Workspace says what a sandbox starts from.

@@ -87,7 +87,7 @@ func TestApplyPatch(t *testing.T) {
 		{"binary file", ApplyGit, diff(t, "data/blob.bin", nil, binary), "data/blob.bin", binary},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb, err := (&Local{Root: t.TempDir()}).Open(ctx, Workspace{Source: src})
+			sb, err := (&Local{Root: sandboxRoot(t)}).Open(ctx, Workspace{Source: src})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestApplyPatch(t *testing.T) {
 		})
 	}
 	t.Run("does not apply", func(t *testing.T) {
-		sb, err := (&Local{Root: t.TempDir()}).Open(ctx, Workspace{Source: src})
+		sb, err := (&Local{Root: sandboxRoot(t)}).Open(ctx, Workspace{Source: src})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestGradePatch(t *testing.T) {
 		PassToPass: []string{"tests/test_message.py::test_still_decodes", "tests/test_rle.py::test_decode"},
 		Reruns:     2, Limits: Limits{Timeout: time.Minute},
 	}
-	b := &Local{Root: t.TempDir()}
+	b := &Local{Root: sandboxRoot(t)}
 	grade := func(patch []byte, mod func(*GradeSpec)) Grading {
 		t.Helper()
 		spec := base
@@ -231,8 +231,8 @@ def test_flaky():
 func TestGoCacheWarm(t *testing.T) {
 	needBwrap(t)
 	ctx := context.Background()
-	seed := filepath.Join(t.TempDir(), "gocache")
-	b := &Local{Root: t.TempDir(), GoCache: seed}
+	seed := filepath.Join(sandboxRoot(t), "gocache")
+	b := &Local{Root: sandboxRoot(t), GoCache: seed}
 	ws := Workspace{Source: examples(t, "gointerval")}
 	if err := b.WarmGoCache(ctx, ws); err != nil {
 		t.Fatal(err)

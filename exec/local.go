@@ -21,8 +21,12 @@ import (
 
 // Local runs commands under bubblewrap on this machine: the workspace
 // bind-mounted read-write at /workspace, the system read-only, a private
-// tmpfs /tmp, no network, fresh PID/IPC/UTS namespaces (the whole tree dies
-// with the command), a scrubbed environment and rlimits.
+// size-capped tmpfs /tmp, no network, fresh user/PID/IPC/UTS namespaces
+// (the whole tree dies with the command), /proc/sys read-only, a scrubbed
+// environment and rlimits. Commands never run as the host's root: when
+// swelake runs as root, bubblewrap is started as an unprivileged host user
+// (UID, GID), so root inside the sandbox's user namespace is that user
+// outside it (docs/security.md).
 type Local struct {
 	// Root is where workspaces are created ("" : the OS temp dir).
 	Root string
@@ -37,7 +41,15 @@ type Local struct {
 	// standard library, and no sandbox can change what another one reads
 	// ("" : each sandbox starts with an empty cache).
 	GoCache string
-	Logger  *slog.Logger
+	// UID and GID are the unprivileged host identity commands run as when
+	// swelake runs as root (0: 65534, nobody/nogroup). Workspaces are
+	// handed to it; the caller's files, /etc/shadow and /root stay out of
+	// reach. Without root, commands run as the calling user.
+	UID, GID int
+	// Limits bound every command that does not set its own (zero fields:
+	// DefaultLimits()).
+	Limits Limits
+	Logger *slog.Logger
 
 	warmMu sync.RWMutex // held by WarmGoCache; read-held by the copies
 }
@@ -49,6 +61,63 @@ func (l *Local) bwrapPath() string {
 	}
 	p, _ := osexec.LookPath("bwrap")
 	return p
+}
+
+// identity is the host uid/gid commands run as, and whether swelake must
+// switch to it (it runs as root).
+func (l *Local) identity() (uid, gid int, drop bool) {
+	if os.Geteuid() != 0 {
+		return os.Geteuid(), os.Getegid(), false
+	}
+	uid, gid = l.UID, l.GID
+	if uid == 0 {
+		uid = 65534
+	}
+	if gid == 0 {
+		gid = 65534
+	}
+	return uid, gid, true
+}
+
+// handOver gives a tree to the sandbox's identity (a no-op unless swelake
+// runs as root).
+func (l *Local) handOver(dir string) error {
+	uid, gid, drop := l.identity()
+	if !drop {
+		return nil
+	}
+	return chownTree(dir, uid, gid)
+}
+
+// reachable checks that every directory from / to dir lets others search
+// it: bubblewrap, started as the unprivileged sandbox user, must reach the
+// workspace to bind it.
+func reachable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by others (mode %v): the unprivileged sandbox user cannot reach workspaces under %s; choose a sandbox root whose parents are all o+x (sandbox.root)", p, st.Mode().Perm(), abs)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
 
 // Name is "local".
@@ -101,11 +170,24 @@ func (l *Local) open(ctx context.Context, ws Workspace, copyCache bool) (*localS
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, infra("create workspace root", err)
 	}
+	uid, gid, drop := l.identity()
+	if drop {
+		if err := reachable(root); err != nil {
+			return nil, infra("sandbox root", err)
+		}
+	}
 	dir, err := os.MkdirTemp(root, "sandbox-")
 	if err != nil {
 		return nil, infra("create workspace", err)
 	}
-	s := &localSandbox{dir: dir, ws: filepath.Join(dir, "workspace"), bwrap: bwrap, logger: l.Logger}
+	// The sandbox's user reaches the workspace through this directory but
+	// cannot list it.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		removeAll(dir)
+		return nil, infra("create workspace", err)
+	}
+	s := &localSandbox{dir: dir, ws: filepath.Join(dir, "workspace"), bwrap: bwrap, logger: l.Logger, limits: l.Limits,
+		uid: uid, gid: gid, drop: drop}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,12 +195,15 @@ func (l *Local) open(ctx context.Context, ws Workspace, copyCache bool) (*localS
 		removeAll(dir)
 		return nil, infra("prepare workspace from "+ws.Source, err)
 	}
-	if !copyCache {
-		return s, nil
+	if copyCache {
+		if err := l.copyGoCache(ctx, s); err != nil {
+			removeAll(dir)
+			return nil, infra("copy the Go build cache", err)
+		}
 	}
-	if err := l.copyGoCache(ctx, s); err != nil {
+	if err := l.handOver(dir); err != nil {
 		removeAll(dir)
-		return nil, infra("copy the Go build cache", err)
+		return nil, infra("hand the workspace to the sandbox user", err)
 	}
 	return s, nil
 }
@@ -161,6 +246,14 @@ func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
 	}
 	l.warmMu.Lock()
 	defer l.warmMu.Unlock()
+	if _, _, drop := l.identity(); drop {
+		if err := reachable(l.GoCache); err != nil {
+			return infra("the Go build cache", err)
+		}
+	}
+	if err := l.handOver(l.GoCache); err != nil {
+		return infra("hand the Go build cache to the sandbox user", err)
+	}
 	s.gocache = l.GoCache
 	res, err := s.Run(ctx, Spec{Argv: []string{"go", "test", "-count=1", "-exec", "/bin/true", "./..."}, Limits: Limits{Timeout: 10 * time.Minute}})
 	if err != nil {
@@ -215,18 +308,21 @@ func prepare(ctx context.Context, ws Workspace, dst string) error {
 }
 
 type localSandbox struct {
-	dir, ws string
-	gocache string // bound at $GOCACHE ("" : the private /tmp's)
-	bwrap   string
-	logger  *slog.Logger
+	dir, ws  string
+	gocache  string // bound at $GOCACHE ("" : the private /tmp's)
+	bwrap    string
+	logger   *slog.Logger
+	limits   Limits // the backend's defaults
+	uid, gid int    // the host identity commands run as
+	drop     bool   // switch to uid/gid (swelake runs as root)
 	lifecycle
 }
 
 func (s *localSandbox) Isolated() bool { return s.bwrap != "" }
 
 // bwrapArgs isolates one command.
-func (s *localSandbox) bwrapArgs(workdir string, env map[string]string) []string {
-	args := []string{"--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL", "--hostname", "sandbox",
+func (s *localSandbox) bwrapArgs(workdir string, env map[string]string, lim Limits) []string {
+	args := []string{"--die-with-parent", "--new-session", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--hostname", "sandbox",
 		"--ro-bind", "/usr", "/usr"}
 	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
 		fi, err := os.Lstat(d)
@@ -240,8 +336,13 @@ func (s *localSandbox) bwrapArgs(workdir string, env map[string]string) []string
 			args = append(args, "--ro-bind", d, d)
 		}
 	}
-	args = append(args, "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-		"--bind", s.ws, "/workspace")
+	// /proc/sys read-only: no kernel setting is writable even where the
+	// sandbox's user could write it. /tmp is a tmpfs of bounded size.
+	args = append(args, "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev")
+	if lim.Tmp > 0 {
+		args = append(args, "--size", fmt.Sprint(lim.Tmp))
+	}
+	args = append(args, "--tmpfs", "/tmp", "--bind", s.ws, "/workspace")
 	if s.gocache != "" {
 		args = append(args, "--bind", s.gocache, SandboxEnv()["GOCACHE"])
 	}
@@ -271,7 +372,7 @@ func limitScript(l Limits) string {
 		fmt.Fprintf(&b, "ulimit -f %d || exit 125; ", max(1, l.Files/512))
 	}
 	if l.Procs > 0 {
-		fmt.Fprintf(&b, "ulimit -p %d 2>/dev/null; ", l.Procs)
+		fmt.Fprintf(&b, "ulimit -p %d || exit 125; ", l.Procs)
 	}
 	b.WriteString(`exec "$@"`)
 	return b.String()
@@ -281,7 +382,7 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := s.start(spec); err != nil {
 		return Result{}, err
 	}
-	lim := spec.Limits.withDefaults()
+	lim := spec.Limits.Or(s.limits).withDefaults()
 	workdir := path.Clean("/" + filepath.ToSlash(spec.Dir))
 	env := SandboxEnv()
 	for k, v := range spec.Env {
@@ -290,9 +391,11 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	shArgs := append([]string{"-c", limitScript(lim), "sh"}, spec.Argv...)
 	var cmd *osexec.Cmd
 	if s.bwrap != "" {
-		args := append(s.bwrapArgs(workdir, env), "--", "/bin/sh")
+		args := append(s.bwrapArgs(workdir, env, lim), "--", "/bin/sh")
 		cmd = osexec.Command(s.bwrap, append(args, shArgs...)...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		cmd.Dir = "/"
+
 	} else {
 		cmd = osexec.Command("/bin/sh", shArgs...)
 		cmd.Dir = filepath.Join(s.ws, filepath.FromSlash(workdir))
@@ -307,6 +410,11 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.drop && s.bwrap != "" {
+		// bubblewrap starts as the unprivileged user: the user namespace it
+		// makes maps the sandbox's root to that user, never to host root.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), Groups: []uint32{}}
+	}
 	out := &lockedCapped{c: capped{n: lim.Output}}
 	cmd.Stdout = writers(out, spec.Stdout)
 	cmd.Stderr = writers(out, spec.Stderr)
@@ -322,6 +430,12 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(lim.Timeout)
 	defer timer.Stop()
+	overDisk := make(chan int64, 1)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	if lim.Disk > 0 {
+		go watchDisk(s.ws, lim.Disk, overDisk, stopWatch)
+	}
 	var res Result
 	var werr error
 	select {
@@ -330,6 +444,11 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		res.TimedOut = true
 		killGroup(cmd)
 		werr = <-done
+	case used := <-overDisk:
+		res.LimitHit = "disk"
+		killGroup(cmd)
+		werr = <-done
+		out.Write(fmt.Appendf(nil, "\nswelake: killed: the workspace grew to %d bytes, over the sandbox's disk limit of %d\n", used, lim.Disk))
 	case <-ctx.Done():
 		killGroup(cmd)
 		<-done
@@ -366,6 +485,47 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	s.logger.Debug("sandbox run", "argv", spec.Argv, "exit", res.ExitCode, "timed_out", res.TimedOut, "elapsed", res.Duration)
 	return res, nil
+}
+
+// watchDisk samples the workspace's size and reports the first sample over
+// limit. A walk costs ~1 ms per thousand files; the interval grows with it
+// so that sampling never takes more than ~5% of a core.
+func watchDisk(dir string, limit int64, over chan<- int64, stop <-chan struct{}) {
+	interval := 500 * time.Millisecond
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(interval):
+		}
+		t0 := time.Now()
+		used := diskUsage(dir)
+		interval = max(500*time.Millisecond, 20*time.Since(t0))
+		if used > limit {
+			over <- used
+			return
+		}
+	}
+}
+
+// diskUsage is the bytes held by a tree (allocated blocks: sparse files
+// count what they use).
+func diskUsage(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			} else {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 func firstLine(b []byte) string {
@@ -439,8 +599,21 @@ func (s *localSandbox) WriteFile(_ context.Context, p string, data []byte) error
 		if err := root.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
+		if s.drop {
+			for p := d; p != "."; p = path.Dir(p) {
+				if err := root.Lchown(p, s.uid, s.gid); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	return root.WriteFile(rel, data, 0o644)
+	if err := root.WriteFile(rel, data, 0o644); err != nil {
+		return err
+	}
+	if s.drop {
+		return root.Lchown(rel, s.uid, s.gid)
+	}
+	return nil
 }
 
 func (s *localSandbox) Close(context.Context) error {

@@ -237,6 +237,7 @@ func (w *partWriter[T]) write(ctx context.Context, b batch[T]) error {
 		w.open[key] = f
 	}
 	if err := f.writeRowGroup(b.rows); err != nil {
+		delete(w.open, key) // aborted: closeAll must not touch it again
 		return err
 	}
 	f.bytes += b.bytes
@@ -291,6 +292,10 @@ func (w *partWriter[T]) create(ctx context.Context, part Partition) (*dataFile[T
 }
 
 // dataFile streams one Parquet file into storage, hashing it on the way.
+// The upload runs in its own goroutine; its result is read from putErr
+// exactly once (wait), so that every path — a failed row group, a failed
+// footer, a failed upload — ends with one error naming the file and never
+// blocks on the channel a second time.
 type dataFile[T any] struct {
 	file   File
 	w      *parquet.GenericWriter[T]
@@ -299,6 +304,9 @@ type dataFile[T any] struct {
 	size   int64
 	bytes  int64 // estimated content, for rolling files
 	putErr chan error
+
+	waited bool
+	upload error // the upload's result, once waited
 }
 
 func (f *dataFile[T]) Write(p []byte) (int, error) {
@@ -310,28 +318,40 @@ func (f *dataFile[T]) Write(p []byte) (int, error) {
 
 func (f *dataFile[T]) writeRowGroup(rows []T) error {
 	if _, err := f.w.Write(rows); err != nil {
-		return f.abort(fmt.Errorf("write rows to %s: %w", f.file.Path, err))
+		return f.abort("write rows to", err)
 	}
 	if err := f.w.Flush(); err != nil { // ends the row group
-		return f.abort(fmt.Errorf("flush row group of %s: %w", f.file.Path, err))
+		return f.abort("flush row group of", err)
 	}
 	f.file.Rows += int64(len(rows))
 	return nil
 }
 
-func (f *dataFile[T]) abort(err error) error {
+// wait returns the upload's result, reading it from the channel once.
+func (f *dataFile[T]) wait() error {
+	if !f.waited {
+		f.upload, f.waited = <-f.putErr, true
+	}
+	return f.upload
+}
+
+// abort stops the upload and returns the error: the storage's own error
+// when the upload failed first (the writer then only saw a closed pipe).
+func (f *dataFile[T]) abort(op string, err error) error {
 	f.pw.CloseWithError(err)
-	<-f.putErr
-	return err
+	if uerr := f.wait(); uerr != nil {
+		return fmt.Errorf("upload %s: %w", f.file.Path, uerr)
+	}
+	return fmt.Errorf("%s %s: %w", op, f.file.Path, err)
 }
 
 // close writes the footer and waits for the upload.
 func (f *dataFile[T]) close() (File, error) {
 	if err := f.w.Close(); err != nil {
-		return File{}, f.abort(fmt.Errorf("close %s: %w", f.file.Path, err))
+		return File{}, f.abort("close", err)
 	}
 	f.pw.Close()
-	if err := <-f.putErr; err != nil {
+	if err := f.wait(); err != nil {
 		return File{}, fmt.Errorf("upload %s: %w", f.file.Path, err)
 	}
 	f.file.Bytes = f.size

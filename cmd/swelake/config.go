@@ -90,6 +90,19 @@ type SandboxConfig struct {
 	// unix:///var/run/docker.sock) and where images hold the repository.
 	DockerHost    string `mapstructure:"docker_host"`
 	DockerWorkDir string `mapstructure:"docker_workdir"`
+	// Default bounds of every sandboxed command (docs/security.md); "0"
+	// or "off" for no bound. Memory is each process's address space,
+	// Procs counts processes and threads, FileSize is the largest file,
+	// Tmp the RAM-backed /tmp, Disk what the workspace may hold.
+	Memory   string `mapstructure:"memory"`
+	Procs    int    `mapstructure:"procs"`
+	FileSize string `mapstructure:"file_size"`
+	Tmp      string `mapstructure:"tmp"`
+	Disk     string `mapstructure:"disk"`
+	// UID and GID are the unprivileged host identity sandboxes run as when
+	// swelake runs as root.
+	UID int `mapstructure:"uid"`
+	GID int `mapstructure:"gid"`
 }
 
 // S3Config is the S3 endpoint for s3:// roots.
@@ -125,6 +138,13 @@ func configDefaults() map[string]any {
 		"sandbox.go_cache":         "",
 		"sandbox.docker_host":      "",
 		"sandbox.docker_workdir":   "/testbed",
+		"sandbox.memory":           "2GiB",
+		"sandbox.procs":            1024,
+		"sandbox.file_size":        "1GiB",
+		"sandbox.tmp":              "512MiB",
+		"sandbox.disk":             "8GiB",
+		"sandbox.uid":              65534,
+		"sandbox.gid":              65534,
 
 		"policy.base_url":    "",
 		"policy.model":       "",

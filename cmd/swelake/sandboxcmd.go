@@ -22,13 +22,45 @@ func newSandboxCmd(a *app) *cobra.Command {
 	return c
 }
 
+// sandboxLimits are the configured default bounds of every command.
+func (a *app) sandboxLimits() (exec.Limits, error) {
+	sc := a.cfg.Sandbox
+	lim := exec.Limits{Procs: sc.Procs}
+	if lim.Procs == 0 {
+		lim.Procs = -1
+	}
+	for _, f := range []struct {
+		key, val string
+		dst      *int64
+	}{{"sandbox.memory", sc.Memory, &lim.Memory}, {"sandbox.file_size", sc.FileSize, &lim.Files}, {"sandbox.tmp", sc.Tmp, &lim.Tmp}, {"sandbox.disk", sc.Disk, &lim.Disk}} {
+		if f.val == "" || f.val == "off" || f.val == "0" {
+			*f.dst = -1 // no bound
+			continue
+		}
+		n, err := parseBytes(f.val)
+		if err != nil {
+			return lim, fmt.Errorf("config %s: %w", f.key, err)
+		}
+		*f.dst = n
+	}
+	return lim, nil
+}
+
 // backend is the configured sandbox backend.
 func (a *app) backend() (exec.Backend, error) {
+	lim, err := a.sandboxLimits()
+	if err != nil {
+		return nil, err
+	}
 	switch a.cfg.Sandbox.Backend {
 	case "local", "":
-		return &exec.Local{Root: a.cfg.Sandbox.Root, AllowUnisolated: a.cfg.Sandbox.AllowUnisolated, Logger: a.logger}, nil
+		if a.cfg.Sandbox.UID == 0 || a.cfg.Sandbox.GID == 0 {
+			return nil, errors.New("config sandbox.uid/sandbox.gid: 0 is root; sandboxes never run as host root (choose an unprivileged uid, default 65534)")
+		}
+		return &exec.Local{Root: a.cfg.Sandbox.Root, AllowUnisolated: a.cfg.Sandbox.AllowUnisolated, Logger: a.logger,
+			UID: a.cfg.Sandbox.UID, GID: a.cfg.Sandbox.GID, Limits: lim}, nil
 	case "docker":
-		d := &exec.Docker{Host: a.cfg.Sandbox.DockerHost, WorkDir: a.cfg.Sandbox.DockerWorkDir}
+		d := &exec.Docker{Host: a.cfg.Sandbox.DockerHost, WorkDir: a.cfg.Sandbox.DockerWorkDir, Limits: lim}
 		if d.Host == "" {
 			d.Host = a.getenv("DOCKER_HOST")
 		}

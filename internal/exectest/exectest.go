@@ -6,6 +6,7 @@ package exectest
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -57,8 +58,31 @@ func Example(t testing.TB, name string) string {
 // and sandboxes only ever read copies of it.
 func Backend(t testing.TB) *exec.Local {
 	t.Helper()
-	return &exec.Local{Root: filepath.Join(t.TempDir(), "sandboxes"),
+	return &exec.Local{Root: SandboxRoot(t),
 		GoCache: filepath.Join(os.TempDir(), "swelake-test-gocache-"+runtime.Version())}
+}
+
+// SandboxRoot is a directory for workspaces that the unprivileged sandbox
+// user can reach (t.TempDir is 0700), removed after the test.
+func SandboxRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "swelake-sandboxes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 // BugRepo imports the sample repository pytext into a fresh repository

@@ -21,11 +21,18 @@ type When int
 const (
 	Before When = iota
 	After
+	// Midway fails a Put or PutIfAbsent after reading MidwayBytes of its
+	// data, and stops reading there: a disk that fills or turns read-only
+	// during an upload, a server killed mid-transfer.
+	Midway
 )
 
 func (w When) String() string {
-	if w == After {
+	switch w {
+	case After:
 		return "after"
+	case Midway:
+		return "midway"
 	}
 	return "before"
 }
@@ -37,6 +44,8 @@ type Faulty struct {
 	objstore.Bucket
 	FailAt int
 	When   When
+	// MidwayBytes is how much a Midway fault reads first.
+	MidwayBytes int64
 
 	mu    sync.Mutex
 	calls int
@@ -122,9 +131,13 @@ func (f *Faulty) put(ctx context.Context, op, key string, r io.Reader, size int6
 	if !f.hit(op, key) {
 		return put(ctx, key, r, size)
 	}
-	if f.When == Before {
+	switch f.When {
+	case Before:
 		io.Copy(io.Discard, r) // the writer side of a pipe must not block
 		return f.fault(op, key)
+	case Midway:
+		io.CopyN(io.Discard, r, f.MidwayBytes)
+		return f.fault(op, key) // the rest is never read
 	}
 	if err := put(ctx, key, r, size); err != nil {
 		return err

@@ -1,0 +1,26 @@
+package exec_test
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	swexec "github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/sandboxtest"
+	"github.com/swelake/swelake/internal/exectest"
+)
+
+// TestAttackSandboxLocal runs the adversarial suite (docs/security.md) on
+// the bubblewrap backend.
+func TestAttackSandboxLocal(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Fatal("bwrap not found: install the Debian package bubblewrap (apt-get install bubblewrap)")
+	}
+	root := exectest.SandboxRoot(t)
+	cwd, _ := os.Getwd()
+	home, _ := os.UserHomeDir()
+	sandboxtest.Attacks(t, &swexec.Local{Root: root}, sandboxtest.Options{
+		HostRoot: os.Geteuid() == 0,
+		Hidden:   []string{cwd, home, os.Getenv("GOPATH")},
+	})
+}
