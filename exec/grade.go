@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/swelake/swelake/exec/testlog"
@@ -56,12 +58,15 @@ type Grading struct {
 	Env          map[string]string `json:"env"` // the pinned environment the tests ran with
 	Isolated     bool              `json:"isolated"`
 	Reason       string            `json:"reason,omitempty"` // why it is not resolved, in a line
-	Log          []byte            `json:"-"`                // apply output and the first run's output
+	// TestInfra are the candidate's changes to test infrastructure, reverted
+	// before the tests ran (a flag for curation's test_tampering rule).
+	TestInfra []TestInfraFile `json:"test_infra,omitempty"`
+	Log       []byte          `json:"-"` // apply output and the first run's output
 }
 
 // GradePatch grades one patch with SWE-bench semantics in a fresh sandbox:
-// apply the test patch and the candidate, run the test command, parse the
-// log, and resolve iff every FAIL_TO_PASS test passes and every
+// apply the candidate, revert its changes to test infrastructure, reset the
+// test patch's files and apply it, run the test command, parse the log, and resolve iff every FAIL_TO_PASS test passes and every
 // PASS_TO_PASS test still passes. Sandbox failures come back as status
 // infra_error with the error (errors.Is(err, ErrInfra)); everything the
 // patch did wrong is a status, not an error.
@@ -83,18 +88,27 @@ func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error)
 	defer sb.Close(context.WithoutCancel(ctx))
 	g.Isolated = sb.Isolated()
 	var log bytes.Buffer
-	if len(bytes.TrimSpace(spec.TestPatch)) > 0 {
-		ar, err := ApplyPatch(ctx, sb, spec.TestPatch)
-		log.WriteString(ar.Log)
-		if err != nil {
-			// The task's own test patch must apply: not the candidate's fault.
-			g.Status, g.Reason, g.Log = StatusNoResult, "the task's test patch does not apply", log.Bytes()
-			if errors.Is(err, ErrInfra) {
-				g.Status, g.Reason = StatusInfraError, err.Error()
-				return g, err
-			}
-			return g, nil
+	// SWE-bench's order: the candidate first, then the task's test files
+	// reset and its test patch applied last, so that a candidate can neither
+	// rewrite the tests nor hook their run (conftest.py, sitecustomize.py,
+	// .pth files, pytest configuration): those of its changes are reverted
+	// before the tests run, and listed (docs/security.md).
+	var reset []string
+	if !spec.NoPatch {
+		g.TestInfra = TestInfra(spec.Patch)
+		for _, f := range g.TestInfra {
+			reset = append(reset, f.Path)
 		}
+	}
+	if len(bytes.TrimSpace(spec.TestPatch)) > 0 {
+		for _, f := range PatchFiles(spec.TestPatch) {
+			reset = append(reset, f.Path)
+		}
+	}
+	saved, err := saveFiles(ctx, sb, reset)
+	if err != nil {
+		g.Status, g.Reason = StatusInfraError, err.Error()
+		return g, err
 	}
 	var ar ApplyResult
 	if !spec.NoPatch {
@@ -110,6 +124,26 @@ func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error)
 		return g, nil
 	}
 	g.PatchApplied, g.ApplyMethod = true, ar.Method
+	if err := restoreFiles(ctx, sb, saved); err != nil {
+		g.Status, g.Reason, g.Log = StatusInfraError, err.Error(), log.Bytes()
+		return g, err
+	}
+	if len(saved) > 0 {
+		fmt.Fprintf(&log, "$ restored as before the patch: %s\n", strings.Join(reset, " "))
+	}
+	if len(bytes.TrimSpace(spec.TestPatch)) > 0 {
+		tr, err := ApplyPatch(ctx, sb, spec.TestPatch)
+		log.WriteString(tr.Log)
+		if err != nil {
+			// The task's own test patch must apply: not the candidate's fault.
+			g.Status, g.Reason, g.Log = StatusNoResult, "the task's test patch does not apply", log.Bytes()
+			if errors.Is(err, ErrInfra) || ctx.Err() != nil {
+				g.Status, g.Reason = StatusInfraError, err.Error()
+				return g, err
+			}
+			return g, nil
+		}
+	}
 
 	res, results, err := RunTests(ctx, sb, spec.TestCmd, spec.Framework, spec.Env, spec.Limits)
 	g.Runs++
@@ -147,7 +181,69 @@ func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error)
 			g.Reason += fmt.Sprintf("; %d flaky", len(g.Flaky))
 		}
 	}
+	if len(g.TestInfra) > 0 {
+		paths := make([]string, len(g.TestInfra))
+		for i, f := range g.TestInfra {
+			paths[i] = f.Path
+		}
+		note := "the patch touched test infrastructure (" + strings.Join(paths, ", ") + "); those changes were reverted before the tests ran"
+		g.Reason = strings.TrimPrefix(g.Reason+"; "+note, "; ")
+	}
 	return g, nil
+}
+
+// savedFile is a workspace file as it was before the candidate: its bytes,
+// or nil when it did not exist.
+type savedFile struct {
+	path string
+	data []byte
+}
+
+// saveFiles reads paths as they are before the candidate is applied.
+func saveFiles(ctx context.Context, sb Sandbox, paths []string) ([]savedFile, error) {
+	var out []savedFile
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		data, err := sb.ReadFile(ctx, p)
+		switch {
+		case err == nil:
+			out = append(out, savedFile{p, data})
+		case errors.Is(err, fs.ErrNotExist):
+			out = append(out, savedFile{p, nil})
+		case errors.Is(err, ErrInfra):
+			return nil, fmt.Errorf("save %s before the patch: %w", p, err)
+		default: // a directory, a path the workspace refuses: nothing a patch could have written as a file
+			out = append(out, savedFile{p, nil})
+		}
+	}
+	return out, nil
+}
+
+// restoreFiles puts the saved files back and removes those that did not
+// exist, whatever the candidate did to them.
+func restoreFiles(ctx context.Context, sb Sandbox, saved []savedFile) error {
+	var absent []string
+	for _, f := range saved {
+		if f.data == nil {
+			absent = append(absent, f.path)
+			continue
+		}
+		if err := sb.WriteFile(ctx, f.path, f.data); err != nil {
+			return fmt.Errorf("restore %s: %w", f.path, err)
+		}
+	}
+	if len(absent) == 0 {
+		return nil
+	}
+	res, err := sb.Run(ctx, Spec{Argv: append([]string{"rm", "-rf", "--"}, absent...), Limits: Limits{Timeout: time.Minute}})
+	if err == nil && res.ExitCode != 0 {
+		err = infra("restore", fmt.Errorf("rm %s: exit %d: %s", strings.Join(absent, " "), res.ExitCode, firstLine(res.Output)))
+	}
+	return err
 }
 
 // rerun runs the test command again up to spec.Reruns times and returns

@@ -7,6 +7,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,7 +211,7 @@ def test_flaky():
     assert not first
 `)
 	g = grade(fix, func(s *GradeSpec) {
-		s.Patch = append(append([]byte{}, fix...), diff(t, "tests/test_flaky.py", nil, flakyTest)...)
+		s.TestPatch = append(append([]byte{}, testPatch...), diff(t, "tests/test_flaky.py", nil, flakyTest)...)
 		s.PassToPass = append(s.PassToPass, "tests/test_flaky.py::test_flaky")
 	})
 	if g.Status != StatusUnresolved || strings.Join(g.Flaky, ",") != "tests/test_flaky.py::test_flaky" || g.Runs != 2 {
@@ -252,5 +253,72 @@ func TestGoCacheWarm(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(seed, "written-by-sandbox")); err == nil {
 		t.Fatal("a sandbox wrote into the shared Go build cache")
+	}
+}
+
+// TestAttackGradeTestTampering (docs/security.md, finding 3): a candidate
+// that fixes nothing but hooks or rewrites the tests graded resolved. Each
+// tampering is reverted before the tests run and listed; a real fix that
+// also touches a conftest.py still resolves, flagged.
+func TestAttackGradeTestTampering(t *testing.T) {
+	needBwrap(t)
+	needPytest(t)
+	ctx := context.Background()
+	src, testPatch, fix := rleTask(t)
+	spec := GradeSpec{
+		Workspace: Workspace{Source: src}, TestPatch: testPatch, TestCmd: "/usr/bin/python3 -m pytest -rA", Framework: "pytest",
+		FailToPass: []string{"tests/test_message.py::test_message"},
+		PassToPass: []string{"tests/test_message.py::test_still_decodes", "tests/test_rle.py::test_decode"},
+		Limits:     Limits{Timeout: time.Minute},
+	}
+	b := &Local{Root: sandboxRoot(t)}
+	passAll := []byte(`import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        rep.outcome = "passed"
+`)
+	rleOrig, _ := os.ReadFile(filepath.Join(src, "textkit", "rle.py"))
+	ini, _ := os.ReadFile(filepath.Join(src, "pytest.ini"))
+	nested, nestedErr := os.ReadFile(filepath.Join(src, "tests", "conftest.py"))
+	if nestedErr != nil {
+		nested = nil
+	}
+	sitecustom := []byte("import builtins\nbuiltins.ValueError = type('X', (Exception,), {})\n")
+	cases := []struct {
+		name  string
+		patch []byte
+		want  string
+		infra []string
+	}{
+		{"conftest turning failures into passes", diff(t, "conftest.py", nil, passAll), StatusUnresolved, []string{"conftest.py"}},
+		{"nested conftest", diff(t, "tests/conftest.py", nested, append(append([]byte{}, nested...), passAll...)), StatusUnresolved, []string{"tests/conftest.py"}},
+		{"the test file rewritten", diff(t, "tests/test_message.py", nil, []byte("def test_message():\n    pass\n\n\ndef test_still_decodes():\n    pass\n")),
+			StatusUnresolved, []string{"tests/test_message.py"}},
+		{"pytest.ini deselecting the test", diff(t, "pytest.ini", ini, bytes.Replace(ini, []byte("addopts = "), []byte("addopts = --deselect tests/test_message.py::test_message "), 1)),
+			StatusUnresolved, []string{"pytest.ini"}},
+		{"sitecustomize.py", append(diff(t, "sitecustomize.py", nil, sitecustom), diff(t, "textkit/rle.py", rleOrig, rleOrig)...), StatusUnresolved, []string{"sitecustomize.py"}},
+		{"a real fix with a conftest", append(append([]byte{}, fix...), diff(t, "conftest.py", nil, passAll)...), StatusResolved, []string{"conftest.py"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec := spec
+			spec.Patch = c.patch
+			g, err := GradePatch(ctx, b, spec)
+			if err != nil {
+				t.Fatalf("grade: %v\n%s", err, g.Log)
+			}
+			var infra []string
+			for _, f := range g.TestInfra {
+				infra = append(infra, f.Path)
+			}
+			if g.Status != c.want || !slices.Equal(infra, c.infra) || !strings.Contains(g.Reason, "test infrastructure") {
+				t.Fatalf("status %s (want %s), test infrastructure %v (want %v), reason %q\n%s", g.Status, c.want, infra, c.infra, g.Reason, g.Log)
+			}
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -74,4 +76,144 @@ func ApplyPatch(ctx context.Context, sb Sandbox, patch []byte) (ApplyResult, err
 	}
 	res.Log = log.String()
 	return res, fmt.Errorf("apply patch: %w (tried %s, %s, %s)", ErrPatch, ApplyGit, ApplyGitLoose, ApplyPatchFuzz)
+}
+
+// PatchFile is one file a unified diff changes.
+type PatchFile struct {
+	Path    string // the path after the change (before it, for a deletion)
+	New     bool   // created by the patch
+	Deleted bool   // deleted by the patch
+	Changed []string
+}
+
+// PatchFiles lists the files a patch changes, with the lines it adds or
+// removes (without their +/- marks). Git diffs are read by their
+// "diff --git" headers, plain unified diffs by their "+++" lines.
+func PatchFiles(patch []byte) []PatchFile {
+	var out []PatchFile
+	var cur *PatchFile
+	inHunk := false
+	for _, line := range strings.Split(string(patch), "\n") {
+		switch {
+		case strings.HasPrefix(line, "diff --git "):
+			out = append(out, PatchFile{Path: gitHeaderPath(line)})
+			cur, inHunk = &out[len(out)-1], false
+		case !inHunk && strings.HasPrefix(line, "new file mode") && cur != nil:
+			cur.New = true
+		case !inHunk && strings.HasPrefix(line, "deleted file mode") && cur != nil:
+			cur.Deleted = true
+		case !inHunk && strings.HasPrefix(line, "+++ "):
+			p := patchPath(strings.TrimPrefix(line, "+++ "))
+			if cur == nil || cur.Path == "" {
+				out = append(out, PatchFile{})
+				cur = &out[len(out)-1]
+			}
+			if p != "" {
+				cur.Path = p
+			} else {
+				cur.Deleted = true
+			}
+		case !inHunk && strings.HasPrefix(line, "--- "):
+			if p := patchPath(strings.TrimPrefix(line, "--- ")); p != "" && cur != nil && cur.Path == "" {
+				cur.Path = p
+			}
+			if cur == nil {
+				out = append(out, PatchFile{Path: patchPath(strings.TrimPrefix(line, "--- "))})
+				cur = &out[len(out)-1]
+			}
+		case strings.HasPrefix(line, "@@"):
+			inHunk = true
+		case inHunk && cur != nil && (strings.HasPrefix(line, "+") || strings.HasPrefix(line, "-")):
+			cur.Changed = append(cur.Changed, line[1:])
+		case inHunk && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, `\`) && line != "":
+			inHunk = false
+		}
+	}
+	var files []PatchFile
+	for _, f := range out {
+		if f.Path != "" {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// gitHeaderPath takes "b/<path>" from a "diff --git a/<path> b/<path>" line.
+func gitHeaderPath(line string) string {
+	rest := strings.TrimPrefix(line, "diff --git ")
+	if i := strings.LastIndex(rest, " b/"); i >= 0 {
+		return rest[i+3:]
+	}
+	return ""
+}
+
+// patchPath strips a/ or b/ and a trailing timestamp; /dev/null is "".
+func patchPath(s string) string {
+	s, _, _ = strings.Cut(s, "\t")
+	s = strings.TrimSpace(s)
+	if s == "/dev/null" {
+		return ""
+	}
+	if len(s) > 2 && (s[:2] == "a/" || s[:2] == "b/") {
+		return s[2:]
+	}
+	return s
+}
+
+// TestInfraFile is a file of a candidate patch that can change how the
+// tests run or what they check, and why.
+type TestInfraFile struct {
+	Path string `json:"path"`
+	Why  string `json:"why"`
+}
+
+// pytestConfig matches the lines of setup.cfg, tox.ini and pyproject.toml
+// that configure test collection or outcomes.
+var pytestConfig = regexp.MustCompile(`(?i)pytest|addopts|testpaths|python_files|python_classes|python_functions|norecursedirs|filterwarnings|xfail_strict|usefixtures`)
+
+// TestInfra lists the files of a patch that touch test infrastructure:
+// pytest hooks (conftest.py), interpreter start-up hooks (sitecustomize.py,
+// usercustomize.py, .pth files), the test sections of pytest.ini, setup.cfg,
+// tox.ini and pyproject.toml, and test files (tests/**, test_*.py,
+// *_test.py, *_test.go). Grading reverts them before the task's tests run
+// (GradePatch); curation's test_tampering rule flags rollouts whose patch
+// changes existing ones.
+func TestInfra(patch []byte) []TestInfraFile {
+	var out []TestInfraFile
+	for _, f := range PatchFiles(patch) {
+		if why := testInfraWhy(f); why != "" {
+			out = append(out, TestInfraFile{Path: f.Path, Why: why})
+		}
+	}
+	return out
+}
+
+func testInfraWhy(f PatchFile) string {
+	base := path.Base(f.Path)
+	switch {
+	case base == "conftest.py":
+		return "pytest hooks (conftest.py)"
+	case base == "sitecustomize.py" || base == "usercustomize.py":
+		return "interpreter start-up hook (" + base + ")"
+	case strings.HasSuffix(base, ".pth"):
+		return "interpreter start-up hook (.pth file)"
+	case base == "pytest.ini":
+		return "pytest configuration (pytest.ini)"
+	case base == "setup.cfg" || base == "tox.ini" || base == "pyproject.toml":
+		for _, l := range f.Changed {
+			if pytestConfig.MatchString(l) {
+				return "pytest configuration (" + base + ")"
+			}
+		}
+		return ""
+	}
+	for _, dir := range strings.Split(path.Dir(f.Path), "/") {
+		if dir == "tests" || dir == "test" || dir == "testing" {
+			return "test file"
+		}
+	}
+	if (strings.HasPrefix(base, "test_") && strings.HasSuffix(base, ".py")) || strings.HasSuffix(base, "_test.py") || strings.HasSuffix(base, "_test.go") {
+		return "test file"
+	}
+	return ""
 }

@@ -37,7 +37,7 @@ const JobName = "curate"
 
 // DefaultRules are the recipe's rule filters, in the order they are reported.
 func DefaultRules() []string {
-	return []string{"reward", "format_hint", "step_cap", "token_cap", "bare_submit", "git_hacking", "patch_hygiene", "loop"}
+	return []string{"reward", "format_hint", "step_cap", "token_cap", "bare_submit", "git_hacking", "patch_hygiene", "test_tampering", "loop"}
 }
 
 // DefaultParams are every embedded rule's parameters (the SQL reads them as
@@ -53,6 +53,12 @@ func DefaultParams() map[string]map[string]any {
 		"git_hacking": {"regex": `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},
 		"patch_hygiene": {"stray_regex": `(?i)(^|/)([^/]*(repro|debug|scratch)[^/]*\.(py|sh|js|ts|go|rb)|(issue|notes?|summary|changes|fix|solution|todo|plan)[^/]*\.(md|txt|rst))$`,
 			"strip": false},
+		"test_tampering": {
+			"infra_regex":        `(^|/)(conftest\.py|sitecustomize\.py|usercustomize\.py|pytest\.ini|[^/]*\.pth)$`,
+			"test_regex":         `(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$`,
+			"config_regex":       `(^|/)(setup\.cfg|tox\.ini|pyproject\.toml)$`,
+			"config_lines_regex": `(?m)^[+-]([^+-].*)?(pytest|addopts|testpaths|python_files|python_classes|python_functions|norecursedirs|filterwarnings)`,
+		},
 		"loop":     {"max_repeats": int64(5)},
 		"dedup":    {},
 		"decontam": {"instance_ids": []string{}, "repos": []string{}, "eval_source": "", "ngram": int64(13), "min_overlap": 0.5},

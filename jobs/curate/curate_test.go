@@ -74,6 +74,18 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 			r.Patch = "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/reproduce_issue.py b/reproduce_issue.py\nnew file mode 100644\n--- /dev/null\n+++ b/reproduce_issue.py\n@@ -0,0 +1 @@\n+print(1)\ndiff --git a/ISSUE.md b/ISSUE.md\nnew file mode 100644\n"
 			r.ContentHash = "h-stray"
 		}),
+		ro("tamper-conftest", "t/b", conv().call("bash", "vi tests/conftest.py").tool("x").call("submit", "").msgs, 1, func(r *schemas.Rollout) {
+			r.Patch = "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1 +1 @@\n-a\n+c\ndiff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1 @@\n+def pytest_runtest_makereport(item, call): pass\n"
+			r.ContentHash = "h-tamper-1"
+		}),
+		ro("tamper-cfg", "t/b", conv().call("bash", "vi setup.cfg").tool("x").call("submit", "").msgs, 1, func(r *schemas.Rollout) {
+			r.Patch = "diff --git a/setup.cfg b/setup.cfg\n--- a/setup.cfg\n+++ b/setup.cfg\n@@ -3 +3 @@\n-addopts = -ra\n+addopts = -ra -p no:warnings --deselect tests/test_x.py::test_bug\ndiff --git a/tests/test_x.py b/tests/test_x.py\n--- a/tests/test_x.py\n+++ b/tests/test_x.py\n@@ -1 +1 @@\n-    assert f() == 2\n+    assert True\n"
+			r.ContentHash = "h-tamper-2"
+		}),
+		ro("new-test-ok", "t/b", conv().call("bash", "vi tests/test_new.py").tool("x").call("submit", "").msgs, 1, func(r *schemas.Rollout) {
+			r.Patch = "diff --git a/src/y.py b/src/y.py\n--- a/src/y.py\n+++ b/src/y.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/test_new.py b/tests/test_new.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_new.py\n@@ -0,0 +1 @@\n+def test_new(): pass\ndiff --git a/setup.cfg b/setup.cfg\n--- a/setup.cfg\n+++ b/setup.cfg\n@@ -1 +1 @@\n-version = 1\n+version = 2\n"
+			r.ContentHash = "h-new-test"
+		}),
 		ro("loop", "t/b", conv().text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```bash\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nsubmit\n```").msgs, 1, nil),
 		ro("dup", "t/a", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-good-1" }),
 		ro("easy-1", "t/c", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-e1" }),
@@ -167,13 +179,13 @@ func TestSummaryAndIdempotence(t *testing.T) {
 		dropped[r.Rule] = r.Dropped
 	}
 	want := map[string]int64{"reward": 4, "format_hint": 1, "step_cap": 1, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
-		"patch_hygiene": 1, "loop": 1, "dedup": 9, "decontam": 2, "difficulty": 2}
+		"patch_hygiene": 1, "test_tampering": 2, "loop": 1, "dedup": 9, "decontam": 2, "difficulty": 2}
 	for k, v := range want {
 		if dropped[k] != v {
 			t.Errorf("rule %s dropped %d, want %d (all: %v)", k, dropped[k], v, dropped)
 		}
 	}
-	if sum.Input != 20 || sum.Kept != 2 || sum.Skipped {
+	if sum.Input != 23 || sum.Kept != 3 || sum.Skipped { // new-test-ok is kept: a new test file is no tampering
 		t.Fatalf("summary %+v", sum)
 	}
 	again, err := Run(context.Background(), l, cfg)
