@@ -41,6 +41,10 @@ type GradeSpec struct {
 	Reruns int
 	Limits Limits
 	Env    map[string]string // added to the sandbox environment (seeds)
+	// KeepNewTests keeps the test files the candidate creates (verify's
+	// execution mode credits them); its other changes to test
+	// infrastructure are still reverted.
+	KeepNewTests bool
 }
 
 // Grading is the outcome of GradePatch.
@@ -95,8 +99,11 @@ func GradePatch(ctx context.Context, b Backend, spec GradeSpec) (Grading, error)
 	// before the tests run, and listed (docs/security.md).
 	var reset []string
 	if !spec.NoPatch {
-		g.TestInfra = TestInfra(spec.Patch)
-		for _, f := range g.TestInfra {
+		for _, f := range TestInfra(spec.Patch) {
+			if spec.KeepNewTests && f.New && f.Why == whyTestFile {
+				continue
+			}
+			g.TestInfra = append(g.TestInfra, f)
 			reset = append(reset, f.Path)
 		}
 	}

@@ -165,7 +165,11 @@ func patchPath(s string) string {
 type TestInfraFile struct {
 	Path string `json:"path"`
 	Why  string `json:"why"`
+	New  bool   `json:"new,omitempty"` // created by the patch
 }
+
+// whyTestFile is TestInfraFile.Why for a test file.
+const whyTestFile = "test file"
 
 // pytestConfig matches the lines of setup.cfg, tox.ini and pyproject.toml
 // that configure test collection or outcomes.
@@ -182,7 +186,7 @@ func TestInfra(patch []byte) []TestInfraFile {
 	var out []TestInfraFile
 	for _, f := range PatchFiles(patch) {
 		if why := testInfraWhy(f); why != "" {
-			out = append(out, TestInfraFile{Path: f.Path, Why: why})
+			out = append(out, TestInfraFile{Path: f.Path, Why: why, New: f.New})
 		}
 	}
 	return out
@@ -209,11 +213,11 @@ func testInfraWhy(f PatchFile) string {
 	}
 	for _, dir := range strings.Split(path.Dir(f.Path), "/") {
 		if dir == "tests" || dir == "test" || dir == "testing" {
-			return "test file"
+			return whyTestFile
 		}
 	}
 	if (strings.HasPrefix(base, "test_") && strings.HasSuffix(base, ".py")) || strings.HasSuffix(base, "_test.py") || strings.HasSuffix(base, "_test.go") {
-		return "test file"
+		return whyTestFile
 	}
 	return ""
 }

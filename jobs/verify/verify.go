@@ -360,7 +360,7 @@ func execute(ctx context.Context, cfg Config, t *schemas.Task, patch string, tim
 		return 0, -1, 0, fmt.Errorf("execution: %w", err)
 	}
 	gr, err := exec.GradePatch(ctx, cfg.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: t.TestCmd,
-		Framework: jobs.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}})
+		Framework: jobs.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
 	if err != nil || gr.Status == exec.StatusInfraError {
 		return 0, -1, 0, fmt.Errorf("execution: %s", cmp.Or(gr.Reason, fmt.Sprint(err)))
 	}
