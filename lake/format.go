@@ -105,6 +105,9 @@ type Provenance struct {
 	// "local (bubblewrap)", or "local (UNISOLATED ...)" when it was allowed
 	// to run without isolation.
 	Sandbox string `json:"sandbox,omitempty"`
+	// Endpoint is the model endpoint the job talked to, for jobs that talk
+	// to one: its URL without credentials, query or fragment.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // Summary counts what a commit changed and what the table holds after it.

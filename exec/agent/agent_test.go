@@ -40,7 +40,7 @@ func TestClientRetries(t *testing.T) {
 	}))
 	defer srv.Close()
 	temp := 0.7
-	c, err := NewClient(ClientConfig{BaseURL: srv.URL + "/v1", Model: "m", APIKey: "sk-test", Temperature: &temp, MaxTokens: 64, Backoff: time.Second}, nil)
+	c, err := NewClient(ClientConfig{BaseURL: srv.URL + "/v1", Model: "m", APIKey: "sk-test", Temperature: &temp, MaxTokens: 64, MaxRetries: 5, Backoff: time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +63,20 @@ func TestClientRetries(t *testing.T) {
 	c, _ = NewClient(ClientConfig{BaseURL: bad.URL, Model: "m"}, nil)
 	before := calls.Load()
 	_, err = c.Chat(context.Background(), ChatRequest{})
-	if !errors.Is(err, ErrModel) || !strings.Contains(err.Error(), "model not found") || calls.Load()-before != 1 {
-		t.Fatalf("a 404 is final and named: %v (%d calls)", err, calls.Load()-before)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "model not found") || calls.Load()-before != 1 {
+		t.Fatalf("a 404 is final, an outage (a configuration error, not the rollout's outcome) and named: %v (%d calls)", err, calls.Load()-before)
 	}
-	// A server that never answers: the request timeout, retried, then ErrModel.
+	// A request the endpoint refuses (400: context too long) is the
+	// rollout's outcome: ErrModel.
+	long := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":{"message":"maximum context length is 32768 tokens"}}`, http.StatusBadRequest)
+	}))
+	defer long.Close()
+	c, _ = NewClient(ClientConfig{BaseURL: long.URL, Model: "m", MaxRetries: 3}, nil)
+	if _, err := c.Chat(context.Background(), ChatRequest{}); !errors.Is(err, ErrModel) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a 400 is the model refusing the request: %v", err)
+	}
+	// A server that never answers: the request timeout, retried, then ErrUnavailable.
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // then the server notices the client hanging up
 		select {
@@ -76,8 +86,13 @@ func TestClientRetries(t *testing.T) {
 	}))
 	defer hang.Close()
 	c, _ = NewClient(ClientConfig{BaseURL: hang.URL, Model: "m", Timeout: 50 * time.Millisecond, MaxRetries: 1, Backoff: time.Millisecond}, nil)
-	if _, err := c.Chat(context.Background(), ChatRequest{}); !errors.Is(err, ErrModel) {
+	if _, err := c.Chat(context.Background(), ChatRequest{}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("timeouts: %v", err)
+	}
+	// Credentials in the URL never reach an error text.
+	c, _ = NewClient(ClientConfig{BaseURL: strings.Replace(hang.URL, "http://", "http://u:pw-secret@", 1), Model: "m", Timeout: 50 * time.Millisecond}, nil)
+	if _, err := c.Chat(context.Background(), ChatRequest{}); err == nil || strings.Contains(err.Error(), "pw-secret") {
+		t.Fatalf("credentials in the error: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"fmt"
@@ -99,8 +100,9 @@ type Trajectory struct {
 
 // Run drives the model on one task in sb until it submits or a cap stops
 // it; at a cap the current diff is recorded as a forced submission. The
-// error is non-nil only for a cancelled ctx; model and sandbox failures
-// are exit reasons.
+// error is non-nil only for a cancelled ctx or an endpoint that could not
+// answer (ErrUnavailable); the model refusing a request and sandbox
+// failures are exit reasons.
 func Run(ctx context.Context, model Chatter, sb exec.Sandbox, ep Episode) (Trajectory, error) {
 	lim := ep.Limits.withDefaults()
 	start := time.Now()
@@ -144,6 +146,10 @@ loop:
 		if err != nil {
 			if ctx.Err() != nil {
 				return tr, ctx.Err()
+			}
+			if errors.Is(err, ErrUnavailable) && runCtx.Err() == nil {
+				tr.Error = err.Error()
+				return tr, err // not the episode's outcome: the caller runs it again later
 			}
 			fail(err, ExitModelError)
 			break loop

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ type ClientConfig struct {
 	Temperature *float64      // nil: the server's default
 	MaxTokens   int           // per completion (0: the server's default)
 	Timeout     time.Duration // per request (default 5m)
-	MaxRetries  int           // on 429, 5xx and transport errors (default 5)
+	MaxRetries  int           // retries on 429, 5xx and transport errors, exactly (0: one attempt; the CLI's default is 5)
 	Backoff     time.Duration // first retry delay, doubled each time, capped at 30s (default 1s)
 }
 
@@ -109,10 +110,27 @@ type Client struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// ErrModel marks a request the endpoint refused for good (4xx other than
-// 429, or retries exhausted): the rollout ends with exit reason
-// model_error.
+// ErrModel marks a request the endpoint refused for what it asked (400,
+// 413, 422: a context too long, a malformed conversation): the rollout
+// ends with exit reason model_error, a finished outcome.
 var ErrModel = errors.New("policy endpoint error")
+
+// ErrUnavailable marks an endpoint that could not answer: transport
+// errors, 429 and 5xx after the retries, and answers that say the
+// configuration is wrong (401, 403, 404). Not the rollout's outcome: a
+// rollout that meets it is not committed, and a rerun runs it.
+var ErrUnavailable = errors.New("policy endpoint unavailable")
+
+// Redact is an endpoint URL fit to store or print: no user, password,
+// query or fragment (where providers put keys).
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User, u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = nil, "", "", "", false
+	return u.String()
+}
 
 // NewClient returns a client; hc nil uses a fresh http.Client.
 func NewClient(cfg ClientConfig, hc *http.Client) (*Client, error) {
@@ -122,8 +140,8 @@ func NewClient(cfg ClientConfig, hc *http.Client) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 5
+	if cfg.MaxRetries < 0 {
+		return nil, fmt.Errorf("policy: max_retries %d: want ≥ 0", cfg.MaxRetries)
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = time.Second
@@ -166,6 +184,7 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (ChatResponse, error
 		return ChatResponse{}, err
 	}
 	url := strings.TrimRight(c.cfg.BaseURL, "/") + "/chat/completions"
+	shown := Redact(url)
 	delay := c.cfg.Backoff
 	for attempt := 0; ; attempt++ {
 		resp, retryAfter, err := c.once(ctx, url, body)
@@ -177,7 +196,12 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (ChatResponse, error
 			if ctx.Err() != nil {
 				return ChatResponse{}, ctx.Err()
 			}
-			return ChatResponse{}, fmt.Errorf("%w: POST %s (attempt %d): %v", ErrModel, url, attempt+1, err)
+			msg := strings.ReplaceAll(err.Error(), url, shown) // transport errors quote the URL
+			kind := ErrUnavailable
+			if errors.As(err, &perm) && perm.refused {
+				kind = ErrModel
+			}
+			return ChatResponse{}, fmt.Errorf("%w: POST %s (attempt %d of %d): %s", kind, shown, attempt+1, c.cfg.MaxRetries+1, msg)
 		}
 		wait := max(delay, retryAfter)
 		if err := c.sleep(ctx, min(wait, 30*time.Second)); err != nil {
@@ -187,7 +211,13 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (ChatResponse, error
 	}
 }
 
-type permanentError struct{ msg string }
+// permanentError is an answer not worth retrying; refused marks the
+// endpoint refusing the request itself (ErrModel) rather than being
+// misconfigured or broken (ErrUnavailable).
+type permanentError struct {
+	msg     string
+	refused bool
+}
 
 func (e *permanentError) Error() string { return e.msg }
 
@@ -196,7 +226,7 @@ func (c *Client) once(ctx context.Context, url string, body []byte) (ChatRespons
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return ChatResponse{}, 0, &permanentError{err.Error()}
+		return ChatResponse{}, 0, &permanentError{msg: err.Error()}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	if c.cfg.APIKey != "" {
@@ -219,14 +249,15 @@ func (c *Client) once(ctx context.Context, url string, body []byte) (ChatRespons
 		return ChatResponse{}, ra, fmt.Errorf("HTTP %d: %s", hresp.StatusCode, snippet(data))
 	}
 	if hresp.StatusCode != http.StatusOK {
-		return ChatResponse{}, 0, &permanentError{fmt.Sprintf("HTTP %d: %s", hresp.StatusCode, snippet(data))}
+		refused := hresp.StatusCode == http.StatusBadRequest || hresp.StatusCode == http.StatusRequestEntityTooLarge || hresp.StatusCode == http.StatusUnprocessableEntity
+		return ChatResponse{}, 0, &permanentError{msg: fmt.Sprintf("HTTP %d: %s", hresp.StatusCode, snippet(data)), refused: refused}
 	}
 	var resp ChatResponse
 	if err := json.Unmarshal(data, &resp); err != nil {
-		return ChatResponse{}, 0, &permanentError{fmt.Sprintf("response is not chat-completions JSON: %v: %s", err, snippet(data))}
+		return ChatResponse{}, 0, &permanentError{msg: fmt.Sprintf("response is not chat-completions JSON: %v: %s", err, snippet(data))}
 	}
 	if len(resp.Choices) == 0 {
-		return ChatResponse{}, 0, &permanentError{"response has no choices: " + snippet(data)}
+		return ChatResponse{}, 0, &permanentError{msg: "response has no choices: " + snippet(data)}
 	}
 	return resp, 0, nil
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -66,7 +67,7 @@ type Config struct {
 	TokenizerDir string `json:"-" mapstructure:"tokenizer_dir"`
 
 	Model    string        `json:"model" mapstructure:"-"` // recorded as the policy
-	Endpoint string        `json:"-" mapstructure:"-"`     // recorded in each rollout's raw record
+	Endpoint string        `json:"-" mapstructure:"-"`     // recorded (credentials stripped) in each rollout's raw record and the commits' provenance
 	Client   agent.Chatter `json:"-" mapstructure:"-"`
 	ReposDir string        `json:"-" mapstructure:"-"`
 	Backend  exec.Backend  `json:"-" mapstructure:"-"`
@@ -90,6 +91,9 @@ type Summary struct {
 	Tokens    int64          `json:"tokens"`   // API tokens (prompt + completion), run now
 	Banned    int            `json:"banned"`   // refused git-hacking commands
 	StepsPerS float64        `json:"steps_per_s"`
+	// NotRun counts rollouts left for a rerun because the endpoint could
+	// not answer (agent.ErrUnavailable); never committed.
+	NotRun int `json:"not_run"`
 	Version   int64          `json:"version"` // rollouts version after the last commit
 	Shard     string         `json:"shard,omitempty"`
 }
@@ -183,17 +187,36 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	count := contextCounter(cfg)
 	start := time.Now()
 	results := make(chan schemas.Rollout)
+	// An endpoint that cannot answer stops the run from starting more
+	// rollouts; those in flight finish (or meet the outage too), and none
+	// that met it is committed.
+	var outage atomic.Pointer[error]
+	var notRun atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(results)
 		w, wctx := errgroup.WithContext(gctx)
 		w.SetLimit(cfg.Concurrency)
-		for _, p := range todo {
+		for i, p := range todo {
 			if wctx.Err() != nil {
 				break
 			}
+			if outage.Load() != nil {
+				notRun.Add(int64(len(todo) - i))
+				break
+			}
 			w.Go(func() error {
+				if outage.Load() != nil { // met while this one waited for its turn
+					notRun.Add(1)
+					return nil
+				}
 				r, err := one(wctx, cfg, sum.RunID, p, count)
+				if errors.Is(err, agent.ErrUnavailable) {
+					outage.CompareAndSwap(nil, &err)
+					notRun.Add(1)
+					cfg.Logger.Warn("rollout: not run, the endpoint could not answer", "task", p.task.TaskID, "sample", p.sample, "err", err)
+					return nil
+				}
 				if err != nil {
 					return err
 				}
@@ -253,10 +276,18 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	if el := time.Since(start).Seconds(); el > 0 {
 		sum.StepsPerS = float64(sum.Steps) / el
 	}
+	sum.NotRun = int(notRun.Load())
 	if werr != nil {
 		return sum, werr
 	}
-	return sum, commitErr
+	if commitErr != nil {
+		return sum, commitErr
+	}
+	if e := outage.Load(); e != nil {
+		return sum, fmt.Errorf("rollout %s: %d of %d rollouts not run, the policy endpoint %s could not answer (%d committed; run again to run the rest): %w",
+			sum.RunID, sum.NotRun, len(todo), agent.Redact(cfg.Endpoint), sum.Rollouts, *e)
+	}
+	return sum, nil
 }
 
 // selectTasks reads the tasks to run and the snapshots they came from.
@@ -325,7 +356,7 @@ func commit(ctx context.Context, l *lake.Lake, rt *lake.Table, cfg Config, runID
 	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
 	runKey := JobName + "/" + runID + "/" + hex.EncodeToString(sum[:8])
 	v, err := jobs.Commit(ctx, rt, schemas.Rollouts, batch, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
-		Inputs: inputs, Sandbox: exec.Isolation(cfg.Backend)})
+		Inputs: inputs, Sandbox: exec.Isolation(cfg.Backend), Endpoint: agent.Redact(cfg.Endpoint)})
 	if err != nil {
 		return -1, fmt.Errorf("rollout %s: %w", runID, err)
 	}
@@ -359,7 +390,7 @@ func one(ctx context.Context, cfg Config, runID string, p pair, count func([]age
 		SampleIdx: int32(p.sample), Source: Source}
 	wall, _ := time.ParseDuration(cfg.WallTime)
 	cmdTimeout, _ := time.ParseDuration(cfg.CommandTimeout)
-	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": cfg.Endpoint, "model": cfg.Model}
+	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": agent.Redact(cfg.Endpoint), "model": cfg.Model}
 	ws, err := jobs.TaskWorkspace(cfg.ReposDir, t)
 	var tr agent.Trajectory
 	if err == nil {
@@ -373,6 +404,9 @@ func one(ctx context.Context, cfg Config, runID string, p pair, count func([]age
 			sb.Close(context.WithoutCancel(ctx))
 			if ctx.Err() != nil {
 				return r, ctx.Err()
+			}
+			if errors.Is(err, agent.ErrUnavailable) {
+				return r, err
 			}
 		}
 	}
