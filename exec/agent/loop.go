@@ -1,9 +1,9 @@
 package agent
 
 import (
-	"errors"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 

@@ -93,9 +93,9 @@ type Summary struct {
 	StepsPerS float64        `json:"steps_per_s"`
 	// NotRun counts rollouts left for a rerun because the endpoint could
 	// not answer (agent.ErrUnavailable); never committed.
-	NotRun int `json:"not_run"`
-	Version   int64          `json:"version"` // rollouts version after the last commit
-	Shard     string         `json:"shard,omitempty"`
+	NotRun  int    `json:"not_run"`
+	Version int64  `json:"version"` // rollouts version after the last commit
+	Shard   string `json:"shard,omitempty"`
 }
 
 func (c *Config) defaults() error {
