@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -22,7 +23,10 @@ import (
 // reposDir (<reposDir>/<repo>, a git repository) at its base commit for the
 // local backend, its image for the docker backend.
 func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
-	src := filepath.Join(reposDir, filepath.FromSlash(t.Repo))
+	src, err := RepoDir(reposDir, t.Repo)
+	if err != nil {
+		return exec.Workspace{}, fmt.Errorf("task %s: %w", t.TaskID, err)
+	}
 	if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
 		if t.Image != "" {
 			return exec.Workspace{Image: t.Image, Commit: t.BaseCommit}, nil
@@ -30,6 +34,38 @@ func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
 		return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir) and no image", t.TaskID, t.Repo, src)
 	}
 	return exec.Workspace{Source: src, Commit: t.BaseCommit, Image: t.Image}, nil
+}
+
+// ErrRepoPath: a task's repo column does not name a directory inside the
+// repository store (it comes from ingested, untrusted rows).
+var ErrRepoPath = errors.New("repository path outside the repository store")
+
+// RepoDir is where a repository named by a task's repo column lives under
+// reposDir. The name must be a relative path of plain segments ("owner/name":
+// no "..", ".", empty or absolute segments, no backslash or NUL), and the
+// directory must not resolve through a symlink to a place outside reposDir.
+func RepoDir(reposDir, repo string) (string, error) {
+	if repo == "" || strings.ContainsAny(repo, "\\\x00") || strings.HasPrefix(repo, "/") {
+		return "", fmt.Errorf("repo %q: %w", repo, ErrRepoPath)
+	}
+	for _, seg := range strings.Split(repo, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("repo %q: %w", repo, ErrRepoPath)
+		}
+	}
+	dir := filepath.Join(reposDir, filepath.FromSlash(repo))
+	root, err := filepath.EvalSymlinks(reposDir)
+	if err != nil {
+		return dir, nil // no store yet: nothing to resolve, and nothing there
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return dir, nil // missing: the caller says so
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("repo %q resolves to %s: %w", repo, real, ErrRepoPath)
+	}
+	return dir, nil
 }
 
 // Framework is the test-log parser for a task's language ("auto" when the
