@@ -119,6 +119,16 @@ func newIngestKindCmd(a *app, kind formats.Kind) *cobra.Command {
 	f.StringVar(&cfg.Options.TaskSource, "task-source", "", "namespace of the task ids rollouts and reports refer to, e.g. swe-bench (default: guessed from the instance id)")
 	f.StringVar(&cfg.Options.Source, "source", "", "tasks: namespace the task ids with this source instead of the format's")
 	f.BoolVar(&cfg.Strict, "strict", false, "exit non-zero if any row was quarantined")
+	var maxRecord string
+	f.StringVar(&maxRecord, "max-record-size", "64MiB", "largest record (a line, an array element, a whole file of a file format) read; a larger one is quarantined, never held in memory")
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		n, err := parseBytes(maxRecord)
+		if err != nil {
+			return usageError{fmt.Errorf("--max-record-size: %w", err)}
+		}
+		cfg.MaxRecordBytes = n
+		return nil
+	}
 	return c
 }
 

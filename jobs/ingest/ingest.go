@@ -42,7 +42,11 @@ type Config struct {
 	// Workers decode records in parallel (default GOMAXPROCS).
 	Workers int `json:"-"`
 	// MaxRawQuarantine bounds the raw bytes kept per quarantined row (default 4 MiB).
-	MaxRawQuarantine int              `json:"-"`
+	MaxRawQuarantine int `json:"-"`
+	// MaxRecordBytes bounds one record — a line, an array element, a file
+	// of a file-unit format — and so memory (default 64 MiB): a larger one
+	// is quarantined with its file, line and offset, read past, never held.
+	MaxRecordBytes int64            `json:"-"`
 	Logger           *slog.Logger     `json:"-"`
 	Clock            func() time.Time `json:"-"`
 }
@@ -106,6 +110,9 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	if cfg.MaxRawQuarantine <= 0 {
 		cfg.MaxRawQuarantine = 4 << 20
+	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	if cfg.Write.RowGroupBytes == 0 {
 		// Rows carry their raw bytes too: smaller row groups keep the rows
@@ -205,7 +212,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	rows := func(yield func(T, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		for b := range decodeParallel(ctx, eng.DB(), plans, cfg.Options, cfg.Workers) {
+		for b := range decodeParallel(ctx, eng.DB(), plans, cfg.Options, cfg.Workers, cfg.MaxRecordBytes) {
 			if b.err != nil {
 				var zero T
 				yield(zero, b.err)
@@ -366,7 +373,7 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 		if err != nil {
 			return nil, nil, err
 		}
-		first, err := firstRecord(ctx, db, f, lay)
+		first, err := firstRecord(ctx, db, f, lay, cfg.MaxRecordBytes)
 		if err != nil {
 			if in.walked {
 				skipped = append(skipped, f+": "+err.Error())
@@ -384,7 +391,9 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 				}
 				return nil, nil, fmt.Errorf("%s: %w", f, err)
 			}
-		} else if format.HasDetector() && !format.Detect(probe) {
+		} else if format.HasDetector() && len(first) > 0 && !format.Detect(probe) {
+			// (A file with no readable record is not checked: its records
+			// are quarantined with their reasons.)
 			if in.walked {
 				skipped = append(skipped, f)
 				continue
@@ -420,26 +429,35 @@ func (p plan) files() []string {
 	return []string{p.path}
 }
 
-// records yields the records of one planned input.
-func records(ctx context.Context, db *sql.DB, p plan, fn func(formats.Record, error) error) error {
+// records yields the records of one planned input, none larger than
+// limit (ErrRecordTooLarge, passed with the record's first bytes).
+func records(ctx context.Context, db *sql.DB, p plan, limit int64, fn func(formats.Record, error) error) error {
 	switch p.format.Unit {
 	case formats.UnitDir:
 		rec := formats.Record{File: p.path, Offset: -1}
+		var total int64
 		for _, f := range p.group {
-			data, err := readFile(f)
+			data, err := readFile(f, limit-total)
+			if errors.Is(err, ErrRecordTooLarge) {
+				return fn(formats.Record{File: f, Offset: 0, Data: data}, fmt.Errorf("directory %s: %w", p.path, err))
+			}
 			if err != nil {
 				return err
 			}
+			total += int64(len(data))
 			rec.Group = append(rec.Group, formats.Record{File: f, Offset: 0, Data: data})
 		}
 		slices.SortFunc(rec.Group, func(a, b formats.Record) int { return strings.Compare(a.File, b.File) })
 		return fn(rec, nil)
 	case formats.UnitFile:
-		data, err := readFile(p.path)
+		data, err := readFile(p.path, limit)
+		if errors.Is(err, ErrRecordTooLarge) {
+			return fn(formats.Record{File: p.path, Offset: 0, Data: data}, err)
+		}
 		if err != nil {
 			return err
 		}
 		return fn(formats.Record{File: p.path, Offset: 0, Data: data}, nil)
 	}
-	return rowRecords(ctx, db, p.path, p.layout, fn)
+	return rowRecords(ctx, db, p.path, p.layout, limit, fn)
 }

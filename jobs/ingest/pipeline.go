@@ -35,7 +35,7 @@ const (
 // records on workers, and yields the batches in input order, so that what
 // follows (dedup, quarantine) decides as a sequential run would. Memory is
 // bounded by the batches in flight: 2 × workers × batchBytes.
-func decodeParallel(ctx context.Context, db *sql.DB, plans []plan, opts formats.Options, workers int) iter.Seq[*batch] {
+func decodeParallel(ctx context.Context, db *sql.DB, plans []plan, opts formats.Options, workers int, limit int64) iter.Seq[*batch] {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -77,7 +77,7 @@ func decodeParallel(ctx context.Context, db *sql.DB, plans []plan, opts formats.
 			cur := &batch{done: make(chan struct{})}
 			size := 0
 			for _, p := range plans {
-				err := records(ctx, db, p, func(rec formats.Record, perr error) error {
+				err := records(ctx, db, p, limit, func(rec formats.Record, perr error) error {
 					cur.items = append(cur.items, item{rec: rec, format: p.format, err: perr})
 					size += len(rec.Data)
 					if size >= batchBytes || len(cur.items) >= batchRecords {

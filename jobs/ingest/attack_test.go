@@ -1,0 +1,136 @@
+package ingest
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/swelake/swelake/jobs/ingest/formats"
+)
+
+// peakHeap runs fn while sampling the Go heap, and returns its peak.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-done
+	return peak.Load()
+}
+
+// TestAttackIngestHugeRecord (docs/security.md, finding 5): one 100 MB JSON
+// line took 2.9 GB; a 200 MB line, or a 10 MB .gz expanding to 10 GB
+// without a newline, passed 4 GB and was killed — as rollouts, as
+// openai-chat, as a .log.gz report. Every record is now bounded by
+// max_record_size: an oversize one is quarantined with its file, line and
+// offset and its first 64 KiB, read past without being held, and the heap
+// stays far below the input's size.
+func TestAttackIngestHugeRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	small := func(i int) string {
+		return `{"id":"r` + itoa(i) + `","task_id":"t` + itoa(i) + `","messages":[{"role":"user","content":"fix it"},{"role":"assistant","content":"done"}]}` + "\n"
+	}
+	// 200 MB on one line, between two good rows.
+	huge := filepath.Join(dir, "huge.jsonl")
+	f, _ := os.Create(huge)
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString(small(1))
+	w.WriteString(`{"id":"big","messages":[{"role":"user","content":"`)
+	chunk := strings.Repeat("x", 1<<20)
+	for range 200 {
+		w.WriteString(chunk)
+	}
+	w.WriteString(`"}]}` + "\n")
+	w.WriteString(small(2))
+	w.Flush()
+	f.Close()
+	// 1 GiB of one byte, gzipped (about 1 MB), no newline.
+	bomb := filepath.Join(dir, "bomb.jsonl.gz")
+	f, _ = os.Create(bomb)
+	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	for range 1024 {
+		gz.Write([]byte(chunk))
+	}
+	gz.Close()
+	f.Close()
+	// A JSON array whose second element is 100 MB.
+	arr := filepath.Join(dir, "array.json")
+	f, _ = os.Create(arr)
+	w = bufio.NewWriterSize(f, 1<<20)
+	w.WriteString("[" + strings.TrimSpace(small(3)) + `, {"id":"big2","messages":[{"role":"user","content":"`)
+	for range 100 {
+		w.WriteString(chunk)
+	}
+	w.WriteString(`"}]}, ` + strings.TrimSpace(small(4)) + "]")
+	w.Flush()
+	f.Close()
+
+	l := newLake(t)
+	var sum Summary
+	var err error
+	peak := peakHeap(func() {
+		sum, err = Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{huge, bomb, arr}, Options: formats.Options{RunID: "r"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("1.3 GiB of input, peak Go heap %d MiB: %+v", peak>>20, sum)
+	if sum.Ingested != 4 || sum.Quarantined != 3 {
+		t.Fatalf("summary %+v, want 4 ingested and 3 quarantined", sum)
+	}
+	if peak > 768<<20 {
+		t.Fatalf("peak heap %d MiB for records bounded at 64 MiB", peak>>20)
+	}
+	res := query(t, l, "SELECT source_file, line, \"offset\", reason, octet_length(raw) FROM quarantine ORDER BY source_file")
+	if len(res.Rows) != 3 {
+		t.Fatalf("quarantine: %v", res.Rows)
+	}
+	for _, r := range res.Rows {
+		if !strings.Contains(r[3].(string), "exceeds the maximum record size") || r[4].(int64) > 64<<10 {
+			t.Fatalf("quarantine row %v", r)
+		}
+	}
+	if r := res.Rows[2]; !strings.HasSuffix(r[0].(string), "huge.jsonl") || r[1].(int64) != 2 || r[2].(int64) != int64(len(small(1))) {
+		t.Fatalf("the huge line is not named by file, line and offset: %v", r)
+	}
+
+	// A .log.gz report that expands without end: quarantined, bounded.
+	f, _ = os.Create(filepath.Join(dir, "big.log.gz"))
+	gz, _ = gzip.NewWriterLevel(f, gzip.BestSpeed)
+	for range 512 {
+		gz.Write([]byte(chunk))
+	}
+	gz.Close()
+	f.Close()
+	peak = peakHeap(func() {
+		sum, err = Run(ctx, l, Config{Kind: formats.Reports, Format: "openhands-eval-log", Paths: []string{filepath.Join(dir, "big.log.gz")}, MaxRecordBytes: 16 << 20})
+	})
+	if err != nil || sum.Quarantined != 1 || peak > 512<<20 {
+		t.Fatalf("a 512 MiB log: %+v, %v, peak heap %d MiB", sum, err, peak>>20)
+	}
+}
