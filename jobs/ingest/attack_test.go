@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -132,5 +133,43 @@ func TestAttackIngestHugeRecord(t *testing.T) {
 	})
 	if err != nil || sum.Quarantined != 1 || peak > 512<<20 {
 		t.Fatalf("a 512 MiB log: %+v, %v, peak heap %d MiB", sum, err, peak>>20)
+	}
+}
+
+// TestAttackIngestOutOfRangeNumbers (docs/security.md, finding 10): an
+// OpenRLHF token_usage_total of 1e30 was stored as -9223372036854775808
+// and a step_count of -7 was accepted. A number that does not fit its
+// column is quarantined with the key, the value and the range.
+func TestAttackIngestOutOfRangeNumbers(t *testing.T) {
+	ctx := context.Background()
+	row := func(id, extra string) string {
+		return `{"task_id":"t/` + id + `","input":[{"role":"user","content":"fix"},{"role":"assistant","content":"ok"}],"reward":1` + extra + "}\n"
+	}
+	in := row("ok", `,"token_usage_total":1200,"step_count":3`) +
+		row("huge-tokens", `,"token_usage_total":1e30`) +
+		row("neg-tokens", `,"token_usage_total":-5`) +
+		row("frac-tokens", `,"token_usage_total":12.5`) +
+		row("neg-steps", `,"step_count":-7`) +
+		row("huge-steps", `,"step_count":3000000000`) +
+		strings.Replace(row("nan-reward", ""), `"reward":1`, `"reward":"NaN"`, 1)
+	f := write(t, t.TempDir(), "openrlhf.jsonl", []byte(in))
+	l := newLake(t)
+	sum, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openrlhf", Paths: []string{f}, Options: formats.Options{RunID: "r"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Ingested != 1 || sum.Quarantined != 6 {
+		t.Fatalf("summary %+v, want 1 ingested, 6 quarantined", sum)
+	}
+	res := query(t, l, "SELECT line, reason FROM quarantine ORDER BY line")
+	want := []string{"token_usage_total: 1e30 is out of range", "token_usage_total: -5 is out of range", "token_usage_total: 12.5 is not a whole number",
+		"step_count: -7 is out of range", "step_count: 3000000000 is out of range", `reward: "NaN" is not a finite number`}
+	for i, w := range want {
+		if !strings.Contains(res.Rows[i][1].(string), w) {
+			t.Errorf("line %v: %q, want it to say %q", res.Rows[i][0], res.Rows[i][1], w)
+		}
+	}
+	if res := query(t, l, "SELECT tokens, num_turns FROM rollouts"); fmt.Sprint(res.Rows) != "[[1200 3]]" {
+		t.Fatalf("ingested %v", res.Rows)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	json "github.com/goccy/go-json"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -153,7 +154,11 @@ func decodeSWEAgent(r *Record, o Options) (Rows, error) {
 		// limit and its patch was submitted for it.
 		ro.Forced = strings.HasPrefix(ro.ExitReason, "submitted (")
 		if ms, _ := info.obj("model_stats"); ms != nil {
-			if api, _ := ms.integer("api_calls"); api != nil {
+			api, err := ms.count("api_calls", math.MaxInt32)
+			if err != nil {
+				return Rows{}, fmt.Errorf("info.model_stats.%w", err)
+			}
+			if api != nil {
 				ro.NumTurns = int32(*api)
 			}
 		}
@@ -261,8 +266,14 @@ func decodeR2E(r *Record, o Options) (Rows, error) {
 		if obs := s.str("observation"); obs != "" || i < len(steps)-1 {
 			ro.Messages = append(ro.Messages, schemas.Message{Role: "user", Content: text(obs, &repaired)})
 		}
-		p, _ := s.integer("token_usage_prompt")
-		c, _ := s.integer("token_usage_completion")
+		p, err := s.count("token_usage_prompt", math.MaxInt32)
+		if err != nil {
+			return Rows{}, fmt.Errorf("step %d: %w", i, err)
+		}
+		c, err := s.count("token_usage_completion", math.MaxInt32)
+		if err != nil {
+			return Rows{}, fmt.Errorf("step %d: %w", i, err)
+		}
 		if p != nil && c != nil {
 			lastTokens = ptr(*p + *c)
 		}
@@ -415,10 +426,14 @@ func decodeOpenRLHF(r *Record, o Options) (Rows, error) {
 	if ro.Messages, err = messages(obj["input"], &repaired); err != nil {
 		return Rows{}, fmt.Errorf("input: %w", err)
 	}
-	if ro.Tokens, err = obj.integer("token_usage_total"); err != nil {
+	if ro.Tokens, err = obj.count("token_usage_total", math.MaxInt64); err != nil {
 		return Rows{}, err
 	}
-	if n, _ := obj.integer("step_count"); n != nil {
+	n, err := obj.count("step_count", math.MaxInt32)
+	if err != nil {
+		return Rows{}, err
+	}
+	if n != nil {
 		ro.NumTurns = int32(*n)
 	}
 	if ro.Reward, err = obj.float("reward"); err != nil {

@@ -204,7 +204,7 @@ func anyFloat(key string, v any) (*float64, error) {
 	case nil:
 		return nil, nil
 	case float64:
-		return &x, nil
+		return &x, nil // encoding/json refuses NaN and infinities; 1e400 does not parse
 	case json.Number:
 		f, err := x.Float64()
 		if err != nil {
@@ -218,6 +218,9 @@ func anyFloat(key string, v any) (*float64, error) {
 		return ptr(0.0), nil
 	case string:
 		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("%s: %q is not a finite number", key, x)
+			}
 			return &f, nil
 		}
 		if b, ok := parseBoolWord(x); ok {
@@ -254,7 +257,10 @@ func parseBoolWord(s string) (bool, bool) {
 	return false, false
 }
 
-func (o object) integer(key string) (*int64, error) {
+// count reads a whole number in [0, max] (token counts, steps, calls): a
+// negative, fractional or larger value is an error naming the key and the
+// value, never a wrapped or truncated number.
+func (o object) count(key string, max int64) (*int64, error) {
 	raw, ok := o[key]
 	if !ok || isNull(raw) {
 		return nil, nil
@@ -266,10 +272,18 @@ func (o object) integer(key string) (*int64, error) {
 	i, err := n.Int64()
 	if err != nil {
 		f, ferr := n.Float64()
-		if ferr != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
+		switch {
+		case ferr != nil || math.IsInf(f, 0) || math.IsNaN(f):
+			return nil, fmt.Errorf("%s: %s is out of range (0 to %d)", key, n, max)
+		case f != math.Trunc(f):
+			return nil, fmt.Errorf("%s: %s is not a whole number", key, n)
+		case f < 0 || f > float64(max):
+			return nil, fmt.Errorf("%s: %s is out of range (0 to %d)", key, n, max)
 		}
 		i = int64(f)
+	}
+	if i < 0 || i > max {
+		return nil, fmt.Errorf("%s: %d is out of range (0 to %d)", key, i, max)
 	}
 	return &i, nil
 }
