@@ -173,3 +173,32 @@ func TestAttackIngestOutOfRangeNumbers(t *testing.T) {
 		t.Fatalf("ingested %v", res.Rows)
 	}
 }
+
+// TestAttackIngestUnnamedChatRows (docs/security.md, finding 11): chat rows
+// without an id were keyed by their messages alone — 1,000 rows of
+// different tasks with the same conversation became 1 row and 999
+// "conflicts" — and the id's prefix came from the directory, not --run-id.
+func TestAttackIngestUnnamedChatRows(t *testing.T) {
+	ctx := context.Background()
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, `{"task_id":"t/%04d","messages":[{"role":"user","content":"fix the bug"},{"role":"assistant","content":"done"}],"reward":1}`+"\n", i)
+	}
+	f := write(t, filepath.Join(t.TempDir(), "some-dir"), "chat.jsonl", []byte(b.String()))
+	l := newLake(t)
+	sum, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{f}, Options: formats.Options{RunID: "run-7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Ingested != 1000 || sum.Quarantined != 0 || sum.Conflicts != 0 {
+		t.Fatalf("summary %+v, want 1000 ingested", sum)
+	}
+	res := query(t, l, "SELECT count(DISTINCT rollout_id), count(*) FILTER (WHERE rollout_id LIKE 'run-7/%' AND run_id = 'run-7') FROM rollouts")
+	if fmt.Sprint(res.Rows) != "[[1000 1000]]" {
+		t.Fatalf("ids: %v", res.Rows)
+	}
+	// The same rows again: duplicates, nothing new.
+	if sum, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{f}, Options: formats.Options{RunID: "run-7"}}); err != nil || sum.Duplicates != 1000 || sum.Version != -1 {
+		t.Fatalf("re-ingest: %+v, %v", sum, err)
+	}
+}

@@ -161,6 +161,19 @@ func finishRollout(r *schemas.Rollout, o Options, raw []byte) {
 	r.Raw = raw
 }
 
+// unnamedID names a row its source gave no id: "<run>/<16 hex>" over its
+// task and its conversation, in the run the ingest puts it in (--run-id, or
+// the row's, or its directory's). The content names it, so re-ingesting is
+// a no-op; the same conversation for two tasks, or in two runs, is two
+// rollouts, not a conflict.
+func unnamedID(r *schemas.Rollout, o Options) string {
+	run := r.RunID
+	if o.RunID != "" {
+		run = o.RunID
+	}
+	return fmt.Sprintf("%s/%s", run, rolloutHash(&schemas.Rollout{TaskID: r.TaskID, Messages: r.Messages})[:16])
+}
+
 // rolloutHash covers a rollout's content, field by field (no encoding
 // pass: this runs for every row).
 func rolloutHash(r *schemas.Rollout) string {

@@ -407,8 +407,7 @@ func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 		ro.Patch = text(patch, &repaired)
 		ro.Submitted = row.Patch != nil && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submit")
 		if ro.RolloutID == "" {
-			// Unnamed rows: the content names them, so re-ingesting is a no-op.
-			ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, rolloutHash(&schemas.Rollout{Messages: ro.Messages})[:16])
+			ro.RolloutID = unnamedID(&ro, o)
 		}
 		finishRollout(&ro, o, r.Data)
 		return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
@@ -444,7 +443,7 @@ func decodeOpenRLHF(r *Record, o Options) (Rows, error) {
 		ro.TaskID = taskIDFor(o, obj.str("instance_id"))
 	}
 	ro.RunID = runIDFromPath(r.File)
-	ro.RolloutID = fmt.Sprintf("%s/%s", ro.RunID, rolloutHash(&schemas.Rollout{Messages: ro.Messages})[:16])
+	ro.RolloutID = unnamedID(&ro, o)
 	finishRollout(&ro, o, r.Data)
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
 }
