@@ -74,7 +74,23 @@ func (t *Table) Create(ctx context.Context, schema Schema, partitionBy []string,
 func (t *Table) Append(ctx context.Context, files Files, prov Provenance) (Result, error) {
 	c := t.newCommit(OpAppend, prov)
 	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
-	return t.commit(ctx, c, nil)
+	return t.commit(ctx, c, nil, nil)
+}
+
+// CheckFunc decides whether an append may land after another commit:
+// it returns a *ConflictError (ErrConflict) to refuse.
+type CheckFunc func(ctx context.Context, other *Commit) error
+
+// AppendChecked commits files as one new version, like Append, unless a
+// commit that landed after base — while the caller was deciding what to
+// append from base — fails check: an ingest that deduplicated its rows
+// against base refuses to land after a concurrent commit that added rows
+// with the same keys. The refusal is a *ConflictError; the caller
+// re-decides from the newer snapshot (its files are left for it to delete).
+func (t *Table) AppendChecked(ctx context.Context, base *Snapshot, files Files, prov Provenance, check CheckFunc) (Result, error) {
+	c := t.newCommit(OpAppend, prov)
+	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
+	return t.commit(ctx, c, base, check)
 }
 
 // OverwritePartitions replaces every file of the given partitions, as seen in
@@ -90,7 +106,7 @@ func (t *Table) OverwritePartitions(ctx context.Context, base *Snapshot, partiti
 			return Result{}, fmt.Errorf("overwrite %s: file %s is in partition %s, not one being overwritten", t.name, f.Path, f.Partition)
 		}
 	}
-	return t.commit(ctx, c, base)
+	return t.commit(ctx, c, base, nil)
 }
 
 // DeletePartitions removes every file of the given partitions, as seen in
@@ -99,7 +115,7 @@ func (t *Table) DeletePartitions(ctx context.Context, base *Snapshot, partitions
 	c := t.newCommit(OpDelete, prov)
 	c.Partitions = partitions
 	c.Removed = filesIn(base, partitions)
-	return t.commit(ctx, c, base)
+	return t.commit(ctx, c, base, nil)
 }
 
 func filesIn(s *Snapshot, partitions []Partition) []File {
@@ -143,7 +159,7 @@ func (t *Table) sleep(ctx context.Context, attempt int) error {
 // commit runs the optimistic protocol: resolve the latest version, check for
 // our own landed commit, the run key and conflicts, then create the next log
 // entry only if absent; on losing the race, do it again.
-func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot) (Result, error) {
+func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot, check CheckFunc) (Result, error) {
 	failures := 0
 	retry := func(err error) error {
 		failures++
@@ -206,6 +222,11 @@ func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot) (Result, 
 				}
 				if err := conflicts(c, other); err != nil {
 					return Result{}, err
+				}
+				if check != nil {
+					if err := check(ctx, other); err != nil {
+						return Result{}, err
+					}
 				}
 			}
 			checked = latest.Version

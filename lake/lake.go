@@ -42,11 +42,14 @@ var (
 type ConflictError struct {
 	Table     string
 	Version   int64  // the concurrent commit's version
-	Partition string // the partition both touched
+	Partition string // the partition both touched ("" : not about a partition)
 	Reason    string
 }
 
 func (e *ConflictError) Error() string {
+	if e.Partition == "" {
+		return fmt.Sprintf("commit %s: conflicts with %s@%d: %s", e.Table, e.Table, e.Version, e.Reason)
+	}
 	return fmt.Sprintf("commit %s: conflicts with %s@%d on partition %s: %s", e.Table, e.Table, e.Version, e.Partition, e.Reason)
 }
 

@@ -119,6 +119,33 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		// in flight (and peak memory) bounded well below a GiB.
 		cfg.Write.RowGroupBytes = 32 << 20
 	}
+	// An ingest deduplicates against the snapshot it read; one that loses a
+	// race to a concurrent commit adding the same keys starts again from the
+	// newer snapshot (where those rows are duplicates).
+	for attempt := 1; ; attempt++ {
+		sum, err := runKind(ctx, l, cfg)
+		if !errors.Is(err, lake.ErrConflict) || attempt >= maxConflictRetries {
+			return sum, err
+		}
+		cfg.Logger.Info("ingest: rows with the same keys were committed concurrently; deciding again", "attempt", attempt, "err", err)
+	}
+}
+
+// maxConflictRetries bounds the fresh starts of an ingest that keeps losing
+// races on overlapping keys.
+const maxConflictRetries = 8
+
+// deleteFiles removes an ingest's data files that did not land, best effort
+// (gc removes what remains).
+func deleteFiles(l *lake.Lake, table string, files []lake.File) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, f := range files {
+		l.Bucket().Delete(ctx, lake.FileKey(table, f.Path))
+	}
+}
+
+func runKind(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	switch cfg.Kind {
 	case formats.Tasks:
 		return run(ctx, l, cfg, schemas.Tasks, func(r formats.Rows) []schemas.Task { return r.Tasks },
@@ -173,10 +200,11 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	sum.Files = len(files)
 
 	// What the table holds: id → content hash.
-	known, base, err := existing(ctx, l, eng, def.Name, keyCol)
+	known, baseSnap, err := existing(ctx, l, eng, def.Name, keyCol)
 	if err != nil {
 		return sum, err
 	}
+	base := baseSnap.Version
 
 	var paths []string
 	for _, p := range plans {
@@ -281,8 +309,9 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		quarantine[i].RunKey = quarRunKey
 	}
 	if len(written.Files) > 0 {
-		res, err := tbl.Append(ctx, written, prov)
+		res, err := tbl.AppendChecked(ctx, baseSnap, written, prov, keyCheck(l, eng, cfg.CacheDir, def.Name, keyCol, seen))
 		if err != nil {
+			deleteFiles(l, def.Name, written.Files)
 			return sum, err
 		}
 		sum.Version = res.Commit.Version
@@ -324,35 +353,73 @@ func validUTF8(rec *formats.Record) bool {
 }
 
 // existing reads id → content_hash of the table's latest snapshot.
-func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, keyCol string) (map[string]string, int64, error) {
+func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, keyCol string) (map[string]string, *lake.Snapshot, error) {
 	t, err := l.Table(table)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	s, err := t.Snapshot(ctx, lake.Latest)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	known := map[string]string{}
 	if len(s.Files) == 0 {
-		return known, s.Version, nil
+		return known, s, nil
 	}
 	if err := eng.AddSnapshot(ctx, l, s, jobs.ParquetSchema(table)); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s, content_hash FROM "%s"`, keyCol, table))
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s ids: %w", s.Ref(), err)
+		return nil, nil, fmt.Errorf("read %s ids: %w", s.Ref(), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, hash string
 		if err := rows.Scan(&id, &hash); err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		known[id] = hash
 	}
-	return known, s.Version, rows.Err()
+	return known, s, rows.Err()
+}
+
+// keyCheck refuses to append after a concurrent commit that added a row
+// whose key this ingest adds too: the ingest deduplicated against an older
+// snapshot and must decide again.
+func keyCheck(l *lake.Lake, eng *queries.Engine, cacheDir, table, keyCol string, ours map[string]string) lake.CheckFunc {
+	return func(ctx context.Context, other *lake.Commit) error {
+		if len(other.Added) == 0 {
+			return nil
+		}
+		cache := &queries.Cache{Dir: cacheDir}
+		paths := make([]string, len(other.Added))
+		for i, f := range other.Added {
+			p, err := cache.Path(ctx, l.Bucket(), table, f)
+			if err != nil {
+				return err
+			}
+			if paths[i], err = queries.Literal(p); err != nil {
+				return err
+			}
+		}
+		rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM read_parquet([%s])`, keyCol, strings.Join(paths, ", ")))
+		if err != nil {
+			return fmt.Errorf("read the keys %s@%d added: %w", table, other.Version, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if _, ok := ours[id]; ok {
+				return &lake.ConflictError{Table: table, Version: other.Version,
+					Reason: fmt.Sprintf("%s %q was appended concurrently (run key %q)", keyCol, id, other.Provenance.RunKey)}
+			}
+		}
+		return rows.Err()
+	}
 }
 
 // planInputs picks each file's format: the one given, or detected from its
