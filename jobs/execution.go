@@ -1,12 +1,12 @@
 package jobs
 
 import (
-	"errors"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/lake/objstore/objstoretest"
 )
 
@@ -69,4 +70,124 @@ func TestAttackWriteFaultNeverHangs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAttackDamagedLog (docs/security.md, finding 12): a truncated or
+// deleted log entry that a checkpoint covers went unnoticed; one damaged
+// newest entry, or a stray _log/…099.json, broke every command on the table
+// and listing the lake's tables. Now lake verify reads every entry, the
+// errors name the entry, the other tables stay readable, and Repair moves
+// aside what no commit wrote (refusing what it cannot undo).
+func TestAttackDamagedLog(t *testing.T) {
+	ctx := context.Background()
+	fresh := func(t *testing.T, commits int) (objstore.Bucket, *lake.Lake, *lake.Table) {
+		b := backends(t)["local"](t)
+		l, tbl := newTable(t, b, lake.Options{CheckpointInterval: 5})
+		for i := range commits {
+			if _, err := appendRows(ctx, tbl, makeRows("w", i*10, 10), fmt.Sprint("k", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		other, _ := l.Table("other")
+		if _, err := other.Create(ctx, testSchema, []string{"part"}, lake.Provenance{Job: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		return b, lake.Open(b, lake.Options{}), tbl
+	}
+	entry := func(v int64) string { return fmt.Sprintf("tables/test_rows/_log/%020d.json", v) }
+	problemsOf := func(t *testing.T, l *lake.Lake) []string {
+		tbl, _ := l.Table("test_rows")
+		ps, err := tbl.VerifyLog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Path)
+		}
+		return out
+	}
+	otherReadable := func(t *testing.T, l *lake.Lake) {
+		names, err := l.Tables(ctx)
+		if err != nil || len(names) != 2 {
+			t.Fatalf("tables: %v %v", names, err)
+		}
+		o, _ := l.Table("other")
+		if _, err := o.Snapshot(ctx, lake.Latest); err != nil {
+			t.Fatalf("another table broke too: %v", err)
+		}
+	}
+
+	t.Run("TruncatedEntryUnderACheckpoint", func(t *testing.T) {
+		b, l, _ := fresh(t, 7) // checkpoint at 5
+		b.Put(ctx, entry(3), strings.NewReader(`{"format":1,"tab`), -1)
+		if got := problemsOf(t, l); len(got) != 1 || !strings.HasSuffix(got[0], fmt.Sprintf("%020d.json", 3)) {
+			t.Fatalf("verify found %v, want the truncated entry 3", got)
+		}
+		if _, err := l.Repair(ctx, "test_rows", false); err == nil || !strings.Contains(err.Error(), "backup") {
+			t.Fatalf("repair of a damaged middle entry: %v, want a refusal", err)
+		}
+	})
+	t.Run("DeletedEntryUnderACheckpoint", func(t *testing.T) {
+		b, l, _ := fresh(t, 7)
+		b.Delete(ctx, entry(2))
+		if got := problemsOf(t, l); len(got) < 5 {
+			t.Fatalf("verify found %v, want entries 3..7 after the missing 2", got)
+		}
+		tbl, _ := l.Table("test_rows")
+		if _, err := tbl.Snapshot(ctx, lake.Latest); !errors.Is(err, lake.ErrStrayLog) || !strings.Contains(err.Error(), "version 2 is missing") {
+			t.Fatalf("reading a log with a hole: %v", err)
+		}
+		if _, err := l.Repair(ctx, "test_rows", false); err == nil || !strings.Contains(err.Error(), "restore version 2") {
+			t.Fatalf("repair of a hole followed by commits: %v, want a refusal", err)
+		}
+		otherReadable(t, l)
+	})
+	t.Run("StrayEntry", func(t *testing.T) {
+		b, l, _ := fresh(t, 3)
+		b.Put(ctx, entry(99), strings.NewReader(`{"format":1,"table":"test_rows","version":99,"parent":98}`), -1)
+		tbl, _ := l.Table("test_rows")
+		_, err := tbl.Snapshot(ctx, lake.Latest)
+		if !errors.Is(err, lake.ErrStrayLog) || !strings.Contains(err.Error(), entry(99)) || !strings.Contains(err.Error(), "lake repair") {
+			t.Fatalf("a stray entry: %v, want ErrStrayLog naming it", err)
+		}
+		otherReadable(t, l)
+		res, err := l.Repair(ctx, "test_rows", false)
+		if err != nil || len(res.Moved) != 1 || res.Kept != 3 {
+			t.Fatalf("repair: %+v %v", res, err)
+		}
+		if s, err := tbl.Snapshot(ctx, lake.Latest); err != nil || s.Version != 3 || s.Rows() != 30 {
+			t.Fatalf("after repair: %v %v", s, err)
+		}
+		kept := 0
+		for range b.List(ctx, "tables/test_rows/_log/_quarantine/") {
+			kept++
+		}
+		if kept != 1 {
+			t.Fatalf("%d entries kept aside, want 1", kept)
+		}
+	})
+	t.Run("DamagedNewestEntry", func(t *testing.T) {
+		b, l, tbl := fresh(t, 6) // checkpoint at 5, newest 6
+		b.Put(ctx, entry(6), strings.NewReader("\x00garbage"), -1)
+		l = lake.Open(b, lake.Options{})
+		tbl, _ = l.Table("test_rows")
+		_, err := tbl.Snapshot(ctx, lake.Latest)
+		if !errors.Is(err, lake.ErrCorrupt) || !strings.Contains(err.Error(), entry(6)) {
+			t.Fatalf("a damaged newest entry: %v", err)
+		}
+		otherReadable(t, l)
+		if res, err := l.Repair(ctx, "test_rows", false); err != nil || res.Kept != 5 {
+			t.Fatalf("repair: %+v %v", res, err)
+		}
+		if _, err := appendRows(ctx, tbl, makeRows("w", 1000, 10), "after-repair"); err != nil {
+			t.Fatalf("append after repair: %v", err)
+		}
+		if s, err := tbl.Snapshot(ctx, lake.Latest); err != nil || s.Version != 6 || s.Rows() != 60 {
+			t.Fatalf("after repair and an append: %v %v", s, err)
+		}
+		if got := problemsOf(t, l); len(got) != 0 {
+			t.Fatalf("verify after repair: %v", got)
+		}
+	})
 }

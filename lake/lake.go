@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -195,35 +194,36 @@ func (l *Lake) readCommit(ctx context.Context, table string, v int64) (*Commit, 
 	}
 	var c Commit
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("read %s: %w: %v", key, ErrCorrupt, err)
+		return nil, fmt.Errorf("read %s: %w: %v (see `swelake lake repair %s`)", key, ErrCorrupt, err, table)
 	}
 	switch {
 	case c.Format > FormatVersion:
 		return nil, fmt.Errorf("read %s: format %d is newer than this swelake (%d)", key, c.Format, FormatVersion)
 	case c.Version != v || c.Table != table:
-		return nil, fmt.Errorf("read %s: %w: entry says %s@%d", key, ErrCorrupt, c.Table, c.Version)
+		return nil, fmt.Errorf("read %s: %w: entry says %s@%d (see `swelake lake repair %s`)", key, ErrCorrupt, c.Table, c.Version, table)
 	}
 	return &c, nil
 }
 
-// listVersions returns the highest committed version, or -1 if none.
+// latestVersion returns the highest committed version, or -1 if none; a
+// log with entries after a gap in its versions is an error naming them
+// (ErrStrayLog), never silently read.
 func (l *Lake) latestVersion(ctx context.Context, table string) (int64, error) {
-	latest := int64(-1)
-	prefix := "tables/" + table + "/_log/"
-	for info, err := range l.bucket.List(ctx, prefix) {
-		if err != nil {
-			return 0, fmt.Errorf("list %s log: %w", table, err)
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")
-		if len(name) != 20 {
-			continue // _checkpoint.json and foreign files
-		}
-		v, err := strconv.ParseInt(name, 10, 64)
-		if err == nil && v > latest {
-			latest = v
-		}
+	scan, err := l.scanLog(ctx, table)
+	if err != nil {
+		return 0, err
 	}
-	return latest, nil
+	if len(scan.Stray) > 0 {
+		return 0, scan.strayError(table)
+	}
+	return scan.Latest, nil
+}
+
+// forget drops what the handle cached of a table's log (after Repair).
+func (l *Lake) forget(table string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.logs, table)
 }
 
 // commits returns the log entries from..upto (index i is version from+i),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -28,11 +29,17 @@ type Cache struct {
 }
 
 // Path returns a local path holding the file's bytes: the file itself when
-// the bucket is a local directory, else a verified copy in the cache.
+// the bucket is a local directory, else a verified copy in the cache. Both
+// are checked against the log's sha256 before DuckDB reads them: a local
+// file once per (file, size, modification time, inode) — remembered under
+// the cache directory, so that a file changed in place is hashed again.
 func (c *Cache) Path(ctx context.Context, b objstore.Reader, table string, f lake.File) (string, error) {
 	key := lake.FileKey(table, f.Path)
 	if lp, ok := b.(objstore.LocalPather); ok {
 		if p, ok := lp.LocalPath(key); ok {
+			if err := c.verifyLocal(ctx, b.URL()+"/"+key, p, f); err != nil {
+				return "", err
+			}
 			return p, nil
 		}
 	}
@@ -73,6 +80,75 @@ func (c *Cache) Path(ctx context.Context, b objstore.Reader, table string, f lak
 		return "", fmt.Errorf("cache %s: %w", key, err)
 	}
 	return dst, nil
+}
+
+// verifyLocal hashes a local data file unless the cache remembers it
+// verified in the same state (size, mtime, inode); a file that differs from
+// the log is refused.
+func (c *Cache) verifyLocal(ctx context.Context, name, p string, f lake.File) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	state := fmt.Sprintf("%s %d %d %d\n", f.SHA256, st.Size(), st.ModTime().UnixNano(), inode(st))
+	var marker string
+	if c.Dir != "" && len(f.SHA256) == 64 {
+		marker = filepath.Join(c.Dir, "verified", f.SHA256[:2], f.SHA256+"-"+shortHash(p))
+		if got, err := os.ReadFile(marker); err == nil && string(got) == state {
+			return nil
+		}
+	}
+	if len(f.SHA256) != 64 {
+		return fmt.Errorf("read %s: %w: log has no sha256", name, ErrChecksum)
+	}
+	file, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	defer file.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, readerCtx{ctx, file})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 || n != f.Bytes {
+		return fmt.Errorf("read %s: %w: %d bytes with sha256 %s, log says %d bytes with %s; refusing to read it (run swelake lake verify)",
+			name, ErrChecksum, n, sum, f.Bytes, f.SHA256)
+	}
+	if marker != "" {
+		if err := os.MkdirAll(filepath.Dir(marker), 0o755); err == nil {
+			tmp := marker + ".tmp-" + shortHash(state)
+			if os.WriteFile(tmp, []byte(state), 0o644) == nil {
+				os.Rename(tmp, marker) // remembering is an optimisation: failing to is not an error
+			}
+		}
+	}
+	return nil
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+func inode(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
+}
+
+// readerCtx stops a long read when ctx ends.
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
 }
 
 // EmptyFile returns a zero-row Parquet file with the given schema, so that a

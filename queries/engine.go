@@ -7,6 +7,7 @@ package queries
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -166,6 +167,19 @@ func (e *Engine) Attach(ctx context.Context, l *lake.Lake, pins map[string]int64
 			v = lake.Latest
 		}
 		s, err := t.Snapshot(ctx, v)
+		if (errors.Is(err, lake.ErrCorrupt) || errors.Is(err, lake.ErrStrayLog)) && !ok {
+			// A damaged table does not take the others down: its view
+			// raises the damage when a query reads it.
+			e.logger.Warn("table damaged; queries that read it fail", "table", name, "err", err)
+			msg, lerr := Literal(err.Error())
+			if lerr != nil {
+				return lerr
+			}
+			if _, err := e.db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW "%s" AS SELECT NULL AS damaged FROM range(1) WHERE error(%s) IS NULL`, name, msg)); err != nil {
+				return fmt.Errorf("view of damaged table %s: %w", name, err)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -34,7 +35,7 @@ Parquet data files plus a log of commits (tables/<t>/_log/<version>.json);
 a snapshot table@version is the set of files its log names at that version.
 See docs/lake-format.md.`,
 	}
-	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newShowCmd(a), newVerifyCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a))
+	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newShowCmd(a), newVerifyCmd(a), newRepairCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a))
 	return c
 }
 
@@ -92,6 +93,7 @@ type tableInfo struct {
 	Schema      string    `json:"schema"`
 	PartitionBy []string  `json:"partition_by"`
 	Updated     time.Time `json:"updated"`
+	Error       string    `json:"error,omitempty"` // a damaged table: why it cannot be read
 }
 
 func newTablesCmd(a *app) *cobra.Command {
@@ -109,26 +111,47 @@ func newTablesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A damaged table is listed with its error; the others as usual.
 			infos := []tableInfo{}
+			var broken []string
 			for _, n := range names {
 				t, _ := l.Table(n)
 				s, err := t.Snapshot(ctx, lake.Latest)
 				if err != nil {
-					return err
+					if errors.Is(err, context.Canceled) {
+						return err
+					}
+					infos = append(infos, tableInfo{Table: n, Version: -1, Error: err.Error()})
+					broken = append(broken, n)
+					continue
 				}
 				infos = append(infos, tableInfo{Table: n, Version: s.Version, Rows: s.Rows(), Files: len(s.Files), Bytes: s.Bytes(),
 					Schema: fmt.Sprintf("%s/v%d", s.Schema.Name, s.Schema.Version), PartitionBy: s.PartitionBy, Updated: s.Commit.Provenance.Time})
 			}
 			if a.json {
-				return a.printJSON(infos)
+				if err := a.printJSON(infos); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "TABLE\tVERSION\tROWS\tFILES\tSIZE\tPARTITION BY\tUPDATED")
+				for _, i := range infos {
+					if i.Error != "" {
+						fmt.Fprintf(tw, "%s\tDAMAGED\t\t\t\t\t%s\n", i.Table, i.Error)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", i.Table, i.Version, i.Rows, i.Files, progress.Bytes(i.Bytes),
+						strings.Join(i.PartitionBy, ","), i.Updated.Local().Format(time.DateTime))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tVERSION\tROWS\tFILES\tSIZE\tPARTITION BY\tUPDATED")
-			for _, i := range infos {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", i.Table, i.Version, i.Rows, i.Files, progress.Bytes(i.Bytes),
-					strings.Join(i.PartitionBy, ","), i.Updated.Local().Format(time.DateTime))
+			if len(broken) > 0 {
+				return fmt.Errorf("%d damaged table(s): %s (swelake lake verify names the entries; swelake lake repair <table> moves aside what no commit wrote): %w",
+					len(broken), strings.Join(broken, ", "), lake.ErrCorrupt)
 			}
-			return tw.Flush()
+			return nil
 		},
 	}
 }
@@ -336,6 +359,7 @@ Without a table, verifies the latest snapshot of every table.`,
 			}
 			type verified struct {
 				Snapshot string         `json:"snapshot"`
+				Entries  int64          `json:"log_entries"`
 				Files    int            `json:"files"`
 				Bytes    int64          `json:"bytes"`
 				Problems []lake.Problem `json:"problems"`
@@ -344,20 +368,32 @@ Without a table, verifies the latest snapshot of every table.`,
 			var all []lake.Problem
 			for _, ref := range refs {
 				t, _ := l.Table(ref.Table)
-				s, err := t.Snapshot(ctx, ref.Version)
+				// Every log entry, read from storage: a damaged or missing
+				// one is a problem even where a checkpoint covers it.
+				problems, err := t.VerifyLog(ctx)
 				if err != nil {
 					return err
 				}
+				s, err := t.Snapshot(ctx, ref.Version)
+				if err != nil {
+					if len(problems) == 0 {
+						return err
+					}
+					results = append(results, verified{Snapshot: ref.String(), Entries: -1, Problems: problems})
+					all = append(all, problems...)
+					continue
+				}
 				bar := progress.New(a.stderr, a.stderrIsTTY, "verify "+s.Ref().String(), s.Bytes(), a.now)
 				start := a.now()
-				problems, err := t.Verify(ctx, s, bar.Set)
+				fileProblems, err := t.Verify(ctx, s, bar.Set)
 				bar.Finish()
 				if err != nil {
 					return err
 				}
+				problems = append(problems, fileProblems...)
 				a.logger.Info("verified", "snapshot", s.Ref().String(), "files", len(s.Files), "bytes", s.Bytes(),
 					"problems", len(problems), "elapsed", a.now().Sub(start).Round(time.Millisecond))
-				results = append(results, verified{Snapshot: s.Ref().String(), Files: len(s.Files), Bytes: s.Bytes(), Problems: append([]lake.Problem{}, problems...)})
+				results = append(results, verified{Snapshot: s.Ref().String(), Entries: s.Version + 1, Files: len(s.Files), Bytes: s.Bytes(), Problems: append([]lake.Problem{}, problems...)})
 				all = append(all, problems...)
 			}
 			if a.json {
@@ -370,18 +406,68 @@ Without a table, verifies the latest snapshot of every table.`,
 					if len(r.Problems) > 0 {
 						state = fmt.Sprintf("%d CORRUPT", len(r.Problems))
 					}
-					fmt.Fprintf(a.stdout, "%-24s %5d files %10s  %s\n", r.Snapshot, r.Files, progress.Bytes(r.Bytes), state)
+					fmt.Fprintf(a.stdout, "%-24s %5d log entries %5d files %10s  %s\n", r.Snapshot, max(r.Entries, 0), r.Files, progress.Bytes(r.Bytes), state)
 					for _, p := range r.Problems {
 						fmt.Fprintf(a.stdout, "  %s\n", p)
 					}
 				}
 			}
 			if len(all) > 0 {
-				return fmt.Errorf("verify: %d file(s) corrupt or missing, first %s: %w", len(all), all[0], lake.ErrCorrupt)
+				return fmt.Errorf("verify: %d problem(s), first %s: %w", len(all), all[0], lake.ErrCorrupt)
 			}
 			return nil
 		},
 	}
+}
+
+func newRepairCmd(a *app) *cobra.Command {
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "repair <table>",
+		Short: "Move aside log entries no commit wrote, so that a damaged table reads again",
+		Long: `A table whose log holds an entry after a gap in its versions (a stray
+_log/…099.json) or a damaged newest entry cannot be read: every command on
+it fails naming the entry. repair moves such entries to
+tables/<t>/_log/_quarantine/ (nothing is deleted) and drops a checkpoint that
+points past the new latest version. It refuses what it cannot undo safely —
+a damaged entry with commits after it, a run of chained commits after a
+missing version — and says to restore that entry from a backup. Data files
+that only a moved entry named become orphans, which lake gc removes after its
+grace period.`,
+		Example: `  swelake lake repair rollouts --dry-run
+  swelake lake repair rollouts`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			if err := lake.ValidateTableName(args[0]); err != nil {
+				return usageError{err}
+			}
+			res, err := l.Repair(ctx, args[0], dryRun)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(res)
+			}
+			verb := "moved"
+			if dryRun {
+				verb = "would move"
+			}
+			if len(res.Moved) == 0 {
+				fmt.Fprintf(a.stdout, "%s: nothing to repair (latest version %d)\n", res.Table, res.Kept)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%s: %s %d log entr%s to _log/_quarantine/: %s; latest version is %d\n", res.Table, verb, len(res.Moved),
+				map[bool]string{true: "y", false: "ies"}[len(res.Moved) == 1], strings.Join(res.Moved, ", "), res.Kept)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be moved, move nothing")
+	return c
 }
 
 func newGCCmd(a *app) *cobra.Command {

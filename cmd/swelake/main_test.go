@@ -205,8 +205,37 @@ func TestRoundTripLocal(t *testing.T) {
 	data, _ := os.ReadFile(files[0])
 	data[len(data)/2] ^= 1
 	os.WriteFile(files[0], data, 0o644)
-	c.fails("1 file(s) corrupt or missing, first tasks/data/source=swe-gym/", 1, "lake", "verify", "--lake", filepath.Join(dir, "lake"))
+	c.fails("1 problem(s), first tasks/data/source=swe-gym/", 1, "lake", "verify", "--lake", filepath.Join(dir, "lake"))
 	c.fails("does not exist (run swelake lake init", 1, "lake", "tables", "--lake", filepath.Join(dir, "missing"))
+}
+
+// TestAttackDamagedLogCLI (docs/security.md, finding 12): a stray log
+// entry broke `lake tables` for the whole lake. The damaged table is listed
+// as such (exit 1, naming it), the others as usual; lake verify names the
+// entry; lake repair moves it aside and the table reads again.
+func TestAttackDamagedLogCLI(t *testing.T) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	lk := "--lake=" + filepath.Join(dir, "lake")
+	c.ok("lake", "init", lk)
+	c.ok("lake", "append", lk, "tasks", writeFile(t, dir, "tasks.jsonl", tasksJSONL))
+	c.ok("lake", "append", lk, "rollouts", writeFile(t, dir, "rollouts.jsonl", rolloutsJSONL))
+	writeFile(t, dir, "lake/tables/rollouts/_log/00000000000000000099.json", `{"format":1}`)
+	out, errs, code := c.run("lake", "tables", lk)
+	if code != 1 || !strings.Contains(out, "rollouts") || !strings.Contains(out, "DAMAGED") || !strings.Contains(out, "tasks ") ||
+		!strings.Contains(errs, "1 damaged table(s): rollouts") {
+		t.Fatalf("lake tables with a stray entry: exit %d\n%s\n%s", code, out, errs)
+	}
+	c.ok("sql", lk, "SELECT count(*) FROM tasks")
+	c.fails("version 2 is missing", 1, "sql", lk, "SELECT count(*) FROM rollouts")
+	c.fails("00000000000000000099.json", 1, "lake", "verify", lk, "rollouts")
+	out = c.ok("lake", "repair", lk, "rollouts", "--dry-run")
+	if !strings.Contains(out, "would move 1 log entry") {
+		t.Fatalf("dry run: %s", out)
+	}
+	c.ok("lake", "repair", lk, "rollouts")
+	c.ok("lake", "tables", lk)
+	c.ok("lake", "verify", lk)
 }
 
 func TestRoundTripMinIO(t *testing.T) {
@@ -239,7 +268,7 @@ func TestRoundTripMinIO(t *testing.T) {
 	}
 	fresh.env["SWELAKE_CACHE_DIR"] = filepath.Join(dir, "cache2")
 	fresh.fails("checksum mismatch", 1, "sql", "--lake", "s3://cli-roundtrip/team/lake", "SELECT count(*) FROM rollouts")
-	fresh.fails("corrupt or missing, first rollouts/data/run_id=run-a/", 1, "lake", "verify", "--lake", "s3://cli-roundtrip/team/lake")
+	fresh.fails("1 problem(s), first rollouts/data/run_id=run-a/", 1, "lake", "verify", "--lake", "s3://cli-roundtrip/team/lake")
 }
 
 func TestConfigFile(t *testing.T) {

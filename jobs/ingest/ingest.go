@@ -47,8 +47,8 @@ type Config struct {
 	// of a file-unit format — and so memory (default 64 MiB): a larger one
 	// is quarantined with its file, line and offset, read past, never held.
 	MaxRecordBytes int64            `json:"-"`
-	Logger           *slog.Logger     `json:"-"`
-	Clock            func() time.Time `json:"-"`
+	Logger         *slog.Logger     `json:"-"`
+	Clock          func() time.Time `json:"-"`
 }
 
 // Validate checks the config before any I/O.
