@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -316,7 +317,11 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 	var stdout bytes.Buffer
 	c := osexec.CommandContext(ctx, e.self, args...)
 	c.Env, c.Stdout, c.Stderr = e.env, &stdout, e.stdio
-	c.WaitDelay = 10 * time.Second
+	// An interrupted pipeline passes the signal on: the stage commits what
+	// finished, removes its workspaces and exits; only one that is still
+	// running after the grace period is killed.
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = stageStopGrace
 	if err := c.Run(); err != nil {
 		return nil, fmt.Errorf("swelake %s: %w (its log is above)", strings.Join(args[:min(2, len(args))], " "), err)
 	}
@@ -326,6 +331,10 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 	}
 	return out, nil
 }
+
+// stageStopGrace is how long an interrupted stage has to commit what
+// finished and clean up before it is killed.
+const stageStopGrace = 2 * time.Minute
 
 // analysis runs the embedded analysis queries over the lake as it is and
 // writes each result as JSON and CSV under config.out (default analysis).
