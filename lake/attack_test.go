@@ -1,12 +1,17 @@
 package lake_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -190,4 +195,45 @@ func TestAttackDamagedLog(t *testing.T) {
 			t.Fatalf("verify after repair: %v", got)
 		}
 	})
+}
+
+// TestAttackAbandonedUploads (docs/security.md, finding 13): a writer
+// killed during a multipart upload leaves parts that no listing shows and
+// `lake gc` could not see. gc now aborts unfinished uploads older than the
+// grace period, and leaves younger ones (a writer may still be sending).
+func TestAttackAbandonedUploads(t *testing.T) {
+	ctx := context.Background()
+	b := newS3(t, fmt.Sprintf("uploads-%d-%d", os.Getpid(), bucketSeq.Add(1)))
+	l, tbl := newTable(t, b, lake.Options{})
+	if _, err := appendRows(ctx, tbl, makeRows("w", 0, 10), "k"); err != nil {
+		t.Fatal(err)
+	}
+	// A killed writer: a multipart upload begun, one part sent, never completed.
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(b.URL(), "s3://"), "/")
+	cfg := s3Config(bucket)
+	client, err := miniogo.New(cfg.Endpoint, &miniogo.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := miniogo.Core{Client: client}
+	object := cfg.Prefix + "/tables/test_rows/data/part=a/part-killed.parquet"
+	id, err := core.NewMultipartUpload(ctx, cfg.Bucket, object, miniogo.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := bytes.Repeat([]byte("p"), 5<<20)
+	if _, err := core.PutObjectPart(ctx, cfg.Bucket, object, id, 1, bytes.NewReader(part), int64(len(part)), miniogo.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.GC(ctx, time.Hour, false)
+	if err != nil || len(res.Aborted) != 0 {
+		t.Fatalf("gc within the grace period: %+v %v", res, err)
+	}
+	res, err = l.GC(ctx, 0, false)
+	if err != nil || len(res.Aborted) != 1 || res.Aborted[0].Key != "tables/test_rows/data/part=a/part-killed.parquet" || res.Live != 1 {
+		t.Fatalf("gc past the grace period: %+v %v", res, err)
+	}
+	for u := range client.ListIncompleteUploads(ctx, cfg.Bucket, cfg.Prefix+"/", true) {
+		t.Fatalf("upload left after gc: %+v", u)
+	}
 }

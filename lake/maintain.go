@@ -88,12 +88,15 @@ func (t *Table) checkFile(ctx context.Context, f File) (string, error) {
 type GCResult struct {
 	Removed []objstore.ObjectInfo `json:"removed"`
 	Kept    int                   `json:"kept_recent_orphans"` // orphans younger than the grace period
-	Live    int                   `json:"live_files"`
+	// Aborted are unfinished multipart uploads (S3) older than the grace
+	// period: parts of killed writers that no listing shows.
+	Aborted []objstore.Upload `json:"aborted_uploads"`
+	Live    int               `json:"live_files"`
 }
 
 // GC deletes orphans older than olderThan: data files that no commit of the
-// table's log names (from killed or failed writers) and, on local disk, staged
-// temp files. A file any snapshot names is never deleted. Files are listed
+// table's log names (from killed or failed writers), on local disk staged
+// temp files, and on S3 unfinished multipart uploads. A file any snapshot names is never deleted. Files are listed
 // before the log is read, so a file committed during gc is always seen as
 // named; the grace period protects files written but not yet committed.
 func (l *Lake) GC(ctx context.Context, olderThan time.Duration, dryRun bool) (GCResult, error) {
@@ -135,6 +138,22 @@ func (l *Lake) GC(ctx context.Context, olderThan time.Duration, dryRun bool) (GC
 				continue // lock files are held open by swaps; never orphans
 			}
 			candidates = append(candidates, info)
+		}
+	}
+	if up, ok := l.bucket.(objstore.Uploads); ok {
+		for u, err := range up.ListUploads(ctx, "tables/") {
+			if err != nil {
+				return res, fmt.Errorf("gc uploads: %w", err)
+			}
+			if u.Initiated.After(cutoff) {
+				continue // a writer may still be sending it
+			}
+			if !dryRun {
+				if err := up.AbortUpload(ctx, u); err != nil {
+					return res, fmt.Errorf("gc: %w", err)
+				}
+			}
+			res.Aborted = append(res.Aborted, u)
 		}
 	}
 	for _, info := range candidates {

@@ -502,7 +502,7 @@ and not yet committed them: keep it longer than your longest job.`,
 			}
 			if a.json {
 				return a.printJSON(map[string]any{"dry_run": dryRun, "removed": len(res.Removed), "removed_bytes": bytes,
-					"kept_recent_orphans": res.Kept, "live_files": res.Live, "files": res.Removed})
+					"kept_recent_orphans": res.Kept, "live_files": res.Live, "files": res.Removed, "aborted_uploads": res.Aborted})
 			}
 			verb := "removed"
 			if dryRun {
@@ -511,8 +511,11 @@ and not yet committed them: keep it longer than your longest job.`,
 			for _, o := range res.Removed {
 				fmt.Fprintf(a.stdout, "%s %s (%s, %s)\n", verb, o.Key, progress.Bytes(o.Size), o.ModTime.Local().Format(time.DateTime))
 			}
-			fmt.Fprintf(a.stdout, "%s %d orphan(s), %s; kept %d orphan(s) younger than %v; %d live file(s)\n",
-				verb, len(res.Removed), progress.Bytes(bytes), res.Kept, olderThan, res.Live)
+			for _, u := range res.Aborted {
+				fmt.Fprintf(a.stdout, "%s unfinished upload of %s (started %s)\n", map[bool]string{true: "would abort", false: "aborted"}[dryRun], u.Key, u.Initiated.Local().Format(time.DateTime))
+			}
+			fmt.Fprintf(a.stdout, "%s %d orphan(s), %s; kept %d orphan(s) younger than %v; %d live file(s); %d unfinished upload(s)\n",
+				verb, len(res.Removed), progress.Bytes(bytes), res.Kept, olderThan, res.Live, len(res.Aborted))
 			return nil
 		},
 	}

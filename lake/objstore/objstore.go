@@ -103,6 +103,21 @@ type LocalPather interface {
 	LocalPath(key string) (string, bool)
 }
 
+// Upload is an unfinished multipart upload: parts a killed writer sent,
+// invisible to List, billed and kept by the server until aborted.
+type Upload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
+}
+
+// Uploads is an optional upgrade of buckets with multipart uploads (S3):
+// list the unfinished ones under a prefix, and abort one.
+type Uploads interface {
+	ListUploads(ctx context.Context, prefix string) iter.Seq2[Upload, error]
+	AbortUpload(ctx context.Context, u Upload) error
+}
+
 // MaxConditionalSize bounds objects written with PutIfAbsent. S3 servers honour
 // If-None-Match only on single-part uploads, so such objects are sent whole.
 const MaxConditionalSize = 64 << 20

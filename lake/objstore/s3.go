@@ -318,3 +318,45 @@ func (s *S3) PutIfMatch(ctx context.Context, key string, data []byte, tag string
 	}
 	return info.ETag, nil
 }
+
+// ListUploads lists the unfinished multipart uploads under prefix. MinIO
+// lists them only bucket-wide or for one exact object (measured: a prefix
+// finds none), so the bucket's are listed and filtered here.
+func (s *S3) ListUploads(ctx context.Context, prefix string) iter.Seq2[Upload, error] {
+	return func(yield func(Upload, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		want := s.object(prefix)
+		for u := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, "", true) {
+			if u.Err != nil {
+				yield(Upload{}, s.err("list uploads", prefix, u.Err))
+				return
+			}
+			if !strings.HasPrefix(u.Key, want) {
+				continue
+			}
+			key := u.Key
+			if s.cfg.Prefix != "" {
+				var ok bool
+				if key, ok = strings.CutPrefix(u.Key, s.cfg.Prefix+"/"); !ok {
+					continue
+				}
+			}
+			if !yield(Upload{Key: key, ID: u.UploadID, Initiated: u.Initiated}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// AbortUpload aborts one unfinished multipart upload, freeing its parts.
+func (s *S3) AbortUpload(ctx context.Context, u Upload) error {
+	core := minio.Core{Client: s.client}
+	if err := core.AbortMultipartUpload(ctx, s.cfg.Bucket, s.object(u.Key), u.ID); err != nil {
+		if resp := minio.ToErrorResponse(err); resp.Code == "NoSuchUpload" {
+			return nil
+		}
+		return s.err("abort upload", u.Key, err)
+	}
+	return nil
+}
