@@ -29,6 +29,7 @@ type Engine struct {
 
 	mu    sync.Mutex
 	views map[string]lake.Ref
+	files []string // the local files the views read
 }
 
 // Options configures an Engine.
@@ -136,7 +137,37 @@ func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapsh
 	}
 	e.mu.Lock()
 	e.views[view] = s.Ref()
+	e.files = append(e.files, paths...)
 	e.mu.Unlock()
+	return nil
+}
+
+// Seal confines the session to the files its views read, for SQL from a
+// user: no other host file can be read (read_csv('/etc/passwd')), no file
+// written (COPY … TO), no database attached, no extension installed or
+// loaded, and the configuration is locked so that no statement can undo
+// it. Views added after Seal cannot be read. (DuckDB's allowed_paths does
+// not tell reads from writes: COPY onto a snapshot's own data file is
+// possible, and refused by every later read, which checks the file's
+// sha256 against the log.)
+func (e *Engine) Seal(ctx context.Context) error {
+	e.mu.Lock()
+	files := append([]string(nil), e.files...)
+	e.mu.Unlock()
+	list, err := Literal(files)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range []string{
+		"SET allowed_directories = []::VARCHAR[]",
+		"SET allowed_paths = " + list,
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	} {
+		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("seal the SQL session (%.40s): %w", stmt, err)
+		}
+	}
 	return nil
 }
 

@@ -97,3 +97,92 @@ stages:
 		t.Fatalf("after the rerun: %s", out)
 	}
 }
+
+// TestAttackSQL (docs/security.md, finding 14): `swelake sql` could read any
+// host file, COPY into a lake's _log (which broke that table), ATTACH and
+// try INSTALL. The session is now confined to its snapshot's files and
+// locked; --allow-host-files lifts it for trusted queries. And no path of
+// swelake puts text from ingested rows into SQL: rows whose every string
+// is an injection go through ingest, curate, build-sft, build-rl, the
+// analysis queries, publish and diff, and no statement of theirs runs.
+func TestAttackSQL(t *testing.T) {
+	if err := tokref.Check(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_TOKENIZER": tokref.DefaultTokenizerDir()}}
+	lakeDir := filepath.Join(dir, "lake")
+	lk := "--lake=" + lakeDir
+	c.ok("lake", "init", lk)
+	c.ok("lake", "append", lk, "tasks", writeFile(t, dir, "tasks.jsonl", tasksJSONL))
+	c.ok("lake", "append", lk, "rollouts", writeFile(t, dir, "rollouts.jsonl", rolloutsJSONL))
+
+	secret := writeFile(t, dir, "host-secret.txt", "the host's secret\n")
+	for _, q := range []string{
+		"SELECT * FROM read_csv('" + secret + "')",
+		"SELECT * FROM read_text('/etc/passwd')",
+		"COPY (SELECT 1) TO '" + filepath.Join(lakeDir, "tables", "tasks", "_log", "00000000000000000009.json") + "'",
+		"COPY (SELECT 1) TO '" + filepath.Join(dir, "out.csv") + "'",
+		"ATTACH '" + filepath.Join(dir, "x.duckdb") + "' AS x",
+		"INSTALL httpfs",
+		"LOAD httpfs",
+		"SET enable_external_access = true",
+		"RESET lock_configuration",
+	} {
+		out, errs, code := c.run("sql", lk, q)
+		if code == 0 || strings.Contains(out, "secret") || !strings.Contains(errs, "swelake: sql: ") {
+			t.Errorf("%s: exit %d, output %q, stderr %q", q, code, out, errs)
+		}
+	}
+	for _, f := range []string{filepath.Join(lakeDir, "tables", "tasks", "_log", "00000000000000000009.json"), filepath.Join(dir, "out.csv"), filepath.Join(dir, "x.duckdb")} {
+		if _, err := os.Stat(f); err == nil {
+			t.Fatalf("%s was written by a confined query", f)
+		}
+	}
+	c.ok("lake", "verify", lk)
+	// What users run still works, and the escape hatch opens.
+	c.ok("sql", lk, "SELECT t.repo, count(*) FROM rollouts r JOIN tasks t USING (task_id) GROUP BY ALL")
+	c.ok("sql", lk, "--query", "pass_at_k")
+	c.ok("sql", lk, "SELECT count(*) FROM lake_commits")
+	if out := c.ok("sql", lk, "--allow-host-files", "--csv", "SELECT * FROM read_csv('"+secret+"', header = false)"); !strings.Contains(out, "secret") {
+		t.Fatalf("--allow-host-files: %q", out)
+	}
+
+	// Hostile rows through every stage that runs SQL.
+	marker := filepath.Join(dir, "pwned")
+	payloads := []string{
+		"x'); COPY (SELECT 'pwned') TO '" + marker + "-1'; --",
+		`x"); COPY (SELECT 'pwned') TO '` + marker + `-2'; --`,
+		"x'||(SELECT * FROM read_text('/etc/passwd'))||'",
+		"$$; COPY (SELECT 1) TO '" + marker + "-3'; $$",
+	}
+	var b bytes.Buffer
+	for i := range 8 {
+		p := payloads[i%len(payloads)]
+		row := map[string]any{
+			"rollout_id": fmt.Sprintf("%s-%d", p, i), "task_id": "swe-gym/" + p, "run_id": "run-" + p, "policy": p,
+			"reward": i % 2, "resolved": i%2 == 1, "exit_reason": p, "patch": "diff --git a/" + p + " b/" + p + "\n",
+			"messages": []map[string]any{{"role": "system", "content": p}, {"role": "user", "content": p},
+				{"role": "assistant", "content": p, "tool_calls": []any{map[string]any{"id": p, "type": "function", "function": map[string]any{"name": "bash", "arguments": fmt.Sprintf(`{"command": %q}`, p)}}}},
+				{"role": "tool", "tool_call_id": p, "content": p},
+				{"role": "assistant", "content": "", "tool_calls": []any{map[string]any{"id": "s", "type": "function", "function": map[string]any{"name": "submit", "arguments": "{}"}}}}},
+		}
+		line, _ := json.Marshal(row)
+		b.Write(append(line, '\n'))
+	}
+	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", writeFile(t, dir, "hostile.jsonl", b.String()))
+	c.ok("run", "curate", lk, "--set", "curate.difficulty.mixed=false")
+	c.ok("run", "build-sft", lk, "--out", filepath.Join(dir, "sft"), "--export", "parquet,openai")
+	c.ok("run", "build-rl", lk, "--iteration", "1", "--k", "2")
+	for _, q := range []string{"pass_at_k", "drop_counts", "turns_by_exit", "rollout_summary", "lineage"} {
+		c.ok("sql", lk, "--query", q)
+	}
+	c.ok("lake", "publish", lk, "rollouts", "--name", "hostile")
+	c.ok("lake", "diff", lk, "rollouts@2", "rollouts")
+	if out := c.ok("sql", lk, "--csv", "SELECT count(*) AS n FROM rollouts WHERE policy LIKE '%COPY%' OR policy LIKE '%read_text%'"); out != "n\n8\n" {
+		t.Fatalf("the hostile rows are not stored verbatim: %q", out)
+	}
+	if m, _ := filepath.Glob(marker + "*"); len(m) > 0 {
+		t.Fatalf("a statement from an ingested row ran: %v", m)
+	}
+}

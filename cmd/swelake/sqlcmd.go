@@ -15,11 +15,12 @@ import (
 
 func newSQLCmd(a *app) *cobra.Command {
 	var (
-		pins     []string
-		named    string
-		list     bool
-		csv      bool
-		maxWidth int
+		pins      []string
+		named     string
+		list      bool
+		csv       bool
+		maxWidth  int
+		hostFiles bool
 	)
 	c := &cobra.Command{
 		Use:   `sql "<query>"`,
@@ -33,7 +34,14 @@ or --csv. --query runs one of the embedded queries (--list shows them).
 lake_commits is the commit log as a table (read only when a query names
 it): one row per commit and partition it added files to, with the job, run
 key, config hash, input snapshots, code version, author and time — what
-lineage joins rows to through their partition column.`,
+lineage joins rows to through their partition column.
+
+The session is confined to the snapshot files its views read: a query
+cannot read other host files (read_csv('/etc/passwd')), write files (COPY …
+TO), ATTACH databases or INSTALL/LOAD extensions, and cannot change that
+setting. --allow-host-files lifts the confinement for a trusted query (an
+export with COPY, a join with a local CSV); swelake never passes text from
+ingested rows into SQL (docs/security.md).`,
 		Example: `  swelake sql "SELECT source, count(*) FROM tasks GROUP BY ALL"
   swelake sql --at rollouts@3 "SELECT count(*) FROM rollouts WHERE resolved"
   swelake sql --query rollout_summary --json
@@ -95,6 +103,11 @@ lineage joins rows to through their partition column.`,
 					return err
 				}
 			}
+			if !hostFiles {
+				if err := e.Seal(ctx); err != nil {
+					return err
+				}
+			}
 			var views []string
 			for _, ref := range e.Views() {
 				views = append(views, ref.String())
@@ -119,6 +132,7 @@ lineage joins rows to through their partition column.`,
 	c.Flags().BoolVar(&list, "list", false, "list the embedded queries")
 	c.Flags().BoolVar(&csv, "csv", false, "print CSV")
 	c.Flags().IntVar(&maxWidth, "max-width", 80, "cut table cells longer than this many characters (0: no limit)")
+	c.Flags().BoolVar(&hostFiles, "allow-host-files", false, "let the query read and write host files, ATTACH and INSTALL (trusted queries only)")
 	return c
 }
 
