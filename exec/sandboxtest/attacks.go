@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -154,6 +155,42 @@ func Attacks(t *testing.T, b exec.Backend, o Options) {
 		res := run(t, s, "for i in 1 2 3 4 5 6 7 8; do head -c 200M /dev/zero > f$i; sleep 0.3; done; echo WROTE ALL", exec.Limits{Disk: 512 << 20, Timeout: 120e9})
 		if bytes.Contains(res.Output, []byte("WROTE ALL")) || res.LimitHit != "disk" {
 			t.Fatalf("1.6 GB written under a 512 MiB disk limit: %+v %s", res, res.Output)
+		}
+	})
+	// Held before, kept holding: a command's symlinks never let the host
+	// side (ReadFile, WriteFile: the agent's editor) reach outside.
+	t.Run("SymlinkEscapes", func(t *testing.T) {
+		s := open(t, b)
+		outside := t.TempDir() + "/outside.txt"
+		if err := os.WriteFile(outside, []byte("host"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, s, "ln -s "+outside+" file-link; ln -s / root-link; ln -s .. up-link; mkdir d; ln -s /etc d/etc-link", exec.Limits{})
+		ctx := context.Background()
+		for _, p := range []string{"file-link", "root-link/etc/hostname", "up-link/x", "d/etc-link/hostname", "../outside.txt", "/etc/hostname"} {
+			if data, err := s.ReadFile(ctx, p); err == nil {
+				t.Errorf("ReadFile(%q) read through to the host: %q", p, data)
+			}
+			s.WriteFile(ctx, p, []byte("written"))
+		}
+		if data, _ := os.ReadFile(outside); string(data) != "host" {
+			t.Fatalf("a host file was overwritten through a symlink: %q", data)
+		}
+	})
+	// Held before, kept holding: a patch's paths stay in the workspace.
+	t.Run("PatchConfinement", func(t *testing.T) {
+		s := open(t, b)
+		run(t, s, "git init -q . && ln -s /tmp tmp-link", exec.Limits{})
+		marker := fmt.Sprintf("swelake-patch-escape-%d", os.Getpid())
+		for _, target := range []string{"../../../../tmp/" + marker, "/tmp/" + marker, "tmp-link/" + marker, ".git/hooks/pre-commit"} {
+			patch := fmt.Sprintf("diff --git a/%[1]s b/%[1]s\nnew file mode 100755\n--- /dev/null\n+++ b/%[1]s\n@@ -0,0 +1 @@\n+touch /tmp/%[2]s-hook\n", target, marker)
+			exec.ApplyPatch(context.Background(), s, []byte(patch))
+		}
+		for _, p := range []string{"/tmp/" + marker, "/tmp/" + marker + "-hook"} {
+			if _, err := os.Stat(p); err == nil {
+				os.Remove(p)
+				t.Fatalf("a patch wrote %s on the host", p)
+			}
 		}
 	})
 	t.Run("LimitsConfigurable", func(t *testing.T) {
