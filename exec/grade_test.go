@@ -232,7 +232,7 @@ def test_flaky():
 func TestGoCacheWarm(t *testing.T) {
 	needBwrap(t)
 	ctx := context.Background()
-	seed := filepath.Join(sandboxRoot(t), "gocache")
+	seed := filepath.Join(t.TempDir(), "gocache") // need not be reachable by the sandbox user
 	b := &Local{Root: sandboxRoot(t), GoCache: seed}
 	ws := Workspace{Source: examples(t, "gointerval")}
 	if err := b.WarmGoCache(ctx, ws); err != nil {

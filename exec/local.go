@@ -230,31 +230,29 @@ func (l *Local) copyGoCache(ctx context.Context, s *localSandbox) error {
 
 // WarmGoCache compiles (and links, but never runs) the test binaries of
 // every Go package of the workspace into the shared cache l.GoCache, which
-// later sandboxes copy. Only the compiler runs: no code of the repository
-// executes while the shared cache is writable.
+// later sandboxes copy.
 func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
 	if l.GoCache == "" {
 		return nil
 	}
-	s, err := l.open(ctx, ws, false) // it binds the shared cache itself
+	// The sandbox warms its own cache (a copy of what is warm so far, under
+	// its own directory), which is copied back when the compiler is done:
+	// the shared cache is never writable from inside a sandbox, and need
+	// not be reachable by the sandbox's user.
+	s, err := l.open(ctx, ws, true)
 	if err != nil {
 		return err
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	if err := os.MkdirAll(l.GoCache, 0o755); err != nil {
-		return infra("create the Go build cache", err)
-	}
-	l.warmMu.Lock()
-	defer l.warmMu.Unlock()
-	if _, _, drop := l.identity(); drop {
-		if err := reachable(l.GoCache); err != nil {
-			return infra("the Go build cache", err)
+	if s.gocache == "" {
+		s.gocache = filepath.Join(s.dir, "gocache")
+		if err := os.MkdirAll(s.gocache, 0o755); err != nil {
+			return infra("create the Go build cache", err)
+		}
+		if err := l.handOver(s.gocache); err != nil {
+			return infra("hand the Go build cache to the sandbox user", err)
 		}
 	}
-	if err := l.handOver(l.GoCache); err != nil {
-		return infra("hand the Go build cache to the sandbox user", err)
-	}
-	s.gocache = l.GoCache
 	res, err := s.Run(ctx, Spec{Argv: []string{"go", "test", "-count=1", "-exec", "/bin/true", "./..."}, Limits: Limits{Timeout: 10 * time.Minute}})
 	if err != nil {
 		return err
@@ -262,6 +260,14 @@ func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
 	if res.ExitCode != 0 {
 		// A repository that does not build still warms the standard library.
 		l.logger().Warn("go build cache: warming did not compile everything", "exit", res.ExitCode, "output", firstLine(res.Output))
+	}
+	l.warmMu.Lock()
+	defer l.warmMu.Unlock()
+	if err := os.MkdirAll(l.GoCache, 0o755); err != nil {
+		return infra("create the Go build cache", err)
+	}
+	if out, err := osexec.CommandContext(ctx, "cp", "-a", "--reflink=auto", s.gocache+"/.", l.GoCache).CombinedOutput(); err != nil {
+		return infra("keep the warmed Go build cache", fmt.Errorf("cp to %s: %v: %s", l.GoCache, err, bytes.TrimSpace(out)))
 	}
 	return nil
 }

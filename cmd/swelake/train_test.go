@@ -113,7 +113,7 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 	if _, err := os.Stat(pq); err != nil {
 		t.Fatalf("no parquet export: %v (%v)", err, sum.Exports)
 	}
-	back := c.ok("sql", lk, "--csv", fmt.Sprintf("SELECT sum(list_sum(loss_mask)) AS loss, bool_and(len(position_ids) = len(input_ids)) AS ok FROM read_parquet('%s')", pq))
+	back := c.ok("sql", lk, "--allow-host-files", "--csv", fmt.Sprintf("SELECT sum(list_sum(loss_mask)) AS loss, bool_and(len(position_ids) = len(input_ids)) AS ok FROM read_parquet('%s')", pq))
 	if !strings.HasSuffix(back, ",true\n") {
 		t.Fatalf("tokenised export:\n%s", back)
 	}
