@@ -107,7 +107,7 @@ func (c *Cache) verifyLocal(ctx context.Context, name, p string, f lake.File) er
 	}
 	defer file.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, readerCtx{ctx, file})
+	n, err := io.Copy(h, objstore.ContextReader(ctx, file))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
@@ -138,18 +138,6 @@ func inode(st os.FileInfo) uint64 {
 	return 0
 }
 
-// readerCtx stops a long read when ctx ends.
-type readerCtx struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r readerCtx) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
-}
 
 // EmptyFile returns a zero-row Parquet file with the given schema, so that a
 // table with no files still has a view with its columns.

@@ -229,6 +229,10 @@ func (l *Local) put(ctx context.Context, op, key string, r io.Reader, place func
 	return nil
 }
 
+// ContextReader is r that stops reading once ctx is cancelled: a long copy
+// of a local file honours cancellation between reads.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 // ctxReader stops a copy when ctx is cancelled.
 type ctxReader struct {
 	ctx context.Context
