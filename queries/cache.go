@@ -138,7 +138,6 @@ func inode(st os.FileInfo) uint64 {
 	return 0
 }
 
-
 // EmptyFile returns a zero-row Parquet file with the given schema, so that a
 // table with no files still has a view with its columns.
 func (c *Cache) EmptyFile(s lake.Schema, schema *parquet.Schema) (string, error) {
