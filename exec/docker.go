@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -155,7 +156,7 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		}
 	}
 	cfg := map[string]any{
-		"Image": ws.Image, "Cmd": []string{"sleep", "infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
+		"Image": ws.Image, "Cmd": []string{"sh", "-c", "echo $$ > " + mainPIDFile + "; exec sleep infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
 		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{"swelake.sandbox": "1"},
 		"HostConfig": d.hostConfig(),
 	}
@@ -239,9 +240,17 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		if err := s.writeAbs(ctx, "/tmp/.swelake-stdin", data); err != nil {
 			return Result{}, err
 		}
-		script = strings.Replace(script, `exec "$@"`, `exec "$@" < /tmp/.swelake-stdin`, 1)
+		script = strings.Replace(script, `exec "$@"`, `"$@" < /tmp/.swelake-stdin; `+reapScript, 1)
 	} else {
-		script = strings.Replace(script, `exec "$@"`, `exec "$@" < /dev/null`, 1)
+		script = strings.Replace(script, `exec "$@"`, `"$@" < /dev/null; `+reapScript, 1)
+	}
+	if lim.Disk > 0 {
+		// The workspace's size, sampled every second inside the container:
+		// over the limit, a marker is left and the command's process group
+		// (timeout's: the command and this sampler) is killed.
+		// It ends with the command's shell and holds none of its output.
+		script = fmt.Sprintf(`rm -f %[3]s; (while sleep 1 && kill -0 $$ 2>/dev/null; do u=$(du -sxk %[1]s 2>/dev/null | cut -f1); if [ "${u:-0}" -gt %[2]d ]; then echo "$u" > %[3]s; kill -KILL 0; fi; done) >/dev/null 2>&1 & `,
+			s.d.WorkDir, lim.Disk/1024, diskMarker) + script
 	}
 	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
 	argv := append([]string{"timeout", "--signal=KILL", fmt.Sprint(secs), "sh", "-c", script, "sh"}, spec.Argv...)
@@ -286,7 +295,45 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	if res.ExitCode == 137 && res.Duration >= lim.Timeout {
 		res.ExitCode, res.TimedOut = TimeoutExitCode, true
 	}
+	if res.ExitCode == 137 && !res.TimedOut && lim.Disk > 0 {
+		if used, err := s.readAbs(ctx, diskMarker); err == nil {
+			res.LimitHit = "disk"
+			kib, _ := strconv.ParseInt(strings.TrimSpace(string(used)), 10, 64)
+			out.Write(fmt.Appendf(nil, "\nswelake: killed: the workspace grew to %d bytes, over the sandbox's disk limit of %d\n", kib*1024, lim.Disk))
+			res.Output, res.Truncated = out.bytes()
+		}
+	}
 	return res, nil
+}
+
+// mainPIDFile holds the pid of the container's main process (it sleeps
+// until Close); reapScript, run after every command in the same shell,
+// kills every process but init, that one and its own two (the shell and
+// timeout above it): nothing a command starts — double forks, setsid,
+// nohup, daemons — outlives it or fills the container's process limit
+// for the next command. A command killed at its timeout is reaped by the
+// next Run's script. It reaps only inside a PID namespace of its own (the
+// exec's timeout has no parent there, PPid 0) and only with the main pid
+// known: an engine that runs commands on its host (a test fake) is never
+// swept.
+const (
+	mainPIDFile = "/tmp/.swelake-main"
+	reapScript  = `rc=$?; m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
+		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$PPID/status 2>/dev/null)" = 0 ]; then ` +
+		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|$PPID|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; exit $rc`
+)
+
+// diskMarker is where the in-container sampler says the disk limit was hit.
+const diskMarker = "/tmp/.swelake-disk-hit"
+
+// readAbs reads a file of the container by absolute path.
+func (s *dockerSandbox) readAbs(ctx context.Context, a string) ([]byte, error) {
+	resp, err := s.d.do(ctx, http.MethodGet, "/containers/"+s.id+"/archive?path="+url.QueryEscape(a), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return untarFile(resp.Body, path.Base(a))
 }
 
 // demux splits the engine's multiplexed stream: frames of an 8-byte
@@ -319,9 +366,28 @@ func (s *dockerSandbox) abs(p string) (string, error) {
 	return path.Join(s.d.WorkDir, rel), nil
 }
 
+// confined resolves a's symlinks inside the container and refuses a path
+// that leaves the workspace (as the local backend's os.Root does): the
+// engine's archive API would follow them anywhere in the container.
+func (s *dockerSandbox) confined(ctx context.Context, a string) error {
+	rel := strings.TrimPrefix(a, s.d.WorkDir+"/")
+	res, err := s.Run(ctx, Spec{Argv: []string{"realpath", "-m", "--relative-base=.", "--", "./" + rel}, Limits: Limits{Timeout: time.Minute}})
+	if err != nil {
+		return err
+	}
+	real := strings.TrimSpace(string(res.Output))
+	if res.ExitCode != 0 || strings.HasPrefix(real, "/") || real == ".." || strings.HasPrefix(real, "../") {
+		return fmt.Errorf("path %s: resolves to %s, outside the workspace", rel, real)
+	}
+	return nil
+}
+
 func (s *dockerSandbox) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	a, err := s.abs(p)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.confined(ctx, a); err != nil {
 		return nil, err
 	}
 	resp, err := s.d.do(ctx, http.MethodGet, "/containers/"+s.id+"/archive?path="+url.QueryEscape(a), nil, nil)
@@ -335,6 +401,9 @@ func (s *dockerSandbox) ReadFile(ctx context.Context, p string) ([]byte, error) 
 func (s *dockerSandbox) WriteFile(ctx context.Context, p string, data []byte) error {
 	a, err := s.abs(p)
 	if err != nil {
+		return err
+	}
+	if err := s.confined(ctx, a); err != nil {
 		return err
 	}
 	if dir := path.Dir(a); dir != s.d.WorkDir {
