@@ -20,6 +20,11 @@ import (
 // ErrChecksum: a fetched file is not the one the log names.
 var ErrChecksum = errors.New("checksum mismatch")
 
+// ErrNoCacheDir: a remote file (or an empty table's stand-in file) was to
+// be cached with no cache directory configured; relative to nothing, it
+// would land in the working directory.
+var ErrNoCacheDir = errors.New("no cache directory configured")
+
 // Cache holds content-addressed local copies of remote data files, so that
 // DuckDB (which cannot reach S3 here: no httpfs) reads local files. A file
 // enters the cache only after its sha256 matched the log; its name is that
@@ -45,6 +50,9 @@ func (c *Cache) Path(ctx context.Context, b objstore.Reader, table string, f lak
 	}
 	if len(f.SHA256) != 64 {
 		return "", fmt.Errorf("cache %s: %w: log has no sha256", key, ErrChecksum)
+	}
+	if c.Dir == "" {
+		return "", fmt.Errorf("cache %s: %w", key, ErrNoCacheDir)
 	}
 	dst := filepath.Join(c.Dir, "sha256", f.SHA256[:2], f.SHA256+".parquet")
 	if st, err := os.Stat(dst); err == nil && st.Size() == f.Bytes {
@@ -141,6 +149,9 @@ func inode(st os.FileInfo) uint64 {
 // EmptyFile returns a zero-row Parquet file with the given schema, so that a
 // table with no files still has a view with its columns.
 func (c *Cache) EmptyFile(s lake.Schema, schema *parquet.Schema) (string, error) {
+	if c.Dir == "" {
+		return "", fmt.Errorf("empty file for %s: %w", s.Name, ErrNoCacheDir)
+	}
 	dst := filepath.Join(c.Dir, "empty", s.Fingerprint+".parquet")
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil

@@ -148,3 +148,25 @@ func TestShardedValidateOnMinIO(t *testing.T) {
 		t.Fatalf("one worker:\n%s\nthree shards:\n%s", results["one"], results["sharded"])
 	}
 }
+
+// TestNoCacheDirOnS3 (issue 15, bug 2): with an s3:// lake and no
+// cache_dir, the analysis stage, the scripted policy and sandbox run used
+// the raw, empty setting and cached into the working directory (sha256/,
+// empty/). The cache directory is now resolved once, from the root.
+func TestNoCacheDirOnS3(t *testing.T) {
+	dir := t.TempDir()
+	c := minioCLI(t, dir)
+	delete(c.env, "SWELAKE_CACHE_DIR")
+	lk := "--lake=s3://nocache/lake"
+	c.ok("lake", "init", lk)
+	c.ok("lake", "append", lk, "tasks", writeFile(t, dir, "tasks.jsonl", tasksJSONL))
+	c.ok("lake", "append", lk, "rollouts", writeFile(t, dir, "rollouts.jsonl", rolloutsJSONL))
+	spec := writeFile(t, dir, "a.yaml", "name: nocache\nstages:\n  - {job: analysis, config: {out: "+filepath.Join(dir, "out")+"}}\n")
+	c.ok("pipeline", "run", spec, lk)
+	c.ok("sql", lk, "--query", "pass_at_k")
+	for _, name := range []string{"sha256", "empty", "verified"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s/ was written into the working directory", name)
+		}
+	}
+}
