@@ -249,6 +249,12 @@ func TestR2ETrajectory(t *testing.T) {
 		len(r.Messages) != 5 || !strings.Contains(r.Messages[2].Content, "<function=execute_bash>") || r.Policy != "glm" {
 		t.Fatalf("%s %+v", f.Name, r)
 	}
+	// Issue 15, bug 4: where a step says token_usage_total, that is the
+	// run's figure (SWE-Master's filter reads it), not prompt + completion.
+	withTotal := strings.Replace(row, `"token_usage_prompt":150,"token_usage_completion":5}`, `"token_usage_prompt":150,"token_usage_completion":5,"token_usage_total":9000}`, 1)
+	if _, rows := decodeAuto(t, Rollouts, "traj.jsonl", []byte(withTotal)); *rows.Rollouts[0].Tokens != 9000 {
+		t.Fatalf("tokens %d, want the step's token_usage_total 9000", *rows.Rollouts[0].Tokens)
+	}
 }
 
 func TestReports(t *testing.T) {

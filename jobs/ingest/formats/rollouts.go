@@ -274,7 +274,16 @@ func decodeR2E(r *Record, o Options) (Rows, error) {
 		if err != nil {
 			return Rows{}, fmt.Errorf("step %d: %w", i, err)
 		}
-		if p != nil && c != nil {
+		total, err := s.count("token_usage_total", math.MaxInt32)
+		if err != nil {
+			return Rows{}, fmt.Errorf("step %d: %w", i, err)
+		}
+		// The step's token_usage_total is the run's figure (what SWE-Master's
+		// filter reads); prompt + completion only where it is missing.
+		switch {
+		case total != nil:
+			lastTokens = total
+		case p != nil && c != nil:
 			lastTokens = ptr(*p + *c)
 		}
 	}
