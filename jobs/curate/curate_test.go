@@ -38,6 +38,10 @@ func (b *tb) call(name, cmd string, more ...string) *tb {
 	b.msgs = append(b.msgs, schemas.Message{Role: "assistant", Content: "thinking", ToolCalls: calls})
 	return b
 }
+func (b *tb) callArgs(name, args string) *tb {
+	b.msgs = append(b.msgs, schemas.Message{Role: "assistant", Content: "looking", ToolCalls: []schemas.ToolCall{{ID: fmt.Sprint("c", len(b.msgs)), Name: name, Arguments: args}}})
+	return b
+}
 func (b *tb) text(s string) *tb {
 	b.msgs = append(b.msgs, schemas.Message{Role: "assistant", Content: s})
 	return b
@@ -86,6 +90,14 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 			r.Patch = "diff --git a/src/y.py b/src/y.py\n--- a/src/y.py\n+++ b/src/y.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/test_new.py b/tests/test_new.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_new.py\n@@ -0,0 +1 @@\n+def test_new(): pass\ndiff --git a/setup.cfg b/setup.cfg\n--- a/setup.cfg\n+++ b/setup.cfg\n@@ -1 +1 @@\n-version = 1\n+version = 2\n"
 			r.ContentHash = "h-new-test"
 		}),
+		// Issue 15, bug 3: viewing six different files in a row is not a loop.
+		ro("views", "t/b", func() []schemas.Message {
+			b := conv()
+			for i := range 6 {
+				b.callArgs("str_replace_editor", fmt.Sprintf(`{"command": "view", "path": "/workspace/src/m%d.py"}`, i)).tool("code")
+			}
+			return b.call("submit", "").msgs
+		}(), 1, nil),
 		ro("loop", "t/b", conv().text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```bash\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nls\n```").tool("a").text("```\nsubmit\n```").msgs, 1, nil),
 		ro("dup", "t/a", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-good-1" }),
 		ro("easy-1", "t/c", good, 1, func(r *schemas.Rollout) { r.ContentHash = "h-e1" }),
@@ -185,7 +197,7 @@ func TestSummaryAndIdempotence(t *testing.T) {
 			t.Errorf("rule %s dropped %d, want %d (all: %v)", k, dropped[k], v, dropped)
 		}
 	}
-	if sum.Input != 23 || sum.Kept != 3 || sum.Skipped { // new-test-ok is kept: a new test file is no tampering
+	if sum.Input != 24 || sum.Kept != 4 || sum.Skipped { // new-test-ok is kept (a new test file is no tampering), views too (different files are not a loop)
 		t.Fatalf("summary %+v", sum)
 	}
 	again, err := Run(context.Background(), l, cfg)

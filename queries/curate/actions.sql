@@ -3,7 +3,9 @@
 -- text-encoded calls (<function=NAME> ... <parameter=command|cmd>...</parameter>
 -- ... </function> as R2E-Gym and OpenHands write them) and fenced commands
 -- (SWE-agent, mini-swe-agent). seq orders a rollout's actions; turn is the
--- message index. Text-encoded calls are cut with string functions, not
+-- message index; command is the command (or the whole call) and params the
+-- call's every parameter — an action's identity: viewing two files is two
+-- actions, though both have the command "view". Text-encoded calls are cut with string functions, not
 -- regular expressions: on a million rollouts that is the difference between
 -- seconds and a fraction of one.
 CREATE OR REPLACE TEMP TABLE actions AS
@@ -19,7 +21,8 @@ WITH assistant AS (
     SELECT rollout_id, turn, k, 'native' AS kind, c.name AS tool,
            CASE WHEN json_valid(c.arguments)
                 THEN coalesce(json_extract_string(c.arguments, '$.command'), json_extract_string(c.arguments, '$.cmd'), c.arguments)
-                ELSE c.arguments END AS command
+                ELSE c.arguments END AS command,
+           CASE WHEN json_valid(c.arguments) THEN json(c.arguments)::VARCHAR ELSE c.arguments END AS params
     FROM native
 ), text_blocks AS (
     -- a block runs from "<function=" to its first "</function>"
@@ -33,7 +36,8 @@ WITH assistant AS (
            coalesce(nullif(trim(CASE WHEN contains(b, '<parameter=command>') THEN split_part(split_part(b, '<parameter=command>', 2), '</parameter>', 1)
                                      WHEN contains(b, '<parameter=cmd>') THEN split_part(split_part(b, '<parameter=cmd>', 2), '</parameter>', 1)
                                 END, E' \t\r\n'), ''),
-                    '<function=' || b || '</function>') AS command
+                    '<function=' || b || '</function>') AS command,
+           regexp_replace(trim(b, E' \t\r\n'), '\s+', ' ', 'g') AS params
     FROM text_blocks
 ), fenced AS (
     SELECT rollout_id, turn, unnest(cmds) AS command, generate_subscripts(cmds, 1) AS k
@@ -42,8 +46,8 @@ WITH assistant AS (
 ), all_actions AS (
     SELECT * FROM native_actions
     UNION ALL SELECT * FROM text_actions
-    UNION ALL SELECT rollout_id, turn, k, 'fenced' AS kind, 'bash' AS tool, command FROM fenced
+    UNION ALL SELECT rollout_id, turn, k, 'fenced' AS kind, 'bash' AS tool, command, command AS params FROM fenced
 )
-SELECT rollout_id, turn, k, kind, tool, trim(command, E' \t\r\n') AS command,
+SELECT rollout_id, turn, k, kind, tool, trim(command, E' \t\r\n') AS command, trim(params, E' \t\r\n') AS params,
        row_number() OVER (PARTITION BY rollout_id ORDER BY turn, k) AS seq
 FROM all_actions;

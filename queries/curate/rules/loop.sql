@@ -1,9 +1,10 @@
--- loop: the same action (tool and command) repeated loop_max_repeats times
--- in a row (default 5). A run of equal actions is an island: within it,
--- seq minus the action's own row number is constant.
+-- loop: the same action (tool and every parameter: viewing nine different
+-- files is not a loop) repeated loop_max_repeats times in a row (default
+-- 5). A run of equal actions is an island: within it, seq minus the
+-- action's own row number is constant.
 WITH islands AS (
-    SELECT rollout_id, seq, tool || ': ' || command AS action,
-           seq - row_number() OVER (PARTITION BY rollout_id, tool, command ORDER BY seq) AS island
+    SELECT rollout_id, seq, tool || ': ' || CASE WHEN params = command THEN command ELSE params END AS action,
+           seq - row_number() OVER (PARTITION BY rollout_id, tool, params ORDER BY seq) AS island
     FROM actions
 ), runs AS (
     SELECT rollout_id, min(seq) AS first_step, count(*) AS n, any_value(action) AS action
