@@ -281,7 +281,7 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcach
 			s.NumTokens = *r.Tokens
 		}
 		shaped := rl.Shape(rl.Sample{RolloutID: r.RolloutID, ExitReason: r.ExitReason, Reward: reward, Resolved: resolved,
-			InfraError: r.InfraError, NumTokens: int(s.NumTokens)}, opts)
+			InfraError: r.InfraError, NumTokens: int(s.NumTokens), Forced: r.Forced}, opts)
 		s.RewardShaped, s.Shaping, s.InBaseline = shaped.Reward, shaped.Shaping, !shaped.Masked
 		if shaped.Masked {
 			s.MaskRule = "zero:" + shaped.MaskReason

@@ -28,6 +28,7 @@ import (
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/rl"
 	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
@@ -46,8 +47,7 @@ func DefaultParams() map[string]map[string]any {
 	return map[string]map[string]any{
 		"reward":      {"min_reward": 1.0},
 		"format_hint": {"hints": []string{"You forgot to use a function call", "Your last output did not use any tool calls", "did not include a valid function call", "Your output was not formatted correctly"}},
-		"step_cap": {"max_turns": int64(150), "exit_reasons": []string{"step_cap", "max_steps", "max_turns", "max_iterations", "exit_cost",
-			"exit_context", "token_cap", "context_length", "exit_format", "timeout", "time_limit", "exit_time"}},
+		"step_cap":    {"max_turns": int64(150), "exit_reasons": rl.DefaultForcedExitReasons()},
 		"token_cap":   {"max_tokens": int64(81920)},
 		"bare_submit": {"tools": []string{"submit", "finish", "finish_task", "task_done", "attempt_completion"}, "command_regex": `(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`},
 		"git_hacking": {"regex": `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},

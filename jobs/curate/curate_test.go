@@ -69,6 +69,11 @@ func fixture() ([]schemas.Rollout, []schemas.Task) {
 		ro("hint", "t/b", conv().text("I will look").user("You forgot to use a function call in your response.").call("submit", "").msgs, 1, nil),
 		ro("b-fail", "t/b", good, 0, func(r *schemas.Rollout) { r.ContentHash = "h-b-fail" }),
 		ro("step", "t/b", good, 1, func(r *schemas.Rollout) { r.ExitReason = "step_cap"; r.ContentHash = "h-step2" }),
+		// Issue 15, bug 1: SWE-agent's forced submission is a step-cap stop.
+		ro("swe-forced", "t/b", conv().call("bash", "make test").tool("ok").call("submit", "").msgs, 1, func(r *schemas.Rollout) {
+			r.ExitReason = "submitted (exit_context)"
+			r.ContentHash = "h-swe-forced"
+		}),
 		ro("tok", "t/b", good, 1, func(r *schemas.Rollout) { r.Tokens = laketest.Ptr[int64](100000) }),
 		ro("nosubmit", "t/b", conv().call("bash", "ls").tool("a").msgs, 1, nil),
 		ro("shared", "t/b", conv().call("bash", "ls").tool("a").call("submit", "", "rm x").msgs, 1, nil),
@@ -190,14 +195,14 @@ func TestSummaryAndIdempotence(t *testing.T) {
 	for _, r := range sum.Rules {
 		dropped[r.Rule] = r.Dropped
 	}
-	want := map[string]int64{"reward": 4, "format_hint": 1, "step_cap": 1, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
+	want := map[string]int64{"reward": 4, "format_hint": 1, "step_cap": 2, "token_cap": 1, "bare_submit": 2, "git_hacking": 2,
 		"patch_hygiene": 1, "test_tampering": 2, "loop": 1, "dedup": 9, "decontam": 2, "difficulty": 2}
 	for k, v := range want {
 		if dropped[k] != v {
 			t.Errorf("rule %s dropped %d, want %d (all: %v)", k, dropped[k], v, dropped)
 		}
 	}
-	if sum.Input != 24 || sum.Kept != 4 || sum.Skipped { // new-test-ok is kept (a new test file is no tampering), views too (different files are not a loop)
+	if sum.Input != 25 || sum.Kept != 4 || sum.Skipped { // new-test-ok is kept (a new test file is no tampering), views too (different files are not a loop)
 		t.Fatalf("summary %+v", sum)
 	}
 	again, err := Run(context.Background(), l, cfg)

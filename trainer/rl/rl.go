@@ -25,6 +25,9 @@ type Sample struct {
 	Resolved   bool
 	InfraError bool // the environment failed, not the policy
 	NumTokens  int
+	// Forced: the run was cut off by a limit and its patch submitted for it
+	// (the rollouts' forced column), whatever its exit reason says.
+	Forced bool
 }
 
 // Options configure shaping.
@@ -51,10 +54,24 @@ type Overlong struct {
 }
 
 // DefaultForcedExitReasons are the exit reasons of runs cut off by the step
-// cap, the token cap or a timeout, as the importers and agent loops spell them.
+// cap, the token cap or a timeout, as the importers and agent loops spell
+// them (OpenHands' max_iterations included; SWE-agent's "submitted
+// (exit_context)" is matched by its inner reason). The one definition:
+// curation's step_cap rule and RL shaping both read it.
 func DefaultForcedExitReasons() []string {
-	return []string{"step_cap", "max_steps", "max_turns", "exit_cost", "exit_context", "token_cap", "context_length",
-		"exit_format", "timeout", "time_limit", "exit_time"}
+	return []string{"step_cap", "max_steps", "max_turns", "max_iterations", "exit_cost", "exit_context", "token_cap", "context_length",
+		"exit_format", "timeout", "time_limit", "exit_time", "wall_time"}
+}
+
+// ForcedReason reports whether an exit reason means "cut off by a limit"
+// under list: the reason itself, or the limit inside SWE-agent's
+// "submitted (exit_…)".
+func ForcedReason(reason string, list []string) bool {
+	r := strings.ToLower(strings.TrimSpace(reason))
+	if inner, ok := strings.CutPrefix(r, "submitted ("); ok {
+		r = strings.TrimSuffix(inner, ")")
+	}
+	return slices.Contains(list, r)
 }
 
 // DefaultInfraExitReasons are exit reasons that blame the environment.
@@ -112,7 +129,7 @@ func Shape(s Sample, o Options) Shaped {
 		return Shaped{Reward: 0, Masked: true, MaskReason: reason}
 	}
 	var tags []string
-	if s.Resolved && matches(s.ExitReason, o.ForcedExitReasons) {
+	if s.Resolved && (s.Forced || ForcedReason(s.ExitReason, o.ForcedExitReasons)) {
 		out.Reward = o.ForcedAlpha * s.Reward
 		tags = append(tags, "forced_submission")
 	}

@@ -121,3 +121,28 @@ func TestOverlong(t *testing.T) {
 		}
 	}
 }
+
+// TestForcedAgreesEverywhere (issue 15, bug 1): "forced" was decided in
+// three places that disagreed; a resolved run whose exit reason is
+// OpenHands' max_iterations or SWE-agent's "submitted (exit_context)", or
+// whose forced column is set, got the full reward instead of α of it.
+func TestForcedAgreesEverywhere(t *testing.T) {
+	for _, c := range []struct {
+		exit   string
+		forced bool
+		want   float64
+	}{
+		{"max_iterations", false, 0.5},
+		{"submitted (exit_context)", false, 0.5},
+		{"submitted (exit_cost)", false, 0.5},
+		{"Step_Cap", false, 0.5},
+		{"submitted", true, 0.5},
+		{"submitted", false, 1},
+		{"finish", false, 1},
+	} {
+		got := Shape(Sample{ExitReason: c.exit, Forced: c.forced, Reward: 1, Resolved: true}, Options{})
+		if got.Reward != c.want {
+			t.Errorf("exit %q forced %v: reward %v, want %v", c.exit, c.forced, got.Reward, c.want)
+		}
+	}
+}

@@ -1,9 +1,15 @@
--- step_cap: the run stopped because it hit a limit (exit reason in
--- step_cap_exit_reasons) or used at least step_cap_max_turns turns.
+-- step_cap: the run stopped because it hit a limit — its forced flag, or
+-- its exit reason in step_cap_exit_reasons (SWE-agent's "submitted
+-- (exit_context)" by the limit inside; the list is RL shaping's, one
+-- definition) — or used at least step_cap_max_turns turns.
+WITH r AS (
+    SELECT rollout_id, exit_reason, num_turns, forced,
+           list_contains(getvariable('step_cap_exit_reasons'),
+                         regexp_replace(lower(trim(exit_reason)), '^submitted \((.*)\)$', '\1')) AS limit_reason
+    FROM cur_input
+)
 SELECT rollout_id,
-       CASE WHEN list_contains(getvariable('step_cap_exit_reasons'), lower(exit_reason))
-            THEN 'stopped by ' || exit_reason
+       CASE WHEN limit_reason OR forced THEN 'stopped by ' || coalesce(nullif(exit_reason, ''), 'a limit (forced)')
             ELSE num_turns || ' turns >= step cap ' || getvariable('step_cap_max_turns') END AS reason
-FROM cur_input
-WHERE list_contains(getvariable('step_cap_exit_reasons'), lower(exit_reason))
-   OR num_turns >= getvariable('step_cap_max_turns');
+FROM r
+WHERE limit_reason OR coalesce(forced, false) OR num_turns >= getvariable('step_cap_max_turns');
