@@ -390,12 +390,11 @@ func (s *dockerSandbox) ReadFile(ctx context.Context, p string) ([]byte, error) 
 	if err := s.confined(ctx, a); err != nil {
 		return nil, err
 	}
-	resp, err := s.d.do(ctx, http.MethodGet, "/containers/"+s.id+"/archive?path="+url.QueryEscape(a), nil, nil)
+	data, err := s.readAbs(ctx, a)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	defer resp.Body.Close()
-	return untarFile(resp.Body, path.Base(a))
+	return data, nil
 }
 
 func (s *dockerSandbox) WriteFile(ctx context.Context, p string, data []byte) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -320,5 +321,30 @@ def pytest_runtest_makereport(item, call):
 				t.Fatalf("status %s (want %s), test infrastructure %v (want %v), reason %q\n%s", g.Status, c.want, infra, c.infra, g.Reason, g.Log)
 			}
 		})
+	}
+}
+
+// TestPatchFiles reads git diffs and plain unified diffs of several files,
+// new and deleted files, and hunks whose removed lines look like headers.
+func TestPatchFiles(t *testing.T) {
+	patch := "diff --git a/src/a.py b/src/a.py\n--- a/src/a.py\n+++ b/src/a.py\n@@ -1,3 +1,3 @@\n x\n--- removed line that looks like a header/\n+added\n y\n" +
+		"diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1 @@\n+hook\n" +
+		"diff --git a/old.py b/old.py\ndeleted file mode 100644\n--- a/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-gone\n"
+	plain := "--- a/x.py\t2024-01-01\n+++ b/x.py\t2024-01-02\n@@ -1 +1 @@\n-a\n+b\n--- a/setup.cfg\n+++ b/setup.cfg\n@@ -1,2 +1,2 @@\n [tool:pytest]\n-addopts = -ra\n+addopts = -p no:x\n"
+	var got []string
+	for _, f := range append(PatchFiles([]byte(patch)), PatchFiles([]byte(plain))...) {
+		got = append(got, fmt.Sprintf("%s new=%v del=%v changed=%d", f.Path, f.New, f.Deleted, len(f.Changed)))
+	}
+	want := []string{"src/a.py new=false del=false changed=2", "tests/conftest.py new=true del=false changed=1", "old.py new=false del=true changed=1",
+		"x.py new=false del=false changed=2", "setup.cfg new=false del=false changed=2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var infra []string
+	for _, f := range TestInfra([]byte(patch + plain)) {
+		infra = append(infra, f.Path)
+	}
+	if !slices.Equal(infra, []string{"tests/conftest.py", "setup.cfg"}) {
+		t.Fatalf("test infrastructure: %v", infra)
 	}
 }

@@ -266,7 +266,9 @@ func (l *Local) WarmGoCache(ctx context.Context, ws Workspace) error {
 	if err := os.MkdirAll(l.GoCache, 0o755); err != nil {
 		return infra("create the Go build cache", err)
 	}
-	if out, err := osexec.CommandContext(ctx, "cp", "-a", "--reflink=auto", s.gocache+"/.", l.GoCache).CombinedOutput(); err != nil {
+	// Entries are content-addressed: only the ones the shared cache lacks
+	// are copied (-n), not the copy the sandbox started from.
+	if out, err := osexec.CommandContext(ctx, "cp", "-a", "-n", "--reflink=auto", s.gocache+"/.", l.GoCache).CombinedOutput(); err != nil {
 		return infra("keep the warmed Go build cache", fmt.Errorf("cp to %s: %v: %s", l.GoCache, err, bytes.TrimSpace(out)))
 	}
 	return nil
@@ -401,7 +403,6 @@ func (s *localSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		cmd = osexec.Command(s.bwrap, append(args, shArgs...)...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		cmd.Dir = "/"
-
 	} else {
 		cmd = osexec.Command("/bin/sh", shArgs...)
 		cmd.Dir = filepath.Join(s.ws, filepath.FromSlash(workdir))

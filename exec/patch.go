@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -87,55 +89,75 @@ type PatchFile struct {
 }
 
 // PatchFiles lists the files a patch changes, with the lines it adds or
-// removes (without their +/- marks). Git diffs are read by their
-// "diff --git" headers, plain unified diffs by their "+++" lines.
+// removes (without their +/- marks). A file starts at its "diff --git"
+// header, or, in a plain unified diff, at its "---" line; its path is the
+// "+++" side (the "---" side for a deletion).
 func PatchFiles(patch []byte) []PatchFile {
 	var out []PatchFile
-	var cur *PatchFile
-	inHunk := false
+	cur := -1                // index of the file being read
+	sawMinus := false        // cur has had its "---" line
+	fromGit := false         // cur started at a "diff --git" header
+	oldLeft, newLeft := 0, 0 // lines of the current hunk still to come (from its @@ header)
 	for _, line := range strings.Split(string(patch), "\n") {
+		if oldLeft > 0 || newLeft > 0 {
+			switch {
+			case strings.HasPrefix(line, "+"):
+				newLeft--
+				out[cur].Changed = append(out[cur].Changed, line[1:])
+			case strings.HasPrefix(line, "-"):
+				oldLeft--
+				out[cur].Changed = append(out[cur].Changed, line[1:])
+			case strings.HasPrefix(line, `\`): // "\ No newline at end of file"
+			default: // context (a blank line is an empty context line)
+				oldLeft--
+				newLeft--
+			}
+			continue
+		}
 		switch {
 		case strings.HasPrefix(line, "diff --git "):
 			out = append(out, PatchFile{Path: gitHeaderPath(line)})
-			cur, inHunk = &out[len(out)-1], false
-		case !inHunk && strings.HasPrefix(line, "new file mode") && cur != nil:
-			cur.New = true
-		case !inHunk && strings.HasPrefix(line, "deleted file mode") && cur != nil:
-			cur.Deleted = true
-		case !inHunk && strings.HasPrefix(line, "+++ "):
-			p := patchPath(strings.TrimPrefix(line, "+++ "))
-			if cur == nil || cur.Path == "" {
+			cur, sawMinus, fromGit = len(out)-1, false, true
+		case strings.HasPrefix(line, "--- "):
+			if cur < 0 || sawMinus || !fromGit {
 				out = append(out, PatchFile{})
-				cur = &out[len(out)-1]
+				cur, fromGit = len(out)-1, false
 			}
-			if p != "" {
-				cur.Path = p
+			sawMinus = true
+			if p := patchPath(strings.TrimPrefix(line, "--- ")); p != "" && out[cur].Path == "" {
+				out[cur].Path = p
+			}
+		case strings.HasPrefix(line, "+++ ") && cur >= 0:
+			if p := patchPath(strings.TrimPrefix(line, "+++ ")); p != "" {
+				out[cur].Path = p
 			} else {
-				cur.Deleted = true
+				out[cur].Deleted = true
 			}
-		case !inHunk && strings.HasPrefix(line, "--- "):
-			if p := patchPath(strings.TrimPrefix(line, "--- ")); p != "" && cur != nil && cur.Path == "" {
-				cur.Path = p
-			}
-			if cur == nil {
-				out = append(out, PatchFile{Path: patchPath(strings.TrimPrefix(line, "--- "))})
-				cur = &out[len(out)-1]
-			}
-		case strings.HasPrefix(line, "@@"):
-			inHunk = true
-		case inHunk && cur != nil && (strings.HasPrefix(line, "+") || strings.HasPrefix(line, "-")):
-			cur.Changed = append(cur.Changed, line[1:])
-		case inHunk && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, `\`) && line != "":
-			inHunk = false
+		case strings.HasPrefix(line, "new file mode") && cur >= 0:
+			out[cur].New = true
+		case strings.HasPrefix(line, "deleted file mode") && cur >= 0:
+			out[cur].Deleted = true
+		case strings.HasPrefix(line, "@@ ") && cur >= 0:
+			oldLeft, newLeft = hunkCounts(line)
 		}
 	}
-	var files []PatchFile
-	for _, f := range out {
-		if f.Path != "" {
-			files = append(files, f)
+	return slices.DeleteFunc(out, func(f PatchFile) bool { return f.Path == "" })
+}
+
+// hunkCounts reads the line counts of "@@ -a,b +c,d @@" (a missing count is 1).
+func hunkCounts(header string) (old, new int) {
+	count := func(r string) int {
+		if _, n, ok := strings.Cut(r, ","); ok {
+			v, _ := strconv.Atoi(n)
+			return v
 		}
+		return 1
 	}
-	return files
+	f := strings.Fields(header)
+	if len(f) < 3 {
+		return 0, 0
+	}
+	return count(f[1]), count(f[2])
 }
 
 // gitHeaderPath takes "b/<path>" from a "diff --git a/<path> b/<path>" line.
