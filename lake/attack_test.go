@@ -3,6 +3,7 @@ package lake_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -131,6 +132,21 @@ func TestAttackDamagedLog(t *testing.T) {
 		}
 		if _, err := l.Repair(ctx, "test_rows", false); err == nil || !strings.Contains(err.Error(), "backup") {
 			t.Fatalf("repair of a damaged middle entry: %v, want a refusal", err)
+		}
+	})
+	t.Run("CheckpointDisagrees", func(t *testing.T) {
+		b, l, _ := fresh(t, 7) // checkpoint at 5
+		data, err := objstore.ReadAll(ctx, b, "tables/test_rows/_log/_checkpoint.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cp map[string]any
+		json.Unmarshal(data, &cp)
+		cp["files"] = cp["files"].([]any)[:1]
+		data, _ = json.Marshal(cp)
+		b.Put(ctx, "tables/test_rows/_log/_checkpoint.json", bytes.NewReader(data), int64(len(data)))
+		if got := problemsOf(t, l); len(got) != 1 || got[0] != "_log/_checkpoint.json" {
+			t.Fatalf("verify found %v, want the checkpoint that disagrees with the log", got)
 		}
 	})
 	t.Run("DeletedEntryUnderACheckpoint", func(t *testing.T) {

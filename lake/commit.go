@@ -86,11 +86,16 @@ type CheckFunc func(ctx context.Context, other *Commit) error
 // append from base — fails check: an ingest that deduplicated its rows
 // against base refuses to land after a concurrent commit that added rows
 // with the same keys. The refusal is a *ConflictError; the caller
-// re-decides from the newer snapshot (its files are left for it to delete).
+// re-decides from the newer snapshot. The files of a refused append are
+// deleted (never visible, never needed), as those of a duplicate run key are.
 func (t *Table) AppendChecked(ctx context.Context, base *Snapshot, files Files, prov Provenance, check CheckFunc) (Result, error) {
 	c := t.newCommit(OpAppend, prov)
 	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
-	return t.commit(ctx, c, base, check)
+	res, err := t.commit(ctx, c, base, check)
+	if errors.Is(err, ErrConflict) {
+		t.deleteFiles(files.Files)
+	}
+	return res, err
 }
 
 // OverwritePartitions replaces every file of the given partitions, as seen in

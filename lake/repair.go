@@ -79,8 +79,21 @@ func (t *Table) VerifyLog(ctx context.Context) ([]Problem, error) {
 	for _, v := range scan.Stray {
 		add(logKey(t.name, v), fmt.Sprintf("after a gap: version %d is missing", scan.Latest+1))
 	}
+	// The checkpoint is a hint, but one that disagrees with the log would
+	// make readers see other files than the log says: the replay below is
+	// compared with it when it reaches the checkpoint's version.
+	var cp *Snapshot
+	if _, err := t.lake.bucket.Stat(ctx, checkpointKey(t.name)); err == nil {
+		if cp = t.readCheckpoint(ctx); cp == nil {
+			add(checkpointKey(t.name), "unreadable (readers replay the log instead)")
+		} else if cp.Version > scan.Latest {
+			add(checkpointKey(t.name), fmt.Sprintf("names version %d, the log ends at %d", cp.Version, scan.Latest))
+		}
+	} else if !errors.Is(err, objstore.ErrNotExist) {
+		return nil, err
+	}
 	replay := emptySnapshot(t.name)
-	var broken bool
+	broken := false // an entry could not be replayed: later states are unknown
 	for v := int64(0); v <= scan.Latest; v++ {
 		c, err := t.lake.readCommit(ctx, t.name, v)
 		if err != nil {
@@ -94,38 +107,16 @@ func (t *Table) VerifyLog(ctx context.Context) ([]Problem, error) {
 		if c.Parent != v-1 {
 			add(logKey(t.name, v), fmt.Sprintf("parent is %d, want %d", c.Parent, v-1))
 		}
-		if !broken {
-			if err := replay.apply(c); err != nil {
-				add(logKey(t.name, v), err.Error())
-				broken = true
-			}
+		if broken {
+			continue
 		}
-	}
-	// The checkpoint is a hint, but one that disagrees with the log would
-	// make readers see other files than the log says.
-	_, err = t.lake.bucket.Stat(ctx, checkpointKey(t.name))
-	switch {
-	case errors.Is(err, objstore.ErrNotExist):
-	case err != nil:
-		return nil, err
-	case !broken:
-		if cp := t.readCheckpoint(ctx); cp == nil {
-			add(checkpointKey(t.name), "unreadable (readers replay the log instead)")
-		} else if cp.Version <= scan.Latest {
-			at := emptySnapshot(t.name)
-			commits, err := t.lake.commits(ctx, t.name, 0, cp.Version)
-			if err == nil {
-				for _, c := range commits {
-					if err = at.apply(c); err != nil {
-						break
-					}
-				}
-			}
-			if err == nil && !sameFiles(at, cp) {
-				add(checkpointKey(t.name), fmt.Sprintf("its files at version %d differ from the log's", cp.Version))
-			}
-		} else {
-			add(checkpointKey(t.name), fmt.Sprintf("names version %d, the log ends at %d", cp.Version, scan.Latest))
+		if err := replay.apply(c); err != nil {
+			add(logKey(t.name, v), err.Error())
+			broken = true
+			continue
+		}
+		if cp != nil && cp.Version == v && !sameFiles(replay, cp) {
+			add(checkpointKey(t.name), fmt.Sprintf("its files at version %d differ from the log's", v))
 		}
 	}
 	return problems, nil

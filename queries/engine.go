@@ -102,17 +102,8 @@ func (e *Engine) AddSnapshot(ctx context.Context, l *lake.Lake, s *lake.Snapshot
 // AddSnapshotAs is AddSnapshot with the view named view (to compare two
 // snapshots of one table side by side).
 func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapshot, empty *parquet.Schema, view string) error {
-	paths := make([]string, len(s.Files))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, f := range s.Files {
-		g.Go(func() error {
-			p, err := e.cache.Path(gctx, l.Bucket(), s.Table, f)
-			paths[i] = p
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	paths, err := e.Paths(ctx, l, s.Table, s.Files)
+	if err != nil {
 		return fmt.Errorf("attach %s: %w", s.Ref(), err)
 	}
 	if len(paths) == 0 {
@@ -140,6 +131,22 @@ func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapsh
 	e.files = append(e.files, paths...)
 	e.mu.Unlock()
 	return nil
+}
+
+// Paths are local paths DuckDB can read holding the table's files, each
+// checked against the log's sha256 (remote ones fetched into the cache).
+func (e *Engine) Paths(ctx context.Context, l *lake.Lake, table string, files []lake.File) ([]string, error) {
+	paths := make([]string, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, f := range files {
+		g.Go(func() error {
+			p, err := e.cache.Path(gctx, l.Bucket(), table, f)
+			paths[i] = p
+			return err
+		})
+	}
+	return paths, g.Wait()
 }
 
 // Seal confines the session to the files its views read, for SQL from a

@@ -75,9 +75,11 @@ stages:
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	if err == nil {
-		t.Logf("the pipeline finished before the signal landed")
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the pipeline finished before the signal landed: nothing was interrupted\n%s", errb)
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("the pipeline did not report the interruption:\n%s", errb)
 	}
 	if strings.Contains(errb.String(), "signal: killed") {
 		t.Fatalf("the stage was killed instead of stopping:\n%s", errb)

@@ -261,6 +261,10 @@ func TestAttackConcurrentOverlappingIngests(t *testing.T) {
 				if fmt.Sprint(res.Rows) != "[[1002 1002]]" {
 					t.Fatalf("trial %d: rows and distinct ids after two racing overlapping ingests: %v, want [[1002 1002]]", trial, res.Rows)
 				}
+				// The loser's refused files were deleted, not left to gc.
+				if gc, err := first.GC(ctx, 0, true); err != nil || len(gc.Removed) != 0 {
+					t.Fatalf("trial %d: %v orphans after the race (%v)", trial, gc.Removed, err)
+				}
 			}
 		})
 	}

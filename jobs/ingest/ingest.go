@@ -135,16 +135,6 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 // races on overlapping keys.
 const maxConflictRetries = 8
 
-// deleteFiles removes an ingest's data files that did not land, best effort
-// (gc removes what remains).
-func deleteFiles(l *lake.Lake, table string, files []lake.File) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, f := range files {
-		l.Bucket().Delete(ctx, lake.FileKey(table, f.Path))
-	}
-}
-
 func runKind(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	switch cfg.Kind {
 	case formats.Tasks:
@@ -309,9 +299,8 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		quarantine[i].RunKey = quarRunKey
 	}
 	if len(written.Files) > 0 {
-		res, err := tbl.AppendChecked(ctx, baseSnap, written, prov, keyCheck(l, eng, cfg.CacheDir, def.Name, keyCol, seen))
+		res, err := tbl.AppendChecked(ctx, baseSnap, written, prov, keyCheck(l, eng, def.Name, keyCol, seen))
 		if err != nil {
-			deleteFiles(l, def.Name, written.Files)
 			return sum, err
 		}
 		sum.Version = res.Commit.Version
@@ -387,23 +376,20 @@ func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, key
 // keyCheck refuses to append after a concurrent commit that added a row
 // whose key this ingest adds too: the ingest deduplicated against an older
 // snapshot and must decide again.
-func keyCheck(l *lake.Lake, eng *queries.Engine, cacheDir, table, keyCol string, ours map[string]string) lake.CheckFunc {
+func keyCheck(l *lake.Lake, eng *queries.Engine, table, keyCol string, ours map[string]string) lake.CheckFunc {
 	return func(ctx context.Context, other *lake.Commit) error {
 		if len(other.Added) == 0 {
 			return nil
 		}
-		cache := &queries.Cache{Dir: cacheDir}
-		paths := make([]string, len(other.Added))
-		for i, f := range other.Added {
-			p, err := cache.Path(ctx, l.Bucket(), table, f)
-			if err != nil {
-				return err
-			}
-			if paths[i], err = queries.Literal(p); err != nil {
-				return err
-			}
+		local, err := eng.Paths(ctx, l, table, other.Added)
+		if err != nil {
+			return err
 		}
-		rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM read_parquet([%s])`, keyCol, strings.Join(paths, ", ")))
+		paths, err := queries.Literal(local)
+		if err != nil {
+			return err
+		}
+		rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM read_parquet(%s)`, keyCol, paths))
 		if err != nil {
 			return fmt.Errorf("read the keys %s@%d added: %w", table, other.Version, err)
 		}
