@@ -22,10 +22,6 @@ type Options struct {
 	// HostRoot is true when the test process runs as root on the host, so
 	// that "never host root" can be checked from outside.
 	HostRoot bool
-	// Disk is a backend whose Limits.Disk is small (the default, 8 GiB, is
-	// too slow to fill in a test); nil skips nothing: the disk attack then
-	// runs on the default backend with a per-command limit.
-	Disk exec.Backend
 	// Hidden are host paths no file of the sandbox may reveal (the lake,
 	// the repository store, the caller's working directory).
 	Hidden []string
@@ -155,11 +151,7 @@ func Attacks(t *testing.T, b exec.Backend, o Options) {
 		}
 	})
 	t.Run("DiskLimit", func(t *testing.T) {
-		db := o.Disk
-		if db == nil {
-			db = b
-		}
-		s := open(t, db)
+		s := open(t, b) // a per-command limit: the default, 8 GiB, is too slow to fill in a test
 		res := run(t, s, "for i in 1 2 3 4 5 6 7 8; do head -c 200M /dev/zero > f$i; sleep 0.3; done; echo WROTE ALL", exec.Limits{Disk: 512 << 20, Timeout: 120e9})
 		if bytes.Contains(res.Output, []byte("WROTE ALL")) || res.LimitHit != "disk" {
 			t.Fatalf("1.6 GB written under a 512 MiB disk limit: %+v %s", res, res.Output)
