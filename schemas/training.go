@@ -125,3 +125,10 @@ type Checkpoint struct {
 	BaseModel string `parquet:"base_model" json:"base_model"`
 	Notes     string `parquet:"notes" json:"notes"`
 }
+
+// MaxContextTokens is the SWE-Master recipe's context cap (80 Ki tokens):
+// where the agent loop stops a run (rollout.max_context_tokens), where
+// curation's token_cap rule drops one, where build-sft drops or truncates
+// an example and the constant length normaliser l_max of RL batches. The
+// one definition of the number; each stage's config defaults to it.
+const MaxContextTokens = 81920

@@ -7,21 +7,19 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/swelake/swelake/jobs/buildrl"
-	"github.com/swelake/swelake/jobs/buildsft"
-	"github.com/swelake/swelake/jobs/curate"
-	"github.com/swelake/swelake/jobs/evaluate"
+	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/rollout"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/synthtasks"
-	"github.com/swelake/swelake/jobs/validatetasks"
-	"github.com/swelake/swelake/jobs/verify"
 	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/schemas"
 )
 
 // Config is everything swelake reads from swelake.yaml, SWELAKE_* variables
@@ -42,19 +40,16 @@ type Config struct {
 	// Sandbox configures where commands run (swelake sandbox, the
 	// execution jobs).
 	Sandbox SandboxConfig `mapstructure:"sandbox"`
-	// The jobs' configurations (swelake run <job>), under their names.
-	Curate   curate.Config   `mapstructure:"curate"`
-	BuildSFT buildsft.Config `mapstructure:"build_sft"`
-	BuildRL  buildrl.Config  `mapstructure:"build_rl"`
+	// Jobs holds the sections of the registered jobs (jobs/registry), each
+	// decoded into its job's typed config when the job runs (jobConfig).
+	Jobs map[string]any `mapstructure:",remain"`
+	// The jobs' configurations not yet on the registry, under their names.
 	// The execution jobs and the policy endpoint they talk to.
-	SynthTasks    synthtasks.Config    `mapstructure:"synth_tasks"`
-	ValidateTasks validatetasks.Config `mapstructure:"validate_tasks"`
-	Rollout       rollout.Config       `mapstructure:"rollout"`
-	Evaluate      evaluate.Config      `mapstructure:"evaluate"`
-	Policy        PolicyConfig         `mapstructure:"policy"`
+	SynthTasks synthtasks.Config `mapstructure:"synth_tasks"`
+	Rollout    rollout.Config    `mapstructure:"rollout"`
+	Policy     PolicyConfig      `mapstructure:"policy"`
 	// Test-time scaling: the verify job and its verifier model's endpoint.
-	Verify   verify.Config `mapstructure:"verify"`
-	Verifier PolicyConfig  `mapstructure:"verifier"`
+	Verifier PolicyConfig `mapstructure:"verifier"`
 }
 
 // PolicyConfig is the OpenAI-compatible chat-completions endpoint of the
@@ -159,38 +154,23 @@ func configDefaults() map[string]any {
 		"synth_tasks.max_tasks":      12,
 		"synth_tasks.seed":           1,
 		"synth_tasks.statements":     "template",
-		"validate_tasks.runs":        2,
-		"validate_tasks.reruns":      2,
-		"validate_tasks.concurrency": 2,
 		"rollout.samples":            4,
 		"rollout.max_steps":          100,
-		"rollout.max_context_tokens": 81920,
+		"rollout.max_context_tokens": schemas.MaxContextTokens,
 		"rollout.wall_time":          "30m",
 		"rollout.command_timeout":    "3m",
 		"rollout.concurrency":        2,
 		"rollout.batch_size":         8,
 		"rollout.only_valid":         true,
 		"rollout.reruns":             1,
-		"evaluate.reruns":            2,
-		"evaluate.concurrency":       2,
 
-		"verify.input":            "rollouts",
-		"verify.run_id":           "",
-		"verify.tasks":            "tasks",
-		"verify.k":                0,
-		"verify.mode":             "",
-		"verify.execution_weight": 0.5,
-		"verify.seed":             1,
-		"verify.reruns":           1,
-		"verify.timeout":          "10m",
-		"verify.concurrency":      2,
-		"verifier.base_url":       "",
-		"verifier.model":          "",
-		"verifier.api_key_env":    "OPENAI_API_KEY",
-		"verifier.temperature":    0.0,
-		"verifier.max_tokens":     0,
-		"verifier.timeout":        "5m",
-		"verifier.max_retries":    5,
+		"verifier.base_url":    "",
+		"verifier.model":       "",
+		"verifier.api_key_env": "OPENAI_API_KEY",
+		"verifier.temperature": 0.0,
+		"verifier.max_tokens":  0,
+		"verifier.timeout":     "5m",
+		"verifier.max_retries": 5,
 	}
 }
 
@@ -241,6 +221,14 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", orDefault(path, "(environment)"), err)
+	}
+	for sec, m := range cfg.Jobs {
+		if !slices.ContainsFunc(registry.Jobs(), func(j stage.Job) bool { return j.Describe().ConfigSection() == sec }) {
+			return Config{}, fmt.Errorf("config %s: unknown key %q", orDefault(path, "(environment)"), sec)
+		}
+		if _, ok := m.(map[string]any); !ok {
+			return Config{}, fmt.Errorf("config %s: %s: want a mapping of the job's keys, got %v", orDefault(path, "(environment)"), sec, m)
+		}
 	}
 	// The standard AWS variables fill what swelake's own keys left empty.
 	fill := func(dst *string, env string) {

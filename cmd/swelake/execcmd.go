@@ -16,10 +16,9 @@ import (
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/progress"
 	"github.com/swelake/swelake/jobs"
-	"github.com/swelake/swelake/jobs/evaluate"
 	"github.com/swelake/swelake/jobs/rollout"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/synthtasks"
-	"github.com/swelake/swelake/jobs/validatetasks"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -164,60 +163,6 @@ Default repositories: the samples under examples/repos.`,
 // counts renders a count map for a summary line ("-" when empty).
 func counts(m map[string]int) string { return orDefault(formatCounts(m), "-") }
 
-func newValidateTasksCmd(a *app) *cobra.Command {
-	var input, shard string
-	var runs int
-	c := &cobra.Command{
-		Use:   "validate-tasks",
-		Short: "Check every task in fresh sandboxes: the base fails, the gold patch resolves, N times",
-		Long: `For each task of a tasks snapshot: without the gold patch its FAIL_TO_PASS
-tests must fail and its PASS_TO_PASS tests pass; with it, every FAIL_TO_PASS
-test must pass and every PASS_TO_PASS test keep passing, in each of --runs
-runs (failing tests are re-run to tell flaky ones). Writes task_validations:
-valid, invalid (with the reason) or flaky. rollout runs only valid tasks by
-default (rollout.only_valid).`,
-		Example: `  swelake run validate-tasks
-  swelake run validate-tasks --input tasks@3 --runs 3 --set validate_tasks.source=synth
-  swelake sql "SELECT status, reason, count(*) FROM task_validations GROUP BY ALL"`,
-		Args: usage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cfg := a.cfg.ValidateTasks
-			if cmd.Flags().Changed("input") {
-				cfg.Input = input
-			}
-			if cmd.Flags().Changed("runs") {
-				cfg.Runs = runs
-			}
-			l, backend, repos, rt, err := a.execEnv(cmd)
-			if err != nil {
-				return err
-			}
-			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
-			if cfg.Shard, err = a.shard(shard); err != nil {
-				return err
-			}
-			sum, err := validatetasks.Run(ctx, l, cfg)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(sum)
-			}
-			state := commitState("task_validations", sum.Version, sum.Skipped)
-			fmt.Fprintf(a.stdout, "validation %s of %s (%s): %d tasks (%s)\n", sum.ValidationID, sum.Input, state, sum.Tasks, counts(sum.Status))
-			for reason, n := range sum.Reasons {
-				fmt.Fprintf(a.stdout, "  %d: %s\n", n, reason)
-			}
-			return nil
-		},
-	}
-	c.Flags().StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
-	c.Flags().IntVar(&runs, "runs", 0, "gold-patch runs per task (default validate_tasks.runs)")
-	c.Flags().StringVar(&shard, "shard", "", shardUsage)
-	return c
-}
-
 func newRolloutCmd(a *app) *cobra.Command {
 	var input, shard string
 	var samples, concurrency int
@@ -294,58 +239,7 @@ sample) pairs already committed and runs the rest.`,
 	f.StringVar(&input, "input", "tasks", "tasks snapshot (table or table@version)")
 	f.IntVar(&samples, "samples", 0, "rollouts per task (default rollout.samples, 4)")
 	f.IntVar(&concurrency, "concurrency", 0, "rollouts at once (default rollout.concurrency, 2)")
-	f.StringVar(&shard, "shard", "", shardUsage)
-	return c
-}
-
-func newEvaluateCmd(a *app) *cobra.Command {
-	var input, runID, shard string
-	c := &cobra.Command{
-		Use:   "evaluate",
-		Short: "Grade rollouts' or imported predictions' patches in fresh sandboxes into evaluations",
-		Long: `Grades every patch of a rollouts snapshot (or of an evaluations snapshot,
-e.g. predictions imported with swelake ingest reports --format predictions)
-against its task with SWE-bench semantics: apply the task's test patch and
-the candidate (git apply, then a looser git apply, then patch --fuzz; which
-one worked is recorded), run the test command, parse the log, resolved iff
-every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes.
-Failing tests are re-run (evaluate.reruns) and flipping ones reported as
-flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
-		Example: `  swelake run evaluate --input rollouts --run-id rollout-3f2a9c1b7d0e
-  swelake run evaluate --input evaluations@2 --json`,
-		Args: usage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cfg := a.cfg.Evaluate
-			if cmd.Flags().Changed("input") {
-				cfg.Input = input
-			}
-			if cmd.Flags().Changed("run-id") {
-				cfg.RunID = runID
-			}
-			l, backend, repos, rt, err := a.execEnv(cmd)
-			if err != nil {
-				return err
-			}
-			cfg.Backend, cfg.ReposDir, cfg.Runtime = backend, repos, rt
-			if cfg.Shard, err = a.shard(shard); err != nil {
-				return err
-			}
-			sum, err := evaluate.Run(ctx, l, cfg)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(sum)
-			}
-			state := commitState("evaluations", sum.Version, sum.Skipped)
-			fmt.Fprintf(a.stdout, "evaluation %s of %s against %s (%s): %d patches, %d resolved (%s)\n", sum.RunID, sum.Input, sum.Tasks, state, sum.Patches, sum.Resolved, counts(sum.Status))
-			return nil
-		},
-	}
-	c.Flags().StringVar(&input, "input", "rollouts", "rollouts or evaluations snapshot")
-	c.Flags().StringVar(&runID, "run-id", "", "only the input rows of this run")
-	c.Flags().StringVar(&shard, "shard", "", shardUsage)
+	f.StringVar(&shard, "shard", "", stage.ShardUsage)
 	return c
 }
 

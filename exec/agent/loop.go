@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/schemas"
 )
 
 // Exit reasons of a rollout.
@@ -39,7 +40,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxSteps = 100
 	}
 	if l.MaxContextTokens == 0 {
-		l.MaxContextTokens = 81920
+		l.MaxContextTokens = schemas.MaxContextTokens
 	}
 	if l.WallTime <= 0 {
 		l.WallTime = 30 * time.Minute

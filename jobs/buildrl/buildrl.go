@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
@@ -46,23 +49,23 @@ type Config struct {
 	InfraExitReasons  []string    `json:"infra_exit_reasons" mapstructure:"infra_exit_reasons"`
 	Overlong          rl.Overlong `json:"overlong" mapstructure:"overlong"`
 	// LMax is the constant length normaliser recorded with the batch
-	// (default 81,920).
+	// (default schemas.MaxContextTokens).
 	LMax int64 `json:"l_max" mapstructure:"l_max"`
 	// Bands keeps only tasks whose task_stats band is listed (needs a
 	// curation with bands configured); empty: no curriculum filter.
 	Bands      []string `json:"bands" mapstructure:"bands"`
 	CurationID string   `json:"curation_id" mapstructure:"curation_id"` // task_stats to read (default: latest)
-	// TokenizerDir: token ids and loss masks per sample ("" : none).
-	TokenizerDir string `json:"-" mapstructure:"tokenizer_dir"`
+	// TokenizerDir: token ids and loss masks per sample ("" : none); its
+	// identity, not its path, keys the batch.
+	TokenizerDir string `json:"tokenizer_dir,omitempty" mapstructure:"tokenizer_dir"`
 	// VerlOut is a file to write the verl RL Parquet of the batch's tasks
-	// to ("": none).
-	VerlOut string `json:"-" mapstructure:"verl_out"`
-
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	// to ("": none); not part of the batch's identity.
+	VerlOut string `json:"verl_out,omitempty" mapstructure:"verl_out"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	BatchID       string         `json:"batch_id"`
 	Input         string         `json:"input"`
 	Groups        int            `json:"groups"`
@@ -71,7 +74,6 @@ type Summary struct {
 	Masked        int            `json:"masked"`
 	Shaped        map[string]int `json:"shaped"`
 	Version       int64          `json:"version"`
-	Skipped       bool           `json:"skipped"`
 	VerlFile      string         `json:"verl_file,omitempty"`
 	VerlTasks     int            `json:"verl_tasks,omitempty"`
 	// TokenCache: rendered chats whose ids came from the token cache (hits)
@@ -79,82 +81,131 @@ type Summary struct {
 	TokenCache *tokcache.Stats `json:"token_cache,omitempty"`
 }
 
-// Run builds the batch.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{DroppedGroups: map[string]int{}, Shaped: map[string]int{}, Version: -1}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if cfg.LMax <= 0 {
-		cfg.LMax = 81920
-	}
-	if cfg.Estimator == "" {
-		cfg.Estimator = rl.RLOO
-	}
-	if !slices.Contains([]string{rl.RLOO, rl.GRPO, rl.GRPONoStd}, cfg.Estimator) {
-		return sum, fmt.Errorf("build-rl: estimator %q: rloo, grpo or grpo_no_std", cfg.Estimator)
-	}
-	if cfg.K < 0 {
-		return sum, fmt.Errorf("build-rl: k %d: the group size must be ≥ 0", cfg.K)
-	}
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	ref, err := lake.ParseRef(cmp.Or(cfg.Input, schemas.Rollouts.Name))
-	if err != nil || ref.Table != schemas.Rollouts.Name {
-		return sum, fmt.Errorf("build-rl: input %q: a rollouts snapshot", cfg.Input)
-	}
-	rt, err := l.Table(ref.Table)
-	if err != nil {
-		return sum, err
-	}
-	snap, err := rt.Snapshot(ctx, ref.Version)
-	if err != nil {
-		return sum, fmt.Errorf("build-rl: input: %w", err)
-	}
-	sum.Input = snap.Ref().String()
-	inputs := []string{sum.Input}
+// Job is the build-rl stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Group graded rollouts per task, shape rewards and compute advantages into rl_samples",
+		Long: `Groups a rollouts snapshot by (task, policy), K per group, shapes rewards
+(forced submission: a run cut off by a limit whose patch resolves gets
+forced_alpha × reward, default 0.5; infrastructure errors get an all-zero
+loss mask and stay out of the baseline; optional DAPO overlong penalty),
+computes advantages (rloo: A_i = R_i − mean of the others; grpo; grpo_no_std),
+drops groups whose advantages are all zero, and writes rl_samples with the
+constant length normaliser l_max. --verl-out writes the batch's tasks as a
+verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
+		Example: `  swelake run build-rl --iteration 1 --k 4
+  swelake run build-rl --set build_rl.bands='["rl"]' --verl-out rl/iter-2.parquet --json`,
+		Inputs:  []string{schemas.Rollouts.Name, schemas.TaskStats.Name},
+		Outputs: []string{schemas.RLSamples.Name},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "rollouts snapshot (table or table@version)"},
+			{Name: "estimator", Key: "estimator", Usage: "advantage estimator: rloo, grpo, grpo_no_std"},
+			{Name: "iteration", Key: "iteration", Usage: "RL iteration number recorded with the batch"},
+			{Name: "k", Key: "k", Usage: "rollouts per group (0: all of a task's)"},
+			{Name: "verl-out", Key: "verl_out", Usage: "write the batch's tasks as a verl RL Parquet file here"},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.Rollouts.Name, Estimator: rl.RLOO, LMax: schemas.MaxContextTokens}
+	},
+	Validate: func(cfg *Config) error {
+		cfg.Input = cmp.Or(cfg.Input, schemas.Rollouts.Name)
+		cfg.Estimator = cmp.Or(cfg.Estimator, rl.RLOO)
+		if cfg.LMax <= 0 {
+			cfg.LMax = schemas.MaxContextTokens
+		}
+		if !slices.Contains([]string{rl.RLOO, rl.GRPO, rl.GRPONoStd}, cfg.Estimator) {
+			return fmt.Errorf("estimator %q: rloo, grpo or grpo_no_std", cfg.Estimator)
+		}
+		if cfg.K < 0 {
+			return fmt.Errorf("k %d: the group size must be ≥ 0", cfg.K)
+		}
+		return nil
+	},
+	Plan:  plan,
+	Run:   run,
+	After: writeVerl,
+	Print: print,
+}
 
-	var tok *tokenizer.Tokenizer
-	var tmpl *chattemplate.Template
-	if cfg.TokenizerDir != "" {
-		if tok, err = tokenizer.Load(cfg.TokenizerDir); err != nil {
-			return sum, fmt.Errorf("build-rl: %w", err)
-		}
-		if tmpl, err = chattemplate.Parse(tok.Config().ChatTemplate); err != nil {
-			return sum, fmt.Errorf("build-rl: chat template: %w", err)
-		}
+// state is what plan hands to run and writeVerl.
+type state struct {
+	snap    *lake.Snapshot
+	stats   map[[2]string]schemas.TaskStat
+	tok     *tokenizer.Tokenizer
+	tmpl    *chattemplate.Template
+	verlOut string
+	taskIDs map[string]bool // the batch's tasks (nil when it was complete already)
+}
+
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	st := &state{verlOut: cfg.VerlOut}
+	var err error
+	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
+		return stage.Plan{}, fmt.Errorf("build-rl: %w", err)
 	}
-	stats, statsRef, err := readStats(ctx, l, cfg)
-	if err != nil {
-		return sum, err
+	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: fmt.Sprintf("rl-%d", cfg.Iteration), State: st}
+	if dir := env.Tokenizer(cfg.TokenizerDir); dir != "" {
+		if st.tok, err = tokenizer.Load(dir); err != nil {
+			return p, fmt.Errorf("build-rl: %w", err)
+		}
+		if st.tmpl, err = chattemplate.Parse(st.tok.Config().ChatTemplate); err != nil {
+			return p, fmt.Errorf("build-rl: chat template: %w", err)
+		}
+		p.Identity = append(p.Identity, "tokenizer:"+st.tok.Identity())
+	}
+	var statsRef string
+	if st.stats, statsRef, err = readStats(ctx, env.Lake, *cfg, env.CacheDir); err != nil {
+		return p, err
 	}
 	if statsRef != "" {
-		inputs = append(inputs, statsRef)
+		p.Identity = append(p.Identity, statsRef)
 	}
-	cfgHash, err := jobs.ConfigHash(struct {
-		Cfg       Config
-		Inputs    []string
-		Tokenizer string
-	}{cfg, inputs, identity(tok)})
-	if err != nil {
-		return sum, err
-	}
-	sum.BatchID = fmt.Sprintf("rl-%d-%s", cfg.Iteration, cfgHash[:12])
-	runKey := JobName + "/" + sum.BatchID
-	st, err := l.Table(schemas.RLSamples.Name)
-	if err != nil {
-		return sum, err
-	}
-	if c, done, err := st.Committed(ctx, runKey); err != nil {
-		return sum, err
-	} else if done {
-		sum.Skipped, sum.Version = true, c.Version
-		return sum, nil
-	}
+	cfg.TokenizerDir, cfg.VerlOut = "", ""
+	return p, nil
+}
 
-	groups := map[string][]schemas.Rollout{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, cfg.CacheDir) {
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg := r.Plan.State.(*state), r.Config
+	sum := Summary{BatchID: r.ID, Input: st.snap.Ref().String(), DroppedGroups: map[string]int{}, Shaped: map[string]int{}}
+	groups, keys, err := group(ctx, r.Env, st.snap)
+	if err != nil {
+		return sum, err
+	}
+	var cache *tokcache.Cache
+	if st.tok != nil {
+		if cache, err = tokcache.Open(r.Env.CacheDir, st.tok); err != nil {
+			return sum, fmt.Errorf("build-rl: %w", err)
+		}
+		defer cache.Close() // on error paths; sealed by Finish below
+	}
+	var out []schemas.RLSample
+	st.taskIDs = map[string]bool{}
+	for _, key := range keys {
+		samples, err := groupBatch(groups[key], key, r.ID, cfg, st, cache, &sum)
 		if err != nil {
 			return sum, err
+		}
+		if samples != nil {
+			st.taskIDs[samples[0].TaskID] = true
+			out = append(out, samples...)
+		}
+	}
+	if cache != nil {
+		stats := cache.Finish(r.Env.Logger)
+		sum.TokenCache = &stats
+	}
+	stage.Emit(r, schemas.RLSamples, out)
+	r.Env.Logger.Info("built rl batch", "batch_id", r.ID, "groups", sum.Groups, "samples", sum.Samples)
+	return sum, nil
+}
+
+// group reads the rollouts by (task, policy), with the keys sorted.
+func group(ctx context.Context, env *stage.Env, snap *lake.Snapshot) (map[string][]schemas.Rollout, []string, error) {
+	groups := map[string][]schemas.Rollout{}
+	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
+		if err != nil {
+			return nil, nil, err
 		}
 		if r.TaskID == "" {
 			continue
@@ -162,99 +213,110 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		key := r.TaskID + "|" + r.Policy
 		groups[key] = append(groups[key], r)
 	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var cache *tokcache.Cache
-	if tok != nil {
-		if cache, err = tokcache.Open(cfg.CacheDir, tok); err != nil {
-			return sum, fmt.Errorf("build-rl: %w", err)
-		}
-		defer cache.Close() // on error paths; sealed explicitly below
-	}
-	opts := rl.Options{ForcedAlpha: cfg.ForcedAlpha, ForcedExitReasons: cfg.ForcedExitReasons, InfraExitReasons: cfg.InfraExitReasons, Overlong: cfg.Overlong}
-	var out []schemas.RLSample
-	taskIDs := map[string]bool{}
-	for _, key := range keys {
-		g := groups[key]
-		slices.SortFunc(g, func(a, b schemas.Rollout) int {
-			return cmp.Or(cmp.Compare(a.SampleIdx, b.SampleIdx), cmp.Compare(a.RolloutID, b.RolloutID))
-		})
-		if cfg.K > 0 {
-			if len(g) < cfg.K {
-				sum.DroppedGroups[fmt.Sprintf("fewer than k=%d rollouts", cfg.K)]++
-				continue
-			}
-			g = g[:cfg.K]
-		}
-		st, known := stats[[2]string{g[0].TaskID, g[0].Policy}]
-		if len(cfg.Bands) > 0 && (!known || !slices.Contains(cfg.Bands, st.Band)) {
-			sum.DroppedGroups["outside the curriculum bands"]++
-			continue
-		}
-		samples, err := groupSamples(g, opts, cfg, cache, tmpl)
-		if err != nil {
-			return sum, err
-		}
-		rewards := make([]float64, len(samples))
-		in := make([]bool, len(samples))
-		for i, s := range samples {
-			rewards[i], in[i] = s.RewardShaped, s.InBaseline
-		}
-		adv, err := rl.Advantages(rewards, in, cfg.Estimator)
-		if err != nil {
-			return sum, err
-		}
-		if rl.AllZero(adv) {
-			sum.DroppedGroups["all advantages zero"]++
-			continue
-		}
-		for i := range samples {
-			samples[i].Advantage = adv[i]
-			samples[i].BatchID = sum.BatchID
-			samples[i].GroupID = key
-			if known {
-				p := st.PassRate
-				samples[i].PassRate = &p
-			}
-			if !samples[i].InBaseline {
-				sum.Masked++
-			}
-			if samples[i].Shaping != "" {
-				sum.Shaped[samples[i].Shaping]++
-			}
-		}
-		sum.Groups++
-		sum.Samples += len(samples)
-		taskIDs[g[0].TaskID] = true
-		out = append(out, samples...)
-	}
-	if cache != nil {
-		st := cache.Finish(cfg.Logger)
-		sum.TokenCache = &st
-	}
-	sum.Version, err = jobs.Commit(ctx, st, schemas.RLSamples, out, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: inputs})
-	if err != nil {
-		return sum, fmt.Errorf("build-rl: %w", err)
-	}
-	if cfg.VerlOut != "" {
-		n, err := writeVerlRL(ctx, l, cfg, taskIDs)
-		if err != nil {
-			return sum, err
-		}
-		sum.VerlFile, sum.VerlTasks = cfg.VerlOut, n
-	}
-	cfg.Logger.Info("built rl batch", "batch_id", sum.BatchID, "groups", sum.Groups, "samples", sum.Samples)
-	return sum, nil
+	return groups, slices.Sorted(maps.Keys(groups)), nil
 }
 
-func identity(t *tokenizer.Tokenizer) string {
-	if t == nil {
-		return ""
+// groupBatch is one group's samples with their advantages (nil: the group
+// is dropped, and the summary says why).
+func groupBatch(g []schemas.Rollout, key, batchID string, cfg Config, st *state, cache *tokcache.Cache, sum *Summary) ([]schemas.RLSample, error) {
+	slices.SortFunc(g, func(a, b schemas.Rollout) int {
+		return cmp.Or(cmp.Compare(a.SampleIdx, b.SampleIdx), cmp.Compare(a.RolloutID, b.RolloutID))
+	})
+	if cfg.K > 0 {
+		if len(g) < cfg.K {
+			sum.DroppedGroups[fmt.Sprintf("fewer than k=%d rollouts", cfg.K)]++
+			return nil, nil
+		}
+		g = g[:cfg.K]
 	}
-	return t.Identity()
+	stat, known := st.stats[[2]string{g[0].TaskID, g[0].Policy}]
+	if len(cfg.Bands) > 0 && (!known || !slices.Contains(cfg.Bands, stat.Band)) {
+		sum.DroppedGroups["outside the curriculum bands"]++
+		return nil, nil
+	}
+	opts := rl.Options{ForcedAlpha: cfg.ForcedAlpha, ForcedExitReasons: cfg.ForcedExitReasons, InfraExitReasons: cfg.InfraExitReasons, Overlong: cfg.Overlong}
+	samples, err := groupSamples(g, opts, cfg, cache, st.tmpl)
+	if err != nil {
+		return nil, err
+	}
+	rewards := make([]float64, len(samples))
+	in := make([]bool, len(samples))
+	for i, s := range samples {
+		rewards[i], in[i] = s.RewardShaped, s.InBaseline
+	}
+	adv, err := rl.Advantages(rewards, in, cfg.Estimator)
+	if err != nil {
+		return nil, err
+	}
+	if rl.AllZero(adv) {
+		sum.DroppedGroups["all advantages zero"]++
+		return nil, nil
+	}
+	for i := range samples {
+		samples[i].Advantage, samples[i].BatchID, samples[i].GroupID = adv[i], batchID, key
+		if known {
+			p := stat.PassRate
+			samples[i].PassRate = &p
+		}
+		if !samples[i].InBaseline {
+			sum.Masked++
+		}
+		if samples[i].Shaping != "" {
+			sum.Shaped[samples[i].Shaping]++
+		}
+	}
+	sum.Groups++
+	sum.Samples += len(samples)
+	return samples, nil
+}
+
+// writeVerl writes the batch's tasks as a verl RL Parquet, when asked.
+func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
+	st := r.Plan.State.(*state)
+	sum.Version = sum.Outputs[schemas.RLSamples.Name]
+	if st.verlOut == "" {
+		return nil
+	}
+	if st.taskIDs == nil { // complete already: the batch's tasks from its rows
+		t, err := r.Env.Lake.Table(schemas.RLSamples.Name)
+		if err != nil {
+			return err
+		}
+		s, err := t.Snapshot(ctx, sum.Version)
+		if err != nil {
+			return err
+		}
+		st.taskIDs = map[string]bool{}
+		for row, err := range jobs.ReadRows[schemas.RLSample](ctx, r.Env.Lake, s, r.Env.CacheDir) {
+			if err != nil {
+				return err
+			}
+			if row.BatchID == sum.BatchID {
+				st.taskIDs[row.TaskID] = true
+			}
+		}
+	}
+	n, err := writeVerlRL(ctx, r.Env, st.verlOut, st.taskIDs)
+	sum.VerlFile, sum.VerlTasks = st.verlOut, n
+	return err
+}
+
+func print(w io.Writer, sum *Summary) error {
+	state := fmt.Sprintf("committed %s@%d", schemas.RLSamples.Name, sum.Version)
+	if sum.Skipped {
+		state = fmt.Sprintf("already in %s@%d", schemas.RLSamples.Name, sum.Version)
+	}
+	fmt.Fprintf(w, "rl batch %s from %s (%s): %d groups, %d samples, %d masked\n", sum.BatchID, sum.Input, state, sum.Groups, sum.Samples, sum.Masked)
+	for _, reason := range slices.Sorted(maps.Keys(sum.DroppedGroups)) {
+		fmt.Fprintf(w, "dropped groups: %d (%s)\n", sum.DroppedGroups[reason], reason)
+	}
+	for _, s := range slices.Sorted(maps.Keys(sum.Shaped)) {
+		fmt.Fprintf(w, "shaped: %d (%s)\n", sum.Shaped[s], s)
+	}
+	if sum.VerlFile != "" {
+		fmt.Fprintf(w, "wrote %s (%d tasks)\n", sum.VerlFile, sum.VerlTasks)
+	}
+	return nil
 }
 
 func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcache.Cache, tmpl *chattemplate.Template) ([]schemas.RLSample, error) {
@@ -292,34 +354,30 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcach
 	return out, nil
 }
 
-func readStats(ctx context.Context, l *lake.Lake, cfg Config) (map[[2]string]schemas.TaskStat, string, error) {
+func readStats(ctx context.Context, l *lake.Lake, cfg Config, cacheDir string) (map[[2]string]schemas.TaskStat, string, error) {
 	out := map[[2]string]schemas.TaskStat{}
-	t, err := l.Table(schemas.TaskStats.Name)
-	if err != nil {
-		return nil, "", err
-	}
-	s, err := t.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return nil, "", err
-	}
-	if s.Rows() == 0 {
+	// The latest complete curation (or the one asked for) names the
+	// task_stats version that holds its rows.
+	rec, err := curate.Latest(ctx, l, cfg.CurationID)
+	if errors.Is(err, lake.ErrNoRun) && cfg.CurationID == "" {
 		if len(cfg.Bands) > 0 {
 			return nil, "", errors.New("build-rl: bands need task_stats: run swelake run curate with difficulty.bands first")
 		}
 		return out, "", nil
 	}
-	id := cfg.CurationID
-	if id == "" {
-		log, err := t.Log(ctx, s.Version, s.Version)
-		if err != nil || len(log) == 0 {
-			return nil, "", fmt.Errorf("build-rl: read task_stats log: %v", err)
-		}
-		var ok bool
-		if id, ok = curate.IDFromRunKey(log[0].Provenance.RunKey, schemas.TaskStats.Name); !ok {
-			return nil, "", fmt.Errorf("build-rl: %s was not written by curate (run key %q)", s.Ref(), log[0].Provenance.RunKey)
-		}
+	if err != nil {
+		return nil, "", fmt.Errorf("build-rl: task_stats: %w", err)
 	}
-	for r, err := range jobs.ReadRows[schemas.TaskStat](ctx, l, s, cfg.CacheDir) {
+	id := rec.ID
+	t, err := l.Table(schemas.TaskStats.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := t.Snapshot(ctx, rec.Outputs[schemas.TaskStats.Name])
+	if err != nil {
+		return nil, "", fmt.Errorf("build-rl: task_stats of %s: %w", id, err)
+	}
+	for r, err := range jobs.ReadRows[schemas.TaskStat](ctx, l, s, cacheDir) {
 		if err != nil {
 			return nil, "", err
 		}
@@ -364,7 +422,8 @@ type verlRow struct {
 	ExtraInfo   verlExtra     `parquet:"extra_info"`
 }
 
-func writeVerlRL(ctx context.Context, l *lake.Lake, cfg Config, taskIDs map[string]bool) (int, error) {
+func writeVerlRL(ctx context.Context, env *stage.Env, path string, taskIDs map[string]bool) (int, error) {
+	l := env.Lake
 	t, err := l.Table(schemas.Tasks.Name)
 	if err != nil {
 		return 0, err
@@ -374,7 +433,7 @@ func writeVerlRL(ctx context.Context, l *lake.Lake, cfg Config, taskIDs map[stri
 		return 0, err
 	}
 	var rows []verlRow
-	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, s, cfg.CacheDir) {
+	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, s, env.CacheDir) {
 		if err != nil {
 			return 0, err
 		}
@@ -398,10 +457,10 @@ func writeVerlRL(ctx context.Context, l *lake.Lake, cfg Config, taskIDs map[stri
 	for i := range rows {
 		rows[i].ExtraInfo.Index = int64(i)
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.VerlOut), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
-	f, err := os.Create(cfg.VerlOut)
+	f, err := os.Create(path)
 	if err != nil {
 		return 0, fmt.Errorf("build-rl: verl output: %w", err)
 	}

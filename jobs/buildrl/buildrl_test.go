@@ -7,6 +7,7 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -22,7 +23,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 		ro("c1", "t/c", "submitted", 1, false), // fewer than k
 	}
 	laketest.Append(t, l, schemas.Rollouts, rows)
-	sum, err := Run(ctx, l, Config{K: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{K: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if sum.Groups != 1 || sum.DroppedGroups["all advantages zero"] != 1 || sum.DroppedGroups["fewer than k=2 rollouts"] != 1 || sum.Shaped["forced_submission"] != 1 {
 		t.Fatalf("k=2: %+v", sum)
 	}
-	sum, err = Run(ctx, l, Config{Iteration: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err = Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Iteration: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if !(got["a4"].MaskRule == "zero:infra_error" && !got["a4"].InBaseline) || got["a2"].Shaping != "forced_submission" || got["a1"].LMax != 81920 {
 		t.Fatalf("rows: %+v", got)
 	}
-	if _, err := Run(ctx, l, Config{Estimator: "ppo"}); err == nil {
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Estimator: "ppo"}); err == nil {
 		t.Fatal("unknown estimator accepted")
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -51,15 +51,16 @@ func BenchmarkTokenCache(b *testing.B) {
 	var tokens int64
 	b.ResetTimer()
 	for i := range b.N {
-		cfg := Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), Runtime: jobs.Runtime{CacheDir: b.TempDir()}, ValidationFrac: -1, Seed: uint64(2 * i)}
+		cfg := Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), ValidationFrac: -1, Seed: uint64(2 * i)}
+		cache := b.TempDir() // cold for the first run, warm for the second
 		t0 := time.Now()
-		first, err := Run(ctx, l, cfg)
+		first, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: cache}, cfg)
 		if err != nil || first.TokenCache.Misses != int64(len(rows)) {
 			b.Fatalf("cold: %+v %v", first.TokenCache, err)
 		}
 		t1 := time.Now()
 		cfg.Seed++
-		second, err := Run(ctx, l, cfg)
+		second, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: cache}, cfg)
 		if err != nil || second.TokenCache.Hits != int64(len(rows)) || second.Tokens != first.Tokens {
 			b.Fatalf("warm: %+v %v", second.TokenCache, err)
 		}

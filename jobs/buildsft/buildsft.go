@@ -11,11 +11,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
@@ -36,31 +39,38 @@ const (
 // Config is the job's typed configuration.
 type Config struct {
 	// Input: "" (the latest curation's kept rollouts), "curation@v"
-	// (that snapshot's latest curation, or CurationID), or a rollouts
-	// snapshot ("rollouts", "rollouts@12": every row as it is).
+	// (the latest curation at or before that version, or CurationID), or a
+	// rollouts snapshot ("rollouts", "rollouts@12": every row as it is).
 	Input      string `json:"input" mapstructure:"input"`
 	CurationID string `json:"curation_id" mapstructure:"curation_id"`
-	// TokenizerDir holds tokenizer.json and tokenizer_config.json.
-	TokenizerDir   string   `json:"-" mapstructure:"tokenizer_dir"`
+	// TokenizerDir holds tokenizer.json and tokenizer_config.json; its
+	// identity, not its path, keys the set.
+	TokenizerDir   string   `json:"tokenizer_dir,omitempty" mapstructure:"tokenizer_dir"`
 	Mask           string   `json:"mask" mapstructure:"mask"` // assistant (default) or last_turn
 	MaskErrorTurns bool     `json:"mask_error_turns" mapstructure:"mask_error_turns"`
 	ErrorMarkers   []string `json:"error_markers" mapstructure:"error_markers"`
-	MaxTokens      int      `json:"max_tokens" mapstructure:"max_tokens"`       // default 81,920
+	MaxTokens      int      `json:"max_tokens" mapstructure:"max_tokens"`       // default schemas.MaxContextTokens
 	LengthPolicy   string   `json:"length_policy" mapstructure:"length_policy"` // drop (default) or truncate
 	Seed           uint64   `json:"seed" mapstructure:"seed"`
 	ValidationFrac float64  `json:"validation_frac" mapstructure:"validation_frac"` // default 0.05; negative: none
+	// Export says where the set's files for trainers go: not part of the
+	// set's identity (the same set exported twice is one set).
+	Export Outputs `json:"-" mapstructure:",squash"`
+}
+
+// Outputs is where and how build-sft writes trainer files.
+type Outputs struct {
 	// PackLength packs the tokenised export into sequences of this many
 	// tokens (0: one example per row).
-	PackLength int `json:"-" mapstructure:"pack_length"`
+	PackLength int `json:"pack_length,omitempty" mapstructure:"pack_length"`
 	// Exports to write into OutDir/<set_id>/ (see Formats()).
-	Exports []string `json:"-" mapstructure:"exports"`
-	OutDir  string   `json:"-" mapstructure:"out_dir"`
-
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	Exports []string `json:"exports,omitempty" mapstructure:"exports"`
+	OutDir  string   `json:"out_dir,omitempty" mapstructure:"out_dir"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	SetID           string         `json:"set_id"`
 	Input           string         `json:"input"`
 	CurationID      string         `json:"curation_id,omitempty"`
@@ -75,7 +85,6 @@ type Summary struct {
 	Straddling      int            `json:"straddling_tokens"`
 	PackedSeqs      int            `json:"packed_sequences,omitempty"`
 	Version         int64          `json:"version"`
-	Skipped         bool           `json:"skipped"`
 	Exports         []string       `json:"exports,omitempty"` // files written
 	TokenizerID     string         `json:"tokenizer"`
 	TokensPerSecond float64        `json:"tokens_per_second"`
@@ -84,53 +93,196 @@ type Summary struct {
 	TokenCache tokcache.Stats `json:"token_cache"`
 }
 
-func (c *Config) defaults() {
-	c.Runtime = c.Runtime.WithDefaults()
+// Job is the build-sft stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Tokenise curated rollouts with the model's chat template into sft_examples and trainer exports",
+		Long: `Renders each kept rollout of the latest curation (or --input rollouts[@v] for
+every row as it is) with the tokenizer's own chat template, tokenises it
+exactly as the model's reference tokenizer does, and masks the loss to the
+assistant turns (OpenRLHF multi-turn convention: from the first content token
+through the end-of-turn token and its newline). Examples above max_tokens
+(default 81,920) are dropped or truncated; a seeded split assigns train and
+validation. Rows go to sft_examples (num_tokens and num_loss_tokens make a
+set's composition one SQL query away); --export writes files for the
+trainers under <out>/<set_id>/: ` + strings.Join(Formats(), ", ") + `.`,
+		Example: `  swelake run build-sft --out sft-out --export openai,parquet
+  swelake run build-sft --input rollouts@3 --tokenizer ./qwen3 --set build_sft.mask=last_turn
+  swelake sql "SELECT split, count(*), sum(num_tokens), sum(num_loss_tokens) FROM sft_examples GROUP BY split"`,
+		Inputs:  []string{schemas.Curations.Name, schemas.Rollouts.Name},
+		Outputs: []string{schemas.SFTExamples.Name},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "curation[@v] (default: the latest curation's kept rollouts) or rollouts[@v] (every row)"},
+			{Name: "out", Key: "out_dir", Usage: "directory for the exports"},
+			{Name: "export", Key: "exports", Usage: "comma-separated exports: " + strings.Join(Formats(), ", ")},
+			{Name: "pack-length", Key: "pack_length", Usage: "pack the parquet export into sequences of this many tokens (first-fit decreasing)"},
+		},
+	},
+	Defaults: func() Config {
+		return Config{MaxTokens: schemas.MaxContextTokens, LengthPolicy: LengthDrop, Mask: sft.MaskAssistant, ValidationFrac: 0.05}
+	},
+	Validate: func(c *Config) error { return c.Validate() },
+	Plan:     plan,
+	Run:      run,
+	After:    export,
+	Print:    print,
+}
+
+// state is what plan hands to run and export.
+type state struct {
+	snap   *lake.Snapshot
+	keep   map[string]bool
+	input  string
+	tok    *tokenizer.Tokenizer
+	tmpl   *chattemplate.Template
+	export Outputs
+	rows   []schemas.SFTExample // what run built (nil when the set was complete already)
+}
+
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	dir := env.Tokenizer(cfg.TokenizerDir)
+	if dir == "" {
+		return stage.Plan{}, errors.New("build-sft: no tokenizer directory (make deps installs Qwen2.5's; or --tokenizer <dir>)")
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return stage.Plan{}, fmt.Errorf("build-sft: %w", err)
+	}
+	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		return stage.Plan{}, fmt.Errorf("build-sft: chat template of %s: %w", dir, err)
+	}
+	st := &state{tok: tok, tmpl: tmpl, export: cfg.Export}
+	var curationID string
+	if st.snap, st.keep, st.input, curationID, err = source(ctx, env.Lake, *cfg, env.CacheDir); err != nil {
+		return stage.Plan{}, err
+	}
+	cfg.CurationID, cfg.TokenizerDir, cfg.Export = curationID, "", Outputs{}
+	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, Identity: []string{"tokenizer:" + tok.Identity()}, IDPrefix: "sft", State: st}
+	if st.input != st.snap.Ref().String() {
+		p.Identity = append(p.Identity, st.input)
+	}
+	return p, nil
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg := r.Plan.State.(*state), r.Config
+	sum := Summary{SetID: r.ID, Input: st.input, CurationID: cfg.CurationID, TokenizerID: st.tok.Identity(), Dropped: map[string]int{}}
+	start := r.Env.Clock()
+	cache, err := tokcache.Open(r.Env.CacheDir, st.tok)
+	if err != nil {
+		return sum, fmt.Errorf("build-sft: %w", err)
+	}
+	rows, err := build(ctx, r.Env, st, cfg, cache, &sum)
+	sum.TokenCache = cache.Finish(r.Env.Logger)
+	if err != nil {
+		return sum, err
+	}
+	for i := range rows {
+		rows[i].SetID = r.ID
+		sum.Examples++
+		sum.Tokens += rows[i].NumTokens
+		sum.LossTokens += rows[i].NumLossTokens
+		if rows[i].Split == "train" {
+			sum.Train++
+		} else {
+			sum.Validation++
+		}
+		if rows[i].Truncated {
+			sum.Truncated++
+		}
+	}
+	if el := r.Env.Clock().Sub(start).Seconds(); el > 0 {
+		sum.TokensPerSecond = float64(sum.Tokens) / el
+	}
+	st.rows = rows
+	stage.Emit(r, schemas.SFTExamples, rows)
+	r.Env.Logger.Info("built sft set", "set_id", r.ID, "examples", sum.Examples, "tokens", sum.Tokens, "loss_tokens", sum.LossTokens)
+	return sum, nil
+}
+
+// export writes the trainer files of a complete set (read back from the
+// lake when an earlier run built it).
+func export(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
+	st := r.Plan.State.(*state)
+	sum.Version = sum.Outputs[schemas.SFTExamples.Name]
+	if len(st.export.Exports) == 0 {
+		return nil
+	}
+	rows := st.rows
+	if sum.Skipped {
+		t, err := r.Env.Lake.Table(schemas.SFTExamples.Name)
+		if err != nil {
+			return err
+		}
+		es, err := t.Snapshot(ctx, sum.Version)
+		if err != nil {
+			return err
+		}
+		for row, err := range jobs.ReadRows[schemas.SFTExample](ctx, r.Env.Lake, es, r.Env.CacheDir) {
+			if err != nil {
+				return err
+			}
+			if row.SetID == sum.SetID {
+				rows = append(rows, row)
+			}
+		}
+		slices.SortFunc(rows, func(a, b schemas.SFTExample) int { return cmp.Compare(a.ExampleID, b.ExampleID) })
+	}
+	files, packed, err := Export(st.export.OutDir, sum.SetID, rows, st.export.Exports, st.export.PackLength)
+	sum.Exports, sum.PackedSeqs = files, packed
+	return err
+}
+
+func print(w io.Writer, sum *Summary) error {
+	state := fmt.Sprintf("committed %s@%d", schemas.SFTExamples.Name, sum.Version)
+	if sum.Skipped {
+		state = fmt.Sprintf("already in %s@%d", schemas.SFTExamples.Name, sum.Version)
+	}
+	fmt.Fprintf(w, "sft set %s from %s (%s): %d examples (train %d, validation %d) from %d rollouts, %d tokens, %d with loss, %d truncated\n",
+		sum.SetID, sum.Input, state, sum.Examples, sum.Train, sum.Validation, sum.Rollouts, sum.Tokens, sum.LossTokens, sum.Truncated)
+	for _, reason := range slices.Sorted(maps.Keys(sum.Dropped)) {
+		fmt.Fprintf(w, "not an example: %d (%s)\n", sum.Dropped[reason], reason)
+	}
+	for _, f := range sum.Exports {
+		fmt.Fprintf(w, "wrote %s\n", f)
+	}
+	return nil
+}
+
+// Validate fills the defaults and checks the config before any I/O.
+func (c *Config) Validate() error {
 	if c.MaxTokens <= 0 {
-		c.MaxTokens = 81920
+		c.MaxTokens = schemas.MaxContextTokens
 	}
-	if c.LengthPolicy == "" {
-		c.LengthPolicy = LengthDrop
-	}
-	if c.Mask == "" {
-		c.Mask = sft.MaskAssistant
-	}
-	if c.ValidationFrac == 0 {
-		c.ValidationFrac = 0.05
-	}
+	c.LengthPolicy = cmp.Or(c.LengthPolicy, LengthDrop)
+	c.Mask = cmp.Or(c.Mask, sft.MaskAssistant)
 	if c.ValidationFrac < 0 {
 		c.ValidationFrac = 0
 	}
-}
-
-// Validate checks the config before any I/O.
-func (c Config) Validate() error {
-	if c.TokenizerDir == "" {
-		return errors.New("build-sft: no tokenizer directory (make deps installs Qwen2.5's; or --tokenizer <dir>)")
+	if c.LengthPolicy != LengthDrop && c.LengthPolicy != LengthTruncate {
+		return fmt.Errorf("length_policy %q: drop or truncate", c.LengthPolicy)
 	}
-	if c.LengthPolicy != "" && c.LengthPolicy != LengthDrop && c.LengthPolicy != LengthTruncate {
-		return fmt.Errorf("build-sft: length_policy %q: drop or truncate", c.LengthPolicy)
+	if c.Mask != sft.MaskAssistant && c.Mask != sft.MaskLastTurn {
+		return fmt.Errorf("mask %q: %s or %s", c.Mask, sft.MaskAssistant, sft.MaskLastTurn)
 	}
-	if c.Mask != "" && c.Mask != sft.MaskAssistant && c.Mask != sft.MaskLastTurn {
-		return fmt.Errorf("build-sft: mask %q: %s or %s", c.Mask, sft.MaskAssistant, sft.MaskLastTurn)
-	}
-	for _, e := range c.Exports {
+	for _, e := range c.Export.Exports {
 		if !slices.Contains(Formats(), e) {
-			return fmt.Errorf("build-sft: export %q: one of %s", e, strings.Join(Formats(), ", "))
+			return fmt.Errorf("export %q: one of %s", e, strings.Join(Formats(), ", "))
 		}
 	}
-	if len(c.Exports) > 0 && c.OutDir == "" {
-		return errors.New("build-sft: exports need an output directory (--out)")
+	if len(c.Export.Exports) > 0 && c.Export.OutDir == "" {
+		return errors.New("exports need an output directory (--out)")
 	}
-	if c.PackLength < 0 || (c.PackLength > 0 && c.PackLength < 16) {
-		return fmt.Errorf("build-sft: pack_length %d: 0 (no packing) or a sequence length", c.PackLength)
+	if c.Export.PackLength < 0 || (c.Export.PackLength > 0 && c.Export.PackLength < 16) {
+		return fmt.Errorf("pack_length %d: 0 (no packing) or a sequence length", c.Export.PackLength)
 	}
 	return nil
 }
 
 // source resolves the input to a rollouts snapshot and the rollouts to keep
 // (nil: all).
-func source(ctx context.Context, l *lake.Lake, cfg Config) (*lake.Snapshot, map[string]bool, string, string, error) {
+func source(ctx context.Context, l *lake.Lake, cfg Config, cacheDir string) (*lake.Snapshot, map[string]bool, string, string, error) {
 	in := cmp.Or(cfg.Input, schemas.Curations.Name)
 	ref, err := lake.ParseRef(in)
 	if err != nil {
@@ -151,43 +303,32 @@ func source(ctx context.Context, l *lake.Lake, cfg Config) (*lake.Snapshot, map[
 	default:
 		return nil, nil, "", "", fmt.Errorf("build-sft: input %s: a rollouts or curation snapshot", in)
 	}
+	// The latest complete curation (at or before the version asked for):
+	// its run record names its rows' versions and the rollouts it read.
+	rec, err := l.LatestRun(ctx, curate.JobName, func(r *lake.RunRecord) bool {
+		v, ok := r.Outputs[schemas.Curations.Name]
+		return ok && (ref.Version == lake.Latest || v <= ref.Version) && (cfg.CurationID == "" || r.ID == cfg.CurationID)
+	})
+	if err != nil {
+		return nil, nil, "", "", fmt.Errorf("build-sft: input %s: curation %q: %w (run swelake run curate first, or --input rollouts)", in, cmp.Or(cfg.CurationID, "(latest)"), err)
+	}
+	id := rec.ID
+	var inputRef string
+	for _, r := range rec.Inputs {
+		if strings.HasPrefix(r, schemas.Rollouts.Name+"@") {
+			inputRef = r
+		}
+	}
 	ct, err := l.Table(schemas.Curations.Name)
 	if err != nil {
 		return nil, nil, "", "", err
 	}
-	cs, err := ct.Snapshot(ctx, ref.Version)
+	cs, err := ct.Snapshot(ctx, rec.Outputs[schemas.Curations.Name])
 	if err != nil {
-		return nil, nil, "", "", fmt.Errorf("build-sft: input %s: %w (run swelake run curate first, or --input rollouts)", in, err)
-	}
-	if cs.Version == 0 || cs.Rows() == 0 {
-		return nil, nil, "", "", fmt.Errorf("build-sft: %s holds no curation: run swelake run curate first, or use --input rollouts", cs.Ref())
-	}
-	// The curation and its input: from the commit that added it.
-	log, err := ct.Log(ctx, 1, cs.Version)
-	if err != nil {
-		return nil, nil, "", "", err
-	}
-	id := cfg.CurationID
-	var inputRef string
-	for i := len(log) - 1; i >= 0; i-- {
-		rk := log[i].Provenance.RunKey
-		cid, ok := curate.IDFromRunKey(rk, schemas.Curations.Name)
-		if !ok || (id != "" && cid != id) {
-			continue
-		}
-		id = cid
-		for _, r := range log[i].Provenance.Inputs {
-			if strings.HasPrefix(r, schemas.Rollouts.Name+"@") {
-				inputRef = r
-			}
-		}
-		break
-	}
-	if inputRef == "" {
-		return nil, nil, "", "", fmt.Errorf("build-sft: curation %q not found in %s", cmp.Or(cfg.CurationID, "(latest)"), cs.Ref())
+		return nil, nil, "", "", fmt.Errorf("build-sft: curation %s: %w", id, err)
 	}
 	keep := map[string]bool{}
-	for c, err := range jobs.ReadRows[schemas.Curation](ctx, l, cs, cfg.CacheDir) {
+	for c, err := range jobs.ReadRows[schemas.Curation](ctx, l, cs, cacheDir) {
 		if err != nil {
 			return nil, nil, "", "", err
 		}
@@ -216,129 +357,11 @@ type built struct {
 	err string // why it is not an example
 }
 
-// Run builds the SFT set.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	cfg.defaults()
-	sum := Summary{Dropped: map[string]int{}, Version: -1}
-	if err := cfg.Validate(); err != nil {
-		return sum, err
-	}
-	tok, err := tokenizer.Load(cfg.TokenizerDir)
-	if err != nil {
-		return sum, fmt.Errorf("build-sft: %w", err)
-	}
-	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
-	if err != nil {
-		return sum, fmt.Errorf("build-sft: chat template of %s: %w", cfg.TokenizerDir, err)
-	}
-	sum.TokenizerID = tok.Identity()
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	snap, keep, inputRef, curationID, err := source(ctx, l, cfg)
-	if err != nil {
-		return sum, err
-	}
-	sum.Input, sum.CurationID = inputRef, curationID
-	cfgHash, err := jobs.ConfigHash(struct {
-		Cfg        Config
-		Input      string
-		Rollouts   string
-		CurationID string
-		Tokenizer  string
-	}{cfg, inputRef, snap.Ref().String(), curationID, tok.Identity()})
-	if err != nil {
-		return sum, err
-	}
-	sum.SetID = "sft-" + cfgHash[:16]
-	runKey := JobName + "/" + sum.SetID
-	et, err := l.Table(schemas.SFTExamples.Name)
-	if err != nil {
-		return sum, err
-	}
-	start := cfg.Clock()
-	var rows []schemas.SFTExample
-	if c, done, err := et.Committed(ctx, runKey); err != nil {
-		return sum, err
-	} else if done {
-		sum.Skipped, sum.Version = true, c.Version
-		es, err := et.Snapshot(ctx, c.Version)
-		if err != nil {
-			return sum, err
-		}
-		for r, err := range jobs.ReadRows[schemas.SFTExample](ctx, l, es, cfg.CacheDir) {
-			if err != nil {
-				return sum, err
-			}
-			if r.SetID == sum.SetID {
-				rows = append(rows, r)
-			}
-		}
-		slices.SortFunc(rows, func(a, b schemas.SFTExample) int { return cmp.Compare(a.ExampleID, b.ExampleID) })
-	} else {
-		cache, err := tokcache.Open(cfg.CacheDir, tok)
-		if err != nil {
-			return sum, fmt.Errorf("build-sft: %w", err)
-		}
-		rows, err = build(ctx, l, snap, keep, cfg, cache, tmpl, &sum)
-		sum.TokenCache = cache.Finish(cfg.Logger)
-		if err != nil {
-			return sum, err
-		}
-		for i := range rows {
-			rows[i].SetID = sum.SetID
-		}
-		prov := lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: uniq(inputRef, snap.Ref().String()),
-			CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}
-		files, err := lake.WriteFiles(ctx, et, jobs.Spec(schemas.SFTExamples), lake.Slice(rows), lake.WriteOptions{CodeVersion: cfg.CodeVersion})
-		if err != nil {
-			return sum, fmt.Errorf("build-sft: write: %w", err)
-		}
-		res, err := et.Append(ctx, files, prov)
-		if err != nil {
-			return sum, fmt.Errorf("build-sft: commit %s: %w", schemas.SFTExamples.Name, err)
-		}
-		sum.Version = res.Commit.Version
-	}
-	for _, r := range rows {
-		sum.Examples++
-		sum.Tokens += r.NumTokens
-		sum.LossTokens += r.NumLossTokens
-		if r.Split == "train" {
-			sum.Train++
-		} else {
-			sum.Validation++
-		}
-		if r.Truncated {
-			sum.Truncated++
-		}
-	}
-	if el := cfg.Clock().Sub(start).Seconds(); el > 0 && !sum.Skipped {
-		sum.TokensPerSecond = float64(sum.Tokens) / el
-	}
-	if len(cfg.Exports) > 0 {
-		files, packed, err := Export(cfg.OutDir, sum.SetID, rows, cfg.Exports, cfg.PackLength)
-		if err != nil {
-			return sum, err
-		}
-		sum.Exports, sum.PackedSeqs = files, packed
-	}
-	cfg.Logger.Info("built sft set", "set_id", sum.SetID, "examples", sum.Examples, "tokens", sum.Tokens, "loss_tokens", sum.LossTokens)
-	return sum, nil
-}
-
-func uniq(a, b string) []string {
-	if a == b {
-		return []string{a}
-	}
-	return []string{a, b}
-}
-
-func build(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, keep map[string]bool, cfg Config,
-	tok *tokcache.Cache, tmpl *chattemplate.Template, sum *Summary) ([]schemas.SFTExample, error) {
+func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokcache.Cache, sum *Summary) ([]schemas.SFTExample, error) {
+	keep, tmpl := st.keep, st.tmpl
 	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers}
 	var rows []schemas.SFTExample
-	err := jobs.MapRows(ctx, l, snap, cfg.CacheDir,
+	err := jobs.MapRows(ctx, env.Lake, st.snap, env.CacheDir,
 		func(r *schemas.Rollout) bool { return keep == nil || keep[r.RolloutID] },
 		func(r schemas.Rollout) (built, error) { return buildOne(r, tok, tmpl, opts, cfg), nil },
 		func(b built) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -40,26 +40,26 @@ func config(t *testing.T) Config {
 	if err := tokref.Check(); err != nil {
 		t.Fatal(err)
 	}
-	return Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), Runtime: jobs.Runtime{CacheDir: t.TempDir()}, OutDir: t.TempDir(), Exports: Formats(), ValidationFrac: -1}
+	return Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), Export: Outputs{OutDir: t.TempDir(), Exports: Formats()}, ValidationFrac: -1}
 }
 
 func TestLengthPolicyAndIdempotence(t *testing.T) {
 	l := fixture(t)
 	cfg := config(t)
 	cfg.MaxTokens = 200
-	sum, err := Run(context.Background(), l, cfg)
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Examples != 1 || sum.Dropped["longer than 200 tokens"] != 1 || sum.Dropped["no assistant turn"] != 1 || sum.Train != 1 {
 		t.Fatalf("drop: %+v", sum)
 	}
-	again, err := Run(context.Background(), l, cfg)
+	again, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil || !again.Skipped || again.SetID != sum.SetID || again.Examples != 1 {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
 	cfg.LengthPolicy = LengthTruncate
-	tr, err := Run(context.Background(), l, cfg)
+	tr, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil || tr.SetID == sum.SetID || tr.Examples != 2 || tr.Truncated != 1 {
 		t.Fatalf("truncate: %+v %v", tr, err)
 	}
@@ -90,11 +90,11 @@ func readJSONL(t *testing.T, path string) []map[string]any {
 func TestExportsFollowTheirFormats(t *testing.T) {
 	l := fixture(t)
 	cfg := config(t)
-	sum, err := Run(context.Background(), l, cfg)
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cfg.OutDir, sum.SetID)
+	dir := filepath.Join(cfg.Export.OutDir, sum.SetID)
 	// OpenAI fine-tuning: messages with weight (0/1) on assistant messages
 	// only; tool messages answer a tool_call_id; tools alongside.
 	for _, rec := range readJSONL(t, filepath.Join(dir, "openai", "train.jsonl")) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
@@ -105,9 +106,9 @@ func BenchmarkCurate(b *testing.B) {
 	var ours, duck time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		cfg := Config{Runtime: jobs.Runtime{Logger: benchLogger(), CacheDir: b.TempDir()}, TokenizerDir: tokref.DefaultTokenizerDir(), Params: map[string]map[string]any{"loop": {"max_repeats": int64(5 + i)}}}
+		cfg := Config{TokenizerDir: tokref.DefaultTokenizerDir(), Params: map[string]map[string]any{"loop": {"max_repeats": int64(5 + i)}}}
 		t0 := time.Now()
-		sum, err := Run(ctx, l, cfg)
+		sum, err := Job.Execute(ctx, &stage.Env{Lake: l, Logger: benchLogger(), CacheDir: b.TempDir()}, cfg)
 		if err != nil || sum.Input != int64(n) {
 			b.Fatalf("%+v %v", sum, err)
 		}

@@ -9,21 +9,23 @@ package curate
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
@@ -48,7 +50,7 @@ func DefaultParams() map[string]map[string]any {
 		"reward":      {"min_reward": 1.0},
 		"format_hint": {"hints": []string{"You forgot to use a function call", "Your last output did not use any tool calls", "did not include a valid function call", "Your output was not formatted correctly"}},
 		"step_cap":    {"max_turns": int64(150), "exit_reasons": rl.DefaultForcedExitReasons()},
-		"token_cap":   {"max_tokens": int64(81920)},
+		"token_cap":   {"max_tokens": int64(schemas.MaxContextTokens)},
 		"bare_submit": {"tools": []string{"submit", "finish", "finish_task", "task_done", "attempt_completion"}, "command_regex": `(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`},
 		"git_hacking": {"regex": `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},
 		"patch_hygiene": {"stray_regex": `(?i)(^|/)([^/]*(repro|debug|scratch)[^/]*\.(py|sh|js|ts|go|rb)|(issue|notes?|summary|changes|fix|solution|todo|plan)[^/]*\.(md|txt|rst))$`,
@@ -92,14 +94,14 @@ type Config struct {
 	Input string `json:"input" mapstructure:"input"`
 	// Rules to apply (default DefaultRules(); add "dedup", "decontam").
 	Rules []string `json:"rules" mapstructure:"rules"`
-	// Params override DefaultParams: rule → param → value.
+	// Params override DefaultParams: rule → param → value. A run records
+	// the full set it used (defaults included).
 	Params     map[string]map[string]any `json:"params" mapstructure:"params"`
 	Difficulty Difficulty                `json:"difficulty" mapstructure:"difficulty"`
 	// TokenizerDir holds the model's tokenizer.json and tokenizer_config.json
 	// (token counts of rollouts whose source did not record them); its
 	// identity, not its path, keys the curation.
-	TokenizerDir string `json:"tokenizer_dir" mapstructure:"tokenizer_dir"`
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	TokenizerDir string `json:"tokenizer_dir,omitempty" mapstructure:"tokenizer_dir"`
 }
 
 // RuleCount is one rule's line of the summary.
@@ -111,6 +113,7 @@ type RuleCount struct {
 
 // Summary is what `swelake run curate --json` prints.
 type Summary struct {
+	stage.Outcome
 	CurationID string      `json:"curation_id"`
 	Input      int64       `json:"input"`
 	Kept       int64       `json:"kept"`
@@ -122,169 +125,123 @@ type Summary struct {
 	// ids came from the token cache (hits) or were tokenised now (misses).
 	TokenCache *tokcache.Stats `json:"token_cache,omitempty"`
 	InputRef   string          `json:"input_ref"`
-	Skipped    bool            `json:"skipped"` // this curation was already committed
-	Versions   struct {
-		Curation int64 `json:"curation"`
-		Drops    int64 `json:"curation_drops"`
-		Stats    int64 `json:"task_stats"`
-	} `json:"versions"`
 }
 
 // ErrUnknownRule: a configured rule has no SQL file.
 var ErrUnknownRule = errors.New("unknown curation rule")
 
-// Run curates the input snapshot.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	var sum Summary
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if cfg.Input == "" {
-		cfg.Input = schemas.Rollouts.Name
-	}
+// Job is the curate stage: one run writes curation, curation_drops and
+// task_stats, visible together through its run record.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Rule filters, Best-of-N difficulty, dedup and decontamination over a rollouts snapshot",
+		Long: `Applies the curation rules (SQL files in queries/curate/rules: reward,
+format_hint, step_cap, token_cap, bare_submit, git_hacking, patch_hygiene,
+test_tampering, loop; optionally dedup and decontam) and the Best-of-N
+difficulty filter to a pinned rollouts snapshot. Writes the decisions to
+curation (one row per rollout: kept, or the rules that reject it and why),
+the per-rule counts to curation_drops and the per-task pass rates to
+task_stats, all three visible together or not at all. Source rows are never
+deleted. --json prints {"curation_id", "input", "kept", "rules": [{"rule",
+"dropped", "dropped_only"}], ...} where dropped counts the rows each rule
+rejects on its own.`,
+		Example: `  swelake run curate
+  swelake run curate --input rollouts@12 --json
+  swelake run curate --set curate.rules='["reward","loop"]' --set curate.params.loop.max_repeats=3
+  swelake sql "SELECT rule, dropped, dropped_only FROM curation_drops ORDER BY dropped DESC"`,
+		Inputs:  []string{schemas.Rollouts.Name},
+		Outputs: []string{schemas.Curations.Name, schemas.CurationDrops.Name, schemas.TaskStats.Name},
+		Flags:   []stage.Flag{{Name: "input", Key: "input", Usage: "rollouts snapshot to curate (table or table@version)"}},
+	},
+	Defaults: func() Config { return Config{Input: schemas.Rollouts.Name} },
+	Validate: validate,
+	Plan:     plan,
+	Run:      run,
+	Print:    print,
+}
+
+// state is what plan hands to run.
+type state struct {
+	snap  *lake.Snapshot
+	rules []queries.Rule
+	tok   string // the tokenizer directory ("" : no token_cap)
+}
+
+// validate fills the defaults and checks rules and parameters: an unknown
+// rule or parameter is an error, never a silent NULL.
+func validate(cfg *Config) error {
+	cfg.Input = cmp.Or(cfg.Input, schemas.Rollouts.Name)
 	if cfg.Rules == nil {
 		cfg.Rules = DefaultRules()
 	}
 	params := DefaultParams()
 	for rule, ps := range cfg.Params {
 		if _, ok := params[rule]; !ok {
-			return sum, fmt.Errorf("curate: params for %w %q", ErrUnknownRule, rule)
+			return fmt.Errorf("params for %w %q (rules: %s)", ErrUnknownRule, rule, strings.Join(slices.Sorted(maps.Keys(params)), ", "))
 		}
 		for k, v := range ps {
 			if _, ok := params[rule][k]; !ok {
-				return sum, fmt.Errorf("curate: rule %s has no parameter %q", rule, k)
+				return fmt.Errorf("rule %s has no parameter %q (it has: %s)", rule, k, strings.Join(slices.Sorted(maps.Keys(params[rule])), ", "))
 			}
 			params[rule][k] = normalizeParam(v)
 		}
 	}
-	rules := make([]queries.Rule, len(cfg.Rules))
-	for i, name := range cfg.Rules {
-		r, err := queries.CurationRule(name)
-		if err != nil {
-			return sum, fmt.Errorf("curate: %w %q (rules are the files in queries/curate/rules)", ErrUnknownRule, name)
+	cfg.Params = params
+	for _, name := range cfg.Rules {
+		if _, err := queries.CurationRule(name); err != nil {
+			return fmt.Errorf("%w %q (rules are the files in queries/curate/rules)", ErrUnknownRule, name)
 		}
-		rules[i] = r
 	}
-	ref, err := lake.ParseRef(cfg.Input)
-	if err != nil {
-		return sum, fmt.Errorf("curate: input: %w", err)
-	}
-	if ref.Table != schemas.Rollouts.Name {
-		return sum, fmt.Errorf("curate: input %s: curation reads a rollouts snapshot", cfg.Input)
-	}
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	rt, err := l.Table(ref.Table)
-	if err != nil {
-		return sum, err
-	}
-	snap, err := rt.Snapshot(ctx, ref.Version)
-	if err != nil {
-		return sum, fmt.Errorf("curate: input %s: %w", cfg.Input, err)
-	}
-	sum.InputRef = snap.Ref().String()
+	return nil
+}
 
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	st := &state{}
+	for _, name := range cfg.Rules {
+		r, _ := queries.CurationRule(name)
+		st.rules = append(st.rules, r)
+	}
+	var err error
+	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
+		return stage.Plan{}, fmt.Errorf("curate: %w", err)
+	}
+	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: "cur", State: st}
 	// The tokenizer is loaded only if some rollout has no recorded token
-	// count; its identity keys the curation either way.
-	tokID := ""
-	needTokens := slices.Contains(cfg.Rules, "token_cap")
-	if needTokens {
-		if cfg.TokenizerDir == "" {
-			return sum, errors.New("curate: the token_cap rule needs a tokenizer: set tokenizer_dir (make deps installs Qwen2.5's)")
+	// count; its identity, not its path, keys the curation either way.
+	if dir := env.Tokenizer(cfg.TokenizerDir); slices.Contains(cfg.Rules, "token_cap") {
+		if dir == "" {
+			return p, errors.New("curate: the token_cap rule needs a tokenizer: set tokenizer_dir (make deps installs Qwen2.5's)")
 		}
-		if tokID, err = tokenizer.IdentityOf(cfg.TokenizerDir); err != nil {
-			return sum, fmt.Errorf("curate: %w", err)
+		id, err := tokenizer.IdentityOf(dir)
+		if err != nil {
+			return p, fmt.Errorf("curate: %w", err)
 		}
+		st.tok, p.Identity = dir, []string{"tokenizer:" + id}
 	}
-	cfgHash, err := jobs.ConfigHash(struct {
-		Rules      []string
-		Params     map[string]map[string]any
-		Difficulty Difficulty
-		Tokenizer  string
-	}{cfg.Rules, params, cfg.Difficulty, tokID})
-	if err != nil {
-		return sum, err
-	}
-	// The id names the input by content (its files' sha256s) as well as by
-	// ref, so that curations of different lakes never share an id.
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", sum.InputRef, cfgHash)
-	for _, f := range snap.Files {
-		fmt.Fprintf(h, "%s\x00", f.SHA256)
-	}
-	idHash := h.Sum(nil)
-	sum.CurationID = "cur-" + hex.EncodeToString(idHash[:])[:16]
+	cfg.TokenizerDir = ""
+	return p, nil
+}
 
-	ct, err := l.Table(schemas.Curations.Name)
-	if err != nil {
-		return sum, err
-	}
-	if c, done, err := ct.Committed(ctx, RunKey(sum.CurationID, schemas.Curations.Name)); err != nil {
-		return sum, err
-	} else if done {
-		cfg.Logger.Info("curation already committed", "curation_id", sum.CurationID, "version", c.Version)
-		sum.Skipped = true
-		return summaryFromLake(ctx, l, cfg, sum)
-	}
-
-	t0 := cfg.Clock()
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
+	sum := Summary{CurationID: r.ID, InputRef: st.snap.Ref().String()}
+	eng, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger})
 	if err != nil {
 		return sum, err
 	}
 	defer eng.Close()
-	pins := map[string]int64{schemas.Rollouts.Name: snap.Version}
-	if err := eng.Attach(ctx, l, pins, jobs.ParquetSchema); err != nil {
+	if sum.TokenCache, err = prepare(ctx, env, eng, st, cfg); err != nil {
 		return sum, err
 	}
-	cfg.Logger.Debug("curation attach", "elapsed", cfg.Clock().Sub(t0))
-	inputs := []string{snap.Ref().String()}
-	for t, r := range eng.Views() {
-		if t == schemas.Tasks.Name || t == schemas.Evaluations.Name {
-			inputs = append(inputs, r.String())
-		}
-	}
-	sort.Strings(inputs)
-
-	// Only rollouts whose source recorded no token count are rendered and
-	// tokenised.
-	var missing int64
-	var tok *tokenizer.Tokenizer
-	if needTokens {
-		if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM rollouts WHERE tokens IS NULL").Scan(&missing); err != nil {
-			return sum, fmt.Errorf("curate: count rollouts without tokens: %w", err)
-		}
-	}
-	if missing > 0 {
-		if tok, err = tokenizer.Load(cfg.TokenizerDir); err != nil {
-			return sum, fmt.Errorf("curate: %w", err)
-		}
-	}
-	tokens, cacheStats, err := countTokens(ctx, l, snap, cfg, tok)
-	if err != nil {
-		return sum, err
-	}
-	sum.TokenCache = cacheStats
-	if err := loadTokens(ctx, eng, tokens); err != nil {
-		return sum, err
-	}
-	if err := setParams(ctx, eng.DB(), params); err != nil {
-		return sum, err
-	}
-	if err := materialize(ctx, eng, cfg); err != nil {
-		return sum, err
-	}
-
 	// Every rule's rejections go into one table, inside DuckDB: the rules'
 	// results never cross into Go row by row, only the final decisions do.
-	counts, err := runRules(ctx, eng, rules, cfg)
+	counts, err := runRules(ctx, env, eng, st.rules)
 	if err != nil {
 		return sum, err
 	}
-
-	t0 = cfg.Clock()
 	stripped := map[string]stripResult{}
-	if strip, _ := params["patch_hygiene"]["strip"].(bool); strip && slices.Contains(cfg.Rules, "patch_hygiene") {
-		if stripped, err = stripStrays(ctx, eng, params["patch_hygiene"]["stray_regex"]); err != nil {
+	if strip, _ := cfg.Params["patch_hygiene"]["strip"].(bool); strip && slices.Contains(cfg.Rules, "patch_hygiene") {
+		if stripped, err = stripStrays(ctx, eng, cfg.Params["patch_hygiene"]["stray_regex"]); err != nil {
 			return sum, err
 		}
 		for i := range counts {
@@ -294,8 +251,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 		sum.Stripped = int64(len(stripped))
 	}
-
-	stats, err := taskStats(ctx, eng, sum.CurationID, cfg.Difficulty)
+	stats, err := taskStats(ctx, eng, r.ID, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
@@ -307,12 +263,55 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 	}
 	sum.Tasks = int64(len(stats))
-	cfg.Logger.Debug("curation task stats", "tasks", sum.Tasks, "elapsed", cfg.Clock().Sub(t0))
-
-	decisions, err := decide(ctx, eng, sum.CurationID, rules, statOf, cfg.Difficulty)
+	decisions, err := decide(ctx, eng, r.ID, st.rules, statOf, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
+	drops := tally(&sum, decisions, stripped, counts, cfg)
+	stage.Emit(r, schemas.Curations, decisions)
+	stage.Emit(r, schemas.CurationDrops, drops)
+	stage.Emit(r, schemas.TaskStats, stats)
+	env.Logger.Info("curated", "curation_id", r.ID, "input", sum.Input, "kept", sum.Kept)
+	return sum, nil
+}
+
+// prepare attaches the pinned rollouts, counts the tokens the sources did
+// not record, sets the rules' parameters and builds the tables they read.
+func prepare(ctx context.Context, env *stage.Env, eng *queries.Engine, st *state, cfg Config) (*tokcache.Stats, error) {
+	if err := eng.Attach(ctx, env.Lake, map[string]int64{schemas.Rollouts.Name: st.snap.Version}, jobs.ParquetSchema); err != nil {
+		return nil, err
+	}
+	// Only rollouts whose source recorded no token count are rendered and
+	// tokenised.
+	var missing int64
+	var tok *tokenizer.Tokenizer
+	if st.tok != "" {
+		if err := eng.DB().QueryRowContext(ctx, "SELECT count(*) FROM rollouts WHERE tokens IS NULL").Scan(&missing); err != nil {
+			return nil, fmt.Errorf("curate: count rollouts without tokens: %w", err)
+		}
+	}
+	if missing > 0 {
+		var err error
+		if tok, err = tokenizer.Load(st.tok); err != nil {
+			return nil, fmt.Errorf("curate: %w", err)
+		}
+	}
+	tokens, cacheStats, err := countTokens(ctx, env, st, tok)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadTokens(ctx, eng, tokens); err != nil {
+		return nil, err
+	}
+	if err := setParams(ctx, eng.DB(), cfg.Params); err != nil {
+		return nil, err
+	}
+	return cacheStats, materialize(ctx, env, eng)
+}
+
+// tally fills the summary's counts from the decisions and returns the
+// curation_drops rows.
+func tally(sum *Summary, decisions []schemas.Curation, stripped map[string]stripResult, counts []RuleCount, cfg Config) []schemas.CurationDrop {
 	only := map[string]int64{}
 	diffCount := RuleCount{Rule: "difficulty"}
 	for i := range decisions {
@@ -336,48 +335,53 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	}
 	diffCount.DroppedOnly = only["difficulty"]
 	sum.Rules = append(counts, diffCount)
-	cfg.Logger.Debug("curation decisions", "elapsed", cfg.Clock().Sub(t0))
-	t0 = cfg.Clock()
-
-	prov := lake.Provenance{Job: JobName, ConfigHash: cfgHash, Inputs: inputs, CodeVersion: cfg.CodeVersion, Author: cfg.Author, Time: cfg.Clock().UTC()}
 	drops := make([]schemas.CurationDrop, 0, len(sum.Rules))
 	for _, c := range sum.Rules {
-		p, _ := json.Marshal(params[c.Rule])
+		p, _ := json.Marshal(cfg.Params[c.Rule])
 		if c.Rule == "difficulty" {
 			p, _ = json.Marshal(cfg.Difficulty)
 		}
 		drops = append(drops, schemas.CurationDrop{CurationID: sum.CurationID, Rule: c.Rule, Params: string(p),
 			Dropped: c.Dropped, DroppedOnly: c.DroppedOnly, Input: sum.Input, TopReasons: topReasons(decisions, c.Rule, 5)})
 	}
-	// Statistics and drop counts first, the decisions last: a reader who
-	// sees the curation also finds its statistics.
-	if sum.Versions.Stats, err = write(ctx, l, schemas.TaskStats, stats, prov, RunKey(sum.CurationID, schemas.TaskStats.Name)); err != nil {
-		return sum, err
-	}
-	if sum.Versions.Drops, err = write(ctx, l, schemas.CurationDrops, drops, prov, RunKey(sum.CurationID, schemas.CurationDrops.Name)); err != nil {
-		return sum, err
-	}
-	if sum.Versions.Curation, err = write(ctx, l, schemas.Curations, decisions, prov, RunKey(sum.CurationID, schemas.Curations.Name)); err != nil {
-		return sum, err
-	}
-	cfg.Logger.Debug("curation written", "elapsed", cfg.Clock().Sub(t0))
-	cfg.Logger.Info("curated", "curation_id", sum.CurationID, "input", sum.Input, "kept", sum.Kept)
-	return sum, nil
+	return drops
 }
+
+func print(w io.Writer, sum *Summary) error {
+	state := "committed"
+	if sum.Skipped {
+		state = "already committed"
+	}
+	fmt.Fprintf(w, "curation %s of %s (%s): input %d, kept %d; %d tasks, %d with mixed results\n",
+		sum.CurationID, sum.InputRef, state, sum.Input, sum.Kept, sum.Tasks, sum.MixedTasks)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "rule\tdropped\tdropped only by it")
+	for _, rc := range sum.Rules {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", rc.Rule, rc.Dropped, rc.DroppedOnly)
+	}
+	return tw.Flush()
+}
+
+// Latest is the latest complete curation in the lake (lake.ErrNoRun when
+// there is none), or the one whose id is id.
+func Latest(ctx context.Context, l *lake.Lake, id string) (*lake.RunRecord, error) {
+	return l.LatestRun(ctx, JobName, func(r *lake.RunRecord) bool { return id == "" || r.ID == id })
+}
+
 
 // materialize builds the tables every rule reads: cur_input (the rollouts
 // with their token counts; rollout_tokens must exist) and actions.
-func materialize(ctx context.Context, eng *queries.Engine, cfg Config) error {
+func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error {
 	for _, block := range []string{"input", "actions"} {
 		q, err := queries.CurationSQL(block)
 		if err != nil {
 			return err
 		}
-		t0 := cfg.Clock()
+		t0 := env.Clock()
 		if _, err := eng.DB().ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("curate: %s.sql: %w", block, err)
 		}
-		cfg.Logger.Debug("curation sql", "block", block, "elapsed", cfg.Clock().Sub(t0))
+		env.Logger.Debug("curation sql", "block", block, "elapsed", env.Clock().Sub(t0))
 	}
 	return nil
 }
@@ -427,16 +431,16 @@ func setParams(ctx context.Context, db *sql.DB, params map[string]map[string]any
 // countTokens returns the rendered token count of every rollout whose source
 // did not record one (tok nil: none are counted). The ids go through the
 // token cache, where build-sft and build-rl find them again.
-func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Config, tok *tokenizer.Tokenizer) (map[string]int64, *tokcache.Stats, error) {
+func countTokens(ctx context.Context, env *stage.Env, st *state, tok *tokenizer.Tokenizer) (map[string]int64, *tokcache.Stats, error) {
 	out := map[string]int64{}
 	if tok == nil {
 		return out, nil, nil
 	}
 	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
 	if err != nil {
-		return nil, nil, fmt.Errorf("curate: chat template of %s: %w", cfg.TokenizerDir, err)
+		return nil, nil, fmt.Errorf("curate: chat template of %s: %w", st.tok, err)
 	}
-	cache, err := tokcache.Open(cfg.CacheDir, tok)
+	cache, err := tokcache.Open(env.CacheDir, tok)
 	if err != nil {
 		return nil, nil, fmt.Errorf("curate: %w", err)
 	}
@@ -445,7 +449,7 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 		id string
 		n  int64
 	}
-	err = jobs.MapRows(ctx, l, snap, cfg.CacheDir,
+	err = jobs.MapRows(ctx, env.Lake, st.snap, env.CacheDir,
 		func(r *schemas.Rollout) bool { return r.Tokens == nil },
 		func(r schemas.Rollout) (res, error) {
 			text, err := tmpl.RenderChat(jobs.ChatOf(r, tok.Config()))
@@ -458,8 +462,8 @@ func countTokens(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, cfg Con
 	if err != nil {
 		return nil, nil, err
 	}
-	st := cache.Finish(cfg.Logger)
-	return out, &st, nil
+	stats := cache.Finish(env.Logger)
+	return out, &stats, nil
 }
 
 func loadTokens(ctx context.Context, eng *queries.Engine, tokens map[string]int64) error {
@@ -563,14 +567,14 @@ func difficultyReason(s schemas.TaskStat, known bool, d Difficulty) string {
 
 // runRules fills the rejections table (rule, rank, rollout, reason: one
 // row per rule that rejects a rollout) and counts each rule's rows.
-func runRules(ctx context.Context, eng *queries.Engine, rules []queries.Rule, cfg Config) ([]RuleCount, error) {
+func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []queries.Rule) ([]RuleCount, error) {
 	db := eng.DB()
 	if _, err := db.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE rejections (rule VARCHAR, rank INTEGER, rollout_id VARCHAR, reason VARCHAR)`); err != nil {
 		return nil, fmt.Errorf("curate: rejections table: %w", err)
 	}
 	counts := make([]RuleCount, len(rules))
 	for i, r := range rules {
-		t0 := cfg.Clock()
+		t0 := env.Clock()
 		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
 		name, err := queries.Literal(r.Name)
 		if err != nil {
@@ -587,7 +591,7 @@ func runRules(ctx context.Context, eng *queries.Engine, rules []queries.Rule, cf
 			return nil, fmt.Errorf("curate: rule %s: %w", r.Name, err)
 		}
 		counts[i] = RuleCount{Rule: r.Name, Dropped: n}
-		cfg.Logger.Debug("curation rule", "rule", r.Name, "dropped", n, "elapsed", cfg.Clock().Sub(t0))
+		env.Logger.Debug("curation rule", "rule", r.Name, "dropped", n, "elapsed", env.Clock().Sub(t0))
 	}
 	return counts, nil
 }
@@ -698,69 +702,6 @@ func generalize(s string) string {
 	return out
 }
 
-func write[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], rows []T, prov lake.Provenance, runKey string) (int64, error) {
-	t, err := l.Table(def.Name)
-	if err != nil {
-		return 0, err
-	}
-	files, err := lake.WriteFiles(ctx, t, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{CodeVersion: prov.CodeVersion})
-	if err != nil {
-		return 0, fmt.Errorf("curate: write %s: %w", def.Name, err)
-	}
-	prov.RunKey = runKey
-	res, err := t.Append(ctx, files, prov)
-	if err != nil {
-		return 0, fmt.Errorf("curate: commit %s: %w", def.Name, err)
-	}
-	return res.Commit.Version, nil
-}
-
-// summaryFromLake rebuilds the summary of a committed curation.
-func summaryFromLake(ctx context.Context, l *lake.Lake, cfg Config, sum Summary) (Summary, error) {
-	dt, err := l.Table(schemas.CurationDrops.Name)
-	if err != nil {
-		return sum, err
-	}
-	s, err := dt.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return sum, err
-	}
-	sum.Rules = nil
-	for d, err := range jobs.ReadRows[schemas.CurationDrop](ctx, l, s, cfg.CacheDir) {
-		if err != nil {
-			return sum, err
-		}
-		if d.CurationID != sum.CurationID {
-			continue
-		}
-		sum.Input = d.Input
-		sum.Rules = append(sum.Rules, RuleCount{Rule: d.Rule, Dropped: d.Dropped, DroppedOnly: d.DroppedOnly})
-	}
-	ct, err := l.Table(schemas.Curations.Name)
-	if err != nil {
-		return sum, err
-	}
-	cs, err := ct.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return sum, err
-	}
-	sum.Versions.Curation = cs.Version
-	for c, err := range jobs.ReadRows[schemas.Curation](ctx, l, cs, cfg.CacheDir) {
-		if err != nil {
-			return sum, err
-		}
-		if c.CurationID == sum.CurationID && c.Kept {
-			sum.Kept++
-		}
-	}
-	order := map[string]int{}
-	for i, r := range append(cfg.Rules, "difficulty") {
-		order[r] = i
-	}
-	slices.SortFunc(sum.Rules, func(a, b RuleCount) int { return cmp.Compare(order[a.Rule], order[b.Rule]) })
-	return sum, nil
-}
-
 type stripResult struct {
 	files []string
 	patch string
@@ -840,16 +781,4 @@ func StripNewFiles(patch string, re *regexp.Regexp) ([]string, string) {
 		b.WriteString(sec)
 	}
 	return removed, b.String()
-}
-
-// RunKey is the run key of a curation's commit to one of its tables.
-func RunKey(curationID, table string) string { return JobName + "/" + curationID + "/" + table }
-
-// IDFromRunKey returns the curation id of a run key RunKey made for table.
-func IDFromRunKey(runKey, table string) (string, bool) {
-	id, ok := strings.CutPrefix(runKey, JobName+"/")
-	if !ok {
-		return "", false
-	}
-	return strings.CutSuffix(id, "/"+table)
 }

@@ -4,15 +4,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
@@ -132,11 +135,17 @@ func fixtureLake(t *testing.T) *lake.Lake {
 	return l
 }
 
+// runCurate runs the curate stage on the driver, as the CLI does.
+func runCurate(t testing.TB, l *lake.Lake, cfg Config) (Summary, error) {
+	t.Helper()
+	return Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+}
+
 func testConfig(t *testing.T) Config {
 	if err := tokref.Check(); err != nil {
 		t.Fatal(err)
 	}
-	return Config{TokenizerDir: tokref.DefaultTokenizerDir(), Runtime: jobs.Runtime{CacheDir: t.TempDir()},
+	return Config{TokenizerDir: tokref.DefaultTokenizerDir(),
 		Rules:  append(DefaultRules(), "dedup", "decontam"),
 		Params: map[string]map[string]any{"decontam": {"eval_source": "swe-bench", "ngram": 8, "min_overlap": 0.5}}}
 }
@@ -145,7 +154,7 @@ func testConfig(t *testing.T) Config {
 // rejects, and why, with testdata/rules/<rule>.golden.
 func TestRuleGoldens(t *testing.T) {
 	l := fixtureLake(t)
-	sum, err := Run(context.Background(), l, testConfig(t))
+	sum, err := runCurate(t, l, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +196,7 @@ func TestRuleGoldens(t *testing.T) {
 func TestSummaryAndIdempotence(t *testing.T) {
 	l := fixtureLake(t)
 	cfg := testConfig(t)
-	sum, err := Run(context.Background(), l, cfg)
+	sum, err := runCurate(t, l, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +214,7 @@ func TestSummaryAndIdempotence(t *testing.T) {
 	if sum.Input != 25 || sum.Kept != 4 || sum.Skipped { // new-test-ok is kept (a new test file is no tampering), views too (different files are not a loop)
 		t.Fatalf("summary %+v", sum)
 	}
-	again, err := Run(context.Background(), l, cfg)
+	again, err := runCurate(t, l, cfg)
 	if err != nil || !again.Skipped || again.Kept != sum.Kept || again.Input != sum.Input || again.CurationID != sum.CurationID {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
@@ -221,7 +230,7 @@ func TestSummaryAndIdempotence(t *testing.T) {
 	}
 	// A different parameter is a different curation, committed alongside.
 	cfg.Params["loop"] = map[string]any{"max_repeats": 3}
-	other, err := Run(context.Background(), l, cfg)
+	other, err := runCurate(t, l, cfg)
 	if err != nil || other.Skipped || other.CurationID == sum.CurationID {
 		t.Fatalf("changed config: %+v %v", other, err)
 	}
@@ -235,8 +244,7 @@ func TestBadConfig(t *testing.T) {
 		{Rules: []string{"token_cap"}},
 		{Rules: []string{"reward"}, Input: "tasks"},
 	} {
-		cfg.CacheDir = t.TempDir()
-		if _, err := Run(context.Background(), l, cfg); err == nil {
+		if _, err := runCurate(t, l, cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
 	}
@@ -254,7 +262,7 @@ func TestPatchHygieneStrip(t *testing.T) {
 	l := fixtureLake(t)
 	cfg := testConfig(t)
 	cfg.Params["patch_hygiene"] = map[string]any{"strip": true}
-	sum, err := Run(context.Background(), l, cfg)
+	sum, err := runCurate(t, l, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,19 +290,6 @@ func TestPatchHygieneStrip(t *testing.T) {
 		return
 	}
 	t.Fatal("no curation row for the stray rollout")
-}
-
-func TestRunKeyRoundTrip(t *testing.T) {
-	rk := RunKey("cur-1", schemas.TaskStats.Name)
-	if id, ok := IDFromRunKey(rk, schemas.TaskStats.Name); !ok || id != "cur-1" {
-		t.Fatalf("%q → %q %v", rk, id, ok)
-	}
-	if _, ok := IDFromRunKey(rk, schemas.Curations.Name); ok {
-		t.Fatal("a task_stats run key parsed as a curation's")
-	}
-	if _, ok := IDFromRunKey("build-sft/x/curation", schemas.Curations.Name); ok {
-		t.Fatal("another job's run key parsed")
-	}
 }
 
 // TestActionsGolden: every way a scaffold writes an action — native calls
@@ -332,9 +327,7 @@ func TestActionsGolden(t *testing.T) {
 	if err := loadTokens(ctx, eng, nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if err := materialize(ctx, eng, cfg); err != nil {
+	if err := materialize(ctx, &stage.Env{Logger: slog.New(slog.DiscardHandler), Clock: time.Now}, eng); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := eng.DB().QueryContext(ctx, "SELECT seq, turn, k, kind, tool, command FROM actions ORDER BY seq")

@@ -7,16 +7,15 @@ package evaluate
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -33,24 +32,21 @@ type Config struct {
 	Tasks   string `json:"tasks" mapstructure:"tasks"`     // tasks snapshot (default tasks@latest)
 	Reruns  int    `json:"reruns" mapstructure:"reruns"`   // flaky-test reruns (default 2)
 	Timeout string `json:"timeout" mapstructure:"timeout"` // one test-suite run (default 10m)
-
-	Concurrency  int          `json:"-" mapstructure:"concurrency"` // gradings at once (default 2)
-	Shard        jobs.Shard   `json:"-" mapstructure:"-"`           // this worker's share of the tasks
-	ReposDir     string       `json:"-" mapstructure:"-"`
-	Backend      exec.Backend `json:"-" mapstructure:"-"`
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	// How the run is spread, not what it computes (not part of its
+	// identity): gradings at once (default 2), this worker's shard ("i/N").
+	Concurrency int    `json:"concurrency,omitempty" mapstructure:"concurrency"`
+	Shard       string `json:"shard,omitempty" mapstructure:"shard"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	RunID    string         `json:"run_id"` // the evaluations' run_id
 	Input    string         `json:"input"`
 	Tasks    string         `json:"tasks"`
 	Patches  int            `json:"patches"`
 	Status   map[string]int `json:"status"`
 	Resolved int            `json:"resolved"`
-	Version  int64          `json:"version"`
-	Skipped  bool           `json:"skipped"`
 	Shard    string         `json:"shard,omitempty"`
 }
 
@@ -59,84 +55,107 @@ type candidate struct {
 	taskID, rolloutID, name, patch string
 }
 
-// Run grades the input's patches.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Status: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if cfg.Backend == nil || cfg.ReposDir == "" {
-		return sum, errors.New("evaluate: no sandbox backend or repository store")
+// Job is the evaluate stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Grade rollouts' or imported predictions' patches in fresh sandboxes into evaluations",
+		Long: `Grades every patch of a rollouts snapshot (or of an evaluations snapshot,
+e.g. predictions imported with swelake ingest reports --format predictions)
+against its task with SWE-bench semantics: apply the task's test patch and
+the candidate (git apply, then a looser git apply, then patch --fuzz; which
+one worked is recorded), run the test command, parse the log, resolved iff
+every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes.
+Failing tests are re-run (evaluate.reruns) and flipping ones reported as
+flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
+		Example: `  swelake run evaluate --input rollouts --run-id rollout-3f2a9c1b7d0e
+  swelake run evaluate --input evaluations@2 --json`,
+		Inputs:  []string{schemas.Rollouts.Name, schemas.Tasks.Name},
+		Outputs: []string{schemas.Evaluations.Name},
+		Needs:   stage.Needs{Sandbox: true},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "rollouts or evaluations snapshot"},
+			{Name: "run-id", Key: "run_id", Usage: "only the input rows of this run"},
+			{Name: "shard", Key: "shard", Usage: stage.ShardUsage},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.Rollouts.Name, Tasks: schemas.Tasks.Name, Reruns: 2, Timeout: "10m", Concurrency: 2}
+	},
+	Validate: func(c *Config) error {
+		c.Input, c.Tasks = cmp.Or(c.Input, schemas.Rollouts.Name), cmp.Or(c.Tasks, schemas.Tasks.Name)
+		c.Reruns, c.Concurrency, c.Timeout = cmp.Or(c.Reruns, 2), cmp.Or(c.Concurrency, 2), cmp.Or(c.Timeout, "10m")
+		if _, err := time.ParseDuration(c.Timeout); err != nil {
+			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
+		}
+		_, err := jobs.ParseShard(c.Shard)
+		return err
+	},
+	Plan:  plan,
+	Run:   run,
+	Print: print,
+}
+
+// state is what plan hands to run.
+type state struct {
+	sandbox     stage.Sandbox
+	input, task *lake.Snapshot
+	concurrency int
+}
+
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	st := &state{concurrency: cfg.Concurrency}
+	var err error
+	if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
+		return stage.Plan{}, fmt.Errorf("evaluate: %w", err)
 	}
-	cfg.Reruns = cmp.Or(cfg.Reruns, 2)
-	cfg.Concurrency = cmp.Or(cfg.Concurrency, 2)
-	timeout, err := time.ParseDuration(cmp.Or(cfg.Timeout, "10m"))
+	pin, err := jobs.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name, schemas.Evaluations.Name)
 	if err != nil {
-		return sum, fmt.Errorf("evaluate: timeout %q: %w", cfg.Timeout, err)
+		return stage.Plan{}, fmt.Errorf("evaluate: %w", err)
 	}
-	if err := cfg.InitTables(ctx, l); err != nil {
+	st.input, st.task = pin.Input, pin.Tasks
+	shard, _ := jobs.ParseShard(cfg.Shard)
+	cfg.Input, cfg.Tasks, cfg.Concurrency, cfg.Shard = "", "", 0, "" // the pinned snapshots name them
+	return stage.Plan{Inputs: []*lake.Snapshot{pin.Input, pin.Tasks}, Shard: shard, IDPrefix: "eval", State: st}, nil
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
+	sum := Summary{RunID: r.ID, Input: st.input.Ref().String(), Tasks: st.task.Ref().String(), Status: map[string]int{}, Shard: r.Plan.Shard.String()}
+	timeout, _ := time.ParseDuration(cfg.Timeout)
+	cands, err := readCandidates(ctx, env, cfg, r.Plan.Shard, st.input)
+	if err != nil {
 		return sum, err
 	}
-	pin, err := jobs.PinRun(ctx, l, cfg.Input, cfg.Tasks, cfg, schemas.Rollouts.Name, schemas.Evaluations.Name)
-	if err != nil {
-		return sum, fmt.Errorf("evaluate: %w", err)
-	}
-	snap, tsnap, hash := pin.Input, pin.Tasks, pin.ConfigHash
-	sum.Input, sum.Tasks = snap.Ref().String(), tsnap.Ref().String()
-	sum.RunID = "eval-" + hash[:12]
-	runKey := JobName + "/" + sum.RunID
-	et, err := l.Table(schemas.Evaluations.Name)
-	if err != nil {
-		return sum, err
-	}
-	if v, done, err := cfg.Shard.Done(ctx, et, runKey); err != nil || done {
-		sum.Skipped, sum.Version = done, v
-		return sum, err
-	}
-	cands, err := readCandidates(ctx, l, cfg, snap)
-	if err != nil {
-		return sum, err
-	}
-	tasks, err := jobs.TasksByID(ctx, l, tsnap, cfg.CacheDir, nil)
+	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, env.CacheDir, nil)
 	if err != nil {
 		return sum, err
 	}
 	sum.Patches = len(cands)
-	rows := make([]schemas.Evaluation, len(cands))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Concurrency)
 	var warm []*schemas.Task
 	for _, c := range cands {
 		if t, ok := tasks[c.taskID]; ok {
 			warm = append(warm, t)
 		}
 	}
-	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
-	for i, c := range cands {
-		g.Go(func() error {
-			t, ok := tasks[c.taskID]
-			if !ok {
-				rows[i] = jobs.EvaluationOf(exec.Grading{Status: exec.StatusNoResult, Reason: "task " + c.taskID + " not in " + sum.Tasks},
-					&schemas.Task{TaskID: c.taskID}, sum.RunID, c.rolloutID, c.name, c.patch, JobName)
-				return nil
-			}
-			ws, err := jobs.TaskWorkspace(cfg.ReposDir, t)
-			if err != nil {
-				rows[i] = jobs.EvaluationOf(exec.Grading{Status: exec.StatusNoResult, Reason: err.Error()}, t, sum.RunID, c.rolloutID, c.name, c.patch, JobName)
-				return nil
-			}
-			gr, err := exec.GradePatch(gctx, cfg.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(c.patch),
-				TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
-				Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}})
-			if gctx.Err() != nil {
-				return gctx.Err()
-			}
-			if err != nil {
-				cfg.Logger.Warn("evaluate: sandbox failure", "task", t.TaskID, "candidate", c.name, "err", err)
-			}
-			rows[i] = jobs.EvaluationOf(gr, t, sum.RunID, c.rolloutID, c.name, c.patch, JobName)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	st.sandbox.Warm(ctx, warm, env.Logger)
+	rows := make([]schemas.Evaluation, len(cands))
+	err = env.Each(ctx, JobName, len(cands), st.concurrency, func(ctx context.Context, i int) error {
+		c := cands[i]
+		t, ok := tasks[c.taskID]
+		if !ok {
+			t = &schemas.Task{TaskID: c.taskID}
+		}
+		g, err := grade(ctx, st.sandbox, t, ok, c, cfg.Reruns, timeout, sum.Tasks)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			env.Logger.Warn("evaluate: sandbox failure", "task", t.TaskID, "candidate", c.name, "err", err)
+		}
+		rows[i] = jobs.EvaluationOf(g, t, r.ID, c.rolloutID, c.name, c.patch, JobName)
+		return nil
+	})
+	if err != nil {
 		return sum, err
 	}
 	for _, e := range rows {
@@ -145,31 +164,49 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Resolved++
 		}
 	}
-	sum.Version, err = jobs.Commit(ctx, et, schemas.Evaluations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: cfg.Shard.RunKey(runKey), ConfigHash: hash,
-		Inputs: []string{sum.Input, sum.Tasks}, Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("evaluate: %w", err)
-	}
+	r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
+	stage.Emit(r, schemas.Evaluations, rows)
 	return sum, nil
 }
 
-func readCandidates(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snapshot) ([]candidate, error) {
+// grade grades one candidate against its task (known: the task is in the
+// tasks snapshot).
+func grade(ctx context.Context, sb stage.Sandbox, t *schemas.Task, known bool, c candidate, reruns int, timeout time.Duration, tasksRef string) (exec.Grading, error) {
+	if !known {
+		return exec.Grading{Status: exec.StatusNoResult, Reason: "task " + c.taskID + " not in " + tasksRef}, nil
+	}
+	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
+	if err != nil {
+		return exec.Grading{Status: exec.StatusNoResult, Reason: err.Error()}, nil
+	}
+	return exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(c.patch),
+		TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
+		Reruns: reruns, Limits: exec.Limits{Timeout: timeout}})
+}
+
+func print(w io.Writer, sum *Summary) error {
+	_, err := fmt.Fprintf(w, "evaluation %s of %s against %s (%s): %d patches, %d resolved (%s)\n", sum.RunID, sum.Input, sum.Tasks,
+		stage.CommitState(sum.Outcome, schemas.Evaluations.Name), sum.Patches, sum.Resolved, stage.Counts(sum.Status))
+	return err
+}
+
+func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) ([]candidate, error) {
 	var out []candidate
 	if snap.Table == schemas.Rollouts.Name {
-		for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, cfg.CacheDir) {
+		for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
 			if err != nil {
 				return nil, err
 			}
-			if r.TaskID != "" && (cfg.RunID == "" || r.RunID == cfg.RunID) && cfg.Shard.Owns(r.TaskID) {
+			if r.TaskID != "" && (cfg.RunID == "" || r.RunID == cfg.RunID) && shard.Owns(r.TaskID) {
 				out = append(out, candidate{taskID: r.TaskID, rolloutID: r.RolloutID, name: r.Policy, patch: r.Patch})
 			}
 		}
 	} else {
-		for e, err := range jobs.ReadRows[schemas.Evaluation](ctx, l, snap, cfg.CacheDir) {
+		for e, err := range jobs.ReadRows[schemas.Evaluation](ctx, env.Lake, snap, env.CacheDir) {
 			if err != nil {
 				return nil, err
 			}
-			if e.TaskID != "" && (cfg.RunID == "" || e.RunID == cfg.RunID) && cfg.Shard.Owns(e.TaskID) {
+			if e.TaskID != "" && (cfg.RunID == "" || e.RunID == cfg.RunID) && shard.Owns(e.TaskID) {
 				out = append(out, candidate{taskID: e.TaskID, rolloutID: e.RolloutID, name: cmp.Or(e.Candidate, e.EvaluationID), patch: e.Patch})
 			}
 		}

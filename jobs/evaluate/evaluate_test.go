@@ -7,6 +7,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -28,8 +29,9 @@ func TestEvaluate(t *testing.T) {
 		ro("stale", task.TaskID, "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-# nothing like this\n+# x\n"),
 		ro("orphan", "test/unknown", string(fix)),
 	})
-	cfg := Config{ReposDir: store, Backend: exectest.Backend(t), Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
-	sum, err := Run(ctx, l, cfg)
+	cfg := Config{}
+	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
+	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +56,12 @@ func TestEvaluate(t *testing.T) {
 	if e := got["orphan"]; e.Status != "no_result" || e.Resolved != nil {
 		t.Errorf("a patch of an unknown task: %+v", e)
 	}
-	log, err := et.Log(ctx, sum.Version, sum.Version)
+	v := sum.Outputs[schemas.Evaluations.Name]
+	log, err := et.Log(ctx, v, v)
 	if err != nil || len(log) != 1 || log[0].Provenance.Sandbox != "local (bubblewrap)" || log[0].Provenance.Job != JobName {
 		t.Fatalf("the commit's provenance does not name the sandbox: %+v, %v", log, err)
 	}
-	again, err := Run(ctx, l, cfg)
+	again, err := Job.Execute(ctx, env, cfg)
 	if err != nil || !again.Skipped {
 		t.Fatalf("rerun: %+v, %v", again, err)
 	}

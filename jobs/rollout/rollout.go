@@ -104,7 +104,7 @@ func (c *Config) defaults() error {
 	}
 	c.Samples = cmp.Or(c.Samples, 4)
 	c.MaxSteps = cmp.Or(c.MaxSteps, 100)
-	c.MaxContextTokens = cmp.Or(c.MaxContextTokens, 81920)
+	c.MaxContextTokens = cmp.Or(c.MaxContextTokens, schemas.MaxContextTokens)
 	c.WallTime = cmp.Or(c.WallTime, "30m")
 	c.CommandTimeout = cmp.Or(c.CommandTimeout, "3m")
 	c.Concurrency = cmp.Or(c.Concurrency, 2)

@@ -11,13 +11,20 @@ package stage
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
@@ -60,10 +67,13 @@ type Services interface {
 
 // Endpoint is a model behind the chat-completions API.
 type Endpoint struct {
-	Client  *agent.Client
+	Client  agent.Chatter
 	Model   string
 	BaseURL string
 }
+
+// ErrConfig marks an invalid job configuration (the CLI's exit 2).
+var ErrConfig = errors.New("invalid config")
 
 // ErrNoService: a stage needs a service its environment does not have.
 var ErrNoService = errors.New("service not configured")
@@ -152,6 +162,11 @@ type Def[C any, S any] struct {
 	Plan func(ctx context.Context, env *Env, cfg *C) (Plan, error)
 	// Run does the work: rows for the output tables go through r.Emit.
 	Run func(ctx context.Context, r *Run[C]) (S, error)
+	// After runs once the run is complete — committed now, or found
+	// complete — for what lies outside the lake and outside the run's
+	// identity: files for a trainer in a directory of the caller's choosing
+	// (nil: nothing).
+	After func(ctx context.Context, r *Run[C], s *S) error
 	// Print renders a summary for people (--json prints it as JSON).
 	Print func(w io.Writer, s *S) error
 }
@@ -225,7 +240,7 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	env.withDefaults()
 	if d.Validate != nil {
 		if err := d.Validate(&cfg); err != nil {
-			return zero, fmt.Errorf("%s: %w", d.Name, err)
+			return zero, fmt.Errorf("%s: %w: %w", d.Name, ErrConfig, err)
 		}
 	}
 	if err := env.Runtime().InitTables(ctx, env.Lake); err != nil {
@@ -235,11 +250,14 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	if err != nil {
 		return zero, err
 	}
+	// The inputs by name and by content (their files' sha256s), so that
+	// runs over different lakes never share an id.
 	hash, err := Hash(struct {
-		Job    string
-		Config C
-		Inputs []string
-	}{d.Name, cfg, plan.Refs()})
+		Job     string
+		Config  C
+		Inputs  []string
+		Content []string
+	}{d.Name, cfg, plan.Refs(), contentOf(plan.Inputs)})
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", d.Name, err)
 	}
@@ -247,8 +265,16 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	r.info = d.Info
 	r.ID = cmp.Or(plan.IDPrefix, d.Name) + "-" + hash[:12]
 	r.RunKey = plan.Shard.RunKey(d.Name + "/" + r.ID)
-	if rec, err := env.Lake.Run(ctx, d.Name, r.RunKey); err == nil {
-		return d.recorded(rec)
+	rec, err := env.Lake.Run(ctx, d.Name, d.Name+"/"+r.ID) // the whole run covers every shard
+	if errors.Is(err, lake.ErrNoRun) && !plan.Shard.Whole() {
+		rec, err = env.Lake.Run(ctx, d.Name, r.RunKey)
+	}
+	if err == nil {
+		sum, err := d.recorded(rec)
+		if err == nil && d.After != nil {
+			err = d.After(ctx, r, &sum)
+		}
+		return sum, err
 	} else if !errors.Is(err, lake.ErrNoRun) {
 		return zero, err
 	}
@@ -265,7 +291,25 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	if out.Outputs, err = r.commit(ctx); err != nil {
 		return sum, err
 	}
-	return sum, r.record(ctx, cfg, sum, out.Outputs)
+	if err := r.record(ctx, cfg, sum, out.Outputs); err != nil {
+		return sum, err
+	}
+	if d.After != nil {
+		err = d.After(ctx, r, &sum)
+	}
+	return sum, err
+}
+
+func contentOf(snaps []*lake.Snapshot) []string {
+	out := make([]string, len(snaps))
+	for i, s := range snaps {
+		h := sha256.New()
+		for _, f := range s.Files {
+			fmt.Fprintf(h, "%s\x00", f.SHA256)
+		}
+		out[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out
 }
 
 // recorded is the summary of a complete run, from its record.
@@ -439,4 +483,119 @@ func Find(all []Job, name string) (Job, bool) {
 		return nil, false
 	}
 	return all[i], true
+}
+
+// Static is a fixed set of services: for tests, and for callers that build
+// them once.
+type Static struct {
+	Backend   exec.Backend
+	ReposDir  string
+	Endpoints map[string]Endpoint
+	// TokenizerDir is the default tokenizer ("" : none).
+	TokenizerDir string
+}
+
+// Sandbox implements Services.
+func (s Static) Sandbox(context.Context) (exec.Backend, string, error) {
+	if s.Backend == nil || s.ReposDir == "" {
+		return nil, "", fmt.Errorf("sandbox: %w (no backend or repository store)", ErrNoService)
+	}
+	return s.Backend, s.ReposDir, nil
+}
+
+// Endpoint implements Services.
+func (s Static) Endpoint(name string) (Endpoint, error) {
+	e, ok := s.Endpoints[name]
+	if !ok {
+		return Endpoint{}, fmt.Errorf("%s endpoint: %w", name, ErrNoService)
+	}
+	return e, nil
+}
+
+// Tokenizer implements Services.
+func (s Static) Tokenizer(jobValue string) string { return cmp.Or(jobValue, s.TokenizerDir) }
+
+// Each runs fn(i) for i in [0, n), at most limit at once; the first error
+// cancels the rest and is returned. Progress, when the environment reports
+// it, counts the finished calls.
+func (e *Env) Each(ctx context.Context, job string, n, limit int, fn func(ctx context.Context, i int) error) error {
+	var p Progress
+	if e.Progress != nil && n > 0 {
+		p = e.Progress(job)
+		defer p.Finish()
+		p.Set(0, n)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(limit, 1))
+	var mu sync.Mutex
+	done := 0
+	for i := range n {
+		g.Go(func() error {
+			if err := fn(gctx, i); err != nil {
+				return err
+			}
+			mu.Lock()
+			done++
+			if p != nil {
+				p.Set(done, n)
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// ShardUsage is the help of a --shard flag.
+const ShardUsage = "run only this worker's share of the tasks: i/N, or auto/N to take i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID"
+
+// Sandbox is a sandbox backend with its repository store, as the
+// execution stages use it.
+type Sandbox struct {
+	Backend  exec.Backend
+	ReposDir string
+}
+
+// OpenSandbox is the environment's sandbox.
+func OpenSandbox(ctx context.Context, env *Env) (Sandbox, error) {
+	b, repos, err := env.Sandbox(ctx)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if b == nil || repos == "" {
+		return Sandbox{}, fmt.Errorf("sandbox: %w (no backend or repository store)", ErrNoService)
+	}
+	return Sandbox{Backend: b, ReposDir: repos}, nil
+}
+
+// Warm warms the backend's Go build cache once per repository of the
+// tasks (a failure costs speed, and is logged).
+func (s Sandbox) Warm(ctx context.Context, tasks []*schemas.Task, log *slog.Logger) {
+	jobs.WarmGoCaches(ctx, s.Backend, s.ReposDir, tasks, log)
+}
+
+// CommitState says where a run's first output is: committed now, or by an
+// earlier run with the same run key.
+func CommitState(o Outcome, table string) string {
+	v, ok := o.Outputs[table]
+	if !ok {
+		return "nothing committed"
+	}
+	if o.Skipped {
+		return fmt.Sprintf("already in %s@%d", table, v)
+	}
+	return fmt.Sprintf("committed %s@%d", table, v)
+}
+
+// Counts renders a count map for a summary line, keys sorted ("-" when
+// empty).
+func Counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -12,17 +12,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -37,105 +36,118 @@ type Config struct {
 	// Runs of the gold patch per task (default 2); every one must resolve.
 	Runs int `json:"runs" mapstructure:"runs"`
 	// Reruns of failing tests inside one run, to tell flaky tests (default 2).
-	Reruns      int    `json:"reruns" mapstructure:"reruns"`
-	Timeout     string `json:"timeout" mapstructure:"timeout"`         // one test-suite run (default 5m)
-	Concurrency int    `json:"concurrency" mapstructure:"concurrency"` // tasks at once (default 2)
-
-	ReposDir     string       `json:"-" mapstructure:"-"`
-	Backend      exec.Backend `json:"-" mapstructure:"-"`
-	Shard        jobs.Shard   `json:"-" mapstructure:"-"` // this worker's share of the tasks
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	Reruns  int    `json:"reruns" mapstructure:"reruns"`
+	Timeout string `json:"timeout" mapstructure:"timeout"` // one test-suite run (default 5m)
+	// How the run is spread, not what it computes (not part of its
+	// identity): tasks at once (default 2), this worker's shard ("i/N").
+	Concurrency int    `json:"concurrency,omitempty" mapstructure:"concurrency"`
+	Shard       string `json:"shard,omitempty" mapstructure:"shard"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	ValidationID string         `json:"validation_id"`
 	Input        string         `json:"input"`
 	Tasks        int            `json:"tasks"`
 	Status       map[string]int `json:"status"`  // valid, invalid, flaky → tasks
 	Reasons      map[string]int `json:"reasons"` // why invalid or flaky → tasks
-	Version      int64          `json:"version"`
-	Skipped      bool           `json:"skipped"`
 	Shard        string         `json:"shard,omitempty"`
 }
 
-// Run validates the tasks.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Status: map[string]int{}, Reasons: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if cfg.Backend == nil || cfg.ReposDir == "" {
-		return sum, errors.New("validate-tasks: no sandbox backend or repository store")
-	}
-	cfg.Runs = cmp.Or(cfg.Runs, 2)
-	cfg.Reruns = cmp.Or(cfg.Reruns, 2)
-	cfg.Concurrency = cmp.Or(cfg.Concurrency, 2)
-	cfg.Timeout = cmp.Or(cfg.Timeout, "5m")
-	timeout, err := time.ParseDuration(cfg.Timeout)
-	if err != nil || cfg.Runs < 1 || cfg.Concurrency < 1 {
-		return sum, fmt.Errorf("validate-tasks: runs %d, concurrency %d, timeout %q: want ≥ 1, ≥ 1 and a duration", cfg.Runs, cfg.Concurrency, cfg.Timeout)
-	}
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	snap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Input, schemas.Tasks.Name), schemas.Tasks.Name)
-	if err != nil {
-		return sum, fmt.Errorf("validate-tasks: %w", err)
-	}
-	sum.Input = snap.Ref().String()
-	hash, err := jobs.ConfigHash(struct {
-		Cfg   Config
-		Input string
-	}{cfg, sum.Input})
-	if err != nil {
-		return sum, err
-	}
-	sum.ValidationID = "val-" + hash[:12]
-	runKey := JobName + "/" + sum.ValidationID
-	vt, err := l.Table(schemas.TaskValidations.Name)
-	if err != nil {
-		return sum, err
-	}
-	if v, done, err := cfg.Shard.Done(ctx, vt, runKey); err != nil || done {
-		sum.Skipped, sum.Version = done, v
-		return sum, err
-	}
-	var tasks []schemas.Task
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, cfg.CacheDir) {
+// Job is the validate-tasks stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Check every task in fresh sandboxes: the base fails, the gold patch resolves, N times",
+		Long: `For each task of a tasks snapshot: without the gold patch its FAIL_TO_PASS
+tests must fail and its PASS_TO_PASS tests pass; with it, every FAIL_TO_PASS
+test must pass and every PASS_TO_PASS test keep passing, in each of --runs
+runs (failing tests are re-run to tell flaky ones). Writes task_validations:
+valid, invalid (with the reason) or flaky. rollout runs only valid tasks by
+default (rollout.only_valid).`,
+		Example: `  swelake run validate-tasks
+  swelake run validate-tasks --input tasks@3 --runs 3 --set validate_tasks.source=synth
+  swelake sql "SELECT status, reason, count(*) FROM task_validations GROUP BY ALL"`,
+		Inputs:  []string{schemas.Tasks.Name},
+		Outputs: []string{schemas.TaskValidations.Name},
+		Needs:   stage.Needs{Sandbox: true},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "tasks snapshot (table or table@version)"},
+			{Name: "runs", Key: "runs", Usage: "gold-patch runs per task (default validate_tasks.runs)"},
+			{Name: "shard", Key: "shard", Usage: stage.ShardUsage},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.Tasks.Name, Runs: 2, Reruns: 2, Timeout: "5m", Concurrency: 2}
+	},
+	Validate: func(c *Config) error {
+		c.Input = cmp.Or(c.Input, schemas.Tasks.Name)
+		c.Runs, c.Reruns, c.Concurrency, c.Timeout = cmp.Or(c.Runs, 2), cmp.Or(c.Reruns, 2), cmp.Or(c.Concurrency, 2), cmp.Or(c.Timeout, "5m")
+		if _, err := time.ParseDuration(c.Timeout); err != nil || c.Runs < 1 || c.Concurrency < 1 {
+			return fmt.Errorf("runs %d, concurrency %d, timeout %q: want ≥ 1, ≥ 1 and a duration", c.Runs, c.Concurrency, c.Timeout)
+		}
+		_, err := jobs.ParseShard(c.Shard)
+		return err
+	},
+	Plan: func(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+		st := &state{concurrency: cfg.Concurrency}
+		var err error
+		if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
+			return stage.Plan{}, fmt.Errorf("validate-tasks: %w", err)
+		}
+		if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
+			return stage.Plan{}, fmt.Errorf("validate-tasks: %w", err)
+		}
+		shard, _ := jobs.ParseShard(cfg.Shard)
+		cfg.Input, cfg.Concurrency, cfg.Shard = "", 0, ""
+		return stage.Plan{Inputs: []*lake.Snapshot{st.snap}, Shard: shard, IDPrefix: "val", State: st}, nil
+	},
+	Run: run,
+	Print: func(w io.Writer, sum *Summary) error {
+		fmt.Fprintf(w, "validation %s of %s (%s): %d tasks (%s)\n", sum.ValidationID, sum.Input,
+			stage.CommitState(sum.Outcome, schemas.TaskValidations.Name), sum.Tasks, stage.Counts(sum.Status))
+		for _, reason := range slices.Sorted(maps.Keys(sum.Reasons)) {
+			fmt.Fprintf(w, "  %d: %s\n", sum.Reasons[reason], reason)
+		}
+		return nil
+	},
+}
+
+// state is what plan hands to run.
+type state struct {
+	sandbox     stage.Sandbox
+	snap        *lake.Snapshot
+	concurrency int
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
+	sum := Summary{ValidationID: r.ID, Input: st.snap.Ref().String(), Status: map[string]int{}, Reasons: map[string]int{}, Shard: r.Plan.Shard.String()}
+	timeout, _ := time.ParseDuration(cfg.Timeout)
+	var tasks []*schemas.Task
+	for t, err := range jobs.ReadRows[schemas.Task](ctx, env.Lake, st.snap, env.CacheDir) {
 		if err != nil {
 			return sum, err
 		}
-		if (cfg.Source == "" || t.Source == cfg.Source) && cfg.Shard.Owns(t.TaskID) {
-			tasks = append(tasks, t)
+		if (cfg.Source == "" || t.Source == cfg.Source) && r.Plan.Shard.Owns(t.TaskID) {
+			tasks = append(tasks, &t)
 		}
 	}
-	slices.SortFunc(tasks, func(a, b schemas.Task) int { return strings.Compare(a.TaskID, b.TaskID) })
+	slices.SortFunc(tasks, func(a, b *schemas.Task) int { return strings.Compare(a.TaskID, b.TaskID) })
 	sum.Tasks = len(tasks)
-	ptrs := make([]*schemas.Task, len(tasks))
-	for i := range tasks {
-		ptrs[i] = &tasks[i]
-	}
-	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, ptrs, cfg.Logger)
+	st.sandbox.Warm(ctx, tasks, env.Logger)
 	rows := make([]schemas.TaskValidation, len(tasks))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Concurrency)
-	var mu sync.Mutex
-	done := 0
-	for i := range tasks {
-		g.Go(func() error {
-			v, err := validate(gctx, cfg, &tasks[i], exec.Limits{Timeout: timeout})
-			if err != nil {
-				return fmt.Errorf("validate-tasks: task %s: %w", tasks[i].TaskID, err)
-			}
-			v.ValidationID, v.Time = sum.ValidationID, cfg.Clock().UTC()
-			rows[i] = v
-			mu.Lock()
-			done++
-			cfg.Logger.Info("validated", "task", v.TaskID, "status", v.Status, "reason", v.Reason, "done", done, "of", len(tasks))
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := env.Each(ctx, JobName, len(tasks), st.concurrency, func(ctx context.Context, i int) error {
+		v, err := validate(ctx, st.sandbox, cfg, tasks[i], exec.Limits{Timeout: timeout}, env.Logger)
+		if err != nil {
+			return fmt.Errorf("validate-tasks: task %s: %w", tasks[i].TaskID, err)
+		}
+		v.ValidationID, v.Time = r.ID, env.Clock().UTC()
+		rows[i] = v
+		env.Logger.Info("validated", "task", v.TaskID, "status", v.Status, "reason", v.Reason)
+		return nil
+	})
+	if err != nil {
 		return sum, err
 	}
 	for _, v := range rows {
@@ -144,11 +156,8 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			sum.Reasons[v.Reason]++
 		}
 	}
-	sum.Version, err = jobs.Commit(ctx, vt, schemas.TaskValidations, rows, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: cfg.Shard.RunKey(runKey), ConfigHash: hash,
-		Inputs: []string{sum.Input}, Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("validate-tasks: %w", err)
-	}
+	r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
+	stage.Emit(r, schemas.TaskValidations, rows)
 	return sum, nil
 }
 
@@ -167,11 +176,11 @@ const (
 )
 
 // validate checks one task: once without the gold patch, cfg.Runs times with it.
-func validate(ctx context.Context, cfg Config, t *schemas.Task, lim exec.Limits) (schemas.TaskValidation, error) {
+func validate(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task, lim exec.Limits, log *slog.Logger) (schemas.TaskValidation, error) {
 	v := schemas.TaskValidation{TaskID: t.TaskID, Status: schemas.ValidationInvalid}
 	start := time.Now()
 	defer func() { v.DurationMS = time.Since(start).Milliseconds() }()
-	ws, err := jobs.TaskWorkspace(cfg.ReposDir, t)
+	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		v.Reason = ReasonNoRepo
 		return v, nil
@@ -188,8 +197,8 @@ func validate(ctx context.Context, cfg Config, t *schemas.Task, lim exec.Limits)
 		FailToPass: t.FailToPass, PassToPass: t.PassToPass, Limits: lim}
 	base := spec
 	base.NoPatch, base.Reruns = true, cfg.Reruns
-	g, err := exec.GradePatch(ctx, cfg.Backend, base)
-	if err := infra(ctx, cfg.Logger, err, &v); err != nil || v.Reason != "" {
+	g, err := exec.GradePatch(ctx, sb.Backend, base)
+	if err := infra(ctx, log, err, &v); err != nil || v.Reason != "" {
 		return v, err
 	}
 	v.BaseFailing = int32(len(g.Grade.F2PFailed))
@@ -214,8 +223,8 @@ func validate(ctx context.Context, cfg Config, t *schemas.Task, lim exec.Limits)
 	spec.Patch, spec.Reruns = []byte(t.GoldPatch), cfg.Reruns
 	f2p, p2p, flaky := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for range cfg.Runs {
-		g, err := exec.GradePatch(ctx, cfg.Backend, spec)
-		if err := infra(ctx, cfg.Logger, err, &v); err != nil || v.Reason != "" {
+		g, err := exec.GradePatch(ctx, sb.Backend, spec)
+		if err := infra(ctx, log, err, &v); err != nil || v.Reason != "" {
 			return v, err
 		}
 		v.Runs++

@@ -8,6 +8,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -36,8 +37,9 @@ func TestValidateTasks(t *testing.T) {
 	}
 	l := laketest.New(t)
 	laketest.Append(t, l, schemas.Tasks, tasks)
-	cfg := Config{ReposDir: dir, Backend: exectest.Backend(t), Runs: 2, Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
-	sum, err := Run(ctx, l, cfg)
+	cfg := Config{Runs: 2}
+	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: dir}}
+	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestValidateTasks(t *testing.T) {
 	if v := got["t/flaky"]; len(v.Flaky) != 1 || v.Flaky[0] != "tests/test_flaky.py::test_flaky" {
 		t.Errorf("flaky task's record: %+v", v)
 	}
-	again, err := Run(ctx, l, cfg)
+	again, err := Job.Execute(ctx, env, cfg)
 	if err != nil || !again.Skipped || again.ValidationID != sum.ValidationID {
 		t.Fatalf("rerun: %+v, %v", again, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -23,11 +24,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -59,20 +59,18 @@ type Config struct {
 	Seed            int64   `json:"seed" mapstructure:"seed"`       // the tie-break draw's seed
 	Reruns          int     `json:"reruns" mapstructure:"reruns"`   // flaky-test reruns when executing (default 1)
 	Timeout         string  `json:"timeout" mapstructure:"timeout"` // one test-suite run (default 10m)
-	Model           string  `json:"model" mapstructure:"-"`         // the verifier model (recorded)
-
-	Concurrency int           `json:"-" mapstructure:"concurrency"` // candidates at once (default 2)
-	Shard       jobs.Shard    `json:"-" mapstructure:"-"`
-	Client      agent.Chatter `json:"-" mapstructure:"-"`
-	ReposDir    string        `json:"-" mapstructure:"-"`
-	Backend     exec.Backend  `json:"-" mapstructure:"-"`
-	// Progress, when set, is called after each candidate (done, total).
-	Progress     func(done, total int) `json:"-" mapstructure:"-"`
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	// Model is the verifier model, from the verifier endpoint (part of the
+	// run's identity; not a key of its own).
+	Model string `json:"model" mapstructure:"-"`
+	// How the run is spread, not what it computes (not part of its
+	// identity): candidates at once (default 2), this worker's shard.
+	Concurrency int    `json:"concurrency,omitempty" mapstructure:"concurrency"`
+	Shard       string `json:"shard,omitempty" mapstructure:"shard"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	VerifyID   string         `json:"verify_id"`
 	Verifier   string         `json:"verifier"`
 	Input      string         `json:"input"`
@@ -83,75 +81,136 @@ type Summary struct {
 	Errors     int            `json:"errors"`
 	Selected   int            `json:"selected"` // tasks with a selected candidate
 	Outcomes   map[string]int `json:"selected_outcomes"`
-	Version    int64          `json:"version"`
-	Skipped    bool           `json:"skipped"`
 }
 
-// Run scores the candidates and commits verifier_scores.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Version: -1, Outcomes: map[string]int{}, Shard: cfg.Shard.String()}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
+// Job is the verify stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Score K candidate rollouts per task with a verifier model and/or execution; select the best (test-time scaling)",
+		Long: `Scores up to K candidate rollouts per task (lowest sample index first) and
+selects the best per task, for test-time scaling (TTS@k, compared with
+pass@k by swelake sql --query tts_at_k).
+
+  model      a verifier model behind an OpenAI-compatible endpoint
+             (verifier.base_url, verifier.model) is shown the issue, the
+             tests, the test patch and the candidate patch, and answers with
+             a predicted test report and a reward in [0, 1]
+  execution  the candidate is applied (without the task's hidden tests) in
+             a fresh sandbox and the task's PASS_TO_PASS tests and any tests
+             the candidate added are run: the score is the share passing
+  both       execution_weight × execution + (1 − execution_weight) × model
+
+The default mode is both when a verifier endpoint is configured, else
+execution. Ties are broken by a draw seeded with verify.seed. Rows go to
+verifier_scores (predicted reward and tests, the model's answer, executed
+tests, score, draw, selected, and the candidate's graded outcome).
+
+swelake policy serve --scripted also answers verifier prompts (a stand-in
+right about nine times in ten), for dry runs.`,
+		Example: `  swelake run verify --mode execution --k 4
+  swelake policy serve --scripted --addr 127.0.0.1:8642 &
+  swelake run verify --set verifier.base_url=http://127.0.0.1:8642/v1 --set verifier.model=scripted
+  swelake run verify --shard auto/8      # one of 8 workers of a Kubernetes indexed Job or Slurm array
+  swelake sql --query tts_at_k`,
+		Inputs:  []string{schemas.Rollouts.Name, schemas.Tasks.Name},
+		Outputs: []string{schemas.VerifierScores.Name},
+		Needs:   stage.Needs{Sandbox: true, Verifier: true},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "rollouts snapshot of the candidates"},
+			{Name: "run-id", Key: "run_id", Usage: "only the candidates of this rollout run"},
+			{Name: "mode", Key: "mode", Usage: "model, execution or both (default: both with verifier.base_url set, else execution)"},
+			{Name: "k", Key: "k", Usage: "candidates per task (default verify.k; 0: all)"},
+			{Name: "shard", Key: "shard", Usage: stage.ShardUsage},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.Rollouts.Name, Tasks: schemas.Tasks.Name, ExecutionWeight: 0.5, Seed: 1, Reruns: 1, Timeout: "10m", Concurrency: 2}
+	},
+	Validate: func(c *Config) error {
+		c.Input, c.Tasks, c.Timeout = cmp.Or(c.Input, schemas.Rollouts.Name), cmp.Or(c.Tasks, schemas.Tasks.Name), cmp.Or(c.Timeout, "10m")
+		c.Reruns, c.Concurrency = cmp.Or(c.Reruns, 1), cmp.Or(c.Concurrency, 2)
+		if c.Mode != "" && c.Mode != ModeModel && c.Mode != ModeExecution && c.Mode != ModeBoth {
+			return fmt.Errorf("mode %q: want model, execution or both", c.Mode)
+		}
+		if c.ExecutionWeight < 0 || c.ExecutionWeight > 1 {
+			return fmt.Errorf("execution_weight %v: want 0..1", c.ExecutionWeight)
+		}
+		if _, err := time.ParseDuration(c.Timeout); err != nil {
+			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
+		}
+		_, err := jobs.ParseShard(c.Shard)
+		return err
+	},
+	Plan: plan,
+	Run:  run,
+	Print: func(w io.Writer, sum *Summary) error {
+		shard := ""
+		if sum.Shard != "" {
+			shard = " shard " + sum.Shard
+		}
+		_, err := fmt.Fprintf(w, "verify %s%s (%s) of %s (%s): %d candidates, %d scored, %d verifier errors; %d tasks selected (%s)\n",
+			sum.VerifyID, shard, sum.Verifier, sum.Input, stage.CommitState(sum.Outcome, schemas.VerifierScores.Name),
+			sum.Candidates, sum.Scored, sum.Errors, sum.Selected, stage.Counts(sum.Outcomes))
+		return err
+	},
+}
+
+// state is what plan hands to run.
+type state struct {
+	sandbox          stage.Sandbox
+	client           agent.Chatter
+	input, task      *lake.Snapshot
+	useModel, useExe bool
+	timeout          time.Duration
+	concurrency      int
+}
+
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	st := &state{concurrency: cfg.Concurrency}
+	ep, epErr := env.Endpoint("verifier")
 	if cfg.Mode == "" {
 		cfg.Mode = ModeExecution
-		if cfg.Client != nil {
+		if epErr == nil {
 			cfg.Mode = ModeBoth
 		}
-	}
-	useModel, useExec := cfg.Mode != ModeExecution, cfg.Mode != ModeModel
-	switch {
-	case cfg.Mode != ModeModel && cfg.Mode != ModeExecution && cfg.Mode != ModeBoth:
-		return sum, fmt.Errorf("verify: mode %q: want model, execution or both", cfg.Mode)
-	case useModel && (cfg.Client == nil || cfg.Model == ""):
-		return sum, errors.New("verify: mode " + cfg.Mode + " needs a verifier endpoint (verify.base_url and verify.model)")
-	case useExec && (cfg.Backend == nil || cfg.ReposDir == ""):
-		return sum, errors.New("verify: mode " + cfg.Mode + " needs a sandbox backend and a repository store")
-	case cfg.ExecutionWeight < 0 || cfg.ExecutionWeight > 1:
-		return sum, fmt.Errorf("verify: execution_weight %v: want 0..1", cfg.ExecutionWeight)
 	}
 	if cfg.Mode == ModeBoth && cfg.ExecutionWeight == 0 {
 		cfg.ExecutionWeight = 0.5
 	}
-	if !useModel {
-		cfg.Model = ""
+	st.useModel, st.useExe = cfg.Mode != ModeExecution, cfg.Mode != ModeModel
+	cfg.Model = ""
+	if st.useModel {
+		if epErr != nil {
+			return stage.Plan{}, fmt.Errorf("verify: mode %s needs a verifier endpoint: %w", cfg.Mode, epErr)
+		}
+		st.client, cfg.Model = ep.Client, ep.Model
 	}
-	cfg.Reruns = cmp.Or(cfg.Reruns, 1)
-	cfg.Concurrency = cmp.Or(cfg.Concurrency, 2)
-	timeout, err := time.ParseDuration(cmp.Or(cfg.Timeout, "10m"))
+	var err error
+	if st.useExe {
+		if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
+			return stage.Plan{}, fmt.Errorf("verify: mode %s: %w", cfg.Mode, err)
+		}
+	}
+	pin, err := jobs.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name)
 	if err != nil {
-		return sum, fmt.Errorf("verify: timeout %q: %w", cfg.Timeout, err)
+		return stage.Plan{}, fmt.Errorf("verify: %w", err)
 	}
-	var parts []string
-	if useModel {
-		parts = append(parts, "model:"+cfg.Model)
-	}
-	if useExec {
-		parts = append(parts, ModeExecution)
-	}
-	sum.Verifier = strings.Join(parts, "+")
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	pin, err := jobs.PinRun(ctx, l, cfg.Input, cfg.Tasks, cfg, schemas.Rollouts.Name)
-	if err != nil {
-		return sum, fmt.Errorf("verify: %w", err)
-	}
-	snap, tsnap, hash := pin.Input, pin.Tasks, pin.ConfigHash
-	sum.Input, sum.Tasks = snap.Ref().String(), tsnap.Ref().String()
-	sum.VerifyID = "verify-" + hash[:12]
-	runKey := JobName + "/" + sum.VerifyID
-	vt, err := l.Table(schemas.VerifierScores.Name)
-	if err != nil {
-		return sum, err
-	}
-	if v, done, err := cfg.Shard.Done(ctx, vt, runKey); err != nil || done {
-		sum.Skipped, sum.Version = done, v
-		return sum, err
-	}
-	groups, err := readCandidates(ctx, l, cfg, snap)
+	st.input, st.task = pin.Input, pin.Tasks
+	st.timeout, _ = time.ParseDuration(cfg.Timeout)
+	shard, _ := jobs.ParseShard(cfg.Shard)
+	cfg.Input, cfg.Tasks, cfg.Concurrency, cfg.Shard = "", "", 0, ""
+	return stage.Plan{Inputs: []*lake.Snapshot{pin.Input, pin.Tasks}, Shard: shard, IDPrefix: "verify", State: st}, nil
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
+	sum := Summary{VerifyID: r.ID, Verifier: verifierName(cfg, st), Input: st.input.Ref().String(), Tasks: st.task.Ref().String(),
+		Outcomes: map[string]int{}, Shard: r.Plan.Shard.String()}
+	groups, err := readCandidates(ctx, env, cfg, r.Plan.Shard, st.input)
 	if err != nil {
 		return sum, err
 	}
-	tasks, err := jobs.TasksByID(ctx, l, tsnap, cfg.CacheDir, func(id string) bool { _, ok := groups[id]; return ok })
+	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, env.CacheDir, func(id string) bool { _, ok := groups[id]; return ok })
 	if err != nil {
 		return sum, err
 	}
@@ -159,96 +218,98 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	var patches []string // rows[i]'s candidate patch
 	var warm []*schemas.Task
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		for _, r := range groups[id] {
-			patches = append(patches, r.Patch)
-			rows = append(rows, schemas.VerifierScore{VerifyID: sum.VerifyID, Verifier: sum.Verifier, TaskID: r.TaskID, RolloutID: r.RolloutID,
-				RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx, Resolved: r.Resolved, PredictedTests: "{}",
-				Draw: draw(cfg.Seed, r.TaskID, r.RolloutID)})
+		for _, ro := range groups[id] {
+			patches = append(patches, ro.Patch)
+			rows = append(rows, schemas.VerifierScore{VerifyID: r.ID, Verifier: sum.Verifier, TaskID: ro.TaskID, RolloutID: ro.RolloutID,
+				RunID: ro.RunID, Policy: ro.Policy, SampleIdx: ro.SampleIdx, Resolved: ro.Resolved, PredictedTests: "{}",
+				Draw: draw(cfg.Seed, ro.TaskID, ro.RolloutID)})
 		}
 		if t, ok := tasks[id]; ok {
 			warm = append(warm, t)
 		}
 	}
 	sum.Candidates = len(rows)
-	if useExec {
-		jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
+	if st.useExe {
+		st.sandbox.Warm(ctx, warm, env.Logger)
+		r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Concurrency)
-	done := make(chan struct{}, len(rows))
-	for i := range rows {
-		g.Go(func() error {
-			defer func() { done <- struct{}{} }()
-			row := &rows[i]
-			t, ok := tasks[row.TaskID]
-			if !ok {
-				row.Error = "task " + row.TaskID + " not in " + sum.Tasks
-				return nil
-			}
-			patch := patches[i]
-			var errs []string
-			var modelScore, execScore float64
-			if useModel {
-				v, raw, err := askModel(gctx, cfg, t, patch)
-				row.Response = raw
-				if gctx.Err() != nil {
-					return gctx.Err()
-				}
-				if err != nil {
-					errs = append(errs, err.Error())
-				} else {
-					modelScore = v.Reward
-					row.PredictedReward = &v.Reward
-					tests, _ := json.Marshal(v.Tests)
-					row.PredictedTests = string(tests)
-				}
-			}
-			if useExec {
-				passed, total, added, err := execute(gctx, cfg, t, patch, timeout)
-				if gctx.Err() != nil {
-					return gctx.Err()
-				}
-				if err != nil {
-					errs = append(errs, err.Error())
-				}
-				if total >= 0 {
-					row.ExecPassed, row.ExecTotal, row.ExecAdded = &passed, &total, added
-					if total > 0 {
-						execScore = float64(passed) / float64(total)
-					}
-				}
-			}
-			switch cfg.Mode {
-			case ModeModel:
-				row.Score = modelScore
-			case ModeExecution:
-				row.Score = execScore
-			default:
-				row.Score = cfg.ExecutionWeight*execScore + (1-cfg.ExecutionWeight)*modelScore
-			}
-			row.Score = round6(row.Score)
-			row.Error = strings.Join(errs, "; ")
+	err = env.Each(ctx, JobName, len(rows), st.concurrency, func(ctx context.Context, i int) error {
+		t, ok := tasks[rows[i].TaskID]
+		if !ok {
+			rows[i].Error = "task " + rows[i].TaskID + " not in " + sum.Tasks
 			return nil
-		})
-	}
-	progressed := make(chan struct{})
-	go func() {
-		defer close(progressed)
-		n := 0
-		for range done {
-			n++
-			if cfg.Progress != nil {
-				cfg.Progress(n, len(rows))
-			}
 		}
-	}()
-	err = g.Wait()
-	close(done) // every sender has returned
-	<-progressed
+		return score(ctx, st, cfg, &rows[i], t, patches[i])
+	})
 	if err != nil {
 		return sum, err
 	}
 	Select(rows)
+	tallyRows(&sum, rows)
+	stage.Emit(r, schemas.VerifierScores, rows)
+	return sum, nil
+}
+
+func verifierName(cfg Config, st *state) string {
+	var parts []string
+	if st.useModel {
+		parts = append(parts, "model:"+cfg.Model)
+	}
+	if st.useExe {
+		parts = append(parts, ModeExecution)
+	}
+	return strings.Join(parts, "+")
+}
+
+// score scores one candidate: by the model, by execution, or both.
+func score(ctx context.Context, st *state, cfg Config, row *schemas.VerifierScore, t *schemas.Task, patch string) error {
+	var errs []string
+	var modelScore, execScore float64
+	if st.useModel {
+		v, raw, err := askModel(ctx, st.client, cfg, t, patch)
+		row.Response = raw
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			modelScore = v.Reward
+			row.PredictedReward = &v.Reward
+			tests, _ := json.Marshal(v.Tests)
+			row.PredictedTests = string(tests)
+		}
+	}
+	if st.useExe {
+		passed, total, added, err := execute(ctx, st.sandbox, cfg, t, patch, st.timeout)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		if total >= 0 {
+			row.ExecPassed, row.ExecTotal, row.ExecAdded = &passed, &total, added
+			if total > 0 {
+				execScore = float64(passed) / float64(total)
+			}
+		}
+	}
+	switch cfg.Mode {
+	case ModeModel:
+		row.Score = modelScore
+	case ModeExecution:
+		row.Score = execScore
+	default:
+		row.Score = cfg.ExecutionWeight*execScore + (1-cfg.ExecutionWeight)*modelScore
+	}
+	row.Score = round6(row.Score)
+	row.Error = strings.Join(errs, "; ")
+	return nil
+}
+
+// tallyRows counts the scored rows and the selected candidates' outcomes.
+func tallyRows(sum *Summary, rows []schemas.VerifierScore) {
 	for _, r := range rows {
 		if r.Error != "" {
 			sum.Errors++
@@ -267,15 +328,6 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 			}
 		}
 	}
-	prov := lake.Provenance{Job: JobName, RunKey: cfg.Shard.RunKey(runKey), ConfigHash: hash, Inputs: []string{sum.Input, sum.Tasks}}
-	if useExec {
-		prov.Sandbox = exec.Isolation(cfg.Backend)
-	}
-	sum.Version, err = jobs.Commit(ctx, vt, schemas.VerifierScores, rows, cfg.Runtime, prov)
-	if err != nil {
-		return sum, fmt.Errorf("verify: %w", err)
-	}
-	return sum, nil
 }
 
 // Select marks, per task, the candidate with the highest score (the
@@ -305,13 +357,13 @@ func round6(x float64) float64 { return float64(int64(x*1e6+0.5)) / 1e6 }
 
 // readCandidates groups the input's rollouts of this shard by task, K per
 // task, lowest sample index first.
-func readCandidates(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snapshot) (map[string][]schemas.Rollout, error) {
+func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) (map[string][]schemas.Rollout, error) {
 	groups := map[string][]schemas.Rollout{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, cfg.CacheDir) {
+	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
 		if err != nil {
 			return nil, err
 		}
-		if r.TaskID == "" || (cfg.RunID != "" && r.RunID != cfg.RunID) || !cfg.Shard.Owns(r.TaskID) {
+		if r.TaskID == "" || (cfg.RunID != "" && r.RunID != cfg.RunID) || !shard.Owns(r.TaskID) {
 			continue
 		}
 		r.Messages, r.Raw = nil, nil // only the patch and the outcome are needed
@@ -330,10 +382,10 @@ func readCandidates(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Sn
 }
 
 // askModel asks the verifier model for a verdict on one candidate.
-func askModel(ctx context.Context, cfg Config, t *schemas.Task, patch string) (agent.Verdict, string, error) {
+func askModel(ctx context.Context, client agent.Chatter, cfg Config, t *schemas.Task, patch string) (agent.Verdict, string, error) {
 	zero := 0.0
 	seed := cfg.Seed
-	resp, err := cfg.Client.Chat(ctx, agent.ChatRequest{Model: cfg.Model, Temperature: &zero, Seed: &seed,
+	resp, err := client.Chat(ctx, agent.ChatRequest{Model: cfg.Model, Temperature: &zero, Seed: &seed,
 		Messages: agent.VerifierPrompt(agent.VerifyTask{TaskID: t.TaskID, ProblemStatement: t.ProblemStatement, TestPatch: t.TestPatch,
 			FailToPass: t.FailToPass, PassToPass: t.PassToPass}, patch)})
 	if err != nil {
@@ -351,15 +403,15 @@ func askModel(ctx context.Context, cfg Config, t *schemas.Task, patch string) (a
 // a fresh sandbox and runs the task's tests: of the PASS_TO_PASS tests and
 // the tests the candidate added (tests the run reports that neither list
 // names), how many pass. total is -1 when nothing ran.
-func execute(ctx context.Context, cfg Config, t *schemas.Task, patch string, timeout time.Duration) (passed, total, added int32, err error) {
+func execute(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task, patch string, timeout time.Duration) (passed, total, added int32, err error) {
 	if strings.TrimSpace(patch) == "" {
 		return 0, 0, 0, nil // nothing to execute: no test can be credited
 	}
-	ws, err := jobs.TaskWorkspace(cfg.ReposDir, t)
+	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		return 0, -1, 0, fmt.Errorf("execution: %w", err)
 	}
-	gr, err := exec.GradePatch(ctx, cfg.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: t.TestCmd,
+	gr, err := exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: t.TestCmd,
 		Framework: jobs.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
 	if err != nil || gr.Status == exec.StatusInfraError {
 		return 0, -1, 0, fmt.Errorf("execution: %s", cmp.Or(gr.Reason, fmt.Sprint(err)))

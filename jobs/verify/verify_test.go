@@ -11,6 +11,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -64,8 +65,9 @@ func TestVerifyExecution(t *testing.T) {
 		{RolloutID: "empty", TaskID: task.TaskID, RunID: "r", Policy: "p", SampleIdx: 2, Resolved: &no},
 		{RolloutID: "beyond-k", TaskID: task.TaskID, RunID: "r", Policy: "p", SampleIdx: 5, Patch: string(fix), Resolved: &yes},
 	})
-	cfg := Config{K: 3, Mode: ModeExecution, ReposDir: store, Backend: exectest.Backend(t), Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
-	sum, err := Run(ctx, l, cfg)
+	cfg := Config{K: 3, Mode: ModeExecution}
+	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
+	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +98,12 @@ func TestVerifyExecution(t *testing.T) {
 		t.Errorf("tie not broken by the draw: gold draw %v, adds-test draw %v", g.Draw, a.Draw)
 	}
 	vt, _ := l.Table(schemas.VerifierScores.Name)
-	log, err := vt.Log(ctx, sum.Version, sum.Version)
+	v := sum.Outputs[schemas.VerifierScores.Name]
+	log, err := vt.Log(ctx, v, v)
 	if err != nil || log[0].Provenance.Sandbox != "local (bubblewrap)" {
 		t.Fatalf("provenance: %+v %v", log, err)
 	}
-	again, err := Run(ctx, l, cfg)
+	again, err := Job.Execute(ctx, env, cfg)
 	if err != nil || !again.Skipped {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
@@ -142,6 +145,12 @@ func verifierLake(t *testing.T, n int) (*lake.Lake, *httptest.Server) {
 	return l, srv
 }
 
+// modelEnv is an environment whose verifier endpoint is url's.
+func modelEnv(t *testing.T, l *lake.Lake, url string) *stage.Env {
+	return &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Endpoints: map[string]stage.Endpoint{
+		"verifier": {Client: client(t, url), Model: "scripted", BaseURL: url}}}}
+}
+
 func client(t *testing.T, url string) agent.Chatter {
 	c, err := agent.NewClient(agent.ClientConfig{BaseURL: url + "/v1", Model: "scripted"}, nil)
 	if err != nil {
@@ -155,7 +164,7 @@ func client(t *testing.T, url string) agent.Chatter {
 func TestVerifyModel(t *testing.T) {
 	ctx := context.Background()
 	l, srv := verifierLake(t, 20)
-	sum, err := Run(ctx, l, Config{Mode: ModeModel, Model: "scripted", Client: client(t, srv.URL), Seed: 7, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err := Job.Execute(ctx, modelEnv(t, l, srv.URL), Config{Mode: ModeModel, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,19 +196,19 @@ func TestVerifyModel(t *testing.T) {
 func TestVerifyShards(t *testing.T) {
 	ctx := context.Background()
 	l, srv := verifierLake(t, 12)
-	cfg := Config{Mode: ModeModel, Model: "scripted", Client: client(t, srv.URL), Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
-	whole, err := Run(ctx, l, cfg)
+	cfg := Config{Mode: ModeModel}
+	whole, err := Job.Execute(ctx, modelEnv(t, l, srv.URL), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := readScores(t, l, whole.VerifyID)
 
 	l2, srv2 := verifierLake(t, 12)
-	cfg.Client = client(t, srv2.URL)
+	env2 := modelEnv(t, l2, srv2.URL)
 	n := 0
 	for i := range 3 {
-		cfg.Shard = jobs.Shard{Index: i, Count: 3}
-		sum, err := Run(ctx, l2, cfg)
+		cfg.Shard = fmt.Sprintf("%d/3", i)
+		sum, err := Job.Execute(ctx, env2, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +216,7 @@ func TestVerifyShards(t *testing.T) {
 			t.Fatalf("shard %d has run id %s, the whole run %s", i, sum.VerifyID, whole.VerifyID)
 		}
 		n += sum.Candidates
-		if again, err := Run(ctx, l2, cfg); err != nil || !again.Skipped {
+		if again, err := Job.Execute(ctx, env2, cfg); err != nil || !again.Skipped {
 			t.Fatalf("shard %d rerun: %+v %v", i, again, err)
 		}
 	}

@@ -1,0 +1,29 @@
+// Package registry lists swelake's jobs: the one place a job is added. The
+// CLI's `swelake run <job>` commands, `swelake pipeline run`, --help and
+// docs/cli.md's job sections are all read from this list.
+package registry
+
+import (
+	"github.com/swelake/swelake/jobs/buildrl"
+	"github.com/swelake/swelake/jobs/buildsft"
+	"github.com/swelake/swelake/jobs/curate"
+	"github.com/swelake/swelake/jobs/evaluate"
+	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/validatetasks"
+	"github.com/swelake/swelake/jobs/verify"
+)
+
+// Jobs are the jobs, in pipeline order.
+func Jobs() []stage.Job {
+	return []stage.Job{
+		validatetasks.Job,
+		evaluate.Job,
+		curate.Job,
+		buildsft.Job,
+		buildrl.Job,
+		verify.Job,
+	}
+}
+
+// Find returns a job by name.
+func Find(name string) (stage.Job, bool) { return stage.Find(Jobs(), name) }
