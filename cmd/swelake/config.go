@@ -8,18 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/swelake/swelake/internal/units"
 	"github.com/swelake/swelake/jobs/registry"
-	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
-	"github.com/swelake/swelake/jobs/synthtasks"
 	"github.com/swelake/swelake/lake/objstore"
-	"github.com/swelake/swelake/schemas"
 )
 
 // Config is everything swelake reads from swelake.yaml, SWELAKE_* variables
@@ -45,9 +42,7 @@ type Config struct {
 	Jobs map[string]any `mapstructure:",remain"`
 	// The jobs' configurations not yet on the registry, under their names.
 	// The execution jobs and the policy endpoint they talk to.
-	SynthTasks synthtasks.Config `mapstructure:"synth_tasks"`
-	Rollout    rollout.Config    `mapstructure:"rollout"`
-	Policy     PolicyConfig      `mapstructure:"policy"`
+	Policy PolicyConfig `mapstructure:"policy"`
 	// Test-time scaling: the verify job and its verifier model's endpoint.
 	Verifier PolicyConfig `mapstructure:"verifier"`
 }
@@ -149,21 +144,6 @@ func configDefaults() map[string]any {
 		"policy.timeout":     "5m",
 		"policy.max_retries": 5,
 
-		"synth_tasks.repos":          DefaultSynthRepos(),
-		"synth_tasks.max_candidates": 40,
-		"synth_tasks.max_tasks":      12,
-		"synth_tasks.seed":           1,
-		"synth_tasks.statements":     "template",
-		"rollout.samples":            4,
-		"rollout.max_steps":          100,
-		"rollout.max_context_tokens": schemas.MaxContextTokens,
-		"rollout.wall_time":          "30m",
-		"rollout.command_timeout":    "3m",
-		"rollout.concurrency":        2,
-		"rollout.batch_size":         8,
-		"rollout.only_valid":         true,
-		"rollout.reruns":             1,
-
 		"verifier.base_url":    "",
 		"verifier.model":       "",
 		"verifier.api_key_env": "OPENAI_API_KEY",
@@ -259,24 +239,7 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error
 }
 
 // parseBytes reads a size such as 768MiB, 2GiB, 512MB or 1073741824.
-func parseBytes(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("size %q: want a positive number with an optional unit (KiB, MiB, GiB, MB, GB)", s)
-	}
-	return int64(v * float64(mult)), nil
-}
+func parseBytes(s string) (int64, error) { return units.ParseBytes(s) }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -347,12 +310,4 @@ func cacheDir(cfg Config, r root) string {
 		return filepath.Join(d, "swelake")
 	}
 	return filepath.Join(os.TempDir(), "swelake-cache")
-}
-
-// DefaultSynthRepos are the sample repositories under examples/repos: the
-// embedded default of synth-tasks (run from the repository root).
-func DefaultSynthRepos() []map[string]any {
-	return []map[string]any{
-		{"path": "examples/repos/pytext"}, {"path": "examples/repos/pyledger"}, {"path": "examples/repos/gointerval"},
-	}
 }

@@ -36,6 +36,11 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if info.ArgsKey != "" {
+				if err := decodeConfig(map[string]any{info.ArgsKey: args}, cfg); err != nil {
+					return usageError{err}
+				}
+			}
 			env, err := a.jobEnv(ctx, cmd)
 			if err != nil {
 				return err
@@ -44,14 +49,22 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 			if errors.Is(err, stage.ErrConfig) || errors.Is(err, stage.ErrNoService) {
 				return usageError{err}
 			}
-			if err != nil {
+			var soft *stage.SoftError // the summary stands; the exit status says what went wrong
+			if err != nil && !errors.As(err, &soft) {
 				return err
 			}
 			if a.json {
-				return a.printJSON(sum)
+				if perr := a.printJSON(sum); perr != nil {
+					return perr
+				}
+			} else if perr := job.PrintAny(a.stdout, sum); perr != nil {
+				return perr
 			}
-			return job.PrintAny(a.stdout, sum)
+			return err
 		},
+	}
+	if info.ArgsKey != "" {
+		c.Args = usage(cobra.MinimumNArgs(1))
 	}
 	proto := reflect.TypeOf(job.NewConfig()).Elem()
 	for _, f := range info.Flags {

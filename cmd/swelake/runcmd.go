@@ -32,7 +32,6 @@ it committed then; rollout resumes where an interrupted run stopped.`,
 	}
 	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set curate.params.token_cap.max_tokens=65536 (JSON values)")
 	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
-	c.AddCommand(newSynthTasksCmd(a), newRolloutCmd(a))
 	for _, job := range registry.Jobs() {
 		c.AddCommand(newJobCmd(a, job))
 	}

@@ -205,7 +205,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
 		return stage.Plan{}, fmt.Errorf("curate: %w", err)
 	}
-	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: "cur", State: st}
+	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: "cur", ByContent: true, State: st}
 	// The tokenizer is loaded only if some rollout has no recorded token
 	// count; its identity, not its path, keys the curation either way.
 	if dir := env.Tokenizer(cfg.TokenizerDir); slices.Contains(cfg.Rules, "token_cap") {
@@ -367,7 +367,6 @@ func print(w io.Writer, sum *Summary) error {
 func Latest(ctx context.Context, l *lake.Lake, id string) (*lake.RunRecord, error) {
 	return l.LatestRun(ctx, JobName, func(r *lake.RunRecord) bool { return id == "" || r.ID == id })
 }
-
 
 // materialize builds the tables every rule reads: cur_input (the rollouts
 // with their token counts; rollout_tokens must exist) and actions.

@@ -42,11 +42,11 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(s.Formats) != fmt.Sprint(tc.formats) || s.Ingested != tc.ingested || s.Quarantined != 0 || len(s.Skipped) != tc.skipped ||
+			if fmt.Sprint(s.Formats) != fmt.Sprint(tc.formats) || s.Ingested != tc.ingested || s.Quarantined != 0 || len(s.SkippedFiles) != tc.skipped ||
 				tc.statuses != nil && fmt.Sprint(s.Statuses) != fmt.Sprint(tc.statuses) {
-				t.Fatalf("got formats %v ingested %d quarantined %d skipped %v statuses %v", s.Formats, s.Ingested, s.Quarantined, s.Skipped, s.Statuses)
+				t.Fatalf("got formats %v ingested %d quarantined %d skipped %v statuses %v", s.Formats, s.Ingested, s.Quarantined, s.SkippedFiles, s.Statuses)
 			}
-			t.Logf("%s: %d files, read %d, ingested %d, formats %v, statuses %v, skipped %d", tc.kind, s.Files, s.Read, s.Ingested, s.Formats, s.Statuses, len(s.Skipped))
+			t.Logf("%s: %d files, read %d, ingested %d, formats %v, statuses %v, skipped %d", tc.kind, s.Files, s.Read, s.Ingested, s.Formats, s.Statuses, len(s.SkippedFiles))
 			// Ingesting it again is a no-op.
 			again, err := Run(ctx, l, Config{Kind: tc.kind, Format: "auto", Paths: paths})
 			if err != nil || again.Ingested != 0 || again.Duplicates != tc.ingested || again.Version != -1 {

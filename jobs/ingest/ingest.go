@@ -91,7 +91,7 @@ type Summary struct {
 	Quarantine  int64          `json:"quarantine_version"` // the quarantine commit, or -1
 	// Skipped lists files found by walking a directory that match no format
 	// of this kind (named files that match none are an error).
-	Skipped []string `json:"skipped,omitempty"`
+	SkippedFiles []string `json:"skipped_files,omitempty"`
 }
 
 // ErrStrict: --strict and something was quarantined.
@@ -183,7 +183,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	if err != nil {
 		return sum, err
 	}
-	sum.Skipped = skipped
+	sum.SkippedFiles = skipped
 	for _, p := range plans {
 		sum.Formats[p.format.Name]++
 	}

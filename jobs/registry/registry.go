@@ -8,21 +8,26 @@ import (
 	"github.com/swelake/swelake/jobs/buildsft"
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/evaluate"
+	"github.com/swelake/swelake/jobs/ingest"
+	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/synthtasks"
 	"github.com/swelake/swelake/jobs/validatetasks"
 	"github.com/swelake/swelake/jobs/verify"
 )
 
 // Jobs are the jobs, in pipeline order.
 func Jobs() []stage.Job {
-	return []stage.Job{
+	return append(ingest.Jobs(),
+		synthtasks.Job,
 		validatetasks.Job,
+		rollout.Job,
 		evaluate.Job,
 		curate.Job,
 		buildsft.Job,
 		buildrl.Job,
 		verify.Job,
-	}
+	)
 }
 
 // Find returns a job by name.

@@ -14,6 +14,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -47,19 +48,19 @@ func TestAttackEndpointOutage(t *testing.T) {
 	defer srv.Close()
 	const secret = "s3cr3t-pw"
 	base := strings.Replace(srv.URL, "http://", "http://trainer:"+secret+"@", 1) + "/v1"
-	newCfg := func(retries int) Config {
+	cfg := Config{Samples: 3, MaxSteps: 12, Concurrency: 1, BatchSize: 1}
+	newEnv := func(retries int) *stage.Env {
 		client, err := agent.NewClient(agent.ClientConfig{BaseURL: base, Model: "scripted", MaxRetries: retries, Backoff: 1}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return Config{Samples: 3, MaxSteps: 12, Concurrency: 1, BatchSize: 1, Model: "scripted", Client: client, ReposDir: store,
-			Endpoint: base, Backend: exectest.Backend(t), Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
+		return policyEnv(t, l, client, base, store)
 	}
 
 	down.Store(true)
 	for _, retries := range []int{0, 2} {
 		calls.Store(0)
-		sum, err := Run(ctx, l, newCfg(retries))
+		sum, err := Job.Execute(ctx, newEnv(retries), cfg)
 		if !errors.Is(err, agent.ErrUnavailable) || sum.Rollouts != 0 || sum.NotRun != 3 {
 			t.Fatalf("max_retries=%d, endpoint down: %+v, %v", retries, sum, err)
 		}
@@ -77,7 +78,7 @@ func TestAttackEndpointOutage(t *testing.T) {
 	}
 
 	down.Store(false)
-	sum, err := Run(ctx, l, newCfg(2))
+	sum, err := Job.Execute(ctx, newEnv(2), cfg)
 	if err != nil || sum.Rollouts != 3 || sum.Resumed != 0 || sum.NotRun != 0 {
 		t.Fatalf("after the endpoint returned: %+v, %v", sum, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -42,8 +42,9 @@ func BenchmarkRolloutThroughput(b *testing.B) {
 	// One untimed run first: the first sandboxes pay for cold caches
 	// (page cache of the clone, Python's imports), which would otherwise
 	// count against concurrency 1 only.
-	if _, err := Run(ctx, l, Config{Samples: 1, MaxSteps: 20, Seed: -1, Model: "scripted", Client: client,
-		ReposDir: store, Backend: backend, Runtime: jobs.Runtime{CacheDir: b.TempDir()}}); err != nil {
+	env := &stage.Env{Lake: l, CacheDir: b.TempDir(), Services: stage.Static{Backend: backend, ReposDir: store,
+		Endpoints: map[string]stage.Endpoint{"policy": {Client: client, Model: "scripted", BaseURL: srv.URL + "/v1"}}}}
+	if _, err := Job.Execute(ctx, env, Config{Samples: 1, MaxSteps: 20, Seed: -1}); err != nil {
 		b.Fatal(err)
 	}
 	seed := int64(0)
@@ -55,8 +56,7 @@ func BenchmarkRolloutThroughput(b *testing.B) {
 			for b.Loop() {
 				seed++ // a new run each time
 				start := time.Now()
-				sum, err := Run(ctx, l, Config{Samples: 4, MaxSteps: 20, Concurrency: conc, Seed: seed, Model: "scripted", Client: client,
-					ReposDir: store, Backend: backend, Runtime: jobs.Runtime{CacheDir: b.TempDir()}})
+				sum, err := Job.Execute(ctx, env, Config{Samples: 4, MaxSteps: 20, Concurrency: conc, Seed: seed})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
@@ -46,7 +48,7 @@ type Config struct {
 	OnlyValid bool `json:"only_valid" mapstructure:"only_valid"`
 	Samples   int  `json:"samples" mapstructure:"samples"` // per task (default 4)
 	MaxSteps  int  `json:"max_steps" mapstructure:"max_steps"`
-	// MaxContextTokens caps the context (default 81,920).
+	// MaxContextTokens caps the context (default schemas.MaxContextTokens).
 	MaxContextTokens int64    `json:"max_context_tokens" mapstructure:"max_context_tokens"`
 	WallTime         string   `json:"wall_time" mapstructure:"wall_time"`             // per rollout (default 30m)
 	CommandTimeout   string   `json:"command_timeout" mapstructure:"command_timeout"` // per bash command (default 3m)
@@ -54,33 +56,29 @@ type Config struct {
 	Seed             int64    `json:"seed" mapstructure:"seed"`                       // base of the per-sample sampling seeds
 	SkipGrading      bool     `json:"skip_grading" mapstructure:"skip_grading"`
 	Reruns           int      `json:"reruns" mapstructure:"reruns"` // flaky-test reruns when grading (default 1)
-	// Not part of the run id: how fast, not what.
-	Concurrency int `json:"-" mapstructure:"concurrency"` // rollouts at once (default 2)
-	BatchSize   int `json:"-" mapstructure:"batch_size"`  // rollouts per commit (default 8)
-	// Shard is this worker's share of the tasks; shards of a run share its
-	// run id and resume state.
-	Shard jobs.Shard `json:"-" mapstructure:"-"`
-
+	// Model is the policy model, from the policy endpoint (recorded as each
+	// rollout's policy; part of the run's identity, not a key of its own).
+	Model string `json:"model" mapstructure:"-"`
+	// How the run is spread, not what it computes (not part of its
+	// identity): rollouts at once (default 2), rollouts per commit (default
+	// 8), this worker's shard ("i/N"; shards share the run id and resume
+	// state).
+	Concurrency int    `json:"concurrency,omitempty" mapstructure:"concurrency"`
+	BatchSize   int    `json:"batch_size,omitempty" mapstructure:"batch_size"`
+	Shard       string `json:"shard,omitempty" mapstructure:"shard"`
 	// TokenizerDir is the model's tokenizer: where an endpoint reports no
 	// token usage, the context is counted with it (rendered with its chat
 	// template) for the token cap ("" or unloadable: usage only).
-	TokenizerDir string `json:"-" mapstructure:"tokenizer_dir"`
-
-	Model    string        `json:"model" mapstructure:"-"` // recorded as the policy
-	Endpoint string        `json:"-" mapstructure:"-"`     // recorded (credentials stripped) in each rollout's raw record and the commits' provenance
-	Client   agent.Chatter `json:"-" mapstructure:"-"`
-	ReposDir string        `json:"-" mapstructure:"-"`
-	Backend  exec.Backend  `json:"-" mapstructure:"-"`
-	// Progress, when set, is called after each rollout (done, total).
-	Progress     func(done, total int) `json:"-" mapstructure:"-"`
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	TokenizerDir string `json:"tokenizer_dir,omitempty" mapstructure:"tokenizer_dir"`
 }
 
 // Summary is what the job did.
 type Summary struct {
+	stage.Outcome
 	RunID     string         `json:"run_id"`
 	Input     string         `json:"input"`
 	Tasks     int            `json:"tasks"`
+	Samples   int            `json:"samples"`  // per task
 	Pairs     int            `json:"pairs"`    // tasks × samples
 	Resumed   int            `json:"resumed"`  // pairs already committed by an earlier run
 	Rollouts  int            `json:"rollouts"` // run now
@@ -98,105 +96,161 @@ type Summary struct {
 	Shard   string `json:"shard,omitempty"`
 }
 
-func (c *Config) defaults() error {
-	if c.Client == nil || c.Backend == nil || c.ReposDir == "" {
-		return errors.New("rollout: a policy client, a sandbox backend and a repository store are required")
-	}
-	c.Samples = cmp.Or(c.Samples, 4)
-	c.MaxSteps = cmp.Or(c.MaxSteps, 100)
+// Job is the rollout stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Run a policy model on every task N times through the agent loop in sandboxes, graded",
+		Long: `Drives a policy model behind an OpenAI-compatible chat-completions endpoint
+(policy.base_url, policy.model, the API key from the variable named by
+policy.api_key_env) through the agent loop: tools bash, str_replace_editor
+(view, create, str_replace, insert, undo_edit) and submit, in a fresh
+sandbox per rollout. Commands that read git history (rollout.banned, default
+git log, git show, git reflog, git clone) are refused and recorded. A run
+stops at rollout.max_steps (default 100), rollout.max_context_tokens (default
+81,920) or rollout.wall_time; the diff at that point is recorded as a forced
+submission. Each rollout is graded (reward, resolved, test_report) and
+committed to rollouts in batches of rollout.batch_size.
+
+The run is resumable: its run id depends only on the model, the tasks and
+the configuration, so after a crash the same command skips the (task,
+sample) pairs already committed and runs the rest.`,
+		Example: `  swelake policy serve --scripted &          # a stand-in model for a dry run
+  swelake run rollout --set policy.base_url=http://127.0.0.1:8642/v1 --set policy.model=scripted
+  swelake run rollout --samples 8 --concurrency 16 \
+      --set policy.base_url=http://gpu-node:8000/v1 --set policy.model=Qwen/Qwen2.5-Coder-32B-Instruct`,
+		Inputs:  []string{schemas.Tasks.Name, schemas.TaskValidations.Name},
+		Outputs: []string{schemas.Rollouts.Name},
+		Needs:   stage.Needs{Sandbox: true, Policy: true},
+		Flags: []stage.Flag{
+			{Name: "input", Key: "input", Usage: "tasks snapshot (table or table@version)"},
+			{Name: "samples", Key: "samples", Usage: "rollouts per task (default rollout.samples, 4)"},
+			{Name: "concurrency", Key: "concurrency", Usage: "rollouts at once (default rollout.concurrency, 2)"},
+			{Name: "shard", Key: "shard", Usage: stage.ShardUsage},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.Tasks.Name, OnlyValid: true, Samples: 4, MaxSteps: 100, MaxContextTokens: schemas.MaxContextTokens,
+			WallTime: "30m", CommandTimeout: "3m", Reruns: 1, Concurrency: 2, BatchSize: 8}
+	},
+	Validate: validate,
+	Plan:     plan,
+	Run:      run,
+	Print: func(w io.Writer, sum *Summary) error {
+		if sum.Skipped {
+			_, err := fmt.Fprintf(w, "rollout %s of %s: complete already (rollouts@%d): %d tasks × %d samples\n", sum.RunID, sum.Input, sum.Version, sum.Tasks, sum.Samples)
+			return err
+		}
+		fmt.Fprintf(w, "rollout %s of %s: %d tasks × %d samples; %d already committed, %d run now in %d commits (rollouts@%d)\n",
+			sum.RunID, sum.Input, sum.Tasks, sum.Samples, sum.Resumed, sum.Rollouts, sum.Commits, sum.Version)
+		_, err := fmt.Fprintf(w, "  resolved %d of %d; exit reasons %s; %d steps (%.1f/s), %d API tokens, %d banned commands refused\n",
+			sum.Resolved, sum.Rollouts, stage.Counts(sum.Exit), sum.Steps, sum.StepsPerS, sum.Tokens, sum.Banned)
+		return err
+	},
+}
+
+func validate(c *Config) error {
+	c.Input = cmp.Or(c.Input, schemas.Tasks.Name)
+	c.Samples, c.MaxSteps = cmp.Or(c.Samples, 4), cmp.Or(c.MaxSteps, 100)
 	c.MaxContextTokens = cmp.Or(c.MaxContextTokens, schemas.MaxContextTokens)
-	c.WallTime = cmp.Or(c.WallTime, "30m")
-	c.CommandTimeout = cmp.Or(c.CommandTimeout, "3m")
-	c.Concurrency = cmp.Or(c.Concurrency, 2)
-	c.BatchSize = cmp.Or(c.BatchSize, 8)
-	c.Reruns = cmp.Or(c.Reruns, 1)
+	c.WallTime, c.CommandTimeout = cmp.Or(c.WallTime, "30m"), cmp.Or(c.CommandTimeout, "3m")
+	c.Concurrency, c.BatchSize, c.Reruns = cmp.Or(c.Concurrency, 2), cmp.Or(c.BatchSize, 8), cmp.Or(c.Reruns, 1)
 	if c.Banned == nil {
 		c.Banned = agent.DefaultBanned()
 	}
 	for _, d := range []string{c.WallTime, c.CommandTimeout} {
 		if _, err := time.ParseDuration(d); err != nil {
-			return fmt.Errorf("rollout: duration %q: %w", d, err)
+			return fmt.Errorf("duration %q: %w", d, err)
 		}
 	}
 	if c.Samples < 1 || c.Concurrency < 1 || c.BatchSize < 1 || c.MaxSteps < 1 {
-		return fmt.Errorf("rollout: samples %d, concurrency %d, batch_size %d, max_steps %d: each must be ≥ 1", c.Samples, c.Concurrency, c.BatchSize, c.MaxSteps)
+		return fmt.Errorf("samples %d, concurrency %d, batch_size %d, max_steps %d: each must be ≥ 1", c.Samples, c.Concurrency, c.BatchSize, c.MaxSteps)
 	}
-	return nil
+	_, err := jobs.ParseShard(c.Shard)
+	return err
 }
 
-type pair struct {
-	task   *schemas.Task
-	sample int
+// state is what plan hands to run.
+type state struct {
+	sandbox                stage.Sandbox
+	policy                 stage.Endpoint
+	snap                   *lake.Snapshot
+	tasks                  []schemas.Task
+	count                  func([]agent.Message) int64
+	concurrency, batchSize int
 }
 
-// Run runs the rollouts not yet committed.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	sum := Summary{Exit: map[string]int{}, Version: -1, Shard: cfg.Shard.String()}
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if err := cfg.defaults(); err != nil {
-		return sum, err
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	st := &state{concurrency: cfg.Concurrency, batchSize: cfg.BatchSize}
+	var err error
+	if st.policy, err = env.Endpoint("policy"); err != nil {
+		return stage.Plan{}, fmt.Errorf("rollout: %w", err)
 	}
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
+	if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
+		return stage.Plan{}, fmt.Errorf("rollout: %w", err)
 	}
-	snap, err := jobs.Pin(ctx, l, cmp.Or(cfg.Input, schemas.Tasks.Name), schemas.Tasks.Name)
-	if err != nil {
-		return sum, fmt.Errorf("rollout: %w", err)
+	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
+		return stage.Plan{}, fmt.Errorf("rollout: %w", err)
 	}
-	sum.Input = snap.Ref().String()
-	tasks, inputs, err := selectTasks(ctx, l, cfg, snap)
-	if err != nil {
-		return sum, err
+	shard, _ := jobs.ParseShard(cfg.Shard)
+	inputs := []*lake.Snapshot{st.snap}
+	if st.tasks, inputs, err = selectTasks(ctx, env, *cfg, shard, inputs); err != nil {
+		return stage.Plan{}, err
 	}
-	hash, err := jobs.ConfigHash(struct {
-		Cfg    Config
-		Inputs []string
-	}{cfg, inputs})
-	if err != nil {
-		return sum, err
-	}
-	sum.RunID = "rollout-" + hash[:12]
-	sum.Tasks = len(tasks)
-	rt, err := l.Table(schemas.Rollouts.Name)
-	if err != nil {
-		return sum, err
-	}
-	done, version, err := committed(ctx, l, cfg, sum.RunID)
+	st.count = contextCounter(env, env.Tokenizer(cfg.TokenizerDir))
+	cfg.Model = st.policy.Model
+	cfg.Input, cfg.Concurrency, cfg.BatchSize, cfg.Shard, cfg.TokenizerDir = "", 0, 0, "", ""
+	return stage.Plan{Inputs: inputs, Shard: shard, IDPrefix: "rollout", State: st}, nil
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
+	sum := Summary{RunID: r.ID, Input: st.snap.Ref().String(), Tasks: len(st.tasks), Samples: cfg.Samples, Exit: map[string]int{}, Shard: r.Plan.Shard.String()}
+	r.Prov.Sandbox, r.Prov.Endpoint = exec.Isolation(st.sandbox.Backend), agent.Redact(st.policy.BaseURL)
+	done, version, err := committed(ctx, env, r.ID)
 	if err != nil {
 		return sum, err
 	}
 	sum.Version = version
 	var todo []pair
-	for i := range tasks {
+	for i := range st.tasks {
 		for s := range cfg.Samples {
 			sum.Pairs++
-			if done[tasks[i].TaskID+"\x00"+fmt.Sprint(s)] {
+			if done[st.tasks[i].TaskID+"\x00"+fmt.Sprint(s)] {
 				sum.Resumed++
 				continue
 			}
-			todo = append(todo, pair{&tasks[i], s})
+			todo = append(todo, pair{&st.tasks[i], s})
 		}
 	}
-	cfg.Logger.Info("rollout", "run_id", sum.RunID, "tasks", len(tasks), "pairs", sum.Pairs, "resumed", sum.Resumed, "to_run", len(todo))
+	env.Logger.Info("rollout", "run_id", r.ID, "tasks", len(st.tasks), "pairs", sum.Pairs, "resumed", sum.Resumed, "to_run", len(todo))
 	warm := make([]*schemas.Task, len(todo))
 	for i, p := range todo {
 		warm[i] = p.task
 	}
-	jobs.WarmGoCaches(ctx, cfg.Backend, cfg.ReposDir, warm, cfg.Logger)
+	st.sandbox.Warm(ctx, warm, env.Logger)
+	err = drive(ctx, r, st, todo, &sum)
+	if sum.Version >= 0 {
+		r.Committed(schemas.Rollouts.Name, sum.Version)
+	}
+	return sum, err
+}
 
-	count := contextCounter(cfg)
-	start := time.Now()
+// drive runs the rollouts of todo, at most concurrency at once, and
+// commits them in batches as they finish: a crash loses at most the batch
+// in flight, and what finished is committed even when the run is stopped.
+// An endpoint that cannot answer stops the run from starting more
+// rollouts; those in flight finish (or meet the outage too), and none that
+// met it is committed.
+func drive(ctx context.Context, r *stage.Run[Config], st *state, todo []pair, sum *Summary) error {
+	cfg, env := r.Config, r.Env
 	results := make(chan schemas.Rollout)
-	// An endpoint that cannot answer stops the run from starting more
-	// rollouts; those in flight finish (or meet the outage too), and none
-	// that met it is committed.
 	var outage atomic.Pointer[error]
 	var notRun atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(results)
 		w, wctx := errgroup.WithContext(gctx)
-		w.SetLimit(cfg.Concurrency)
+		w.SetLimit(st.concurrency)
 		for i, p := range todo {
 			if wctx.Err() != nil {
 				break
@@ -210,18 +264,18 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 					notRun.Add(1)
 					return nil
 				}
-				r, err := one(wctx, cfg, sum.RunID, p, count)
+				ro, err := one(wctx, env, st, cfg, r.ID, p)
 				if errors.Is(err, agent.ErrUnavailable) {
 					outage.CompareAndSwap(nil, &err)
 					notRun.Add(1)
-					cfg.Logger.Warn("rollout: not run, the endpoint could not answer", "task", p.task.TaskID, "sample", p.sample, "err", err)
+					env.Logger.Warn("rollout: not run, the endpoint could not answer", "task", p.task.TaskID, "sample", p.sample, "err", err)
 					return nil
 				}
 				if err != nil {
 					return err
 				}
 				select {
-				case results <- r:
+				case results <- ro:
 					return nil
 				case <-wctx.Done():
 					return wctx.Err()
@@ -230,15 +284,34 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		}
 		return w.Wait()
 	})
-	// The committer: one commit per batch, so a crash loses at most the
-	// rollouts of the batch in flight.
+	commitErr := collect(ctx, r, st, results, len(todo), sum)
+	werr := g.Wait()
+	sum.NotRun = int(notRun.Load())
+	if err := cmp.Or(werr, commitErr); err != nil {
+		return err
+	}
+	if e := outage.Load(); e != nil {
+		return fmt.Errorf("rollout %s: %d of %d rollouts not run, the policy endpoint %s could not answer (%d committed; run again to run the rest): %w",
+			r.ID, sum.NotRun, len(todo), agent.Redact(st.policy.BaseURL), sum.Rollouts, *e)
+	}
+	return nil
+}
+
+// collect counts the finished rollouts and commits them in batches.
+func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-chan schemas.Rollout, total int, sum *Summary) error {
+	var p stage.Progress
+	if r.Env.Progress != nil {
+		p = r.Env.Progress(JobName)
+		defer p.Finish()
+	}
+	start := time.Now()
 	var batch []schemas.Rollout
 	var commitErr error
 	flush := func() {
 		if len(batch) == 0 || commitErr != nil {
 			return
 		}
-		v, err := commit(context.WithoutCancel(ctx), l, rt, cfg, sum.RunID, hash, inputs, batch)
+		v, err := commitBatch(context.WithoutCancel(ctx), r, batch)
 		if err != nil {
 			commitErr = err
 			return
@@ -247,64 +320,49 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		sum.Commits++
 		batch = nil
 	}
-	n := 0
-	for r := range results {
-		n++
+	for ro := range results {
 		sum.Rollouts++
-		sum.Exit[r.ExitReason]++
-		sum.Steps += int(r.NumTurns)
-		if r.Resolved != nil && *r.Resolved {
+		sum.Exit[ro.ExitReason]++
+		sum.Steps += int(ro.NumTurns)
+		if ro.Resolved != nil && *ro.Resolved {
 			sum.Resolved++
 		}
 		var raw struct {
 			Usage  agent.Usage `json:"usage"`
 			Banned []string    `json:"banned"`
 		}
-		json.Unmarshal(r.Raw, &raw)
+		json.Unmarshal(ro.Raw, &raw)
 		sum.Tokens += raw.Usage.TotalTokens
 		sum.Banned += len(raw.Banned)
-		batch = append(batch, r)
-		if len(batch) >= cfg.BatchSize {
+		batch = append(batch, ro)
+		if len(batch) >= st.batchSize {
 			flush()
 		}
-		if cfg.Progress != nil {
-			cfg.Progress(n, len(todo))
+		if p != nil {
+			p.Set(sum.Rollouts, total)
 		}
 	}
-	werr := g.Wait()
 	flush() // what finished is kept, even when the run was interrupted
 	if el := time.Since(start).Seconds(); el > 0 {
 		sum.StepsPerS = float64(sum.Steps) / el
 	}
-	sum.NotRun = int(notRun.Load())
-	if werr != nil {
-		return sum, werr
-	}
-	if commitErr != nil {
-		return sum, commitErr
-	}
-	if e := outage.Load(); e != nil {
-		return sum, fmt.Errorf("rollout %s: %d of %d rollouts not run, the policy endpoint %s could not answer (%d committed; run again to run the rest): %w",
-			sum.RunID, sum.NotRun, len(todo), agent.Redact(cfg.Endpoint), sum.Rollouts, *e)
-	}
-	return sum, nil
+	return commitErr
 }
 
 // selectTasks reads the tasks to run and the snapshots they came from.
-func selectTasks(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snapshot) ([]schemas.Task, []string, error) {
-	inputs := []string{snap.Ref().String()}
+func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, inputs []*lake.Snapshot) ([]schemas.Task, []*lake.Snapshot, error) {
 	var valid map[string]bool
 	if cfg.OnlyValid {
-		vsnap, err := jobs.Pin(ctx, l, schemas.TaskValidations.Name, schemas.TaskValidations.Name)
+		vsnap, err := jobs.Pin(ctx, env.Lake, schemas.TaskValidations.Name, schemas.TaskValidations.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("rollout: %w", err)
 		}
 		if vsnap.Rows() == 0 {
 			return nil, nil, errors.New("rollout: only_valid is set but task_validations is empty: run `swelake run validate-tasks` first, or --set rollout.only_valid=false")
 		}
-		inputs = append(inputs, vsnap.Ref().String())
+		inputs = append(inputs, vsnap)
 		latest := map[string]schemas.TaskValidation{}
-		for v, err := range jobs.ReadRows[schemas.TaskValidation](ctx, l, vsnap, cfg.CacheDir) {
+		for v, err := range jobs.ReadRows[schemas.TaskValidation](ctx, env.Lake, vsnap, env.CacheDir) {
 			if err != nil {
 				return nil, nil, err
 			}
@@ -318,11 +376,11 @@ func selectTasks(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snaps
 		}
 	}
 	var tasks []schemas.Task
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, cfg.CacheDir) {
+	for t, err := range jobs.ReadRows[schemas.Task](ctx, env.Lake, inputs[0], env.CacheDir) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) && cfg.Shard.Owns(t.TaskID) {
+		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) && shard.Owns(t.TaskID) {
 			tasks = append(tasks, t)
 		}
 	}
@@ -332,36 +390,54 @@ func selectTasks(ctx context.Context, l *lake.Lake, cfg Config, snap *lake.Snaps
 
 // committed lists the (task, sample) pairs of the run already in the lake,
 // reading only the files of the run's partition.
-func committed(ctx context.Context, l *lake.Lake, cfg Config, runID string) (map[string]bool, int64, error) {
-	s, err := jobs.Pin(ctx, l, schemas.Rollouts.Name, schemas.Rollouts.Name)
+func committed(ctx context.Context, env *stage.Env, runID string) (map[string]bool, int64, error) {
+	s, err := jobs.Pin(ctx, env.Lake, schemas.Rollouts.Name, schemas.Rollouts.Name)
 	if err != nil {
 		return nil, -1, err
 	}
 	done := map[string]bool{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, s.InPartition(lake.Partition{"run_id": runID}), cfg.CacheDir) {
+	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, s.InPartition(lake.Partition{"run_id": runID}), env.CacheDir) {
 		if err != nil {
 			return nil, -1, err
 		}
 		done[r.TaskID+"\x00"+fmt.Sprint(r.SampleIdx)] = true
 	}
+	if len(done) == 0 {
+		return done, -1, nil
+	}
 	return done, s.Version, nil
 }
 
-func commit(ctx context.Context, l *lake.Lake, rt *lake.Table, cfg Config, runID, hash string, inputs []string, batch []schemas.Rollout) (int64, error) {
+// commitBatch commits one batch under a run key of its own (the run's,
+// with the hash of the batch's rollout ids).
+func commitBatch(ctx context.Context, r *stage.Run[Config], batch []schemas.Rollout) (int64, error) {
 	ids := make([]string, len(batch))
-	for i, r := range batch {
-		ids[i] = r.RolloutID
+	for i, ro := range batch {
+		ids[i] = ro.RolloutID
 	}
 	slices.Sort(ids)
-	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
-	runKey := JobName + "/" + runID + "/" + hex.EncodeToString(sum[:8])
-	v, err := jobs.Commit(ctx, rt, schemas.Rollouts, batch, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: hash,
-		Inputs: inputs, Sandbox: exec.Isolation(cfg.Backend), Endpoint: agent.Redact(cfg.Endpoint)})
+	h := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	t, err := r.Env.Lake.Table(schemas.Rollouts.Name)
 	if err != nil {
-		return -1, fmt.Errorf("rollout %s: %w", runID, err)
+		return -1, err
 	}
-	cfg.Logger.Info("rollout: committed batch", "run_id", runID, "rollouts", len(batch), "version", v)
-	return v, nil
+	files, err := lake.WriteFiles(ctx, t, jobs.Spec(schemas.Rollouts), lake.Slice(batch), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
+	if err != nil {
+		return -1, fmt.Errorf("rollout %s: write: %w", r.ID, err)
+	}
+	prov := r.Provenance()
+	prov.RunKey += "/" + hex.EncodeToString(h[:8])
+	res, err := t.Append(ctx, files, prov)
+	if err != nil {
+		return -1, fmt.Errorf("rollout %s: commit: %w", r.ID, err)
+	}
+	r.Env.Logger.Info("rollout: committed batch", "run_id", r.ID, "rollouts", len(batch), "version", res.Commit.Version)
+	return res.Commit.Version, nil
+}
+
+type pair struct {
+	task   *schemas.Task
+	sample int
 }
 
 // System is the system prompt of every rollout.
@@ -383,24 +459,24 @@ func Seed(base int64, taskID string, sample int) int64 {
 }
 
 // one runs and grades one rollout.
-func one(ctx context.Context, cfg Config, runID string, p pair, count func([]agent.Message) int64) (schemas.Rollout, error) {
+func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID string, p pair) (schemas.Rollout, error) {
 	t := p.task
 	seed := Seed(cfg.Seed, t.TaskID, p.sample)
 	r := schemas.Rollout{RolloutID: fmt.Sprintf("%s/%s/%d", runID, t.TaskID, p.sample), TaskID: t.TaskID, RunID: runID, Policy: cfg.Model,
 		SampleIdx: int32(p.sample), Source: Source}
 	wall, _ := time.ParseDuration(cfg.WallTime)
 	cmdTimeout, _ := time.ParseDuration(cfg.CommandTimeout)
-	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": agent.Redact(cfg.Endpoint), "model": cfg.Model}
-	ws, err := jobs.TaskWorkspace(cfg.ReposDir, t)
+	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": agent.Redact(st.policy.BaseURL), "model": cfg.Model}
+	ws, err := jobs.TaskWorkspace(st.sandbox.ReposDir, t)
 	var tr agent.Trajectory
 	if err == nil {
 		var sb exec.Sandbox
-		sb, err = cfg.Backend.Open(ctx, ws)
+		sb, err = st.sandbox.Backend.Open(ctx, ws)
 		if err == nil {
 			raw["isolated"] = sb.Isolated()
-			tr, err = agent.Run(ctx, cfg.Client, sb, agent.Episode{System: System, User: Prompt(t), Seed: &seed,
+			tr, err = agent.Run(ctx, st.policy.Client, sb, agent.Episode{System: System, User: Prompt(t), Seed: &seed,
 				Limits:      agent.Limits{MaxSteps: cfg.MaxSteps, MaxContextTokens: cfg.MaxContextTokens, WallTime: wall, CommandTimeout: cmdTimeout, Banned: cfg.Banned},
-				CountTokens: count})
+				CountTokens: st.count})
 			sb.Close(context.WithoutCancel(ctx))
 			if ctx.Err() != nil {
 				return r, ctx.Err()
@@ -427,13 +503,13 @@ func one(ctx context.Context, cfg Config, runID string, p pair, count func([]age
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
-		g, err := exec.GradePatch(ctx, cfg.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
+		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
 			TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
 		if err != nil {
-			cfg.Logger.Warn("rollout: grading failed", "rollout", r.RolloutID, "err", err)
+			env.Logger.Warn("rollout: grading failed", "rollout", r.RolloutID, "err", err)
 		}
 		report, _ := json.Marshal(g)
 		r.TestReport = string(report)
@@ -453,7 +529,7 @@ func one(ctx context.Context, cfg Config, runID string, p pair, count func([]age
 	r.Raw, _ = json.Marshal(raw)
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", r.RolloutID, r.Patch, r.ExitReason, r.Raw))
 	r.ContentHash = hex.EncodeToString(h[:])
-	cfg.Logger.Debug("rollout done", "rollout", r.RolloutID, "exit", r.ExitReason, "steps", r.NumTurns)
+	env.Logger.Debug("rollout done", "rollout", r.RolloutID, "exit", r.ExitReason, "steps", r.NumTurns)
 	return r, nil
 }
 
@@ -473,18 +549,18 @@ func messages(msgs []agent.Message) []schemas.Message {
 // contextCounter counts a conversation's tokens with the model's tokenizer
 // and chat template, tools included, exactly as build-sft renders it; nil
 // without a usable tokenizer.
-func contextCounter(cfg Config) func([]agent.Message) int64 {
-	if cfg.TokenizerDir == "" {
+func contextCounter(env *stage.Env, dir string) func([]agent.Message) int64 {
+	if dir == "" {
 		return nil
 	}
-	tok, err := tokenizer.Load(cfg.TokenizerDir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
-		cfg.Logger.Warn("rollout: no tokenizer to count the context where the endpoint reports no usage", "err", err)
+		env.Logger.Warn("rollout: no tokenizer to count the context where the endpoint reports no usage", "err", err)
 		return nil
 	}
 	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
 	if err != nil {
-		cfg.Logger.Warn("rollout: the tokenizer's chat template does not parse; counting with the endpoint's usage only", "err", err)
+		env.Logger.Warn("rollout: the tokenizer's chat template does not parse; counting with the endpoint's usage only", "err", err)
 		return nil
 	}
 	tools, _ := json.Marshal(map[string]any{"tools": agent.Tools()})

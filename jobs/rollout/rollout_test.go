@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -38,22 +40,18 @@ func TestRolloutResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Samples: 4, MaxSteps: 12, Concurrency: 2, BatchSize: 2, Model: "scripted", Client: client, ReposDir: store,
-		Backend: exectest.Backend(t), Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
+	cfg := Config{Samples: 4, MaxSteps: 12, Concurrency: 2, BatchSize: 2}
+	env := policyEnv(t, l, client, srv.URL+"/v1", store)
 
 	// Interrupted after 3 rollouts: the finished ones are committed.
 	cctx, cancel := context.WithCancel(ctx)
-	first := cfg
-	first.Progress = func(done, total int) {
-		if done == 3 {
-			cancel()
-		}
-	}
-	sum, err := Run(cctx, l, first)
+	first := *env
+	first.Progress = func(string) stage.Progress { return cancelAt{3, cancel} }
+	sum, err := Job.Execute(cctx, &first, cfg)
 	if !errors.Is(err, context.Canceled) || sum.Rollouts < 3 || sum.Rollouts >= 8 {
 		t.Fatalf("interrupted run: %+v, %v", sum, err)
 	}
-	sum2, err := Run(ctx, l, cfg)
+	sum2, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +91,38 @@ func TestRolloutResumes(t *testing.T) {
 		t.Errorf("%d of 8 rollouts graded", graded)
 	}
 	t.Logf("exit reasons %v; resumed %d of 8", exits, sum2.Resumed)
-	// Everything done: a rerun runs nothing.
-	sum3, err := Run(ctx, l, cfg)
-	if err != nil || sum3.Rollouts != 0 || sum3.Resumed != 8 || sum3.Commits != 0 {
+	// Everything done: a rerun runs nothing, and says so.
+	sum3, err := Job.Execute(ctx, env, cfg)
+	if err != nil || !sum3.Skipped || sum3.RunID != sum.RunID || sum3.Version != sum2.Version {
 		t.Fatalf("third run: %+v, %v", sum3, err)
 	}
+}
+
+// cancelAt cancels a run when its progress reaches n.
+type cancelAt struct {
+	n      int
+	cancel func()
+}
+
+func (c cancelAt) Set(done, total int) {
+	if done == c.n {
+		c.cancel()
+	}
+}
+func (cancelAt) Finish() {}
+
+// policyEnv is an environment with the policy endpoint at base and the
+// sandbox backend of the tests.
+func policyEnv(t testing.TB, l *lake.Lake, client agent.Chatter, base, store string) *stage.Env {
+	return &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store,
+		Endpoints: map[string]stage.Endpoint{"policy": {Client: client, Model: "scripted", BaseURL: base}}}}
 }
 
 // TestContextCounter counts with the real tokenizer and chat template when
 // the endpoint reports no usage.
 func TestContextCounter(t *testing.T) {
 	dir := tokref.DefaultTokenizerDir()
-	count := contextCounter(Config{TokenizerDir: dir, Runtime: jobs.Runtime{}.WithDefaults()})
+	count := contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, dir)
 	if count == nil {
 		t.Fatal("no counter with a tokenizer")
 	}
@@ -114,7 +132,7 @@ func TestContextCounter(t *testing.T) {
 	if short < 200 || long-short < 250 || long-short > 400 {
 		t.Fatalf("counts %d and %d", short, long)
 	}
-	if contextCounter(Config{TokenizerDir: t.TempDir(), Runtime: jobs.Runtime{}.WithDefaults()}) != nil {
+	if contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, t.TempDir()) != nil {
 		t.Fatal("a counter without tokenizer files")
 	}
 }
@@ -141,9 +159,7 @@ func TestRolloutShards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := exectest.Backend(t)
-	cfg := Config{Samples: 2, MaxSteps: 12, Concurrency: 2, BatchSize: 2, Model: "scripted", Client: client, ReposDir: store,
-		Backend: backend, Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
+	cfg := Config{Samples: 2, MaxSteps: 12, Concurrency: 2, BatchSize: 2}
 	outcomes := func(l *lake.Lake) map[string]string {
 		rt, _ := l.Table(schemas.Rollouts.Name)
 		snap, _ := rt.Snapshot(ctx, lake.Latest)
@@ -158,13 +174,14 @@ func TestRolloutShards(t *testing.T) {
 	}
 	one := laketest.New(t)
 	laketest.Append(t, one, schemas.Tasks, tasks)
-	if _, err := Run(ctx, one, cfg); err != nil {
+	if _, err := Job.Execute(ctx, policyEnv(t, one, client, srv.URL+"/v1", store), cfg); err != nil {
 		t.Fatal(err)
 	}
 	want := outcomes(one)
 
 	sharded := laketest.New(t)
 	laketest.Append(t, sharded, schemas.Tasks, tasks)
+	env := policyEnv(t, sharded, client, srv.URL+"/v1", store)
 	var wg sync.WaitGroup
 	sums := make([]Summary, 2)
 	errs := make([]error, 2)
@@ -173,8 +190,8 @@ func TestRolloutShards(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := cfg
-			c.Shard = jobs.Shard{Index: i, Count: 2}
-			sums[i], errs[i] = Run(ctx, sharded, c)
+			c.Shard = fmt.Sprintf("%d/2", i)
+			sums[i], errs[i] = Job.Execute(ctx, env, c)
 		}()
 	}
 	wg.Wait()

@@ -75,6 +75,14 @@ type Endpoint struct {
 // ErrConfig marks an invalid job configuration (the CLI's exit 2).
 var ErrConfig = errors.New("invalid config")
 
+// SoftError is an error a run returns with a complete summary (ingest
+// --strict after quarantining rows: the rows are committed, the exit status
+// is not 0). The driver records the run and returns the summary with it.
+type SoftError struct{ Err error }
+
+func (e *SoftError) Error() string { return e.Err.Error() }
+func (e *SoftError) Unwrap() error { return e.Err }
+
 // ErrNoService: a stage needs a service its environment does not have.
 var ErrNoService = errors.New("service not configured")
 
@@ -125,6 +133,10 @@ type Plan struct {
 	Identity []string
 	Shard    jobs.Shard
 	IDPrefix string // default: the job name
+	// ByContent makes the inputs' content (their files' sha256s) part of
+	// the run's identity besides their names, so that runs over different
+	// lakes at the same versions never share an id (curate's ids).
+	ByContent bool
 	// State carries what Plan computed for Run (a loaded tokenizer, …).
 	State any
 }
@@ -162,6 +174,11 @@ type Def[C any, S any] struct {
 	Plan func(ctx context.Context, env *Env, cfg *C) (Plan, error)
 	// Run does the work: rows for the output tables go through r.Emit.
 	Run func(ctx context.Context, r *Run[C]) (S, error)
+	// AlwaysRun: what the job does depends on more than its pinned inputs
+	// and config (ingest deduplicates against the table as it is now; a
+	// report writes files outside the lake), so a complete run with the
+	// same key does not make it a no-op. Its record is still written once.
+	AlwaysRun bool
 	// After runs once the run is complete — committed now, or found
 	// complete — for what lies outside the lake and outside the run's
 	// identity: files for a trainer in a directory of the caller's choosing
@@ -250,14 +267,16 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	if err != nil {
 		return zero, err
 	}
-	// The inputs by name and by content (their files' sha256s), so that
-	// runs over different lakes never share an id.
+	var content []string
+	if plan.ByContent {
+		content = contentOf(plan.Inputs)
+	}
 	hash, err := Hash(struct {
 		Job     string
 		Config  C
 		Inputs  []string
 		Content []string
-	}{d.Name, cfg, plan.Refs(), contentOf(plan.Inputs)})
+	}{d.Name, cfg, plan.Refs(), content})
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", d.Name, err)
 	}
@@ -266,7 +285,10 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	r.ID = cmp.Or(plan.IDPrefix, d.Name) + "-" + hash[:12]
 	r.RunKey = plan.Shard.RunKey(d.Name + "/" + r.ID)
 	rec, err := env.Lake.Run(ctx, d.Name, d.Name+"/"+r.ID) // the whole run covers every shard
-	if errors.Is(err, lake.ErrNoRun) && !plan.Shard.Whole() {
+	if d.AlwaysRun {
+		rec, err = nil, lake.ErrNoRun
+	}
+	if errors.Is(err, lake.ErrNoRun) && !plan.Shard.Whole() && !d.AlwaysRun {
 		rec, err = env.Lake.Run(ctx, d.Name, r.RunKey)
 	}
 	if err == nil {
@@ -279,7 +301,8 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 		return zero, err
 	}
 	sum, err := d.Run(ctx, r)
-	if err != nil {
+	var soft *SoftError
+	if err != nil && !errors.As(err, &soft) {
 		return sum, err
 	}
 	o, ok := any(&sum).(withOutcome)
@@ -288,16 +311,19 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	}
 	out := o.outcome()
 	out.ID, out.RunKey = r.ID, r.RunKey
-	if out.Outputs, err = r.commit(ctx); err != nil {
-		return sum, err
+	var cerr error
+	if out.Outputs, cerr = r.commit(ctx); cerr != nil {
+		return sum, cerr
 	}
-	if err := r.record(ctx, cfg, sum, out.Outputs); err != nil {
-		return sum, err
+	if cerr := r.record(ctx, cfg, sum, out.Outputs); cerr != nil {
+		return sum, cerr
 	}
 	if d.After != nil {
-		err = d.After(ctx, r, &sum)
+		if aerr := d.After(ctx, r, &sum); aerr != nil {
+			return sum, aerr
+		}
 	}
-	return sum, err
+	return sum, err // nil, or the run's SoftError
 }
 
 func contentOf(snaps []*lake.Snapshot) []string {
@@ -410,6 +436,9 @@ type Info struct {
 	Outputs []string // tables it writes
 	Needs   Needs
 	Flags   []Flag
+	// ArgsKey is the config key the command's positional arguments set
+	// ("" : the command takes none).
+	ArgsKey string
 	// ReadsFiles: the job reads the files of its config's paths, whose
 	// names, sizes and modification times are part of a pipeline's run key.
 	ReadsFiles bool

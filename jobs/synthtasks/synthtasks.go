@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -26,7 +28,7 @@ import (
 	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/exec/testlog"
 	"github.com/swelake/swelake/jobs"
-	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -58,14 +60,10 @@ type Config struct {
 	Timeout string `json:"timeout" mapstructure:"timeout"`
 	// Statements: "template" (default) or "policy" (the policy endpoint
 	// writes them; the caller sets Writer).
-	Statements string `json:"-" mapstructure:"statements"`
-
-	ReposDir string `json:"-" mapstructure:"-"` // the repository store (sandbox.repos_dir)
-	// Backend runs the tests; Writer, when set, writes problem statements
-	// (a policy model); nil: the template.
-	Backend      exec.Backend    `json:"-" mapstructure:"-"`
-	Writer       StatementWriter `json:"-" mapstructure:"-"`
-	jobs.Runtime `json:"-" mapstructure:"-"`
+	// The writer (the policy model's name) is part of the run's identity.
+	Statements string `json:"statements" mapstructure:"statements"`
+	// RepoPaths, when set (--repo), replaces Repos with these directories.
+	RepoPaths []string `json:"repo_paths,omitempty" mapstructure:"repo_paths"`
 }
 
 // StatementWriter writes a problem statement for a synthesised bug.
@@ -98,11 +96,9 @@ type RepoSummary struct {
 
 // Summary is what the job did.
 type Summary struct {
-	RunKey  string        `json:"run_key"`
-	Repos   []RepoSummary `json:"repos"`
-	Tasks   int           `json:"tasks"`
-	Version int64         `json:"version"`
-	Skipped bool          `json:"skipped"`
+	stage.Outcome
+	Repos []RepoSummary `json:"repos"`
+	Tasks int           `json:"tasks"`
 }
 
 // Drop reasons.
@@ -112,47 +108,154 @@ const (
 	DropBroken    = "tests no longer run (build or collection error)"
 )
 
-func (c *Config) defaults() error {
+// Job is the synth-tasks stage.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: JobName,
+		Short: "Inject bugs into repositories and keep those their tests catch, as tasks",
+		Long: `Synthesises tasks (Self-Play SWE-RL / SWE-smith style): procedural
+mutations of each repository's library code — remove a statement or a whole
+block, invert a condition, swap an operator, off by one, change a return
+value — for Go (go/ast) and Python. A candidate is kept only if running the
+repository's tests in a sandbox shows at least one test going pass → fail
+while every other test still runs (a build or collection error is not a
+task); candidates that time out are dropped. The buggy tree becomes a
+reproducible commit of the repository store (sandbox.repos_dir/<name>), the
+gold patch is the inverse diff, FAIL_TO_PASS the broken tests and
+PASS_TO_PASS the rest. Problem statements come from a template (the failing
+tests and the assertion lines), or are written by the policy model with
+--set synth_tasks.statements=policy (policy.base_url, policy.model).
+Default repositories: the samples under examples/repos.`,
+		Example: `  swelake run synth-tasks
+  swelake run synth-tasks --repo ./myrepo --max-tasks 50 --json
+  swelake run synth-tasks --set synth_tasks.kinds='["remove_block","invert_cond"]'`,
+		Outputs: []string{schemas.Tasks.Name},
+		Needs:   stage.Needs{Sandbox: true},
+		Flags: []stage.Flag{
+			{Name: "repo", Key: "repo_paths", Usage: "repository directory (repeatable or comma-separated; default: synth_tasks.repos)"},
+			{Name: "max-tasks", Key: "max_tasks", Usage: "tasks to keep per repository"},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Repos: DefaultRepos(), MaxCandidates: 40, MaxTasks: 12, Seed: 1, Statements: "template"}
+	},
+	Validate: func(c *Config) error { return c.validate() },
+	Plan:     plan,
+	Run:      run,
+	Print: func(w io.Writer, sum *Summary) error {
+		fmt.Fprintf(w, "synth-tasks (%s): %d tasks\n", stage.CommitState(sum.Outcome, schemas.Tasks.Name), sum.Tasks)
+		for _, rs := range sum.Repos {
+			fmt.Fprintf(w, "  %-12s %s  %d tests; %d candidates, %d kept (%s); dropped (%s)\n", rs.Repo, rs.Commit[:min(12, len(rs.Commit))], rs.Tests,
+				rs.Candidates, rs.Kept, stage.Counts(rs.ByKind), stage.Counts(rs.Dropped))
+		}
+		return nil
+	},
+}
+
+// DefaultRepos are the sample repositories under examples/repos: the
+// embedded default (run from the repository root).
+func DefaultRepos() []Repo {
+	return []Repo{{Path: "examples/repos/pytext"}, {Path: "examples/repos/pyledger"}, {Path: "examples/repos/gointerval"}}
+}
+
+func (c *Config) validate() error {
+	if len(c.RepoPaths) > 0 { // --repo replaces the configured list
+		c.Repos = nil
+		for _, p := range c.RepoPaths {
+			c.Repos = append(c.Repos, Repo{Path: p})
+		}
+		c.RepoPaths = nil
+	}
 	if len(c.Repos) == 0 {
-		return errors.New("synth-tasks: no repositories (config synth_tasks.repos)")
+		return errors.New("no repositories (config synth_tasks.repos)")
 	}
-	if c.Backend == nil {
-		return errors.New("synth-tasks: no sandbox backend")
-	}
-	if c.ReposDir == "" {
-		return errors.New("synth-tasks: no repository store (config sandbox.repos_dir)")
-	}
-	c.MaxCandidates = cmp.Or(c.MaxCandidates, 40)
-	c.MaxTasks = cmp.Or(c.MaxTasks, 12)
-	c.Seed = cmp.Or(c.Seed, 1)
+	c.MaxCandidates, c.MaxTasks, c.Seed = cmp.Or(c.MaxCandidates, 40), cmp.Or(c.MaxTasks, 12), cmp.Or(c.Seed, 1)
 	if c.Timeout != "" {
 		if _, err := time.ParseDuration(c.Timeout); err != nil {
-			return fmt.Errorf("synth-tasks: timeout %q: %w", c.Timeout, err)
+			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
 		}
+	}
+	if c.Statements != "" && c.Statements != "template" && c.Statements != "policy" {
+		return fmt.Errorf("statements %q: template or policy", c.Statements)
 	}
 	if len(c.Kinds) == 0 {
 		c.Kinds = mutate.Kinds()
 	}
 	for _, k := range c.Kinds {
 		if !slices.Contains(mutate.Kinds(), k) {
-			return fmt.Errorf("synth-tasks: kind %q: one of %s", k, strings.Join(mutate.Kinds(), ", "))
+			return fmt.Errorf("kind %q: one of %s", k, strings.Join(mutate.Kinds(), ", "))
 		}
 	}
 	for i := range c.Repos {
 		r := &c.Repos[i]
 		if r.Path == "" {
-			return fmt.Errorf("synth-tasks: repos[%d]: no path", i)
+			return fmt.Errorf("repos[%d]: no path", i)
 		}
 		r.Name = cmp.Or(r.Name, filepath.Base(filepath.Clean(r.Path)))
 		if r.Language == "" {
 			r.Language = detectLanguage(r.Path)
 		}
 		if r.Language == "" {
-			return fmt.Errorf("synth-tasks: repository %s: no go.mod and no Python files; set language", r.Path)
+			return fmt.Errorf("repository %s: no go.mod and no Python files; set language", r.Path)
 		}
 		r.TestCmd = cmp.Or(r.TestCmd, DefaultTestCmd(r.Language))
 	}
 	return nil
+}
+
+// job is a run's config with the services it uses.
+type job struct {
+	Config
+	sandbox stage.Sandbox
+	writer  StatementWriter // nil: the template
+	log     *slog.Logger
+	commits []string // the clean commit of each repository
+}
+
+// plan imports each repository's tree into the store as a reproducible
+// commit: the commits, not the paths' contents at some moment, are the
+// run's inputs.
+func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
+	j := &job{Config: *cfg, log: env.Logger}
+	var err error
+	if j.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
+		return stage.Plan{}, fmt.Errorf("synth-tasks: %w", err)
+	}
+	p := stage.Plan{IDPrefix: "synth", State: j}
+	for _, r := range cfg.Repos {
+		c, err := exec.ImportTree(ctx, r.Path, filepath.Join(j.sandbox.ReposDir, r.Name), "main")
+		if err != nil {
+			return p, fmt.Errorf("synth-tasks: %w", err)
+		}
+		j.commits = append(j.commits, c)
+		p.Identity = append(p.Identity, "repo:"+r.Name+"@"+c)
+	}
+	if cfg.Statements == "policy" {
+		ep, err := env.Endpoint("policy")
+		if err != nil {
+			return p, fmt.Errorf("synth-tasks: statements: policy: %w", err)
+		}
+		j.writer = PolicyWriter{Client: ep.Client, Model: ep.Model}
+		p.Identity = append(p.Identity, "writer:"+j.writer.Name())
+	}
+	return p, nil
+}
+
+func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+	j := r.Plan.State.(*job)
+	var sum Summary
+	var tasks []schemas.Task
+	for i, repo := range j.Repos {
+		rs, ts, err := synthRepo(ctx, j, repo, j.commits[i])
+		if err != nil {
+			return sum, err
+		}
+		sum.Repos = append(sum.Repos, rs)
+		tasks = append(tasks, ts...)
+	}
+	sum.Tasks = len(tasks)
+	r.Prov.Sandbox = exec.Isolation(j.sandbox.Backend)
+	stage.Emit(r, schemas.Tasks, tasks)
+	return sum, nil
 }
 
 // DefaultTestCmd is the test command of a language's repositories.
@@ -178,84 +281,16 @@ func detectLanguage(dir string) string {
 	return found
 }
 
-// Run synthesises tasks from every configured repository.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
-	var sum Summary
-	sum.Version = -1
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if err := cfg.defaults(); err != nil {
-		return sum, err
-	}
-	if err := cfg.InitTables(ctx, l); err != nil {
-		return sum, err
-	}
-	commits := make([]string, len(cfg.Repos))
-	for i, r := range cfg.Repos {
-		c, err := exec.ImportTree(ctx, r.Path, filepath.Join(cfg.ReposDir, r.Name), "main")
-		if err != nil {
-			return sum, fmt.Errorf("synth-tasks: %w", err)
-		}
-		commits[i] = c
-	}
-	writer := "template"
-	if cfg.Writer != nil {
-		writer = cfg.Writer.Name()
-	}
-	hash, err := jobs.ConfigHash(struct {
-		Cfg     Config
-		Commits []string
-		Writer  string
-	}{cfg, commits, writer})
-	if err != nil {
-		return sum, err
-	}
-	sum.RunKey = JobName + "/" + hash[:16]
-	tt, err := l.Table(schemas.Tasks.Name)
-	if err != nil {
-		return sum, err
-	}
-	if c, done, err := tt.Committed(ctx, sum.RunKey); err != nil {
-		return sum, err
-	} else if done {
-		sum.Skipped, sum.Version = true, c.Version
-		return sum, nil
-	}
-	var tasks []schemas.Task
-	for i, r := range cfg.Repos {
-		rs, ts, err := synthRepo(ctx, cfg, r, commits[i])
-		if err != nil {
-			return sum, err
-		}
-		sum.Repos = append(sum.Repos, rs)
-		tasks = append(tasks, ts...)
-	}
-	sum.Tasks = len(tasks)
-	sum.Version, err = jobs.Commit(ctx, tt, schemas.Tasks, tasks, cfg.Runtime, lake.Provenance{Job: JobName, RunKey: sum.RunKey, ConfigHash: hash,
-		Inputs: jobs.FileRefs(repoPaths(cfg)), Sandbox: exec.Isolation(cfg.Backend)})
-	if err != nil {
-		return sum, fmt.Errorf("synth-tasks: %w", err)
-	}
-	return sum, nil
-}
-
-func repoPaths(cfg Config) []string {
-	out := make([]string, len(cfg.Repos))
-	for i, r := range cfg.Repos {
-		out[i] = r.Path
-	}
-	return out
-}
-
 // synthRepo tries candidates on one repository in one sandbox, restoring
 // the clean tree between candidates.
-func synthRepo(ctx context.Context, cfg Config, r Repo, commit string) (RepoSummary, []schemas.Task, error) {
+func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummary, []schemas.Task, error) {
 	rs := RepoSummary{Repo: r.Name, Commit: commit, Dropped: map[string]int{}, ByKind: map[string]int{}}
-	store := filepath.Join(cfg.ReposDir, r.Name)
+	store := filepath.Join(cfg.sandbox.ReposDir, r.Name)
 	ws := exec.Workspace{Source: store, Commit: commit}
-	if err := jobs.WarmGoCache(ctx, cfg.Backend, r.Language, ws); err != nil {
-		cfg.Logger.Warn("synth-tasks: Go build cache not warmed", "repo", r.Name, "err", err)
+	if err := jobs.WarmGoCache(ctx, cfg.sandbox.Backend, r.Language, ws); err != nil {
+		cfg.log.Warn("synth-tasks: Go build cache not warmed", "repo", r.Name, "err", err)
 	}
-	sb, err := cfg.Backend.Open(ctx, ws)
+	sb, err := cfg.sandbox.Backend.Open(ctx, ws)
 	if err != nil {
 		return rs, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
 	}
@@ -296,20 +331,20 @@ func synthRepo(ctx context.Context, cfg Config, r Repo, commit string) (RepoSumm
 		}
 		if reason != "" {
 			rs.Dropped[reason]++
-			cfg.Logger.Debug("synth-tasks: dropped", "repo", r.Name, "mutation", m.Desc, "reason", reason)
+			cfg.log.Debug("synth-tasks: dropped", "repo", r.Name, "mutation", m.Desc, "reason", reason)
 			continue
 		}
 		rs.Kept++
 		rs.ByKind[m.Kind]++
 		tasks = append(tasks, t)
-		cfg.Logger.Info("synth-tasks: kept", "task", t.TaskID, "kind", m.Kind, "fail_to_pass", len(t.FailToPass))
+		cfg.log.Info("synth-tasks: kept", "task", t.TaskID, "kind", m.Kind, "fail_to_pass", len(t.FailToPass))
 	}
 	return rs, tasks, nil
 }
 
 // candidates lists the repository's mutations in a seeded order that
 // interleaves the kinds, so that a few candidates already cover them all.
-func candidates(ctx context.Context, cfg Config, sb exec.Sandbox, store, commit string, r Repo) ([]mutate.Mutation, map[string][]byte, error) {
+func candidates(ctx context.Context, cfg *job, sb exec.Sandbox, store, commit string, r Repo) ([]mutate.Mutation, map[string][]byte, error) {
 	files, err := exec.ListFiles(ctx, store, commit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
@@ -326,7 +361,7 @@ func candidates(ctx context.Context, cfg Config, sb exec.Sandbox, store, commit 
 		}
 		ms, err := mutate.Find(f, src)
 		if err != nil {
-			cfg.Logger.Warn("synth-tasks: file skipped", "repo", r.Name, "file", f, "err", err)
+			cfg.log.Warn("synth-tasks: file skipped", "repo", r.Name, "file", f, "err", err)
 			continue
 		}
 		sources[f] = src
@@ -358,7 +393,7 @@ func candidates(ctx context.Context, cfg Config, sb exec.Sandbox, store, commit 
 
 // try applies one mutation, runs the tests and restores the clean tree.
 // reason is why the candidate is not a task ("" : it is).
-func try(ctx context.Context, cfg Config, sb exec.Sandbox, r Repo, commit string, m mutate.Mutation, src []byte,
+func try(ctx context.Context, cfg *job, sb exec.Sandbox, r Repo, commit string, m mutate.Mutation, src []byte,
 	passing []string, framework string, lim exec.Limits) (t schemas.Task, reason string, err error) {
 	mutated, err := m.Apply(src)
 	if err != nil {
@@ -403,7 +438,7 @@ func try(ctx context.Context, cfg Config, sb exec.Sandbox, r Repo, commit string
 		return t, "", err
 	}
 	id := m.ID()
-	store := filepath.Join(cfg.ReposDir, r.Name)
+	store := filepath.Join(cfg.sandbox.ReposDir, r.Name)
 	base, err := exec.CommitPatch(ctx, store, commit, bug, "swelake/bug/"+id, fmt.Sprintf("synth-tasks: %s in %s (%s:%d)", m.Kind, cmp.Or(m.Func, "?"), m.File, m.Line))
 	if err != nil {
 		return t, "", err
@@ -416,8 +451,8 @@ func try(ctx context.Context, cfg Config, sb exec.Sandbox, r Repo, commit string
 	report := BugReport{Repo: r.Name, Language: r.Language, FailingTest: f2p, Failures: failures(res.Output, results, f2p)}
 	report.Template = templateStatement(report)
 	t.ProblemStatement = report.Template
-	if cfg.Writer != nil {
-		s, err := cfg.Writer.WriteStatement(ctx, report)
+	if cfg.writer != nil {
+		s, err := cfg.writer.WriteStatement(ctx, report)
 		if err != nil {
 			return t, "", fmt.Errorf("write the problem statement: %w", err)
 		}

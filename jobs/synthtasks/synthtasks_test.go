@@ -10,6 +10,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -22,10 +23,10 @@ func TestSynthTasks(t *testing.T) {
 	store := t.TempDir()
 	cfg := Config{
 		Repos:         []Repo{{Path: exectest.Example(t, "pytext")}, {Path: exectest.Example(t, "gointerval")}},
-		MaxCandidates: 10, MaxTasks: 3, ReposDir: store, Backend: b, Timeout: "5s",
-		Runtime: jobs.Runtime{CacheDir: t.TempDir()},
+		MaxCandidates: 10, MaxTasks: 3, Timeout: "5s",
 	}
-	sum, err := Run(ctx, l, cfg)
+	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: b, ReposDir: store}}
+	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestSynthTasks(t *testing.T) {
 		}
 	}
 	tt, _ := l.Table(schemas.Tasks.Name)
-	snap, err := tt.Snapshot(ctx, sum.Version)
+	snap, err := tt.Snapshot(ctx, sum.Outputs[schemas.Tasks.Name])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,15 +81,15 @@ func TestSynthTasks(t *testing.T) {
 		}
 	}
 	// Same repositories, same config: a no-op.
-	again, err := Run(ctx, l, cfg)
-	if err != nil || !again.Skipped || again.Version != sum.Version {
+	again, err := Job.Execute(ctx, env, cfg)
+	if err != nil || !again.Skipped || again.Outputs[schemas.Tasks.Name] != sum.Outputs[schemas.Tasks.Name] {
 		t.Fatalf("rerun: %+v, %v", again, err)
 	}
 	// The base commits depend only on the trees: another store, same commits.
-	cfg.ReposDir = t.TempDir()
+	env.Services = stage.Static{Backend: b, ReposDir: t.TempDir()}
 	cfg.MaxCandidates, cfg.MaxTasks = 4, 1
 	cfg.Repos = cfg.Repos[:1]
-	other, err := Run(ctx, l, cfg)
+	other, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
