@@ -156,7 +156,7 @@ func configDefaults() map[string]any {
 
 // loadConfig reads the config file (--config, else ./swelake.yaml if it
 // exists), the environment and the flags. Unknown keys in the file are errors.
-func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error) {
+func loadConfig(flags *pflag.FlagSet, getenv func(string) string, extra ...map[string]any) (Config, error) {
 	v := viper.New()
 	for k, d := range configDefaults() {
 		v.SetDefault(k, d)
@@ -196,6 +196,12 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string) (Config, error
 				parsed = val
 			}
 			v.Set(k, parsed)
+		}
+	}
+	// A pipeline's set: and a stage's set: come last (extra).
+	for _, m := range extra {
+		for k, val := range m {
+			v.Set(k, val)
 		}
 	}
 	var cfg Config

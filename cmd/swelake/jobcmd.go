@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/internal/progress"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
 )
 
 // newJobCmd is `swelake run <job>` for a registered job: its help from the
@@ -37,7 +36,11 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 				return err
 			}
 			if info.ArgsKey != "" {
-				if err := decodeConfig(map[string]any{info.ArgsKey: args}, cfg); err != nil {
+				var v any = args
+				if f, _ := fieldAt(reflect.TypeOf(cfg).Elem(), info.ArgsKey); f.Kind() == reflect.String {
+					v = args[0]
+				}
+				if err := stage.Decode(map[string]any{info.ArgsKey: v}, cfg); err != nil {
 					return usageError{err}
 				}
 			}
@@ -63,10 +66,18 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 			return err
 		},
 	}
-	if info.ArgsKey != "" {
-		c.Args = usage(cobra.MinimumNArgs(1))
-	}
 	proto := reflect.TypeOf(job.NewConfig()).Elem()
+	if info.ArgsKey != "" {
+		f, ok := fieldAt(proto, info.ArgsKey)
+		switch {
+		case !ok:
+			panic(fmt.Sprintf("job %s: its arguments set %q, which its config does not have", info.Name, info.ArgsKey))
+		case f.Kind() == reflect.String:
+			c.Args = usage(cobra.ExactArgs(1))
+		default:
+			c.Args = usage(cobra.MinimumNArgs(1))
+		}
+	}
 	for _, f := range info.Flags {
 		field, ok := fieldAt(proto, f.Key)
 		if !ok {
@@ -139,7 +150,7 @@ func (a *app) jobConfig(job stage.Job, flags *pflag.FlagSet) (any, error) {
 	info := job.Describe()
 	cfg := job.NewConfig()
 	if m, ok := a.cfg.Jobs[info.ConfigSection()]; ok {
-		if err := decodeConfig(m, cfg); err != nil {
+		if err := stage.Decode(m, cfg); err != nil {
 			return nil, usageError{fmt.Errorf("config %s: %w", info.ConfigSection(), err)}
 		}
 	}
@@ -168,31 +179,11 @@ func (a *app) jobConfig(job stage.Job, flags *pflag.FlagSet) (any, error) {
 			cur = next
 		}
 		cur[parts[len(parts)-1]] = v
-		if err := decodeConfig(m, cfg); err != nil {
+		if err := stage.Decode(m, cfg); err != nil {
 			return nil, usageError{fmt.Errorf("--%s: %w", f.Name, err)}
 		}
 	}
 	return cfg, nil
-}
-
-var invalidKeys = regexp.MustCompile(`'[^']*' has invalid keys: (.*)`)
-
-// decodeConfig decodes a config map onto a typed config: unknown keys are
-// errors, strings convert to numbers and booleans (environment values),
-// durations parse.
-func decodeConfig(m any, out any) error {
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: out, ErrorUnused: true, WeaklyTypedInput: true,
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(",")),
-	})
-	if err != nil {
-		return err
-	}
-	if err := dec.Decode(m); err != nil {
-		msg := strings.TrimPrefix(oneLine(err.Error()), "decoding failed due to the following error(s): ")
-		return errors.New(invalidKeys.ReplaceAllString(msg, "unknown key $1"))
-	}
-	return nil
 }
 
 // jobEnv is the environment every job runs in from the CLI.
@@ -201,12 +192,18 @@ func (a *app) jobEnv(ctx context.Context, cmd *cobra.Command) (*stage.Env, error
 	if err != nil {
 		return nil, err
 	}
+	return a.stageEnv(l, r, cmd), nil
+}
+
+// stageEnv is the environment of a job on an open lake, with the services
+// of a's configuration.
+func (a *app) stageEnv(l *lake.Lake, r root, cmd *cobra.Command) *stage.Env {
 	env := &stage.Env{Lake: l, CacheDir: cacheDir(a.cfg, r), CodeVersion: codeVersion(), Author: a.cfg.Author,
 		Logger: a.logger, Clock: a.now, Services: &cliServices{a: a, r: r, cmd: cmd}}
 	env.Progress = func(job string) stage.Progress {
 		return barProgress{progress.New(a.stderr, a.stderrIsTTY, job, 0, a.now)}
 	}
-	return env, nil
+	return env
 }
 
 type barProgress struct{ b *progress.Bar }

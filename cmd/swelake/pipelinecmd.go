@@ -1,30 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"net"
 	"net/http"
 	"os"
-	osexec "os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/pipeline"
+	"github.com/swelake/swelake/jobs/registry"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -49,10 +43,12 @@ If-Match on the version its holder wrote, renewed every TTL/3) keeps two
 runs of one pipeline apart; a run killed without releasing it leaves a
 lease that expires after --lease-ttl and is then taken over.
 
-Each stage runs as its own swelake process (swelake run <job>, report,
-lake publish), its log on stderr. With policy: scripted, the scripted
-stand-in policy and verifier serve on 127.0.0.1 for the stages that need
-one. Metrics (Prometheus text: per stage duration, rows and bytes written,
+Each stage runs its job (swelake run <job> --help lists its config keys)
+in this process, on the same driver as swelake run: its config is the
+job's defaults, its section of swelake.yaml, then the stage's config:, whose
+unknown keys fail the file before anything runs. With policy: scripted, the
+scripted stand-in policy and verifier serve on 127.0.0.1 for the stages that
+need one. Metrics (Prometheus text: per stage duration, rows and bytes written,
 skipped, failed) go to --metrics-file (node_exporter's textfile collector)
 and/or --pushgateway.
 
@@ -173,40 +169,23 @@ func (a *app) printPlan(res pipeline.Result) {
 	}
 }
 
-// stageExec runs each stage as a swelake child process.
+// stageExec runs each stage's job in this process, on the driver, with
+// the configuration the stage sees: swelake.yaml, the environment and the
+// flags, then the pipeline's set:, then the stage's set:; the job's typed
+// config is its defaults, its section of that configuration, then the
+// stage's config: (docs/architecture.md says why in-process).
 type stageExec struct {
-	a     *app
-	l     *lake.Lake
-	spec  *pipeline.Spec
-	self  string
-	base  []string // global flags every child gets
-	env   []string
-	mu    sync.Mutex
-	srv   *http.Server
-	url   string
-	stdio io.Writer
+	a    *app
+	cmd  *cobra.Command
+	l    *lake.Lake
+	spec *pipeline.Spec
+	mu   sync.Mutex
+	srv  *http.Server
+	url  string
 }
 
 func (a *app) newStageExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec) (*stageExec, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: find the swelake binary: %w", err)
-	}
-	base := []string{"--lake", a.cfg.Lake, "--log-level", a.cfg.LogLevel}
-	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
-		base = append(base, "--config", f.Value.String())
-	}
-	env := os.Environ()
-	for k := range configDefaults() {
-		name := "SWELAKE_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
-		if v := a.getenv(name); v != "" {
-			env = append(env, name+"="+v)
-		}
-	}
-	if a.getenv("SWELAKE_TEST_AS_CLI") == "1" { // the test binary standing in for swelake
-		env = append(env, "SWELAKE_TEST_AS_CLI=1")
-	}
-	return &stageExec{a: a, l: l, spec: spec, self: self, base: base, env: env, stdio: a.stderr}, nil
+	return &stageExec{a: a, cmd: cmd, l: l, spec: spec}, nil
 }
 
 func (e *stageExec) close() {
@@ -246,138 +225,43 @@ func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 	return e.url, nil
 }
 
-// sets renders config keys as --set flags (JSON values), sorted.
-func sets(prefix string, m map[string]any) []string {
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		v, _ := json.Marshal(m[k])
-		out = append(out, "--set", prefix+k+"="+string(v))
-	}
-	return out
-}
-
-func stringOf(m map[string]any, key, def string) string {
-	if v, ok := m[key]; ok {
-		return fmt.Sprint(v)
-	}
-	return def
-}
-
 // Run implements pipeline.Executor.
 func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage, error) {
-	if st.Job == "analysis" {
-		return e.analysis(ctx, st)
+	job, ok := registry.Find(st.Job)
+	if !ok {
+		return nil, fmt.Errorf("stage %s: unknown job %q", st.Name, st.Job)
 	}
-	var args []string
-	switch st.Job {
-	case "ingest-tasks", "ingest-rollouts", "ingest-reports":
-		args = []string{"ingest", strings.TrimPrefix(st.Job, "ingest-"), "--format", stringOf(st.Config, "format", "auto")}
-		if st.Config["strict"] == true {
-			args = append(args, "--strict")
-		}
-		args = append(args, pipeline.Paths(st)...)
-	case "report":
-		args = []string{"report", stringOf(st.Config, "out", "report")}
-		if t := stringOf(st.Config, "title", ""); t != "" {
-			args = append(args, "--title", t)
-		}
-	case "publish":
-		table := stringOf(st.Config, "table", st.Inputs[0])
-		name := stringOf(st.Config, "name", "")
-		if name == "" {
-			return nil, fmt.Errorf("publish stage %s: config.name is required", st.Name)
-		}
-		args = []string{"lake", "publish", table, "--name", name}
-		if v := stringOf(st.Config, "split_by", ""); v != "" {
-			args = append(args, "--split-by", v)
-		}
-		if v := stringOf(st.Config, "split", ""); v != "" {
-			args = append(args, "--split", v)
-		}
-	default:
-		args = append([]string{"run", st.Job}, sets(strings.ReplaceAll(st.Job, "-", "_")+".", st.Config)...)
-	}
-	args = append(args, "--json")
-	args = append(args, e.base...)
-	if args[0] == "run" { // --set is a flag of swelake run
-		args = append(args, sets("", e.spec.Set)...)
-		args = append(args, sets("", st.Set)...)
-	}
-	if e.spec.Policy == "scripted" && pipeline.Jobs()[st.Job].NeedsPolicy {
+	info := job.Describe()
+	extra := []map[string]any{e.spec.Set, st.Set}
+	if e.spec.Policy == "scripted" && (info.Needs.Policy || info.Needs.Verifier) {
 		url, err := e.policyURL(ctx)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "--set", "policy.base_url="+url, "--set", "policy.model=scripted")
-		if st.Job == "verify" {
-			args = append(args, "--set", "verifier.base_url="+url, "--set", "verifier.model=scripted")
+		extra = append(extra, map[string]any{"policy.base_url": url, "policy.model": "scripted", "verifier.base_url": url, "verifier.model": "scripted"})
+	}
+	cfg, err := loadConfig(e.cmd.Flags(), e.a.getenv, extra...)
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+	}
+	sub := &app{env: e.a.env, cfg: cfg, json: e.a.json, logger: e.a.logger}
+	jobCfg := job.NewConfig()
+	if m, ok := cfg.Jobs[info.ConfigSection()]; ok {
+		if err := stage.Decode(m, jobCfg); err != nil {
+			return nil, fmt.Errorf("stage %s: config %s: %w", st.Name, info.ConfigSection(), err)
 		}
 	}
-	args = append(args, st.Args...)
-	var stdout bytes.Buffer
-	c := osexec.CommandContext(ctx, e.self, args...)
-	c.Env, c.Stdout, c.Stderr = e.env, &stdout, e.stdio
-	// An interrupted pipeline passes the signal on: the stage commits what
-	// finished, removes its workspaces and exits; only one that is still
-	// running after the grace period is killed.
-	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
-	c.WaitDelay = stageStopGrace
-	if err := c.Run(); err != nil {
-		return nil, fmt.Errorf("swelake %s: %w (its log is above)", strings.Join(args[:min(2, len(args))], " "), err)
+	if err := stage.Decode(st.Config, jobCfg); err != nil {
+		return nil, fmt.Errorf("stage %s: config: %w", st.Name, err)
 	}
-	out := bytes.TrimSpace(stdout.Bytes())
-	if !json.Valid(out) {
-		return nil, fmt.Errorf("swelake %s: not JSON on stdout: %.200s", strings.Join(args[:2], " "), out)
-	}
-	return out, nil
-}
-
-// stageStopGrace is how long an interrupted stage has to commit what
-// finished and clean up before it is killed.
-const stageStopGrace = 2 * time.Minute
-
-// analysis runs the embedded analysis queries over the lake as it is and
-// writes each result as JSON and CSV under config.out (default analysis).
-func (e *stageExec) analysis(ctx context.Context, st pipeline.Stage) (json.RawMessage, error) {
-	dir := stringOf(st.Config, "out", "analysis")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: e.a.cfg.CacheDir, Logger: e.a.logger})
+	r, err := parseRoot(cfg.Lake)
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
-	if err := eng.Attach(ctx, e.l, nil, jobs.ParquetSchema); err != nil {
-		return nil, err
-	}
-	if err := eng.AttachCommits(ctx, e.l, nil); err != nil {
-		return nil, err
-	}
-	all, err := queries.List()
+	env := sub.stageEnv(e.l, r, e.cmd)
+	sum, err := job.ExecuteAny(ctx, env, jobCfg)
 	if err != nil {
 		return nil, err
 	}
-	written := map[string]int{}
-	for _, q := range all {
-		res, err := eng.Query(ctx, q.SQL)
-		if err != nil {
-			return nil, fmt.Errorf("analysis %s: %w", q.Name, err)
-		}
-		var js, cs bytes.Buffer
-		if err := res.WriteJSON(&js); err != nil {
-			return nil, err
-		}
-		if err := res.WriteCSV(&cs); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, q.Name+".json"), js.Bytes(), 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, q.Name+".csv"), cs.Bytes(), 0o644); err != nil {
-			return nil, err
-		}
-		written[q.Name] = len(res.Rows)
-	}
-	return json.Marshal(map[string]any{"out": dir, "rows": written})
+	return json.Marshal(sum)
 }

@@ -6,72 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swelake/swelake/internal/progress"
 	"github.com/swelake/swelake/jobs/diff"
 	"github.com/swelake/swelake/jobs/publish"
 )
 
+// newPublishCmd is `swelake lake publish <table>`: the publish job.
 func newPublishCmd(a *app) *cobra.Command {
-	var cfg publish.Config
-	c := &cobra.Command{
-		Use:   "publish <table>[@version] --name <name>",
-		Short: "Publish a snapshot in the Hugging Face datasets layout, immutable and byte-reproducible",
-		Long: `Writes <lake>/published/<name>/v<version>/:
-
-  data/<split>-00000-of-0000N.parquet   rows in key order, zstd, row groups ≤ 100 MB
-  README.md                             dataset card: YAML configs and dataset_info
-                                        (features, splits, sizes), the lineage of the
-                                        snapshot (every commit it came from)
-  MANIFEST.json                         sha256, size and rows of every file, written last
-
-Every file is created once and never replaced; the manifest, written last,
-makes the publication complete. Publishing the same snapshot again writes
-nothing and says so; the same name and version with other content is
-refused. Upload the directory as it is (huggingface-cli upload), or load it
-with datasets' parquet loader.`,
-		Example: `  swelake lake publish sft_examples --name swe-sft-v1 --split-by split
-  swelake lake publish rollouts@12 --name swe-trajectories --split train --json
-  swelake lake diff sft_examples@3 sft_examples@4`,
-		Args: usage(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if cfg.Name == "" {
-				return usageError{fmt.Errorf("publish %s: --name is required (e.g. --name swe-sft-v1)", args[0])}
-			}
-			if _, err := a.tableArg(args[0]); err != nil {
-				return err
-			}
-			cfg.Input = args[0]
-			l, r, err := a.openLake(ctx, false)
-			if err != nil {
-				return err
-			}
-			cfg.Runtime = a.runtime(r)
-			sum, err := publish.Run(ctx, l, cfg)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(sum)
-			}
-			state := "published"
-			if sum.AlreadyPublished {
-				state = "already published (identical bytes; nothing written)"
-			}
-			var splits []string
-			for s, n := range sum.Manifest.Splits {
-				splits = append(splits, fmt.Sprintf("%s %d", s, n))
-			}
-			fmt.Fprintf(a.stdout, "%s %s as %s: %d files, %d rows (%s), %s\n", sum.Manifest.Source, state, sum.URL,
-				len(sum.Manifest.Files)+1, sum.Rows, strings.Join(splits, ", "), progress.Bytes(sum.Bytes))
-			return nil
-		},
-	}
-	f := c.Flags()
-	f.StringVar(&cfg.Name, "name", "", "the dataset's name (lower-case letters, digits, . _ -)")
-	f.StringVar(&cfg.Split, "split", "train", "the split every row goes to")
-	f.StringVar(&cfg.SplitBy, "split-by", "", "a column whose value is each row's split (e.g. split for sft_examples)")
-	f.Int64Var(&cfg.ShardBytes, "shard-bytes", 256<<20, "source bytes per shard")
+	c := newJobCmd(a, publish.Job)
+	c.Use = "publish <table>[@version] --name <name>"
 	return c
 }
 

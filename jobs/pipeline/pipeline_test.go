@@ -24,7 +24,7 @@ const spec = `
 name: nightly
 set: {sandbox.repos_dir: .demo/repos}
 stages:
-  - {name: curate, job: curate, config: {token_cap: 81920}}
+  - {name: curate, job: curate, config: {params: {token_cap: {max_tokens: 81920}}}}
   - {name: rollout, job: rollout, config: {samples: 2}}
   - {name: evaluate, job: evaluate}
   - {name: sft, job: build-sft}
@@ -116,6 +116,27 @@ func TestParse(t *testing.T) {
 	} {
 		if _, err := Parse("bad.yaml", []byte(bad)); !errors.Is(err, ErrSpec) {
 			t.Errorf("Parse(%q) = %v, want ErrSpec", bad, err)
+		}
+	}
+	// A stage's config is decoded into its job's typed config when the file
+	// is read: the error names the file, the stage and the key.
+	for bad, want := range map[string]string{
+		"name: x\nstages: [{job: curate, config: {rulez: [reward]}}]":                             `bad.yaml: stage "curate" (curate): config: unknown key rulez`,
+		"name: x\nstages: [{job: curate, config: {difficulty: {mixd: false}}}]":                   `bad.yaml: stage "curate" (curate): config: unknown key difficulty.mixd`,
+		"name: x\nstages: [{job: curate, config: {params: {loop: {max_repeat: 3}}}}]":             `bad.yaml: stage "curate" (curate): config: invalid config: rule loop has no parameter "max_repeat"`,
+		"name: x\nstages: [{job: build-rl, config: {k: many}}]":                                   `bad.yaml: stage "build-rl" (build-rl): config: 'k' cannot parse value as 'int'`,
+		"name: x\nstages: [{job: build-sft, args: [--out, x]}]":                                   `bad.yaml: stage "build-sft": args: stages take config keys`,
+		"name: x\nstages: [{name: sft, job: build-sft, config: {exports: [openai], out_dir: o}}]": "",
+	} {
+		_, err := Parse("bad.yaml", []byte(bad))
+		if want == "" {
+			if err != nil {
+				t.Errorf("Parse(%q): %v", bad, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", bad, err, want)
 		}
 	}
 	if sel, err := s.Select("curate", "evaluate"); err != nil || len(sel) != 2 {

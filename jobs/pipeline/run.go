@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 )
@@ -101,10 +102,9 @@ func configHash(spec *Spec, st Stage) string {
 		Job    string
 		Config map[string]any
 		Set    map[string]any
-		Args   []string
 		Global map[string]any
 		Policy string
-	}{st.Job, st.Config, st.Set, st.Args, spec.Set, spec.Policy})
+	}{st.Job, st.Config, st.Set, spec.Set, spec.Policy})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
@@ -157,7 +157,7 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
-		if Jobs()[st.Job].ReadsFiles {
+		if job, _ := registry.Find(st.Job); job != nil && job.Describe().ReadsFiles {
 			fp, err := fingerprint(Paths(st))
 			if err != nil {
 				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)

@@ -1,23 +1,26 @@
-// Package pipeline runs a pipeline file: stages (jobs with their configs)
-// in dependency order, incrementally — a stage whose run key (job, input
-// snapshots, config hash, code version) already produced its outputs is
-// skipped — under a lease that keeps two runs of one pipeline apart, with
-// Prometheus metrics per run. How a stage's job is executed is the
-// caller's (the CLI runs `swelake run <job>` and friends as child
-// processes); this package plans, keys, records and measures.
+// Package pipeline runs a pipeline file: stages (jobs of jobs/registry with
+// their typed configs) in dependency order, incrementally — a stage whose
+// run key (job, input snapshots, config hash, code version) already
+// produced its outputs is skipped — under a lease that keeps two runs of one
+// pipeline apart, with Prometheus metrics per run. How a stage's job is
+// executed is the caller's Executor (the CLI runs each job in its own
+// process's driver, in-process); this package plans, keys, records and
+// measures.
 package pipeline
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/swelake/swelake/jobs/registry"
+	"github.com/swelake/swelake/jobs/stage"
 )
 
 // Spec is a pipeline file.
@@ -35,45 +38,19 @@ type Spec struct {
 type Stage struct {
 	Name string `yaml:"name" json:"name"`
 	Job  string `yaml:"job" json:"job"`
-	// Config is the job's configuration section (as under its name in
-	// swelake.yaml); Set any other keys; Args extra command-line arguments.
+	// Config is the job's configuration (its keys as under its section of
+	// swelake.yaml), decoded into the job's typed config; Set any other
+	// keys of swelake.yaml (sandbox.repos_dir, policy.model, …).
 	Config map[string]any `yaml:"config" json:"config,omitempty"`
 	Set    map[string]any `yaml:"set" json:"set,omitempty"`
-	Args   []string       `yaml:"args" json:"args,omitempty"`
+	// Args was a list of extra command-line flags when stages ran as
+	// child processes; each is now a config key (an error says which).
+	Args []string `yaml:"args" json:"-"`
 	// Inputs and Outputs are the tables the stage reads and writes
 	// (defaults per job); After adds explicit dependencies.
 	Inputs  []string `yaml:"inputs" json:"inputs"`
 	Outputs []string `yaml:"outputs" json:"outputs"`
 	After   []string `yaml:"after" json:"after,omitempty"`
-}
-
-// Job describes a job a stage can run.
-type Job struct {
-	Inputs, Outputs []string
-	NeedsPolicy     bool // talks to the policy (or verifier) endpoint
-	// ReadsFiles: the job reads the files of config.paths, whose names,
-	// sizes and modification times are part of its run key.
-	ReadsFiles bool
-}
-
-// Jobs are the jobs a pipeline runs, with the tables they read and write.
-func Jobs() map[string]Job {
-	return map[string]Job{
-		"ingest-tasks":    {Outputs: []string{"tasks", "quarantine"}, ReadsFiles: true},
-		"ingest-rollouts": {Outputs: []string{"rollouts", "quarantine"}, ReadsFiles: true},
-		"ingest-reports":  {Outputs: []string{"evaluations", "quarantine"}, ReadsFiles: true},
-		"synth-tasks":     {Outputs: []string{"tasks"}},
-		"validate-tasks":  {Inputs: []string{"tasks"}, Outputs: []string{"task_validations"}},
-		"rollout":         {Inputs: []string{"tasks", "task_validations"}, Outputs: []string{"rollouts"}, NeedsPolicy: true},
-		"evaluate":        {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"evaluations"}},
-		"curate":          {Inputs: []string{"rollouts"}, Outputs: []string{"curation", "curation_drops", "task_stats"}},
-		"build-sft":       {Inputs: []string{"curation", "rollouts"}, Outputs: []string{"sft_examples"}},
-		"build-rl":        {Inputs: []string{"rollouts", "task_stats"}, Outputs: []string{"rl_samples"}},
-		"verify":          {Inputs: []string{"rollouts", "tasks"}, Outputs: []string{"verifier_scores"}, NeedsPolicy: true},
-		"analysis":        {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
-		"report":          {Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"}},
-		"publish":         {Inputs: []string{"sft_examples"}},
-	}
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -114,24 +91,36 @@ func Parse(name string, data []byte) (*Spec, error) {
 		if st.Name == "" {
 			st.Name = st.Job
 		}
-		job, ok := Jobs()[st.Job]
+		job, ok := registry.Find(st.Job)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(slices.Sorted(maps.Keys(Jobs())), ", "))
+			return nil, fmt.Errorf("%w %s: stage %q: unknown job %q (jobs: %s)", ErrSpec, name, st.Name, st.Job, strings.Join(jobNames(), ", "))
+		case len(st.Args) > 0:
+			return nil, fmt.Errorf("%w %s: stage %q: args: stages take config keys, not flags (e.g. build-sft: config: {out_dir: sft, exports: [openai], pack_length: 8192}; see swelake run %s --help)", ErrSpec, name, st.Name, st.Job)
 		case !validName.MatchString(st.Name):
 			return nil, fmt.Errorf("%w %s: stage name %q: want lower-case letters, digits, - or _", ErrSpec, name, st.Name)
 		case seen[st.Name]:
 			return nil, fmt.Errorf("%w %s: two stages named %q", ErrSpec, name, st.Name)
 		}
 		seen[st.Name] = true
+		info := job.Describe()
 		if st.Inputs == nil {
-			st.Inputs = job.Inputs
+			st.Inputs = info.Inputs
 		}
 		if st.Outputs == nil {
-			st.Outputs = job.Outputs
+			st.Outputs = info.Outputs
 		}
-		if job.ReadsFiles && len(Paths(*st)) == 0 {
+		if info.ReadsFiles && len(Paths(*st)) == 0 {
 			return nil, fmt.Errorf("%w %s: stage %q (%s) needs config.paths: the files or directories to read", ErrSpec, name, st.Name, st.Job)
+		}
+		// The stage's config, decoded into the job's typed config now: an
+		// unknown key or a bad value fails the file, before anything runs.
+		cfg := job.NewConfig()
+		if err := stage.Decode(st.Config, cfg); err != nil {
+			return nil, fmt.Errorf("%w %s: stage %q (%s): config: %v", ErrSpec, name, st.Name, st.Job, err)
+		}
+		if err := job.ValidateAny(cfg); err != nil {
+			return nil, fmt.Errorf("%w %s: stage %q (%s): config: %v", ErrSpec, name, st.Name, st.Job, err)
 		}
 	}
 	for _, st := range s.Stages {
@@ -145,6 +134,14 @@ func Parse(name string, data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("%w %s: %v", ErrSpec, name, err)
 	}
 	return &s, nil
+}
+
+func jobNames() []string {
+	var out []string
+	for _, j := range registry.Jobs() {
+		out = append(out, j.Describe().Name)
+	}
+	return out
 }
 
 // deps returns, per stage, the stages it depends on: the other stages that

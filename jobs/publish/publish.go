@@ -29,7 +29,9 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/swelake/swelake/internal/progress"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -38,15 +40,83 @@ import (
 
 // Config says what to publish and how.
 type Config struct {
-	Input   string // table or table@version
-	Name    string // the dataset's name: [a-z0-9][a-z0-9._-]*
-	Split   string // the split every row goes to (default train), unless SplitBy
-	SplitBy string // a column whose value is each row's split (e.g. sft_examples.split)
+	Input   string `json:"table" mapstructure:"table"`       // table or table@version
+	Name    string `json:"name" mapstructure:"name"`         // the dataset's name: [a-z0-9][a-z0-9._-]*
+	Split   string `json:"split" mapstructure:"split"`       // the split every row goes to (default train), unless SplitBy
+	SplitBy string `json:"split_by" mapstructure:"split_by"` // a column whose value is each row's split (e.g. sft_examples.split)
 	// ShardBytes bounds a shard by the source's compressed bytes (default
 	// 256 MiB); RowGroupBytes bounds a row group (default 100 MB).
-	ShardBytes    int64
-	RowGroupBytes int64
-	jobs.Runtime
+	ShardBytes    int64 `json:"shard_bytes" mapstructure:"shard_bytes"`
+	RowGroupBytes int64 `json:"row_group_bytes" mapstructure:"row_group_bytes"`
+}
+
+// Job is the publish stage (swelake lake publish). A publication is
+// immutable and checked file by file against what is there, so it runs
+// every time: publishing the same snapshot again writes nothing and says so.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: "publish",
+		Short: "Publish a snapshot in the Hugging Face datasets layout, immutable and byte-reproducible",
+		Long: `Writes <lake>/published/<name>/v<version>/:
+
+  data/<split>-00000-of-0000N.parquet   rows in key order, zstd, row groups ≤ 100 MB
+  README.md                             dataset card: YAML configs and dataset_info
+                                        (features, splits, sizes), the lineage of the
+                                        snapshot (every commit it came from)
+  MANIFEST.json                         sha256, size and rows of every file, written last
+
+Every file is created once and never replaced; the manifest, written last,
+makes the publication complete. Publishing the same snapshot again writes
+nothing and says so; the same name and version with other content is
+refused. Upload the directory as it is (huggingface-cli upload), or load it
+with datasets' parquet loader.`,
+		Example: `  swelake lake publish sft_examples --name swe-sft-v1 --split-by split
+  swelake lake publish rollouts@12 --name swe-trajectories --split train --json
+  swelake lake diff sft_examples@3 sft_examples@4`,
+		Inputs:  []string{schemas.SFTExamples.Name},
+		ArgsKey: "table",
+		Flags: []stage.Flag{
+			{Name: "name", Key: "name", Usage: "the dataset's name (lower-case letters, digits, . _ -)"},
+			{Name: "split", Key: "split", Usage: "the split every row goes to (default train)"},
+			{Name: "split-by", Key: "split_by", Usage: "a column whose value is each row's split (e.g. split for sft_examples)"},
+			{Name: "shard-bytes", Key: "shard_bytes", Usage: "source bytes per shard (default 256MiB)"},
+		},
+	},
+	Defaults: func() Config {
+		return Config{Input: schemas.SFTExamples.Name, Split: "train", ShardBytes: 256 << 20, RowGroupBytes: 100_000_000}
+	},
+	Validate: func(c *Config) error {
+		if !validName.MatchString(c.Name) {
+			return fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-' (e.g. --name swe-sft-v1)", c.Name)
+		}
+		c.Split, c.ShardBytes, c.RowGroupBytes = cmp.Or(c.Split, "train"), cmp.Or(c.ShardBytes, 256<<20), cmp.Or(c.RowGroupBytes, 100_000_000)
+		_, err := lake.ParseRef(c.Input)
+		return err
+	},
+	Plan: func(ctx context.Context, env *stage.Env, c *Config) (stage.Plan, error) {
+		ref, _ := lake.ParseRef(c.Input)
+		snap, err := jobs.Pin(ctx, env.Lake, c.Input, ref.Table)
+		if err != nil {
+			return stage.Plan{}, fmt.Errorf("publish: %w", err)
+		}
+		return stage.Plan{Inputs: []*lake.Snapshot{snap}, State: snap}, nil
+	},
+	AlwaysRun: true,
+	Run: func(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+		return publish(ctx, r.Env, r.Config, r.Plan.State.(*lake.Snapshot))
+	},
+	Print: func(w io.Writer, sum *Summary) error {
+		state := "published"
+		if sum.AlreadyPublished {
+			state = "already published (identical bytes; nothing written)"
+		}
+		var splits []string
+		for _, s := range slices.Sorted(maps.Keys(sum.Manifest.Splits)) {
+			splits = append(splits, fmt.Sprintf("%s %d", s, sum.Manifest.Splits[s]))
+		}
+		_, err := fmt.Fprintf(w, "%s %s as %s: %d files, %d rows (%s), %s\n", sum.Manifest.Source, state, sum.URL,
+			len(sum.Manifest.Files)+1, sum.Rows, strings.Join(splits, ", "), progress.Bytes(sum.Bytes))
+		return err
+	},
 }
 
 // File is one published file.
@@ -71,6 +141,7 @@ type Manifest struct {
 
 // Summary is what publish did.
 type Summary struct {
+	stage.Outcome
 	Prefix           string   `json:"prefix"` // published/<name>/<version>
 	URL              string   `json:"url"`
 	Manifest         Manifest `json:"manifest"`
@@ -84,24 +155,10 @@ var ErrConflict = errors.New("already published with different content")
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 
-// Run publishes the snapshot.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+// publish publishes the snapshot.
+func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapshot) (Summary, error) {
 	var sum Summary
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if !validName.MatchString(cfg.Name) {
-		return sum, fmt.Errorf("publish: name %q: want lower-case letters, digits, '.', '_' or '-' (e.g. swe-sft-v1)", cfg.Name)
-	}
-	cfg.Split = cmp.Or(cfg.Split, "train")
-	cfg.ShardBytes = cmp.Or(cfg.ShardBytes, 256<<20)
-	cfg.RowGroupBytes = cmp.Or(cfg.RowGroupBytes, 100_000_000)
-	ref, err := lake.ParseRef(cfg.Input)
-	if err != nil {
-		return sum, fmt.Errorf("publish: %w", err)
-	}
-	snap, err := jobs.Pin(ctx, l, cfg.Input, ref.Table)
-	if err != nil {
-		return sum, fmt.Errorf("publish: %w", err)
-	}
+	l := env.Lake
 	key := schemas.KeyOf(snap.Table)
 	if key == nil {
 		return sum, fmt.Errorf("publish %s: no key columns known for table %s", snap.Ref(), snap.Table)
@@ -116,7 +173,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	defer os.RemoveAll(work)
 
 	// One DuckDB thread: the sort's output order is the file's order.
-	e, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Threads: 1})
+	e, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger, Threads: 1})
 	if err != nil {
 		return sum, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
@@ -52,8 +52,8 @@ func TestPublish(t *testing.T) {
 	ctx := context.Background()
 	l := laketest.New(t)
 	examples(t, l)
-	cfg := Config{Input: "sft_examples", Name: "swe-sft-demo", SplitBy: "split", Runtime: jobs.Runtime{CacheDir: t.TempDir()}}
-	sum, err := Run(ctx, l, cfg)
+	cfg := Config{Input: "sft_examples", Name: "swe-sft-demo", SplitBy: "split"}
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,20 +105,20 @@ func TestPublish(t *testing.T) {
 		}
 	}
 	// Twice: nothing new, same bytes.
-	again, err := Run(ctx, l, cfg)
+	again, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
 	if err != nil || !again.AlreadyPublished {
 		t.Fatalf("second publish: %+v %v", again, err)
 	}
 	// Other options for the same name and version: refused, nothing overwritten.
 	cfg2 := cfg
 	cfg2.SplitBy = ""
-	if _, err := Run(ctx, l, cfg2); !errors.Is(err, ErrConflict) {
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg2); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting publish: %v, want ErrConflict", err)
 	}
 	// The same rows in a MinIO lake publish to identical bytes.
 	l2 := laketest.MinIO(t, "publish")
 	examples(t, l2)
-	sum2, err := Run(ctx, l2, cfg)
+	sum2, err := Job.Execute(ctx, &stage.Env{Lake: l2, CacheDir: t.TempDir()}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestPublishShards(t *testing.T) {
 	}
 	l := laketest.On(t, b)
 	examples(t, l)
-	sum, err := Run(ctx, l, Config{Input: "sft_examples@1", Name: "sharded", ShardBytes: 4 << 10, RowGroupBytes: 4 << 10, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Input: "sft_examples@1", Name: "sharded", ShardBytes: 4 << 10, RowGroupBytes: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,14 @@
 package registry
 
 import (
+	"github.com/swelake/swelake/jobs/analysis"
 	"github.com/swelake/swelake/jobs/buildrl"
 	"github.com/swelake/swelake/jobs/buildsft"
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/evaluate"
 	"github.com/swelake/swelake/jobs/ingest"
+	"github.com/swelake/swelake/jobs/publish"
+	"github.com/swelake/swelake/jobs/report"
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/synthtasks"
@@ -27,6 +30,9 @@ func Jobs() []stage.Job {
 		buildsft.Job,
 		buildrl.Job,
 		verify.Job,
+		analysis.Job,
+		report.Job,
+		publish.Job,
 	)
 }
 

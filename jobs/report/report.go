@@ -10,29 +10,85 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/swelake/swelake/jobs"
-	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/queries"
 )
 
 // Config is what the report reads and where it writes.
 type Config struct {
-	OutDir       string
-	Pins         map[string]int64 // table → version (others at their latest)
-	Title        string
-	jobs.Runtime `json:"-"`
+	Out   string   `json:"out" mapstructure:"out"`     // the directory index.html goes to
+	Title string   `json:"title" mapstructure:"title"` // the page title (default "swelake report")
+	At    []string `json:"at" mapstructure:"at"`       // tables pinned to a version (table@version); others at their latest
+}
+
+// Job is the report stage: its output is a directory outside the lake, so
+// it runs every time; its record names the snapshots it read.
+var Job = &stage.Def[Config, Summary]{
+	Info: stage.Info{Name: "report",
+		Short: "Write the analysis report: index.html with tables and charts (also as PNG and SVG)",
+		Long: `Runs the analysis queries (swelake sql --list) over pinned snapshots of the
+lake and writes <out-dir>/index.html — self-contained: styles and charts
+inlined, no network — with every chart also as charts/<name>.png and .svg:
+
+  pass_at_k             pass@k per policy, unbiased estimator, 95% bootstrap CI
+  tts_at_k              TTS@k (the verifier's pick) against pass@k
+  difficulty_histogram  Best-of-N pass rate per task (the bimodal shape)
+  turns_distribution    turns per rollout by exit reason
+  drop_counts           rows each curation rule drops on its own
+  data_scaling          resolve rate against SFT samples, fitted a + b·ln n
+
+and tables of rollouts per run, turns and tokens by exit reason, and the
+lineage of every table read (job, run key, config hash, inputs). A chart
+with no data yet says which command produces it.`,
+		Example: `  swelake report report/ && xdg-open report/index.html
+  swelake report report-v3/ --at rollouts@12 --at verifier_scores@3 --json`,
+		Inputs:  []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"},
+		ArgsKey: "out",
+		Flags: []stage.Flag{
+			{Name: "at", Key: "at", Usage: "pin a table to a version (table@version), repeatable"},
+			{Name: "title", Key: "title", Usage: "the page title (default \"swelake report\")"},
+		},
+	},
+	Defaults: func() Config { return Config{Out: "report"} },
+	Validate: func(c *Config) error {
+		if c.Out == "" {
+			return errors.New("no output directory")
+		}
+		_, err := stage.Pins(c.At)
+		return err
+	},
+	Plan: func(ctx context.Context, env *stage.Env, c *Config) (stage.Plan, error) {
+		return stage.Plan{Identity: append([]string{"out:" + c.Out}, c.At...)}, nil
+	},
+	AlwaysRun: true,
+	Run: func(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
+		pins, _ := stage.Pins(r.Config.At)
+		return render(ctx, r.Env, r.Config, pins)
+	},
+	Print: func(w io.Writer, sum *Summary) error {
+		fmt.Fprintf(w, "report %s: %d charts (%s)\n", sum.Index, len(sum.Charts), strings.Join(sum.Charts, ", "))
+		if len(sum.Missing) > 0 {
+			fmt.Fprintf(w, "  no data yet for: %s\n", strings.Join(sum.Missing, ", "))
+		}
+		return nil
+	},
 }
 
 // Summary is what the report holds.
 type Summary struct {
+	stage.Outcome
 	Index   string   `json:"index"`
 	Charts  []string `json:"charts"`  // drawn, as charts/<name>.{png,svg}
 	Missing []string `json:"missing"` // charts with no data yet
@@ -54,26 +110,23 @@ type section struct {
 //go:embed index.html.tmpl
 var pageTemplate string
 
-// Run renders the report.
-func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
+// render renders the report.
+func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int64) (Summary, error) {
 	var sum Summary
-	cfg.Runtime = cfg.Runtime.WithDefaults()
-	if cfg.OutDir == "" {
-		return sum, fmt.Errorf("report: no output directory")
-	}
-	chartsDir := filepath.Join(cfg.OutDir, "charts")
+	l := env.Lake
+	chartsDir := filepath.Join(cfg.Out, "charts")
 	if err := os.MkdirAll(chartsDir, 0o755); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}
-	e, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	e, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger})
 	if err != nil {
 		return sum, err
 	}
 	defer e.Close()
-	if err := e.Attach(ctx, l, cfg.Pins, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(ctx, l, pins, jobs.ParquetSchema); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}
-	if err := e.AttachCommits(ctx, l, cfg.Pins); err != nil {
+	if err := e.AttachCommits(ctx, l, pins); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}
 	for _, ref := range e.Views() {
@@ -157,10 +210,10 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 	var page bytes.Buffer
 	title := cmp.Or(cfg.Title, "swelake report")
 	if err := tmpl.Execute(&page, map[string]any{"Title": title, "Lake": l.URL(), "Inputs": sum.Inputs, "Sections": sections,
-		"Generated": cfg.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": cfg.CodeVersion}); err != nil {
+		"Generated": env.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": env.CodeVersion}); err != nil {
 		return sum, fmt.Errorf("report: render: %w", err)
 	}
-	sum.Index = filepath.Join(cfg.OutDir, "index.html")
+	sum.Index = filepath.Join(cfg.Out, "index.html")
 	if err := os.WriteFile(sum.Index, page.Bytes(), 0o644); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs"
+	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -90,7 +91,7 @@ func TestReportInChromium(t *testing.T) {
 	}
 	l := analysisLake(t)
 	out := t.TempDir()
-	sum, err := Run(context.Background(), l, Config{OutDir: out, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestReportEmptyLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	sum, err := Run(context.Background(), l, Config{OutDir: out, Runtime: jobs.Runtime{CacheDir: t.TempDir()}})
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

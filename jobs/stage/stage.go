@@ -467,6 +467,25 @@ type Job interface {
 	ExecuteAny(ctx context.Context, env *Env, cfg any) (any, error)
 	// PrintAny renders a summary ExecuteAny returned.
 	PrintAny(w io.Writer, sum any) error
+	// ValidateAny checks a config (a pointer NewConfig returned) as
+	// Execute would, before any I/O.
+	ValidateAny(cfg any) error
+}
+
+// ValidateAny implements Job.
+func (d *Def[C, S]) ValidateAny(cfg any) error {
+	c, ok := cfg.(*C)
+	if !ok {
+		return fmt.Errorf("%s: config is a %T, not a %T", d.Name, cfg, c)
+	}
+	if d.Validate == nil {
+		return nil
+	}
+	v := *c // Validate fills defaults; the caller's config stays as decoded
+	if err := d.Validate(&v); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
 }
 
 // Describe implements Job.
@@ -627,4 +646,21 @@ func Counts(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Pins reads "table@version" references into a pin map (every one must
+// name a version).
+func Pins(refs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, p := range refs {
+		ref, err := lake.ParseRef(p)
+		if err != nil {
+			return nil, fmt.Errorf("pin %q: %w", p, err)
+		}
+		if ref.Version == lake.Latest {
+			return nil, fmt.Errorf("pin %q: want table@version", p)
+		}
+		out[ref.Table] = ref.Version
+	}
+	return out, nil
 }
