@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-
 )
 
 // Markdown is docs/jobs.md: a section per registered job — what it does,
@@ -138,4 +137,3 @@ func Check() error {
 	}
 	return nil
 }
-
