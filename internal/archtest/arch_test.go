@@ -17,6 +17,36 @@ var forbidden = map[string][]string{
 	mod + "schemas": {mod + "lake", mod + "queries", mod + "jobs", mod + "cmd", "github.com/spf13/"},
 	mod + "queries": {mod + "jobs", mod + "cmd", "github.com/spf13/"},
 	mod + "jobs":    {mod + "cmd", "github.com/spf13/"},
+	// exec runs commands in sandboxes: it knows workspaces, patches and test
+	// lists, never the lake, the tables' storage or the jobs.
+	mod + "exec": {mod + "lake", mod + "queries", mod + "jobs", mod + "cmd", mod + "trainer", "github.com/spf13/", "github.com/duckdb/"},
+	// trainer is pure training-data logic: no storage, no network, no
+	// processes (its file reads are one package's, see TestTrainerNoIO).
+	mod + "trainer": {mod + "lake", mod + "queries", mod + "jobs", mod + "cmd", mod + "exec", "github.com/spf13/", "github.com/duckdb/",
+		"net", "os/exec", "database/sql", "github.com/parquet-go/", "github.com/minio/"},
+}
+
+// TestTrainerNoIO: below trainer/ only the tokenizer's loader touches the
+// file system (it reads tokenizer.json and tokenizer_config.json); caches
+// and every other file live in the jobs (jobs/tokcache).
+func TestTrainerNoIO(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"trainer/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		n++
+		for _, imp := range fields[1:] {
+			if (imp == "os" || imp == "io/fs" || imp == "path/filepath") && fields[0] != mod+"trainer/tokenizer" {
+				t.Errorf("%s imports %s: trainer/ does no I/O (docs/architecture.md)", fields[0], imp)
+			}
+		}
+	}
+	if n < 4 {
+		t.Fatalf("checked %d trainer packages", n)
+	}
 }
 
 func TestForbiddenImports(t *testing.T) {
@@ -42,7 +72,7 @@ func TestForbiddenImports(t *testing.T) {
 			}
 		}
 	}
-	if checked < 6 {
+	if checked < 12 {
 		t.Fatalf("checked only %d packages: is the module path right?", checked)
 	}
 }

@@ -19,11 +19,11 @@ import (
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/tokcache"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/sft"
-	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 

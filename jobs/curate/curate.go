@@ -26,12 +26,12 @@ import (
 
 	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/tokcache"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/rl"
-	"github.com/swelake/swelake/trainer/tokcache"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
