@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"iter"
 	"log/slog"
@@ -156,177 +157,203 @@ type plan struct {
 	group  []string // UnitDir: the files of the directory
 }
 
-func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T],
-	pick func(formats.Rows) []T, key func(*T) (id, hash string), keyCol string) (Summary, error) {
-	sum := Summary{Table: def.Name, Version: -1, Quarantine: -1, Formats: map[string]int{}, Statuses: map[string]int{}}
-	tbl, err := l.Table(def.Name)
-	if err != nil {
-		return sum, err
-	}
-	if _, err := tbl.Latest(ctx); err != nil {
-		return sum, fmt.Errorf("ingest into %s: %w (run swelake lake init)", def.Name, err)
-	}
-	files, err := expand(cfg.Paths)
-	if err != nil {
-		return sum, fmt.Errorf("ingest: %w", err)
-	}
-	if len(files) == 0 {
-		return sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
-	}
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
-	if err != nil {
-		return sum, err
-	}
-	defer eng.Close()
-
-	plans, skipped, err := planInputs(ctx, eng.DB(), cfg, files)
-	if err != nil {
-		return sum, err
-	}
-	sum.SkippedFiles = skipped
-	for _, p := range plans {
-		sum.Formats[p.format.Name]++
-	}
-	sum.Files = len(files)
-
-	// What the table holds: id → content hash.
-	known, baseSnap, err := existing(ctx, l, eng, def.Name, keyCol)
-	if err != nil {
-		return sum, err
-	}
-	base := baseSnap.Version
-
-	var paths []string
-	for _, p := range plans {
-		paths = append(paths, p.files()...)
-	}
+// ingester is one ingest of rows of type T: what it read, decided and
+// will commit.
+type ingester[T any] struct {
+	cfg    Config
+	l      *lake.Lake
+	def    schemas.Def[T]
+	pick   func(formats.Rows) []T
+	key    func(*T) (id, hash string)
+	keyCol string
+	sum    Summary
+	job    string
+	now    time.Time
+	// known: what the table holds (id → content hash); seen: this input's.
+	known, seen map[string]string
 	// Run keys are hashes of what this ingest decided, so that the same
 	// inputs commit once without being read an extra time to hash them: one
 	// over the rows it ingests (for the table), one over the records it
 	// quarantines (for quarantine; a re-run quarantines the same records
 	// again, and that commit must be a no-op on its own).
-	rowsKey, quarKey := sha256.New(), sha256.New()
-	for _, h := range []io.Writer{rowsKey, quarKey} {
+	rowsKey, quarKey hash.Hash
+	quarantine       []schemas.QuarantineRow
+}
+
+func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T],
+	pick func(formats.Rows) []T, key func(*T) (id, hash string), keyCol string) (Summary, error) {
+	in := &ingester[T]{cfg: cfg, l: l, def: def, pick: pick, key: key, keyCol: keyCol, job: "ingest-" + string(cfg.Kind), now: cfg.Clock().UTC(),
+		sum:     Summary{Table: def.Name, Version: -1, Quarantine: -1, Formats: map[string]int{}, Statuses: map[string]int{}},
+		rowsKey: sha256.New(), quarKey: sha256.New(), seen: map[string]string{}}
+	tbl, err := l.Table(def.Name)
+	if err != nil {
+		return in.sum, err
+	}
+	if _, err := tbl.Latest(ctx); err != nil {
+		return in.sum, fmt.Errorf("ingest into %s: %w (run swelake lake init)", def.Name, err)
+	}
+	files, err := expand(cfg.Paths)
+	if err != nil {
+		return in.sum, fmt.Errorf("ingest: %w", err)
+	}
+	if len(files) == 0 {
+		return in.sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
+	}
+	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	if err != nil {
+		return in.sum, err
+	}
+	defer eng.Close()
+	plans, skipped, err := planInputs(ctx, eng.DB(), cfg, files)
+	if err != nil {
+		return in.sum, err
+	}
+	in.sum.SkippedFiles, in.sum.Files = skipped, len(files)
+	var paths []string
+	for _, p := range plans {
+		in.sum.Formats[p.format.Name]++
+		paths = append(paths, p.files()...)
+	}
+	known, baseSnap, err := existing(ctx, l, eng, def.Name, keyCol)
+	if err != nil {
+		return in.sum, err
+	}
+	in.known = known
+	for _, h := range []io.Writer{in.rowsKey, in.quarKey} {
 		fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
 	}
-
-	var quarantine []schemas.QuarantineRow
-	job := "ingest-" + string(cfg.Kind)
-	now := cfg.Clock().UTC()
-	addQuarantine := func(rec formats.Record, reason string) {
-		raw := rec.Data
-		if len(raw) > cfg.MaxRawQuarantine {
-			reason += fmt.Sprintf(" (raw bytes cut to %d of %d)", cfg.MaxRawQuarantine, len(raw))
-			raw = raw[:cfg.MaxRawQuarantine]
-		}
-		fmt.Fprintf(quarKey, "%s\x00%d\x00%d\x00%s\x00%d\x00", rec.File, rec.Line, rec.Offset, reason, len(raw))
-		quarKey.Write(raw)
-		quarantine = append(quarantine, schemas.QuarantineRow{Job: job, SourceFile: rec.File,
-			Line: rec.Line, Offset: rec.Offset, Reason: reason, Raw: append([]byte(nil), raw...), Time: now})
-		sum.Quarantined++
+	prov := lake.Provenance{Job: in.job, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, baseSnap.Version)}, jobs.FileRefs(paths)...)}
+	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
+		return in.sum, err
 	}
-	seen := map[string]string{} // this input's ids → hash
+	written, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), in.rows(ctx, eng.DB(), plans), cfg.Write)
+	if err != nil {
+		return in.sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+	}
+	return in.commit(ctx, tbl, baseSnap, eng, written, prov)
+}
 
-	rows := func(yield func(T, error) bool) {
+// rows decodes the plans in order and yields the rows to ingest, counting
+// and quarantining the rest.
+func (in *ingester[T]) rows(ctx context.Context, db *sql.DB, plans []plan) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		for b := range decodeParallel(ctx, eng.DB(), plans, cfg.Options, cfg.Workers, cfg.MaxRecordBytes) {
+		for b := range decodeParallel(ctx, db, plans, in.cfg.Options, in.cfg.Workers, in.cfg.MaxRecordBytes) {
 			if b.err != nil {
 				var zero T
 				yield(zero, b.err)
 				return
 			}
 			for i := range b.items {
-				it := &b.items[i]
-				sum.Read++
-				if it.err != nil {
-					addQuarantine(it.rec, it.err.Error())
-					continue
-				}
-				out := pick(it.rows)
-				if len(out) == 0 && it.rows.Len() == 0 {
-					addQuarantine(it.rec, it.format.Name+": no rows in the record")
-					continue
-				}
-				for i := range out {
-					id, hash := key(&out[i])
-					if err := def.Validate(&out[i]); err != nil {
-						addQuarantine(it.rec, fmt.Sprintf("%s: %s %q: %v", it.format.Name, keyCol, id, err))
-						continue
-					}
-					prev, inTable := known[id]
-					if !inTable {
-						prev, inTable = seen[id]
-					}
-					switch {
-					case inTable && prev == hash:
-						sum.Duplicates++
-						continue
-					case inTable:
-						sum.Conflicts++
-						addQuarantine(it.rec, fmt.Sprintf("conflict: %s %q is already in %s with other content (content_hash %.12s, this row %.12s); not overwritten",
-							keyCol, id, def.Name, prev, hash))
-						continue
-					}
-					seen[id] = hash
-					fmt.Fprintf(rowsKey, "%s\x00%s\x00", id, hash)
-					if it.repaired {
-						sum.Repaired++
-					}
-					if ev, ok := any(&out[i]).(*schemas.Evaluation); ok {
-						sum.Statuses[ev.Status]++
-					}
-					sum.Ingested++
-					if !yield(out[i], nil) {
-						return
-					}
+				if !in.item(&b.items[i], yield) {
+					return
 				}
 			}
 		}
 	}
+}
 
-	prov := lake.Provenance{Job: job, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, base)}, jobs.FileRefs(paths)...)}
-	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
-		return sum, err
+// item decides one decoded record's rows: ingested (yielded), duplicates,
+// conflicts or quarantined. It reports whether to go on.
+func (in *ingester[T]) item(it *item, yield func(T, error) bool) bool {
+	in.sum.Read++
+	if it.err != nil {
+		in.addQuarantine(it.rec, it.err.Error())
+		return true
 	}
-	written, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), iter.Seq2[T, error](rows), cfg.Write)
-	if err != nil {
-		return sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+	out := in.pick(it.rows)
+	if len(out) == 0 && it.rows.Len() == 0 {
+		in.addQuarantine(it.rec, it.format.Name+": no rows in the record")
+		return true
 	}
-	prov.RunKey = job + ":" + hex.EncodeToString(rowsKey.Sum(nil))[:32]
-	quarRunKey := job + ":quarantine:" + hex.EncodeToString(quarKey.Sum(nil))[:32]
-	for i := range quarantine {
-		quarantine[i].RunKey = quarRunKey
+	for i := range out {
+		id, hash := in.key(&out[i])
+		if err := in.def.Validate(&out[i]); err != nil {
+			in.addQuarantine(it.rec, fmt.Sprintf("%s: %s %q: %v", it.format.Name, in.keyCol, id, err))
+			continue
+		}
+		prev, inTable := in.known[id]
+		if !inTable {
+			prev, inTable = in.seen[id]
+		}
+		switch {
+		case inTable && prev == hash:
+			in.sum.Duplicates++
+			continue
+		case inTable:
+			in.sum.Conflicts++
+			in.addQuarantine(it.rec, fmt.Sprintf("conflict: %s %q is already in %s with other content (content_hash %.12s, this row %.12s); not overwritten",
+				in.keyCol, id, in.def.Name, prev, hash))
+			continue
+		}
+		in.seen[id] = hash
+		fmt.Fprintf(in.rowsKey, "%s\x00%s\x00", id, hash)
+		if it.repaired {
+			in.sum.Repaired++
+		}
+		if ev, ok := any(&out[i]).(*schemas.Evaluation); ok {
+			in.sum.Statuses[ev.Status]++
+		}
+		in.sum.Ingested++
+		if !yield(out[i], nil) {
+			return false
+		}
+	}
+	return true
+}
+
+func (in *ingester[T]) addQuarantine(rec formats.Record, reason string) {
+	raw := rec.Data
+	if len(raw) > in.cfg.MaxRawQuarantine {
+		reason += fmt.Sprintf(" (raw bytes cut to %d of %d)", in.cfg.MaxRawQuarantine, len(raw))
+		raw = raw[:in.cfg.MaxRawQuarantine]
+	}
+	fmt.Fprintf(in.quarKey, "%s\x00%d\x00%d\x00%s\x00%d\x00", rec.File, rec.Line, rec.Offset, reason, len(raw))
+	in.quarKey.Write(raw)
+	in.quarantine = append(in.quarantine, schemas.QuarantineRow{Job: in.job, SourceFile: rec.File,
+		Line: rec.Line, Offset: rec.Offset, Reason: reason, Raw: append([]byte(nil), raw...), Time: in.now})
+	in.sum.Quarantined++
+}
+
+// commit commits the rows (checked against concurrent commits of the same
+// keys) and then the quarantined records, each under its own run key.
+func (in *ingester[T]) commit(ctx context.Context, tbl *lake.Table, base *lake.Snapshot, eng *queries.Engine, written lake.Files, prov lake.Provenance) (Summary, error) {
+	sum := &in.sum
+	prov.RunKey = in.job + ":" + hex.EncodeToString(in.rowsKey.Sum(nil))[:32]
+	quarRunKey := in.job + ":quarantine:" + hex.EncodeToString(in.quarKey.Sum(nil))[:32]
+	for i := range in.quarantine {
+		in.quarantine[i].RunKey = quarRunKey
 	}
 	if len(written.Files) > 0 {
-		res, err := tbl.AppendChecked(ctx, baseSnap, written, prov, keyCheck(l, eng, def.Name, keyCol, seen))
+		res, err := tbl.AppendChecked(ctx, base, written, prov, keyCheck(in.l, eng, in.def.Name, in.keyCol, in.seen))
 		if err != nil {
-			return sum, err
+			return *sum, err
 		}
 		sum.Version = res.Commit.Version
 	}
-	if len(quarantine) > 0 {
-		qt, err := l.Table(schemas.Quarantine.Name)
+	if len(in.quarantine) > 0 {
+		qt, err := in.l.Table(schemas.Quarantine.Name)
 		if err != nil {
-			return sum, err
+			return *sum, err
 		}
-		qfiles, err := lake.WriteFiles(ctx, qt, jobs.Spec(schemas.Quarantine), lake.Slice(quarantine), cfg.Write)
+		qfiles, err := lake.WriteFiles(ctx, qt, jobs.Spec(schemas.Quarantine), lake.Slice(in.quarantine), in.cfg.Write)
 		if err != nil {
-			return sum, fmt.Errorf("write quarantine: %w", err)
+			return *sum, fmt.Errorf("write quarantine: %w", err)
 		}
 		qprov := prov
 		qprov.RunKey = quarRunKey
 		res, err := qt.Append(ctx, qfiles, qprov)
 		if err != nil {
-			return sum, err
+			return *sum, err
 		}
 		sum.Quarantine = res.Commit.Version
 	}
-	if cfg.Strict && sum.Quarantined > 0 {
-		return sum, fmt.Errorf("ingest into %s: %d row(s) quarantined (%d conflicts); see swelake sql \"SELECT source_file, line, reason FROM quarantine WHERE run_key = '%s'\": %w",
-			def.Name, sum.Quarantined, sum.Conflicts, quarRunKey, ErrStrict)
+	if in.cfg.Strict && sum.Quarantined > 0 {
+		return *sum, fmt.Errorf("ingest into %s: %d row(s) quarantined (%d conflicts); see swelake sql \"SELECT source_file, line, reason FROM quarantine WHERE run_key = '%s'\": %w",
+			in.def.Name, sum.Quarantined, sum.Conflicts, quarRunKey, ErrStrict)
 	}
-	return sum, nil
+	return *sum, nil
 }
 
 func validUTF8(rec *formats.Record) bool {

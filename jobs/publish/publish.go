@@ -171,7 +171,6 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 		return sum, err
 	}
 	defer os.RemoveAll(work)
-
 	// One DuckDB thread: the sort's output order is the file's order.
 	e, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger, Threads: 1})
 	if err != nil {
@@ -181,74 +180,14 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 	if err := e.AddSnapshotAs(ctx, l, snap, jobs.ParquetSchema(snap.Table), "src"); err != nil {
 		return sum, fmt.Errorf("publish: %w", err)
 	}
-	quoted := make([]string, len(key))
-	for i, k := range key {
-		quoted[i] = quoteIdent(k)
-	}
-	order := strings.Join(quoted, ", ")
-	splits := map[string]int64{}
-	if cfg.SplitBy != "" {
-		res, err := e.Query(ctx, fmt.Sprintf(`SELECT CAST(%s AS VARCHAR), count(*) FROM src GROUP BY 1 ORDER BY 1`, quoteIdent(cfg.SplitBy)))
-		if err != nil {
-			return sum, fmt.Errorf("publish: split by %q: %w", cfg.SplitBy, err)
-		}
-		for _, row := range res.Rows {
-			name, _ := row[0].(string)
-			if !validSplit.MatchString(name) {
-				return sum, fmt.Errorf("publish: split by %q: value %q is not a split name ([A-Za-z0-9_.-]+)", cfg.SplitBy, name)
-			}
-			splits[name] = row[1].(int64)
-		}
-	} else {
-		if !validSplit.MatchString(cfg.Split) {
-			return sum, fmt.Errorf("publish: split %q is not a split name ([A-Za-z0-9_.-]+)", cfg.Split)
-		}
-		splits[cfg.Split] = snap.Rows()
-	}
-	if len(splits) == 0 {
-		return sum, fmt.Errorf("publish %s: the snapshot has no rows to publish", snap.Ref())
+	splits, err := splitsOf(ctx, e, cfg, snap)
+	if err != nil {
+		return sum, err
 	}
 	m := Manifest{Format: 1, Name: cfg.Name, Version: version, Source: snap.Ref().String(), Key: key, Splits: splits}
-	total := max(1, snap.Rows())
-	var schema *parquet.Schema // the shards' (all alike), for the dataset card
-	for _, split := range slices.Sorted(maps.Keys(splits)) {
-		rows := splits[split]
-		share := float64(snap.Bytes()) * float64(rows) / float64(total) // (in float: bytes × rows overflows int64 on big tables)
-		shards := max(1, int64(math.Ceil(share/float64(cfg.ShardBytes))))
-		per := (rows + shards - 1) / max(1, shards)
-		where := "TRUE"
-		if cfg.SplitBy != "" {
-			where = fmt.Sprintf("CAST(%s AS VARCHAR) = '%s'", quoteIdent(cfg.SplitBy), split)
-		}
-		for i := range shards {
-			rel := fmt.Sprintf("data/%s-%05d-of-%05d.parquet", split, i, shards)
-			local := filepath.Join(work, filepath.FromSlash(rel))
-			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-				return sum, err
-			}
-			// Rows equal in key are ordered by their content's hash: a
-			// total order, so every shard boundary is reproducible.
-			sorted := local + ".sorted"
-			stmt := fmt.Sprintf(`COPY (SELECT * FROM src WHERE %s ORDER BY %s, hash(src) LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet, COMPRESSION zstd)`,
-				where, order, per, i*per, strings.ReplaceAll(sorted, "'", "''"))
-			if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
-				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
-			}
-			if schema, err = rewrite(sorted, local, cfg.RowGroupBytes); err != nil {
-				return sum, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
-			}
-			os.Remove(sorted)
-			n, err := checkOrder(ctx, e, local, key)
-			if err != nil {
-				return sum, fmt.Errorf("publish %s: %s: %w", snap.Ref(), rel, err)
-			}
-			f, err := describe(local, rel)
-			if err != nil {
-				return sum, err
-			}
-			f.Split, f.Rows = split, n
-			m.Files = append(m.Files, f)
-		}
+	schema, err := writeShards(ctx, e, cfg, snap, work, &m)
+	if err != nil {
+		return sum, err
 	}
 	lineage, err := Lineage(ctx, l, snap.Ref().String())
 	if err != nil {
@@ -266,44 +205,133 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 		return sum, err
 	}
 	m.Files = append(m.Files, readme)
-	manifest, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return sum, err
-	}
-	manifest = append(manifest, '\n')
 	sum.Manifest = m
 	for _, f := range m.Files {
 		sum.Bytes += f.Bytes
 		sum.Rows += f.Rows
 	}
-	// Already there? Identical bytes are a no-op; anything else a conflict.
-	b := l.Bucket()
-	mkey := sum.Prefix + "/MANIFEST.json"
-	if old, err := objstore.ReadAll(ctx, b, mkey); err == nil {
-		if bytes.Equal(old, manifest) {
-			sum.AlreadyPublished = true
-			return sum, nil
+	sum.AlreadyPublished, err = upload(ctx, l.Bucket(), sum.Prefix, work, m)
+	if err != nil {
+		return sum, fmt.Errorf("publish %s as %s/%s: %w", snap.Ref(), cfg.Name, version, err)
+	}
+	return sum, nil
+}
+
+// splitsOf counts the rows of each split.
+func splitsOf(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Snapshot) (map[string]int64, error) {
+	splits := map[string]int64{}
+	if cfg.SplitBy != "" {
+		res, err := e.Query(ctx, fmt.Sprintf(`SELECT CAST(%s AS VARCHAR), count(*) FROM src GROUP BY 1 ORDER BY 1`, quoteIdent(cfg.SplitBy)))
+		if err != nil {
+			return nil, fmt.Errorf("publish: split by %q: %w", cfg.SplitBy, err)
 		}
-		return sum, fmt.Errorf("publish %s as %s/%s: %w (publish under another --name)", snap.Ref(), cfg.Name, version, ErrConflict)
-	} else if !errors.Is(err, objstore.ErrNotExist) {
-		return sum, fmt.Errorf("publish: %w", err)
+		for _, row := range res.Rows {
+			name, _ := row[0].(string)
+			if !validSplit.MatchString(name) {
+				return nil, fmt.Errorf("publish: split by %q: value %q is not a split name ([A-Za-z0-9_.-]+)", cfg.SplitBy, name)
+			}
+			splits[name] = row[1].(int64)
+		}
+	} else {
+		if !validSplit.MatchString(cfg.Split) {
+			return nil, fmt.Errorf("publish: split %q is not a split name ([A-Za-z0-9_.-]+)", cfg.Split)
+		}
+		splits[cfg.Split] = snap.Rows()
+	}
+	if len(splits) == 0 {
+		return nil, fmt.Errorf("publish %s: the snapshot has no rows to publish", snap.Ref())
+	}
+	return splits, nil
+}
+
+// writeShards writes each split's shards under work, rows in key order,
+// and adds them to the manifest; it returns their (common) schema.
+func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Snapshot, work string, m *Manifest) (*parquet.Schema, error) {
+	quoted := make([]string, len(m.Key))
+	for i, k := range m.Key {
+		quoted[i] = quoteIdent(k)
+	}
+	order := strings.Join(quoted, ", ")
+	total := max(1, snap.Rows())
+	var schema *parquet.Schema
+	for _, split := range slices.Sorted(maps.Keys(m.Splits)) {
+		rows := m.Splits[split]
+		share := float64(snap.Bytes()) * float64(rows) / float64(total) // (in float: bytes × rows overflows int64 on big tables)
+		shards := max(1, int64(math.Ceil(share/float64(cfg.ShardBytes))))
+		per := (rows + shards - 1) / max(1, shards)
+		where := "TRUE"
+		if cfg.SplitBy != "" {
+			where = fmt.Sprintf("CAST(%s AS VARCHAR) = '%s'", quoteIdent(cfg.SplitBy), split)
+		}
+		for i := range shards {
+			rel := fmt.Sprintf("data/%s-%05d-of-%05d.parquet", split, i, shards)
+			local := filepath.Join(work, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return nil, err
+			}
+			// Rows equal in key are ordered by their content's hash: a
+			// total order, so every shard boundary is reproducible.
+			sorted := local + ".sorted"
+			stmt := fmt.Sprintf(`COPY (SELECT * FROM src WHERE %s ORDER BY %s, hash(src) LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet, COMPRESSION zstd)`,
+				where, order, per, i*per, strings.ReplaceAll(sorted, "'", "''"))
+			if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
+				return nil, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
+			}
+			var err error
+			if schema, err = rewrite(sorted, local, cfg.RowGroupBytes); err != nil {
+				return nil, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
+			}
+			os.Remove(sorted)
+			n, err := checkOrder(ctx, e, local, m.Key)
+			if err != nil {
+				return nil, fmt.Errorf("publish %s: %s: %w", snap.Ref(), rel, err)
+			}
+			f, err := describe(local, rel)
+			if err != nil {
+				return nil, err
+			}
+			f.Split, f.Rows = split, n
+			m.Files = append(m.Files, f)
+		}
+	}
+	return schema, nil
+}
+
+// upload creates every file once, then the manifest, which makes the
+// publication complete. A manifest already there with identical bytes is a
+// no-op (already true); with any other, ErrConflict.
+func upload(ctx context.Context, b objstore.Bucket, prefix, work string, m Manifest) (already bool, err error) {
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	manifest = append(manifest, '\n')
+	mkey := prefix + "/MANIFEST.json"
+	same := func() (bool, error) {
+		old, err := objstore.ReadAll(ctx, b, mkey)
+		if err != nil {
+			return false, err
+		}
+		if bytes.Equal(old, manifest) {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w (publish under another --name)", ErrConflict)
+	}
+	if ok, err := same(); ok || !errors.Is(err, objstore.ErrNotExist) {
+		return ok, err
 	}
 	for _, f := range m.Files {
-		if err := putOnce(ctx, b, sum.Prefix+"/"+f.Path, filepath.Join(work, filepath.FromSlash(f.Path)), f.SHA256); err != nil {
-			return sum, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+		if err := putOnce(ctx, b, prefix+"/"+f.Path, filepath.Join(work, filepath.FromSlash(f.Path)), f.SHA256); err != nil {
+			return false, err
 		}
 	}
 	if err := b.PutIfAbsent(ctx, mkey, bytes.NewReader(manifest), int64(len(manifest))); err != nil {
 		if errors.Is(err, objstore.ErrExist) { // a racing publisher: fine if it wrote the same
-			if old, rerr := objstore.ReadAll(ctx, b, mkey); rerr == nil && bytes.Equal(old, manifest) {
-				sum.AlreadyPublished = true
-				return sum, nil
-			}
-			return sum, fmt.Errorf("publish %s as %s/%s: %w", snap.Ref(), cfg.Name, version, ErrConflict)
+			return same()
 		}
-		return sum, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+		return false, err
 	}
-	return sum, nil
+	return false, nil
 }
 
 var validSplit = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)

@@ -163,11 +163,37 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 		sections = append(sections, s)
 		return nil
 	}
-	specs := []struct {
-		query string
-		s     section
-		chart func(*queries.Result) ([]byte, error)
-	}{
+	specs := reportSpecs(chartsDir)
+	for _, sp := range specs {
+		res, desc, err := run(sp.query)
+		if err != nil {
+			return sum, err
+		}
+		sp.s.Note, sp.s.Query = desc, sp.query
+		if err := add(sp.s, res, sp.chart); err != nil {
+			return sum, err
+		}
+	}
+	lineage, err := lineageSection(ctx, e)
+	if err != nil {
+		return sum, err
+	}
+	sections = append(sections, lineage)
+	sum.Index = filepath.Join(cfg.Out, "index.html")
+	return sum, writePage(sum.Index, map[string]any{"Title": cmp.Or(cfg.Title, "swelake report"), "Lake": l.URL(), "Inputs": sum.Inputs,
+		"Sections": sections, "Generated": env.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": env.CodeVersion})
+}
+
+// spec is a section of the report: its query and chart.
+type spec struct {
+	query string
+	s     section
+	chart func(*queries.Result) ([]byte, error)
+}
+
+// reportSpecs are the report's sections, in order.
+func reportSpecs(chartsDir string) []spec {
+	return []spec{
 		{"rollout_summary", section{ID: "rollouts", Title: "Rollouts by run and policy"}, nil},
 		{"pass_at_k", section{ID: "pass-at-k", Title: "pass@k", Chart: "pass_at_k", Empty: "no graded rollouts yet (swelake run rollout, or ingest trajectories with outcomes)"},
 			func(r *queries.Result) ([]byte, error) { return passAtK(r, chartsDir) }},
@@ -184,40 +210,35 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 			Empty: "no checkpoints with outcomes yet (swelake lake append checkpoints: model, sft_set_id; then evaluate each checkpoint)"},
 			func(r *queries.Result) ([]byte, error) { return scaling(r, chartsDir) }},
 	}
-	for _, sp := range specs {
-		res, desc, err := run(sp.query)
-		if err != nil {
-			return sum, err
-		}
-		sp.s.Note, sp.s.Query = desc, sp.query
-		if err := add(sp.s, res, sp.chart); err != nil {
-			return sum, err
-		}
-	}
+}
+
+// lineageSection is the table of the last commit of every table read.
+func lineageSection(ctx context.Context, e *queries.Engine) (section, error) {
 	lineage, err := e.Query(ctx, `SELECT table_name, max(version) AS version, arg_max(job, version) AS job, arg_max(run_key, version) AS run_key,
 		arg_max(config_hash, version) AS config_hash, arg_max(inputs, version) AS inputs, arg_max(code_version, version) AS code_version
 		FROM lake_commits GROUP BY table_name ORDER BY table_name`)
 	if err != nil {
-		return sum, fmt.Errorf("report: lineage: %w", err)
+		return section{}, fmt.Errorf("report: lineage: %w", err)
 	}
-	sections = append(sections, section{ID: "lineage", Title: "Lineage: the snapshots this report read",
+	return section{ID: "lineage", Title: "Lineage: the snapshots this report read",
 		Note:    "The last commit of every table read: its job, run key, config hash and input snapshots. swelake sql --query lineage traces each SFT example to its rollouts, tasks, curation and configs.",
-		Columns: lineage.Columns, Rows: cells(lineage)})
+		Columns: lineage.Columns, Rows: cells(lineage)}, nil
+}
+
+// writePage renders index.html.
+func writePage(path string, data map[string]any) error {
 	tmpl, err := template.New("report").Parse(pageTemplate)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	var page bytes.Buffer
-	title := cmp.Or(cfg.Title, "swelake report")
-	if err := tmpl.Execute(&page, map[string]any{"Title": title, "Lake": l.URL(), "Inputs": sum.Inputs, "Sections": sections,
-		"Generated": env.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": env.CodeVersion}); err != nil {
-		return sum, fmt.Errorf("report: render: %w", err)
+	if err := tmpl.Execute(&page, data); err != nil {
+		return fmt.Errorf("report: render: %w", err)
 	}
-	sum.Index = filepath.Join(cfg.Out, "index.html")
-	if err := os.WriteFile(sum.Index, page.Bytes(), 0o644); err != nil {
-		return sum, fmt.Errorf("report: %w", err)
+	if err := os.WriteFile(path, page.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
-	return sum, nil
+	return nil
 }
 
 func stripXMLHeader(svg []byte) []byte {
