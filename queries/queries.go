@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-//go:embed sql/*.sql curate/*.sql curate/rules/*.sql
+//go:embed sql/*.sql
 var sqlFiles embed.FS
 
 // Named is an embedded query.

@@ -106,7 +106,8 @@ func BenchmarkCurate(b *testing.B) {
 	var ours, duck time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		cfg := Config{TokenizerDir: tokref.DefaultTokenizerDir(), Params: map[string]map[string]any{"loop": {"max_repeats": int64(5 + i)}}}
+		cfg := Job.Defaults()
+		cfg.TokenizerDir, cfg.Params.Loop.MaxRepeats = tokref.DefaultTokenizerDir(), int64(5+i)
 		t0 := time.Now()
 		sum, err := Job.Execute(ctx, &stage.Env{Lake: l, Logger: benchLogger(), CacheDir: b.TempDir()}, cfg)
 		if err != nil || sum.Input != int64(n) {

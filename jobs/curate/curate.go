@@ -1,6 +1,6 @@
 // Package curate is the job behind `swelake run curate`: the recipe's rule
 // filters, Best-of-N difficulty statistics, dedup and decontamination, all as
-// SQL over a pinned rollouts snapshot (queries/curate). It writes three
+// SQL over a pinned rollouts snapshot (rules/*.sql beside it). It writes three
 // tables: curation (one decision per rollout: kept, or which rules rejected
 // it and why), curation_drops (per-rule counts) and task_stats. No source
 // row is ever deleted: a curation is a selection over rollouts@v.
@@ -14,8 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -31,7 +31,6 @@ import (
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/rl"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
@@ -41,30 +40,6 @@ const JobName = "curate"
 // DefaultRules are the recipe's rule filters, in the order they are reported.
 func DefaultRules() []string {
 	return []string{"reward", "format_hint", "step_cap", "token_cap", "bare_submit", "git_hacking", "patch_hygiene", "test_tampering", "loop"}
-}
-
-// DefaultParams are every embedded rule's parameters (the SQL reads them as
-// getvariable('<rule>_<param>')).
-func DefaultParams() map[string]map[string]any {
-	return map[string]map[string]any{
-		"reward":      {"min_reward": 1.0},
-		"format_hint": {"hints": []string{"You forgot to use a function call", "Your last output did not use any tool calls", "did not include a valid function call", "Your output was not formatted correctly"}},
-		"step_cap":    {"max_turns": int64(150), "exit_reasons": rl.DefaultForcedExitReasons()},
-		"token_cap":   {"max_tokens": int64(schemas.MaxContextTokens)},
-		"bare_submit": {"tools": []string{"submit", "finish", "finish_task", "task_done", "attempt_completion"}, "command_regex": `(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`},
-		"git_hacking": {"regex": `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},
-		"patch_hygiene": {"stray_regex": `(?i)(^|/)([^/]*(repro|debug|scratch)[^/]*\.(py|sh|js|ts|go|rb)|(issue|notes?|summary|changes|fix|solution|todo|plan)[^/]*\.(md|txt|rst))$`,
-			"strip": false},
-		"test_tampering": {
-			"infra_regex":        `(^|/)(conftest\.py|sitecustomize\.py|usercustomize\.py|pytest\.ini|[^/]*\.pth)$`,
-			"test_regex":         `(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$`,
-			"config_regex":       `(^|/)(setup\.cfg|tox\.ini|pyproject\.toml)$`,
-			"config_lines_regex": `(?m)^[+-]([^+-].*)?(pytest|addopts|testpaths|python_files|python_classes|python_functions|norecursedirs|filterwarnings)`,
-		},
-		"loop":     {"max_repeats": int64(5)},
-		"dedup":    {},
-		"decontam": {"instance_ids": []string{}, "repos": []string{}, "eval_source": "", "ngram": int64(13), "min_overlap": 0.5},
-	}
 }
 
 // Band is a curriculum band of Best-of-N pass rates: Min ≤ p < Max (Max 1
@@ -94,10 +69,10 @@ type Config struct {
 	Input string `json:"input" mapstructure:"input"`
 	// Rules to apply (default DefaultRules(); add "dedup", "decontam").
 	Rules []string `json:"rules" mapstructure:"rules"`
-	// Params override DefaultParams: rule → param → value. A run records
-	// the full set it used (defaults included).
-	Params     map[string]map[string]any `json:"params" mapstructure:"params"`
-	Difficulty Difficulty                `json:"difficulty" mapstructure:"difficulty"`
+	// Params are the rules' parameters (default DefaultParams()), typed:
+	// params.loop.max_repeat is an error naming the key.
+	Params     Params     `json:"params" mapstructure:"params"`
+	Difficulty Difficulty `json:"difficulty" mapstructure:"difficulty"`
 	// TokenizerDir holds the model's tokenizer.json and tokenizer_config.json
 	// (token counts of rollouts whose source did not record them); its
 	// identity, not its path, keys the curation.
@@ -135,7 +110,7 @@ var ErrUnknownRule = errors.New("unknown curation rule")
 var Job = &stage.Def[Config, Summary]{
 	Info: stage.Info{Name: JobName,
 		Short: "Rule filters, Best-of-N difficulty, dedup and decontamination over a rollouts snapshot",
-		Long: `Applies the curation rules (SQL files in queries/curate/rules: reward,
+		Long: `Applies the curation rules (SQL files in jobs/curate/rules: reward,
 format_hint, step_cap, token_cap, bare_submit, git_hacking, patch_hygiene,
 test_tampering, loop; optionally dedup and decontam) and the Best-of-N
 difficulty filter to a pinned rollouts snapshot. Writes the decisions to
@@ -153,7 +128,7 @@ rejects on its own.`,
 		Outputs: []string{schemas.Curations.Name, schemas.CurationDrops.Name, schemas.TaskStats.Name},
 		Flags:   []stage.Flag{{Name: "input", Key: "input", Usage: "rollouts snapshot to curate (table or table@version)"}},
 	},
-	Defaults: func() Config { return Config{Input: schemas.Rollouts.Name} },
+	Defaults: func() Config { return Config{Input: schemas.Rollouts.Name, Params: DefaultParams()} },
 	Validate: validate,
 	Plan:     plan,
 	Run:      run,
@@ -163,33 +138,27 @@ rejects on its own.`,
 // state is what plan hands to run.
 type state struct {
 	snap  *lake.Snapshot
-	rules []queries.Rule
+	rules []Rule
 	tok   string // the tokenizer directory ("" : no token_cap)
 }
 
-// validate fills the defaults and checks rules and parameters: an unknown
-// rule or parameter is an error, never a silent NULL.
+// validate fills the defaults and checks the rules: each is an embedded
+// SQL file whose variables are parameters of its struct.
 func validate(cfg *Config) error {
 	cfg.Input = cmp.Or(cfg.Input, schemas.Rollouts.Name)
 	if cfg.Rules == nil {
 		cfg.Rules = DefaultRules()
 	}
-	params := DefaultParams()
-	for rule, ps := range cfg.Params {
-		if _, ok := params[rule]; !ok {
-			return fmt.Errorf("params for %w %q (rules: %s)", ErrUnknownRule, rule, strings.Join(slices.Sorted(maps.Keys(params)), ", "))
-		}
-		for k, v := range ps {
-			if _, ok := params[rule][k]; !ok {
-				return fmt.Errorf("rule %s has no parameter %q (it has: %s)", rule, k, strings.Join(slices.Sorted(maps.Keys(params[rule])), ", "))
-			}
-			params[rule][k] = normalizeParam(v)
-		}
+	if reflect.ValueOf(cfg.Params).IsZero() { // a Go caller that set none
+		cfg.Params = DefaultParams()
 	}
-	cfg.Params = params
 	for _, name := range cfg.Rules {
-		if _, err := queries.CurationRule(name); err != nil {
-			return fmt.Errorf("%w %q (rules are the files in queries/curate/rules)", ErrUnknownRule, name)
+		r, err := RuleNamed(name)
+		if err != nil {
+			return err
+		}
+		if err := checkVariables(r, cfg.Params); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -198,7 +167,7 @@ func validate(cfg *Config) error {
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
 	st := &state{}
 	for _, name := range cfg.Rules {
-		r, _ := queries.CurationRule(name)
+		r, _ := RuleNamed(name)
 		st.rules = append(st.rules, r)
 	}
 	var err error
@@ -240,8 +209,8 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		return sum, err
 	}
 	stripped := map[string]stripResult{}
-	if strip, _ := cfg.Params["patch_hygiene"]["strip"].(bool); strip && slices.Contains(cfg.Rules, "patch_hygiene") {
-		if stripped, err = stripStrays(ctx, eng, cfg.Params["patch_hygiene"]["stray_regex"]); err != nil {
+	if cfg.Params.PatchHygiene.Strip && slices.Contains(cfg.Rules, "patch_hygiene") {
+		if stripped, err = stripStrays(ctx, eng, cfg.Params.PatchHygiene.StrayRegex); err != nil {
 			return sum, err
 		}
 		for i := range counts {
@@ -337,7 +306,7 @@ func tally(sum *Summary, decisions []schemas.Curation, stripped map[string]strip
 	sum.Rules = append(counts, diffCount)
 	drops := make([]schemas.CurationDrop, 0, len(sum.Rules))
 	for _, c := range sum.Rules {
-		p, _ := json.Marshal(cfg.Params[c.Rule])
+		p, _ := json.Marshal(cfg.Params.of(c.Rule))
 		if c.Rule == "difficulty" {
 			p, _ = json.Marshal(cfg.Difficulty)
 		}
@@ -372,7 +341,7 @@ func Latest(ctx context.Context, l *lake.Lake, id string) (*lake.RunRecord, erro
 // with their token counts; rollout_tokens must exist) and actions.
 func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error {
 	for _, block := range []string{"input", "actions"} {
-		q, err := queries.CurationSQL(block)
+		q, err := buildingBlock(block)
 		if err != nil {
 			return err
 		}
@@ -385,43 +354,15 @@ func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error
 	return nil
 }
 
-// normalizeParam turns config values (from YAML/JSON/flags) into the types
-// Literal knows.
-func normalizeParam(v any) any {
-	switch x := v.(type) {
-	case int:
-		return int64(x)
-	case float32:
-		return float64(x)
-	case []any:
-		allStrings := true
-		for _, e := range x {
-			if _, ok := e.(string); !ok {
-				allStrings = false
-			}
+// setParams sets every rule parameter as a DuckDB variable.
+func setParams(ctx context.Context, db *sql.DB, params Params) error {
+	for _, v := range params.variables() {
+		lit, err := literal(v.value)
+		if err != nil {
+			return fmt.Errorf("curate: parameter %s.%s: %w", v.rule, v.name, err)
 		}
-		if allStrings {
-			out := make([]string, len(x))
-			for i, e := range x {
-				out[i] = e.(string)
-			}
-			return out
-		}
-	}
-	return v
-}
-
-func setParams(ctx context.Context, db *sql.DB, params map[string]map[string]any) error {
-	for rule, ps := range params {
-		for k, v := range ps {
-			lit, err := queries.Literal(v)
-			if err != nil {
-				return fmt.Errorf("curate: parameter %s.%s: %w", rule, k, err)
-			}
-			stmt := fmt.Sprintf("SET VARIABLE %s_%s = %s", rule, k, lit)
-			if _, err := db.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("curate: parameter %s.%s: %w", rule, k, err)
-			}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("SET VARIABLE %s_%s = %s", v.rule, v.name, lit)); err != nil {
+			return fmt.Errorf("curate: parameter %s.%s: %w", v.rule, v.name, err)
 		}
 	}
 	return nil
@@ -521,7 +462,7 @@ func bandOf(p float64, bands []Band) string {
 }
 
 func taskStats(ctx context.Context, eng *queries.Engine, id string, d Difficulty) ([]schemas.TaskStat, error) {
-	q, err := queries.CurationSQL("task_stats")
+	q, err := buildingBlock("task_stats")
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +507,7 @@ func difficultyReason(s schemas.TaskStat, known bool, d Difficulty) string {
 
 // runRules fills the rejections table (rule, rank, rollout, reason: one
 // row per rule that rejects a rollout) and counts each rule's rows.
-func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []queries.Rule) ([]RuleCount, error) {
+func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []Rule) ([]RuleCount, error) {
 	db := eng.DB()
 	if _, err := db.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE rejections (rule VARCHAR, rank INTEGER, rollout_id VARCHAR, reason VARCHAR)`); err != nil {
 		return nil, fmt.Errorf("curate: rejections table: %w", err)
@@ -598,7 +539,7 @@ func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []
 // decide reads one decision per input rollout, in rollout order: the rules
 // that reject it (in configured order) with their reasons, then the task's
 // difficulty.
-func decide(ctx context.Context, eng *queries.Engine, id string, rules []queries.Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
+func decide(ctx context.Context, eng *queries.Engine, id string, rules []Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
 	// One column per rule (its reason, or NULL): no ordered aggregates.
 	pivot, sel := make([]string, len(rules)), make([]string, len(rules))
 	for i := range rules {

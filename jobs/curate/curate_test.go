@@ -145,9 +145,10 @@ func testConfig(t *testing.T) Config {
 	if err := tokref.Check(); err != nil {
 		t.Fatal(err)
 	}
-	return Config{TokenizerDir: tokref.DefaultTokenizerDir(),
-		Rules:  append(DefaultRules(), "dedup", "decontam"),
-		Params: map[string]map[string]any{"decontam": {"eval_source": "swe-bench", "ngram": 8, "min_overlap": 0.5}}}
+	cfg := Job.Defaults()
+	cfg.TokenizerDir, cfg.Rules = tokref.DefaultTokenizerDir(), append(DefaultRules(), "dedup", "decontam")
+	cfg.Params.Decontam.EvalSource, cfg.Params.Decontam.NGram, cfg.Params.Decontam.MinOverlap = "swe-bench", 8, 0.5
+	return cfg
 }
 
 // TestRuleGoldens runs every rule on the fixture and compares what it
@@ -169,8 +170,8 @@ func TestRuleGoldens(t *testing.T) {
 			byRule[r] = append(byRule[r], c.RolloutID+"\t"+c.Reasons[i])
 		}
 	}
-	rules, _ := queries.CurationRules()
-	for _, r := range append(rules, queries.Rule{Name: "difficulty"}) {
+	rules, _ := Rules()
+	for _, r := range append(rules, Rule{Name: "difficulty"}) {
 		if r.Name != "difficulty" && r.Description == "" {
 			t.Errorf("rule %s has no leading comment", r.Name)
 		}
@@ -229,7 +230,7 @@ func TestSummaryAndIdempotence(t *testing.T) {
 		t.Fatalf("task_stats rows %d", ss.Rows())
 	}
 	// A different parameter is a different curation, committed alongside.
-	cfg.Params["loop"] = map[string]any{"max_repeats": 3}
+	cfg.Params.Loop.MaxRepeats = 3
 	other, err := runCurate(t, l, cfg)
 	if err != nil || other.Skipped || other.CurationID == sum.CurationID {
 		t.Fatalf("changed config: %+v %v", other, err)
@@ -240,13 +241,50 @@ func TestBadConfig(t *testing.T) {
 	l := fixtureLake(t)
 	for _, cfg := range []Config{
 		{Rules: []string{"no_such_rule"}},
-		{Rules: []string{"reward"}, Params: map[string]map[string]any{"reward": {"nope": 1}}},
 		{Rules: []string{"token_cap"}},
 		{Rules: []string{"reward"}, Input: "tasks"},
 	} {
 		if _, err := runCurate(t, l, cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
+	}
+	// A misspelt parameter is an error naming it, as the CLI and pipeline
+	// decode it; it never reads as NULL.
+	cfg := Job.Defaults()
+	err := stage.Decode(map[string]any{"params": map[string]any{"loop": map[string]any{"max_repeat": 3}}}, &cfg)
+	if err == nil || !strings.Contains(err.Error(), "unknown key params.loop.max_repeat") {
+		t.Errorf("a misspelt parameter: %v", err)
+	}
+	if err := stage.Decode(map[string]any{"params": map[string]any{"loop": map[string]any{"max_repeats": "many"}}}, &cfg); err == nil {
+		t.Error("a parameter of the wrong type was accepted")
+	}
+}
+
+// TestRuleVariables: every variable each rule's SQL reads is a parameter
+// of its struct, and every parameter is read by its rule: a misspelt
+// getvariable would read NULL and silently drop nothing.
+func TestRuleVariables(t *testing.T) {
+	rules, err := Rules()
+	if err != nil || len(rules) < 11 {
+		t.Fatalf("%d rules, %v", len(rules), err)
+	}
+	read := map[string]bool{}
+	for _, r := range rules {
+		if err := checkVariables(r, DefaultParams()); err != nil {
+			t.Error(err)
+		}
+		for _, m := range getvariable.FindAllStringSubmatch(r.SQL, -1) {
+			read[m[1]] = true
+		}
+	}
+	for _, v := range DefaultParams().variables() {
+		if !read[v.rule+"_"+v.name] {
+			t.Errorf("parameter %s.%s is read by no rule", v.rule, v.name)
+		}
+	}
+	bad := Rule{Name: "loop", SQL: "SELECT rollout_id, 'x' FROM actions WHERE n > getvariable('loop_max_repeat')"}
+	if err := checkVariables(bad, DefaultParams()); err == nil {
+		t.Error("a misspelt variable in a rule's SQL passed")
 	}
 }
 
@@ -261,7 +299,7 @@ func TestBucket(t *testing.T) {
 func TestPatchHygieneStrip(t *testing.T) {
 	l := fixtureLake(t)
 	cfg := testConfig(t)
-	cfg.Params["patch_hygiene"] = map[string]any{"strip": true}
+	cfg.Params.PatchHygiene.Strip = true
 	sum, err := runCurate(t, l, cfg)
 	if err != nil {
 		t.Fatal(err)

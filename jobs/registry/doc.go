@@ -48,7 +48,8 @@ func Markdown() string {
 		cfg := reflect.ValueOf(j.NewConfig()).Elem()
 		for _, k := range keys(cfg, "") {
 			def, _ := json.Marshal(k.value.Interface())
-			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", k.name, k.typ, def, flags[k.name])
+			cell := strings.ReplaceAll(string(def), "|", `\|`) // a pipe inside a table cell ends it
+			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", k.name, k.typ, cell, flags[k.name])
 		}
 		fmt.Fprintf(&b, "\nExamples:\n\n```sh\n%s\n```\n\n", strings.TrimSpace(info.Example))
 	}

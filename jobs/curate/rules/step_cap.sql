@@ -9,7 +9,8 @@ WITH r AS (
     FROM cur_input
 )
 SELECT rollout_id,
-       CASE WHEN limit_reason OR forced THEN 'stopped by ' || coalesce(nullif(exit_reason, ''), 'a limit (forced)')
+       CASE WHEN limit_reason THEN 'stopped by ' || exit_reason
+            WHEN forced THEN 'forced submission' || coalesce(' (exit reason ' || nullif(exit_reason, '') || ')', '')
             ELSE num_turns || ' turns >= step cap ' || getvariable('step_cap_max_turns') END AS reason
 FROM r
 WHERE limit_reason OR coalesce(forced, false) OR num_turns >= getvariable('step_cap_max_turns');
