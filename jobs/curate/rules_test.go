@@ -140,4 +140,3 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
-
