@@ -192,9 +192,9 @@ func PinRun(ctx context.Context, l *lake.Lake, input, tasks string, cfg any, tab
 
 // TasksByID reads the tasks of a pinned tasks snapshot that keep accepts
 // (every task when keep is nil), by task id.
-func TasksByID(ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheDir string, keep func(taskID string) bool) (map[string]*schemas.Task, error) {
+func TasksByID(ctx context.Context, l *lake.Lake, s *lake.Snapshot, keep func(taskID string) bool) (map[string]*schemas.Task, error) {
 	tasks := map[string]*schemas.Task{}
-	for t, err := range ReadRows[schemas.Task](ctx, l, s, cacheDir) {
+	for t, err := range lake.ReadRows[schemas.Task](ctx, l, s) {
 		if err != nil {
 			return nil, err
 		}

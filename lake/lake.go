@@ -56,6 +56,9 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 // Options configures a Lake. Zero values take the defaults.
 type Options struct {
+	// CacheDir holds verified local copies of remote data files (and the
+	// files of empty tables' views); required to read a remote lake.
+	CacheDir    string
 	Logger      *slog.Logger
 	Clock       func() time.Time
 	CodeVersion string // recorded in every commit
@@ -75,6 +78,7 @@ type Options struct {
 type Lake struct {
 	bucket objstore.Bucket
 	opts   Options
+	files  *cache // verified local copies of data files
 
 	mu   sync.Mutex
 	logs map[string]*logCache
@@ -106,7 +110,7 @@ func Open(bucket objstore.Bucket, opts Options) *Lake {
 	if opts.CodeVersion == "" {
 		opts.CodeVersion = "unknown"
 	}
-	return &Lake{bucket: bucket, opts: opts, logs: map[string]*logCache{}}
+	return &Lake{bucket: bucket, opts: opts, files: &cache{Dir: opts.CacheDir}, logs: map[string]*logCache{}}
 }
 
 // Bucket is the lake's storage.

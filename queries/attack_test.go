@@ -57,10 +57,10 @@ func TestAttackFlippedByteLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{cacheDir, t.TempDir()} { // the warm cache and a cold one
-		e3, _ := queries.Open(ctx, queries.Options{CacheDir: dir})
-		err = e3.Attach(ctx, l, nil, jobs.ParquetSchema)
+		e3, _ := queries.Open(ctx, queries.Options{})
+		err = e3.Attach(ctx, lake.Open(b, lake.Options{CacheDir: dir}), nil, jobs.ParquetSchema)
 		e3.Close()
-		if !errors.Is(err, queries.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
+		if !errors.Is(err, lake.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
 			t.Fatalf("a flipped byte in a local file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)
 		}
 	}

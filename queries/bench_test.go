@@ -16,7 +16,7 @@ import (
 )
 
 func benchLake(b *testing.B, bucket objstore.Bucket) *lake.Lake {
-	l := lake.Open(bucket, lake.Options{})
+	l := lake.Open(bucket, lake.Options{CacheDir: b.TempDir()})
 	if err := l.Init(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -42,8 +42,8 @@ func benchLake(b *testing.B, bucket objstore.Bucket) *lake.Lake {
 // latest snapshot, the engine attaches it, the query runs.
 func sqlOnce(b *testing.B, bucket objstore.Bucket, cacheDir string) {
 	ctx := context.Background()
-	l := lake.Open(bucket, lake.Options{})
-	e, err := queries.Open(ctx, queries.Options{CacheDir: cacheDir})
+	l := lake.Open(bucket, lake.Options{CacheDir: cacheDir})
+	e, err := queries.Open(ctx, queries.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

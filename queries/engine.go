@@ -24,7 +24,6 @@ import (
 type Engine struct {
 	db     *sql.DB
 	conn   *duckdb.Connector
-	cache  *Cache
 	logger *slog.Logger
 
 	mu    sync.Mutex
@@ -34,9 +33,8 @@ type Engine struct {
 
 // Options configures an Engine.
 type Options struct {
-	CacheDir string // where remote files are cached (required for remote lakes)
-	Logger   *slog.Logger
-	Threads  int // DuckDB threads (0: DuckDB's default, one per core)
+	Logger  *slog.Logger
+	Threads int // DuckDB threads (0: DuckDB's default, one per core)
 }
 
 // Open starts an in-memory DuckDB. Extension auto-install and auto-load are
@@ -66,7 +64,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
 		}
 	}
-	return &Engine{db: db, conn: conn, cache: &Cache{Dir: opts.CacheDir}, logger: opts.Logger, views: map[string]lake.Ref{}}, nil
+	return &Engine{db: db, conn: conn, logger: opts.Logger, views: map[string]lake.Ref{}}, nil
 }
 
 // Close closes the database.
@@ -111,7 +109,7 @@ func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapsh
 			e.logger.Debug("no view for an empty table of unknown schema", "table", s.Table)
 			return nil
 		}
-		p, err := e.cache.EmptyFile(s.Schema, empty)
+		p, err := l.EmptyFile(s.Schema, empty)
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", s.Ref(), err)
 		}
@@ -141,7 +139,7 @@ func (e *Engine) Paths(ctx context.Context, l *lake.Lake, table string, files []
 	g.SetLimit(8)
 	for i, f := range files {
 		g.Go(func() error {
-			p, err := e.cache.Path(gctx, l.Bucket(), table, f)
+			p, err := l.LocalPath(gctx, table, f)
 			paths[i] = p
 			return err
 		})

@@ -57,7 +57,7 @@ func appendRows[T any](t testing.TB, tbl *lake.Table, def schemas.Def[T], rows [
 }
 
 func fixtureLake(t testing.TB, b objstore.Bucket) *lake.Lake {
-	l := lake.Open(b, lake.Options{})
+	l := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 	if err := l.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -143,15 +143,16 @@ func openEngine(t testing.TB, l *lake.Lake, pins map[string]int64) *queries.Engi
 	return openEngineCache(t, l, pins, t.TempDir())
 }
 
-// openEngineCache opens an engine with its cache in dir and attaches l.
+// openEngineCache opens an engine and attaches l through a handle whose
+// cache is dir.
 func openEngineCache(t testing.TB, l *lake.Lake, pins map[string]int64, dir string) *queries.Engine {
 	t.Helper()
-	e, err := queries.Open(context.Background(), queries.Options{CacheDir: dir})
+	e, err := queries.Open(context.Background(), queries.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.Attach(context.Background(), l, pins, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(context.Background(), lake.Open(l.Bucket(), lake.Options{CacheDir: dir}), pins, jobs.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -229,7 +230,7 @@ func TestViewsArePinned(t *testing.T) {
 		t.Fatalf("nested columns: %v", err)
 	}
 	// Pins name tables and versions that exist.
-	other, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	other, _ := queries.Open(ctx, queries.Options{})
 	defer other.Close()
 	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, jobs.ParquetSchema); !errors.Is(err, lake.ErrNoTable) {
 		t.Fatalf("pin of a missing table: %v", err)
@@ -274,10 +275,10 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 	data, _ := objstore.ReadAll(ctx, b, key)
 	data[len(data)/3] ^= 0x20
 	b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
-	e2, _ := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	e2, _ := queries.Open(ctx, queries.Options{})
 	defer e2.Close()
-	err = e2.Attach(ctx, l, nil, jobs.ParquetSchema)
-	if !errors.Is(err, queries.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
+	err = e2.Attach(ctx, lake.Open(b, lake.Options{CacheDir: t.TempDir()}), nil, jobs.ParquetSchema)
+	if !errors.Is(err, lake.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
 		t.Fatalf("corrupt remote file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)
 	}
 }
@@ -309,7 +310,7 @@ func TestResultFormats(t *testing.T) {
 // with exact binomials in Go, on random (n, c) per task.
 func TestPassAtKEstimator(t *testing.T) {
 	ctx := context.Background()
-	l := lake.Open(objstore.NewMem(nil), lake.Options{})
+	l := lake.Open(objstore.NewMem(nil), lake.Options{CacheDir: t.TempDir()})
 	if err := l.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 // tasks of snap.
 func (a *app) scriptedPolicy(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, success float64) (*agent.Scripted, error) {
 	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success}
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
+	for t, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
 			return nil, err
 		}

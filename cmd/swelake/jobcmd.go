@@ -198,7 +198,7 @@ func (a *app) jobEnv(ctx context.Context, cmd *cobra.Command) (*stage.Env, error
 // stageEnv is the environment of a job on an open lake, with the services
 // of a's configuration.
 func (a *app) stageEnv(l *lake.Lake, r root, cmd *cobra.Command) *stage.Env {
-	env := &stage.Env{Lake: l, CacheDir: cacheDir(a.cfg, r), CodeVersion: codeVersion(), Author: a.cfg.Author,
+	env := &stage.Env{Lake: l, CodeVersion: codeVersion(), Author: a.cfg.Author,
 		Logger: a.logger, Clock: a.now, Services: &cliServices{a: a, r: r, cmd: cmd}}
 	env.Progress = func(job string) stage.Progress {
 		return barProgress{progress.New(a.stderr, a.stderrIsTTY, job, 0, a.now)}

@@ -196,11 +196,11 @@ func (a *app) openLake(ctx context.Context, create bool) (*lake.Lake, root, erro
 	if err != nil {
 		return nil, r, err
 	}
-	l := lake.Open(b, lake.Options{Logger: a.logger, Clock: a.now, CodeVersion: codeVersion(), Author: a.cfg.Author})
-	// The cache directory is decided once, here, from the root: every later
-	// reader of the configuration gets the resolved path, never "" (which
-	// made readers cache into the working directory).
+	// The cache directory is decided once, here, from the root, and the
+	// lake owns it: every reader goes through the lake's verified cache,
+	// never "" (which made readers cache into the working directory).
 	a.cfg.CacheDir = cacheDir(a.cfg, r)
+	l := lake.Open(b, lake.Options{Logger: a.logger, Clock: a.now, CodeVersion: codeVersion(), Author: a.cfg.Author, CacheDir: a.cfg.CacheDir})
 	if !create {
 		if err := l.CheckInitialized(ctx); err != nil {
 			return nil, r, err

@@ -162,7 +162,7 @@ func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, erro
 	if err != nil {
 		return exec.Workspace{}, err
 	}
-	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, a.cfg.CacheDir) {
+	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
 			return exec.Workspace{}, err
 		}

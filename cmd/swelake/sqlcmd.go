@@ -85,12 +85,12 @@ ingested rows into SQL (docs/security.md).`,
 			if err != nil {
 				return err
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, _, err := a.openLake(ctx, false)
 			if err != nil {
 				return err
 			}
 			start := a.now()
-			e, err := queries.Open(ctx, queries.Options{CacheDir: cacheDir(a.cfg, r), Logger: a.logger})
+			e, err := queries.Open(ctx, queries.Options{Logger: a.logger})
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,7 @@ func MinIO(tb testing.TB, bucket string) *lake.Lake {
 func On(tb testing.TB, b objstore.Bucket) *lake.Lake {
 	tb.Helper()
 	ctx := context.Background()
-	l := lake.Open(b, lake.Options{})
+	l := lake.Open(b, lake.Options{CacheDir: tb.TempDir()})
 	if err := l.Init(ctx); err != nil {
 		tb.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		return sum, fmt.Errorf("analysis: %w", err)
 	}
 	pins, _ := stage.Pins(r.Config.At)
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: r.Env.CacheDir, Logger: r.Env.Logger})
+	eng, err := queries.Open(ctx, queries.Options{Logger: r.Env.Logger})
 	if err != nil {
 		return sum, err
 	}

@@ -155,7 +155,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 		p.Identity = append(p.Identity, "tokenizer:"+st.tok.Identity())
 	}
 	var statsRef string
-	if st.stats, statsRef, err = readStats(ctx, env.Lake, *cfg, env.CacheDir); err != nil {
+	if st.stats, statsRef, err = readStats(ctx, env.Lake, *cfg, env.Lake.CacheDir()); err != nil {
 		return p, err
 	}
 	if statsRef != "" {
@@ -174,7 +174,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	}
 	var cache *tokcache.Cache
 	if st.tok != nil {
-		if cache, err = tokcache.Open(r.Env.CacheDir, st.tok); err != nil {
+		if cache, err = tokcache.Open(r.Env.Lake.CacheDir(), st.tok); err != nil {
 			return sum, fmt.Errorf("build-rl: %w", err)
 		}
 		defer cache.Close() // on error paths; sealed by Finish below
@@ -203,7 +203,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 // group reads the rollouts by (task, policy), with the keys sorted.
 func group(ctx context.Context, env *stage.Env, snap *lake.Snapshot) (map[string][]schemas.Rollout, []string, error) {
 	groups := map[string][]schemas.Rollout{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
+	for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, snap) {
 		if err != nil {
 			return nil, nil, err
 		}
@@ -287,7 +287,7 @@ func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 			return err
 		}
 		st.taskIDs = map[string]bool{}
-		for row, err := range jobs.ReadRows[schemas.RLSample](ctx, r.Env.Lake, s, r.Env.CacheDir) {
+		for row, err := range lake.ReadRows[schemas.RLSample](ctx, r.Env.Lake, s) {
 			if err != nil {
 				return err
 			}
@@ -377,7 +377,7 @@ func readStats(ctx context.Context, l *lake.Lake, cfg Config, cacheDir string) (
 	if err != nil {
 		return nil, "", fmt.Errorf("build-rl: task_stats of %s: %w", id, err)
 	}
-	for r, err := range jobs.ReadRows[schemas.TaskStat](ctx, l, s, cacheDir) {
+	for r, err := range lake.ReadRows[schemas.TaskStat](ctx, l, s) {
 		if err != nil {
 			return nil, "", err
 		}
@@ -433,7 +433,7 @@ func writeVerlRL(ctx context.Context, env *stage.Env, path string, taskIDs map[s
 		return 0, err
 	}
 	var rows []verlRow
-	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, s, env.CacheDir) {
+	for task, err := range lake.ReadRows[schemas.Task](ctx, l, s) {
 		if err != nil {
 			return 0, err
 		}

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -23,7 +23,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 		ro("c1", "t/c", "submitted", 1, false), // fewer than k
 	}
 	laketest.Append(t, l, schemas.Rollouts, rows)
-	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{K: 2})
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{K: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +31,14 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if sum.Groups != 1 || sum.DroppedGroups["all advantages zero"] != 1 || sum.DroppedGroups["fewer than k=2 rollouts"] != 1 || sum.Shaped["forced_submission"] != 1 {
 		t.Fatalf("k=2: %+v", sum)
 	}
-	sum, err = Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Iteration: 2})
+	sum, err = Job.Execute(ctx, &stage.Env{Lake: l}, Config{Iteration: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, _ := l.Table(schemas.RLSamples.Name)
 	s, _ := st.Snapshot(ctx, sum.Version)
 	got := map[string]schemas.RLSample{}
-	for r, err := range jobs.ReadRows[schemas.RLSample](ctx, l, s, t.TempDir()) {
+	for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
 		if err != nil {
 			t.Fatal(err)
 		}

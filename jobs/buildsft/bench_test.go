@@ -11,6 +11,7 @@ import (
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -52,15 +53,16 @@ func BenchmarkTokenCache(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		cfg := Config{Input: "rollouts", TokenizerDir: tokref.DefaultTokenizerDir(), ValidationFrac: -1, Seed: uint64(2 * i)}
-		cache := b.TempDir() // cold for the first run, warm for the second
+		// A handle with a new cache: cold for the first run, warm for the second.
+		cl := lake.Open(l.Bucket(), lake.Options{CacheDir: b.TempDir()})
 		t0 := time.Now()
-		first, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: cache}, cfg)
+		first, err := Job.Execute(ctx, &stage.Env{Lake: cl}, cfg)
 		if err != nil || first.TokenCache.Misses != int64(len(rows)) {
 			b.Fatalf("cold: %+v %v", first.TokenCache, err)
 		}
 		t1 := time.Now()
 		cfg.Seed++
-		second, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: cache}, cfg)
+		second, err := Job.Execute(ctx, &stage.Env{Lake: cl}, cfg)
 		if err != nil || second.TokenCache.Hits != int64(len(rows)) || second.Tokens != first.Tokens {
 			b.Fatalf("warm: %+v %v", second.TokenCache, err)
 		}

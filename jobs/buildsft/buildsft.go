@@ -154,7 +154,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	}
 	st := &state{tok: tok, tmpl: tmpl, export: cfg.Export}
 	var curationID string
-	if st.snap, st.keep, st.input, curationID, err = source(ctx, env.Lake, *cfg, env.CacheDir); err != nil {
+	if st.snap, st.keep, st.input, curationID, err = source(ctx, env.Lake, *cfg, env.Lake.CacheDir()); err != nil {
 		return stage.Plan{}, err
 	}
 	cfg.CurationID, cfg.TokenizerDir, cfg.Export = curationID, "", Outputs{}
@@ -169,7 +169,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	st, cfg := r.Plan.State.(*state), r.Config
 	sum := Summary{SetID: r.ID, Input: st.input, CurationID: cfg.CurationID, TokenizerID: st.tok.Identity(), Dropped: map[string]int{}}
 	start := r.Env.Clock()
-	cache, err := tokcache.Open(r.Env.CacheDir, st.tok)
+	cache, err := tokcache.Open(r.Env.Lake.CacheDir(), st.tok)
 	if err != nil {
 		return sum, fmt.Errorf("build-sft: %w", err)
 	}
@@ -219,7 +219,7 @@ func export(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 		if err != nil {
 			return err
 		}
-		for row, err := range jobs.ReadRows[schemas.SFTExample](ctx, r.Env.Lake, es, r.Env.CacheDir) {
+		for row, err := range lake.ReadRows[schemas.SFTExample](ctx, r.Env.Lake, es) {
 			if err != nil {
 				return err
 			}
@@ -328,7 +328,7 @@ func source(ctx context.Context, l *lake.Lake, cfg Config, cacheDir string) (*la
 		return nil, nil, "", "", fmt.Errorf("build-sft: curation %s: %w", id, err)
 	}
 	keep := map[string]bool{}
-	for c, err := range jobs.ReadRows[schemas.Curation](ctx, l, cs, cacheDir) {
+	for c, err := range lake.ReadRows[schemas.Curation](ctx, l, cs) {
 		if err != nil {
 			return nil, nil, "", "", err
 		}
@@ -361,7 +361,7 @@ func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokc
 	keep, tmpl := st.keep, st.tmpl
 	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers}
 	var rows []schemas.SFTExample
-	err := jobs.MapRows(ctx, env.Lake, st.snap, env.CacheDir,
+	err := lake.MapRows(ctx, env.Lake, st.snap,
 		func(r *schemas.Rollout) bool { return keep == nil || keep[r.RolloutID] },
 		func(r schemas.Rollout) (built, error) { return buildOne(r, tok, tmpl, opts, cfg), nil },
 		func(b built) {

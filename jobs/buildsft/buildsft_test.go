@@ -47,19 +47,19 @@ func TestLengthPolicyAndIdempotence(t *testing.T) {
 	l := fixture(t)
 	cfg := config(t)
 	cfg.MaxTokens = 200
-	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Examples != 1 || sum.Dropped["longer than 200 tokens"] != 1 || sum.Dropped["no assistant turn"] != 1 || sum.Train != 1 {
 		t.Fatalf("drop: %+v", sum)
 	}
-	again, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	again, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil || !again.Skipped || again.SetID != sum.SetID || again.Examples != 1 {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
 	cfg.LengthPolicy = LengthTruncate
-	tr, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	tr, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil || tr.SetID == sum.SetID || tr.Examples != 2 || tr.Truncated != 1 {
 		t.Fatalf("truncate: %+v %v", tr, err)
 	}
@@ -90,7 +90,7 @@ func readJSONL(t *testing.T, path string) []map[string]any {
 func TestExportsFollowTheirFormats(t *testing.T) {
 	l := fixture(t)
 	cfg := config(t)
-	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func BenchmarkCurate(b *testing.B) {
 		cfg := Job.Defaults()
 		cfg.TokenizerDir, cfg.Params.Loop.MaxRepeats = tokref.DefaultTokenizerDir(), int64(5+i)
 		t0 := time.Now()
-		sum, err := Job.Execute(ctx, &stage.Env{Lake: l, Logger: benchLogger(), CacheDir: b.TempDir()}, cfg)
+		sum, err := Job.Execute(ctx, &stage.Env{Lake: l, Logger: benchLogger()}, cfg)
 		if err != nil || sum.Input != int64(n) {
 			b.Fatalf("%+v %v", sum, err)
 		}

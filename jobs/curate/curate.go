@@ -194,7 +194,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	st, cfg, env := r.Plan.State.(*state), r.Config, r.Env
 	sum := Summary{CurationID: r.ID, InputRef: st.snap.Ref().String()}
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger})
+	eng, err := queries.Open(ctx, queries.Options{Logger: env.Logger})
 	if err != nil {
 		return sum, err
 	}
@@ -380,7 +380,7 @@ func countTokens(ctx context.Context, env *stage.Env, st *state, tok *tokenizer.
 	if err != nil {
 		return nil, nil, fmt.Errorf("curate: chat template of %s: %w", st.tok, err)
 	}
-	cache, err := tokcache.Open(env.CacheDir, tok)
+	cache, err := tokcache.Open(env.Lake.CacheDir(), tok)
 	if err != nil {
 		return nil, nil, fmt.Errorf("curate: %w", err)
 	}
@@ -389,7 +389,7 @@ func countTokens(ctx context.Context, env *stage.Env, st *state, tok *tokenizer.
 		id string
 		n  int64
 	}
-	err = jobs.MapRows(ctx, env.Lake, st.snap, env.CacheDir,
+	err = lake.MapRows(ctx, env.Lake, st.snap,
 		func(r *schemas.Rollout) bool { return r.Tokens == nil },
 		func(r schemas.Rollout) (res, error) {
 			text, err := tmpl.RenderChat(jobs.ChatOf(r, tok.Config()))

@@ -138,7 +138,7 @@ func fixtureLake(t *testing.T) *lake.Lake {
 // runCurate runs the curate stage on the driver, as the CLI does.
 func runCurate(t testing.TB, l *lake.Lake, cfg Config) (Summary, error) {
 	t.Helper()
-	return Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	return Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 }
 
 func testConfig(t *testing.T) Config {
@@ -162,7 +162,7 @@ func TestRuleGoldens(t *testing.T) {
 	ct, _ := l.Table(schemas.Curations.Name)
 	s, _ := ct.Snapshot(context.Background(), lake.Latest)
 	byRule := map[string][]string{}
-	for c, err := range jobs.ReadRows[schemas.Curation](context.Background(), l, s, t.TempDir()) {
+	for c, err := range lake.ReadRows[schemas.Curation](context.Background(), l, s) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestPatchHygieneStrip(t *testing.T) {
 	}
 	ct, _ := l.Table(schemas.Curations.Name)
 	s, _ := ct.Snapshot(context.Background(), lake.Latest)
-	for c, err := range jobs.ReadRows[schemas.Curation](context.Background(), l, s, t.TempDir()) {
+	for c, err := range lake.ReadRows[schemas.Curation](context.Background(), l, s) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +354,7 @@ func TestActionsGolden(t *testing.T) {
 	l := laketest.New(t)
 	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "r1", TaskID: "t", Messages: msgs, NumTurns: int32(len(msgs)), ContentHash: "h"}})
 	ctx := context.Background()
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: t.TempDir()})
+	eng, err := queries.Open(ctx, queries.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

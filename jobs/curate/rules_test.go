@@ -14,8 +14,8 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -108,7 +108,7 @@ func decisions(t *testing.T, rule string, rollouts []schemas.Rollout, tasks []sc
 	if len(tasks) > 0 {
 		laketest.Append(t, l, schemas.Tasks, tasks)
 	}
-	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func decisions(t *testing.T, rule string, rollouts []schemas.Rollout, tasks []sc
 		t.Fatal(err)
 	}
 	var lines []string
-	for c, err := range jobs.ReadRows[schemas.Curation](context.Background(), l, s, t.TempDir()) {
+	for c, err := range lake.ReadRows[schemas.Curation](context.Background(), l, s) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 		return res, fmt.Errorf("diff %s %s: no common key columns (known keys: %v, %v)", res.From, res.To, key, kb)
 	}
 	res.Key = key
-	e, err := queries.Open(ctx, queries.Options{CacheDir: rt.CacheDir, Logger: rt.Logger})
+	e, err := queries.Open(ctx, queries.Options{Logger: rt.Logger})
 	if err != nil {
 		return res, err
 	}

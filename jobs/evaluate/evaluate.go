@@ -126,7 +126,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, env.CacheDir, nil)
+	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, nil)
 	if err != nil {
 		return sum, err
 	}
@@ -193,7 +193,7 @@ func print(w io.Writer, sum *Summary) error {
 func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) ([]candidate, error) {
 	var out []candidate
 	if snap.Table == schemas.Rollouts.Name {
-		for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
+		for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, snap) {
 			if err != nil {
 				return nil, err
 			}
@@ -202,7 +202,7 @@ func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.
 			}
 		}
 	} else {
-		for e, err := range jobs.ReadRows[schemas.Evaluation](ctx, env.Lake, snap, env.CacheDir) {
+		for e, err := range lake.ReadRows[schemas.Evaluation](ctx, env.Lake, snap) {
 			if err != nil {
 				return nil, err
 			}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -30,7 +29,7 @@ func TestEvaluate(t *testing.T) {
 		ro("orphan", "test/unknown", string(fix)),
 	})
 	cfg := Config{}
-	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
+	env := &stage.Env{Lake: l, Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
 	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +40,7 @@ func TestEvaluate(t *testing.T) {
 	et, _ := l.Table(schemas.Evaluations.Name)
 	snap, _ := et.Snapshot(ctx, lake.Latest)
 	got := map[string]schemas.Evaluation{}
-	for e, err := range jobs.ReadRows[schemas.Evaluation](ctx, l, snap, t.TempDir()) {
+	for e, err := range lake.ReadRows[schemas.Evaluation](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -248,7 +248,7 @@ func TestAttackConcurrentOverlappingIngests(t *testing.T) {
 				errs := make(chan error, 2)
 				for _, f := range []string{fa, fb} {
 					go func() {
-						_, err := Run(ctx, lake.Open(b, lake.Options{}), Config{Kind: formats.Tasks, Format: "swe-bench", Paths: []string{f}, CacheDir: t.TempDir()})
+						_, err := Run(ctx, lake.Open(b, lake.Options{}), Config{Kind: formats.Tasks, Format: "swe-bench", Paths: []string{f}})
 						errs <- err
 					}()
 				}

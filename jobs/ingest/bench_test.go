@@ -164,7 +164,7 @@ func benchIngestVsDuckDB(b *testing.B, c corpus) {
 	for i := range b.N {
 		l := newLake(b)
 		t0 := time.Now()
-		s, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{in}, CacheDir: b.TempDir()})
+		s, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{in}})
 		if err != nil || s.Quarantined != 0 {
 			b.Fatalf("%+v %v", s, err)
 		}
@@ -205,7 +205,7 @@ func benchIngestOnly(b *testing.B, c corpus) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for range b.N {
-		if _, err := Run(context.Background(), newLake(b), Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{in}, CacheDir: b.TempDir()}); err != nil {
+		if _, err := Run(context.Background(), newLake(b), Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{in}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -37,9 +37,8 @@ type Config struct {
 	Options formats.Options `json:"options"`
 	// Strict makes any quarantined row or conflict an error (after the
 	// commit: what was read is still ingested and quarantined).
-	Strict   bool   `json:"strict"`
-	CacheDir string `json:"-"` // DuckDB's cache of remote files
-	Write    lake.WriteOptions
+	Strict bool `json:"strict"`
+	Write  lake.WriteOptions
 	// Workers decode records in parallel (default GOMAXPROCS).
 	Workers int `json:"-"`
 	// MaxRawQuarantine bounds the raw bytes kept per quarantined row (default 4 MiB).
@@ -199,7 +198,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	if len(files) == 0 {
 		return in.sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
 	}
-	eng, err := queries.Open(ctx, queries.Options{CacheDir: cfg.CacheDir, Logger: cfg.Logger})
+	eng, err := queries.Open(ctx, queries.Options{Logger: cfg.Logger})
 	if err != nil {
 		return in.sum, err
 	}

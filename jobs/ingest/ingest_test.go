@@ -50,7 +50,7 @@ func write(t testing.TB, dir, name string, data []byte) string {
 
 func query(t testing.TB, l *lake.Lake, q string) *queries.Result {
 	t.Helper()
-	e, err := queries.Open(context.Background(), queries.Options{CacheDir: t.TempDir()})
+	e, err := queries.Open(context.Background(), queries.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ is), and is the job behind swelake ingest ` + string(kind) + `.`,
 			if _, err := units.ParseBytes(c.MaxRecordSize); err != nil {
 				return fmt.Errorf("max_record_size: %w", err)
 			}
-			return c.engine(kind, "", 0).Validate()
+			return c.engine(kind, 0).Validate()
 		},
 		Plan: func(ctx context.Context, env *stage.Env, c *JobConfig) (stage.Plan, error) {
 			files, err := expand(c.Paths)
@@ -128,7 +128,7 @@ is), and is the job behind swelake ingest ` + string(kind) + `.`,
 		AlwaysRun: true,
 		Run: func(ctx context.Context, r *stage.Run[JobConfig]) (JobSummary, error) {
 			n, _ := units.ParseBytes(r.Config.MaxRecordSize)
-			cfg := r.Config.engine(kind, r.Env.CacheDir, n)
+			cfg := r.Config.engine(kind, n)
 			cfg.Logger, cfg.Clock = r.Env.Logger, r.Env.Clock
 			sum, err := Run(ctx, r.Env.Lake, cfg)
 			if errors.Is(err, ErrStrict) {
@@ -147,8 +147,8 @@ is), and is the job behind swelake ingest ` + string(kind) + `.`,
 }
 
 // engine is the ingest engine's config of a job config.
-func (c *JobConfig) engine(kind formats.Kind, cacheDir string, maxRecord int64) Config {
-	return Config{Kind: kind, Format: c.Format, Paths: c.Paths, Strict: c.Strict, CacheDir: cacheDir, MaxRecordBytes: maxRecord,
+func (c *JobConfig) engine(kind formats.Kind, maxRecord int64) Config {
+	return Config{Kind: kind, Format: c.Format, Paths: c.Paths, Strict: c.Strict, MaxRecordBytes: maxRecord,
 		Options: formats.Options{RunID: c.RunID, Policy: c.Policy, TaskSource: c.TaskSource, Source: c.Source}}
 }
 

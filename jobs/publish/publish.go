@@ -172,7 +172,7 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 	}
 	defer os.RemoveAll(work)
 	// One DuckDB thread: the sort's output order is the file's order.
-	e, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger, Threads: 1})
+	e, err := queries.Open(ctx, queries.Options{Logger: env.Logger, Threads: 1})
 	if err != nil {
 		return sum, err
 	}

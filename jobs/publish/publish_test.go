@@ -53,7 +53,7 @@ func TestPublish(t *testing.T) {
 	l := laketest.New(t)
 	examples(t, l)
 	cfg := Config{Input: "sft_examples", Name: "swe-sft-demo", SplitBy: "split"}
-	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,20 +105,20 @@ func TestPublish(t *testing.T) {
 		}
 	}
 	// Twice: nothing new, same bytes.
-	again, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg)
+	again, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
 	if err != nil || !again.AlreadyPublished {
 		t.Fatalf("second publish: %+v %v", again, err)
 	}
 	// Other options for the same name and version: refused, nothing overwritten.
 	cfg2 := cfg
 	cfg2.SplitBy = ""
-	if _, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, cfg2); !errors.Is(err, ErrConflict) {
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg2); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting publish: %v, want ErrConflict", err)
 	}
 	// The same rows in a MinIO lake publish to identical bytes.
 	l2 := laketest.MinIO(t, "publish")
 	examples(t, l2)
-	sum2, err := Job.Execute(ctx, &stage.Env{Lake: l2, CacheDir: t.TempDir()}, cfg)
+	sum2, err := Job.Execute(ctx, &stage.Env{Lake: l2}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestPublishShards(t *testing.T) {
 	}
 	l := laketest.On(t, b)
 	examples(t, l)
-	sum, err := Job.Execute(ctx, &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Input: "sft_examples@1", Name: "sharded", ShardBytes: 4 << 10, RowGroupBytes: 4 << 10})
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Input: "sft_examples@1", Name: "sharded", ShardBytes: 4 << 10, RowGroupBytes: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

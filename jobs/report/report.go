@@ -118,7 +118,7 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 	if err := os.MkdirAll(chartsDir, 0o755); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}
-	e, err := queries.Open(ctx, queries.Options{CacheDir: env.CacheDir, Logger: env.Logger})
+	e, err := queries.Open(ctx, queries.Options{Logger: env.Logger})
 	if err != nil {
 		return sum, err
 	}

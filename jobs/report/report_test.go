@@ -91,7 +91,7 @@ func TestReportInChromium(t *testing.T) {
 	}
 	l := analysisLake(t)
 	out := t.TempDir()
-	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Out: out})
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, Config{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestReportEmptyLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l, CacheDir: t.TempDir()}, Config{Out: out})
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, Config{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -83,7 +82,7 @@ func TestAttackEndpointOutage(t *testing.T) {
 		t.Fatalf("after the endpoint returned: %+v, %v", sum, err)
 	}
 	snap, _ := rt.Snapshot(ctx, lake.Latest)
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, t.TempDir()) {
+	for r, err := range lake.ReadRows[schemas.Rollout](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func BenchmarkRolloutThroughput(b *testing.B) {
 	// One untimed run first: the first sandboxes pay for cold caches
 	// (page cache of the clone, Python's imports), which would otherwise
 	// count against concurrency 1 only.
-	env := &stage.Env{Lake: l, CacheDir: b.TempDir(), Services: stage.Static{Backend: backend, ReposDir: store,
+	env := &stage.Env{Lake: l, Services: stage.Static{Backend: backend, ReposDir: store,
 		Endpoints: map[string]stage.Endpoint{"policy": {Client: client, Model: "scripted", BaseURL: srv.URL + "/v1"}}}}
 	if _, err := Job.Execute(ctx, env, Config{Samples: 1, MaxSteps: 20, Seed: -1}); err != nil {
 		b.Fatal(err)

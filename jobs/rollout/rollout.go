@@ -362,7 +362,7 @@ func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Sha
 		}
 		inputs = append(inputs, vsnap)
 		latest := map[string]schemas.TaskValidation{}
-		for v, err := range jobs.ReadRows[schemas.TaskValidation](ctx, env.Lake, vsnap, env.CacheDir) {
+		for v, err := range lake.ReadRows[schemas.TaskValidation](ctx, env.Lake, vsnap) {
 			if err != nil {
 				return nil, nil, err
 			}
@@ -376,7 +376,7 @@ func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Sha
 		}
 	}
 	var tasks []schemas.Task
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, env.Lake, inputs[0], env.CacheDir) {
+	for t, err := range lake.ReadRows[schemas.Task](ctx, env.Lake, inputs[0]) {
 		if err != nil {
 			return nil, nil, err
 		}
@@ -396,7 +396,7 @@ func committed(ctx context.Context, env *stage.Env, runID string) (map[string]bo
 		return nil, -1, err
 	}
 	done := map[string]bool{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, s.InPartition(lake.Partition{"run_id": runID}), env.CacheDir) {
+	for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, s.InPartition(lake.Partition{"run_id": runID})) {
 		if err != nil {
 			return nil, -1, err
 		}

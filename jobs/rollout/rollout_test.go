@@ -63,7 +63,7 @@ func TestRolloutResumes(t *testing.T) {
 	seen := map[string]int{}
 	exits := map[string]int{}
 	graded := 0
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, t.TempDir()) {
+	for r, err := range lake.ReadRows[schemas.Rollout](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func (cancelAt) Finish() {}
 // policyEnv is an environment with the policy endpoint at base and the
 // sandbox backend of the tests.
 func policyEnv(t testing.TB, l *lake.Lake, client agent.Chatter, base, store string) *stage.Env {
-	return &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store,
+	return &stage.Env{Lake: l, Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store,
 		Endpoints: map[string]stage.Endpoint{"policy": {Client: client, Model: "scripted", BaseURL: base}}}}
 }
 
@@ -164,7 +164,7 @@ func TestRolloutShards(t *testing.T) {
 		rt, _ := l.Table(schemas.Rollouts.Name)
 		snap, _ := rt.Snapshot(ctx, lake.Latest)
 		out := map[string]string{}
-		for r, err := range jobs.ReadRows[schemas.Rollout](ctx, l, snap, t.TempDir()) {
+		for r, err := range lake.ReadRows[schemas.Rollout](ctx, l, snap) {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,8 +37,7 @@ import (
 // files are cached, what provenance records, the injected logger and clock,
 // and the services some stages need (a sandbox backend, a model endpoint).
 type Env struct {
-	Lake        *lake.Lake
-	CacheDir    string
+	Lake        *lake.Lake // it owns the cache of remote files (lake.Options.CacheDir)
 	CodeVersion string
 	Author      string
 	Logger      *slog.Logger     // nil: discard
@@ -97,7 +96,7 @@ func (e *Env) withDefaults() {
 
 // Runtime is the environment as the older job helpers take it.
 func (e *Env) Runtime() jobs.Runtime {
-	return jobs.Runtime{CacheDir: e.CacheDir, CodeVersion: e.CodeVersion, Author: e.Author, Logger: e.Logger, Clock: e.Clock}
+	return jobs.Runtime{CacheDir: e.Lake.CacheDir(), CodeVersion: e.CodeVersion, Author: e.Author, Logger: e.Logger, Clock: e.Clock}
 }
 
 // Sandbox is the sandbox backend and repository store (ErrNoService when

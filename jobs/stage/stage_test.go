@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -137,7 +136,7 @@ func visible(t *testing.T, b objstore.Bucket) (string, map[string]int) {
 		return s
 	}
 	count(schemas.Curations.Name, func(yield func(string) bool) {
-		for r, err := range jobs.ReadRows[schemas.Curation](ctx, l, snap(schemas.Curations.Name), t.TempDir()) {
+		for r, err := range lake.ReadRows[schemas.Curation](ctx, l, snap(schemas.Curations.Name)) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +144,7 @@ func visible(t *testing.T, b objstore.Bucket) (string, map[string]int) {
 		}
 	})
 	count(schemas.CurationDrops.Name, func(yield func(string) bool) {
-		for r, err := range jobs.ReadRows[schemas.CurationDrop](ctx, l, snap(schemas.CurationDrops.Name), t.TempDir()) {
+		for r, err := range lake.ReadRows[schemas.CurationDrop](ctx, l, snap(schemas.CurationDrops.Name)) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +152,7 @@ func visible(t *testing.T, b objstore.Bucket) (string, map[string]int) {
 		}
 	})
 	count(schemas.TaskStats.Name, func(yield func(string) bool) {
-		for r, err := range jobs.ReadRows[schemas.TaskStat](ctx, l, snap(schemas.TaskStats.Name), t.TempDir()) {
+		for r, err := range lake.ReadRows[schemas.TaskStat](ctx, l, snap(schemas.TaskStats.Name)) {
 			if err != nil {
 				t.Fatal(err)
 			}

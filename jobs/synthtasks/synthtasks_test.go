@@ -25,7 +25,7 @@ func TestSynthTasks(t *testing.T) {
 		Repos:         []Repo{{Path: exectest.Example(t, "pytext")}, {Path: exectest.Example(t, "gointerval")}},
 		MaxCandidates: 10, MaxTasks: 3, Timeout: "5s",
 	}
-	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: b, ReposDir: store}}
+	env := &stage.Env{Lake: l, Services: stage.Static{Backend: b, ReposDir: store}}
 	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestSynthTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tasks []schemas.Task
-	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap, t.TempDir()) {
+	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestSynthTasks(t *testing.T) {
 	}
 	snap2, _ := tt.Snapshot(ctx, lake.Latest)
 	var ids []string
-	for task, err := range jobs.ReadRows[schemas.Task](ctx, l, snap2, t.TempDir()) {
+	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap2) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,7 +125,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	sum := Summary{ValidationID: r.ID, Input: st.snap.Ref().String(), Status: map[string]int{}, Reasons: map[string]int{}, Shard: r.Plan.Shard.String()}
 	timeout, _ := time.ParseDuration(cfg.Timeout)
 	var tasks []*schemas.Task
-	for t, err := range jobs.ReadRows[schemas.Task](ctx, env.Lake, st.snap, env.CacheDir) {
+	for t, err := range lake.ReadRows[schemas.Task](ctx, env.Lake, st.snap) {
 		if err != nil {
 			return sum, err
 		}

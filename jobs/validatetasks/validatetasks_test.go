@@ -7,7 +7,6 @@ import (
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -38,7 +37,7 @@ func TestValidateTasks(t *testing.T) {
 	l := laketest.New(t)
 	laketest.Append(t, l, schemas.Tasks, tasks)
 	cfg := Config{Runs: 2}
-	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: dir}}
+	env := &stage.Env{Lake: l, Services: stage.Static{Backend: exectest.Backend(t), ReposDir: dir}}
 	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +48,7 @@ func TestValidateTasks(t *testing.T) {
 	vt, _ := l.Table(schemas.TaskValidations.Name)
 	snap, _ := vt.Snapshot(ctx, lake.Latest)
 	got := map[string]schemas.TaskValidation{}
-	for v, err := range jobs.ReadRows[schemas.TaskValidation](ctx, l, snap, t.TempDir()) {
+	for v, err := range lake.ReadRows[schemas.TaskValidation](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}

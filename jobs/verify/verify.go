@@ -210,7 +210,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, env.CacheDir, func(id string) bool { _, ok := groups[id]; return ok })
+	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, func(id string) bool { _, ok := groups[id]; return ok })
 	if err != nil {
 		return sum, err
 	}
@@ -359,7 +359,7 @@ func round6(x float64) float64 { return float64(int64(x*1e6+0.5)) / 1e6 }
 // task, lowest sample index first.
 func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) (map[string][]schemas.Rollout, error) {
 	groups := map[string][]schemas.Rollout{}
-	for r, err := range jobs.ReadRows[schemas.Rollout](ctx, env.Lake, snap, env.CacheDir) {
+	for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, snap) {
 		if err != nil {
 			return nil, err
 		}

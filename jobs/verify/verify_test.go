@@ -10,7 +10,6 @@ import (
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -25,7 +24,7 @@ func readScores(t *testing.T, l *lake.Lake, verifyID string) map[string]schemas.
 		t.Fatal(err)
 	}
 	out := map[string]schemas.VerifierScore{}
-	for s, err := range jobs.ReadRows[schemas.VerifierScore](ctx, l, snap, t.TempDir()) {
+	for s, err := range lake.ReadRows[schemas.VerifierScore](ctx, l, snap) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +65,7 @@ func TestVerifyExecution(t *testing.T) {
 		{RolloutID: "beyond-k", TaskID: task.TaskID, RunID: "r", Policy: "p", SampleIdx: 5, Patch: string(fix), Resolved: &yes},
 	})
 	cfg := Config{K: 3, Mode: ModeExecution}
-	env := &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
+	env := &stage.Env{Lake: l, Services: stage.Static{Backend: exectest.Backend(t), ReposDir: store}}
 	sum, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +146,7 @@ func verifierLake(t *testing.T, n int) (*lake.Lake, *httptest.Server) {
 
 // modelEnv is an environment whose verifier endpoint is url's.
 func modelEnv(t *testing.T, l *lake.Lake, url string) *stage.Env {
-	return &stage.Env{Lake: l, CacheDir: t.TempDir(), Services: stage.Static{Endpoints: map[string]stage.Endpoint{
+	return &stage.Env{Lake: l, Services: stage.Static{Endpoints: map[string]stage.Endpoint{
 		"verifier": {Client: client(t, url), Model: "scripted", BaseURL: url}}}}
 }
 

@@ -1,4 +1,4 @@
-package jobs
+package lake
 
 import (
 	"context"
@@ -6,26 +6,22 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"runtime"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/queries"
-	"github.com/swelake/swelake/schemas"
 )
 
 // ReadRows streams the rows of a snapshot into T, file by file, one batch
-// in memory at a time. Remote files are read through the verified cache in
-// cacheDir.
-func ReadRows[T any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheDir string) iter.Seq2[T, error] {
+// in memory at a time. Every file is checked against the log's sha256
+// first; remote files are read through the lake's verified cache.
+func ReadRows[T any](ctx context.Context, l *Lake, s *Snapshot) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		cache := &queries.Cache{Dir: cacheDir}
 		for _, f := range s.Files {
-			path, err := cache.Path(ctx, l.Bucket(), s.Table, f)
+			path, err := l.LocalPath(ctx, s.Table, f)
 			if err != nil {
 				yield(zero, fmt.Errorf("read %s: %w", s.Ref(), err))
 				return
@@ -37,9 +33,9 @@ func ReadRows[T any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheD
 	}
 }
 
-func readFile[T any](ctx context.Context, path string, s *lake.Snapshot, f lake.File, yield func(T, error) bool) bool {
+func readFile[T any](ctx context.Context, path string, s *Snapshot, f File, yield func(T, error) bool) bool {
 	var zero T
-	pf, fh, err := schemas.OpenParquet(path)
+	pf, fh, err := openParquet(path)
 	if err != nil {
 		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
 	}
@@ -71,14 +67,14 @@ func readFile[T any](ctx context.Context, path string, s *lake.Snapshot, f lake.
 // all) on GOMAXPROCS workers, and hands each result to emit, which runs on
 // the caller's goroutine (results arrive in no particular order). The first
 // error of the reader, fn or the context stops everything.
-func MapRows[T, R any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cacheDir string,
+func MapRows[T, R any](ctx context.Context, l *Lake, s *Snapshot,
 	keep func(*T) bool, fn func(T) (R, error), emit func(R)) error {
 	work := make(chan T, 64)
 	out := make(chan R, 64)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(work)
-		for row, err := range ReadRows[T](gctx, l, s, cacheDir) {
+		for row, err := range ReadRows[T](gctx, l, s) {
 			if err != nil {
 				return err
 			}
@@ -120,4 +116,23 @@ func MapRows[T, R any](ctx context.Context, l *lake.Lake, s *lake.Snapshot, cach
 		emit(r)
 	}
 	return g.Wait()
+}
+
+// openParquet opens a local Parquet file.
+func openParquet(path string) (*parquet.File, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	return pf, f, nil
 }

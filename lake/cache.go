@@ -1,4 +1,4 @@
-package queries
+package lake
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
@@ -25,21 +24,38 @@ var ErrChecksum = errors.New("checksum mismatch")
 // would land in the working directory.
 var ErrNoCacheDir = errors.New("no cache directory configured")
 
-// Cache holds content-addressed local copies of remote data files, so that
-// DuckDB (which cannot reach S3 here: no httpfs) reads local files. A file
-// enters the cache only after its sha256 matched the log; its name is that
-// sha256, so a cached file is never stale.
-type Cache struct {
+// cache holds content-addressed local copies of remote data files, so that
+// readers — DuckDB (which cannot reach S3 here: no httpfs) and the row
+// readers — read local files. A file enters the cache only after its sha256
+// matched the log; its name is that sha256, so a cached file is never
+// stale. The lake owns it (Options.CacheDir): nothing else builds its path.
+type cache struct {
 	Dir string
 }
+
+// LocalPath is a local path holding a data file of the table, checked
+// against the log's sha256: the file itself on a local lake, else a
+// verified copy in the cache.
+func (l *Lake) LocalPath(ctx context.Context, table string, f File) (string, error) {
+	return l.files.Path(ctx, l.bucket, table, f)
+}
+
+// EmptyFile is a zero-row Parquet file of a schema, in the cache (a
+// stand-in for an empty table's files).
+func (l *Lake) EmptyFile(s Schema, schema *parquet.Schema) (string, error) {
+	return l.files.EmptyFile(s, schema)
+}
+
+// CacheDir is the lake's cache directory ("" : none configured).
+func (l *Lake) CacheDir() string { return l.files.Dir }
 
 // Path returns a local path holding the file's bytes: the file itself when
 // the bucket is a local directory, else a verified copy in the cache. Both
 // are checked against the log's sha256 before DuckDB reads them: a local
 // file once per (file, size, modification time, inode) — remembered under
 // the cache directory, so that a file changed in place is hashed again.
-func (c *Cache) Path(ctx context.Context, b objstore.Reader, table string, f lake.File) (string, error) {
-	key := lake.FileKey(table, f.Path)
+func (c *cache) Path(ctx context.Context, b objstore.Reader, table string, f File) (string, error) {
+	key := FileKey(table, f.Path)
 	if lp, ok := b.(objstore.LocalPather); ok {
 		if p, ok := lp.LocalPath(key); ok {
 			if err := c.verifyLocal(ctx, b.URL()+"/"+key, p, f); err != nil {
@@ -93,7 +109,7 @@ func (c *Cache) Path(ctx context.Context, b objstore.Reader, table string, f lak
 // verifyLocal hashes a local data file unless the cache remembers it
 // verified in the same state (size, mtime, inode); a file that differs from
 // the log is refused.
-func (c *Cache) verifyLocal(ctx context.Context, name, p string, f lake.File) error {
+func (c *cache) verifyLocal(ctx context.Context, name, p string, f File) error {
 	st, err := os.Stat(p)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
@@ -148,7 +164,7 @@ func inode(st os.FileInfo) uint64 {
 
 // EmptyFile returns a zero-row Parquet file with the given schema, so that a
 // table with no files still has a view with its columns.
-func (c *Cache) EmptyFile(s lake.Schema, schema *parquet.Schema) (string, error) {
+func (c *cache) EmptyFile(s Schema, schema *parquet.Schema) (string, error) {
 	if c.Dir == "" {
 		return "", fmt.Errorf("empty file for %s: %w", s.Name, ErrNoCacheDir)
 	}
