@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/internal/parquetfile"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -35,7 +37,7 @@ func ReadRows[T any](ctx context.Context, l *Lake, s *Snapshot) iter.Seq2[T, err
 
 func readFile[T any](ctx context.Context, path string, s *Snapshot, f File, yield func(T, error) bool) bool {
 	var zero T
-	pf, fh, err := openParquet(path)
+	pf, fh, err := OpenParquet(path)
 	if err != nil {
 		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
 	}
@@ -118,21 +120,5 @@ func MapRows[T, R any](ctx context.Context, l *Lake, s *Snapshot,
 	return g.Wait()
 }
 
-// openParquet opens a local Parquet file.
-func openParquet(path string) (*parquet.File, *os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
-	}
-	return pf, f, nil
-}
+// OpenParquet opens a local Parquet file (close the *os.File when done).
+func OpenParquet(path string) (*parquet.File, *os.File, error) { return parquetfile.Open(path) }

@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/internal/parquetfile"
 )
 
 // RowError locates a row that could not be read.
@@ -122,22 +124,5 @@ func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) 
 	}
 }
 
-// OpenParquet opens a local Parquet file; close the returned file when done
-// with the parquet.File.
-func OpenParquet(path string) (*parquet.File, *os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
-	}
-	return pf, f, nil
-}
+// OpenParquet opens a local Parquet file (close the *os.File when done).
+func OpenParquet(path string) (*parquet.File, *os.File, error) { return parquetfile.Open(path) }

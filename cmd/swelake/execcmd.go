@@ -35,38 +35,6 @@ func (a *app) execBackend(r root) (exec.Backend, error) {
 	return b, nil
 }
 
-// commitState says where a job's output is: committed now, or by an
-// earlier run with the same run key.
-func commitState(table string, version int64, skipped bool) string {
-	if skipped {
-		return fmt.Sprintf("already in %s@%d", table, version)
-	}
-	return fmt.Sprintf("committed %s@%d", table, version)
-}
-
-// execEnv opens the lake and the sandbox backend of an execution job and
-// returns them with the repository store and the job runtime.
-func (a *app) execEnv(cmd *cobra.Command) (*lake.Lake, exec.Backend, string, jobs.Runtime, error) {
-	l, r, err := a.openLake(cmd.Context(), false)
-	if err != nil {
-		return nil, nil, "", jobs.Runtime{}, err
-	}
-	b, err := a.execBackend(r)
-	if err != nil {
-		return nil, nil, "", jobs.Runtime{}, err
-	}
-	return l, b, a.cfg.Sandbox.ReposDir, a.runtime(r), nil
-}
-
-// policyClient is the configured policy endpoint's client.
-func (a *app) policyClient() (*agent.Client, error) {
-	p := a.cfg.Policy
-	if p.BaseURL == "" || p.Model == "" {
-		return nil, usageError{errors.New("no policy endpoint: set policy.base_url and policy.model (e.g. --set policy.base_url=http://127.0.0.1:8000/v1 --set policy.model=Qwen/Qwen2.5-Coder-32B-Instruct), or run `swelake policy serve --scripted` for a dry run")}
-	}
-	return a.endpointClient("policy", p)
-}
-
 // endpointClient is a chat-completions client of an endpoint section
 // (policy or verifier).
 func (a *app) endpointClient(section string, p PolicyConfig) (*agent.Client, error) {
@@ -84,9 +52,6 @@ func (a *app) endpointClient(section string, p PolicyConfig) (*agent.Client, err
 	}
 	return agent.NewClient(cfg, nil)
 }
-
-// counts renders a count map for a summary line ("-" when empty).
-func counts(m map[string]int) string { return orDefault(formatCounts(m), "-") }
 
 func newPolicyCmd(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "A stand-in policy endpoint for dry runs"}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -50,25 +49,4 @@ func newIngestKindCmd(a *app, job stage.Job) *cobra.Command {
 	c.Short = fmt.Sprintf("Ingest %s (see swelake ingest --help for the formats)", kind)
 	c.Long += "\n\nIn a pipeline this is the stage job " + job.Describe().Name + " with config.paths."
 	return c
-}
-
-func formatCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
-// plural is noun, with an s unless n is 1.
-func plural[N int | int64](n N, noun string) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/swelake/swelake/jobs/diff"
 	"github.com/swelake/swelake/jobs/publish"
+	"github.com/swelake/swelake/jobs/stage"
 )
 
 // newPublishCmd is `swelake lake publish <table>`: the publish job.
@@ -65,7 +66,7 @@ values; per column, how many rows differ in it) and unchanged, with up to
 				for c, n := range res.ChangedColumns {
 					cols[c] = int(n)
 				}
-				fmt.Fprintf(a.stdout, "  changed columns: %s\n", formatCounts(cols))
+				fmt.Fprintf(a.stdout, "  changed columns: %s\n", stage.Counts(cols))
 			}
 			for _, c := range res.ColumnsAdded {
 				fmt.Fprintf(a.stdout, "  column added: %s %s\n", c.Name, c.Type)
