@@ -65,7 +65,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'TokenizerVsTiktoken' -benchtime 2x ./trainer/tokenizer/
 	$(GO) test -run '^$$' -bench 'Curate' -benchtime 1x -timeout 30m ./jobs/curate/
 	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
-	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./trainer/tokcache/
+	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./jobs/tokcache/
 	$(GO) test -run '^$$' -bench 'SandboxOverhead' -benchtime 200x ./exec/
 	$(GO) test -run '^$$' -bench 'RolloutThroughput' -benchtime 1x -timeout 30m ./jobs/rollout/
 

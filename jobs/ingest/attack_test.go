@@ -238,7 +238,7 @@ func TestAttackConcurrentOverlappingIngests(t *testing.T) {
 					}
 					b = sb
 				}
-				first := lake.Open(b, lake.Options{})
+				first := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 				first.Init(ctx)
 				jobs.CreateTables(ctx, first, lake.Provenance{Job: "test"})
 				dir := t.TempDir()
@@ -248,7 +248,7 @@ func TestAttackConcurrentOverlappingIngests(t *testing.T) {
 				errs := make(chan error, 2)
 				for _, f := range []string{fa, fb} {
 					go func() {
-						_, err := Run(ctx, lake.Open(b, lake.Options{}), Config{Kind: formats.Tasks, Format: "swe-bench", Paths: []string{f}})
+						_, err := Run(ctx, lake.Open(b, lake.Options{CacheDir: t.TempDir()}), Config{Kind: formats.Tasks, Format: "swe-bench", Paths: []string{f}})
 						errs <- err
 					}()
 				}

@@ -28,7 +28,7 @@ func newLake(t testing.TB) *lake.Lake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := lake.Open(b, lake.Options{})
+	l := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 	if err := l.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -288,14 +288,14 @@ func TestConcurrentIdenticalIngestsCommitOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := lake.Open(b, lake.Options{})
+	first := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 	first.Init(ctx)
 	jobs.CreateTables(ctx, first, lake.Provenance{Job: "test"})
 	f := write(t, t.TempDir(), "tasks.jsonl", []byte(rowsOf(50, 0)+"not json\n"))
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
-			_, err := Run(ctx, lake.Open(b, lake.Options{}), Config{Kind: formats.Tasks, Format: "auto", Paths: []string{f}})
+			_, err := Run(ctx, lake.Open(b, lake.Options{CacheDir: t.TempDir()}), Config{Kind: formats.Tasks, Format: "auto", Paths: []string{f}})
 			errs <- err
 		}()
 	}

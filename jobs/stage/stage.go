@@ -253,6 +253,8 @@ func (r *Run[C]) Info() Info { return r.info }
 // Skipped set.
 func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 	var zero S
+	own := *env // the caller's Env is shared (shards of one run at once): never written
+	env = &own
 	env.withDefaults()
 	if d.Validate != nil {
 		if err := d.Validate(&cfg); err != nil {
