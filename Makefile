@@ -61,7 +61,7 @@ conformance:
 # the same run); they are never timed tests.
 bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./lake/ ./queries/
-	$(GO) test -run '^$$' -bench 'IngestTrajectories|IngestPeakRSS' -benchtime 1x -timeout 30m ./jobs/ingest/
+	$(GO) test -run '^$$' -bench 'IngestTrajectories|IngestProcesses|IngestPeakRSS' -benchtime 1x -timeout 30m ./jobs/ingest/
 	$(GO) test -run '^$$' -bench 'TokenizerVsTiktoken' -benchtime 2x ./trainer/tokenizer/
 	$(GO) test -run '^$$' -bench 'Curate' -benchtime 1x -timeout 30m ./jobs/curate/
 	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
