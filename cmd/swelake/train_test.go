@@ -83,6 +83,11 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 	if out := c.ok("run", "curate", lk); !strings.Contains(out, "already committed") {
 		t.Fatalf("re-run: %s", out)
 	}
+	// The run's record names the version of each of its three tables.
+	if runs := c.ok("lake", "runs", "curate", lk); !strings.Contains(runs, "curation@1, curation_drops@1, task_stats@1") || strings.Count(runs, "\ncurate ") != 1 {
+		t.Fatalf("lake runs curate:\n%s", runs)
+	}
+	c.fails("not a job", 2, "lake", "runs", "no-such-job", lk)
 	drops := c.ok("sql", lk, "--csv", "SELECT rule, dropped FROM curation_drops WHERE rule IN ('reward','difficulty') ORDER BY rule")
 	if drops != "rule,dropped\ndifficulty,4\nreward,4\n" {
 		t.Fatalf("curation_drops:\n%s", drops)
