@@ -60,22 +60,17 @@ const Limit = 10
 func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Result, error) {
 	var res Result
 	rt = rt.WithDefaults()
-	ra, err := lake.ParseRef(a)
-	if err != nil {
-		return res, fmt.Errorf("diff: %w", err)
+	var snaps [2]*lake.Snapshot
+	for i, ref := range []string{a, b} {
+		r, err := lake.ParseRef(ref)
+		if err != nil {
+			return res, fmt.Errorf("diff: %w", err)
+		}
+		if snaps[i], err = jobs.Pin(ctx, l, ref, r.Table); err != nil {
+			return res, fmt.Errorf("diff: %w", err)
+		}
 	}
-	rb, err := lake.ParseRef(b)
-	if err != nil {
-		return res, fmt.Errorf("diff: %w", err)
-	}
-	sa, err := jobs.Pin(ctx, l, a, ra.Table)
-	if err != nil {
-		return res, fmt.Errorf("diff: %w", err)
-	}
-	sb, err := jobs.Pin(ctx, l, b, rb.Table)
-	if err != nil {
-		return res, fmt.Errorf("diff: %w", err)
-	}
+	sa, sb := snaps[0], snaps[1]
 	res.From, res.To = sa.Ref().String(), sb.Ref().String()
 	key := schemas.KeyOf(sa.Table)
 	if kb := schemas.KeyOf(sb.Table); key == nil || !slices.Equal(key, kb) {
@@ -93,13 +88,26 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 	if err := e.AddSnapshotAs(ctx, l, sb, jobs.ParquetSchema(sb.Table), "b"); err != nil {
 		return res, fmt.Errorf("diff: %w", err)
 	}
-	colsA, err := columns(ctx, e, "a")
+	common, err := compareColumns(ctx, e, &res)
 	if err != nil {
 		return res, err
 	}
+	if err := matchRows(ctx, e, &res, common); err != nil {
+		return res, err
+	}
+	return res, count(ctx, e, &res)
+}
+
+// compareColumns fills the columns added, removed and retyped, and returns
+// the columns a and b share with one type (the key must be among them).
+func compareColumns(ctx context.Context, e *queries.Engine, res *Result) ([]string, error) {
+	colsA, err := columns(ctx, e, "a")
+	if err != nil {
+		return nil, err
+	}
 	colsB, err := columns(ctx, e, "b")
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	typeA := map[string]string{}
 	for _, c := range colsA {
@@ -123,15 +131,20 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 			res.ColumnsRemoved = append(res.ColumnsRemoved, c)
 		}
 	}
-	for _, k := range key {
+	for _, k := range res.Key {
 		if !slices.Contains(common, k) {
-			return res, fmt.Errorf("diff %s %s: key column %s is not in both snapshots with one type", res.From, res.To, k)
+			return nil, fmt.Errorf("diff %s %s: key column %s is not in both snapshots with one type", res.From, res.To, k)
 		}
 	}
+	return common, nil
+}
+
+// matchRows joins a and b on the key into the temp table d: each key's
+// kind (added, removed, changed, unchanged) and the columns that differ.
+func matchRows(ctx context.Context, e *queries.Engine, res *Result, common []string) error {
 	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-	var keyCols, keyEq, keyText []string
-	for _, k := range key {
-		keyCols = append(keyCols, q(k))
+	var keyEq, keyText []string
+	for _, k := range res.Key {
 		keyEq = append(keyEq, fmt.Sprintf("a.%s IS NOT DISTINCT FROM b.%s", q(k), q(k)))
 		keyText = append(keyText, fmt.Sprintf("CAST(%%[1]s.%s AS VARCHAR)", q(k)))
 	}
@@ -146,7 +159,6 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 		}
 		return "concat_ws(' / ', " + strings.Join(parts, ", ") + ")"
 	}
-	on := strings.Join(keyEq, " AND ")
 	stmt := fmt.Sprintf(`CREATE TEMP TABLE d AS
 		SELECT CASE WHEN a_present IS NULL THEN 'added' WHEN b_present IS NULL THEN 'removed'
 		            WHEN ha = hb THEN 'unchanged' ELSE 'changed' END AS kind, k, diffs
@@ -156,13 +168,18 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 			       hash(row(%s)) AS ha, hash(row(%s)) AS hb,
 			       [%s] AS diffs
 			FROM (SELECT *, true AS __present FROM a) a FULL OUTER JOIN (SELECT *, true AS __present FROM b) b ON %s)`,
-		keyOf("a"), keyOf("b"), strings.Join(valuesA, ", "), strings.Join(valuesB, ", "), diffList(common, q), on)
+		keyOf("a"), keyOf("b"), strings.Join(valuesA, ", "), strings.Join(valuesB, ", "), diffList(common, q), strings.Join(keyEq, " AND "))
 	if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
-		return res, fmt.Errorf("diff %s %s: %w", res.From, res.To, err)
+		return fmt.Errorf("diff %s %s: %w", res.From, res.To, err)
 	}
+	return nil
+}
+
+// count reads the counts, example keys and changed columns out of d.
+func count(ctx context.Context, e *queries.Engine, res *Result) error {
 	counts, err := e.Query(ctx, `SELECT kind, count(*) FROM d GROUP BY kind`)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for _, row := range counts.Rows {
 		n := row[1].(int64)
@@ -181,7 +198,7 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 	for kind, dst := range map[string]*[]string{"added": &res.AddedKeys, "removed": &res.RemovedKeys, "changed": &res.ChangedKeys} {
 		ks, err := e.Query(ctx, fmt.Sprintf(`SELECT k FROM d WHERE kind = '%s' ORDER BY k LIMIT %d`, kind, Limit))
 		if err != nil {
-			return res, err
+			return err
 		}
 		for _, row := range ks.Rows {
 			*dst = append(*dst, fmt.Sprint(row[0]))
@@ -191,13 +208,13 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 	if res.Changed > 0 {
 		cc, err := e.Query(ctx, `SELECT col, count(*) FROM (SELECT unnest(list_filter(diffs, x -> x IS NOT NULL)) AS col FROM d WHERE kind = 'changed') GROUP BY col ORDER BY col`)
 		if err != nil {
-			return res, err
+			return err
 		}
 		for _, row := range cc.Rows {
 			res.ChangedColumns[row[0].(string)] = row[1].(int64)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // diffList is a list expression naming each common column whose values
