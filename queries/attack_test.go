@@ -3,12 +3,12 @@ package queries_test
 import (
 	"context"
 	"errors"
+	"github.com/swelake/swelake/jobs/tables"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -58,7 +58,7 @@ func TestAttackFlippedByteLocal(t *testing.T) {
 	}
 	for _, dir := range []string{cacheDir, t.TempDir()} { // the warm cache and a cold one
 		e3, _ := queries.Open(ctx, queries.Options{})
-		err = e3.Attach(ctx, lake.Open(b, lake.Options{CacheDir: dir}), nil, jobs.ParquetSchema)
+		err = e3.Attach(ctx, lake.Open(b, lake.Options{CacheDir: dir}), nil, tables.ParquetSchema)
 		e3.Close()
 		if !errors.Is(err, lake.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
 			t.Fatalf("a flipped byte in a local file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)

@@ -3,12 +3,12 @@ package queries_test
 import (
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/swelake/swelake/internal/miniotest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -48,7 +48,7 @@ func sqlOnce(b *testing.B, bucket objstore.Bucket, cacheDir string) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	if err := e.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(ctx, l, nil, tables.ParquetSchema); err != nil {
 		b.Fatal(err)
 	}
 	q, _ := queries.Load("rollout_summary")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -15,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/internal/miniotest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
@@ -36,7 +36,7 @@ func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Ta
 	if def.PartitionBy != "" {
 		by = []string{def.PartitionBy}
 	}
-	if _, err := tbl.Create(context.Background(), jobs.Schema(def), by, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := tbl.Create(context.Background(), tables.Schema(def), by, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return tbl
@@ -45,7 +45,7 @@ func createTable[T any](t testing.TB, l *lake.Lake, def schemas.Def[T]) *lake.Ta
 func appendRows[T any](t testing.TB, tbl *lake.Table, def schemas.Def[T], rows []T) *lake.Commit {
 	t.Helper()
 	ctx := context.Background()
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), lake.Slice(rows), lake.WriteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func openEngineCache(t testing.TB, l *lake.Lake, pins map[string]int64, dir stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.Attach(context.Background(), lake.Open(l.Bucket(), lake.Options{CacheDir: dir}), pins, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(context.Background(), lake.Open(l.Bucket(), lake.Options{CacheDir: dir}), pins, tables.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -232,10 +232,10 @@ func TestViewsArePinned(t *testing.T) {
 	// Pins name tables and versions that exist.
 	other, _ := queries.Open(ctx, queries.Options{})
 	defer other.Close()
-	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, jobs.ParquetSchema); !errors.Is(err, lake.ErrNoTable) {
+	if err := other.Attach(ctx, l, map[string]int64{"nope": 1}, tables.ParquetSchema); !errors.Is(err, lake.ErrNoTable) {
 		t.Fatalf("pin of a missing table: %v", err)
 	}
-	if err := other.Attach(ctx, l, map[string]int64{"tasks": 99}, jobs.ParquetSchema); !errors.Is(err, lake.ErrNoVersion) {
+	if err := other.Attach(ctx, l, map[string]int64{"tasks": 99}, tables.ParquetSchema); !errors.Is(err, lake.ErrNoVersion) {
 		t.Fatalf("pin of a missing version: %v", err)
 	}
 }
@@ -277,7 +277,7 @@ func TestRemoteFilesGoThroughVerifiedCache(t *testing.T) {
 	b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
 	e2, _ := queries.Open(ctx, queries.Options{})
 	defer e2.Close()
-	err = e2.Attach(ctx, lake.Open(b, lake.Options{CacheDir: t.TempDir()}), nil, jobs.ParquetSchema)
+	err = e2.Attach(ctx, lake.Open(b, lake.Options{CacheDir: t.TempDir()}), nil, tables.ParquetSchema)
 	if !errors.Is(err, lake.ErrChecksum) || !strings.Contains(err.Error(), s.Files[0].Path) {
 		t.Fatalf("corrupt remote file: %v, want ErrChecksum naming %s", err, s.Files[0].Path)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"net"
 	"net/http"
 	"os"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -83,7 +83,7 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 			if err != nil {
 				return err
 			}
-			snap, err := jobs.Pin(ctx, l, tasksRef, schemas.Tasks.Name)
+			snap, err := tables.Pin(ctx, l, tasksRef, schemas.Tasks.Name)
 			if err != nil {
 				return usageError{err}
 			}

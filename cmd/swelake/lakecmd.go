@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"slices"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swelake/swelake/internal/progress"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/load"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -64,7 +64,7 @@ it does not exist.`,
 			if err := l.Init(ctx); err != nil {
 				return err
 			}
-			created, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "lake-init"})
+			created, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "lake-init"})
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"net"
 	"net/http"
 	"os"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/pipeline"
 	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/stage"
@@ -67,11 +67,11 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 			if err != nil {
 				return usageError{err}
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, _, err := a.openLake(ctx, false)
 			if err != nil {
 				return err
 			}
-			if err := a.runtime(r).InitTables(ctx, l); err != nil {
+			if err := tables.Init(ctx, l, lake.Provenance{CodeVersion: codeVersion(), Author: a.cfg.Author, Time: a.now().UTC()}); err != nil {
 				return err
 			}
 			host, _ := os.Hostname()
@@ -206,7 +206,7 @@ func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 	if e.url != "" {
 		return e.url, nil
 	}
-	snap, err := jobs.Pin(ctx, e.l, schemas.Tasks.Name, schemas.Tasks.Name)
+	snap, err := tables.Pin(ctx, e.l, schemas.Tasks.Name, schemas.Tasks.Name)
 	if err != nil {
 		return "", err
 	}

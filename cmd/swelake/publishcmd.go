@@ -36,11 +36,11 @@ values; per column, how many rows differ in it) and unchanged, with up to
 					return err
 				}
 			}
-			l, r, err := a.openLake(ctx, false)
+			l, _, err := a.openLake(ctx, false)
 			if err != nil {
 				return err
 			}
-			res, err := diff.Run(ctx, l, args[0], args[1], a.runtime(r))
+			res, err := diff.Run(ctx, l, args[0], args[1], a.logger)
 			if err != nil {
 				return err
 			}

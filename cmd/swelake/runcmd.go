@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/registry"
 )
 
@@ -75,6 +74,3 @@ func defaultTokenizerDir() string {
 }
 
 // runtime is what every job gets besides its configuration.
-func (a *app) runtime(r root) jobs.Runtime {
-	return jobs.Runtime{CacheDir: cacheDir(a.cfg, r), CodeVersion: codeVersion(), Author: a.cfg.Author, Logger: a.logger, Clock: a.now}
-}

@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swelake/swelake/exec"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -169,7 +169,7 @@ func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, erro
 		if task.TaskID != id {
 			continue
 		}
-		return jobs.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
+		return taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
 	}
 	return exec.Workspace{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
 }

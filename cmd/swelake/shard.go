@@ -2,16 +2,15 @@ package main
 
 import (
 	"fmt"
+	"github.com/swelake/swelake/jobs/stage"
 	"strconv"
 	"strings"
-
-	"github.com/swelake/swelake/jobs"
 )
 
 // shard resolves --shard: "i/N"; "auto/N" takes i from the scheduler —
 // JOB_COMPLETION_INDEX (Kubernetes indexed Jobs), else SLURM_ARRAY_TASK_ID
 // (less SLURM_ARRAY_TASK_MIN when the array does not start at 0).
-func (a *app) shard(flag string) (jobs.Shard, error) {
+func (a *app) shard(flag string) (stage.Shard, error) {
 	idx, n, ok := strings.Cut(flag, "/")
 	if ok && idx == "auto" {
 		switch {
@@ -21,16 +20,16 @@ func (a *app) shard(flag string) (jobs.Shard, error) {
 			id, err1 := strconv.Atoi(a.getenv("SLURM_ARRAY_TASK_ID"))
 			lo, err2 := strconv.Atoi(orDefault(a.getenv("SLURM_ARRAY_TASK_MIN"), "0"))
 			if err1 != nil || err2 != nil {
-				return jobs.Shard{}, usageError{fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID %q / SLURM_ARRAY_TASK_MIN %q are not integers",
+				return stage.Shard{}, usageError{fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID %q / SLURM_ARRAY_TASK_MIN %q are not integers",
 					flag, a.getenv("SLURM_ARRAY_TASK_ID"), a.getenv("SLURM_ARRAY_TASK_MIN"))}
 			}
 			idx = strconv.Itoa(id - lo)
 		default:
-			return jobs.Shard{}, usageError{fmt.Errorf("--shard %s: neither JOB_COMPLETION_INDEX (Kubernetes indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm array) is set; pass --shard i/%s", flag, n)}
+			return stage.Shard{}, usageError{fmt.Errorf("--shard %s: neither JOB_COMPLETION_INDEX (Kubernetes indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm array) is set; pass --shard i/%s", flag, n)}
 		}
 		flag = idx + "/" + n
 	}
-	s, err := jobs.ParseShard(flag)
+	s, err := stage.ParseShard(flag)
 	if err != nil {
 		return s, usageError{fmt.Errorf("--shard: %w", err)}
 	}

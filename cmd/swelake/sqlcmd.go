@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
 )
@@ -95,7 +95,7 @@ ingested rows into SQL (docs/security.md).`,
 				return err
 			}
 			defer e.Close()
-			if err := e.Attach(ctx, l, pinMap, jobs.ParquetSchema); err != nil {
+			if err := e.Attach(ctx, l, pinMap, tables.ParquetSchema); err != nil {
 				return err
 			}
 			if strings.Contains(text, queries.CommitsView) {

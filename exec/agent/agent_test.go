@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/internal/exectest"
-	"github.com/swelake/swelake/jobs"
 )
 
 func TestClientRetries(t *testing.T) {
@@ -142,7 +142,7 @@ func TestEpisodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := exectest.Backend(t)
-	ws, err := jobs.TaskWorkspace(store, &task)
+	ws, err := taskexec.TaskWorkspace(store, &task)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestTokenCapWithoutUsage(t *testing.T) {
 	ctx := context.Background()
 	store, _, bug, fix := exectest.BugRepo(t)
 	task := exectest.BugTask(bug, fix)
-	ws, _ := jobs.TaskWorkspace(store, &task)
+	ws, _ := taskexec.TaskWorkspace(store, &task)
 	sb, err := exectest.Backend(t).Open(ctx, ws)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,10 @@ package laketest
 
 import (
 	"context"
+	"github.com/swelake/swelake/jobs/tables"
 	"testing"
 
 	"github.com/swelake/swelake/internal/miniotest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
@@ -41,7 +41,7 @@ func On(tb testing.TB, b objstore.Bucket) *lake.Lake {
 	if err := l.Init(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
 		tb.Fatal(err)
 	}
 	return l
@@ -55,7 +55,7 @@ func Append[T any](tb testing.TB, l *lake.Lake, def schemas.Def[T], rows []T) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), lake.Slice(rows), lake.WriteOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,13 +7,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/queries"
 )
@@ -81,7 +81,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		return sum, err
 	}
 	defer eng.Close()
-	if err := eng.Attach(ctx, r.Env.Lake, pins, jobs.ParquetSchema); err != nil {
+	if err := eng.Attach(ctx, r.Env.Lake, pins, tables.ParquetSchema); err != nil {
 		return sum, err
 	}
 	if err := eng.AttachCommits(ctx, r.Env.Lake, pins); err != nil {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"maps"
 	"os"
@@ -20,7 +21,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/tokcache"
@@ -141,7 +141,7 @@ type state struct {
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
 	st := &state{verlOut: cfg.VerlOut}
 	var err error
-	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
+	if st.snap, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
 		return stage.Plan{}, fmt.Errorf("build-rl: %w", err)
 	}
 	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: fmt.Sprintf("rl-%d", cfg.Iteration), State: st}
@@ -334,7 +334,7 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcach
 		var ex sft.Example
 		if tok != nil {
 			var err error
-			ex, err = sft.Build(tok, tmpl, jobs.ChatOf(r, tok.Config()), sft.Options{})
+			ex, err = sft.Build(tok, tmpl, chattemplate.ChatOf(r, tok.Config()), sft.Options{})
 			if err != nil && !errors.Is(err, sft.ErrNoAssistant) {
 				return nil, fmt.Errorf("build-rl: rollout %s: %w", r.RolloutID, err)
 			}

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/tokcache"
@@ -396,7 +395,7 @@ func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokc
 }
 
 func buildOne(r schemas.Rollout, tok *tokcache.Cache, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
-	chat := jobs.ChatOf(r, tok.Config())
+	chat := chattemplate.ChatOf(r, tok.Config())
 	tools := chat.Tools
 	ex, err := sft.Build(tok, tmpl, chat, opts)
 	if errors.Is(err, sft.ErrNoAssistant) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -15,7 +16,6 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -75,11 +75,11 @@ func BenchmarkCurate(b *testing.B) {
 	if err := l.Init(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "bench"}); err != nil {
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	tbl, _ := l.Table(schemas.Rollouts.Name)
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), synthRollouts(n), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(schemas.Rollouts), synthRollouts(n), lake.WriteOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

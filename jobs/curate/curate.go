@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"math"
 	"reflect"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/tokcache"
 	"github.com/swelake/swelake/lake"
@@ -171,7 +171,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 		st.rules = append(st.rules, r)
 	}
 	var err error
-	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
+	if st.snap, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
 		return stage.Plan{}, fmt.Errorf("curate: %w", err)
 	}
 	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, IDPrefix: "cur", ByContent: true, State: st}
@@ -247,7 +247,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 // prepare attaches the pinned rollouts, counts the tokens the sources did
 // not record, sets the rules' parameters and builds the tables they read.
 func prepare(ctx context.Context, env *stage.Env, eng *queries.Engine, st *state, cfg Config) (*tokcache.Stats, error) {
-	if err := eng.Attach(ctx, env.Lake, map[string]int64{schemas.Rollouts.Name: st.snap.Version}, jobs.ParquetSchema); err != nil {
+	if err := eng.Attach(ctx, env.Lake, map[string]int64{schemas.Rollouts.Name: st.snap.Version}, tables.ParquetSchema); err != nil {
 		return nil, err
 	}
 	// Only rollouts whose source recorded no token count are rendered and
@@ -392,7 +392,7 @@ func countTokens(ctx context.Context, env *stage.Env, st *state, tok *tokenizer.
 	err = lake.MapRows(ctx, env.Lake, st.snap,
 		func(r *schemas.Rollout) bool { return r.Tokens == nil },
 		func(r schemas.Rollout) (res, error) {
-			text, err := tmpl.RenderChat(jobs.ChatOf(r, tok.Config()))
+			text, err := tmpl.RenderChat(chattemplate.ChatOf(r, tok.Config()))
 			if err != nil {
 				return res{}, fmt.Errorf("curate: render rollout %s: %w", r.RolloutID, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
@@ -359,7 +359,7 @@ func TestActionsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	if err := eng.Attach(ctx, l, nil, jobs.ParquetSchema); err != nil {
+	if err := eng.Attach(ctx, l, nil, tables.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	if err := loadTokens(ctx, eng, nil); err != nil {

@@ -7,10 +7,11 @@ package diff
 import (
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
+	"log/slog"
 	"slices"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
@@ -57,16 +58,15 @@ const Limit = 10
 
 // Run compares snapshot a with snapshot b (refs of one table, or of two
 // tables with the same key).
-func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Result, error) {
+func Run(ctx context.Context, l *lake.Lake, a, b string, log *slog.Logger) (Result, error) {
 	var res Result
-	rt = rt.WithDefaults()
 	var snaps [2]*lake.Snapshot
 	for i, ref := range []string{a, b} {
 		r, err := lake.ParseRef(ref)
 		if err != nil {
 			return res, fmt.Errorf("diff: %w", err)
 		}
-		if snaps[i], err = jobs.Pin(ctx, l, ref, r.Table); err != nil {
+		if snaps[i], err = tables.Pin(ctx, l, ref, r.Table); err != nil {
 			return res, fmt.Errorf("diff: %w", err)
 		}
 	}
@@ -77,15 +77,15 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, rt jobs.Runtime) (Resul
 		return res, fmt.Errorf("diff %s %s: no common key columns (known keys: %v, %v)", res.From, res.To, key, kb)
 	}
 	res.Key = key
-	e, err := queries.Open(ctx, queries.Options{Logger: rt.Logger})
+	e, err := queries.Open(ctx, queries.Options{Logger: log})
 	if err != nil {
 		return res, err
 	}
 	defer e.Close()
-	if err := e.AddSnapshotAs(ctx, l, sa, jobs.ParquetSchema(sa.Table), "a"); err != nil {
+	if err := e.AddSnapshotAs(ctx, l, sa, tables.ParquetSchema(sa.Table), "a"); err != nil {
 		return res, fmt.Errorf("diff: %w", err)
 	}
-	if err := e.AddSnapshotAs(ctx, l, sb, jobs.ParquetSchema(sb.Table), "b"); err != nil {
+	if err := e.AddSnapshotAs(ctx, l, sb, tables.ParquetSchema(sb.Table), "b"); err != nil {
 		return res, fmt.Errorf("diff: %w", err)
 	}
 	common, err := compareColumns(ctx, e, &res)

@@ -3,10 +3,10 @@ package diff
 import (
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"testing"
 
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -21,14 +21,14 @@ func TestDiff(t *testing.T) {
 	// v2: run-a rewritten — r2's reward changed, r3 gone, r5 new.
 	tbl, _ := l.Table(schemas.Rollouts.Name)
 	base, _ := tbl.Snapshot(ctx, lake.Latest)
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(schemas.Rollouts), lake.Slice([]schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0.5), ro("r5", "run-a", 1)}), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(schemas.Rollouts), lake.Slice([]schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0.5), ro("r5", "run-a", 1)}), lake.WriteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tbl.OverwritePartitions(ctx, base, []lake.Partition{{"run_id": "run-a"}}, files, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(ctx, l, "rollouts@1", "rollouts@2", jobs.Runtime{CacheDir: t.TempDir()})
+	res, err := Run(ctx, l, "rollouts@1", "rollouts@2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +40,12 @@ func TestDiff(t *testing.T) {
 		t.Errorf("schema changes reported for one schema: %+v", res)
 	}
 	// A snapshot against itself: nothing changed.
-	same, err := Run(ctx, l, "rollouts@2", "rollouts", jobs.Runtime{CacheDir: t.TempDir()})
+	same, err := Run(ctx, l, "rollouts@2", "rollouts", nil)
 	if err != nil || same.Added+same.Removed+same.Changed != 0 || same.Unchanged != 4 {
 		t.Fatalf("self diff: %+v %v", same, err)
 	}
 	// Tables with different keys do not compare.
-	if _, err := Run(ctx, l, "rollouts@1", "tasks", jobs.Runtime{CacheDir: t.TempDir()}); err == nil {
+	if _, err := Run(ctx, l, "rollouts@1", "tasks", nil); err == nil {
 		t.Fatal("diff of rollouts against tasks succeeded")
 	}
 }

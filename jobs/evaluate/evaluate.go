@@ -8,13 +8,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/swelake/swelake/exec"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -87,7 +87,7 @@ flaky. Statuses: resolved, unresolved, empty_patch, no_result, infra_error.`,
 		if _, err := time.ParseDuration(c.Timeout); err != nil {
 			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
 		}
-		_, err := jobs.ParseShard(c.Shard)
+		_, err := stage.ParseShard(c.Shard)
 		return err
 	},
 	Plan:  plan,
@@ -108,12 +108,12 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
 		return stage.Plan{}, fmt.Errorf("evaluate: %w", err)
 	}
-	pin, err := jobs.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name, schemas.Evaluations.Name)
+	pin, err := taskexec.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name, schemas.Evaluations.Name)
 	if err != nil {
 		return stage.Plan{}, fmt.Errorf("evaluate: %w", err)
 	}
 	st.input, st.task = pin.Input, pin.Tasks
-	shard, _ := jobs.ParseShard(cfg.Shard)
+	shard, _ := stage.ParseShard(cfg.Shard)
 	cfg.Input, cfg.Tasks, cfg.Concurrency, cfg.Shard = "", "", 0, "" // the pinned snapshots name them
 	return stage.Plan{Inputs: []*lake.Snapshot{pin.Input, pin.Tasks}, Shard: shard, IDPrefix: "eval", State: st}, nil
 }
@@ -126,7 +126,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, nil)
+	tasks, err := taskexec.TasksByID(ctx, env.Lake, st.task, nil)
 	if err != nil {
 		return sum, err
 	}
@@ -152,7 +152,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		if err != nil {
 			env.Logger.Warn("evaluate: sandbox failure", "task", t.TaskID, "candidate", c.name, "err", err)
 		}
-		rows[i] = jobs.EvaluationOf(g, t, r.ID, c.rolloutID, c.name, c.patch, JobName)
+		rows[i] = taskexec.EvaluationOf(g, t, r.ID, c.rolloutID, c.name, c.patch, JobName)
 		return nil
 	})
 	if err != nil {
@@ -175,12 +175,12 @@ func grade(ctx context.Context, sb stage.Sandbox, t *schemas.Task, known bool, c
 	if !known {
 		return exec.Grading{Status: exec.StatusNoResult, Reason: "task " + c.taskID + " not in " + tasksRef}, nil
 	}
-	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
+	ws, err := taskexec.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		return exec.Grading{Status: exec.StatusNoResult, Reason: err.Error()}, nil
 	}
 	return exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(c.patch),
-		TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
+		TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
 		Reruns: reruns, Limits: exec.Limits{Timeout: timeout}})
 }
 
@@ -190,7 +190,7 @@ func print(w io.Writer, sum *Summary) error {
 	return err
 }
 
-func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) ([]candidate, error) {
+func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard stage.Shard, snap *lake.Snapshot) ([]candidate, error) {
 	var out []candidate
 	if snap.Table == schemas.Rollouts.Name {
 		for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, snap) {

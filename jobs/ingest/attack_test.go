@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/internal/miniotest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -240,7 +240,7 @@ func TestAttackConcurrentOverlappingIngests(t *testing.T) {
 				}
 				first := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 				first.Init(ctx)
-				jobs.CreateTables(ctx, first, lake.Provenance{Job: "test"})
+				tables.CreateTables(ctx, first, lake.Provenance{Job: "test"})
 				dir := t.TempDir()
 				// 1,000 shared rows, and one of each file's own.
 				fa := write(t, dir, "a.jsonl", []byte(rowsOf(1000, 0)+rowsOf(1, 5000)))

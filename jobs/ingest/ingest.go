@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"hash"
 	"io"
 	"iter"
@@ -22,7 +23,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/queries"
@@ -221,11 +221,11 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	for _, h := range []io.Writer{in.rowsKey, in.quarKey} {
 		fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", def.Name, cfg.Format, cfg.Options)
 	}
-	prov := lake.Provenance{Job: in.job, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, baseSnap.Version)}, jobs.FileRefs(paths)...)}
-	if prov.ConfigHash, err = jobs.ConfigHash(cfg); err != nil {
+	prov := lake.Provenance{Job: in.job, Inputs: append([]string{fmt.Sprintf("%s@%d", def.Name, baseSnap.Version)}, tables.FileRefs(paths)...)}
+	if prov.ConfigHash, err = tables.ConfigHash(cfg); err != nil {
 		return in.sum, err
 	}
-	written, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), in.rows(ctx, eng.DB(), plans), cfg.Write)
+	written, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), in.rows(ctx, eng.DB(), plans), cfg.Write)
 	if err != nil {
 		return in.sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
 	}
@@ -336,7 +336,7 @@ func (in *ingester[T]) commit(ctx context.Context, tbl *lake.Table, base *lake.S
 		if err != nil {
 			return *sum, err
 		}
-		qfiles, err := lake.WriteFiles(ctx, qt, jobs.Spec(schemas.Quarantine), lake.Slice(in.quarantine), in.cfg.Write)
+		qfiles, err := lake.WriteFiles(ctx, qt, tables.Spec(schemas.Quarantine), lake.Slice(in.quarantine), in.cfg.Write)
 		if err != nil {
 			return *sum, fmt.Errorf("write quarantine: %w", err)
 		}
@@ -381,7 +381,7 @@ func existing(ctx context.Context, l *lake.Lake, eng *queries.Engine, table, key
 	if len(s.Files) == 0 {
 		return known, s, nil
 	}
-	if err := eng.AddSnapshot(ctx, l, s, jobs.ParquetSchema(table)); err != nil {
+	if err := eng.AddSnapshot(ctx, l, s, tables.ParquetSchema(table)); err != nil {
 		return nil, nil, err
 	}
 	rows, err := eng.DB().QueryContext(ctx, fmt.Sprintf(`SELECT %s, content_hash FROM "%s"`, keyCol, table))

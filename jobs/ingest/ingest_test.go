@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -32,7 +32,7 @@ func newLake(t testing.TB) *lake.Lake {
 	if err := l.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.CreateTables(context.Background(), l, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := tables.CreateTables(context.Background(), l, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return l
@@ -55,7 +55,7 @@ func query(t testing.TB, l *lake.Lake, q string) *queries.Result {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if err := e.Attach(context.Background(), l, nil, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(context.Background(), l, nil, tables.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.Query(context.Background(), q)
@@ -290,7 +290,7 @@ func TestConcurrentIdenticalIngestsCommitOnce(t *testing.T) {
 	}
 	first := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
 	first.Init(ctx)
-	jobs.CreateTables(ctx, first, lake.Provenance{Job: "test"})
+	tables.CreateTables(ctx, first, lake.Provenance{Job: "test"})
 	f := write(t, t.TempDir(), "tasks.jsonl", []byte(rowsOf(50, 0)+"not json\n"))
 	errs := make(chan error, 2)
 	for range 2 {

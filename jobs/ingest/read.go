@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
 
@@ -89,7 +88,7 @@ func open(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := jobs.Decompress(path, f)
+	r, err := Decompress(path, f)
 	if err != nil {
 		f.Close()
 		return nil, err

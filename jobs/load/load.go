@@ -10,13 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/ingest"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"iter"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -130,15 +131,15 @@ func run[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], cfg Confi
 		}
 	}
 	// Pass 2: write.
-	files, err := lake.WriteFiles(ctx, tbl, jobs.Spec(def), readAll(ctx, def, cfg.Files, nil, progressFunc(progress, "write", total)), cfg.Write)
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), readAll(ctx, def, cfg.Files, nil, progressFunc(progress, "write", total)), cfg.Write)
 	if err != nil {
 		return sum, err
 	}
-	cfgHash, err := jobs.ConfigHash(cfg)
+	cfgHash, err := tables.ConfigHash(cfg)
 	if err != nil {
 		return sum, err
 	}
-	res, err := tbl.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: jobs.FileRefs(cfg.Files)})
+	res, err := tbl.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: tables.FileRefs(cfg.Files)})
 	if err != nil {
 		return sum, err
 	}
@@ -216,7 +217,7 @@ func readAll[T any](ctx context.Context, def schemas.Def[T], paths []string, h i
 				}
 			} else {
 				var r io.ReadCloser
-				if r, err = jobs.Decompress(path, src); err == nil {
+				if r, err = ingest.Decompress(path, src); err == nil {
 					err = schemas.DecodeJSONL(r, path, def, emit)
 					r.Close()
 				}

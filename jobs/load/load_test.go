@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/swelake/swelake/jobs/tables"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
@@ -30,7 +30,7 @@ func newLake(t *testing.T) (*lake.Lake, objstore.Bucket) {
 	if err := l.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return l, b

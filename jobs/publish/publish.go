@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"maps"
 	"math"
@@ -30,7 +31,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/swelake/swelake/internal/progress"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -94,7 +94,7 @@ with datasets' parquet loader.`,
 	},
 	Plan: func(ctx context.Context, env *stage.Env, c *Config) (stage.Plan, error) {
 		ref, _ := lake.ParseRef(c.Input)
-		snap, err := jobs.Pin(ctx, env.Lake, c.Input, ref.Table)
+		snap, err := tables.Pin(ctx, env.Lake, c.Input, ref.Table)
 		if err != nil {
 			return stage.Plan{}, fmt.Errorf("publish: %w", err)
 		}
@@ -177,7 +177,7 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 		return sum, err
 	}
 	defer e.Close()
-	if err := e.AddSnapshotAs(ctx, l, snap, jobs.ParquetSchema(snap.Table), "src"); err != nil {
+	if err := e.AddSnapshotAs(ctx, l, snap, tables.ParquetSchema(snap.Table), "src"); err != nil {
 		return sum, fmt.Errorf("publish: %w", err)
 	}
 	splits, err := splitsOf(ctx, e, cfg, snap)

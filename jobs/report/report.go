@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"html/template"
 	"io"
 	"math"
@@ -21,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/queries"
 )
@@ -123,7 +123,7 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 		return sum, err
 	}
 	defer e.Close()
-	if err := e.Attach(ctx, l, pins, jobs.ParquetSchema); err != nil {
+	if err := e.Attach(ctx, l, pins, tables.ParquetSchema); err != nil {
 		return sum, fmt.Errorf("report: %w", err)
 	}
 	if err := e.AttachCommits(ctx, l, pins); err != nil {

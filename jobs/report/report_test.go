@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -142,7 +142,7 @@ func TestReportInChromium(t *testing.T) {
 // to run, not an error.
 func TestReportEmptyLake(t *testing.T) {
 	l := laketest.New(t)
-	if err := (jobs.Runtime{}).InitTables(context.Background(), l); err != nil {
+	if err := tables.Init(context.Background(), l, lake.Provenance{}); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()

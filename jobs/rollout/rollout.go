@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"slices"
 	"strings"
@@ -25,7 +27,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -165,7 +166,7 @@ func validate(c *Config) error {
 	if c.Samples < 1 || c.Concurrency < 1 || c.BatchSize < 1 || c.MaxSteps < 1 {
 		return fmt.Errorf("samples %d, concurrency %d, batch_size %d, max_steps %d: each must be ≥ 1", c.Samples, c.Concurrency, c.BatchSize, c.MaxSteps)
 	}
-	_, err := jobs.ParseShard(c.Shard)
+	_, err := stage.ParseShard(c.Shard)
 	return err
 }
 
@@ -188,10 +189,10 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
 		return stage.Plan{}, fmt.Errorf("rollout: %w", err)
 	}
-	if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
+	if st.snap, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
 		return stage.Plan{}, fmt.Errorf("rollout: %w", err)
 	}
-	shard, _ := jobs.ParseShard(cfg.Shard)
+	shard, _ := stage.ParseShard(cfg.Shard)
 	inputs := []*lake.Snapshot{st.snap}
 	if st.tasks, inputs, err = selectTasks(ctx, env, *cfg, shard, inputs); err != nil {
 		return stage.Plan{}, err
@@ -350,10 +351,10 @@ func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-cha
 }
 
 // selectTasks reads the tasks to run and the snapshots they came from.
-func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, inputs []*lake.Snapshot) ([]schemas.Task, []*lake.Snapshot, error) {
+func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard stage.Shard, inputs []*lake.Snapshot) ([]schemas.Task, []*lake.Snapshot, error) {
 	var valid map[string]bool
 	if cfg.OnlyValid {
-		vsnap, err := jobs.Pin(ctx, env.Lake, schemas.TaskValidations.Name, schemas.TaskValidations.Name)
+		vsnap, err := tables.Pin(ctx, env.Lake, schemas.TaskValidations.Name, schemas.TaskValidations.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("rollout: %w", err)
 		}
@@ -391,7 +392,7 @@ func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Sha
 // committed lists the (task, sample) pairs of the run already in the lake,
 // reading only the files of the run's partition.
 func committed(ctx context.Context, env *stage.Env, runID string) (map[string]bool, int64, error) {
-	s, err := jobs.Pin(ctx, env.Lake, schemas.Rollouts.Name, schemas.Rollouts.Name)
+	s, err := tables.Pin(ctx, env.Lake, schemas.Rollouts.Name, schemas.Rollouts.Name)
 	if err != nil {
 		return nil, -1, err
 	}
@@ -421,7 +422,7 @@ func commitBatch(ctx context.Context, r *stage.Run[Config], batch []schemas.Roll
 	if err != nil {
 		return -1, err
 	}
-	files, err := lake.WriteFiles(ctx, t, jobs.Spec(schemas.Rollouts), lake.Slice(batch), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
+	files, err := lake.WriteFiles(ctx, t, tables.Spec(schemas.Rollouts), lake.Slice(batch), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
 	if err != nil {
 		return -1, fmt.Errorf("rollout %s: write: %w", r.ID, err)
 	}
@@ -467,7 +468,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	wall, _ := time.ParseDuration(cfg.WallTime)
 	cmdTimeout, _ := time.ParseDuration(cfg.CommandTimeout)
 	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": agent.Redact(st.policy.BaseURL), "model": cfg.Model}
-	ws, err := jobs.TaskWorkspace(st.sandbox.ReposDir, t)
+	ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t)
 	var tr agent.Trajectory
 	if err == nil {
 		var sb exec.Sandbox
@@ -504,7 +505,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
 		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
-			TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
+			TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
@@ -565,7 +566,7 @@ func contextCounter(env *stage.Env, dir string) func([]agent.Message) int64 {
 	}
 	tools, _ := json.Marshal(map[string]any{"tools": agent.Tools()})
 	return func(msgs []agent.Message) int64 {
-		text, err := tmpl.RenderChat(jobs.ChatOf(schemas.Rollout{Messages: messages(msgs), Raw: tools}, tok.Config()))
+		text, err := tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: messages(msgs), Raw: tools}, tok.Config()))
 		if err != nil {
 			return 0
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/trainer/chattemplate"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -75,7 +75,7 @@ func TestRolloutResumes(t *testing.T) {
 		if len(r.Messages) < 3 || r.Messages[0].Role != "system" || r.Policy != "scripted" || len(r.Raw) == 0 || r.NumTurns == 0 {
 			t.Errorf("rollout %s: %d messages, policy %q, %d turns", r.RolloutID, len(r.Messages), r.Policy, r.NumTurns)
 		}
-		if jobs.ToolsOf(r) == nil {
+		if chattemplate.ToolsOf(r) == nil {
 			t.Errorf("rollout %s: the tools offered are not in its raw record", r.RolloutID)
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"log/slog"
 	"maps"
@@ -28,7 +30,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -94,11 +95,6 @@ func (e *Env) withDefaults() {
 	}
 }
 
-// Runtime is the environment as the older job helpers take it.
-func (e *Env) Runtime() jobs.Runtime {
-	return jobs.Runtime{CacheDir: e.Lake.CacheDir(), CodeVersion: e.CodeVersion, Author: e.Author, Logger: e.Logger, Clock: e.Clock}
-}
-
 // Sandbox is the sandbox backend and repository store (ErrNoService when
 // the environment has none).
 func (e *Env) Sandbox(ctx context.Context) (exec.Backend, string, error) {
@@ -130,7 +126,7 @@ func (e *Env) Tokenizer(jobValue string) string {
 type Plan struct {
 	Inputs   []*lake.Snapshot
 	Identity []string
-	Shard    jobs.Shard
+	Shard    Shard
 	IDPrefix string // default: the job name
 	// ByContent makes the inputs' content (their files' sha256s) part of
 	// the run's identity besides their names, so that runs over different
@@ -215,7 +211,7 @@ type output struct {
 func Emit[T any, C any](r *Run[C], def schemas.Def[T], rows []T) {
 	r.outputs = append(r.outputs, output{table: def.Name, version: -1,
 		write: func(ctx context.Context, t *lake.Table, codeVersion string) (lake.Files, error) {
-			return lake.WriteFiles(ctx, t, jobs.Spec(def), lake.Slice(rows), lake.WriteOptions{CodeVersion: codeVersion})
+			return lake.WriteFiles(ctx, t, tables.Spec(def), lake.Slice(rows), lake.WriteOptions{CodeVersion: codeVersion})
 		}})
 }
 
@@ -261,7 +257,7 @@ func (d *Def[C, S]) Execute(ctx context.Context, env *Env, cfg C) (S, error) {
 			return zero, fmt.Errorf("%s: %w: %w", d.Name, ErrConfig, err)
 		}
 	}
-	if err := env.Runtime().InitTables(ctx, env.Lake); err != nil {
+	if err := tables.Init(ctx, env.Lake, lake.Provenance{CodeVersion: env.CodeVersion, Author: env.Author, Time: env.Clock().UTC()}); err != nil {
 		return zero, err
 	}
 	plan, err := d.Plan(ctx, env, &cfg)
@@ -620,7 +616,7 @@ func OpenSandbox(ctx context.Context, env *Env) (Sandbox, error) {
 // Warm warms the backend's Go build cache once per repository of the
 // tasks (a failure costs speed, and is logged).
 func (s Sandbox) Warm(ctx context.Context, tasks []*schemas.Task, log *slog.Logger) {
-	jobs.WarmGoCaches(ctx, s.Backend, s.ReposDir, tasks, log)
+	taskexec.WarmGoCaches(ctx, s.Backend, s.ReposDir, tasks, log)
 }
 
 // CommitState says where a run's first output is: committed now, or by an

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -27,7 +28,6 @@ import (
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/exec/testlog"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
@@ -287,7 +287,7 @@ func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummar
 	rs := RepoSummary{Repo: r.Name, Commit: commit, Dropped: map[string]int{}, ByKind: map[string]int{}}
 	store := filepath.Join(cfg.sandbox.ReposDir, r.Name)
 	ws := exec.Workspace{Source: store, Commit: commit}
-	if err := jobs.WarmGoCache(ctx, cfg.sandbox.Backend, r.Language, ws); err != nil {
+	if err := taskexec.WarmGoCache(ctx, cfg.sandbox.Backend, r.Language, ws); err != nil {
 		cfg.log.Warn("synth-tasks: Go build cache not warmed", "repo", r.Name, "err", err)
 	}
 	sb, err := cfg.sandbox.Backend.Open(ctx, ws)
@@ -295,7 +295,7 @@ func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummar
 		return rs, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
-	framework := jobs.Framework(r.Language)
+	framework := taskexec.Framework(r.Language)
 	res, baseline, err := exec.RunTests(ctx, sb, r.TestCmd, framework, nil, exec.Limits{Timeout: 5 * time.Minute})
 	if err != nil {
 		return rs, nil, fmt.Errorf("synth-tasks %s: baseline tests: %w", r.Name, err)

@@ -2,6 +2,7 @@ package synthtasks
 
 import (
 	"context"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +10,6 @@ import (
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -65,17 +65,17 @@ func TestSynthTasks(t *testing.T) {
 			!strings.Contains(task.ProblemStatement, task.FailToPass[0]) || task.BugPatch == "" {
 			t.Errorf("task %s: %+v", task.TaskID, task)
 		}
-		ws, err := jobs.TaskWorkspace(store, &task)
+		ws, err := taskexec.TaskWorkspace(store, &task)
 		if err != nil {
 			t.Fatal(err)
 		}
 		g, err := exec.GradePatch(ctx, b, exec.GradeSpec{Workspace: ws, Patch: []byte(task.GoldPatch), TestCmd: task.TestCmd,
-			Framework: jobs.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
+			Framework: taskexec.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
 		if err != nil || g.Status != exec.StatusResolved {
 			t.Errorf("task %s: the gold patch grades %s (%s), err %v", task.TaskID, g.Status, g.Reason, err)
 		}
 		g, err = exec.GradePatch(ctx, b, exec.GradeSpec{Workspace: ws, Patch: []byte("diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n"), TestCmd: task.TestCmd,
-			Framework: jobs.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
+			Framework: taskexec.Framework(task.Language), FailToPass: task.FailToPass, PassToPass: task.PassToPass})
 		if err != nil || g.Status != exec.StatusUnresolved {
 			t.Errorf("task %s: an unrelated patch grades %s, err %v", task.TaskID, g.Status, err)
 		}

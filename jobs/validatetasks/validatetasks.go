@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"log/slog"
 	"maps"
@@ -20,7 +22,6 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/exec"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -86,7 +87,7 @@ default (rollout.only_valid).`,
 		if _, err := time.ParseDuration(c.Timeout); err != nil || c.Runs < 1 || c.Concurrency < 1 {
 			return fmt.Errorf("runs %d, concurrency %d, timeout %q: want ≥ 1, ≥ 1 and a duration", c.Runs, c.Concurrency, c.Timeout)
 		}
-		_, err := jobs.ParseShard(c.Shard)
+		_, err := stage.ParseShard(c.Shard)
 		return err
 	},
 	Plan: func(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
@@ -95,10 +96,10 @@ default (rollout.only_valid).`,
 		if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
 			return stage.Plan{}, fmt.Errorf("validate-tasks: %w", err)
 		}
-		if st.snap, err = jobs.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
+		if st.snap, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
 			return stage.Plan{}, fmt.Errorf("validate-tasks: %w", err)
 		}
-		shard, _ := jobs.ParseShard(cfg.Shard)
+		shard, _ := stage.ParseShard(cfg.Shard)
 		cfg.Input, cfg.Concurrency, cfg.Shard = "", 0, ""
 		return stage.Plan{Inputs: []*lake.Snapshot{st.snap}, Shard: shard, IDPrefix: "val", State: st}, nil
 	},
@@ -180,7 +181,7 @@ func validate(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task
 	v := schemas.TaskValidation{TaskID: t.TaskID, Status: schemas.ValidationInvalid}
 	start := time.Now()
 	defer func() { v.DurationMS = time.Since(start).Milliseconds() }()
-	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
+	ws, err := taskexec.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		v.Reason = ReasonNoRepo
 		return v, nil
@@ -193,7 +194,7 @@ func validate(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task
 		v.Reason = ReasonNoF2P
 		return v, nil
 	}
-	spec := exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), TestCmd: t.TestCmd, Framework: jobs.Framework(t.Language),
+	spec := exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language),
 		FailToPass: t.FailToPass, PassToPass: t.PassToPass, Limits: lim}
 	base := spec
 	base.NoPatch, base.Reruns = true, cfg.Reruns

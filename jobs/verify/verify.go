@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"maps"
 	"regexp"
@@ -26,7 +27,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
-	"github.com/swelake/swelake/jobs"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -138,7 +138,7 @@ right about nine times in ten), for dry runs.`,
 		if _, err := time.ParseDuration(c.Timeout); err != nil {
 			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
 		}
-		_, err := jobs.ParseShard(c.Shard)
+		_, err := stage.ParseShard(c.Shard)
 		return err
 	},
 	Plan: plan,
@@ -191,13 +191,13 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 			return stage.Plan{}, fmt.Errorf("verify: mode %s: %w", cfg.Mode, err)
 		}
 	}
-	pin, err := jobs.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name)
+	pin, err := taskexec.PinRun(ctx, env.Lake, cfg.Input, cfg.Tasks, nil, schemas.Rollouts.Name)
 	if err != nil {
 		return stage.Plan{}, fmt.Errorf("verify: %w", err)
 	}
 	st.input, st.task = pin.Input, pin.Tasks
 	st.timeout, _ = time.ParseDuration(cfg.Timeout)
-	shard, _ := jobs.ParseShard(cfg.Shard)
+	shard, _ := stage.ParseShard(cfg.Shard)
 	cfg.Input, cfg.Tasks, cfg.Concurrency, cfg.Shard = "", "", 0, ""
 	return stage.Plan{Inputs: []*lake.Snapshot{pin.Input, pin.Tasks}, Shard: shard, IDPrefix: "verify", State: st}, nil
 }
@@ -210,7 +210,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	tasks, err := jobs.TasksByID(ctx, env.Lake, st.task, func(id string) bool { _, ok := groups[id]; return ok })
+	tasks, err := taskexec.TasksByID(ctx, env.Lake, st.task, func(id string) bool { _, ok := groups[id]; return ok })
 	if err != nil {
 		return sum, err
 	}
@@ -357,7 +357,7 @@ func round6(x float64) float64 { return float64(int64(x*1e6+0.5)) / 1e6 }
 
 // readCandidates groups the input's rollouts of this shard by task, K per
 // task, lowest sample index first.
-func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard jobs.Shard, snap *lake.Snapshot) (map[string][]schemas.Rollout, error) {
+func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard stage.Shard, snap *lake.Snapshot) (map[string][]schemas.Rollout, error) {
 	groups := map[string][]schemas.Rollout{}
 	for r, err := range lake.ReadRows[schemas.Rollout](ctx, env.Lake, snap) {
 		if err != nil {
@@ -407,12 +407,12 @@ func execute(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task,
 	if strings.TrimSpace(patch) == "" {
 		return 0, 0, 0, nil // nothing to execute: no test can be credited
 	}
-	ws, err := jobs.TaskWorkspace(sb.ReposDir, t)
+	ws, err := taskexec.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		return 0, -1, 0, fmt.Errorf("execution: %w", err)
 	}
 	gr, err := exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: t.TestCmd,
-		Framework: jobs.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
+		Framework: taskexec.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
 	if err != nil || gr.Status == exec.StatusInfraError {
 		return 0, -1, 0, fmt.Errorf("execution: %s", cmp.Or(gr.Reason, fmt.Sprint(err)))
 	}

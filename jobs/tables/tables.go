@@ -1,8 +1,7 @@
-// Package jobs wires the stages of swelake: each sub-package is one job, a
-// function of pinned input snapshots and a typed config to a new snapshot
-// that records its provenance. This package holds what they share: how the
-// tables of package schemas become lake tables.
-package jobs
+// Package tables makes the tables of package schemas lake tables (row
+// specs, schemas, creation) and pins snapshots of them: the glue between
+// schemas, which knows no storage, and lake, which knows no swelake table.
+package tables
 
 import (
 	"context"
@@ -139,4 +138,12 @@ func Pin(ctx context.Context, l *lake.Lake, ref, want string) (*lake.Snapshot, e
 		return nil, fmt.Errorf("input %s: %w", ref, err)
 	}
 	return s, nil
+}
+
+// Init creates every table of this version that does not exist yet, as
+// every job does before it reads or writes (prov names who asked).
+func Init(ctx context.Context, l *lake.Lake, prov lake.Provenance) error {
+	prov.Job = "init"
+	_, err := CreateTables(ctx, l, prov)
+	return err
 }

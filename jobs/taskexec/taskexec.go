@@ -1,4 +1,6 @@
-package jobs
+// Package taskexec turns tasks into sandbox workspaces and gradings into
+// evaluation rows: what every execution stage shares.
+package taskexec
 
 import (
 	"cmp"
@@ -8,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/jobs/tables"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -165,25 +168,25 @@ type PinnedRun struct {
 	ConfigHash   string
 }
 
-// PinRun pins input (default: the first of tables; it must be a snapshot of
+// PinRun pins input (default: the first of kinds; it must be a snapshot of
 // one of them) and tasks (default tasks@latest), and hashes cfg with them.
-func PinRun(ctx context.Context, l *lake.Lake, input, tasks string, cfg any, tables ...string) (PinnedRun, error) {
+func PinRun(ctx context.Context, l *lake.Lake, input, tasks string, cfg any, kinds ...string) (PinnedRun, error) {
 	var p PinnedRun
-	in := cmp.Or(input, tables[0])
+	in := cmp.Or(input, kinds[0])
 	ref, err := lake.ParseRef(in)
 	if err != nil {
 		return p, fmt.Errorf("input %q: %w", in, err)
 	}
-	if !slices.Contains(tables, ref.Table) {
-		return p, fmt.Errorf("input %q: want a %s snapshot", in, strings.Join(tables, " or "))
+	if !slices.Contains(kinds, ref.Table) {
+		return p, fmt.Errorf("input %q: want a %s snapshot", in, strings.Join(kinds, " or "))
 	}
-	if p.Input, err = Pin(ctx, l, in, ref.Table); err != nil {
+	if p.Input, err = tables.Pin(ctx, l, in, ref.Table); err != nil {
 		return p, err
 	}
-	if p.Tasks, err = Pin(ctx, l, cmp.Or(tasks, schemas.Tasks.Name), schemas.Tasks.Name); err != nil {
+	if p.Tasks, err = tables.Pin(ctx, l, cmp.Or(tasks, schemas.Tasks.Name), schemas.Tasks.Name); err != nil {
 		return p, err
 	}
-	p.ConfigHash, err = ConfigHash(struct {
+	p.ConfigHash, err = tables.ConfigHash(struct {
 		Cfg    any
 		Inputs []string
 	}{cfg, []string{p.Input.Ref().String(), p.Tasks.Ref().String()}})
