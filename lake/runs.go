@@ -128,6 +128,11 @@ func (l *Lake) LatestRun(ctx context.Context, job string, keep func(*RunRecord) 
 	return nil, fmt.Errorf("%w of %s in %s", ErrNoRun, job, l.URL())
 }
 
+// RunJobs lists the jobs that have run records.
+func (l *Lake) RunJobs(ctx context.Context) ([]string, error) {
+	return l.bucket.Dirs(ctx, "runs/")
+}
+
 // Runs lists a job's complete runs, oldest first.
 func (l *Lake) Runs(ctx context.Context, job string) ([]*RunRecord, error) {
 	var out []*RunRecord

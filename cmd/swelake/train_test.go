@@ -88,6 +88,11 @@ func trainingRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 		t.Fatalf("lake runs curate:\n%s", runs)
 	}
 	c.fails("not a job", 2, "lake", "runs", "no-such-job", lk)
+	// In SQL, lake_runs leads to the latest run's rows.
+	kept := c.ok("sql", lk, "--csv", "SELECT count(*) AS kept, any_value(r.outputs['task_stats']) AS stats FROM curation c JOIN (SELECT id, outputs FROM lake_runs WHERE job = 'curate' ORDER BY seq DESC LIMIT 1) r ON c.curation_id = r.id WHERE c.kept")
+	if kept != "kept,stats\n3,1\n" {
+		t.Fatalf("the latest curation through lake_runs:\n%s", kept)
+	}
 	drops := c.ok("sql", lk, "--csv", "SELECT rule, dropped FROM curation_drops WHERE rule IN ('reward','difficulty') ORDER BY rule")
 	if drops != "rule,dropped\ndifficulty,4\nreward,4\n" {
 		t.Fatalf("curation_drops:\n%s", drops)
