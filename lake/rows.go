@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"runtime"
 	"sync"
 
@@ -37,7 +36,7 @@ func ReadRows[T any](ctx context.Context, l *Lake, s *Snapshot) iter.Seq2[T, err
 
 func readFile[T any](ctx context.Context, path string, s *Snapshot, f File, yield func(T, error) bool) bool {
 	var zero T
-	pf, fh, err := OpenParquet(path)
+	pf, fh, err := parquetfile.Open(path)
 	if err != nil {
 		return yield(zero, fmt.Errorf("read %s file %s: %w", s.Ref(), f.Path, err))
 	}
@@ -119,6 +118,3 @@ func MapRows[T, R any](ctx context.Context, l *Lake, s *Snapshot,
 	}
 	return g.Wait()
 }
-
-// OpenParquet opens a local Parquet file (close the *os.File when done).
-func OpenParquet(path string) (*parquet.File, *os.File, error) { return parquetfile.Open(path) }

@@ -2,7 +2,7 @@ package queries
 
 import (
 	"context"
-	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -87,27 +87,34 @@ func (e *Engine) AttachCommits(ctx context.Context, l *lake.Lake, pins map[strin
 			}
 		}
 	}
-	if err := attachRuns(ctx, tx, l); err != nil {
-		return err
-	}
 	return tx.Commit()
 }
 
 // RunsView is the name of the table of complete job runs.
 const RunsView = "lake_runs"
 
-// attachRuns makes lake_runs: one row per complete run (its run record):
+// AttachRuns makes lake_runs: one row per complete run (its run record),
 // the way to a run's rows in SQL, e.g. the latest curation's decisions:
 //
 //	SELECT c.* FROM curation c JOIN (SELECT id FROM lake_runs WHERE job = 'curate'
 //	  ORDER BY seq DESC LIMIT 1) r ON c.curation_id = r.id
-func attachRuns(ctx context.Context, tx *sql.Tx, l *lake.Lake) error {
+func (e *Engine) AttachRuns(ctx context.Context, l *lake.Lake) error {
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TABLE `+RunsView+` (
 		job VARCHAR, id VARCHAR, run_key VARCHAR, shard VARCHAR, config_hash VARCHAR, inputs VARCHAR[],
 		outputs MAP(VARCHAR, BIGINT), code_version VARCHAR, author VARCHAR, time TIMESTAMPTZ, seconds DOUBLE,
 		seq BIGINT, config JSON, summary JSON)`); err != nil {
 		return fmt.Errorf("create %s: %w", RunsView, err)
 	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+RunsView+` VALUES (?, ?, ?, ?, ?, ?::VARCHAR[], ?::JSON::MAP(VARCHAR, BIGINT), ?, ?, ?, ?, ?, ?::JSON, ?::JSON)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
 	jobs, err := l.RunJobs(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", RunsView, err)
@@ -118,27 +125,15 @@ func attachRuns(ctx context.Context, tx *sql.Tx, l *lake.Lake) error {
 			return fmt.Errorf("%s: %w", RunsView, err)
 		}
 		for _, r := range recs {
-			keys := slices.Sorted(maps.Keys(r.Outputs))
-			vals := make([]string, len(keys))
-			for i, k := range keys {
-				vals[i] = fmt.Sprint(r.Outputs[k])
-			}
-			outputs := "MAP {" + strings.Join(func() []string {
-				out := make([]string, len(keys))
-				for i, k := range keys {
-					out[i] = quoteAll([]string{k})[0] + ": " + vals[i]
-				}
-				return out
-			}(), ", ") + "}"
-			stmt := `INSERT INTO ` + RunsView + ` VALUES (?, ?, ?, ?, ?, ?::VARCHAR[], ` + outputs + `, ?, ?, ?, ?, ?, ?::JSON, ?::JSON)`
-			if _, err := tx.ExecContext(ctx, stmt, r.Job, r.ID, r.RunKey, nullIf(r.Shard), r.ConfigHash,
-				"["+strings.Join(quoteAll(r.Inputs), ", ")+"]", r.CodeVersion, r.Author, r.Time, r.Seconds, r.Seq,
+			outputs, _ := json.Marshal(r.Outputs)
+			if _, err := stmt.ExecContext(ctx, r.Job, r.ID, r.RunKey, nullIf(r.Shard), r.ConfigHash,
+				"["+strings.Join(quoteAll(r.Inputs), ", ")+"]", string(outputs), r.CodeVersion, r.Author, r.Time, r.Seconds, r.Seq,
 				jsonOrNull(r.Config), jsonOrNull(r.Summary)); err != nil {
 				return fmt.Errorf("%s: %s %s: %w", RunsView, r.Job, r.ID, err)
 			}
 		}
 	}
-	return nil
+	return tx.Commit()
 }
 
 func jsonOrNull(b []byte) string {

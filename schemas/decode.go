@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
@@ -82,7 +81,7 @@ func decodeRow[T any](data []byte, def Def[T]) (T, error) {
 // (a missing column takes its zero value; a required one must be present) and
 // calls fn with each row.
 func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) error {
-	pf, f, err := OpenParquet(path)
+	pf, f, err := parquetfile.Open(path)
 	if err != nil {
 		return err
 	}
@@ -124,5 +123,3 @@ func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) 
 	}
 }
 
-// OpenParquet opens a local Parquet file (close the *os.File when done).
-func OpenParquet(path string) (*parquet.File, *os.File, error) { return parquetfile.Open(path) }

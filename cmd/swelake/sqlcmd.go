@@ -98,8 +98,13 @@ ingested rows into SQL (docs/security.md).`,
 			if err := e.Attach(ctx, l, pinMap, tables.ParquetSchema); err != nil {
 				return err
 			}
-			if strings.Contains(text, queries.CommitsView) || strings.Contains(text, queries.RunsView) {
+			if strings.Contains(text, queries.CommitsView) {
 				if err := e.AttachCommits(ctx, l, pinMap); err != nil {
+					return err
+				}
+			}
+			if strings.Contains(text, queries.RunsView) {
+				if err := e.AttachRuns(ctx, l); err != nil {
 					return err
 				}
 			}

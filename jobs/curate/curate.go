@@ -357,7 +357,7 @@ func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error
 // setParams sets every rule parameter as a DuckDB variable.
 func setParams(ctx context.Context, db *sql.DB, params Params) error {
 	for _, v := range params.variables() {
-		lit, err := literal(v.value)
+		lit, err := queries.Literal(v.value)
 		if err != nil {
 			return fmt.Errorf("curate: parameter %s.%s: %w", v.rule, v.name, err)
 		}

@@ -6,10 +6,8 @@ import (
 	"io/fs"
 	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 
-	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/rl"
 )
@@ -230,15 +228,4 @@ func checkVariables(r Rule, p Params) error {
 		}
 	}
 	return nil
-}
-
-// literal renders a parameter for SET VARIABLE.
-func literal(v any) (string, error) {
-	switch x := v.(type) {
-	case int64:
-		return queries.Literal(x)
-	case []string:
-		return queries.Literal(slices.Clone(x))
-	}
-	return queries.Literal(v)
 }

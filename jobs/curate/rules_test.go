@@ -2,6 +2,7 @@ package curate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -99,7 +100,7 @@ func decisions(t *testing.T, rule string, rollouts []schemas.Rollout, tasks []sc
 	}
 	l := laketest.New(t)
 	for i := range rollouts {
-		rollouts[i].RunID = cmpOr(rollouts[i].RunID, "run")
+		rollouts[i].RunID = cmp.Or(rollouts[i].RunID, "run")
 		if rollouts[i].ContentHash == "" {
 			rollouts[i].ContentHash = "h-" + rollouts[i].RolloutID
 		}
@@ -132,11 +133,4 @@ func decisions(t *testing.T, rule string, rollouts []schemas.Rollout, tasks []sc
 	}
 	slices.Sort(lines)
 	return fmt.Sprintln(strings.Join(lines, "\n"))
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

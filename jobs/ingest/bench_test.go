@@ -105,16 +105,9 @@ func realTexts(tb testing.TB) []string {
 // holds about size bytes.
 func writeTrajectories(tb testing.TB, path string, size int64, seed uint64, c corpus) int64 {
 	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
 	r := rand.New(rand.NewPCG(seed, 11))
 	text := textSource(tb, c, r)
-	var written int64
-	for i := 0; written < size; i++ {
+	return writeRows(tb, path, size, func(i int) []map[string]any {
 		msgs := make([]map[string]any, 100)
 		for j := range msgs {
 			switch {
@@ -128,9 +121,30 @@ func writeTrajectories(tb testing.TB, path string, size int64, seed uint64, c co
 				msgs[j] = map[string]any{"role": "tool", "tool_call_id": fmt.Sprint("call_", j-1), "content": text(200 + r.IntN(3801))}
 			}
 		}
-		row, _ := json.Marshal(map[string]any{"messages": msgs, "task_id": fmt.Sprintf("swe-bench/t__t-%d", i/4), "run_id": "bench",
-			"rollout_id": fmt.Sprint("r", i), "reward": float64(r.IntN(2)), "exit_reason": "submitted", "patch": text(500)})
-		n, _ := w.Write(append(row, '\n'))
+		return msgs
+	}, func() map[string]any { return map[string]any{"reward": float64(r.IntN(2)), "patch": text(500)} })
+}
+
+// writeRows writes OpenAI-chat trajectory rows, the messages of row i from
+// msgs and its reward and patch from extra, until the file holds about size
+// bytes; it returns the bytes written.
+func writeRows(tb testing.TB, path string, size int64, msgs func(i int) []map[string]any, extra func() map[string]any) int64 {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var written int64
+	for i := 0; written < size; i++ {
+		row := map[string]any{"messages": msgs(i), "task_id": fmt.Sprintf("swe-bench/t__t-%d", i/4), "run_id": "bench",
+			"rollout_id": fmt.Sprint("r", i), "exit_reason": "submitted"}
+		for k, v := range extra() {
+			row[k] = v
+		}
+		data, _ := json.Marshal(row)
+		n, _ := w.Write(append(data, '\n'))
 		written += int64(n)
 	}
 	if err := w.Flush(); err != nil {

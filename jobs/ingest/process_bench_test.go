@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -104,16 +103,9 @@ const toolsCorpus corpus = "tools"
 // each answered by a tool turn.
 func writeToolCalls(tb testing.TB, path string, size int64, seed uint64) int64 {
 	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
 	r := rand.New(rand.NewPCG(seed, 13))
 	text := textSource(tb, realCorpus, r)
-	var written int64
-	for i := 0; written < size; i++ {
+	return writeRows(tb, path, size, func(int) []map[string]any {
 		msgs := []map[string]any{{"role": "system", "content": text(400)}, {"role": "user", "content": text(1500)}}
 		for turn := 0; turn < 30; turn++ {
 			var calls []any
@@ -138,13 +130,6 @@ func writeToolCalls(tb testing.TB, path string, size int64, seed uint64) int64 {
 			msgs = append(msgs, map[string]any{"role": "assistant", "content": text(100 + r.IntN(400)), "tool_calls": calls})
 			msgs = append(msgs, answers...)
 		}
-		row, _ := json.Marshal(map[string]any{"messages": msgs, "task_id": fmt.Sprintf("swe-bench/t__t-%d", i/4), "run_id": "bench",
-			"rollout_id": fmt.Sprint("r", i), "reward": float64(r.IntN(2)), "exit_reason": "submitted", "patch": text(500)})
-		n, _ := w.Write(append(row, '\n'))
-		written += int64(n)
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	return written
+		return msgs
+	}, func() map[string]any { return map[string]any{"reward": float64(r.IntN(2)), "patch": text(500)} })
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swelake/swelake/internal/parquetfile"
 	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"maps"
@@ -410,7 +411,7 @@ func putOnce(ctx context.Context, b objstore.Bucket, key, local, sha string) err
 // below 2,048 rows per group, which for long trajectories is far above
 // 100 MB. Same input, same bytes: the copy is deterministic.
 func rewrite(src, dst string, rowGroupBytes int64) (*parquet.Schema, error) {
-	pf, in, err := lake.OpenParquet(src)
+	pf, in, err := parquetfile.Open(src)
 	if err != nil {
 		return nil, err
 	}

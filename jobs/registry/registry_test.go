@@ -2,7 +2,9 @@ package registry
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -35,10 +37,36 @@ func TestJobsDoc(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	if err := Check(); err != nil {
+	if err := check(); err != nil {
 		t.Fatal(err)
 	}
 	if len(Jobs()) < 14 {
 		t.Fatalf("%d jobs registered", len(Jobs()))
 	}
+}
+
+// check verifies the registry: job names and sections unique, every flag
+// and argument key a key of its config.
+func check() error {
+	names, sections := map[string]bool{}, map[string]bool{}
+	for _, j := range Jobs() {
+		info := j.Describe()
+		if names[info.Name] || sections[info.ConfigSection()] {
+			return fmt.Errorf("job %s: its name or config section is taken", info.Name)
+		}
+		names[info.Name], sections[info.ConfigSection()] = true, true
+		have := map[string]bool{}
+		for _, k := range keys(reflect.ValueOf(j.NewConfig()).Elem(), "") {
+			have[k.name] = true
+		}
+		for _, f := range info.Flags {
+			if !have[f.Key] {
+				return fmt.Errorf("job %s: flag --%s sets %q, not a key of its config", info.Name, f.Name, f.Key)
+			}
+		}
+		if info.ArgsKey != "" && !have[info.ArgsKey] {
+			return fmt.Errorf("job %s: its arguments set %q, not a key of its config", info.Name, info.ArgsKey)
+		}
+	}
+	return nil
 }

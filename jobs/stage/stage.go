@@ -542,10 +542,7 @@ type Static struct {
 
 // Sandbox implements Services.
 func (s Static) Sandbox(context.Context) (exec.Backend, string, error) {
-	if s.Backend == nil || s.ReposDir == "" {
-		return nil, "", fmt.Errorf("sandbox: %w (no backend or repository store)", ErrNoService)
-	}
-	return s.Backend, s.ReposDir, nil
+	return s.Backend, s.ReposDir, nil // OpenSandbox says what is missing
 }
 
 // Endpoint implements Services.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
@@ -258,5 +257,4 @@ func TestHashIgnoresTagsAndNumberSpelling(t *testing.T) {
 	if _, err := stage.Hash(struct{ F func() }{func() {}}); err == nil {
 		t.Fatal("a func was hashed")
 	}
-	_ = io.Discard
 }
