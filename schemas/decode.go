@@ -122,4 +122,3 @@ func ReadParquet[T any](path string, def Def[T], fn func(row int64, r T) error) 
 		}
 	}
 }
-
