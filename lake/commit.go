@@ -54,8 +54,20 @@ func (t *Table) Create(ctx context.Context, schema Schema, partitionBy []string,
 		case rerr == nil && existing.Schema == nil:
 			return Result{}, fmt.Errorf("create %s: %w: version 0 has no schema", t.name, ErrCorrupt)
 		case rerr == nil && (existing.Schema.Fingerprint != schema.Fingerprint || !slices.Equal(existing.PartitionBy, partitionBy)):
-			return Result{}, fmt.Errorf("create %s: %w: the table exists with schema %s v%d partitioned by %v",
-				t.name, ErrSchemaMismatch, existing.Schema.Name, existing.Schema.Version, existing.PartitionBy)
+			// A migration may have moved the table to this schema since.
+			cur := existing.Schema
+			if latest, err := t.Snapshot(ctx, Latest); err == nil {
+				cur = &latest.Schema
+			}
+			if cur.Fingerprint == schema.Fingerprint && slices.Equal(existing.PartitionBy, partitionBy) {
+				return Result{Commit: existing, AlreadyCommitted: true}, nil
+			}
+			hint := ""
+			if cur.Name == schema.Name && cur.Version < schema.Version {
+				hint = " (run swelake lake migrate " + t.name + ")"
+			}
+			return Result{}, fmt.Errorf("create %s: %w: the table exists with schema %s v%d partitioned by %v, this swelake writes v%d%s",
+				t.name, ErrSchemaMismatch, cur.Name, cur.Version, existing.PartitionBy, schema.Version, hint)
 		case rerr == nil:
 			return Result{Commit: existing, AlreadyCommitted: true}, nil
 		case errors.Is(rerr, ErrCorrupt):
@@ -123,6 +135,26 @@ func (t *Table) DeletePartitions(ctx context.Context, base *Snapshot, partitions
 	return t.commit(ctx, c, base, nil)
 }
 
+// Migrate replaces every file of base with files written with a new schema
+// (a later version of the table's), as one commit: readers of the latest
+// version see the table migrated whole; earlier versions keep their schema
+// and files (until gc). Any commit that lands after base makes it fail with
+// a *ConflictError: the caller migrates again from the newer snapshot.
+// Its log entry has format 2 (FormatVersion): a swelake older than this
+// refuses the table with "format 2 is newer" instead of misreading it.
+func (t *Table) Migrate(ctx context.Context, base *Snapshot, schema Schema, files Files, prov Provenance) (Result, error) {
+	c := t.newCommit(OpMigrate, prov)
+	c.Format = FormatVersion
+	c.Schema = &schema
+	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
+	c.Removed = slices.Clone(base.Files)
+	res, err := t.commit(ctx, c, base, nil)
+	if errors.Is(err, ErrConflict) {
+		t.deleteFiles(files.Files)
+	}
+	return res, err
+}
+
 func filesIn(s *Snapshot, partitions []Partition) []File {
 	want := map[string]bool{}
 	for _, p := range partitions {
@@ -147,7 +179,7 @@ func (t *Table) newCommit(op Operation, prov Provenance) *Commit {
 	if prov.Author == "" {
 		prov.Author = t.lake.opts.Author
 	}
-	return &Commit{Format: FormatVersion, Table: t.name, CommitID: uuid.NewString(), Operation: op, Provenance: prov}
+	return &Commit{Format: baseFormat, Table: t.name, CommitID: uuid.NewString(), Operation: op, Provenance: prov}
 }
 
 func (t *Table) sleep(ctx context.Context, attempt int) error {
@@ -260,6 +292,15 @@ func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot, check Che
 
 // prepare fills in the fields that depend on the version being committed.
 func (t *Table) prepare(c *Commit, latest *Snapshot) error {
+	if c.Operation == OpMigrate {
+		if c.Schema == nil || c.SchemaFingerprint != c.Schema.Fingerprint {
+			return fmt.Errorf("commit %s: %w: a migration's files must be written with its new schema", t.name, ErrSchemaMismatch)
+		}
+		if c.Schema.Name != latest.Schema.Name || c.Schema.Version <= latest.Schema.Version {
+			return fmt.Errorf("commit %s: migrate %s v%d to %s v%d: a migration goes to a later version of the same table",
+				t.name, latest.Schema.Name, latest.Schema.Version, c.Schema.Name, c.Schema.Version)
+		}
+	}
 	if c.Operation == OpAppend || c.Operation == OpOverwrite {
 		if c.SchemaFingerprint != latest.Schema.Fingerprint {
 			return fmt.Errorf("commit %s: %w: files written with schema %.12s, table has %s v%d (%.12s)",
@@ -301,6 +342,10 @@ func hasCols(p Partition, cols []string) bool {
 
 // conflicts reports whether ours cannot be committed after other.
 func conflicts(ours, other *Commit) error {
+	if ours.Operation == OpMigrate || other.Operation == OpMigrate {
+		return &ConflictError{Table: ours.Table, Version: other.Version,
+			Reason: fmt.Sprintf("a schema migration and a %s cannot pass each other (run key %q)", other.Operation, other.Provenance.RunKey)}
+	}
 	if ours.Operation != OpOverwrite && ours.Operation != OpDelete {
 		return nil // appends never conflict
 	}

@@ -8,9 +8,15 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the on-storage format written by this
-// code (docs/lake-format.md). Readers refuse entries with a higher version.
-const FormatVersion = 1
+// FormatVersion is the newest version of the on-storage format this code
+// reads and writes (docs/lake-format.md). Readers refuse entries with a
+// higher version. Entries are written with the lowest version that can
+// express them (baseFormat), so that older readers keep reading lakes that
+// use no newer feature: format 2 added the migrate operation.
+const FormatVersion = 2
+
+// baseFormat is the version of every entry but a migration's.
+const baseFormat = 1
 
 // Operation is what a commit did.
 type Operation string
@@ -20,6 +26,7 @@ const (
 	OpAppend    Operation = "append"               // adds files
 	OpOverwrite Operation = "overwrite-partitions" // replaces every file of some partitions
 	OpDelete    Operation = "delete"               // removes every file of some partitions
+	OpMigrate   Operation = "migrate"              // a new schema version: every file replaced (format 2)
 )
 
 // Partition is a set of partition column values, e.g. {"run_id": "r1"}.
@@ -82,6 +89,8 @@ type File struct {
 	Rows      int64     `json:"rows"`
 	Bytes     int64     `json:"bytes"`
 	SHA256    string    `json:"sha256"` // lowercase hex of the file's bytes
+	// Raw are the raw sources its rows point at (sha256 of each; see raw.go).
+	Raw []string `json:"raw,omitempty"`
 }
 
 // Schema identifies a table's schema.

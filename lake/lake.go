@@ -128,7 +128,7 @@ type marker struct {
 
 // Init writes the root marker if it is absent. It is idempotent.
 func (l *Lake) Init(ctx context.Context) error {
-	data, _ := json.Marshal(marker{Format: FormatVersion, Created: l.opts.Clock().UTC()})
+	data, _ := json.Marshal(marker{Format: baseFormat, Created: l.opts.Clock().UTC()})
 	err := l.bucket.PutIfAbsent(ctx, markerKey, strings.NewReader(string(data)+"\n"), int64(len(data)+1))
 	if err != nil && !errors.Is(err, objstore.ErrExist) {
 		return fmt.Errorf("init lake %s: %w", l.URL(), err)

@@ -26,7 +26,7 @@ type Problem struct {
 func (p Problem) String() string { return fmt.Sprintf("%s/%s: %s", p.Table, p.Path, p.Reason) }
 
 // Verify re-hashes every file of the snapshot and compares size and sha256
-// with the log. progress, if not nil, is called after each file with the
+// with the log, and checks every raw source the files point at. progress, if not nil, is called after each file with the
 // bytes verified so far. Storage errors other than a missing file are
 // returned as errors; mismatches and missing files as Problems.
 func (t *Table) Verify(ctx context.Context, s *Snapshot, progress func(done int64)) ([]Problem, error) {
@@ -51,6 +51,22 @@ func (t *Table) Verify(ctx context.Context, s *Snapshot, progress func(done int6
 			done += f.Bytes
 			if progress != nil {
 				progress(done)
+			}
+			return nil
+		})
+	}
+	// The raw sources the files' rows point at: present, and hashing to
+	// their names.
+	for _, sum := range s.RawSources() {
+		g.Go(func() error {
+			reason, err := t.lake.VerifyRaw(gctx, sum)
+			if err != nil {
+				return fmt.Errorf("raw source %.12s: %w", sum, err)
+			}
+			if reason != "" {
+				mu.Lock()
+				problems = append(problems, Problem{Table: t.name, Path: RawKey(sum), Reason: reason})
+				mu.Unlock()
 			}
 			return nil
 		})
@@ -95,7 +111,7 @@ type GCResult struct {
 }
 
 // GC deletes orphans older than olderThan: data files that no commit of the
-// table's log names (from killed or failed writers), on local disk staged
+// table's log names, raw sources no data file points at (from killed or failed writers), on local disk staged
 // temp files, and on S3 unfinished multipart uploads. A file any snapshot names is never deleted. Files are listed
 // before the log is read, so a file committed during gc is always seen as
 // named; the grace period protects files written but not yet committed.
@@ -108,6 +124,15 @@ func (l *Lake) GC(ctx context.Context, olderThan time.Duration, dryRun bool) (GC
 	}
 	var candidates []objstore.ObjectInfo
 	named := map[string]bool{}
+	// Raw sources no data file of any version points at (an ingest that
+	// stored its sources and then failed), listed before any log is read,
+	// like data files.
+	for info, err := range l.bucket.List(ctx, "raw/") {
+		if err != nil {
+			return res, fmt.Errorf("gc raw sources: %w", err)
+		}
+		candidates = append(candidates, info)
+	}
 	for _, name := range tables {
 		prefix := "tables/" + name + "/data/"
 		var listed []objstore.ObjectInfo
@@ -125,6 +150,9 @@ func (l *Lake) GC(ctx context.Context, olderThan time.Duration, dryRun bool) (GC
 		for _, c := range commits {
 			for _, f := range c.Added {
 				named[FileKey(name, f.Path)] = true
+				for _, r := range f.Raw {
+					named[RawKey(r)] = true
+				}
 			}
 		}
 		candidates = append(candidates, listed...)

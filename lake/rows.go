@@ -34,6 +34,20 @@ func ReadRows[T any](ctx context.Context, l *Lake, s *Snapshot) iter.Seq2[T, err
 	}
 }
 
+// ReadFileRows streams the rows of one data file of a snapshot into T
+// (checked against the log's sha256 first, like ReadRows).
+func ReadFileRows[T any](ctx context.Context, l *Lake, s *Snapshot, f File) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		path, err := l.LocalPath(ctx, s.Table, f)
+		if err != nil {
+			var zero T
+			yield(zero, fmt.Errorf("read %s: %w", s.Ref(), err))
+			return
+		}
+		readFile(ctx, path, s, f, yield)
+	}
+}
+
 func readFile[T any](ctx context.Context, path string, s *Snapshot, f File, yield func(T, error) bool) bool {
 	var zero T
 	pf, fh, err := parquetfile.Open(path)

@@ -93,6 +93,11 @@ func (s *Snapshot) apply(c *Commit) error {
 		}
 		s.Schema = *c.Schema
 		s.PartitionBy = slices.Clone(c.PartitionBy)
+	case OpMigrate:
+		if c.Schema == nil {
+			return fmt.Errorf("apply %s@%d: %w: migrate without schema", c.Table, c.Version, ErrCorrupt)
+		}
+		s.Schema = *c.Schema
 	case OpAppend, OpOverwrite, OpDelete:
 	default:
 		return fmt.Errorf("apply %s@%d: %w: unknown operation %q", c.Table, c.Version, ErrCorrupt, c.Operation)
@@ -290,7 +295,7 @@ func (t *Table) readCheckpoint(ctx context.Context) *Snapshot {
 }
 
 func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) error {
-	cp := checkpoint{Format: FormatVersion, Table: t.name, Version: s.Version, Schema: s.Schema,
+	cp := checkpoint{Format: baseFormat, Table: t.name, Version: s.Version, Schema: s.Schema,
 		PartitionBy: s.PartitionBy, Files: s.Files, RunKeys: s.runKeys}
 	data, err := json.Marshal(cp)
 	if err != nil {

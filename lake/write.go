@@ -10,6 +10,7 @@ import (
 	"io"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +35,9 @@ type RowSpec[T any] struct {
 	// SizeOf estimates a row's uncompressed size in bytes, to bound row
 	// groups and files of rows with large text columns. nil: count rows only.
 	SizeOf func(*T) int
+	// RawOf returns the raw source a row points at ("" : none): each data
+	// file lists its rows' sources (File.Raw) for gc and verify.
+	RawOf func(*T) string
 }
 
 // WriteOptions bounds row groups and files. Zero values take the defaults.
@@ -88,12 +92,26 @@ type batch[T any] struct {
 // On error, the files already written are deleted (best effort; gc removes
 // what remains).
 func WriteFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter.Seq2[T, error], opts WriteOptions) (Files, error) {
+	return writeFiles(ctx, t, spec, rows, opts, false)
+}
+
+// WriteMigrationFiles writes rows of a later schema version of the table
+// than its latest (the files of a Table.Migrate).
+func WriteMigrationFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter.Seq2[T, error], opts WriteOptions) (Files, error) {
+	return writeFiles(ctx, t, spec, rows, opts, true)
+}
+
+func writeFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter.Seq2[T, error], opts WriteOptions, migrating bool) (Files, error) {
 	opts.defaults()
 	snap, err := t.Snapshot(ctx, Latest)
 	if err != nil {
 		return Files{}, err
 	}
-	if spec.Schema.Fingerprint != snap.Schema.Fingerprint {
+	if migrating && (spec.Schema.Name != snap.Schema.Name || spec.Schema.Version <= snap.Schema.Version) {
+		return Files{}, fmt.Errorf("write %s: %w: a migration writes a later version than %s v%d, not %s v%d",
+			t.name, ErrSchemaMismatch, snap.Schema.Name, snap.Schema.Version, spec.Schema.Name, spec.Schema.Version)
+	}
+	if !migrating && spec.Schema.Fingerprint != snap.Schema.Fingerprint {
 		return Files{}, fmt.Errorf("write %s: %w: rows have schema %s v%d, table has %s v%d",
 			t.name, ErrSchemaMismatch, spec.Schema.Name, spec.Schema.Version, snap.Schema.Name, snap.Schema.Version)
 	}
@@ -281,6 +299,7 @@ func (w *partWriter[T]) create(ctx context.Context, part Partition) (*dataFile[T
 		pw:     pw,
 		sha:    sha256.New(),
 		putErr: make(chan error, 1),
+		rawOf:  w.spec.RawOf,
 	}
 	f.w = parquet.NewGenericWriter[T](f, parquetOptions[T](w.spec.Schema, w.opts)...)
 	go func() {
@@ -304,6 +323,7 @@ type dataFile[T any] struct {
 	size   int64
 	bytes  int64 // estimated content, for rolling files
 	putErr chan error
+	rawOf  func(*T) string
 
 	waited bool
 	upload error // the upload's result, once waited
@@ -319,6 +339,13 @@ func (f *dataFile[T]) Write(p []byte) (int, error) {
 func (f *dataFile[T]) writeRowGroup(rows []T) error {
 	if _, err := f.w.Write(rows); err != nil {
 		return f.abort("write rows to", err)
+	}
+	if f.rawOf != nil {
+		for i := range rows {
+			if r := f.rawOf(&rows[i]); r != "" && !slices.Contains(f.file.Raw, r) {
+				f.file.Raw = append(f.file.Raw, r)
+			}
+		}
 	}
 	if err := f.w.Flush(); err != nil { // ends the row group
 		return f.abort("flush row group of", err)

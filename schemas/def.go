@@ -100,17 +100,35 @@ var (
 		},
 	})
 	Rollouts = newDef(Def[Rollout]{
-		Name: "rollouts", Version: 2, PartitionBy: "run_id",
+		Name: "rollouts", Version: 3, PartitionBy: "run_id",
 		Key:       []string{"rollout_id"},
 		Required:  []string{"rollout_id", "run_id"}, // task_id is empty for SFT exports that do not name the task
 		partition: func(r *Rollout) string { return r.RunID },
 		size: func(r *Rollout) int {
-			n := len(r.Patch) + len(r.TestReport) + len(r.Raw) + 128
+			n := len(r.Patch) + len(r.TestReport) + len(r.Tools) + 192
 			for _, m := range r.Messages {
 				n += len(m.Content) + 32
 				for _, c := range m.ToolCalls {
 					n += len(c.Arguments) + len(c.Name) + len(c.ID)
 				}
+			}
+			for _, a := range r.Actions {
+				n += len(a.Tool) + len(a.Command) + len(a.Params) + 16
+			}
+			return n
+		},
+	})
+	// RolloutsV2 is the rollouts table as schema v2 wrote it (lake migrate's
+	// input).
+	RolloutsV2 = newDef(Def[RolloutV2]{
+		Name: "rollouts", Version: 2, PartitionBy: "run_id",
+		Key:       []string{"rollout_id"},
+		Required:  []string{"rollout_id", "run_id"},
+		partition: func(r *RolloutV2) string { return r.RunID },
+		size: func(r *RolloutV2) int {
+			n := len(r.Patch) + len(r.TestReport) + len(r.Raw) + 128
+			for _, m := range r.Messages {
+				n += len(m.Content) + 32
 			}
 			return n
 		},

@@ -37,8 +37,59 @@ type Task struct {
 	Raw              []byte     `parquet:"raw" json:"raw"`                   // the source row, byte for byte (may be invalid UTF-8: a BLOB)
 }
 
-// Rollout is one row of the rollouts table: one agent run on one task.
+// Rollout is one row of the rollouts table (schema v3): one agent run on one
+// task. Every writer — each importer, the rollout job, lake migrate — fills
+// the derived columns (exit_reason from exit_reason_raw, forced, actions,
+// format_errors) through FinishRollout, so they mean the same whatever the
+// source.
 type Rollout struct {
+	RolloutID string    `parquet:"rollout_id" json:"rollout_id"`
+	TaskID    string    `parquet:"task_id" json:"task_id"`
+	RunID     string    `parquet:"run_id" json:"run_id"`
+	Policy    string    `parquet:"policy" json:"policy"`
+	SampleIdx int32     `parquet:"sample_idx" json:"sample_idx"`
+	Messages  []Message `parquet:"messages,list" json:"messages"`
+	// Tools is the JSON array of tool schemas the run was given ("" : none
+	// recorded), as the source wrote it.
+	Tools    string `parquet:"tools" json:"tools"`
+	NumTurns int32  `parquet:"num_turns" json:"num_turns"`
+	Tokens   *int64 `parquet:"tokens,optional" json:"tokens"` // total tokens, where known
+	// ExitReason is one of ExitReasons (normalised from ExitReasonRaw, the
+	// source's own string).
+	ExitReason    string   `parquet:"exit_reason" json:"exit_reason"`
+	ExitReasonRaw string   `parquet:"exit_reason_raw" json:"exit_reason_raw"`
+	Patch         string   `parquet:"patch" json:"patch"`
+	Submitted     bool     `parquet:"submitted" json:"submitted"`
+	Forced        bool     `parquet:"forced" json:"forced"` // cut off by a limit, its patch submitted for it: ForcedExit(ExitReason)
+	InfraError    bool     `parquet:"infra_error" json:"infra_error"`
+	Reward        *float64 `parquet:"reward,optional" json:"reward"`
+	Resolved      *bool    `parquet:"resolved,optional" json:"resolved"`
+	TestReport    string   `parquet:"test_report" json:"test_report"` // JSON text, as graded
+	// Actions are the agent's actions, in order, whatever way the scaffold
+	// encoded them (ActionsOf); FormatErrors the environment's messages
+	// saying the agent's output was malformed.
+	Actions      []Action      `parquet:"actions,list" json:"actions"`
+	FormatErrors []FormatError `parquet:"format_errors,list" json:"format_errors"`
+	Source       string        `parquet:"source" json:"source"`             // the format it was imported from, e.g. swe-agent
+	ContentHash  string        `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised rollout
+	// RawRef points at the source record's bytes, stored once per source
+	// in the lake (swelake lake raw rollouts <id>).
+	RawRef RawRef `parquet:"raw_ref" json:"raw_ref"`
+}
+
+// RawRef locates a row's source bytes: Length bytes at Offset of the raw
+// source whose sha256 is SHA256 (the lake's raw/ store). A zero RawRef: no
+// source bytes were kept.
+type RawRef struct {
+	SHA256 string `parquet:"sha256" json:"sha256"`
+	Offset int64  `parquet:"offset" json:"offset"`
+	Length int64  `parquet:"length" json:"length"`
+}
+
+// RolloutV2 is a row of rollouts schema v2, what lake migrate reads: the
+// source record inline (raw), the source's exit reason in exit_reason, no
+// derived columns.
+type RolloutV2 struct {
 	RolloutID   string    `parquet:"rollout_id" json:"rollout_id"`
 	TaskID      string    `parquet:"task_id" json:"task_id"`
 	RunID       string    `parquet:"run_id" json:"run_id"`
@@ -46,18 +97,18 @@ type Rollout struct {
 	SampleIdx   int32     `parquet:"sample_idx" json:"sample_idx"`
 	Messages    []Message `parquet:"messages,list" json:"messages"`
 	NumTurns    int32     `parquet:"num_turns" json:"num_turns"`
-	Tokens      *int64    `parquet:"tokens,optional" json:"tokens"` // total tokens, where known
+	Tokens      *int64    `parquet:"tokens,optional" json:"tokens"`
 	ExitReason  string    `parquet:"exit_reason" json:"exit_reason"`
 	Patch       string    `parquet:"patch" json:"patch"`
 	Submitted   bool      `parquet:"submitted" json:"submitted"`
-	Forced      bool      `parquet:"forced" json:"forced"` // a truncated run whose patch was submitted for it
+	Forced      bool      `parquet:"forced" json:"forced"`
 	InfraError  bool      `parquet:"infra_error" json:"infra_error"`
 	Reward      *float64  `parquet:"reward,optional" json:"reward"`
 	Resolved    *bool     `parquet:"resolved,optional" json:"resolved"`
-	TestReport  string    `parquet:"test_report" json:"test_report"`   // JSON text, as graded
-	Source      string    `parquet:"source" json:"source"`             // the format it was imported from, e.g. swe-agent
-	ContentHash string    `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised rollout
-	Raw         []byte    `parquet:"raw,snappy" json:"raw"`            // the source record, byte for byte (a BLOB)
+	TestReport  string    `parquet:"test_report" json:"test_report"`
+	Source      string    `parquet:"source" json:"source"`
+	ContentHash string    `parquet:"content_hash" json:"content_hash"`
+	Raw         []byte    `parquet:"raw,snappy" json:"raw"`
 }
 
 // Message is one chat message of a rollout.

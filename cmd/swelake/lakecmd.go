@@ -35,7 +35,7 @@ Parquet data files plus a log of commits (tables/<t>/_log/<version>.json);
 a snapshot table@version is the set of files its log names at that version.
 See docs/lake-format.md.`,
 	}
-	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newRunsCmd(a), newShowCmd(a), newVerifyCmd(a), newRepairCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a))
+	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newRunsCmd(a), newShowCmd(a), newVerifyCmd(a), newRepairCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a), newRawCmd(a), newMigrateCmd(a))
 	return c
 }
 

@@ -55,12 +55,36 @@ func Append[T any](tb testing.TB, l *lake.Lake, def schemas.Def[T], rows []T) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	for i := range rows {
+		if r, ok := any(&rows[i]).(*schemas.Rollout); ok {
+			FillRollout(r)
+		}
+	}
 	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), lake.Slice(rows), lake.WriteOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// FillRollout fills a test row's derived columns as every writer does
+// (schemas.FinishRollout). A test that set exit_reason and not
+// exit_reason_raw gave the source's string: it is normalised. A forced
+// the test set stays; actions and format_errors the test set stay.
+func FillRollout(r *schemas.Rollout) {
+	given := *r
+	if r.ExitReasonRaw == "" && r.ExitReason != schemas.ExitUnknown { // (idempotent)
+		r.ExitReasonRaw = r.ExitReason
+	}
+	schemas.FinishRollout(r)
+	r.Forced = r.Forced || given.Forced
+	if given.Actions != nil {
+		r.Actions = given.Actions
+	}
+	if given.FormatErrors != nil {
+		r.FormatErrors = given.FormatErrors
 	}
 }
 

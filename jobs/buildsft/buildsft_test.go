@@ -26,7 +26,7 @@ func fixture(t *testing.T) *lake.Lake {
 	var rows []schemas.Rollout
 	for i, content := range []string{"short answer", string(long)} {
 		rows = append(rows, schemas.Rollout{RolloutID: []string{"r-short", "r-long"}[i], TaskID: "t/1", RunID: "run", Policy: "p", Reward: laketest.Ptr(1.0),
-			Raw: []byte(`{"tools":[{"type":"function","function":{"name":"bash","parameters":{"type":"object"}}}]}`),
+			Tools: `[{"type":"function","function":{"name":"bash","parameters":{"type":"object"}}}]`,
 			Messages: []schemas.Message{{Role: "system", Content: "sys"}, {Role: "user", Content: "task"},
 				{Role: "assistant", Content: "", ToolCalls: call}, {Role: "tool", Content: "a", ToolCallID: "c1"}, {Role: "tool", Content: "b", ToolCallID: "c2"},
 				{Role: "assistant", Content: content}}})

@@ -338,9 +338,10 @@ func Latest(ctx context.Context, l *lake.Lake, id string) (*lake.RunRecord, erro
 }
 
 // materialize builds the tables every rule reads: cur_input (the rollouts
-// with their token counts; rollout_tokens must exist) and actions.
+// with their token counts; rollout_tokens must exist) and actions (their
+// actions column, flattened).
 func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error {
-	for _, block := range []string{"input", "actions"} {
+	for _, block := range []string{"input"} {
 		q, err := buildingBlock(block)
 		if err != nil {
 			return err

@@ -1,17 +1,17 @@
 package curate
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"github.com/swelake/swelake/jobs/tables"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
@@ -330,13 +330,12 @@ func TestPatchHygieneStrip(t *testing.T) {
 	t.Fatal("no curation row for the stray rollout")
 }
 
-// TestActionsGolden: every way a scaffold writes an action — native calls
-// (command or cmd argument, other arguments, arguments that are not JSON),
-// text-encoded calls (several per message, cmd instead of command, no
-// command parameter, an unclosed block) and fenced commands (bash, sh, bare)
-// — becomes one row of the actions table, in order; see
-// testdata/actions.golden.
-func TestActionsGolden(t *testing.T) {
+// goldenConversation holds every way a scaffold writes an action — native
+// calls (command or cmd argument, other arguments, arguments that are not
+// JSON), text-encoded calls (several per message, cmd instead of command,
+// no command parameter, an unclosed block) and fenced commands (bash, sh,
+// bare) — and a fenced block in a user message, which is not one.
+func goldenConversation() []schemas.Message {
 	msgs := conv().
 		call("bash", "ls -la").tool("x").
 		text("thinking").
@@ -345,14 +344,69 @@ func TestActionsGolden(t *testing.T) {
 		text("<function=finish>\n</function>").tool("w").
 		text("Run:\n```bash\nmake test\n```\nthen\n```sh\necho done\n```\nand\n```\ncat README\n```").tool("v").
 		msgs
-	msgs = append(msgs,
+	return append(msgs,
 		schemas.Message{Role: "assistant", ToolCalls: []schemas.ToolCall{
 			{ID: "1", Name: "execute", Arguments: `{"cmd": "go test ./..."}`},
 			{ID: "2", Name: "str_replace_editor", Arguments: `{"path": "/a.py", "old_str": "x"}`},
 			{ID: "3", Name: "bash", Arguments: `not json`}}},
 		schemas.Message{Role: "user", Content: "```\nnot an action: a user message\n```"})
+}
+
+// TestActionsGolden: the golden conversation's actions, as the rollouts
+// table's actions column has them (testdata/actions.golden).
+func TestActionsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, a := range schemas.ActionsOf(goldenConversation()) {
+		fmt.Fprintf(&b, "%d\tturn %d\t%s\t%s\t%q\tsubmit=%v git=%v\n", a.Seq, a.Turn, a.Kind, a.Tool, a.Command, a.Submit, a.GitHistory)
+	}
+	golden(t, filepath.Join("testdata", "actions.golden"), b.String())
+}
+
+// TestActionsParity: the actions computed in Go when a rollout is written
+// (schemas.ActionsOf) equal, row for row, what the SQL curation ran on the
+// messages up to rollouts v2 (testdata/actions_v2.sql, kept as the
+// reference) gives — on the golden conversation, every data-driven rule
+// file's rollouts and the benchmark's synthetic rollouts.
+func TestActionsParity(t *testing.T) {
+	rollouts := []schemas.Rollout{{RolloutID: "golden", TaskID: "t", Messages: goldenConversation(), ContentHash: "h"}}
+	files, _ := filepath.Glob("testdata/rules/*.txt")
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, `{"rollout_id"`) {
+				continue
+			}
+			var r schemas.Rollout
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			r.RolloutID = filepath.Base(path) + "/" + r.RolloutID
+			rollouts = append(rollouts, r)
+		}
+	}
+	for r := range synthRollouts(500) {
+		rollouts = append(rollouts, r)
+	}
+	got, want := actionParity(t, rollouts)
+	if got != want {
+		t.Fatalf("Go actions differ from the v2 SQL's:\n--- Go\n%s\n--- SQL\n%s", got, want)
+	}
+	t.Logf("%d rollouts, %d actions agree", len(rollouts), strings.Count(got, "\n"))
+}
+
+// actionParity writes the rollouts (their actions computed by ActionsOf)
+// and renders both the Go actions and the v2 SQL's, one line each.
+func actionParity(t *testing.T, rollouts []schemas.Rollout) (string, string) {
+	t.Helper()
+	for i := range rollouts {
+		rollouts[i].RunID = cmp.Or(rollouts[i].RunID, "run")
+		rollouts[i].Actions = nil
+	}
 	l := laketest.New(t)
-	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "r1", TaskID: "t", Messages: msgs, NumTurns: int32(len(msgs)), ContentHash: "h"}})
+	laketest.Append(t, l, schemas.Rollouts, rollouts)
 	ctx := context.Background()
 	eng, err := queries.Open(ctx, queries.Options{})
 	if err != nil {
@@ -362,30 +416,26 @@ func TestActionsGolden(t *testing.T) {
 	if err := eng.Attach(ctx, l, nil, tables.ParquetSchema); err != nil {
 		t.Fatal(err)
 	}
-	if err := loadTokens(ctx, eng, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := materialize(ctx, &stage.Env{Logger: slog.New(slog.DiscardHandler), Clock: time.Now}, eng); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := eng.DB().QueryContext(ctx, "SELECT seq, turn, k, kind, tool, command FROM actions ORDER BY seq")
+	ref, err := os.ReadFile(filepath.Join("testdata", "actions_v2.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var seq, turn, k int64
-		var kind, tool, command string
-		if err := rows.Scan(&seq, &turn, &k, &kind, &tool, &command); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%d\tturn %d.%d\t%s\t%s\t%q\n", seq, turn, k, kind, tool, command)
-	}
-	if err := rows.Err(); err != nil {
+	if _, err := eng.DB().ExecContext(ctx, "CREATE TEMP TABLE cur_input AS SELECT rollout_id, messages FROM rollouts; "+string(ref)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "actions.golden"), b.String())
+	render := func(q string) string {
+		res, err := eng.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, r := range res.Rows {
+			fmt.Fprintf(&b, "%v %v %v %v %v %q %q\n", r...)
+		}
+		return b.String()
+	}
+	return render(`SELECT rollout_id, a.seq, a.turn, a.kind, a.tool, a.command, a.params FROM (SELECT rollout_id, unnest(actions) AS a FROM rollouts) ORDER BY ALL`),
+		render(`SELECT rollout_id, seq, turn, kind, tool, command, params FROM actions ORDER BY ALL`)
 }
 
 func golden(t *testing.T, path, got string) {

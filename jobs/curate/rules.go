@@ -9,11 +9,10 @@ import (
 	"strings"
 
 	"github.com/swelake/swelake/schemas"
-	"github.com/swelake/swelake/trainer/rl"
 )
 
-// The curation SQL lives beside its job: sql/input.sql and sql/actions.sql
-// build the tables the rules read (cur_input, actions), sql/task_stats.sql
+// The curation SQL lives beside its job: sql/input.sql builds the tables
+// the rules read (cur_input, actions), sql/task_stats.sql
 // the Best-of-N statistics, and every rules/<name>.sql is one rule
 // returning (rollout_id, reason) for the rollouts it rejects, reading its
 // parameters — the fields of its struct in Params — as
@@ -65,7 +64,7 @@ func RuleNamed(name string) (Rule, error) {
 	return Rule{Name: name, Description: strings.Join(desc, " "), SQL: string(data)}, nil
 }
 
-// buildingBlock returns sql/<name>.sql: "input", "actions" or "task_stats".
+// buildingBlock returns sql/<name>.sql: "input" or "task_stats".
 func buildingBlock(name string) (string, error) {
 	data, err := sqlFiles.ReadFile("sql/" + name + ".sql")
 	if err != nil {
@@ -78,11 +77,11 @@ func buildingBlock(name string) (string, error) {
 // have is an error when the config is read, never a NULL in SQL.
 type Params struct {
 	Reward        RewardParams        `json:"reward" mapstructure:"reward"`
-	FormatHint    FormatHintParams    `json:"format_hint" mapstructure:"format_hint"`
+	FormatHint    struct{}            `json:"format_hint" mapstructure:"format_hint"`
 	StepCap       StepCapParams       `json:"step_cap" mapstructure:"step_cap"`
 	TokenCap      TokenCapParams      `json:"token_cap" mapstructure:"token_cap"`
-	BareSubmit    BareSubmitParams    `json:"bare_submit" mapstructure:"bare_submit"`
-	GitHacking    GitHackingParams    `json:"git_hacking" mapstructure:"git_hacking"`
+	BareSubmit    struct{}            `json:"bare_submit" mapstructure:"bare_submit"`
+	GitHacking    struct{}            `json:"git_hacking" mapstructure:"git_hacking"`
 	PatchHygiene  PatchHygieneParams  `json:"patch_hygiene" mapstructure:"patch_hygiene"`
 	TestTampering TestTamperingParams `json:"test_tampering" mapstructure:"test_tampering"`
 	Loop          LoopParams          `json:"loop" mapstructure:"loop"`
@@ -95,13 +94,8 @@ type RewardParams struct {
 	MinReward float64 `json:"min_reward" mapstructure:"min_reward"`
 }
 
-// FormatHintParams: the environment's messages that say the agent's output
-// was malformed.
-type FormatHintParams struct {
-	Hints []string `json:"hints" mapstructure:"hints"`
-}
-
-// StepCapParams: a turn cap and the exit reasons that mean "cut off".
+// StepCapParams: a turn cap and the (normalised) exit reasons that mean
+// "cut off".
 type StepCapParams struct {
 	MaxTurns    int64    `json:"max_turns" mapstructure:"max_turns"`
 	ExitReasons []string `json:"exit_reasons" mapstructure:"exit_reasons"`
@@ -110,17 +104,6 @@ type StepCapParams struct {
 // TokenCapParams: the context cap.
 type TokenCapParams struct {
 	MaxTokens int64 `json:"max_tokens" mapstructure:"max_tokens"`
-}
-
-// BareSubmitParams: what a submit action is.
-type BareSubmitParams struct {
-	Tools        []string `json:"tools" mapstructure:"tools"`
-	CommandRegex string   `json:"command_regex" mapstructure:"command_regex"`
-}
-
-// GitHackingParams: commands that read the repository's history.
-type GitHackingParams struct {
-	Regex string `json:"regex" mapstructure:"regex"`
 }
 
 // PatchHygieneParams: stray new files, dropped or (Strip) stripped.
@@ -152,17 +135,15 @@ type DecontamParams struct {
 }
 
 // DefaultParams are the recipe's parameters (the token cap and the forced
-// exit reasons are the shared definitions, not copies).
+// exit reasons are the shared definitions, not copies). What a submit, a
+// git-history lookup and a format hint are is decided when a rollout is
+// written (schemas.SubmitTools, SubmitCommand, GitHistoryCommand,
+// FormatHints): bare_submit, git_hacking and format_hint read the flags.
 func DefaultParams() Params {
 	return Params{
-		Reward: RewardParams{MinReward: 1},
-		FormatHint: FormatHintParams{Hints: []string{"You forgot to use a function call", "Your last output did not use any tool calls",
-			"did not include a valid function call", "Your output was not formatted correctly"}},
-		StepCap:  StepCapParams{MaxTurns: 150, ExitReasons: rl.DefaultForcedExitReasons()},
+		Reward:   RewardParams{MinReward: 1},
+		StepCap:  StepCapParams{MaxTurns: 150, ExitReasons: schemas.ForcedExits()},
 		TokenCap: TokenCapParams{MaxTokens: schemas.MaxContextTokens},
-		BareSubmit: BareSubmitParams{Tools: []string{"submit", "finish", "finish_task", "task_done", "attempt_completion"},
-			CommandRegex: `(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`},
-		GitHacking: GitHackingParams{Regex: `(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`},
 		PatchHygiene: PatchHygieneParams{
 			StrayRegex: `(?i)(^|/)([^/]*(repro|debug|scratch)[^/]*\.(py|sh|js|ts|go|rb)|(issue|notes?|summary|changes|fix|solution|todo|plan)[^/]*\.(md|txt|rst))$`},
 		TestTampering: TestTamperingParams{

@@ -15,7 +15,9 @@ func TestDiff(t *testing.T) {
 	ctx := context.Background()
 	l := laketest.New(t)
 	ro := func(id, run string, reward float64) schemas.Rollout {
-		return schemas.Rollout{RolloutID: id, RunID: run, TaskID: "t", Policy: "p", Reward: laketest.Ptr(reward), NumTurns: 3}
+		r := schemas.Rollout{RolloutID: id, RunID: run, TaskID: "t", Policy: "p", Reward: laketest.Ptr(reward), NumTurns: 3}
+		laketest.FillRollout(&r)
+		return r
 	}
 	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0), ro("r3", "run-a", 1), ro("r4", "run-b", 0)})
 	// v2: run-a rewritten — r2's reward changed, r3 gone, r5 new.

@@ -89,6 +89,9 @@ type Summary struct {
 	Formats     map[string]int `json:"formats"`     // files per detected format
 	Statuses    map[string]int `json:"statuses,omitempty"`
 	Quarantine  int64          `json:"quarantine_version"` // the quarantine commit, or -1
+	// RawStored counts the raw sources this ingest stored (rollouts: one
+	// per input file the lake did not have; 0 on a re-ingest).
+	RawStored int `json:"raw_sources_stored"`
 	// Skipped lists files found by walking a directory that match no format
 	// of this kind (named files that match none are an error).
 	SkippedFiles []string `json:"skipped_files,omitempty"`
@@ -177,6 +180,7 @@ type ingester[T any] struct {
 	// again, and that commit must be a no-op on its own).
 	rowsKey, quarKey hash.Hash
 	quarantine       []schemas.QuarantineRow
+	raw              *rawSources // rollouts: where each row's source bytes are
 }
 
 func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T],
@@ -213,6 +217,12 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		in.sum.Formats[p.format.Name]++
 		paths = append(paths, p.files()...)
 	}
+	if def.Name == schemas.Rollouts.Name {
+		if in.raw, err = prepareRaw(ctx, l, eng.DB(), plans, cfg.MaxRecordBytes); err != nil {
+			return in.sum, fmt.Errorf("ingest: %w", err)
+		}
+		defer in.raw.close()
+	}
 	known, baseSnap, err := existing(ctx, l, eng, def.Name, keyCol)
 	if err != nil {
 		return in.sum, err
@@ -228,6 +238,13 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	written, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), in.rows(ctx, eng.DB(), plans), cfg.Write)
 	if err != nil {
 		return in.sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+	}
+	if in.raw != nil {
+		// Every source the rows point at is stored before they commit.
+		if err := in.raw.wait(); err != nil {
+			return in.sum, fmt.Errorf("ingest into %s: %w", def.Name, err)
+		}
+		in.sum.RawStored = int(in.raw.stored.Load())
 	}
 	return in.commit(ctx, tbl, baseSnap, eng, written, prov)
 }
@@ -245,7 +262,7 @@ func (in *ingester[T]) rows(ctx context.Context, db *sql.DB, plans []plan) iter.
 				return
 			}
 			for i := range b.items {
-				if !in.item(&b.items[i], yield) {
+				if !in.item(ctx, &b.items[i], yield) {
 					return
 				}
 			}
@@ -255,8 +272,17 @@ func (in *ingester[T]) rows(ctx context.Context, db *sql.DB, plans []plan) iter.
 
 // item decides one decoded record's rows: ingested (yielded), duplicates,
 // conflicts or quarantined. It reports whether to go on.
-func (in *ingester[T]) item(it *item, yield func(T, error) bool) bool {
+func (in *ingester[T]) item(ctx context.Context, it *item, yield func(T, error) bool) bool {
 	in.sum.Read++
+	var ref schemas.RawRef
+	if in.raw != nil {
+		var err error
+		if ref, err = in.raw.ref(ctx, &it.rec); err != nil {
+			var zero T
+			yield(zero, err)
+			return false
+		}
+	}
 	if it.err != nil {
 		in.addQuarantine(it.rec, it.err.Error())
 		return true
@@ -267,6 +293,9 @@ func (in *ingester[T]) item(it *item, yield func(T, error) bool) bool {
 		return true
 	}
 	for i := range out {
+		if ro, ok := any(&out[i]).(*schemas.Rollout); ok && in.raw != nil {
+			ro.RawRef = ref
+		}
 		id, hash := in.key(&out[i])
 		if err := in.def.Validate(&out[i]); err != nil {
 			in.addQuarantine(it.rec, fmt.Sprintf("%s: %s %q: %v", it.format.Name, in.keyCol, id, err))

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
@@ -266,8 +267,10 @@ func jsonlRecords(ctx context.Context, path string, limit int64, fn func(formats
 			} else if t := bytes.TrimSpace(data); len(t) > 0 {
 				// Lines are not validated here: the decoder parses them
 				// anyway, and one that does not parse is quarantined with its
-				// error.
-				if ferr := fn(formats.Record{File: path, Line: line, Offset: start, Data: t}, nil); ferr != nil {
+				// error. The offset is the record's first byte (a raw
+				// source's rows point at exactly their bytes).
+				lead := int64(len(data) - len(bytes.TrimLeftFunc(data, unicode.IsSpace)))
+				if ferr := fn(formats.Record{File: path, Line: line, Offset: start + lead, Data: t}, nil); ferr != nil {
 					return ferr
 				}
 			}

@@ -86,8 +86,12 @@ func TestAttackEndpointOutage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.ExitReason == agent.ExitModelError || strings.Contains(string(r.Raw), secret) || !strings.Contains(string(r.Raw), "127.0.0.1") {
-			t.Fatalf("rollout %s: exit %s, raw %s", r.RolloutID, r.ExitReason, r.Raw)
+		raw, err := l.ReadRaw(ctx, r.RawRef.SHA256, r.RawRef.Offset, r.RawRef.Length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ExitReasonRaw == agent.ExitModelError || strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "127.0.0.1") {
+			t.Fatalf("rollout %s: exit %s, raw %s", r.RolloutID, r.ExitReasonRaw, raw)
 		}
 	}
 	log, err := rt.Log(ctx, 0, lake.Latest)

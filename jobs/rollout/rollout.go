@@ -7,6 +7,7 @@
 package rollout
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -244,7 +245,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 // met it is committed.
 func drive(ctx context.Context, r *stage.Run[Config], st *state, todo []pair, sum *Summary) error {
 	cfg, env := r.Config, r.Env
-	results := make(chan schemas.Rollout)
+	results := make(chan finished)
 	var outage atomic.Pointer[error]
 	var notRun atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -299,14 +300,14 @@ func drive(ctx context.Context, r *stage.Run[Config], st *state, todo []pair, su
 }
 
 // collect counts the finished rollouts and commits them in batches.
-func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-chan schemas.Rollout, total int, sum *Summary) error {
+func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-chan finished, total int, sum *Summary) error {
 	var p stage.Progress
 	if r.Env.Progress != nil {
 		p = r.Env.Progress(JobName)
 		defer p.Finish()
 	}
 	start := time.Now()
-	var batch []schemas.Rollout
+	var batch []finished
 	var commitErr error
 	flush := func() {
 		if len(batch) == 0 || commitErr != nil {
@@ -332,7 +333,7 @@ func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-cha
 			Usage  agent.Usage `json:"usage"`
 			Banned []string    `json:"banned"`
 		}
-		json.Unmarshal(ro.Raw, &raw)
+		json.Unmarshal(ro.raw, &raw)
 		sum.Tokens += raw.Usage.TotalTokens
 		sum.Banned += len(raw.Banned)
 		batch = append(batch, ro)
@@ -411,10 +412,14 @@ func committed(ctx context.Context, env *stage.Env, runID string) (map[string]bo
 
 // commitBatch commits one batch under a run key of its own (the run's,
 // with the hash of the batch's rollout ids).
-func commitBatch(ctx context.Context, r *stage.Run[Config], batch []schemas.Rollout) (int64, error) {
+func commitBatch(ctx context.Context, r *stage.Run[Config], batch []finished) (int64, error) {
 	ids := make([]string, len(batch))
 	for i, ro := range batch {
 		ids[i] = ro.RolloutID
+	}
+	rows, err := storeRaw(ctx, r, batch)
+	if err != nil {
+		return -1, err
 	}
 	slices.Sort(ids)
 	h := sha256.Sum256([]byte(strings.Join(ids, "\n")))
@@ -422,7 +427,7 @@ func commitBatch(ctx context.Context, r *stage.Run[Config], batch []schemas.Roll
 	if err != nil {
 		return -1, err
 	}
-	files, err := lake.WriteFiles(ctx, t, tables.Spec(schemas.Rollouts), lake.Slice(batch), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
+	files, err := lake.WriteFiles(ctx, t, tables.Spec(schemas.Rollouts), lake.Slice(rows), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
 	if err != nil {
 		return -1, fmt.Errorf("rollout %s: write: %w", r.ID, err)
 	}
@@ -434,6 +439,36 @@ func commitBatch(ctx context.Context, r *stage.Run[Config], batch []schemas.Roll
 	}
 	r.Env.Logger.Info("rollout: committed batch", "run_id", r.ID, "rollouts", len(batch), "version", res.Commit.Version)
 	return res.Commit.Version, nil
+}
+
+// finished is a rollout and its raw record (JSON: tool calls with their
+// timings, usage, banned commands, the error), stored as a raw source when
+// its batch is committed.
+type finished struct {
+	schemas.Rollout
+	raw []byte
+}
+
+// storeRaw stores a batch's raw records as one raw source (JSON lines) and
+// points each row at its line.
+func storeRaw(ctx context.Context, r *stage.Run[Config], batch []finished) ([]schemas.Rollout, error) {
+	var pack bytes.Buffer
+	rows := make([]schemas.Rollout, len(batch))
+	for i, f := range batch {
+		rows[i] = f.Rollout
+		rows[i].RawRef = schemas.RawRef{Offset: int64(pack.Len()), Length: int64(len(f.raw))}
+		pack.Write(f.raw)
+		pack.WriteByte('\n')
+	}
+	sum := sha256.Sum256(pack.Bytes())
+	hexSum := hex.EncodeToString(sum[:])
+	if _, _, err := r.Env.Lake.PutRaw(ctx, bytes.NewReader(pack.Bytes()), hexSum, ""); err != nil {
+		return nil, fmt.Errorf("rollout %s: %w", r.ID, err)
+	}
+	for i := range rows {
+		rows[i].RawRef.SHA256 = hexSum
+	}
+	return rows, nil
 }
 
 type pair struct {
@@ -460,7 +495,7 @@ func Seed(base int64, taskID string, sample int) int64 {
 }
 
 // one runs and grades one rollout.
-func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID string, p pair) (schemas.Rollout, error) {
+func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID string, p pair) (finished, error) {
 	t := p.task
 	seed := Seed(cfg.Seed, t.TaskID, p.sample)
 	r := schemas.Rollout{RolloutID: fmt.Sprintf("%s/%s/%d", runID, t.TaskID, p.sample), TaskID: t.TaskID, RunID: runID, Policy: cfg.Model,
@@ -480,16 +515,16 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 				CountTokens: st.count})
 			sb.Close(context.WithoutCancel(ctx))
 			if ctx.Err() != nil {
-				return r, ctx.Err()
+				return finished{}, ctx.Err()
 			}
 			if errors.Is(err, agent.ErrUnavailable) {
-				return r, err
+				return finished{}, err
 			}
 		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return r, ctx.Err()
+			return finished{}, ctx.Err()
 		}
 		tr.ExitReason, tr.Error = agent.ExitInfraError, err.Error()
 		tr.Messages = []agent.Message{{Role: "system", Content: agent.Str(System)}, {Role: "user", Content: agent.Str(Prompt(t))}}
@@ -499,15 +534,17 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	if tr.Context > 0 {
 		r.Tokens = &tr.Context
 	}
-	r.ExitReason, r.Patch, r.Submitted, r.Forced = tr.ExitReason, tr.Patch, tr.Submitted, tr.Forced
+	r.ExitReasonRaw, r.Patch, r.Submitted = tr.ExitReason, tr.Patch, tr.Submitted
 	r.InfraError = tr.ExitReason == agent.ExitInfraError
+	tools, _ := json.Marshal(agent.Tools())
+	r.Tools = string(tools)
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
 		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
 			TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {
-			return r, ctx.Err()
+			return finished{}, ctx.Err()
 		}
 		if err != nil {
 			env.Logger.Warn("rollout: grading failed", "rollout", r.RolloutID, "err", err)
@@ -527,11 +564,12 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 			r.Resolved, r.Reward = &resolved, &reward
 		}
 	}
-	r.Raw, _ = json.Marshal(raw)
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", r.RolloutID, r.Patch, r.ExitReason, r.Raw))
+	schemas.FinishRollout(&r)
+	rawJSON, _ := json.Marshal(raw)
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", r.RolloutID, r.Patch, r.ExitReasonRaw, rawJSON))
 	r.ContentHash = hex.EncodeToString(h[:])
 	env.Logger.Debug("rollout done", "rollout", r.RolloutID, "exit", r.ExitReason, "steps", r.NumTurns)
-	return r, nil
+	return finished{Rollout: r, raw: rawJSON}, nil
 }
 
 // messages converts the API's messages to the rollouts table's.
@@ -564,9 +602,9 @@ func contextCounter(env *stage.Env, dir string) func([]agent.Message) int64 {
 		env.Logger.Warn("rollout: the tokenizer's chat template does not parse; counting with the endpoint's usage only", "err", err)
 		return nil
 	}
-	tools, _ := json.Marshal(map[string]any{"tools": agent.Tools()})
+	tools, _ := json.Marshal(agent.Tools())
 	return func(msgs []agent.Message) int64 {
-		text, err := tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: messages(msgs), Raw: tools}, tok.Config()))
+		text, err := tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: messages(msgs), Tools: string(tools)}, tok.Config()))
 		if err != nil {
 			return 0
 		}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/swelake/swelake/trainer/chattemplate"
@@ -72,11 +73,14 @@ func TestRolloutResumes(t *testing.T) {
 		if r.Resolved != nil {
 			graded++
 		}
-		if len(r.Messages) < 3 || r.Messages[0].Role != "system" || r.Policy != "scripted" || len(r.Raw) == 0 || r.NumTurns == 0 {
+		if len(r.Messages) < 3 || r.Messages[0].Role != "system" || r.Policy != "scripted" || r.RawRef.Length == 0 || r.NumTurns == 0 {
 			t.Errorf("rollout %s: %d messages, policy %q, %d turns", r.RolloutID, len(r.Messages), r.Policy, r.NumTurns)
 		}
 		if chattemplate.ToolsOf(r) == nil {
-			t.Errorf("rollout %s: the tools offered are not in its raw record", r.RolloutID)
+			t.Errorf("rollout %s: the tools offered are not in its tools column", r.RolloutID)
+		}
+		if raw, err := l.ReadRaw(ctx, r.RawRef.SHA256, r.RawRef.Offset, r.RawRef.Length); err != nil || !json.Valid(raw) || !strings.Contains(string(raw), `"usage"`) {
+			t.Errorf("rollout %s: raw record %q: %v", r.RolloutID, raw, err)
 		}
 	}
 	if len(seen) != 8 {

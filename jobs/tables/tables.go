@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -28,6 +29,12 @@ func Spec[T any](def schemas.Def[T]) lake.RowSpec[T] {
 			return lake.Partition{def.PartitionBy: def.Partition(r)}
 		},
 		SizeOf: def.SizeOf,
+		RawOf: func(r *T) string {
+			if ro, ok := any(r).(*schemas.Rollout); ok {
+				return ro.RawRef.SHA256
+			}
+			return ""
+		},
 	}
 }
 
@@ -69,16 +76,23 @@ func tables() []table {
 }
 
 // CreateTables creates every table of this version that does not exist yet.
+// A table that exists with an earlier schema does not stop the others from
+// being created; the error names it (and says to migrate it).
 func CreateTables(ctx context.Context, l *lake.Lake, prov lake.Provenance) ([]CreateResult, error) {
 	var out []CreateResult
+	var mismatched []error
 	for _, t := range tables() {
 		res, err := t.create(ctx, l, prov)
+		if errors.Is(err, lake.ErrSchemaMismatch) {
+			mismatched = append(mismatched, err)
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
 		out = append(out, CreateResult{Table: t.name, Created: !res.AlreadyCommitted})
 	}
-	return out, nil
+	return out, errors.Join(mismatched...)
 }
 
 func create[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], prov lake.Provenance) (lake.Result, error) {

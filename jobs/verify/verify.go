@@ -366,7 +366,7 @@ func readCandidates(ctx context.Context, env *stage.Env, cfg Config, shard stage
 		if r.TaskID == "" || (cfg.RunID != "" && r.RunID != cfg.RunID) || !shard.Owns(r.TaskID) {
 			continue
 		}
-		r.Messages, r.Raw = nil, nil // only the patch and the outcome are needed
+		r.Messages, r.Actions, r.Tools = nil, nil, "" // only the patch and the outcome are needed
 		groups[r.TaskID] = append(groups[r.TaskID], r)
 	}
 	for id, g := range groups {

@@ -1,8 +1,6 @@
 package chattemplate
 
 import (
-	"encoding/json"
-
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
@@ -17,19 +15,13 @@ func ChatOf(r schemas.Rollout, c tokenizer.Config) Chat {
 		BOSToken: c.BOSToken, EOSToken: c.EOSToken, PadToken: c.PadToken, UnkToken: c.UnkToken}
 }
 
-// ToolsOf returns the tool schemas a rollout's source offered the model (the
-// "tools" field of its raw record), or nil.
+// ToolsOf returns the tool schemas a rollout's source offered the model
+// (its tools column), or nil.
 func ToolsOf(r schemas.Rollout) Value {
-	if len(r.Raw) == 0 || r.Raw[0] != '{' {
+	if r.Tools == "" {
 		return nil
 	}
-	var probe struct {
-		Tools json.RawMessage `json:"tools"`
-	}
-	if json.Unmarshal(r.Raw, &probe) != nil || len(probe.Tools) == 0 || string(probe.Tools) == "null" {
-		return nil
-	}
-	v, err := ParseJSON(probe.Tools)
+	v, err := ParseJSON([]byte(r.Tools))
 	if err != nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ package rl
 
 import (
 	"fmt"
+	"github.com/swelake/swelake/schemas"
 	"math"
 	"slices"
 	"strings"
@@ -53,15 +54,10 @@ type Overlong struct {
 	Penalty   float64 `json:"penalty" mapstructure:"penalty"` // default 1
 }
 
-// DefaultForcedExitReasons are the exit reasons of runs cut off by the step
-// cap, the token cap or a timeout, as the importers and agent loops spell
-// them (OpenHands' max_iterations included; SWE-agent's "submitted
-// (exit_context)" is matched by its inner reason). The one definition:
-// curation's step_cap rule and RL shaping both read it.
-func DefaultForcedExitReasons() []string {
-	return []string{"step_cap", "max_steps", "max_turns", "max_iterations", "exit_cost", "exit_context", "token_cap", "context_length",
-		"exit_format", "timeout", "time_limit", "exit_time", "wall_time"}
-}
+// DefaultForcedExitReasons are the (normalised, rollouts v3) exit reasons
+// of runs cut off by a limit: schemas.ForcedExits, the one definition that
+// curation's step_cap rule and the rollouts' forced column also use.
+func DefaultForcedExitReasons() []string { return schemas.ForcedExits() }
 
 // ForcedReason reports whether an exit reason means "cut off by a limit"
 // under list: the reason itself, or the limit inside SWE-agent's
@@ -74,10 +70,9 @@ func ForcedReason(reason string, list []string) bool {
 	return slices.Contains(list, r)
 }
 
-// DefaultInfraExitReasons are exit reasons that blame the environment.
-func DefaultInfraExitReasons() []string {
-	return []string{"infra_error", "no_container", "container_error", "prompt_truncated", "encoding_error", "exit_environment_error", "sandbox_error"}
-}
+// DefaultInfraExitReasons are the exit reasons that blame the environment
+// (schemas.ExitEnvError).
+func DefaultInfraExitReasons() []string { return []string{schemas.ExitEnvError} }
 
 func (o Options) withDefaults() Options {
 	if o.ForcedAlpha == 0 {

@@ -1,6 +1,7 @@
 package rl
 
 import (
+	"github.com/swelake/swelake/schemas"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -140,9 +141,13 @@ func TestForcedAgreesEverywhere(t *testing.T) {
 		{"submitted", false, 1},
 		{"finish", false, 1},
 	} {
-		got := Shape(Sample{ExitReason: c.exit, Forced: c.forced, Reward: 1, Resolved: true}, Options{})
+		// As the rollouts table has it: every writer normalises the
+		// source's string and computes forced from it (rollouts v3).
+		r := schemas.Rollout{ExitReasonRaw: c.exit, Submitted: true}
+		schemas.FinishRollout(&r)
+		got := Shape(Sample{ExitReason: r.ExitReason, Forced: r.Forced || c.forced, Reward: 1, Resolved: true}, Options{})
 		if got.Reward != c.want {
-			t.Errorf("exit %q forced %v: reward %v, want %v", c.exit, c.forced, got.Reward, c.want)
+			t.Errorf("exit %q (%s) forced %v: reward %v, want %v", c.exit, r.ExitReason, c.forced, got.Reward, c.want)
 		}
 	}
 }

@@ -1,14 +1,11 @@
 -- bare_submit: the rollout must end with a submit action on its own (the
 -- last action is a submit and nothing else happened in that turn). Submits
--- are tools named in bare_submit_tools or commands matching
--- bare_submit_command_regex.
+-- are the actions flagged submit when the rollout was written: a tool in
+-- schemas.SubmitTools or a command matching schemas.SubmitCommand.
 WITH last_turn AS (
     SELECT rollout_id, max(turn) AS turn FROM actions GROUP BY rollout_id
 ), final AS (
-    SELECT a.rollout_id, count(*) AS n,
-           bool_or(list_contains(getvariable('bare_submit_tools'), lower(a.tool))
-                   OR regexp_matches(a.command, getvariable('bare_submit_command_regex'))) AS has_submit,
-           arg_max(a.tool, a.seq) AS last_tool
+    SELECT a.rollout_id, count(*) AS n, bool_or(a.submit) AS has_submit, arg_max(a.tool, a.seq) AS last_tool
     FROM actions a JOIN last_turn l USING (rollout_id, turn)
     GROUP BY a.rollout_id
 )

@@ -1,9 +1,7 @@
 -- format_hint: the environment had to tell the agent its output was
--- malformed (SWE-Master: "You forgot to use a function call"): any user or
--- tool message containing one of format_hint_hints.
-SELECT rollout_id, 'format hint at message ' || min(turn) || ': ' || any_value(hint) AS reason
-FROM (
-    SELECT rollout_id, unnest(messages) AS m, generate_subscripts(messages, 1) AS turn FROM cur_input
-) msgs, (SELECT unnest(getvariable('format_hint_hints')) AS hint) hints
-WHERE m.role IN ('user', 'tool') AND contains(m.content, hint)
-GROUP BY rollout_id;
+-- malformed (SWE-Master: "You forgot to use a function call"): the
+-- rollout's format_errors, the user or tool messages holding one of
+-- schemas.FormatHints, found when the rollout was written.
+SELECT rollout_id, 'format hint at message ' || format_errors[1].turn || ': ' || format_errors[1].hint AS reason
+FROM cur_input
+WHERE len(format_errors) > 0;

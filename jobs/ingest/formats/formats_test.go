@@ -145,7 +145,7 @@ func TestSWEAgentVersions(t *testing.T) {
 					t.Fatalf("%+v", r)
 				}
 			case "1.1":
-				if len(r.Messages) != 3 || r.Messages[2].Content != "final answer" || r.Submitted || r.ExitReason != "exit_context" {
+				if len(r.Messages) != 3 || r.Messages[2].Content != "final answer" || r.Submitted || r.ExitReasonRaw != "exit_context" || r.ExitReason != schemas.ExitContextOverflow || !r.Forced {
 					t.Fatalf("%+v", r)
 				}
 			}
@@ -334,8 +334,8 @@ func TestInvalidUTF8IsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rows.Rollouts[0]
-	if r.Messages[0].Content != "log \ufffd\ufffd bytes" || !bytes.Equal(r.Raw, bad) {
-		t.Fatalf("content %q raw %q", r.Messages[0].Content, r.Raw)
+	if r.Messages[0].Content != "log \ufffd\ufffd bytes" {
+		t.Fatalf("content %q", r.Messages[0].Content)
 	}
 	// Text formats: the log itself.
 	lf, _ := Lookup(Reports, "openhands-eval-log")

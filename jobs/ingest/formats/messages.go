@@ -157,8 +157,11 @@ func finishRollout(r *schemas.Rollout, o Options, raw []byte) {
 	if r.Resolved == nil && r.Reward != nil {
 		r.Resolved = ptr(*r.Reward >= 1)
 	}
+	if r.Tools == "" {
+		r.Tools = schemas.ToolsOf(raw)
+	}
+	schemas.FinishRollout(r)
 	r.ContentHash = rolloutHash(r)
-	r.Raw = raw
 }
 
 // unnamedID names a row its source gave no id: "<run>/<16 hex>" over its
@@ -178,7 +181,7 @@ func unnamedID(r *schemas.Rollout, o Options) string {
 // pass: this runs for every row).
 func rolloutHash(r *schemas.Rollout) string {
 	h := newFieldHash()
-	h.str(r.RolloutID, r.TaskID, r.Patch, r.ExitReason)
+	h.str(r.RolloutID, r.TaskID, r.Patch, r.ExitReasonRaw)
 	h.optFloat(r.Reward)
 	h.optBool(r.Resolved)
 	for _, m := range r.Messages {

@@ -147,12 +147,12 @@ func decodeSWEAgent(r *Record, o Options) (Rows, error) {
 	ro.TaskID = taskIDFor(o, iid)
 	ro.RunID = runIDFromPath(r.File)
 	if info != nil {
-		ro.ExitReason = info.str("exit_status")
+		ro.ExitReasonRaw = info.str("exit_status")
 		ro.Patch = text(info.str("submission"), &repaired)
-		ro.Submitted = strings.HasPrefix(ro.ExitReason, "submitted")
+		ro.Submitted = strings.HasPrefix(ro.ExitReasonRaw, "submitted")
 		// "submitted (exit_cost)", "submitted (exit_context)": the run hit a
-		// limit and its patch was submitted for it.
-		ro.Forced = strings.HasPrefix(ro.ExitReason, "submitted (")
+		// limit and its patch was submitted for it (forced: the limit
+		// inside, normalised by schemas.FinishRollout).
 		if ms, _ := info.obj("model_stats"); ms != nil {
 			api, err := ms.count("api_calls", math.MaxInt32)
 			if err != nil {
@@ -195,9 +195,9 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 			return Rows{}, err
 		}
 		if info, _ := obj.obj("info"); info != nil {
-			ro.ExitReason = info.str("exit_status")
+			ro.ExitReasonRaw = info.str("exit_status")
 			ro.Patch = text(info.str("submission"), &repaired)
-			ro.Submitted = ro.ExitReason == "Submitted" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submitted")
+			ro.Submitted = ro.ExitReasonRaw == "Submitted" || strings.HasPrefix(strings.ToLower(ro.ExitReasonRaw), "submitted")
 			if cfg, _ := info.obj("config"); cfg != nil {
 				if model, _ := cfg.obj("model"); model != nil {
 					ro.Policy = model.str("model_name")
@@ -212,11 +212,11 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 		ro.TaskID = taskIDFor(o, strings.TrimSuffix(baseName(r.File), ".traj"))
 	}
 	ro.RunID = runIDFromPath(r.File)
-	if ro.ExitReason == "" && len(ro.Messages) > 0 {
+	if ro.ExitReasonRaw == "" && len(ro.Messages) > 0 {
 		// Legacy files end with the submission's output when the agent submitted.
 		last := ro.Messages[len(ro.Messages)-1].Content
 		if strings.Contains(last, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(last, "MINI_SWE_AGENT_FINAL_OUTPUT") {
-			ro.ExitReason, ro.Submitted = "Submitted", true
+			ro.ExitReasonRaw, ro.Submitted = "Submitted", true
 		}
 	}
 	finishRollout(&ro, o, r.Data)
@@ -302,8 +302,8 @@ func decodeR2E(r *Record, o Options) (Rows, error) {
 	if ro.RunID == "" {
 		ro.RunID = runIDFromPath(r.File)
 	}
-	ro.ExitReason = obj.str("exit_reason")
-	ro.Submitted = ro.ExitReason == "agent"
+	ro.ExitReasonRaw = obj.str("exit_reason")
+	ro.Submitted = ro.ExitReasonRaw == "agent"
 	ro.Patch = text(obj.str("output_patch"), &repaired)
 	if ro.Reward, err = obj.float("reward"); err != nil {
 		return Rows{}, err
@@ -408,13 +408,13 @@ func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 		if ro.Resolved, err = anyBool("resolved", row.Resolved); err != nil {
 			return Rows{}, err
 		}
-		ro.ExitReason = text(orStr(row.ExitReason, row.ExitStatus), &repaired)
+		ro.ExitReasonRaw = text(orStr(row.ExitReason, row.ExitStatus), &repaired)
 		patch := row.ModelPatch
 		if row.Patch != nil {
 			patch = *row.Patch
 		}
 		ro.Patch = text(patch, &repaired)
-		ro.Submitted = row.Patch != nil && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReason), "submit")
+		ro.Submitted = row.Patch != nil && ro.Patch != "" || strings.HasPrefix(strings.ToLower(ro.ExitReasonRaw), "submit")
 		if ro.RolloutID == "" {
 			ro.RolloutID = unnamedID(&ro, o)
 		}
@@ -503,12 +503,12 @@ func decodeOpenHands(r *Record, o Options) (Rows, error) {
 			ro.Resolved, _ = rep.boolean("resolved")
 		}
 	}
-	ro.ExitReason = "finished"
+	ro.ExitReasonRaw = "finished"
 	if e := obj.str("error"); e != "" {
-		ro.ExitReason = text(e, &repaired)
+		ro.ExitReasonRaw = text(e, &repaired)
 		ro.InfraError = strings.Contains(strings.ToLower(e), "runtime") || strings.Contains(strings.ToLower(e), "sandbox")
 	} else if !ro.Submitted {
-		ro.ExitReason = "max_iterations"
+		ro.ExitReasonRaw = "max_iterations"
 	}
 	finishRollout(&ro, o, r.Data)
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil

@@ -1,0 +1,178 @@
+// Package migrate is `swelake lake migrate`: it rewrites a table written
+// with an earlier schema version into the current one, as one commit
+// (lake.Table.Migrate) — every row kept, the earlier versions still
+// readable with their own schema. Rollouts v2 → v3 is the migration there
+// is: each row's derived columns are computed (exit_reason normalised from
+// the source's string, forced, actions, format_errors, tools) and its inline
+// raw bytes move to a raw source stored once per v2 data file.
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+)
+
+// JobName is recorded in the provenance of a migration's commit.
+const JobName = "lake-migrate"
+
+// Summary is what `swelake lake migrate --json` prints for a table.
+type Summary struct {
+	Table   string `json:"table"`
+	From    int    `json:"from_schema"`
+	To      int    `json:"to_schema"`
+	Base    int64  `json:"base_version"` // the version migrated
+	Version int64  `json:"version"`      // the migration's commit (-1: nothing to do)
+	Rows    int64  `json:"rows"`
+	Files   int    `json:"files"`
+	// RawStored counts the raw sources stored (one per v2 data file whose
+	// rows kept raw bytes; fewer where two files hold the same bytes).
+	RawStored int  `json:"raw_sources_stored"`
+	Current   bool `json:"already_current"` // the table was at the current schema
+}
+
+// ErrNoMigration: the table's schema has no migration to the current one.
+var ErrNoMigration = errors.New("no migration")
+
+// Tables lists the tables a migration exists for.
+func Tables() []string { return []string{schemas.Rollouts.Name} }
+
+// Run migrates one table to its current schema (a no-op when it is
+// current).
+func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, logger *slog.Logger) (Summary, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if table != schemas.Rollouts.Name {
+		return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
+	}
+	t, err := l.Table(table)
+	if err != nil {
+		return Summary{Table: table}, err
+	}
+	snap, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return Summary{Table: table}, fmt.Errorf("migrate %s: %w", table, err)
+	}
+	target := tables.Schema(schemas.Rollouts)
+	sum := Summary{Table: table, From: snap.Schema.Version, To: target.Version, Base: snap.Version, Version: -1}
+	switch {
+	case snap.Schema.Fingerprint == target.Fingerprint:
+		sum.Current = true
+		return sum, nil
+	case snap.Schema.Version != schemas.RolloutsV2.Version || snap.Schema.Fingerprint != tables.Schema(schemas.RolloutsV2).Fingerprint:
+		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rollouts v2 to v3",
+			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
+	}
+	m := &migration{l: l, snap: snap, logger: logger}
+	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(schemas.Rollouts), m.rows(ctx), lake.WriteOptions{CodeVersion: prov.CodeVersion})
+	if err != nil {
+		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
+	}
+	prov.Job = JobName
+	prov.RunKey = fmt.Sprintf("%s:%s:v%d-v%d@%d", JobName, table, sum.From, sum.To, snap.Version)
+	prov.Inputs = []string{snap.Ref().String()}
+	res, err := t.Migrate(ctx, snap, target, files, prov)
+	if err != nil {
+		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
+	}
+	sum.Version, sum.Rows, sum.Files, sum.RawStored = res.Commit.Version, m.rowsOut, len(files.Files), m.stored
+	if sum.Rows != snap.Rows() {
+		// Never reached: WriteMigrationFiles wrote every row it was given.
+		return sum, fmt.Errorf("migrate %s@%d: %d rows written of %d", table, snap.Version, sum.Rows, snap.Rows())
+	}
+	logger.Info("migrated", "table", table, "from", sum.From, "to", sum.To, "rows", sum.Rows, "version", sum.Version)
+	return sum, nil
+}
+
+type migration struct {
+	l       *lake.Lake
+	snap    *lake.Snapshot
+	logger  *slog.Logger
+	rowsOut int64
+	stored  int
+}
+
+// rows yields the v3 rows, data file by data file: a first pass stores the
+// file's raw bytes as one raw source (each row's bytes and a newline), the
+// second converts its rows and points them at their bytes.
+func (m *migration) rows(ctx context.Context) iter.Seq2[schemas.Rollout, error] {
+	return func(yield func(schemas.Rollout, error) bool) {
+		for _, f := range m.snap.Files {
+			sum, err := m.storeRaw(ctx, f)
+			if err != nil {
+				yield(schemas.Rollout{}, err)
+				return
+			}
+			var off int64
+			for r2, err := range lake.ReadFileRows[schemas.RolloutV2](ctx, m.l, m.snap, f) {
+				if err != nil {
+					yield(schemas.Rollout{}, err)
+					return
+				}
+				ro := Convert(r2)
+				if len(r2.Raw) > 0 {
+					ro.RawRef = schemas.RawRef{SHA256: sum, Offset: off, Length: int64(len(r2.Raw))}
+				}
+				off += int64(len(r2.Raw)) + 1
+				m.rowsOut++
+				if !yield(ro, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// storeRaw stores one v2 file's raw bytes as a raw source ("" : none of
+// its rows kept any).
+func (m *migration) storeRaw(ctx context.Context, f lake.File) (string, error) {
+	pr, pw := io.Pipe()
+	kept := false
+	go func() {
+		for r2, err := range lake.ReadFileRows[schemas.RolloutV2](ctx, m.l, m.snap, f) {
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			kept = kept || len(r2.Raw) > 0
+			if _, err := pw.Write(append(r2.Raw, '\n')); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	sum, stored, err := m.l.PutRaw(ctx, pr, "", "")
+	pr.Close()
+	if err != nil {
+		return "", fmt.Errorf("raw bytes of %s: %w", f.Path, err)
+	}
+	if !kept {
+		return "", nil
+	}
+	if stored {
+		m.stored++
+	}
+	return sum, nil
+}
+
+// Convert is a v2 row as v3: the same columns, exit_reason_raw the v2
+// exit_reason, tools from the raw record, the derived columns computed by
+// schemas.FinishRollout (forced included: a v2 row's forced was each
+// importer's own guess). The content hash is unchanged (it covers the
+// source's exit string), so re-ingesting a migrated file is a no-op.
+func Convert(r schemas.RolloutV2) schemas.Rollout {
+	ro := schemas.Rollout{RolloutID: r.RolloutID, TaskID: r.TaskID, RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx,
+		Messages: r.Messages, Tools: schemas.ToolsOf(r.Raw), NumTurns: r.NumTurns, Tokens: r.Tokens, ExitReasonRaw: r.ExitReason,
+		Patch: r.Patch, Submitted: r.Submitted, InfraError: r.InfraError, Reward: r.Reward, Resolved: r.Resolved,
+		TestReport: r.TestReport, Source: r.Source, ContentHash: r.ContentHash}
+	schemas.FinishRollout(&ro)
+	return ro
+}
