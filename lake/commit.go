@@ -342,9 +342,13 @@ func hasCols(p Partition, cols []string) bool {
 
 // conflicts reports whether ours cannot be committed after other.
 func conflicts(ours, other *Commit) error {
-	if ours.Operation == OpMigrate || other.Operation == OpMigrate {
+	// A migration replaces every file it saw: anything after its base
+	// would be lost or rewritten with a stale schema. An overwrite or delete
+	// after a migration names files the migration removed. (An append after
+	// one is checked by its schema fingerprint instead.)
+	if ours.Operation == OpMigrate || (other.Operation == OpMigrate && ours.Operation != OpAppend) {
 		return &ConflictError{Table: ours.Table, Version: other.Version,
-			Reason: fmt.Sprintf("a schema migration and a %s cannot pass each other (run key %q)", other.Operation, other.Provenance.RunKey)}
+			Reason: fmt.Sprintf("a %s cannot pass a %s (run key %q)", ours.Operation, other.Operation, other.Provenance.RunKey)}
 	}
 	if ours.Operation != OpOverwrite && ours.Operation != OpDelete {
 		return nil // appends never conflict

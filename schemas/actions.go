@@ -64,7 +64,10 @@ var (
 func SubmitCommand() string     { return submitCommand.String() }
 func GitHistoryCommand() string { return gitHistoryCommand.String() }
 
-var fenced = regexp.MustCompile("(?s)```(?:bash|sh)?\n(.*?)\n?```")
+// fenced matches a fenced command: ```bash, ```sh, a bare fence, or
+// mini-swe-agent's ```mswea_bash_command (which the v2 SQL missed: real
+// mini-swe-agent runs had no actions).
+var fenced = regexp.MustCompile("(?s)```(?:bash|sh|mswea_bash_command)?\n(.*?)\n?```")
 
 const trimSet = " \t\r\n"
 

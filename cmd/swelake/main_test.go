@@ -340,6 +340,33 @@ func ingestRoundTrip(t *testing.T, c *cli, lakeRoot string) {
 	if got != "task_id,source,status\nswe-bench/a__b-1,swe-agent,resolved\nswe-bench/a__b-2,openai-chat,empty_patch\n" {
 		t.Fatalf("join:\n%s", got)
 	}
+	// lake raw: each row's source bytes as they were read — the whole .traj
+	// file, the chat line — from the raw sources the ingest stored once.
+	traj, _ := os.ReadFile(filepath.Join(dir, "in/a__b-1.traj"))
+	if out := c.ok("lake", "raw", lk, "rollouts", "run-x/swe-bench/a__b-1/0"); out != string(traj) {
+		t.Fatalf("lake raw of the .traj row: %q", out)
+	}
+	chatID := strings.TrimSpace(strings.Split(c.ok("sql", lk, "--csv", "SELECT rollout_id FROM rollouts WHERE source = 'openai-chat'"), "\n")[1])
+	var raw struct {
+		RawRef struct{ SHA256 string } `json:"raw_ref"`
+		Raw    string
+	}
+	if err := json.Unmarshal([]byte(c.ok("lake", "raw", lk, "--json", "rollouts", chatID)), &raw); err != nil ||
+		raw.Raw != `{"messages":[{"role":"user","content":"fix"}],"task_id":"swe-bench/a__b-2","run_id":"run-x","reward":0}` || len(raw.RawRef.SHA256) != 64 {
+		t.Fatalf("lake raw --json: %+v %v", raw, err)
+	}
+	if out := c.ok("lake", "raw", lk, "tasks", "swe-bench/a__b-2"); !strings.Contains(out, `"instance_id":"a__b-2"`) {
+		t.Fatalf("lake raw of an inline raw column: %q", out)
+	}
+	c.fails(`no row with rollout_id = "nope"`, 1, "lake", "raw", lk, "rollouts", "nope")
+	c.fails("accepts 2 arg(s)", 2, "lake", "raw", lk, "rollouts")
+	if out := c.ok("lake", "verify", lk, "rollouts"); !strings.Contains(out, " ok") {
+		t.Fatalf("verify: %s", out)
+	}
+	if out := c.ok("lake", "migrate", lk); !strings.Contains(out, "rollouts: already at schema v3") {
+		t.Fatalf("migrate of a current lake: %s", out)
+	}
+	c.fails(`no migration for table "tasks"`, 2, "lake", "migrate", lk, "tasks")
 }
 
 func TestIngestLocal(t *testing.T) {

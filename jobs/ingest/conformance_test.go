@@ -4,7 +4,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -75,6 +77,54 @@ func TestConformance(t *testing.T) {
 		res := query(t, l, c.sql)
 		if got := fmt.Sprint(res.Rows); got != c.want {
 			t.Errorf("%s: %s = %s, want %s", c.name, c.sql, got, c.want)
+		}
+	}
+}
+
+// TestExitReasonsOnRealData: every rollouts importer's exit strings, on
+// the real files of ../shared/realdata, map to the closed set with the
+// source's string kept; forced follows; the actions are found in every
+// scaffold's encoding (mini-swe-agent's ```mswea_bash_command fences
+// included: the v2 SQL found none in that file, so its submitted run was
+// dropped as "no actions"; and its legacy format's submission is its last
+// command's marker, not the last message, which is the diff); each row's
+// raw bytes are its source's, a plain file being its own raw source.
+func TestExitReasonsOnRealData(t *testing.T) {
+	ctx := context.Background()
+	rd := realsamples.Dir(t)
+	l := newLake(t)
+	var paths []string
+	for _, p := range []string{"trajectories", "sft", "reports/openhands-llm-completions", "datasets/openhands_v0_eval_output"} {
+		paths = append(paths, filepath.Join(rd, p))
+	}
+	if _, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "auto", Paths: paths, Strict: true}); err != nil {
+		t.Fatal(err)
+	}
+	res := query(t, l, `SELECT source, exit_reason_raw, exit_reason, forced, submitted, count(*), sum(len(actions)),
+		sum(len(list_filter(actions, a -> a.submit))) FROM rollouts GROUP BY ALL ORDER BY ALL`)
+	want := `[[mini-swe-agent  submitted false true 1 10 1] [openhands  unknown false false 1 3 0] [openhands finished submitted false true 1 24 1] ` +
+		`[openrlhf  unknown false false 1 76 1] [r2e-gym agent submitted false true 2 52 2] [swe-agent submitted submitted false true 2 29 3] ` +
+		`[swe-smith  unknown false false 3 103 6]]`
+	if got := fmt.Sprint(res.Rows); got != want {
+		t.Fatalf("exit reasons on the real files:\n got %s\nwant %s", got, want)
+	}
+	// Raw bytes: a .traj file is one record, its own source.
+	for _, name := range []string{"swe-agent-legacy.traj", "r2e-gym-2.jsonl"} {
+		data, err := os.ReadFile(filepath.Join(rd, "trajectories", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		res := query(t, l, fmt.Sprintf("SELECT raw_ref.sha256, raw_ref.offset, raw_ref.length FROM rollouts WHERE raw_ref.sha256 = '%x' ORDER BY raw_ref.offset", sum))
+		if len(res.Rows) == 0 {
+			t.Fatalf("%s: no row points at the file's sha256 %x", name, sum)
+		}
+		for _, r := range res.Rows {
+			off, n := r[1].(int64), r[2].(int64)
+			got, err := l.ReadRaw(ctx, r[0].(string), off, n)
+			if err != nil || string(got) != string(data[off:off+n]) {
+				t.Fatalf("%s: raw bytes at %d+%d differ from the file: %v", name, off, n, err)
+			}
 		}
 	}
 }

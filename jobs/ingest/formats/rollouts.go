@@ -213,10 +213,14 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 	}
 	ro.RunID = runIDFromPath(r.File)
 	if ro.ExitReasonRaw == "" && len(ro.Messages) > 0 {
-		// Legacy files end with the submission's output when the agent submitted.
-		last := ro.Messages[len(ro.Messages)-1].Content
-		if strings.Contains(last, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(last, "MINI_SWE_AGENT_FINAL_OUTPUT") {
-			ro.ExitReasonRaw, ro.Submitted = "Submitted", true
+		// Legacy files record no exit status: the agent submitted when its
+		// last command echoes the submit marker (the message after it is
+		// the submission's output, the diff).
+		for i := len(ro.Messages) - 1; i >= 0; i-- {
+			if m := ro.Messages[i]; m.Role == "assistant" {
+				ro.Submitted = strings.Contains(m.Content, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(m.Content, "MINI_SWE_AGENT_FINAL_OUTPUT")
+				break
+			}
 		}
 	}
 	finishRollout(&ro, o, r.Data)
