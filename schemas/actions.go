@@ -64,10 +64,75 @@ var (
 func SubmitCommand() string     { return submitCommand.String() }
 func GitHistoryCommand() string { return gitHistoryCommand.String() }
 
-// fenced matches a fenced command: ```bash, ```sh, a bare fence, or
-// mini-swe-agent's ```mswea_bash_command (which the v2 SQL missed: real
-// mini-swe-agent runs had no actions).
-var fenced = regexp.MustCompile("(?s)```(?:bash|sh|mswea_bash_command)?\n(.*?)\n?```")
+// fencedInfo are the info strings of a fenced command, in the order the
+// v2 SQL's regular expression tried them ((?s)```(?:bash|sh)?\n(.*?)\n?```),
+// plus mini-swe-agent's mswea_bash_command (which that SQL missed: real
+// mini-swe-agent runs had no actions); "" is a bare fence.
+var fencedInfo = []string{"bash", "sh", "mswea_bash_command", ""}
+
+// fencedCommands returns the bodies of the fenced commands in s, as that
+// regular expression's leftmost, non-overlapping matches would (a fence,
+// an info string and a newline; the body up to the next fence, less one
+// trailing newline) — without its backtracking, which cost most of the
+// time of extracting actions.
+func fencedCommands(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], "```")
+		if j < 0 {
+			break
+		}
+		p := i + j + 3
+		start := -1
+		for _, info := range fencedInfo {
+			if strings.HasPrefix(s[p:], info+"\n") {
+				start = p + len(info) + 1
+				break
+			}
+		}
+		k := -1
+		if start >= 0 {
+			k = strings.Index(s[start:], "```")
+		}
+		if k < 0 {
+			i = i + j + 1 // no match from this fence: try from the next byte
+			continue
+		}
+		out = append(out, strings.TrimSuffix(s[start:start+k], "\n"))
+		i = start + k + 3
+	}
+	return out
+}
+
+// hasFold reports whether s contains sub, ASCII case folded (sub lower case).
+func hasFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		ok := true
+		for k := 0; k < len(sub); k++ {
+			c := s[i+k]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[k] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isSubmitCommand and isGitHistory apply the patterns behind a cheap test
+// that every match passes.
+func isSubmitCommand(cmd string) bool {
+	t := strings.TrimLeft(cmd, " \t\r\n\f\v")
+	return (hasFold(t[:min(len(t), 6)], "submit") || hasFold(t[:min(len(t), 4)], "echo")) && submitCommand.MatchString(cmd)
+}
+
+func isGitHistory(cmd string) bool { return hasFold(cmd, "git") && gitHistoryCommand.MatchString(cmd) }
 
 const trimSet = " \t\r\n"
 
@@ -85,8 +150,8 @@ func ActionsOf(msgs []Message) []Action {
 	add := func(turn int, kind, tool, command, params string) {
 		command, params = strings.Trim(command, trimSet), strings.Trim(params, trimSet)
 		out = append(out, Action{Seq: int32(len(out) + 1), Turn: int32(turn + 1), Kind: kind, Tool: tool, Command: command, Params: params,
-			Submit:     slices.Contains(submitTools, strings.ToLower(tool)) || submitCommand.MatchString(command),
-			GitHistory: gitHistoryCommand.MatchString(command)})
+			Submit:     slices.Contains(submitTools, strings.ToLower(tool)) || isSubmitCommand(command),
+			GitHistory: isGitHistory(command)})
 	}
 	for i, m := range msgs {
 		if m.Role != "assistant" {
@@ -118,8 +183,8 @@ func ActionsOf(msgs []Message) []Action {
 				add(i, "text", tool, command, foldSpace(strings.Trim(b, trimSet)))
 			}
 		case strings.Contains(m.Content, "```"):
-			for _, sm := range fenced.FindAllStringSubmatch(m.Content, -1) {
-				add(i, "fenced", "bash", sm[1], sm[1])
+			for _, c := range fencedCommands(m.Content) {
+				add(i, "fenced", "bash", c, c)
 			}
 		}
 	}

@@ -1,6 +1,10 @@
 package schemas
 
-import "testing"
+import (
+	"regexp"
+	"slices"
+	"testing"
+)
 
 // TestNormalizeExit: every spelling docs/tables.md lists maps to its
 // closed-set reason; forced follows the reason.
@@ -36,5 +40,24 @@ func TestMiniSWEAgentFence(t *testing.T) {
 	acts := ActionsOf([]Message{{Role: "assistant", Content: "THOUGHT: done\n\n```mswea_bash_command\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached\n```"}})
 	if len(acts) != 1 || acts[0].Kind != "fenced" || !acts[0].Submit || acts[0].Turn != 1 {
 		t.Fatalf("%+v", acts)
+	}
+}
+
+// TestFencedCommands: the scanner finds what the v2 SQL's regular
+// expression found (RE2 leftmost, non-overlapping), on the edge cases.
+func TestFencedCommands(t *testing.T) {
+	re := regexp.MustCompile("(?s)```(?:bash|sh|mswea_bash_command)?\n(.*?)\n?```")
+	for _, s := range []string{
+		"```\nls\n```", "```bash\nls -la\n```", "```sh\necho hi```", "```python\nprint(1)\n```", "````\nls\n```",
+		"```bash\na\n``` and ```\nb\n```", "```\n```", "```bashx\nno\n```\n```\nyes\n```", "``` \nno\n```", "```\nunclosed",
+		"text ```bash\nx\n\n``` more ```sh\ny\n````", "```mswea_bash_command\ncd /r && ls\n```", "```\n\n```", "a```b```c```\nd\n```",
+	} {
+		var want []string
+		for _, m := range re.FindAllStringSubmatch(s, -1) {
+			want = append(want, m[1])
+		}
+		if got := fencedCommands(s); !slices.Equal(got, want) {
+			t.Errorf("%q: got %q, want %q", s, got, want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -220,10 +221,12 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		}
 		sum.Stripped = int64(len(stripped))
 	}
+	t0 := env.Clock()
 	stats, err := taskStats(ctx, eng, r.ID, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
+	env.Logger.Debug("curation task stats", "tasks", len(stats), "elapsed", env.Clock().Sub(t0))
 	statOf := map[[2]string]schemas.TaskStat{}
 	for _, s := range stats {
 		statOf[[2]string{s.TaskID, s.Policy}] = s
@@ -232,10 +235,12 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		}
 	}
 	sum.Tasks = int64(len(stats))
+	t0 = env.Clock()
 	decisions, err := decide(ctx, eng, r.ID, st.rules, statOf, cfg.Difficulty)
 	if err != nil {
 		return sum, err
 	}
+	env.Logger.Debug("curation decisions", "rows", len(decisions), "elapsed", env.Clock().Sub(t0))
 	drops := tally(&sum, decisions, stripped, counts, cfg)
 	stage.Emit(r, schemas.Curations, decisions)
 	stage.Emit(r, schemas.CurationDrops, drops)
@@ -247,6 +252,8 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 // prepare attaches the pinned rollouts, counts the tokens the sources did
 // not record, sets the rules' parameters and builds the tables they read.
 func prepare(ctx context.Context, env *stage.Env, eng *queries.Engine, st *state, cfg Config) (*tokcache.Stats, error) {
+	t0 := env.Clock()
+	defer func() { env.Logger.Debug("curation prepared", "elapsed", env.Clock().Sub(t0)) }()
 	if err := eng.Attach(ctx, env.Lake, map[string]int64{schemas.Rollouts.Name: st.snap.Version}, tables.ParquetSchema); err != nil {
 		return nil, err
 	}
@@ -337,9 +344,8 @@ func Latest(ctx context.Context, l *lake.Lake, id string) (*lake.RunRecord, erro
 	return l.LatestRun(ctx, JobName, func(r *lake.RunRecord) bool { return id == "" || r.ID == id })
 }
 
-// materialize builds the tables every rule reads: cur_input (the rollouts
-// with their token counts; rollout_tokens must exist) and actions (their
-// actions column, flattened).
+// materialize builds the table every rule reads: cur_input (the rollouts'
+// small columns with their token counts; rollout_tokens must exist).
 func materialize(ctx context.Context, env *stage.Env, eng *queries.Engine) error {
 	for _, block := range []string{"input"} {
 		q, err := buildingBlock(block)
@@ -541,39 +547,34 @@ func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []
 // that reject it (in configured order) with their reasons, then the task's
 // difficulty.
 func decide(ctx context.Context, eng *queries.Engine, id string, rules []Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
-	// One column per rule (its reason, or NULL): no ordered aggregates.
-	pivot, sel := make([]string, len(rules)), make([]string, len(rules))
-	for i := range rules {
-		pivot[i] = fmt.Sprintf("max(reason) FILTER (WHERE rank = %d) AS r%d", i, i)
-		sel[i] = fmt.Sprintf(", r.r%d", i)
-	}
-	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1)" + strings.Join(sel, "") +
-		" FROM cur_input i"
-	if len(rules) > 0 {
-		q += " LEFT JOIN (SELECT rollout_id, " + strings.Join(pivot, ", ") + " FROM rejections GROUP BY rollout_id) r USING (rollout_id)"
-	}
-	q += " ORDER BY i.rollout_id"
+	// A rollout's rejections come back as one string, "<rank>\x1f<reason>"
+	// items joined by \x1e in rule order: six columns per row cross into Go
+	// instead of one per rule (reading a million rows through database/sql
+	// costs per value).
+	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1), r.rejected FROM cur_input i" +
+		" LEFT JOIN (SELECT rollout_id, string_agg(rank || chr(31) || reason, chr(30) ORDER BY rank) AS rejected FROM rejections GROUP BY rollout_id) r USING (rollout_id)" +
+		" ORDER BY i.rollout_id"
 	rows, err := eng.DB().QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("curate: decisions: %w", err)
 	}
 	defer rows.Close()
 	var out []schemas.Curation
-	reasons := make([]sql.NullString, len(rules))
-	dest := make([]any, 5+len(rules))
-	for i := range reasons {
-		dest[5+i] = &reasons[i]
-	}
+	var rejected sql.NullString
 	for rows.Next() {
 		c := schemas.Curation{CurationID: id, DroppedBy: []string{}, Reasons: []string{}}
-		dest[0], dest[1], dest[2], dest[3], dest[4] = &c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens, &rejected); err != nil {
 			return nil, fmt.Errorf("curate: decisions: %w", err)
 		}
-		for i, r := range reasons {
-			if r.Valid {
+		if rejected.Valid {
+			for _, item := range strings.Split(rejected.String, "\x1e") {
+				rank, reason, _ := strings.Cut(item, "\x1f")
+				i, err := strconv.Atoi(rank)
+				if err != nil || i < 0 || i >= len(rules) {
+					return nil, fmt.Errorf("curate: decisions: rollout %s: bad rejection %q", c.RolloutID, item)
+				}
 				c.DroppedBy = append(c.DroppedBy, rules[i].Name)
-				c.Reasons = append(c.Reasons, r.String)
+				c.Reasons = append(c.Reasons, reason)
 			}
 		}
 		s, known := statOf[[2]string{c.TaskID, c.Policy}]
@@ -656,7 +657,7 @@ func stripStrays(ctx context.Context, eng *queries.Engine, pattern any) (map[str
 	if err != nil {
 		return nil, fmt.Errorf("curate: patch_hygiene stray_regex: %w", err)
 	}
-	rows, err := eng.DB().QueryContext(ctx, `SELECT i.rollout_id, i.patch FROM rejections r JOIN cur_input i USING (rollout_id)
+	rows, err := eng.DB().QueryContext(ctx, `SELECT i.rollout_id, i.patch FROM rejections r JOIN rollouts i USING (rollout_id)
 		WHERE r.rule = 'patch_hygiene'`)
 	if err != nil {
 		return nil, fmt.Errorf("curate: patch_hygiene strip: %w", err)

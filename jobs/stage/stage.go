@@ -368,6 +368,7 @@ func (r *Run[C]) commit(ctx context.Context) (map[string]int64, error) {
 			versions[o.table] = c.Version
 			continue
 		}
+		t0 := r.Env.Clock()
 		files, err := o.write(ctx, t, r.Env.CodeVersion)
 		if err != nil {
 			return nil, fmt.Errorf("%s: write %s: %w", r.info.Name, o.table, err)
@@ -377,6 +378,7 @@ func (r *Run[C]) commit(ctx context.Context) (map[string]int64, error) {
 			return nil, fmt.Errorf("%s: commit %s: %w", r.info.Name, o.table, err)
 		}
 		versions[o.table] = res.Commit.Version
+		r.Env.Logger.Debug("committed", "job", r.info.Name, "table", o.table, "version", res.Commit.Version, "elapsed", r.Env.Clock().Sub(t0))
 	}
 	return versions, nil
 }

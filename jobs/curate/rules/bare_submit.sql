@@ -2,16 +2,14 @@
 -- last action is a submit and nothing else happened in that turn). Submits
 -- are the actions flagged submit when the rollout was written: a tool in
 -- schemas.SubmitTools or a command matching schemas.SubmitCommand.
-WITH last_turn AS (
-    SELECT rollout_id, max(turn) AS turn FROM actions GROUP BY rollout_id
-), final AS (
-    SELECT a.rollout_id, count(*) AS n, bool_or(a.submit) AS has_submit, arg_max(a.tool, a.seq) AS last_tool
-    FROM actions a JOIN last_turn l USING (rollout_id, turn)
-    GROUP BY a.rollout_id
+WITH final AS (
+    SELECT rollout_id, len(actions) AS n_actions, actions[-1].tool AS last_tool,
+           list_filter(actions, a -> a.turn = actions[-1].turn) AS last_turn
+    FROM rollouts
 )
-SELECT i.rollout_id,
-       CASE WHEN f.rollout_id IS NULL THEN 'no actions'
-            WHEN NOT f.has_submit THEN 'last action is ' || f.last_tool || ', not a submit'
-            ELSE 'submit shares its turn with ' || (f.n - 1) || ' other action(s)' END AS reason
-FROM cur_input i LEFT JOIN final f USING (rollout_id)
-WHERE f.rollout_id IS NULL OR NOT f.has_submit OR f.n > 1;
+SELECT rollout_id,
+       CASE WHEN n_actions = 0 THEN 'no actions'
+            WHEN NOT list_bool_or(list_transform(last_turn, a -> a.submit)) THEN 'last action is ' || last_tool || ', not a submit'
+            ELSE 'submit shares its turn with ' || (len(last_turn) - 1) || ' other action(s)' END AS reason
+FROM final
+WHERE n_actions = 0 OR NOT list_bool_or(list_transform(last_turn, a -> a.submit)) OR len(last_turn) > 1;

@@ -4,11 +4,9 @@
 -- aside, under another task id: one instance imported from two sources).
 -- The first by id is kept; the reason names it.
 WITH sig AS (
-    SELECT i.rollout_id, i.task_id, i.content_hash,
-           coalesce(a.sig, '') AS action_sig
-    FROM cur_input i
-    LEFT JOIN (SELECT rollout_id, md5(string_agg(tool || ': ' || command, chr(10) ORDER BY seq)) AS sig
-               FROM actions GROUP BY rollout_id) a USING (rollout_id)
+    SELECT rollout_id, task_id, content_hash,
+           CASE WHEN len(actions) > 0 THEN md5(array_to_string(list_transform(actions, a -> a.tool || ': ' || a.command), chr(10))) ELSE '' END AS action_sig
+    FROM rollouts
 ), ranked AS (
     SELECT rollout_id,
            first_value(rollout_id) OVER (PARTITION BY content_hash ORDER BY rollout_id) AS same_content,

@@ -2,7 +2,6 @@
 -- (git log/show/reflog/clone, or reading .git internals: the actions'
 -- git_history flag, computed when the rollout was written from
 -- schemas.GitHistoryCommand, on every action, native or text-encoded).
-SELECT rollout_id, 'step ' || min(seq) || ': ' || left(arg_min(command, seq), 120) AS reason
-FROM actions
-WHERE git_history
-GROUP BY rollout_id;
+SELECT rollout_id, 'step ' || first.seq || ': ' || left(first.command, 120) AS reason
+FROM (SELECT rollout_id, list_filter(actions, a -> a.git_history)[1] AS first FROM rollouts)
+WHERE first IS NOT NULL;

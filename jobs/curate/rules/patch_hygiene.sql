@@ -4,7 +4,7 @@
 -- the patch instead of dropping the rollout.
 WITH added AS (
     SELECT rollout_id, unnest(regexp_extract_all(patch, 'diff --git a/\S+ b/(\S+)\nnew file mode', 1)) AS path
-    FROM cur_input WHERE patch LIKE '%new file mode%'
+    FROM rollouts WHERE patch LIKE '%new file mode%'
 )
 SELECT rollout_id, 'adds ' || string_agg(path, ', ' ORDER BY path) AS reason
 FROM added

@@ -9,7 +9,7 @@
 -- trajectory to imitate.
 WITH chunks AS (
     SELECT rollout_id, unnest(string_split(patch, 'diff --git ')) AS chunk
-    FROM cur_input WHERE patch LIKE '%diff --git %'
+    FROM rollouts WHERE patch LIKE '%diff --git %'
 ), files AS (
     SELECT rollout_id, regexp_extract(chunk, '^a/\S+ b/(\S+)', 1) AS path,
            chunk LIKE '%' || chr(10) || 'new file mode%' AS is_new, chunk
