@@ -3,6 +3,8 @@ package schemas
 import (
 	"bytes"
 	"encoding/json"
+
+	gojson "github.com/goccy/go-json"
 	"regexp"
 	"slices"
 	"strings"
@@ -194,26 +196,26 @@ func ActionsOf(msgs []Message) []Action {
 // nativeCommand is a tool call's command (its arguments' command or cmd,
 // else the arguments) and its parameters (compact JSON, else as given).
 func nativeCommand(args string) (command, params string) {
-	if !json.Valid([]byte(args)) {
+	var buf bytes.Buffer
+	if gojson.Compact(&buf, []byte(args)) != nil { // not JSON
 		return args, args
 	}
-	var buf bytes.Buffer
-	json.Compact(&buf, []byte(args))
 	params = buf.String()
-	var obj map[string]json.RawMessage
-	if json.Unmarshal([]byte(args), &obj) == nil {
+	if !strings.Contains(params, `"command"`) && !strings.Contains(params, `"cmd"`) {
+		return args, params
+	}
+	var obj map[string]gojson.RawMessage
+	if gojson.Unmarshal(buf.Bytes(), &obj) == nil {
 		for _, k := range []string{"command", "cmd"} {
 			v, ok := obj[k]
 			if !ok || string(v) == "null" {
 				continue
 			}
 			var s string
-			if json.Unmarshal(v, &s) == nil {
+			if gojson.Unmarshal(v, &s) == nil {
 				return s, params
 			}
-			var c bytes.Buffer
-			json.Compact(&c, v)
-			return c.String(), params
+			return string(v), params // compact already
 		}
 	}
 	return args, params
