@@ -214,11 +214,19 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 	ro.RunID = runIDFromPath(r.File)
 	if ro.ExitReasonRaw == "" && len(ro.Messages) > 0 {
 		// Legacy files record no exit status: the agent submitted when its
-		// last command echoes the submit marker (the message after it is
-		// the submission's output, the diff).
-		for i := len(ro.Messages) - 1; i >= 0; i-- {
+		// last command echoes the submit marker (real files: the message
+		// after it is the submission's output, the diff), or when the last
+		// message carries the marker.
+		marked := func(s string) bool {
+			return strings.Contains(s, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(s, "MINI_SWE_AGENT_FINAL_OUTPUT")
+		}
+		if marked(ro.Messages[len(ro.Messages)-1].Content) {
+			// (This importer's own spelling since v2: content hashes cover it.)
+			ro.ExitReasonRaw, ro.Submitted = "Submitted", true
+		}
+		for i := len(ro.Messages) - 1; i >= 0 && !ro.Submitted; i-- {
 			if m := ro.Messages[i]; m.Role == "assistant" {
-				ro.Submitted = strings.Contains(m.Content, "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT") || strings.Contains(m.Content, "MINI_SWE_AGENT_FINAL_OUTPUT")
+				ro.Submitted = marked(m.Content)
 				break
 			}
 		}
