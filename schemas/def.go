@@ -57,6 +57,14 @@ func newDef[T any](d Def[T]) Def[T] {
 	return d
 }
 
+// NewDef builds a table definition outside this package: an earlier
+// schema version of a table, which lake migrate reads
+// (schemas/rolloutsv2).
+func NewDef[T any](d Def[T], partition func(*T) string, size func(*T) int) Def[T] {
+	d.partition, d.size = partition, size
+	return newDef(d)
+}
+
 // KeyOf returns a table's key columns by name (nil for unknown tables).
 func KeyOf(table string) []string {
 	switch table {
@@ -114,21 +122,6 @@ var (
 			}
 			for _, a := range r.Actions {
 				n += len(a.Tool) + len(a.Command) + len(a.Params) + 16
-			}
-			return n
-		},
-	})
-	// RolloutsV2 is the rollouts table as schema v2 wrote it (lake migrate's
-	// input).
-	RolloutsV2 = newDef(Def[RolloutV2]{
-		Name: "rollouts", Version: 2, PartitionBy: "run_id",
-		Key:       []string{"rollout_id"},
-		Required:  []string{"rollout_id", "run_id"},
-		partition: func(r *RolloutV2) string { return r.RunID },
-		size: func(r *RolloutV2) int {
-			n := len(r.Patch) + len(r.TestReport) + len(r.Raw) + 128
-			for _, m := range r.Messages {
-				n += len(m.Content) + 32
 			}
 			return n
 		},

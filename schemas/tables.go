@@ -86,31 +86,6 @@ type RawRef struct {
 	Length int64  `parquet:"length" json:"length"`
 }
 
-// RolloutV2 is a row of rollouts schema v2, what lake migrate reads: the
-// source record inline (raw), the source's exit reason in exit_reason, no
-// derived columns.
-type RolloutV2 struct {
-	RolloutID   string    `parquet:"rollout_id" json:"rollout_id"`
-	TaskID      string    `parquet:"task_id" json:"task_id"`
-	RunID       string    `parquet:"run_id" json:"run_id"`
-	Policy      string    `parquet:"policy" json:"policy"`
-	SampleIdx   int32     `parquet:"sample_idx" json:"sample_idx"`
-	Messages    []Message `parquet:"messages,list" json:"messages"`
-	NumTurns    int32     `parquet:"num_turns" json:"num_turns"`
-	Tokens      *int64    `parquet:"tokens,optional" json:"tokens"`
-	ExitReason  string    `parquet:"exit_reason" json:"exit_reason"`
-	Patch       string    `parquet:"patch" json:"patch"`
-	Submitted   bool      `parquet:"submitted" json:"submitted"`
-	Forced      bool      `parquet:"forced" json:"forced"`
-	InfraError  bool      `parquet:"infra_error" json:"infra_error"`
-	Reward      *float64  `parquet:"reward,optional" json:"reward"`
-	Resolved    *bool     `parquet:"resolved,optional" json:"resolved"`
-	TestReport  string    `parquet:"test_report" json:"test_report"`
-	Source      string    `parquet:"source" json:"source"`
-	ContentHash string    `parquet:"content_hash" json:"content_hash"`
-	Raw         []byte    `parquet:"raw,snappy" json:"raw"`
-}
-
 // Message is one chat message of a rollout.
 type Message struct {
 	Role       string     `parquet:"role" json:"role"` // system, user, assistant, tool

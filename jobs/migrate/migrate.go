@@ -18,6 +18,7 @@ import (
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
 
 // JobName is recorded in the provenance of a migration's commit.
@@ -67,7 +68,7 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	case snap.Schema.Fingerprint == target.Fingerprint:
 		sum.Current = true
 		return sum, nil
-	case snap.Schema.Version != schemas.RolloutsV2.Version || snap.Schema.Fingerprint != tables.Schema(schemas.RolloutsV2).Fingerprint:
+	case snap.Schema.Version != rolloutsv2.Def.Version || snap.Schema.Fingerprint != tables.Schema(rolloutsv2.Def).Fingerprint:
 		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rollouts v2 to v3",
 			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
 	}
@@ -112,7 +113,7 @@ func (m *migration) rows(ctx context.Context) iter.Seq2[schemas.Rollout, error] 
 				return
 			}
 			var off int64
-			for r2, err := range lake.ReadFileRows[schemas.RolloutV2](ctx, m.l, m.snap, f) {
+			for r2, err := range lake.ReadFileRows[rolloutsv2.Rollout](ctx, m.l, m.snap, f) {
 				if err != nil {
 					yield(schemas.Rollout{}, err)
 					return
@@ -137,7 +138,7 @@ func (m *migration) storeRaw(ctx context.Context, f lake.File) (string, error) {
 	pr, pw := io.Pipe()
 	kept := false
 	go func() {
-		for r2, err := range lake.ReadFileRows[schemas.RolloutV2](ctx, m.l, m.snap, f) {
+		for r2, err := range lake.ReadFileRows[rolloutsv2.Rollout](ctx, m.l, m.snap, f) {
 			if err != nil {
 				pw.CloseWithError(err)
 				return
@@ -168,7 +169,7 @@ func (m *migration) storeRaw(ctx context.Context, f lake.File) (string, error) {
 // schemas.FinishRollout (forced included: a v2 row's forced was each
 // importer's own guess). The content hash is unchanged (it covers the
 // source's exit string), so re-ingesting a migrated file is a no-op.
-func Convert(r schemas.RolloutV2) schemas.Rollout {
+func Convert(r rolloutsv2.Rollout) schemas.Rollout {
 	ro := schemas.Rollout{RolloutID: r.RolloutID, TaskID: r.TaskID, RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx,
 		Messages: r.Messages, Tools: schemas.ToolsOf(r.Raw), NumTurns: r.NumTurns, Tokens: r.Tokens, ExitReasonRaw: r.ExitReason,
 		Patch: r.Patch, Submitted: r.Submitted, InfraError: r.InfraError, Reward: r.Reward, Resolved: r.Resolved,

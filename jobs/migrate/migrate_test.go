@@ -24,6 +24,7 @@ import (
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
 
 // fixture is trajectories as the importers read them: native tool calls,
@@ -71,7 +72,7 @@ func v2Lake(t *testing.T) *lake.Lake {
 		t.Fatal(err)
 	}
 	rt, _ := l.Table(schemas.Rollouts.Name)
-	if _, err := rt.Create(ctx, tables.Schema(schemas.RolloutsV2), []string{"run_id"}, lake.Provenance{Job: "test"}); err != nil {
+	if _, err := rt.Create(ctx, tables.Schema(rolloutsv2.Def), []string{"run_id"}, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"})
@@ -83,12 +84,12 @@ func v2Lake(t *testing.T) *lake.Lake {
 
 // toV2 is a v3 row as schema v2 stored it: the source's exit string in
 // exit_reason, forced as the importers guessed it, the raw bytes inline.
-func toV2(t *testing.T, l *lake.Lake, r schemas.Rollout) schemas.RolloutV2 {
+func toV2(t *testing.T, l *lake.Lake, r schemas.Rollout) rolloutsv2.Rollout {
 	raw, err := l.ReadRaw(context.Background(), r.RawRef.SHA256, r.RawRef.Offset, r.RawRef.Length)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return schemas.RolloutV2{RolloutID: r.RolloutID, TaskID: r.TaskID, RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx,
+	return rolloutsv2.Rollout{RolloutID: r.RolloutID, TaskID: r.TaskID, RunID: r.RunID, Policy: r.Policy, SampleIdx: r.SampleIdx,
 		Messages: r.Messages, NumTurns: r.NumTurns, Tokens: r.Tokens, ExitReason: r.ExitReasonRaw, Patch: r.Patch, Submitted: r.Submitted,
 		Forced: strings.HasPrefix(r.ExitReasonRaw, "submitted ("), InfraError: r.InfraError, Reward: r.Reward, Resolved: r.Resolved,
 		TestReport: r.TestReport, Source: r.Source, ContentHash: r.ContentHash, Raw: raw}
@@ -131,12 +132,12 @@ func TestMigrateRollouts(t *testing.T) {
 
 	old := v2Lake(t)
 	rt, _ := old.Table(schemas.Rollouts.Name)
-	var v2 []schemas.RolloutV2
+	var v2 []rolloutsv2.Rollout
 	for _, r := range want {
 		v2 = append(v2, toV2(t, direct, r))
 	}
-	for _, part := range [][]schemas.RolloutV2{v2[:5], v2[5:]} {
-		files, err := lake.WriteFiles(ctx, rt, tables.Spec(schemas.RolloutsV2), lake.Slice(part), lake.WriteOptions{})
+	for _, part := range [][]rolloutsv2.Rollout{v2[:5], v2[5:]} {
+		files, err := lake.WriteFiles(ctx, rt, tables.Spec(rolloutsv2.Def), lake.Slice(part), lake.WriteOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,8 +198,8 @@ func TestMigrateRollouts(t *testing.T) {
 	}
 
 	// The v2 versions stay readable, in Go and in SQL, with their raw bytes.
-	before := rows[schemas.RolloutV2](t, old, schemas.Rollouts.Name, 2)
-	if len(before) != 12 || !slices.ContainsFunc(before, func(r schemas.RolloutV2) bool { return len(r.Raw) > 0 }) {
+	before := rows[rolloutsv2.Rollout](t, old, schemas.Rollouts.Name, 2)
+	if len(before) != 12 || !slices.ContainsFunc(before, func(r rolloutsv2.Rollout) bool { return len(r.Raw) > 0 }) {
 		t.Fatalf("rollouts@2 after the migration: %d rows", len(before))
 	}
 	eng, err := queries.Open(ctx, queries.Options{})
@@ -268,4 +269,67 @@ func trainingOutputs(t *testing.T, l *lake.Lake) string {
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// TestMigrateLakeWrittenByV2: a lake the previous release wrote (swelake
+// 4434e1b: `lake init`, then `ingest rollouts --format openai-chat
+// testdata/v2lake-source.jsonl`; kept in testdata/v2lake) migrates: its
+// recorded schema is recognised as v2, every row keeps its content hash
+// (re-ingesting the source finds four duplicates and no conflict), the raw
+// bytes are the source's lines, exit reasons are normalised, the v2
+// version stays readable, and curation runs on it.
+func TestMigrateLakeWrittenByV2(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "lake")
+	if err := os.CopyFS(dir, os.DirFS("testdata/v2lake")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lake.Open(b, lake.Options{CacheDir: t.TempDir()})
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); !errors.Is(err, lake.ErrSchemaMismatch) {
+		t.Fatalf("a v2 lake before migrating: %v", err)
+	}
+	sum, err := Run(ctx, l, schemas.Rollouts.Name, lake.Provenance{}, nil)
+	if err != nil || sum.Rows != 4 || sum.From != 2 || sum.Version != 2 {
+		t.Fatalf("migrate: %+v %v", sum, err)
+	}
+	src, err := os.ReadFile("testdata/v2lake-source.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(src)), "\n")
+	var got []string
+	for _, r := range rows[schemas.Rollout](t, l, schemas.Rollouts.Name, lake.Latest) {
+		raw, err := l.ReadRaw(ctx, r.RawRef.SHA256, r.RawRef.Offset, r.RawRef.Length)
+		if err != nil || !slices.Contains(lines, string(raw)) {
+			t.Fatalf("%s: raw %q is not a line of the source: %v", r.RolloutID, raw, err)
+		}
+		got = append(got, fmt.Sprintf("%s %s/%s forced=%v actions=%d format_errors=%d tools=%v", r.RolloutID, r.ExitReasonRaw, r.ExitReason, r.Forced, len(r.Actions), len(r.FormatErrors), r.Tools != ""))
+	}
+	slices.Sort(got)
+	want := []string{
+		"run-1/t-1/0 submitted/submitted forced=false actions=2 format_errors=0 tools=true",
+		"run-1/t-1/1 max_iterations/step_cap forced=true actions=2 format_errors=1 tools=false",
+		"run-1/t-2/0 submitted (exit_context)/context_overflow forced=true actions=2 format_errors=0 tools=false",
+		"run-2/t-2/1 exit_cost/cost_cap forced=true actions=1 format_errors=0 tools=false",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("migrated rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if v1 := rows[rolloutsv2.Rollout](t, l, schemas.Rollouts.Name, 1); len(v1) != 4 || len(v1[0].Raw) == 0 {
+		t.Fatalf("rollouts@1 (v2) after the migration: %d rows", len(v1))
+	}
+	if s, err := ingest.Run(ctx, l, ingest.Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{"testdata/v2lake-source.jsonl"}}); err != nil || s.Duplicates != 4 || s.Conflicts != 0 {
+		t.Fatalf("re-ingest after the migration: %+v %v", s, err)
+	}
+	cc := curate.Job.Defaults()
+	mixed := false
+	cc.Difficulty.Mixed, cc.Rules = &mixed, []string{"reward", "step_cap", "git_hacking", "format_hint"}
+	cs, err := curate.Job.Execute(ctx, &stage.Env{Lake: l}, cc)
+	if err != nil || cs.Input != 4 || cs.Kept != 1 {
+		t.Fatalf("curate on the migrated lake: %+v %v", cs, err)
+	}
 }
