@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -547,34 +546,39 @@ func runRules(ctx context.Context, env *stage.Env, eng *queries.Engine, rules []
 // that reject it (in configured order) with their reasons, then the task's
 // difficulty.
 func decide(ctx context.Context, eng *queries.Engine, id string, rules []Rule, statOf map[[2]string]schemas.TaskStat, d Difficulty) ([]schemas.Curation, error) {
-	// A rollout's rejections come back as one string, "<rank>\x1f<reason>"
-	// items joined by \x1e in rule order: six columns per row cross into Go
-	// instead of one per rule (reading a million rows through database/sql
-	// costs per value).
-	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1), r.rejected FROM cur_input i" +
-		" LEFT JOIN (SELECT rollout_id, string_agg(rank || chr(31) || reason, chr(30) ORDER BY rank) AS rejected FROM rejections GROUP BY rollout_id) r USING (rollout_id)" +
-		" ORDER BY i.rollout_id"
+	// One column per rule (its reason, or NULL): no ordered aggregates.
+	pivot, sel := make([]string, len(rules)), make([]string, len(rules))
+	for i := range rules {
+		pivot[i] = fmt.Sprintf("max(reason) FILTER (WHERE rank = %d) AS r%d", i, i)
+		sel[i] = fmt.Sprintf(", r.r%d", i)
+	}
+	q := "SELECT i.rollout_id, i.task_id, i.run_id, i.policy, coalesce(i.num_tokens, -1)" + strings.Join(sel, "") +
+		" FROM cur_input i"
+	if len(rules) > 0 {
+		q += " LEFT JOIN (SELECT rollout_id, " + strings.Join(pivot, ", ") + " FROM rejections GROUP BY rollout_id) r USING (rollout_id)"
+	}
+	q += " ORDER BY i.rollout_id"
 	rows, err := eng.DB().QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("curate: decisions: %w", err)
 	}
 	defer rows.Close()
 	var out []schemas.Curation
-	var rejected sql.NullString
+	reasons := make([]sql.NullString, len(rules))
+	dest := make([]any, 5+len(rules))
+	for i := range reasons {
+		dest[5+i] = &reasons[i]
+	}
 	for rows.Next() {
 		c := schemas.Curation{CurationID: id, DroppedBy: []string{}, Reasons: []string{}}
-		if err := rows.Scan(&c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens, &rejected); err != nil {
+		dest[0], dest[1], dest[2], dest[3], dest[4] = &c.RolloutID, &c.TaskID, &c.RunID, &c.Policy, &c.NumTokens
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("curate: decisions: %w", err)
 		}
-		if rejected.Valid {
-			for _, item := range strings.Split(rejected.String, "\x1e") {
-				rank, reason, _ := strings.Cut(item, "\x1f")
-				i, err := strconv.Atoi(rank)
-				if err != nil || i < 0 || i >= len(rules) {
-					return nil, fmt.Errorf("curate: decisions: rollout %s: bad rejection %q", c.RolloutID, item)
-				}
+		for i, r := range reasons {
+			if r.Valid {
 				c.DroppedBy = append(c.DroppedBy, rules[i].Name)
-				c.Reasons = append(c.Reasons, reason)
+				c.Reasons = append(c.Reasons, r.String)
 			}
 		}
 		s, known := statOf[[2]string{c.TaskID, c.Policy}]
