@@ -202,6 +202,10 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	if len(files) == 0 {
 		return in.sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
 	}
+	var hashes *fileHashes
+	if def.Name == schemas.Rollouts.Name {
+		hashes = hashFiles(ctx, files)
+	}
 	eng, err := queries.Open(ctx, queries.Options{Logger: cfg.Logger})
 	if err != nil {
 		return in.sum, err
@@ -218,7 +222,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		paths = append(paths, p.files()...)
 	}
 	if def.Name == schemas.Rollouts.Name {
-		if in.raw, err = prepareRaw(ctx, l, eng.DB(), plans, cfg.MaxRecordBytes); err != nil {
+		if in.raw, err = prepareRaw(ctx, l, eng.DB(), plans, cfg.MaxRecordBytes, hashes); err != nil {
 			return in.sum, fmt.Errorf("ingest: %w", err)
 		}
 		defer in.raw.close()

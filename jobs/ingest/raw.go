@@ -40,9 +40,59 @@ type rawSource struct {
 	next int64 // pack: the next record's offset
 }
 
-// prepareRaw hashes every planned input's source and starts storing those
-// the lake does not have.
-func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit int64) (*rawSources, error) {
+// fileHashes hashes input files in the background, in order, from the
+// moment the inputs are known: the pass overlaps the engine's start, the
+// format detection and the read of the table's keys.
+type fileHashes struct {
+	files map[string]*fileHash // written before the hashing starts, read-only after
+}
+
+type fileHash struct {
+	done chan struct{}
+	sum  string
+	err  error
+}
+
+func hashFiles(ctx context.Context, files []input) *fileHashes {
+	h := &fileHashes{files: map[string]*fileHash{}}
+	var todo []*fileHash
+	var paths []string
+	for _, f := range files {
+		if lay, err := layoutOf(f.path); err == nil && lay == layoutParquet {
+			continue // packed as JSON lines when planned, not hashed as bytes
+		}
+		if _, ok := h.files[f.path]; !ok {
+			fh := &fileHash{done: make(chan struct{})}
+			h.files[f.path] = fh
+			todo, paths = append(todo, fh), append(paths, f.path)
+		}
+	}
+	go func() {
+		for i, fh := range todo {
+			fh.sum, fh.err = hashFile(ctx, paths[i])
+			close(fh.done)
+		}
+	}()
+	return h
+}
+
+// sum waits for a file's hash.
+func (h *fileHashes) sum(ctx context.Context, path string) (string, error) {
+	fh, ok := h.files[path]
+	if !ok {
+		return hashFile(ctx, path)
+	}
+	select {
+	case <-fh.done:
+		return fh.sum, fh.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// prepareRaw takes every planned input's source hash and starts storing
+// those the lake does not have.
+func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit int64, hashes *fileHashes) (*rawSources, error) {
 	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, store: &errgroup.Group{}}
 	rs.store.SetLimit(1)
 	for _, p := range plans {
@@ -59,7 +109,7 @@ func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, lim
 			rs.byFile[p.path] = &rawSource{sum: sum, pack: true}
 			rs.storeFile(ctx, path, sum, false)
 		default:
-			sum, err := hashFile(ctx, p.path)
+			sum, err := hashes.sum(ctx, p.path)
 			if err != nil {
 				rs.close()
 				return nil, err
