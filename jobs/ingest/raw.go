@@ -32,6 +32,7 @@ type rawSources struct {
 	store  *errgroup.Group
 	tmp    []string     // temporary packs, removed by close
 	stored atomic.Int64 // sources stored by this ingest
+	cancel context.CancelFunc
 }
 
 type rawSource struct {
@@ -93,8 +94,9 @@ func (h *fileHashes) sum(ctx context.Context, path string) (string, error) {
 // prepareRaw takes every planned input's source hash and starts storing
 // those the lake does not have.
 func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit int64, hashes *fileHashes) (*rawSources, error) {
-	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, store: &errgroup.Group{}}
-	rs.store.SetLimit(1)
+	ctx, cancel := context.WithCancel(ctx)
+	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, store: &errgroup.Group{}, cancel: cancel}
+	var queue []storeJob
 	for _, p := range plans {
 		switch {
 		case p.format.Unit == formats.UnitDir:
@@ -107,7 +109,7 @@ func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, lim
 			}
 			rs.tmp = append(rs.tmp, path)
 			rs.byFile[p.path] = &rawSource{sum: sum, pack: true}
-			rs.storeFile(ctx, path, sum, false)
+			queue = append(queue, storeJob{path, sum, false})
 		default:
 			sum, err := hashes.sum(ctx, p.path)
 			if err != nil {
@@ -115,36 +117,49 @@ func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, lim
 				return nil, err
 			}
 			rs.byFile[p.path] = &rawSource{sum: sum}
-			rs.storeFile(ctx, p.path, sum, true)
+			queue = append(queue, storeJob{p.path, sum, true})
 		}
 	}
-	return rs, nil
-}
-
-// storeFile stores a source in the background: a plain file (decompressed
-// on the way) or a pack.
-func (rs *rawSources) storeFile(ctx context.Context, path, sum string, decompress bool) {
+	// One background worker stores the sources, one after another, while
+	// the rows are decoded.
 	rs.store.Go(func() error {
-		var r io.ReadCloser
-		var err error
-		if decompress {
-			r, err = open(path)
-		} else {
-			r, err = os.Open(path)
-		}
-		if err != nil {
-			return fmt.Errorf("store raw source of %s: %w", path, err)
-		}
-		defer r.Close()
-		_, stored, err := rs.l.PutRaw(ctx, r, sum, "")
-		if err != nil {
-			return fmt.Errorf("store raw source of %s: %w", path, err)
-		}
-		if stored {
-			rs.stored.Add(1)
+		for _, j := range queue {
+			if err := rs.storeFile(ctx, j); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+	return rs, nil
+}
+
+// storeJob is a source to store: a plain file (decompressed on the way) or
+// a pack.
+type storeJob struct {
+	path, sum  string
+	decompress bool
+}
+
+func (rs *rawSources) storeFile(ctx context.Context, j storeJob) error {
+	var r io.ReadCloser
+	var err error
+	if j.decompress {
+		r, err = open(j.path)
+	} else {
+		r, err = os.Open(j.path)
+	}
+	if err != nil {
+		return fmt.Errorf("store raw source of %s: %w", j.path, err)
+	}
+	defer r.Close()
+	_, stored, err := rs.l.PutRaw(ctx, r, j.sum, "")
+	if err != nil {
+		return fmt.Errorf("store raw source of %s: %w", j.path, err)
+	}
+	if stored {
+		rs.stored.Add(1)
+	}
+	return nil
 }
 
 // ref points a record's rows at its bytes; it is called for every record,
@@ -184,8 +199,10 @@ func (rs *rawSources) ref(ctx context.Context, rec *formats.Record) (schemas.Raw
 // wait returns when every source is stored (or one failed).
 func (rs *rawSources) wait() error { return rs.store.Wait() }
 
-// close waits for the background stores and removes the temporary packs.
+// close stops the background stores (an ingest that failed does not wait
+// for its sources to be compressed) and removes the temporary packs.
 func (rs *rawSources) close() {
+	rs.cancel()
 	rs.store.Wait()
 	for _, p := range rs.tmp {
 		os.Remove(p)
