@@ -3,8 +3,14 @@
 // FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes; a test
 // missing from the log counts as failed.
 //
-// Runners: pytest (the -rA short summary and -v lines), go test -json, and
-// unittest / Django's runner (-v lines "name (module.Class) ... ok").
+// Runners: pytest (the -rA short summary and -v lines), go test -json,
+// unittest / Django's runner (-v lines "name (module.Class) ... ok") and
+// sympy's bin/test ("test_name ok|F|E").
+//
+// Names are also recorded the way SWE-bench's harness names them, so that
+// task rows match: its pytest parser takes the first whitespace-separated
+// token after the status of a summary line, which cuts parametrised ids at
+// their first space (`test_x[assert` for `test_x[assert statement]`).
 package testlog
 
 import (
@@ -46,7 +52,7 @@ func (r Results) set(name string, s Status) {
 }
 
 // Frameworks Parse knows.
-func Frameworks() []string { return []string{"pytest", "go", "unittest"} }
+func Frameworks() []string { return []string{"pytest", "go", "unittest", "sympy"} }
 
 // Parse reads log as the named framework's output ("auto": guessed from
 // the log).
@@ -61,6 +67,8 @@ func Parse(framework string, log []byte) (Results, error) {
 		return ParseGoTest(log), nil
 	case "unittest", "django":
 		return ParseUnittest(log), nil
+	case "sympy":
+		return ParseSympy(log), nil
 	}
 	return nil, fmt.Errorf("test log: unknown framework %q (known: %s)", framework, strings.Join(Frameworks(), ", "))
 }
@@ -70,6 +78,8 @@ func Detect(log []byte) string {
 	switch {
 	case bytes.Contains(log, []byte(`"Action":"`)):
 		return "go"
+	case bytes.Contains(log, []byte("test process starts")) && sympyLine.Match(log):
+		return "sympy"
 	case bytes.Contains(log, []byte("short test summary info")) || pytestVerbose.Match(log) || bytes.Contains(log, []byte("=== test session starts")):
 		return "pytest"
 	case unittestLine.Match(log):
@@ -89,6 +99,9 @@ var (
 	// "test_x (pkg.mod.Class) ... ok" and Python ≥ 3.11's
 	// "test_x (pkg.mod.Class.test_x) ... ok"; the description line of a
 	// test with a docstring comes between.
+	// sympy's bin/test: "test_name ok", "test_name F", "test_name E"
+	// (then, where the terminal is wide, a right-aligned "[OK]").
+	sympyLine    = regexp.MustCompile(`(?m)^\s*(test_\w+) (ok|F|E|f|s|X|w)(?:\s+\[\w+\])?\s*$`)
 	unittestLine = regexp.MustCompile(`(?m)^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)\s*$`)
 )
 
@@ -98,6 +111,9 @@ func ParsePytest(log []byte) Results {
 	r := Results{}
 	for _, m := range pytestVerbose.FindAllSubmatch(log, -1) {
 		r.set(string(m[1]), Status(m[2]))
+		if cut, _, ok := strings.Cut(string(m[1]), " "); ok {
+			r.set(cut, Status(m[2]))
+		}
 	}
 	summary := Results{}
 	sc := bufio.NewScanner(bytes.NewReader(log))
@@ -106,6 +122,10 @@ func ParsePytest(log []byte) Results {
 		line := strings.TrimRight(sc.Text(), " \r")
 		if m := pytestSummary.FindStringSubmatch(line); m != nil {
 			summary.set(m[2], Status(m[1]))
+			// SWE-bench's name for it: the id up to its first space.
+			if cut, _, ok := strings.Cut(m[2], " "); ok {
+				summary.set(cut, Status(m[1]))
+			}
 		}
 	}
 	for k, v := range summary {
@@ -166,6 +186,33 @@ func ParseUnittest(log []byte) Results {
 			s = XPass
 		}
 		r.set(name+" ("+class+")", s)
+	}
+	return r
+}
+
+// ParseSympy reads sympy's bin/test output: one "test_name status" line
+// per test (ok, F failed, E error, f expected failure, s skipped, X
+// unexpected pass, w slow and skipped). Names are the bare function names
+// SWE-bench's rows use for sympy.
+func ParseSympy(log []byte) Results {
+	r := Results{}
+	for _, m := range sympyLine.FindAllSubmatch(log, -1) {
+		var s Status
+		switch string(m[2]) {
+		case "ok":
+			s = Passed
+		case "F":
+			s = Failed
+		case "E":
+			s = Error
+		case "f":
+			s = XFail
+		case "X":
+			s = XPass
+		default:
+			s = Skipped
+		}
+		r.set(string(m[1]), s)
 	}
 	return r
 }

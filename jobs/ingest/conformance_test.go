@@ -81,7 +81,7 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestExitReasonsOnRealData: every rollouts importer's exit strings, on
+// TestConformanceExitReasons: every rollouts importer's exit strings, on
 // the real files of ../shared/realdata, map to the closed set with the
 // source's string kept; forced follows; the actions are found in every
 // scaffold's encoding (mini-swe-agent's ```mswea_bash_command fences
@@ -89,7 +89,7 @@ func TestConformance(t *testing.T) {
 // dropped as "no actions"; and its legacy format's submission is its last
 // command's marker, not the last message, which is the diff); each row's
 // raw bytes are its source's, a plain file being its own raw source.
-func TestExitReasonsOnRealData(t *testing.T) {
+func TestConformanceExitReasons(t *testing.T) {
 	ctx := context.Background()
 	rd := realsamples.Dir(t)
 	l := newLake(t)
