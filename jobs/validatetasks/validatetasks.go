@@ -218,7 +218,9 @@ func validate(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task
 		v.Reason = ReasonBasePasses
 		return v, nil
 	case len(g.Grade.P2PFailed) > 0:
-		v.Reason = ReasonBaseP2P
+		// The row names them: which PASS_TO_PASS tests fail at the base
+		// commit is what the task's author must look at.
+		v.Reason, v.P2PFailed = ReasonBaseP2P, slices.Sorted(slices.Values(g.Grade.P2PFailed))
 		return v, nil
 	}
 	spec.Patch, spec.Reruns = []byte(t.GoldPatch), cfg.Reruns

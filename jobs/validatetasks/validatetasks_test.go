@@ -2,6 +2,7 @@ package validatetasks
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/swelake/swelake/exec"
@@ -31,6 +32,7 @@ func TestValidateTasks(t *testing.T) {
 		task("valid", bug, fix),
 		task("wrong-gold", bug, readme),
 		task("base-passes", clean, readme),
+		task("base-p2p", bug, fix, "tests/test_rle.py::test_not_in_the_log"),
 		flaky,
 		missing,
 	}
@@ -42,7 +44,7 @@ func TestValidateTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Tasks != 5 || sum.Status["valid"] != 1 || sum.Status["invalid"] != 3 || sum.Status["flaky"] != 1 {
+	if sum.Tasks != 6 || sum.Status["valid"] != 1 || sum.Status["invalid"] != 4 || sum.Status["flaky"] != 1 {
 		t.Fatalf("summary: %+v", sum)
 	}
 	vt, _ := l.Table(schemas.TaskValidations.Name)
@@ -58,6 +60,7 @@ func TestValidateTasks(t *testing.T) {
 		"t/valid":       {"valid", ""},
 		"t/wrong-gold":  {"invalid", ReasonGoldFails},
 		"t/base-passes": {"invalid", ReasonBasePasses},
+		"t/base-p2p":    {"invalid", ReasonBaseP2P},
 		"t/flaky":       {"flaky", ReasonFlaky},
 		"t/missing":     {"invalid", ReasonNoRepo},
 	}
@@ -68,6 +71,10 @@ func TestValidateTasks(t *testing.T) {
 	}
 	if v := got["t/valid"]; v.Runs != 2 || v.Resolved != 2 || v.BaseFailing != 2 || v.ApplyMethod != exec.ApplyGit || !v.Isolated || v.Env == "" {
 		t.Errorf("valid task's record: %+v", v)
+	}
+	// Issue 16: the row names the PASS_TO_PASS tests that fail at the base.
+	if v := got["t/base-p2p"]; fmt.Sprint(v.P2PFailed) != "[tests/test_rle.py::test_not_in_the_log]" {
+		t.Errorf("base-p2p task's record names %v", v.P2PFailed)
 	}
 	if v := got["t/flaky"]; len(v.Flaky) != 1 || v.Flaky[0] != "tests/test_flaky.py::test_flaky" {
 		t.Errorf("flaky task's record: %+v", v)
