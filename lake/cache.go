@@ -74,36 +74,56 @@ func (c *cache) Path(ctx context.Context, b objstore.Reader, table string, f Fil
 	if st, err := os.Stat(dst); err == nil && st.Size() == f.Bytes {
 		return dst, nil
 	}
+	err := fetchChecked(ctx, b, key, dst, func(_ *os.File, n int64, sum string) error {
+		if sum != f.SHA256 || n != f.Bytes {
+			return fmt.Errorf("fetch %s/%s: %w: got %d bytes with sha256 %s, log says %d bytes with %s; refusing to read it (run swelake lake verify)",
+				b.URL(), key, ErrChecksum, n, sum, f.Bytes, f.SHA256)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// fetchChecked copies the object key of b to dst through a temporary file
+// beside it. check sees the copy — the file (rewound), its size and its
+// sha256 — before it is renamed into place, and refuses it by returning an
+// error: nothing unchecked is ever at dst.
+func fetchChecked(ctx context.Context, b objstore.Reader, key, dst string, check func(f *os.File, n int64, sum string) error) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", fmt.Errorf("cache %s: %w", key, err)
+		return fmt.Errorf("cache %s: %w", key, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".fetch-*")
 	if err != nil {
-		return "", fmt.Errorf("cache %s: %w", key, err)
+		return fmt.Errorf("cache %s: %w", key, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
 	defer tmp.Close()
 	rc, err := b.Get(ctx, key)
 	if err != nil {
-		return "", fmt.Errorf("fetch %s: %w", key, err)
+		return fmt.Errorf("fetch %s: %w", key, err)
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), rc)
 	if err != nil {
-		return "", fmt.Errorf("fetch %s: %w", key, err)
+		return fmt.Errorf("fetch %s: %w", key, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 || n != f.Bytes {
-		return "", fmt.Errorf("fetch %s/%s: %w: got %d bytes with sha256 %s, log says %d bytes with %s; refusing to read it (run swelake lake verify)",
-			b.URL(), key, ErrChecksum, n, sum, f.Bytes, f.SHA256)
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("cache %s: %w", key, err)
+	}
+	if err := check(tmp, n, hex.EncodeToString(h.Sum(nil))); err != nil {
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("cache %s: %w", key, err)
+		return fmt.Errorf("cache %s: %w", key, err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("cache %s: %w", key, err)
+		return fmt.Errorf("cache %s: %w", key, err)
 	}
-	return dst, nil
+	return nil
 }
 
 // verifyLocal hashes a local data file unless the cache remembers it

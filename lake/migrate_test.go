@@ -55,11 +55,11 @@ func TestMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 		base, _ := tbl.Snapshot(ctx, lake.Latest)
-		source, _, err := l.PutRaw(ctx, strings.NewReader("the old rows' source\n"), "", "")
+		source, _, err := l.PutRaw(ctx, strings.NewReader("the old rows' source\n"), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		orphanSource, _, err := l.PutRaw(ctx, strings.NewReader("never pointed at\n"), "", "")
+		orphanSource, _, err := l.PutRaw(ctx, strings.NewReader("never pointed at\n"), "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,23 +54,23 @@ func (l *Lake) HasRaw(ctx context.Context, sum string) (bool, error) {
 // stored anything. want, if not "", is the sha256 the caller computed: the
 // bytes are compressed straight into storage (never held in memory) and
 // must hash to it, else the object is deleted and the error is
-// ErrChecksum. Without want, they are compressed to a temporary file in
-// tmpDir ("" : the system's) while hashed, and stored under their hash.
-func (l *Lake) PutRaw(ctx context.Context, r io.Reader, want, tmpDir string) (sum string, stored bool, err error) {
+// ErrChecksum. Without want, they are compressed to a temporary file while
+// hashed, and stored under their hash.
+func (l *Lake) PutRaw(ctx context.Context, r io.Reader, want string) (sum string, stored bool, err error) {
 	if want != "" {
 		if ok, err := l.HasRaw(ctx, want); err != nil || ok {
 			return want, false, err
 		}
 		return want, true, l.streamRaw(ctx, r, want)
 	}
-	tmp, err := os.CreateTemp(tmpDir, ".swelake-raw-*")
+	tmp, err := os.CreateTemp("", ".swelake-raw-*")
 	if err != nil {
 		return "", false, fmt.Errorf("store raw source: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	if _, err := writeSeekable(ctx, tmp, io.TeeReader(r, h)); err != nil {
+	if err := writeSeekable(ctx, tmp, io.TeeReader(r, h)); err != nil {
 		return "", false, fmt.Errorf("store raw source: %w", err)
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
@@ -96,8 +96,7 @@ func (l *Lake) streamRaw(ctx context.Context, r io.Reader, want string) error {
 	pr, pw := io.Pipe()
 	h := sha256.New()
 	go func() {
-		_, err := writeSeekable(ctx, pw, io.TeeReader(r, h))
-		pw.CloseWithError(err)
+		pw.CloseWithError(writeSeekable(ctx, pw, io.TeeReader(r, h)))
 	}()
 	key := RawKey(want)
 	err := l.bucket.Put(ctx, key, pr, -1)
@@ -113,28 +112,14 @@ func (l *Lake) streamRaw(ctx context.Context, r io.Reader, want string) error {
 }
 
 // writeSeekable compresses r into w as Snappy frames with S2's seek index
-// at the end, and returns the bytes read.
-func writeSeekable(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+// at the end.
+func writeSeekable(ctx context.Context, w io.Writer, r io.Reader) error {
 	sw := s2.NewWriter(w, s2.WriterSnappyCompat(), s2.WriterAddIndex())
-	n, err := io.Copy(sw, ctxReader{ctx, r})
-	if err != nil {
+	if _, err := io.Copy(sw, objstore.ContextReader(ctx, r)); err != nil {
 		sw.Close()
-		return n, err
+		return err
 	}
-	return n, sw.Close()
-}
-
-// ctxReader stops a long copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return sw.Close()
 }
 
 // readRange decompresses length bytes at offset of a raw source, seeking
@@ -199,36 +184,20 @@ func (l *Lake) fetchRaw(ctx context.Context, sum string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".fetch-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	rc, err := l.bucket.Get(ctx, RawKey(sum))
+	err := fetchChecked(ctx, l.bucket, RawKey(sum), dst, func(f *os.File, _ int64, _ string) error {
+		reason, err := rawProblem(f, sum)
+		if err == nil && reason != "" {
+			err = fmt.Errorf("fetch raw source %.12s: %w: %s", sum, ErrChecksum, reason)
+		}
+		return err
+	})
 	if errors.Is(err, objstore.ErrNotExist) {
 		return "", fmt.Errorf("raw source %.12s: %w", sum, ErrNoRaw)
 	}
 	if err != nil {
 		return "", err
 	}
-	defer rc.Close()
-	if _, err := io.Copy(tmp, rc); err != nil {
-		return "", fmt.Errorf("fetch raw source %.12s: %w", sum, err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	if reason, err := rawProblem(tmp, sum); err != nil || reason != "" {
-		return "", fmt.Errorf("fetch raw source %.12s: %w: %s%v", sum, ErrChecksum, reason, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return dst, os.Rename(tmp.Name(), dst)
+	return dst, nil
 }
 
 // rawProblem decompresses a raw source whole (checking every block's

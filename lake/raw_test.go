@@ -38,15 +38,15 @@ func TestRawSeekable(t *testing.T) {
 	for i := range data {
 		data[i] = "abcdefgh\n{}\"x"[r.IntN(13)]
 	}
-	sum, stored, err := l.PutRaw(ctx, bytes.NewReader(data), "", "")
+	sum, stored, err := l.PutRaw(ctx, bytes.NewReader(data), "")
 	want := sha256.Sum256(data)
 	if err != nil || !stored || sum != hex.EncodeToString(want[:]) {
 		t.Fatalf("PutRaw: %s %v %v", sum, stored, err)
 	}
-	if _, again, err := l.PutRaw(ctx, bytes.NewReader(data), sum, ""); err != nil || again {
+	if _, again, err := l.PutRaw(ctx, bytes.NewReader(data), sum); err != nil || again {
 		t.Fatalf("second PutRaw stored %v, %v", again, err)
 	}
-	if _, _, err := l.PutRaw(ctx, bytes.NewReader(data[1:]), sum[:63]+"0", ""); !errors.Is(err, ErrChecksum) {
+	if _, _, err := l.PutRaw(ctx, bytes.NewReader(data[1:]), sum[:63]+"0"); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("bytes that do not hash to the name given: %v", err)
 	}
 	for _, c := range [][2]int64{{0, 10}, {block - 5, 10}, {block, 1}, {10, 20*block + 7}, {7*block + 3, 3 * block}, {int64(len(data)) - 3, 3}, {0, int64(len(data))}, {5, 0}} {
@@ -73,7 +73,7 @@ func TestRawSeekable(t *testing.T) {
 	// Through a remote-style bucket: fetched once into the cache, checked.
 	mem := objstore.NewMem(nil)
 	lm := Open(mem, Options{CacheDir: t.TempDir()})
-	if _, _, err := lm.PutRaw(ctx, bytes.NewReader(data), "", ""); err != nil {
+	if _, _, err := lm.PutRaw(ctx, bytes.NewReader(data), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := lm.ReadRaw(ctx, sum, 100, 50); err != nil || !bytes.Equal(got, data[100:150]) {

@@ -152,7 +152,7 @@ func (rs *rawSources) storeFile(ctx context.Context, j storeJob) error {
 		return fmt.Errorf("store raw source of %s: %w", j.path, err)
 	}
 	defer r.Close()
-	_, stored, err := rs.l.PutRaw(ctx, r, j.sum, "")
+	_, stored, err := rs.l.PutRaw(ctx, r, j.sum)
 	if err != nil {
 		return fmt.Errorf("store raw source of %s: %w", j.path, err)
 	}
@@ -186,7 +186,7 @@ func (rs *rawSources) ref(ctx context.Context, rec *formats.Record) (schemas.Raw
 	}
 	sum := sha256.Sum256(b.Bytes())
 	hexSum, n := hex.EncodeToString(sum[:]), int64(b.Len())
-	_, stored, err := rs.l.PutRaw(ctx, &b, hexSum, "")
+	_, stored, err := rs.l.PutRaw(ctx, &b, hexSum)
 	if err != nil {
 		return schemas.RawRef{}, fmt.Errorf("store raw source of %s: %w", rec.File, err)
 	}

@@ -150,7 +150,7 @@ func (m *migration) storeRaw(ctx context.Context, f lake.File) (string, error) {
 		}
 		pw.Close()
 	}()
-	sum, stored, err := m.l.PutRaw(ctx, pr, "", "")
+	sum, stored, err := m.l.PutRaw(ctx, pr, "")
 	pr.Close()
 	if err != nil {
 		return "", fmt.Errorf("raw bytes of %s: %w", f.Path, err)

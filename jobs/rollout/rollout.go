@@ -462,7 +462,7 @@ func storeRaw(ctx context.Context, r *stage.Run[Config], batch []finished) ([]sc
 	}
 	sum := sha256.Sum256(pack.Bytes())
 	hexSum := hex.EncodeToString(sum[:])
-	if _, _, err := r.Env.Lake.PutRaw(ctx, bytes.NewReader(pack.Bytes()), hexSum, ""); err != nil {
+	if _, _, err := r.Env.Lake.PutRaw(ctx, bytes.NewReader(pack.Bytes()), hexSum); err != nil {
 		return nil, fmt.Errorf("rollout %s: %w", r.ID, err)
 	}
 	for i := range rows {
