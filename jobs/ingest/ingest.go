@@ -118,7 +118,7 @@ func Run(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 		cfg.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	if cfg.Write.RowGroupBytes == 0 {
-		// Rows carry their raw bytes too: smaller row groups keep the rows
+		// Rows with long conversations: smaller row groups keep the rows
 		// in flight (and peak memory) bounded well below a GiB.
 		cfg.Write.RowGroupBytes = 32 << 20
 	}
@@ -202,10 +202,6 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 	if len(files) == 0 {
 		return in.sum, fmt.Errorf("ingest: no input files under %v", cfg.Paths)
 	}
-	var hashes *fileHashes
-	if def.Name == schemas.Rollouts.Name {
-		hashes = hashFiles(ctx, files)
-	}
 	eng, err := queries.Open(ctx, queries.Options{Logger: cfg.Logger})
 	if err != nil {
 		return in.sum, err
@@ -222,9 +218,7 @@ func run[T any](ctx context.Context, l *lake.Lake, cfg Config, def schemas.Def[T
 		paths = append(paths, p.files()...)
 	}
 	if def.Name == schemas.Rollouts.Name {
-		if in.raw, err = prepareRaw(ctx, l, eng.DB(), plans, cfg.MaxRecordBytes, hashes); err != nil {
-			return in.sum, fmt.Errorf("ingest: %w", err)
-		}
+		in.raw = startRaw(ctx, l, eng.DB(), plans, cfg.MaxRecordBytes)
 		defer in.raw.close()
 	}
 	known, baseSnap, err := existing(ctx, l, eng, def.Name, keyCol)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -15,146 +16,99 @@ import (
 
 	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
 )
 
 // rawSources stores the raw source of every input of a rollouts ingest
 // once, content-addressed (lake.PutRaw), and points each row at its bytes.
 // A file's source is its decompressed bytes — sha256sum of a plain JSONL
-// file is its source's name — hashed before its rows are decoded (the rows
-// carry the hash) and stored in the background while they are; a Parquet
-// file's source is its rows as JSON lines (the records the decoders read),
-// and a directory of completions' is its files' bytes, each followed by a
-// newline. Re-ingesting a file stores nothing: its source is already there.
+// file is its source's name — and a Parquet file's its rows as JSON lines
+// (the records the decoders read); a directory of completions' is its
+// files' bytes, each followed by a newline. One background worker names
+// every source first, in input order — a file's rows wait only for its own
+// hash, not for the others' — then stores those the lake does not have
+// while the rows are decoded. Re-ingesting a file stores nothing.
 type rawSources struct {
 	l      *lake.Lake
-	byFile map[string]*rawSource
-	store  *errgroup.Group
-	tmp    []string     // temporary packs, removed by close
+	byFile map[string]*rawSource // built before the worker starts, read-only after
+	work   *errgroup.Group
+	tmp    []string     // temporary packs, removed by close (written by the worker)
 	stored atomic.Int64 // sources stored by this ingest
 	cancel context.CancelFunc
 }
 
+// rawSource is one input's source; sum and err are set by the worker
+// before named is closed.
 type rawSource struct {
-	sum  string
-	pack bool  // records packed as lines (Parquet): offsets are counted, not read
-	next int64 // pack: the next record's offset
+	path     string
+	pack     bool   // records packed as lines (Parquet): offsets are counted, not read
+	packFile string // the pack's temporary file (set by the worker)
+	named    chan struct{}
+	sum      string
+	err      error
+	next     int64 // pack: the next record's offset (read and written by ref only)
 }
 
-// fileHashes hashes input files in the background, in order, from the
-// moment the inputs are known: the pass overlaps the engine's start, the
-// format detection and the read of the table's keys.
-type fileHashes struct {
-	files map[string]*fileHash // written before the hashing starts, read-only after
-}
-
-type fileHash struct {
-	done chan struct{}
-	sum  string
-	err  error
-}
-
-func hashFiles(ctx context.Context, files []input) *fileHashes {
-	h := &fileHashes{files: map[string]*fileHash{}}
-	var todo []*fileHash
-	var paths []string
-	for _, f := range files {
-		if lay, err := layoutOf(f.path); err == nil && lay == layoutParquet {
-			continue // packed as JSON lines when planned, not hashed as bytes
-		}
-		if _, ok := h.files[f.path]; !ok {
-			fh := &fileHash{done: make(chan struct{})}
-			h.files[f.path] = fh
-			todo, paths = append(todo, fh), append(paths, f.path)
-		}
-	}
-	go func() {
-		for i, fh := range todo {
-			fh.sum, fh.err = hashFile(ctx, paths[i])
-			close(fh.done)
-		}
-	}()
-	return h
-}
-
-// sum waits for a file's hash.
-func (h *fileHashes) sum(ctx context.Context, path string) (string, error) {
-	fh, ok := h.files[path]
-	if !ok {
-		return hashFile(ctx, path)
-	}
-	select {
-	case <-fh.done:
-		return fh.sum, fh.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// prepareRaw takes every planned input's source hash and starts storing
-// those the lake does not have.
-func prepareRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit int64, hashes *fileHashes) (*rawSources, error) {
+// startRaw starts naming and storing the planned inputs' sources.
+func startRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit int64) *rawSources {
 	ctx, cancel := context.WithCancel(ctx)
-	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, store: &errgroup.Group{}, cancel: cancel}
-	var queue []storeJob
+	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, work: &errgroup.Group{}, cancel: cancel}
+	var order []*rawSource
 	for _, p := range plans {
-		switch {
-		case p.format.Unit == formats.UnitDir:
+		if p.format.Unit == formats.UnitDir {
 			continue // one record per directory: its source is made when it is read
-		case p.layout == layoutParquet && p.format.Unit == formats.UnitRows:
-			path, sum, err := packParquet(ctx, db, p.path, limit)
-			if err != nil {
-				rs.close()
-				return nil, err
-			}
-			rs.tmp = append(rs.tmp, path)
-			rs.byFile[p.path] = &rawSource{sum: sum, pack: true}
-			queue = append(queue, storeJob{path, sum, false})
-		default:
-			sum, err := hashes.sum(ctx, p.path)
-			if err != nil {
-				rs.close()
-				return nil, err
-			}
-			rs.byFile[p.path] = &rawSource{sum: sum}
-			queue = append(queue, storeJob{p.path, sum, true})
 		}
+		src := &rawSource{path: p.path, pack: p.layout == layoutParquet, named: make(chan struct{})}
+		rs.byFile[p.path] = src
+		order = append(order, src)
 	}
-	// One background worker stores the sources, one after another, while
-	// the rows are decoded.
-	rs.store.Go(func() error {
-		for _, j := range queue {
-			if err := rs.storeFile(ctx, j); err != nil {
+	rs.work.Go(func() error {
+		for i, src := range order {
+			if src.pack {
+				src.packFile, src.sum, src.err = packParquet(ctx, db, src.path, limit)
+				if src.err == nil {
+					rs.tmp = append(rs.tmp, src.packFile)
+				}
+			} else {
+				src.sum, src.err = hashFile(ctx, src.path)
+			}
+			if src.err != nil {
+				for _, rest := range order[i:] { // no reader waits for ever
+					rest.err = cmp.Or(rest.err, src.err)
+					close(rest.named)
+				}
+				return src.err
+			}
+			close(src.named)
+		}
+		for _, src := range order {
+			if err := rs.store(ctx, src); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return rs, nil
+	return rs
 }
 
-// storeJob is a source to store: a plain file (decompressed on the way) or
-// a pack.
-type storeJob struct {
-	path, sum  string
-	decompress bool
-}
-
-func (rs *rawSources) storeFile(ctx context.Context, j storeJob) error {
+// store stores one named source (a pack from its temporary file, a plain
+// file decompressed on the way).
+func (rs *rawSources) store(ctx context.Context, src *rawSource) error {
 	var r io.ReadCloser
 	var err error
-	if j.decompress {
-		r, err = open(j.path)
+	if src.pack {
+		r, err = os.Open(src.packFile)
 	} else {
-		r, err = os.Open(j.path)
+		r, err = open(src.path)
 	}
 	if err != nil {
-		return fmt.Errorf("store raw source of %s: %w", j.path, err)
+		return fmt.Errorf("store raw source of %s: %w", src.path, err)
 	}
 	defer r.Close()
-	_, stored, err := rs.l.PutRaw(ctx, r, j.sum)
+	_, stored, err := rs.l.PutRaw(ctx, r, src.sum)
 	if err != nil {
-		return fmt.Errorf("store raw source of %s: %w", j.path, err)
+		return fmt.Errorf("store raw source of %s: %w", src.path, err)
 	}
 	if stored {
 		rs.stored.Add(1)
@@ -166,6 +120,16 @@ func (rs *rawSources) storeFile(ctx context.Context, j storeJob) error {
 // in input order (quarantined ones too: a pack's offsets count them).
 func (rs *rawSources) ref(ctx context.Context, rec *formats.Record) (schemas.RawRef, error) {
 	src := rs.byFile[rec.File]
+	if src != nil {
+		select {
+		case <-src.named:
+		case <-ctx.Done():
+			return schemas.RawRef{}, ctx.Err()
+		}
+		if src.err != nil {
+			return schemas.RawRef{}, fmt.Errorf("raw source of %s: %w", src.path, src.err)
+		}
+	}
 	switch {
 	case src != nil && src.pack:
 		ref := schemas.RawRef{SHA256: src.sum, Offset: src.next, Length: int64(len(rec.Data))}
@@ -197,13 +161,13 @@ func (rs *rawSources) ref(ctx context.Context, rec *formats.Record) (schemas.Raw
 }
 
 // wait returns when every source is stored (or one failed).
-func (rs *rawSources) wait() error { return rs.store.Wait() }
+func (rs *rawSources) wait() error { return rs.work.Wait() }
 
 // close stops the background stores (an ingest that failed does not wait
 // for its sources to be compressed) and removes the temporary packs.
 func (rs *rawSources) close() {
 	rs.cancel()
-	rs.store.Wait()
+	rs.work.Wait()
 	for _, p := range rs.tmp {
 		os.Remove(p)
 	}
@@ -217,7 +181,7 @@ func hashFile(ctx context.Context, path string) (string, error) {
 	}
 	defer r.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(h, objstore.ContextReader(ctx, r)); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -247,17 +211,4 @@ func packParquet(ctx context.Context, db *sql.DB, path string, limit int64) (str
 		return "", "", fmt.Errorf("pack %s: %w", path, err)
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops a long read when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
