@@ -72,10 +72,19 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rollouts v2 to v3",
 			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
 	}
-	m := &migration{l: l, snap: snap, logger: logger}
+	m := &migration{l: l, snap: snap}
 	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(schemas.Rollouts), m.rows(ctx), lake.WriteOptions{CodeVersion: prov.CodeVersion})
 	if err != nil {
 		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
+	}
+	// Nothing lost: the files hold every row of the snapshot, checked
+	// before anything is committed (the written files are then orphans gc
+	// removes).
+	for _, f := range files.Files {
+		sum.Rows += f.Rows
+	}
+	if sum.Rows != snap.Rows() {
+		return sum, fmt.Errorf("migrate %s@%d: %d rows written of %d; nothing committed", table, snap.Version, sum.Rows, snap.Rows())
 	}
 	prov.Job = JobName
 	prov.RunKey = fmt.Sprintf("%s:%s:v%d-v%d@%d", JobName, table, sum.From, sum.To, snap.Version)
@@ -84,21 +93,15 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	if err != nil {
 		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
 	}
-	sum.Version, sum.Rows, sum.Files, sum.RawStored = res.Commit.Version, m.rowsOut, len(files.Files), m.stored
-	if sum.Rows != snap.Rows() {
-		// Never reached: WriteMigrationFiles wrote every row it was given.
-		return sum, fmt.Errorf("migrate %s@%d: %d rows written of %d", table, snap.Version, sum.Rows, snap.Rows())
-	}
+	sum.Version, sum.Files, sum.RawStored = res.Commit.Version, len(files.Files), m.stored
 	logger.Info("migrated", "table", table, "from", sum.From, "to", sum.To, "rows", sum.Rows, "version", sum.Version)
 	return sum, nil
 }
 
 type migration struct {
-	l       *lake.Lake
-	snap    *lake.Snapshot
-	logger  *slog.Logger
-	rowsOut int64
-	stored  int
+	l      *lake.Lake
+	snap   *lake.Snapshot
+	stored int
 }
 
 // rows yields the v3 rows, data file by data file: a first pass stores the
@@ -123,7 +126,6 @@ func (m *migration) rows(ctx context.Context) iter.Seq2[schemas.Rollout, error] 
 					ro.RawRef = schemas.RawRef{SHA256: sum, Offset: off, Length: int64(len(r2.Raw))}
 				}
 				off += int64(len(r2.Raw)) + 1
-				m.rowsOut++
 				if !yield(ro, nil) {
 					return
 				}
@@ -132,13 +134,18 @@ func (m *migration) rows(ctx context.Context) iter.Seq2[schemas.Rollout, error] 
 	}
 }
 
+// rawColumn is the one column storeRaw reads of a v2 file.
+type rawColumn struct {
+	Raw []byte `parquet:"raw"`
+}
+
 // storeRaw stores one v2 file's raw bytes as a raw source ("" : none of
-// its rows kept any).
+// its rows kept any), reading only that column.
 func (m *migration) storeRaw(ctx context.Context, f lake.File) (string, error) {
 	pr, pw := io.Pipe()
 	kept := false
 	go func() {
-		for r2, err := range lake.ReadFileRows[rolloutsv2.Rollout](ctx, m.l, m.snap, f) {
+		for r2, err := range lake.ReadFileRows[rawColumn](ctx, m.l, m.snap, f) {
 			if err != nil {
 				pw.CloseWithError(err)
 				return
