@@ -18,6 +18,10 @@ func describe(text string) string {
 	return strings.Join(desc, " ")
 }
 
+// Ident renders a name as a quoted DuckDB identifier (a table or column
+// name that may hold any character).
+func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
 // Literal renders a Go value as a DuckDB literal: strings (quoted), numbers,
 // bools, and lists of them.
 func Literal(v any) (string, error) {

@@ -28,7 +28,8 @@ type Action struct {
 	// action's identity — viewing two files is two actions.
 	Params string `parquet:"params" json:"params"`
 	// Submit: a submit action (a tool in SubmitTools, or a command matching
-	// SubmitCommand). GitHistory: it reads the repository's history.
+	// submitCommand). GitHistory: it reads the repository's history
+	// (gitHistoryCommand).
 	Submit     bool `parquet:"submit" json:"submit"`
 	GitHistory bool `parquet:"git_history" json:"git_history"`
 }
@@ -40,8 +41,8 @@ type FormatError struct {
 	Hint string `parquet:"hint" json:"hint"` // the hint it contains
 }
 
-// SubmitTools are the tool names that submit; SubmitCommand the commands
-// that do. GitHistoryCommand matches commands that look up the fix in the
+// SubmitTools are the tool names that submit; submitCommand the commands
+// that do. gitHistoryCommand matches commands that look up the fix in the
 // repository's history (git log/show/reflog/clone, reading .git
 // internals). FormatHints are what the scaffolds say to malformed output.
 // These are the one definition; rollouts written before a change keep what
@@ -61,10 +62,6 @@ var (
 	submitCommand     = regexp.MustCompile(`(?i)^\s*(submit|echo\s+\W?COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT)\b`)
 	gitHistoryCommand = regexp.MustCompile(`(?i)\bgit\s+(-C\s+\S+\s+)?(--no-pager\s+)?(log|show|reflog|clone)\b|\.git/(objects|refs|logs|packed-refs|ORIG_HEAD|FETCH_HEAD)`)
 )
-
-// SubmitCommand and GitHistoryCommand are the patterns' sources (for docs).
-func SubmitCommand() string     { return submitCommand.String() }
-func GitHistoryCommand() string { return gitHistoryCommand.String() }
 
 // fencedInfo are the info strings of a fenced command, in the order the
 // v2 SQL's regular expression tried them ((?s)```(?:bash|sh)?\n(.*?)\n?```),

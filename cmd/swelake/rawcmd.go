@@ -81,7 +81,7 @@ func rawOf(ctx context.Context, l *lake.Lake, ref lake.Ref, keyCol, key string) 
 	if err := e.Attach(ctx, l, map[string]int64{ref.Table: ref.Version}, tables.ParquetSchema); err != nil {
 		return rr, nil, err
 	}
-	cols, err := e.Query(ctx, "SELECT column_name FROM (DESCRIBE "+quoteIdent(ref.Table)+")")
+	cols, err := e.Query(ctx, "SELECT column_name FROM (DESCRIBE "+queries.Ident(ref.Table)+")")
 	if err != nil {
 		return rr, nil, fmt.Errorf("lake raw %s: %w", ref, err)
 	}
@@ -89,12 +89,12 @@ func rawOf(ctx context.Context, l *lake.Lake, ref lake.Ref, keyCol, key string) 
 	for _, r := range cols.Rows {
 		names = append(names, fmt.Sprint(r[0]))
 	}
-	q := "SELECT raw_ref.sha256, raw_ref.offset, raw_ref.length, NULL::BLOB FROM " + quoteIdent(ref.Table) + " WHERE " + quoteIdent(keyCol) + " = ?"
+	q := "SELECT raw_ref.sha256, raw_ref.offset, raw_ref.length, NULL::BLOB FROM " + queries.Ident(ref.Table) + " WHERE " + queries.Ident(keyCol) + " = ?"
 	if !slices.Contains(names, "raw_ref") {
 		if !slices.Contains(names, "raw") {
 			return rr, nil, fmt.Errorf("lake raw %s: the table keeps no raw bytes (columns %s)", ref, strings.Join(names, ", "))
 		}
-		q = "SELECT '', 0, 0, raw FROM " + quoteIdent(ref.Table) + " WHERE " + quoteIdent(keyCol) + " = ?"
+		q = "SELECT '', 0, 0, raw FROM " + queries.Ident(ref.Table) + " WHERE " + queries.Ident(keyCol) + " = ?"
 	}
 	var inline []byte
 	err = e.DB().QueryRowContext(ctx, q, key).Scan(&rr.SHA256, &rr.Offset, &rr.Length, &inline)
@@ -165,6 +165,3 @@ fail with a conflict (run it again).`,
 		},
 	}
 }
-
-// quoteIdent quotes a SQL identifier (a known table or column name).
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -137,7 +137,7 @@ type DecontamParams struct {
 // DefaultParams are the recipe's parameters (the token cap and the forced
 // exit reasons are the shared definitions, not copies). What a submit, a
 // git-history lookup and a format hint are is decided when a rollout is
-// written (schemas.SubmitTools, SubmitCommand, GitHistoryCommand,
+// written (schemas/actions.go: SubmitTools, the submit and git-history patterns,
 // FormatHints): bare_submit, git_hacking and format_hint read the flags.
 func DefaultParams() Params {
 	return Params{

@@ -142,7 +142,7 @@ func compareColumns(ctx context.Context, e *queries.Engine, res *Result) ([]stri
 // matchRows joins a and b on the key into the temp table d: each key's
 // kind (added, removed, changed, unchanged) and the columns that differ.
 func matchRows(ctx context.Context, e *queries.Engine, res *Result, common []string) error {
-	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	q := queries.Ident
 	var keyEq, keyText []string
 	for _, k := range res.Key {
 		keyEq = append(keyEq, fmt.Sprintf("a.%s IS NOT DISTINCT FROM b.%s", q(k), q(k)))

@@ -222,7 +222,7 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 func splitsOf(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Snapshot) (map[string]int64, error) {
 	splits := map[string]int64{}
 	if cfg.SplitBy != "" {
-		res, err := e.Query(ctx, fmt.Sprintf(`SELECT CAST(%s AS VARCHAR), count(*) FROM src GROUP BY 1 ORDER BY 1`, quoteIdent(cfg.SplitBy)))
+		res, err := e.Query(ctx, fmt.Sprintf(`SELECT CAST(%s AS VARCHAR), count(*) FROM src GROUP BY 1 ORDER BY 1`, queries.Ident(cfg.SplitBy)))
 		if err != nil {
 			return nil, fmt.Errorf("publish: split by %q: %w", cfg.SplitBy, err)
 		}
@@ -250,7 +250,7 @@ func splitsOf(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Sna
 func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Snapshot, work string, m *Manifest) (*parquet.Schema, error) {
 	quoted := make([]string, len(m.Key))
 	for i, k := range m.Key {
-		quoted[i] = quoteIdent(k)
+		quoted[i] = queries.Ident(k)
 	}
 	order := strings.Join(quoted, ", ")
 	total := max(1, snap.Rows())
@@ -262,7 +262,7 @@ func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.
 		per := (rows + shards - 1) / max(1, shards)
 		where := "TRUE"
 		if cfg.SplitBy != "" {
-			where = fmt.Sprintf("CAST(%s AS VARCHAR) = '%s'", quoteIdent(cfg.SplitBy), split)
+			where = fmt.Sprintf("CAST(%s AS VARCHAR) = '%s'", queries.Ident(cfg.SplitBy), split)
 		}
 		for i := range shards {
 			rel := fmt.Sprintf("data/%s-%05d-of-%05d.parquet", split, i, shards)
@@ -337,15 +337,13 @@ func upload(ctx context.Context, b objstore.Bucket, prefix, work string, m Manif
 
 var validSplit = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
 // checkOrder reads the key columns back from the written file: the rows
 // must be in key order (a guard: DuckDB keeps an ORDER BY's order in what it
 // writes). It returns the file's row count.
 func checkOrder(ctx context.Context, e *queries.Engine, file string, key []string) (int64, error) {
 	cols := make([]string, len(key))
 	for i, k := range key {
-		cols[i] = quoteIdent(k)
+		cols[i] = queries.Ident(k)
 	}
 	q := fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE NOT ordered) FROM (
 		SELECT (%s) >= lag((%s)) OVER (ORDER BY file_row_number) OR file_row_number = 0 AS ordered

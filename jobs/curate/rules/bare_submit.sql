@@ -1,7 +1,8 @@
 -- bare_submit: the rollout must end with a submit action on its own (the
 -- last action is a submit and nothing else happened in that turn). Submits
 -- are the actions flagged submit when the rollout was written: a tool in
--- schemas.SubmitTools or a command matching schemas.SubmitCommand.
+-- schemas.SubmitTools or a command matching the submit pattern of
+-- schemas/actions.go.
 WITH final AS (
     SELECT rollout_id, len(actions) AS n_actions, actions[-1].tool AS last_tool,
            list_filter(actions, a -> a.turn = actions[-1].turn) AS last_turn
