@@ -178,6 +178,7 @@ type state struct {
 	snap                   *lake.Snapshot
 	tasks                  []schemas.Task
 	count                  func([]agent.Message) int64
+	tools                  string // the tools offered, as the tools column holds them
 	concurrency, batchSize int
 }
 
@@ -198,7 +199,9 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if st.tasks, inputs, err = selectTasks(ctx, env, *cfg, shard, inputs); err != nil {
 		return stage.Plan{}, err
 	}
-	st.count = contextCounter(env, env.Tokenizer(cfg.TokenizerDir))
+	tools, _ := json.Marshal(agent.Tools())
+	st.tools = string(tools)
+	st.count = contextCounter(env, env.Tokenizer(cfg.TokenizerDir), st.tools)
 	cfg.Model = st.policy.Model
 	cfg.Input, cfg.Concurrency, cfg.BatchSize, cfg.Shard, cfg.TokenizerDir = "", 0, 0, "", ""
 	return stage.Plan{Inputs: inputs, Shard: shard, IDPrefix: "rollout", State: st}, nil
@@ -536,8 +539,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	}
 	r.ExitReasonRaw, r.Patch, r.Submitted = tr.ExitReason, tr.Patch, tr.Submitted
 	r.InfraError = tr.ExitReason == agent.ExitInfraError
-	tools, _ := json.Marshal(agent.Tools())
-	r.Tools = string(tools)
+	r.Tools = st.tools
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
@@ -588,7 +590,7 @@ func messages(msgs []agent.Message) []schemas.Message {
 // contextCounter counts a conversation's tokens with the model's tokenizer
 // and chat template, tools included, exactly as build-sft renders it; nil
 // without a usable tokenizer.
-func contextCounter(env *stage.Env, dir string) func([]agent.Message) int64 {
+func contextCounter(env *stage.Env, dir, tools string) func([]agent.Message) int64 {
 	if dir == "" {
 		return nil
 	}
@@ -602,9 +604,8 @@ func contextCounter(env *stage.Env, dir string) func([]agent.Message) int64 {
 		env.Logger.Warn("rollout: the tokenizer's chat template does not parse; counting with the endpoint's usage only", "err", err)
 		return nil
 	}
-	tools, _ := json.Marshal(agent.Tools())
 	return func(msgs []agent.Message) int64 {
-		text, err := tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: messages(msgs), Tools: string(tools)}, tok.Config()))
+		text, err := tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: messages(msgs), Tools: tools}, tok.Config()))
 		if err != nil {
 			return 0
 		}

@@ -126,7 +126,8 @@ func policyEnv(t testing.TB, l *lake.Lake, client agent.Chatter, base, store str
 // the endpoint reports no usage.
 func TestContextCounter(t *testing.T) {
 	dir := tokref.DefaultTokenizerDir()
-	count := contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, dir)
+	tools, _ := json.Marshal(agent.Tools())
+	count := contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, dir, string(tools))
 	if count == nil {
 		t.Fatal("no counter with a tokenizer")
 	}
@@ -136,7 +137,7 @@ func TestContextCounter(t *testing.T) {
 	if short < 200 || long-short < 250 || long-short > 400 {
 		t.Fatalf("counts %d and %d", short, long)
 	}
-	if contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, t.TempDir()) != nil {
+	if contextCounter(&stage.Env{Logger: slog.New(slog.DiscardHandler)}, t.TempDir(), string(tools)) != nil {
 		t.Fatal("a counter without tokenizer files")
 	}
 }
