@@ -1,7 +1,6 @@
 package exec_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"testing"
@@ -27,25 +26,9 @@ func TestAttackSandboxLocal(t *testing.T) {
 }
 
 // TestAttackSandboxDocker runs the adversarial suite on the container
-// backend against a real engine. It needs DOCKER_HOST and an image
-// (SWELAKE_DOCKER_IMAGE) with sh, git, python3 and coreutils; without them
-// it is skipped, as TestDockerEngine is (docs/security.md, "The container
-// backend").
+// backend against a real engine (Podman's Docker API, started by the test).
 func TestAttackSandboxDocker(t *testing.T) {
-	d := &swexec.Docker{Host: os.Getenv("DOCKER_HOST")}
-	if err := d.Ping(context.Background()); err != nil || os.Getenv("SWELAKE_DOCKER_IMAGE") == "" {
-		t.Skipf("no engine or no image (DOCKER_HOST, SWELAKE_DOCKER_IMAGE): %v", err)
-	}
-	sandboxtest.Attacks(t, imageBackend{d, os.Getenv("SWELAKE_DOCKER_IMAGE")}, sandboxtest.Options{})
-}
-
-// imageBackend opens every sandbox from one image.
-type imageBackend struct {
-	*swexec.Docker
-	image string
-}
-
-func (b imageBackend) Open(ctx context.Context, ws swexec.Workspace) (swexec.Sandbox, error) {
-	ws.Image = b.image
-	return b.Docker.Open(ctx, ws)
+	d, e := exectest.Docker(t)
+	t.Run("suite", func(t *testing.T) { sandboxtest.Attacks(t, d, sandboxtest.Options{}) })
+	exectest.NoLeftovers(t, d, e)
 }

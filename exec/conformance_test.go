@@ -1,4 +1,4 @@
-package exec
+package exec_test
 
 import (
 	"bytes"
@@ -13,22 +13,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/internal/exectest"
 )
 
-// needBwrap fails (never skips) when bubblewrap is missing.
-func needBwrap(t *testing.T) {
-	t.Helper()
-	if _, err := osexec.LookPath("bwrap"); err != nil {
-		t.Fatal("bwrap not found: install the Debian package bubblewrap (apt-get install bubblewrap)")
-	}
-	if _, err := osexec.LookPath("python3"); err != nil {
-		t.Fatal("python3 not found: install the Debian package python3")
-	}
+// TestLocalConformance runs the sandbox acceptance suite on the bubblewrap
+// backend.
+func TestLocalConformance(t *testing.T) {
+	exectest.Need(t)
+	conformance(t, &Local{Root: exectest.SandboxRoot(t)})
 }
 
-func TestLocalConformance(t *testing.T) {
-	needBwrap(t)
-	conformance(t, &Local{Root: sandboxRoot(t)})
+// TestDockerConformance runs the same suite on the container backend
+// against a real engine (Podman's Docker API), then checks that no
+// container or engine helper process of ours is left.
+func TestDockerConformance(t *testing.T) {
+	d, e := exectest.Docker(t)
+	t.Run("suite", func(t *testing.T) { conformance(t, d) })
+	exectest.NoLeftovers(t, d, e)
 }
 
 func run(t *testing.T, s Sandbox, spec Spec) Result {
@@ -284,7 +287,7 @@ for host in ("127.0.0.1", "1.1.1.1"):
 // allowed — and then says so.
 func TestUnisolated(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no bwrap to find
-	l := &Local{Root: sandboxRoot(t)}
+	l := &Local{Root: exectest.SandboxRoot(t)}
 	if _, err := l.Open(context.Background(), Workspace{}); !errors.Is(err, ErrUnisolated) {
 		t.Fatalf("without bwrap: %v", err)
 	}
@@ -303,15 +306,3 @@ func TestUnisolated(t *testing.T) {
 	}
 }
 
-// sandboxRoot is a directory for workspaces that the unprivileged sandbox
-// user can reach (t.TempDir is 0700).
-func sandboxRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "swelake-sandboxes-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o711)
-	t.Cleanup(func() { removeAll(dir) })
-	return dir
-}

@@ -5,16 +5,19 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +34,10 @@ type Docker struct {
 	// WorkDir is where images hold the repository (default /testbed, as
 	// SWE-bench's images).
 	WorkDir string
+	// Image is the image of a workspace that names none (Workspace.Image
+	// empty): a sandbox for a repository copied in from the host
+	// (Workspace.Source), or an empty one.
+	Image string
 	// Memory (bytes), CPUs and Pids bound each container (0: 4 GiB, no
 	// CPU limit, 1024 processes; negative: no limit).
 	Memory int64
@@ -141,53 +148,152 @@ func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) erro
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// Open starts a container of ws.Image that sleeps until Close; commands
-// run in it with exec. With ws.Commit set, the repository in WorkDir is
-// checked out at it first.
+// Open starts a container of ws.Image (Docker.Image when empty) that
+// sleeps until Close; commands run in it with exec. The root filesystem is
+// read-only: the repository directory (an anonymous volume holding the
+// image's copy of it), /tmp and swelake's control directory are the only
+// writable places. With ws.Source set, that directory is replaced by a copy
+// of the host repository (cloned at ws.Commit); otherwise, with ws.Commit
+// set, the image's repository is checked out at it.
 func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	d.init()
-	if ws.Image == "" {
-		return nil, infra("open", errors.New("the docker backend needs an image (the task's image column)"))
+	image := cmp.Or(ws.Image, d.Image)
+	if image == "" {
+		return nil, infra("open", errors.New("the docker backend needs an image (the task's image column, or sandbox.docker_image)"))
+	}
+	upload := ""
+	if ws.Source != "" {
+		// Prepared on the host as the local backend does (a clone at
+		// ws.Commit, or a copy), then streamed into the container.
+		tmp, err := os.MkdirTemp("", "swelake-upload-")
+		if err != nil {
+			return nil, infra("prepare workspace from "+ws.Source, err)
+		}
+		defer removeAll(tmp)
+		upload = filepath.Join(tmp, "ws")
+		if err := prepare(ctx, ws, upload); err != nil {
+			return nil, infra("prepare workspace from "+ws.Source, err)
+		}
 	}
 	env := []string{}
 	for k, v := range SandboxEnv() {
-		if k != "PATH" && k != "HOME" && k != "TMPDIR" { // the image's own
+		if k != "PATH" { // the image's own: conda environments live there
 			env = append(env, k+"="+v)
 		}
 	}
 	cfg := map[string]any{
-		"Image": ws.Image, "Cmd": []string{"sh", "-c", "echo $$ > " + mainPIDFile + "; exec sleep infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
-		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{"swelake.sandbox": "1"},
+		"Image": image, "Cmd": []string{"sh", "-c", "echo $$ > " + mainPIDFile + "; exec sleep infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
+		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{SandboxLabel: "1"},
+		"Volumes":    map[string]any{d.WorkDir: map[string]any{}},
 		"HostConfig": d.hostConfig(),
 	}
 	var created struct {
 		ID string `json:"Id"`
 	}
 	if err := d.doJSON(ctx, http.MethodPost, "/containers/create", cfg, &created); err != nil {
-		return nil, infra("create container of "+ws.Image, err)
+		return nil, infra("create container of "+image, err)
 	}
 	s := &dockerSandbox{d: d, id: created.ID}
 	if err := d.doJSON(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil); err != nil {
 		s.Close(context.WithoutCancel(ctx))
-		return nil, infra("start container of "+ws.Image, err)
+		return nil, infra("start container of "+image, err)
 	}
-	if ws.Commit != "" {
-		res, err := s.Run(ctx, Spec{Argv: []string{"git", "checkout", "--quiet", "--force", ws.Commit}, Limits: Limits{Timeout: 5 * time.Minute}})
-		if err == nil && res.ExitCode != 0 {
-			err = fmt.Errorf("git checkout %s: exit %d: %s", ws.Commit, res.ExitCode, firstLine(res.Output))
-		}
-		if err != nil {
-			s.Close(context.WithoutCancel(ctx))
-			return nil, infra("prepare workspace in "+ws.Image, err)
-		}
+	if err := s.prepare(ctx, ws, upload); err != nil {
+		s.Close(context.WithoutCancel(ctx))
+		return nil, infra("prepare workspace in "+image, err)
 	}
 	return s, nil
+}
+
+// SandboxLabel marks every container the docker backend creates (env
+// prune and the tests' leftover count find them by it).
+const SandboxLabel = "swelake.sandbox"
+
+// prepare fills the workspace: the host copy replaces the image's
+// repository, or the image's repository is checked out at ws.Commit.
+func (s *dockerSandbox) prepare(ctx context.Context, ws Workspace, upload string) error {
+	lim := Limits{Timeout: 5 * time.Minute}
+	if upload != "" {
+		res, err := s.Run(ctx, Spec{Argv: []string{"find", ".", "-mindepth", "1", "-delete"}, Limits: lim})
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("empty %s: exit %d: %s", s.d.WorkDir, res.ExitCode, firstLine(res.Output))
+		}
+		if err != nil {
+			return err
+		}
+		r := tarDir(upload)
+		defer r.Close()
+		return s.putArchive(ctx, s.d.WorkDir, r)
+	}
+	if ws.Commit == "" {
+		return nil
+	}
+	res, err := s.Run(ctx, Spec{Argv: []string{"git", "checkout", "--quiet", "--force", ws.Commit}, Limits: lim})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("git checkout %s: exit %d: %s", ws.Commit, res.ExitCode, firstLine(res.Output))
+	}
+	return err
+}
+
+// tarDir streams the contents of dir (regular files, directories and
+// symlinks, modes kept) as a tar archive.
+func tarDir(dir string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || p == dir {
+				return err
+			}
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			link := ""
+			if info.Mode()&fs.ModeSymlink != 0 {
+				if link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			} else if !info.Mode().IsRegular() && !info.IsDir() {
+				return nil // sockets, fifos: nothing a repository needs
+			}
+			h, err := tar.FileInfoHeader(info, link)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			h.Name = filepath.ToSlash(rel)
+			if info.IsDir() {
+				h.Name += "/"
+			}
+			h.Uname, h.Gname = "", ""
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if !info.Mode().IsRegular() {
+				return nil
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		})
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 // hostConfig is what every container is created with: no network, every
 // capability dropped but the few a test suite running as the image's root
 // needs to own its files, no privilege gain through setuid binaries,
-// bounded memory, processes and /tmp (docs/security.md).
+// bounded memory, processes and /tmp, a read-only root filesystem
+// (docs/security.md).
 func (d *Docker) hostConfig() map[string]any {
 	lim := d.Limits.withDefaults()
 	memory, pids := d.Memory, d.Pids
@@ -208,9 +314,14 @@ func (d *Docker) hostConfig() map[string]any {
 	if pids > 0 {
 		hc["PidsLimit"] = pids
 	}
+	tmpfs := map[string]string{controlDir: "rw,nosuid,nodev,noexec,size=1m"}
 	if lim.Tmp > 0 {
-		hc["Tmpfs"] = map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%d", lim.Tmp)}
+		tmpfs["/tmp"] = fmt.Sprintf("rw,nosuid,nodev,size=%d", lim.Tmp)
+	} else {
+		tmpfs["/tmp"] = "rw,nosuid,nodev"
 	}
+	hc["Tmpfs"] = tmpfs
+	hc["ReadonlyRootfs"] = true
 	return hc
 }
 
@@ -231,29 +342,20 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 	lim := spec.Limits.Or(s.d.Limits).withDefaults()
-	script := limitScript(lim)
+	stdin := "/dev/null"
 	if spec.Stdin != nil {
 		data, err := io.ReadAll(spec.Stdin)
 		if err != nil {
 			return Result{}, err
 		}
-		if err := s.writeAbs(ctx, "/tmp/.swelake-stdin", data); err != nil {
+		stdin = controlDir + "/stdin"
+		if err := s.writeAbs(ctx, stdin, data); err != nil {
 			return Result{}, err
 		}
-		script = strings.Replace(script, `exec "$@"`, `"$@" < /tmp/.swelake-stdin; `+reapScript, 1)
-	} else {
-		script = strings.Replace(script, `exec "$@"`, `"$@" < /dev/null; `+reapScript, 1)
 	}
-	if lim.Disk > 0 {
-		// The workspace's size, sampled every second inside the container:
-		// over the limit, a marker is left and the command's process group
-		// (timeout's: the command and this sampler) is killed.
-		// It ends with the command's shell and holds none of its output.
-		script = fmt.Sprintf(`rm -f %[3]s; (while sleep 1 && kill -0 $$ 2>/dev/null; do u=$(du -sxk %[1]s 2>/dev/null | cut -f1); if [ "${u:-0}" -gt %[2]d ]; then echo "$u" > %[3]s; kill -KILL 0; fi; done) >/dev/null 2>&1 & `,
-			s.d.WorkDir, lim.Disk/1024, diskMarker) + script
-	}
-	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
-	argv := append([]string{"timeout", "--signal=KILL", fmt.Sprint(secs), "sh", "-c", script, "sh"}, spec.Argv...)
+	nonce := rand.Text()
+	outer, inner := commandScript(lim, s.d.WorkDir, stdin, nonce)
+	argv := append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...)
 	var env []string
 	for k, v := range spec.Env {
 		env = append(env, k+"="+v)
@@ -275,7 +377,8 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, infra("start exec "+spec.Argv[0], err)
 	}
 	out := &lockedCapped{c: capped{n: lim.Output}}
-	derr := demux(resp.Body, writers(out, spec.Stdout), writers(out, spec.Stderr))
+	stdout := &holdBack{w: writers(out, spec.Stdout), n: trailerLen}
+	derr := demux(resp.Body, stdout, writers(out, spec.Stderr))
 	resp.Body.Close()
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
@@ -283,48 +386,127 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	if derr != nil {
 		return Result{}, infra("read the output of "+spec.Argv[0], derr)
 	}
-	var insp struct {
-		ExitCode int  `json:"ExitCode"`
-		Running  bool `json:"Running"`
+	res := Result{Duration: time.Since(start)}
+	tr, ok := parseTrailer(stdout.buf, nonce)
+	if !ok {
+		// The wrapper never finished: the engine or the runtime failed to
+		// start it (podman ends such an exec with 125, 126 or 127 and its
+		// own message), or the container is gone.
+		stdout.w.Write(stdout.buf)
+		res.Output, res.Truncated = out.bytes()
+		return res, infra("run "+spec.Argv[0], fmt.Errorf("the command's wrapper did not finish: %s", cmp.Or(firstLine(res.Output), "no output")))
 	}
-	if err := s.d.doJSON(ctx, http.MethodGet, "/exec/"+ex.ID+"/json", nil, &insp); err != nil {
-		return Result{}, infra("inspect exec "+spec.Argv[0], err)
-	}
-	res := Result{ExitCode: insp.ExitCode, Duration: time.Since(start)}
+	res.ExitCode = tr.exit
 	res.Output, res.Truncated = out.bytes()
+	if !tr.started {
+		return res, infra("run "+spec.Argv[0], fmt.Errorf("the sandbox could not set the command's limits (exit %d): %s", tr.exit, firstLine(res.Output)))
+	}
 	if res.ExitCode == 137 && res.Duration >= lim.Timeout {
 		res.ExitCode, res.TimedOut = TimeoutExitCode, true
 	}
-	if res.ExitCode == 137 && !res.TimedOut && lim.Disk > 0 {
-		if used, err := s.readAbs(ctx, diskMarker); err == nil {
-			res.LimitHit = "disk"
-			kib, _ := strconv.ParseInt(strings.TrimSpace(string(used)), 10, 64)
-			out.Write(fmt.Appendf(nil, "\nswelake: killed: the workspace grew to %d bytes, over the sandbox's disk limit of %d\n", kib*1024, lim.Disk))
-			res.Output, res.Truncated = out.bytes()
-		}
+	if res.ExitCode == 137 && !res.TimedOut && tr.diskKiB > 0 {
+		res.LimitHit = "disk"
+		out.Write(fmt.Appendf(nil, "\nswelake: killed: the workspace grew to %d bytes, over the sandbox's disk limit of %d\n", tr.diskKiB*1024, lim.Disk))
+		res.Output, res.Truncated = out.bytes()
 	}
 	return res, nil
 }
 
-// mainPIDFile holds the pid of the container's main process (it sleeps
-// until Close); reapScript, run after every command in the same shell,
-// kills every process but init, that one and its own two (the shell and
-// timeout above it): nothing a command starts — double forks, setsid,
-// nohup, daemons — outlives it or fills the container's process limit
-// for the next command. A command killed at its timeout is reaped by the
-// next Run's script. It reaps only inside a PID namespace of its own (the
-// exec's timeout has no parent there, PPid 0) and only with the main pid
-// known: an engine that runs commands on its host (a test fake) is never
-// swept.
+// controlDir is swelake's own directory in every container (a small
+// tmpfs, as the root filesystem is read-only): the main process's pid, a
+// command's stdin, the mark that a command started, the disk limit's
+// marker.
 const (
-	mainPIDFile = "/tmp/.swelake-main"
-	reapScript  = `rc=$?; m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
-		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$PPID/status 2>/dev/null)" = 0 ]; then ` +
-		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|$PPID|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; exit $rc`
+	controlDir  = "/run/swelake"
+	mainPIDFile = controlDir + "/main"
+	startedFile = controlDir + "/started"
+	diskMarker  = controlDir + "/disk-hit"
 )
 
-// diskMarker is where the in-container sampler says the disk limit was hit.
-const diskMarker = "/tmp/.swelake-disk-hit"
+// The wrapper's last words, on stdout after everything the command wrote:
+// the run's nonce, the command's exit status, whether it started, and the
+// workspace size (KiB) when the disk limit killed it. Fixed length, so the
+// client holds back exactly that many bytes of stdout; the engine's exit
+// code is never read (podman's exec sessions may be gone by then, and its
+// 125-127 are ambiguous).
+const (
+	trailerFmt = "\x00swelake-end %s %03d %d %020d\n"
+	trailerLen = 1 + len("swelake-end ") + 26 + 1 + 3 + 1 + 1 + 1 + 20 + 1
+)
+
+type trailer struct {
+	exit    int
+	started bool
+	diskKiB int64
+}
+
+func parseTrailer(b []byte, nonce string) (trailer, bool) {
+	var t trailer
+	var got string
+	var started int
+	if len(b) != trailerLen {
+		return t, false
+	}
+	if _, err := fmt.Sscanf(string(b), trailerFmt, &got, &t.exit, &started, &t.diskKiB); err != nil || got != nonce {
+		return t, false
+	}
+	t.started = started == 1
+	return t, true
+}
+
+// holdBack passes writes on to w but the last n bytes, kept in buf.
+type holdBack struct {
+	w   io.Writer
+	n   int
+	buf []byte
+}
+
+func (h *holdBack) Write(p []byte) (int, error) {
+	h.buf = append(h.buf, p...)
+	if k := len(h.buf) - h.n; k > 0 {
+		if _, err := h.w.Write(h.buf[:k]); err != nil {
+			return 0, err
+		}
+		h.buf = h.buf[:copy(h.buf, h.buf[k:])]
+	}
+	return len(p), nil
+}
+
+// commandScript is the shell the engine execs for every command (outer,
+// with inner as its first argument and the command after it). The outer
+// shell reaps what earlier commands left — every process but init, the
+// container's main process and itself, so that nothing a command started
+// (double forks, setsid, nohup, daemons) outlives it or fills the
+// container's process limit — empties /tmp (private to each command, as
+// in the local backend), runs inner under coreutils timeout (the whole
+// process group killed at the wall-time limit), reaps again and prints
+// the trailer. The inner shell starts the disk sampler, sets the limits (a
+// failure leaves the command unmarked: an infrastructure error), marks the
+// command as started and runs it. Reaping happens only inside a PID
+// namespace of the container's own (the outer shell has no parent there:
+// PPid 0) and only with the main pid known.
+func commandScript(lim Limits, workDir, stdin, nonce string) (outer, inner string) {
+	reap := `m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
+		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$$/status 2>/dev/null)" = 0 ]; then ` +
+		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; `
+	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
+	outer = `inner=$1; shift; ` + reap +
+		`find /tmp -mindepth 1 -delete 2>/dev/null; rm -f ` + diskMarker + ` ` + startedFile + `; ` +
+		fmt.Sprintf(`timeout --signal=KILL %d sh -c "$inner" sh "$@"; rc=$?; `, secs) + reap +
+		`s=0; [ "$(cat ` + startedFile + ` 2>/dev/null)" = ` + nonce + ` ] && s=1; d=$(cat ` + diskMarker + ` 2>/dev/null); ` +
+		`printf '\000swelake-end %s %03d %d %020d\n' ` + nonce + ` "$rc" "$s" "${d:-0}"`
+	var b strings.Builder
+	if lim.Disk > 0 {
+		// The workspace's size, sampled every second: over the limit, a
+		// marker is left and the command's process group (timeout's: the
+		// command and this sampler) is killed. It ends with the command's
+		// shell and holds none of its output.
+		fmt.Fprintf(&b, `(while sleep 1 && kill -0 $$ 2>/dev/null; do u=$(du -sxk %[1]s 2>/dev/null | cut -f1); if [ "${u:-0}" -gt %[2]d ]; then echo "$u" > %[3]s; kill -KILL 0; fi; done) >/dev/null 2>&1 & `,
+			workDir, lim.Disk/1024, diskMarker)
+	}
+	b.WriteString(strings.Replace(limitScript(lim), `exec "$@"`, `echo `+nonce+` > `+startedFile+` || exit 125; exec "$@" < `+stdin, 1))
+	return outer, b.String()
+}
 
 // readAbs reads a file of the container by absolute path.
 func (s *dockerSandbox) readAbs(ctx context.Context, a string) ([]byte, error) {
@@ -418,10 +600,15 @@ func (s *dockerSandbox) writeAbs(ctx context.Context, a string, data []byte) err
 	if err != nil {
 		return err
 	}
-	resp, err := s.d.do(ctx, http.MethodPut, "/containers/"+s.id+"/archive?path="+url.QueryEscape(path.Dir(a)), bytes.NewReader(body),
+	return s.putArchive(ctx, path.Dir(a), bytes.NewReader(body))
+}
+
+// putArchive extracts a tar archive into the container's directory dir.
+func (s *dockerSandbox) putArchive(ctx context.Context, dir string, body io.Reader) error {
+	resp, err := s.d.do(ctx, http.MethodPut, "/containers/"+s.id+"/archive?path="+url.QueryEscape(dir), body,
 		http.Header{"Content-Type": {"application/x-tar"}})
 	if err != nil {
-		return infra("write "+a, err)
+		return infra("write into "+dir, err)
 	}
 	resp.Body.Close()
 	return nil

@@ -2,13 +2,9 @@ package exec
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
-	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 func frame(stream byte, payload string) []byte {
@@ -52,46 +48,3 @@ func TestDockerTar(t *testing.T) {
 	}
 }
 
-// TestDockerEngine runs the docker backend against a real engine. These
-// machines have none: the issue allows the skip, and it says why.
-func TestDockerEngine(t *testing.T) {
-	d := &Docker{Host: os.Getenv("DOCKER_HOST")}
-	ctx := context.Background()
-	if err := d.Ping(ctx); err != nil {
-		t.Skipf("docker backend not exercised: %v (install a Docker engine, or set DOCKER_HOST, to run it)", err)
-	}
-	image := os.Getenv("SWELAKE_DOCKER_IMAGE")
-	if image == "" {
-		t.Skip("set SWELAKE_DOCKER_IMAGE to an image with sh, git and coreutils' timeout whose /testbed is a directory")
-	}
-	sb, err := d.Open(ctx, Workspace{Image: image})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(ctx)
-	res, err := sb.Run(ctx, Spec{Argv: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
-	if err != nil || res.ExitCode != 3 || !strings.Contains(string(res.Output), "out") || !strings.Contains(string(res.Output), "err") {
-		t.Fatalf("run: %+v %v", res, err)
-	}
-	if err := sb.WriteFile(ctx, "sub/f.bin", []byte{0, 9}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := sb.ReadFile(ctx, "sub/f.bin"); err != nil || !bytes.Equal(got, []byte{0, 9}) {
-		t.Fatalf("read back %v %v", got, err)
-	}
-	res, err = sb.Run(ctx, Spec{Argv: []string{"cat"}, Stdin: strings.NewReader("piped")})
-	if err != nil || string(res.Output) != "piped" {
-		t.Fatalf("stdin: %q %v", res.Output, err)
-	}
-	res, err = sb.Run(ctx, Spec{Argv: []string{"sleep", "30"}, Limits: Limits{Timeout: time.Second}})
-	if err != nil || res.ExitCode != TimeoutExitCode || !res.TimedOut {
-		t.Fatalf("timeout: %+v %v", res, err)
-	}
-	res, _ = sb.Run(ctx, Spec{Argv: []string{"sh", "-c", "getent hosts example.com || wget -q -T 3 -O- http://1.1.1.1 || echo offline"}})
-	if !strings.Contains(string(res.Output), "offline") {
-		t.Fatalf("network reachable: %s", res.Output)
-	}
-	if _, err := d.Open(ctx, Workspace{Image: image, Commit: "0000000000000000000000000000000000000000"}); !errors.Is(err, ErrInfra) {
-		t.Fatalf("unknown commit: %v", err)
-	}
-}
