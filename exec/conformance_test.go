@@ -305,4 +305,3 @@ func TestUnisolated(t *testing.T) {
 		t.Fatalf("%+v %q", res, res.Output)
 	}
 }
-

@@ -47,4 +47,3 @@ func TestDockerTar(t *testing.T) {
 		t.Fatal("missing file found")
 	}
 }
-
