@@ -148,21 +148,33 @@ func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) erro
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// Open starts a container of ws.Image (Docker.Image when empty) that
-// sleeps until Close; commands run in it with exec. The root filesystem is
-// read-only: the repository directory (an anonymous volume holding the
-// image's copy of it), /tmp and swelake's control directory are the only
-// writable places. With ws.Source set, that directory is replaced by a copy
-// of the host repository (cloned at ws.Commit); otherwise, with ws.Commit
-// set, the image's repository is checked out at it.
+// Open starts a container that sleeps until Close; commands run in it
+// with exec. The image is ws.Image when the engine has it (its repository
+// at WorkDir checked out at ws.Commit), else Docker.Image with a copy of
+// the host repository ws.Source (cloned at ws.Commit) put at WorkDir. The
+// root filesystem is read-only: WorkDir (an anonymous volume holding the
+// image's copy), /tmp and swelake's control directory are the only
+// writable places.
 func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	d.init()
-	image := cmp.Or(ws.Image, d.Image)
+	// A task's own image (its repository at /testbed) wins; without it
+	// (none named, or not on the engine) the repository comes from the
+	// host into the default image.
+	image := ws.Image
+	if image != "" && ws.Source != "" {
+		if _, err := d.InspectImage(ctx, image); errors.Is(err, ErrNoImage) && d.Image != "" {
+			image = ""
+		} else if err != nil {
+			return nil, infra("inspect image "+image, err)
+		}
+	}
+	fromImage := image != ""
+	image = cmp.Or(image, d.Image)
 	if image == "" {
 		return nil, infra("open", errors.New("the docker backend needs an image (the task's image column, or sandbox.docker_image)"))
 	}
 	upload := ""
-	if ws.Source != "" {
+	if ws.Source != "" && !fromImage {
 		// Prepared on the host as the local backend does (a clone at
 		// ws.Commit, or a copy), then streamed into the container.
 		tmp, err := os.MkdirTemp("", "swelake-upload-")
@@ -221,7 +233,7 @@ func (s *dockerSandbox) prepare(ctx context.Context, ws Workspace, upload string
 		if err != nil {
 			return err
 		}
-		r := tarDir(upload)
+		r := TarDir(upload)
 		defer r.Close()
 		return s.putArchive(ctx, s.d.WorkDir, r)
 	}
@@ -235,9 +247,9 @@ func (s *dockerSandbox) prepare(ctx context.Context, ws Workspace, upload string
 	return err
 }
 
-// tarDir streams the contents of dir (regular files, directories and
+// TarDir streams the contents of dir (regular files, directories and
 // symlinks, modes kept) as a tar archive.
-func tarDir(dir string) io.ReadCloser {
+func TarDir(dir string) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)

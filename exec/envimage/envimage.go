@@ -11,7 +11,6 @@ package envimage
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -227,4 +226,165 @@ func dpkgStatus(tarPath string) ([]byte, error) {
 	}
 }
 
-var _ = bytes.NewReader
+
+// EnvSpec is an environment layer: the Debian packages a repository's
+// version needs on top of the base.
+type EnvSpec struct {
+	Key      string   // repo@version, for people
+	Packages []string // Debian packages
+}
+
+// EnvRef is SWE-bench's name for an environment image: the hash of what
+// goes into it, 22 characters.
+func EnvRef(inputs string) string { return "sweb.env.py.x86_64." + inputs[:22] + ":latest" }
+
+// Env makes sure the environment layer of spec exists on base and
+// returns it. Its packages are downloaded on the host (apt-get with the
+// base's package database, so that only what the base lacks comes) and
+// installed with dpkg in a build with no network.
+func (b *Builder) Env(ctx context.Context, base Image, spec EnvSpec) (Image, error) {
+	pkgs := normPackages(spec.Packages)
+	inputs := hashOf("env", base.Inputs, strings.Join(pkgs, ","))
+	img := Image{Ref: EnvRef(inputs), Kind: "env", Key: spec.Key, Inputs: inputs}
+	if ok, err := b.current(ctx, img.Ref, inputs); err != nil || ok {
+		return img, err
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "swelake-envbuild-")
+	if err != nil {
+		return img, err
+	}
+	defer os.RemoveAll(dir)
+	dockerfile := "FROM " + base.Ref + "\n"
+	if len(pkgs) > 0 {
+		if err := b.download(ctx, base, pkgs, filepath.Join(dir, "debs")); err != nil {
+			return img, fmt.Errorf("env %s: %w", spec.Key, err)
+		}
+		if debs, _ := filepath.Glob(filepath.Join(dir, "debs", "*.deb")); len(debs) > 0 {
+			dockerfile += "COPY debs/ /var/cache/swelake-debs/\nRUN dpkg -i /var/cache/swelake-debs/*.deb && rm -rf /var/cache/swelake-debs\n"
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return img, err
+	}
+	if err := b.build(ctx, img, dir); err != nil {
+		return img, err
+	}
+	b.log().Info("env: environment image built", "ref", img.Ref, "key", spec.Key, "packages", len(pkgs), "seconds", time.Since(start).Seconds())
+	img.Built = true
+	return img, nil
+}
+
+func (b *Builder) build(ctx context.Context, img Image, dir string) error {
+	r := exec.TarDir(dir)
+	defer r.Close()
+	return b.Docker.BuildImage(ctx, img.Ref, r, map[string]string{LabelInputs: img.Inputs, LabelKind: img.Kind, LabelKey: img.Key})
+}
+
+// download fetches pkgs and what they need beyond base into dst, with a
+// private apt configuration (its own sources list, lists and cache under
+// the builder's cache directory; the host's apt state is not touched).
+func (b *Builder) download(ctx context.Context, base Image, pkgs []string, dst string) error {
+	tarPath := filepath.Join(b.CacheDir, "rootfs", base.Inputs[:32]+".tar")
+	status, err := dpkgStatus(tarPath)
+	if err != nil {
+		return fmt.Errorf("the base image's package database (build the base here first): %w", err)
+	}
+	aptDir := filepath.Join(b.CacheDir, "apt")
+	for _, d := range []string{filepath.Join(aptDir, "lists", "partial"), filepath.Join(aptDir, "cache"), filepath.Join(aptDir, "parts"), filepath.Join(dst, "partial")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	statusFile := filepath.Join(dst, "partial", "status")
+	if err := os.WriteFile(statusFile, status, 0o644); err != nil {
+		return err
+	}
+	sources := filepath.Join(aptDir, "sources.list")
+	line := fmt.Sprintf("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n", b.mirror(), b.suite())
+	if err := os.WriteFile(sources, []byte(line), 0o644); err != nil {
+		return err
+	}
+	opts := []string{"-q", "-o", "Dir::Etc::SourceList=" + sources, "-o", "Dir::Etc::SourceParts=" + filepath.Join(aptDir, "parts"),
+		"-o", "Dir::State::Lists=" + filepath.Join(aptDir, "lists"), "-o", "Dir::State::status=" + statusFile,
+		"-o", "Dir::Cache=" + filepath.Join(aptDir, "cache"), "-o", "Dir::Cache::archives=" + dst,
+		"-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64", "-o", "APT::Install-Recommends=false"}
+	unlock, err := lockFile(ctx, filepath.Join(aptDir, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if out, err := osexec.CommandContext(ctx, "apt-get", append(opts, "update")...).CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get update (%s %s): %v: %s", b.mirror(), b.suite(), err, lastLines(out, 3))
+	}
+	if out, err := osexec.CommandContext(ctx, "apt-get", append(opts, append([]string{"install", "-y", "--download-only"}, pkgs...)...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get install --download-only %s: %v: %s", strings.Join(pkgs, " "), err, lastLines(out, 3))
+	}
+	return os.RemoveAll(filepath.Join(dst, "partial"))
+}
+
+// InstanceSpec is an instance layer: a repository at a commit.
+type InstanceSpec struct {
+	InstanceID string
+	RepoDir    string // a git repository on the host holding Commit
+	Commit     string
+}
+
+// InstanceRef is SWE-bench's name for an instance image.
+func InstanceRef(instanceID string) string {
+	return "sweb.eval.x86_64." + strings.ToLower(instanceID) + ":latest"
+}
+
+// Instance makes sure the instance layer (the repository at its commit at
+// /testbed, a git repository holding that commit only) exists on env.
+func (b *Builder) Instance(ctx context.Context, env Image, spec InstanceSpec) (Image, error) {
+	inputs := hashOf("instance", env.Inputs, spec.InstanceID, spec.Commit)
+	img := Image{Ref: InstanceRef(spec.InstanceID), Kind: "instance", Key: spec.InstanceID, Inputs: inputs}
+	if ok, err := b.current(ctx, img.Ref, inputs); err != nil || ok {
+		return img, err
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "swelake-instbuild-")
+	if err != nil {
+		return img, err
+	}
+	defer os.RemoveAll(dir)
+	tb := filepath.Join(dir, "testbed")
+	git := func(args ...string) error {
+		cmd := osexec.CommandContext(ctx, "git", args...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("instance %s: git %s: %v: %s", spec.InstanceID, strings.Join(args, " "), err, lastLines(out, 2))
+		}
+		return nil
+	}
+	src, err := filepath.Abs(spec.RepoDir)
+	if err != nil {
+		return img, err
+	}
+	if err := git("init", "-q", tb); err != nil {
+		return img, err
+	}
+	if err := git("-C", tb, "-c", "protocol.file.allow=always", "fetch", "-q", "--depth=1",
+		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", "file://"+src, spec.Commit); err != nil {
+		return img, err
+	}
+	if err := git("-C", tb, "-c", "advice.detachedHead=false", "checkout", "-q", spec.Commit); err != nil {
+		return img, err
+	}
+	dockerfile := "FROM " + env.Ref + "\nCOPY testbed/ /testbed/\nWORKDIR /testbed\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return img, err
+	}
+	if err := b.build(ctx, img, dir); err != nil {
+		return img, err
+	}
+	b.log().Info("env: instance image built", "ref", img.Ref, "commit", spec.Commit, "seconds", time.Since(start).Seconds())
+	img.Built = true
+	return img, nil
+}
+
+// Ours lists the images this package built (by their kind label).
+func (b *Builder) Ours(ctx context.Context) ([]exec.ImageInfo, error) {
+	return b.Docker.Images(ctx, LabelKind)
+}

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 )
@@ -52,7 +53,9 @@ func (r Results) set(name string, s Status) {
 }
 
 // Frameworks Parse knows.
-func Frameworks() []string { return []string{"pytest", "go", "unittest", "sympy"} }
+func Frameworks() []string {
+	return []string{"pytest", "pytest-options", "pytest-v2", "matplotlib", "go", "unittest", "django", "sympy"}
+}
 
 // Parse reads log as the named framework's output ("auto": guessed from
 // the log).
@@ -63,10 +66,18 @@ func Parse(framework string, log []byte) (Results, error) {
 	switch framework {
 	case "pytest":
 		return ParsePytest(log), nil
+	case "pytest-options":
+		return ParsePytestOptions(log), nil
+	case "pytest-v2":
+		return ParsePytest(ansi.ReplaceAll(log, nil)), nil
+	case "matplotlib":
+		return ParsePytest([]byte(mouseButtons.Replace(string(log)))), nil
 	case "go":
 		return ParseGoTest(log), nil
-	case "unittest", "django":
+	case "unittest":
 		return ParseUnittest(log), nil
+	case "django":
+		return ParseDjango(log), nil
 	case "sympy":
 		return ParseSympy(log), nil
 	}
@@ -133,6 +144,50 @@ func ParsePytest(log []byte) Results {
 	}
 	return r
 }
+
+// The harness's parser variants (swebench/harness/log_parsers/python.py):
+// pytest-v2 drops terminal escapes first (astropy, scikit-learn, sphinx);
+// matplotlib names mouse buttons by number.
+var (
+	ansi         = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]|\[\d+m`)
+	mouseButtons = strings.NewReplacer("MouseButton.LEFT", "1", "MouseButton.RIGHT", "3")
+)
+
+// ParsePytestOptions is ParsePytest that also names a test whose
+// parameter is an absolute path by the path's last element, as SWE-bench
+// rows do for pydicom, requests and pylint (test_x[/abs/dir/file] →
+// test_x[/file]).
+func ParsePytestOptions(log []byte) Results {
+	r := ParsePytest(log)
+	for name, s := range maps.Clone(r) {
+		open := strings.Index(name, "[")
+		if open < 0 || !strings.HasSuffix(name, "]") {
+			continue
+		}
+		opt := name[open+1 : len(name)-1]
+		if strings.HasPrefix(opt, "/") && !strings.HasPrefix(opt, "//") && !strings.Contains(opt, "*") {
+			r.set(name[:open]+"[/"+opt[strings.LastIndex(opt, "/")+1:]+"]", s)
+		}
+	}
+	return r
+}
+
+// ParseDjango reads Django's runner (verbosity 2): unittest's lines, and
+// the "FAIL: test_x (module.Class)" / "ERROR: …" headers of its report.
+func ParseDjango(log []byte) Results {
+	r := ParseUnittest(log)
+	for _, m := range djangoHeader.FindAllSubmatch(log, -1) {
+		name, class := string(m[2]), strings.TrimSuffix(string(m[3]), "."+string(m[2]))
+		s := Failed
+		if string(m[1]) == "ERROR" {
+			s = Error
+		}
+		r[name+" ("+class+")"] = s
+	}
+	return r
+}
+
+var djangoHeader = regexp.MustCompile(`(?m)^(FAIL|ERROR): (\w+) \(([\w.]+)\)`)
 
 // ParseGoTest reads go test -json events: each test's final action. Names
 // are the test names (subtests "TestX/sub"), as Go task sets list them.

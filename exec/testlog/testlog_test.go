@@ -178,3 +178,32 @@ func TestParseUnknownFramework(t *testing.T) {
 		t.Fatal("unknown framework accepted")
 	}
 }
+
+// TestHarnessParserVariants: the SWE-bench harness's parser variants.
+func TestHarnessParserVariants(t *testing.T) {
+	opts, _ := Parse("pytest-options", []byte("PASSED tests/test_x.py::test_read[/home/ci/data/a.dcm]\nFAILED tests/test_x.py::test_read[//net/b] - boom\n"))
+	if opts["tests/test_x.py::test_read[/a.dcm]"] != Passed || opts["tests/test_x.py::test_read[/home/ci/data/a.dcm]"] != Passed || opts["tests/test_x.py::test_read[//net/b]"] != Failed {
+		t.Fatalf("pytest-options: %v", opts)
+	}
+	v2, _ := Parse("pytest-v2", []byte("\x1b[32mPASSED\x1b[0m astropy/t.py::test_a\n\x1b[31mFAILED\x1b[0m astropy/t.py::test_b - x\n"))
+	if v2["astropy/t.py::test_a"] != Passed || v2["astropy/t.py::test_b"] != Failed {
+		t.Fatalf("pytest-v2: %v", v2)
+	}
+	mpl, _ := Parse("matplotlib", []byte("PASSED lib/t.py::test_click[MouseButton.LEFT]\n"))
+	if mpl["lib/t.py::test_click[1]"] != Passed {
+		t.Fatalf("matplotlib: %v", mpl)
+	}
+	dj, _ := Parse("django", []byte(`test_ok (admin_views.tests.AdminTests) ... ok
+test_fail (admin_views.tests.AdminTests.test_fail) ... FAIL
+test_docstring (utils_tests.test_text.T)
+Says what it does. ... ok
+======================================================================
+ERROR: test_err (admin_views.tests.AdminTests)
+----------------------------------------------------------------------
+`))
+	want := Results{"test_ok (admin_views.tests.AdminTests)": Passed, "test_fail (admin_views.tests.AdminTests)": Failed,
+		"test_docstring (utils_tests.test_text.T)": Passed, "test_err (admin_views.tests.AdminTests)": Error}
+	if !reflect.DeepEqual(dj, want) {
+		t.Fatalf("django:\n got %v\nwant %v", dj, want)
+	}
+}

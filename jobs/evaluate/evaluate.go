@@ -179,8 +179,9 @@ func grade(ctx context.Context, sb stage.Sandbox, t *schemas.Task, known bool, c
 	if err != nil {
 		return exec.Grading{Status: exec.StatusNoResult, Reason: err.Error()}, nil
 	}
+	te := sb.TestEnv(t)
 	return exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(c.patch),
-		TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass,
+		TestCmd: te.Script(), Framework: te.LogParser, FailToPass: t.FailToPass, PassToPass: t.PassToPass,
 		Reruns: reruns, Limits: exec.Limits{Timeout: timeout}})
 }
 

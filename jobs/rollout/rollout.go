@@ -543,8 +543,9 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
+		te := st.sandbox.TestEnv(t)
 		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
-			TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language), FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
+			TestCmd: te.Script(), Framework: te.LogParser, FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {
 			return finished{}, ctx.Err()
 		}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -540,6 +541,17 @@ type Static struct {
 	Endpoints map[string]Endpoint
 	// TokenizerDir is the default tokenizer ("" : none).
 	TokenizerDir string
+	// TaskSpecs say how tasks' tests run (zero: the built-in specs).
+	TaskSpecs taskenv.Specs
+}
+
+// Specs implements SpecsService.
+func (s Static) Specs() (taskenv.Specs, error) { return s.TaskSpecs, nil }
+
+// SpecsService is a Services that says how tasks' tests run (a specs
+// file); without it the built-in specs apply.
+type SpecsService interface {
+	Specs() (taskenv.Specs, error)
 }
 
 // Sandbox implements Services.
@@ -598,6 +610,13 @@ const ShardUsage = "run only this worker's share of the tasks: i/N, or auto/N to
 type Sandbox struct {
 	Backend  exec.Backend
 	ReposDir string
+	Specs    taskenv.Specs
+}
+
+// TestEnv is how t's tests run in this sandbox: its specs resolved for
+// the task.
+func (s Sandbox) TestEnv(t *schemas.Task) taskenv.Env {
+	return taskexec.TestEnv(s.Specs, t)
 }
 
 // OpenSandbox is the environment's sandbox.
@@ -609,7 +628,14 @@ func OpenSandbox(ctx context.Context, env *Env) (Sandbox, error) {
 	if b == nil || repos == "" {
 		return Sandbox{}, fmt.Errorf("sandbox: %w (no backend or repository store)", ErrNoService)
 	}
-	return Sandbox{Backend: b, ReposDir: repos}, nil
+	specs, err := taskenv.New(nil)
+	if ss, ok := env.Services.(SpecsService); ok {
+		specs, err = ss.Specs()
+	}
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("sandbox: %w", err)
+	}
+	return Sandbox{Backend: b, ReposDir: repos, Specs: specs}, nil
 }
 
 // Warm warms the backend's Go build cache once per repository of the

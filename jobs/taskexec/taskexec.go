@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -69,6 +70,13 @@ func RepoDir(reposDir, repo string) (string, error) {
 		return "", fmt.Errorf("repo %q resolves to %s: %w", repo, real, ErrRepoPath)
 	}
 	return dir, nil
+}
+
+// TestEnv is how t's tests run under specs: the row's test command, else
+// its repository's spec (SWE-bench's test files from the test patch), the
+// log parser, the environment and setup step (exec/taskenv).
+func TestEnv(specs taskenv.Specs, t *schemas.Task) taskenv.Env {
+	return specs.Resolve(taskenv.Task{Repo: t.Repo, Version: t.Version, TestCmd: t.TestCmd, TestPatch: t.TestPatch, Language: t.Language})
 }
 
 // Framework is the test-log parser for a task's language ("auto" when the

@@ -186,15 +186,16 @@ func validate(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task
 		v.Reason = ReasonNoRepo
 		return v, nil
 	}
+	te := sb.TestEnv(t)
 	switch {
-	case t.TestCmd == "":
+	case te.TestCmd == "":
 		v.Reason = ReasonNoTestCmd
 		return v, nil
 	case len(t.FailToPass) == 0:
 		v.Reason = ReasonNoF2P
 		return v, nil
 	}
-	spec := exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), TestCmd: t.TestCmd, Framework: taskexec.Framework(t.Language),
+	spec := exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), TestCmd: te.Script(), Framework: te.LogParser,
 		FailToPass: t.FailToPass, PassToPass: t.PassToPass, Limits: lim}
 	base := spec
 	base.NoPatch, base.Reruns = true, cfg.Reruns

@@ -411,8 +411,9 @@ func execute(ctx context.Context, sb stage.Sandbox, cfg Config, t *schemas.Task,
 	if err != nil {
 		return 0, -1, 0, fmt.Errorf("execution: %w", err)
 	}
-	gr, err := exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: t.TestCmd,
-		Framework: taskexec.Framework(t.Language), PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
+	te := sb.TestEnv(t)
+	gr, err := exec.GradePatch(ctx, sb.Backend, exec.GradeSpec{Workspace: ws, Patch: []byte(patch), TestCmd: te.Script(),
+		Framework: te.LogParser, PassToPass: t.PassToPass, Reruns: cfg.Reruns, Limits: exec.Limits{Timeout: timeout}, KeepNewTests: true})
 	if err != nil || gr.Status == exec.StatusInfraError {
 		return 0, -1, 0, fmt.Errorf("execution: %s", cmp.Or(gr.Reason, fmt.Sprint(err)))
 	}
