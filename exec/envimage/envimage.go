@@ -226,7 +226,6 @@ func dpkgStatus(tarPath string) ([]byte, error) {
 	}
 }
 
-
 // EnvSpec is an environment layer: the Debian packages a repository's
 // version needs on top of the base.
 type EnvSpec struct {

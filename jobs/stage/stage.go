@@ -29,8 +29,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/exec"
-	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
