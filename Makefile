@@ -12,7 +12,7 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps npm-deps node-exporter-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart clean
+.PHONY: all build deps npm-deps node-exporter-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart realtasks clean
 
 all: lint build test
 
@@ -67,6 +67,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'TokenCache' -benchtime 1x ./jobs/buildsft/
 	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./jobs/tokcache/
 	$(GO) test -run '^$$' -bench 'SandboxOverhead' -benchtime 200x ./exec/
+	$(GO) test -run '^$$' -bench 'SandboxBackends' -benchtime 5x ./exec/
 	$(GO) test -run '^$$' -bench 'RolloutThroughput' -benchtime 1x -timeout 30m ./jobs/rollout/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
@@ -118,3 +119,14 @@ quickstart: build npm-deps
 
 clean:
 	rm -rf $(BIN) .demo .minio-data lake
+
+# The real SWE-bench instances of ../shared/realdata/swe-tasks on real
+# checkouts, on both backends (docs/execution.md, "Real tasks"):
+#   SWELAKE_REALTASKS_REPOS=<dir of <owner>/<name> checkouts> make realtasks
+# The local backend runs the host's Python, so the instances' Debian
+# packages are installed first (root); the docker backend builds them into
+# images offline.
+realtasks: npm-deps
+	@test -n "$(SWELAKE_REALTASKS_REPOS)" || { echo "make realtasks: set SWELAKE_REALTASKS_REPOS to a directory of checkouts <dir>/<owner>/<name> (git repositories holding each base_commit of ../shared/realdata/swe-tasks/*/row.json)"; exit 2; }
+	apt-get install -y -q $$(.ci/realtasks-packages ../shared/realdata/swe-tasks $(SWELAKE_REALTASKS_EXTRA))
+	$(GO) test -count=1 -tags realtasks -run TestRealTasks -timeout 60m -v ./cmd/swelake/

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/swelake/swelake/exec/envimage"
 	"github.com/swelake/swelake/internal/units"
 	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/stage"
@@ -80,6 +81,18 @@ type SandboxConfig struct {
 	// unix:///var/run/docker.sock) and where images hold the repository.
 	DockerHost    string `mapstructure:"docker_host"`
 	DockerWorkDir string `mapstructure:"docker_workdir"`
+	// DockerImage is the image of a task whose own image the engine lacks
+	// (its repository copied in from repos_dir): the base image env build
+	// makes.
+	DockerImage string `mapstructure:"docker_image"`
+	// ImageCache keeps env build's root filesystems and packages ("" : the
+	// user cache directory's swelake/images).
+	ImageCache string `mapstructure:"image_cache"`
+	// Specs is a YAML file saying how tasks' tests run per repository and
+	// version ("" : SWE-bench's built-in specs; docs/execution.md).
+	Specs string `mapstructure:"specs"`
+	// Mirror is the Debian mirror env build downloads from.
+	Mirror string `mapstructure:"mirror"`
 	// Default bounds of every sandboxed command (docs/security.md); "0"
 	// or "off" for no bound. Memory is each process's address space,
 	// Procs counts processes and threads, FileSize is the largest file,
@@ -128,6 +141,10 @@ func configDefaults() map[string]any {
 		"sandbox.go_cache":         "",
 		"sandbox.docker_host":      "",
 		"sandbox.docker_workdir":   "/testbed",
+		"sandbox.docker_image":     envimage.BaseRef,
+		"sandbox.image_cache":      "",
+		"sandbox.specs":            "",
+		"sandbox.mirror":           envimage.DefaultMirror,
 		"sandbox.memory":           "2GiB",
 		"sandbox.procs":            1024,
 		"sandbox.file_size":        "1GiB",

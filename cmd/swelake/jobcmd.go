@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/internal/progress"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
@@ -225,6 +226,9 @@ type cliServices struct {
 	backend exec.Backend
 	err     error
 }
+
+// Specs implements stage.SpecsService: the configured specs file.
+func (s *cliServices) Specs() (taskenv.Specs, error) { return taskenv.Load(s.a.cfg.Sandbox.Specs) }
 
 func (s *cliServices) Sandbox(ctx context.Context) (exec.Backend, string, error) {
 	s.once.Do(func() { s.backend, s.err = s.a.execBackend(s.r) })

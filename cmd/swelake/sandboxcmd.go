@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -60,13 +61,18 @@ func (a *app) backend() (exec.Backend, error) {
 		return &exec.Local{Root: a.cfg.Sandbox.Root, AllowUnisolated: a.cfg.Sandbox.AllowUnisolated, Logger: a.logger,
 			UID: a.cfg.Sandbox.UID, GID: a.cfg.Sandbox.GID, Limits: lim}, nil
 	case "docker":
-		d := &exec.Docker{Host: a.cfg.Sandbox.DockerHost, WorkDir: a.cfg.Sandbox.DockerWorkDir, Limits: lim}
-		if d.Host == "" {
-			d.Host = a.getenv("DOCKER_HOST")
-		}
-		return d, nil
+		return a.docker(lim), nil
 	}
 	return nil, fmt.Errorf("config sandbox.backend %q: want local or docker", a.cfg.Sandbox.Backend)
+}
+
+// docker is the configured engine.
+func (a *app) docker(lim exec.Limits) *exec.Docker {
+	d := &exec.Docker{Host: a.cfg.Sandbox.DockerHost, WorkDir: a.cfg.Sandbox.DockerWorkDir, Image: a.cfg.Sandbox.DockerImage, Limits: lim}
+	if d.Host == "" {
+		d.Host = a.getenv("DOCKER_HOST")
+	}
+	return d
 }
 
 func newSandboxRunCmd(a *app) *cobra.Command {
@@ -79,19 +85,32 @@ func newSandboxRunCmd(a *app) *cobra.Command {
 		allowUnisolated bool
 	)
 	c := &cobra.Command{
-		Use:   "run [--task <id>] [flags] -- <command...>",
+		Use:   "run [--task <id>] [flags] [-- <command...>]",
 		Short: "Run one command in a fresh sandbox and exit with its status",
-		Long: `Runs one command in a fresh sandbox — the task's repository at its base
-commit when --task is given (from <sandbox.repos_dir>/<repo>), an empty
-workspace otherwise — streams its output and exits with its status: 124 when
-it hit --timeout, 128+n when a signal killed it. The sandbox (bubblewrap)
-has no network, a read-only system, a private /tmp and a scrubbed
-environment; the workspace is the only writable place and is removed
-afterwards. This is how to debug a task's environment.`,
+		Long: `Runs one command in a fresh sandbox — the task's environment when --task
+is given, an empty workspace otherwise — streams its output and exits with
+its status: 124 when it hit --timeout, 128+n when a signal killed it. With
+--task and no command it runs the task's tests as grading runs them (its
+spec's environment, setup and test command; the test patch is not applied).
+
+On the local backend (bubblewrap) the task's repository comes from
+<sandbox.repos_dir>/<repo> at its base commit; on the docker backend the
+task's image (its row's image, else sweb.eval.x86_64.<instance_id> from
+swelake env build), else the repository copied into sandbox.docker_image.
+No network, a read-only system, a private /tmp and a scrubbed environment;
+the workspace is the only writable place and is removed afterwards. This is
+how to debug a task's environment.`,
 		Example: `  swelake sandbox run -- python3 -c 'import sys; print(sys.version)'
   swelake sandbox run --task swelake/textkit-mut-3 -- python3 -m pytest -rA
+  swelake sandbox run --task swe-bench/pallets__flask-4992
+  swelake --config podman.yaml sandbox run --task swe-bench/sympy__sympy-24152 -- git log -1
   swelake sandbox run --timeout 30s --memory 2GiB -- go test ./...`,
-		Args: usage(cobra.MinimumNArgs(1)),
+		Args: usage(func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && taskID == "" {
+				return errors.New("a command to run (after --), or --task to run its tests")
+			}
+			return nil
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if allowUnisolated {
@@ -103,8 +122,13 @@ afterwards. This is how to debug a task's environment.`,
 			}
 			var ws exec.Workspace
 			if taskID != "" {
-				if ws, err = a.taskWorkspace(cmd, taskID); err != nil {
+				var te taskenv.Env
+				if ws, te, err = a.taskWorkspace(cmd, taskID); err != nil {
 					return err
+				}
+				if len(args) == 0 {
+					fmt.Fprintf(a.stderr, "swelake: running the tests of %s:\n%s\n", taskID, te.Script())
+					args = []string{"sh", "-c", te.Script()}
 				}
 			}
 			lim := exec.Limits{Timeout: timeout, CPU: cpu}
@@ -148,28 +172,33 @@ afterwards. This is how to debug a task's environment.`,
 }
 
 // taskWorkspace finds the task in the lake and its repository on disk.
-func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, error) {
+func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, taskenv.Env, error) {
 	ctx := cmd.Context()
 	l, _, err := a.openLake(ctx, false)
 	if err != nil {
-		return exec.Workspace{}, err
+		return exec.Workspace{}, taskenv.Env{}, err
 	}
 	t, err := l.Table(schemas.Tasks.Name)
 	if err != nil {
-		return exec.Workspace{}, err
+		return exec.Workspace{}, taskenv.Env{}, err
 	}
 	snap, err := t.Snapshot(ctx, lake.Latest)
 	if err != nil {
-		return exec.Workspace{}, err
+		return exec.Workspace{}, taskenv.Env{}, err
 	}
 	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
-			return exec.Workspace{}, err
+			return exec.Workspace{}, taskenv.Env{}, err
 		}
 		if task.TaskID != id {
 			continue
 		}
-		return taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
+		specs, err := taskenv.Load(a.cfg.Sandbox.Specs)
+		if err != nil {
+			return exec.Workspace{}, taskenv.Env{}, err
+		}
+		ws, err := taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
+		return ws, taskexec.TestEnv(specs, &task), err
 	}
-	return exec.Workspace{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
+	return exec.Workspace{}, taskenv.Env{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/envimage"
 	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -31,13 +32,17 @@ func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
 	if err != nil {
 		return exec.Workspace{}, fmt.Errorf("task %s: %w", t.TaskID, err)
 	}
+	image := t.Image
+	if image == "" && t.InstanceID != "" {
+		image = envimage.InstanceRef(t.InstanceID) // swelake env build's (SWE-bench's) name
+	}
 	if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
-		if t.Image != "" {
-			return exec.Workspace{Image: t.Image, Commit: t.BaseCommit}, nil
+		if image != "" {
+			return exec.Workspace{Image: image, Commit: t.BaseCommit}, nil
 		}
 		return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir) and no image", t.TaskID, t.Repo, src)
 	}
-	return exec.Workspace{Source: src, Commit: t.BaseCommit, Image: t.Image}, nil
+	return exec.Workspace{Source: src, Commit: t.BaseCommit, Image: image}, nil
 }
 
 // ErrRepoPath: a task's repo column does not name a directory inside the
