@@ -68,6 +68,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'CachedVsEncode' -benchtime 200x ./jobs/tokcache/
 	$(GO) test -run '^$$' -bench 'SandboxOverhead' -benchtime 200x ./exec/
 	$(GO) test -run '^$$' -bench 'SandboxBackends' -benchtime 5x ./exec/
+	$(GO) test -run '^$$' -bench 'EngineExecCeiling' -benchtime 50x ./exec/
 	$(GO) test -run '^$$' -bench 'RolloutThroughput' -benchtime 1x -timeout 30m ./jobs/rollout/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
@@ -90,6 +91,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/ ./exec/testlog/ ./exec/taskenv/
+	$(GO) vet -tags realtasks ./cmd/swelake/
 
 # The main job: the whole pipeline (examples/pipeline/demo.yaml) on the
 # embedded default — ./lake, DuckDB, bubblewrap sandboxes, the sample

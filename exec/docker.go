@@ -157,16 +157,9 @@ func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) erro
 // writable places.
 func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	d.init()
-	// A task's own image (its repository at /testbed) wins; without it
-	// (none named, or not on the engine) the repository comes from the
-	// host into the default image.
-	image := ws.Image
-	if image != "" && ws.Source != "" {
-		if _, err := d.InspectImage(ctx, image); errors.Is(err, ErrNoImage) && d.Image != "" {
-			image = ""
-		} else if err != nil {
-			return nil, infra("inspect image "+image, err)
-		}
+	image, err := d.workspaceImage(ctx, ws)
+	if err != nil {
+		return nil, infra("open", err)
 	}
 	fromImage := image != ""
 	image = cmp.Or(image, d.Image)
@@ -215,6 +208,34 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		return nil, infra("prepare workspace in "+image, err)
 	}
 	return s, nil
+}
+
+// workspaceImage is the first of the workspace's images the engine has
+// (its repository at WorkDir): ws.Image, then ws.AltImages. None: ""
+// when the repository can come from the host (ws.Source) or the workspace
+// names no image, else an error naming them.
+func (d *Docker) workspaceImage(ctx context.Context, ws Workspace) (string, error) {
+	var tried []string
+	for _, im := range append([]string{ws.Image}, ws.AltImages...) {
+		if im == "" {
+			continue
+		}
+		if ws.Source == "" && len(ws.AltImages) == 0 {
+			return im, nil // the only choice: a missing one fails at create, naming it
+		}
+		_, err := d.InspectImage(ctx, im)
+		if err == nil {
+			return im, nil
+		}
+		if !errors.Is(err, ErrNoImage) {
+			return "", err
+		}
+		tried = append(tried, im)
+	}
+	if len(tried) > 0 && ws.Source == "" {
+		return "", fmt.Errorf("no image %s on the engine, and no repository to copy into %s (build it: swelake env build)", strings.Join(tried, " or "), cmp.Or(d.Image, "a default image"))
+	}
+	return "", nil
 }
 
 // SandboxLabel marks every container the docker backend creates (env

@@ -27,6 +27,17 @@ func TestDockerEngine(t *testing.T) {
 	if _, err := d.Open(ctx, swexec.Workspace{Image: "swelake-missing:1"}); !errors.Is(err, swexec.ErrInfra) {
 		t.Fatalf("missing image: %v", err)
 	}
+	// The first image the engine has: the row's, then the alternatives
+	// (swelake env build's name, SWE-bench's public one).
+	_, err := d.Open(ctx, swexec.Workspace{Image: "swelake-missing:1", AltImages: []string{"swelake-missing:2"}})
+	if !errors.Is(err, swexec.ErrInfra) || !strings.Contains(err.Error(), "swelake-missing:1 or swelake-missing:2") {
+		t.Fatalf("no image of the workspace's: %v", err)
+	}
+	alt, err := d.Open(ctx, swexec.Workspace{Image: "swelake-missing:1", AltImages: []string{"swelake-missing:2", d.Image}})
+	if err != nil {
+		t.Fatalf("the alternative image: %v", err)
+	}
+	alt.Close(ctx)
 	sb, err := d.Open(ctx, swexec.Workspace{})
 	if err != nil {
 		t.Fatal(err)

@@ -152,8 +152,11 @@ type Workspace struct {
 	Source string
 	Commit string
 	// Image is the container image of the docker backend (the task row's
-	// image column); the local backend ignores it.
-	Image string
+	// image column); AltImages are tried in order when the engine lacks
+	// Image (swelake env build's name for the task, SWE-bench's public
+	// one). The local backend ignores them.
+	Image     string
+	AltImages []string
 }
 
 // Sandbox is one isolated workspace. It is not safe for concurrent Run

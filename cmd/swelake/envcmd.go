@@ -70,8 +70,9 @@ image, one environment image per distinct set of Debian packages their specs
 name (sandbox.specs, else SWE-bench's built-in specs), and one instance image
 per task whose repository is in sandbox.repos_dir (<repos_dir>/<repo>, a git
 repository holding the base commit). Tasks whose row names its own image
-(SWE-rebench/R2E-Gym docker_image, SWE-smith image_name) are skipped: pull
-or load those (swelake env load). Builds use no network; the packages come
+(SWE-rebench/R2E-Gym docker_image, SWE-smith image_name) and whose image
+the engine has are skipped; where the engine lacks it (a registry this
+cluster cannot reach), ours is built, and used in its place. Builds use no network; the packages come
 from sandbox.mirror.`,
 		Example: `  swelake env build --config swelake.yaml
   swelake env build --task swe-bench/pallets__flask-4992 --json
@@ -100,7 +101,14 @@ from sandbox.mirror.`,
 			for _, t := range tasks {
 				r := envResult{TaskID: t.TaskID}
 				if t.Image != "" {
-					r.Skipped = "the row names its own image " + t.Image
+					if _, err := b.Docker.InspectImage(ctx, t.Image); err == nil {
+						r.Skipped = "uses its own image " + t.Image
+						results = append(results, r)
+						continue
+					} // not here (a registry this cluster cannot reach): build ours
+				}
+				if taskexec.InstanceImage(t) == "" {
+					r.Skipped = "no instance id to name its image"
 					results = append(results, r)
 					continue
 				}
@@ -123,7 +131,7 @@ from sandbox.mirror.`,
 					results = append(results, r)
 					continue
 				}
-				inst, err := b.Instance(ctx, env, envimage.InstanceSpec{InstanceID: cmp.Or(t.InstanceID, t.TaskID), RepoDir: repo, Commit: t.BaseCommit})
+				inst, err := b.Instance(ctx, env, envimage.InstanceSpec{InstanceID: t.InstanceID, RepoDir: repo, Commit: t.BaseCommit})
 				if err != nil {
 					return fmt.Errorf("task %s: %w", t.TaskID, err)
 				}

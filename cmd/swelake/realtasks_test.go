@@ -3,11 +3,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/swelake/swelake/internal/exectest"
@@ -137,9 +139,41 @@ func TestRealTasks(t *testing.T) {
 			if ev.Status["resolved"] != n || ev.Status["empty_patch"] != n || ev.Status["unresolved"] != n {
 				t.Errorf("evaluate on %s: %v, want %d resolved, %d empty_patch, %d unresolved", backend, ev.Status, n, n, n)
 			}
+			realRollouts(t, c, bdir, n)
 		})
 	}
 	exectest.NoLeftovers(t, d, e)
+}
+
+// realRollouts runs 4 scripted-policy rollouts per task (the policy a
+// real HTTP server in its own process), graded in the backend's sandboxes:
+// every one graded, none an infrastructure error, and both outcomes seen.
+func realRollouts(t *testing.T, c *cli, dir string, n int) {
+	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
+	stdout, _ := pol.StdoutPipe()
+	if err := pol.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() }()
+	var served struct {
+		BaseURL string `json:"base_url"`
+	}
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&served); err != nil {
+		t.Fatalf("policy serve: %v", err)
+	}
+	var sum struct {
+		Rollouts int `json:"rollouts"`
+		Resolved int `json:"resolved"`
+	}
+	out := c.ok("--config", "swelake.yaml", "run", "rollout", "--json", "--samples", "4", "--concurrency", "2",
+		"--set", "policy.base_url="+served.BaseURL, "--set", "policy.model=scripted", "--set", "rollout.max_steps=20", "--set", "rollout.reruns=0")
+	json.Unmarshal([]byte(out), &sum)
+	graded := strings.TrimSpace(c.ok("sql", "--csv", "SELECT count(*) FILTER (WHERE resolved IS NOT NULL) || ',' || count(*) FILTER (WHERE infra_error) AS n FROM rollouts"))
+	graded = strings.Trim(strings.TrimSpace(strings.TrimPrefix(graded, "n")), `"`)
+	t.Logf("rollouts: %d, resolved %d; graded,infra_errors = %s", sum.Rollouts, sum.Resolved, graded)
+	if sum.Rollouts != 4*n || graded != fmt.Sprintf("%d,0", 4*n) || sum.Resolved == 0 || sum.Resolved == 4*n {
+		t.Errorf("rollouts: %+v, graded,infra_errors %s; want %d rollouts all graded, none infra, mixed outcomes", sum, graded, 4*n)
+	}
 }
 
 func readJSONFile(t *testing.T, path string, v any) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/swelake/swelake/internal/exectest"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -47,8 +48,9 @@ func TestSandboxRun(t *testing.T) {
 	base := git("rev-parse", "HEAD")
 	writeFile(t, repo, "calc.py", "def add(a, b):\n    return a + b\n")
 	git("commit", "-qam", "fixed")
+	testPatch := "diff --git a/test_calc.py b/test_calc.py\nnew file mode 100644\n--- /dev/null\n+++ b/test_calc.py\n@@ -0,0 +1,4 @@\n+from calc import add\n+\n+def test_add():\n+    assert add(2, 2) == 4\n"
 	row, _ := json.Marshal(map[string]any{"instance_id": "acme__calc-1", "repo": "acme/calc", "base_commit": base,
-		"problem_statement": "add() subtracts", "FAIL_TO_PASS": []string{"test_add"}, "PASS_TO_PASS": []string{}, "patch": "", "test_patch": "", "version": "1.0",
+		"problem_statement": "add() subtracts", "FAIL_TO_PASS": []string{"test_calc.py::test_add"}, "PASS_TO_PASS": []string{}, "patch": "", "test_patch": testPatch, "version": "1.0",
 		"created_at": "2024-01-01T00:00:00Z", "environment_setup_commit": base})
 	tasks := writeFile(t, dir, "tasks.jsonl", string(row)+"\n")
 	c.ok("lake", "init")
@@ -60,4 +62,28 @@ func TestSandboxRun(t *testing.T) {
 		t.Fatalf("task workspace at the base commit: %q", out)
 	}
 	c.fails("not in tasks@", 2, "sandbox", "run", "--task", "nope", "--", "true")
+	sandboxTaskTests(t, c, id, nil)
+
+	// The same in a container (Podman's Docker API): no instance image on
+	// the engine, so the repository is copied into the base image.
+	d, e := exectest.Docker(t)
+	writeFile(t, dir, "docker.yaml", "sandbox:\n  backend: docker\n  docker_host: "+d.Host+"\n")
+	out = c.ok("--config", "docker.yaml", "sandbox", "run", "--task", id, "--", "sh", "-c", "python3 -c 'import calc; print(calc.add(2, 2))'; pwd; touch /etc/x 2>/dev/null || echo read-only")
+	if out != "0\n/testbed\nread-only\n" {
+		t.Fatalf("docker task workspace: %q", out)
+	}
+	sandboxTaskTests(t, c, id, []string{"--config", "docker.yaml"})
+	exectest.NoLeftovers(t, d, e)
+}
+
+// sandboxTaskTests: with --task and no command, the task's tests run as
+// grading runs them — its test patch applied, the spec's command (SWE-
+// bench's pytest over the files the test patch touches) — and fail at the
+// base commit.
+func sandboxTaskTests(t *testing.T, c *cli, id string, global []string) {
+	t.Helper()
+	out, errs, code := c.run(append(global, "sandbox", "run", "--task", id)...)
+	if code != 1 || !strings.Contains(out, "FAILED test_calc.py::test_add") || !strings.Contains(errs, "python3 -m pytest -rA --tb=short -p no:cacheprovider test_calc.py") {
+		t.Fatalf("the task's tests: exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"github.com/swelake/swelake/jobs/taskexec"
@@ -121,14 +122,17 @@ how to debug a task's environment.`,
 				return err
 			}
 			var ws exec.Workspace
+			var testPatch []byte
 			if taskID != "" {
 				var te taskenv.Env
-				if ws, te, err = a.taskWorkspace(cmd, taskID); err != nil {
+				if ws, te, testPatch, err = a.taskWorkspace(cmd, taskID); err != nil {
 					return err
 				}
 				if len(args) == 0 {
-					fmt.Fprintf(a.stderr, "swelake: running the tests of %s:\n%s\n", taskID, te.Script())
+					fmt.Fprintf(a.stderr, "swelake: the tests of %s, with its test patch applied:\n%s\n", taskID, te.Script())
 					args = []string{"sh", "-c", te.Script()}
+				} else {
+					testPatch = nil
 				}
 			}
 			lim := exec.Limits{Timeout: timeout, CPU: cpu}
@@ -144,6 +148,11 @@ how to debug a task's environment.`,
 			defer s.Close(ctx)
 			if !s.Isolated() {
 				a.logger.Warn("running unisolated: bubblewrap is missing (sandbox.allow_unisolated)")
+			}
+			if len(bytes.TrimSpace(testPatch)) > 0 {
+				if _, err := exec.ApplyPatch(ctx, s, testPatch); err != nil {
+					return fmt.Errorf("task %s: apply its test patch: %w", taskID, err)
+				}
 			}
 			res, err := s.Run(ctx, exec.Spec{Argv: args, Dir: dir, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Limits: lim})
 			if err != nil {
@@ -172,33 +181,33 @@ how to debug a task's environment.`,
 }
 
 // taskWorkspace finds the task in the lake and its repository on disk.
-func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, taskenv.Env, error) {
+func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, taskenv.Env, []byte, error) {
 	ctx := cmd.Context()
 	l, _, err := a.openLake(ctx, false)
 	if err != nil {
-		return exec.Workspace{}, taskenv.Env{}, err
+		return exec.Workspace{}, taskenv.Env{}, nil, err
 	}
 	t, err := l.Table(schemas.Tasks.Name)
 	if err != nil {
-		return exec.Workspace{}, taskenv.Env{}, err
+		return exec.Workspace{}, taskenv.Env{}, nil, err
 	}
 	snap, err := t.Snapshot(ctx, lake.Latest)
 	if err != nil {
-		return exec.Workspace{}, taskenv.Env{}, err
+		return exec.Workspace{}, taskenv.Env{}, nil, err
 	}
 	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
-			return exec.Workspace{}, taskenv.Env{}, err
+			return exec.Workspace{}, taskenv.Env{}, nil, err
 		}
 		if task.TaskID != id {
 			continue
 		}
 		specs, err := taskenv.Load(a.cfg.Sandbox.Specs)
 		if err != nil {
-			return exec.Workspace{}, taskenv.Env{}, err
+			return exec.Workspace{}, taskenv.Env{}, nil, err
 		}
 		ws, err := taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
-		return ws, taskexec.TestEnv(specs, &task), err
+		return ws, taskexec.TestEnv(specs, &task), []byte(task.TestPatch), err
 	}
-	return exec.Workspace{}, taskenv.Env{}, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
+	return exec.Workspace{}, taskenv.Env{}, nil, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
 }

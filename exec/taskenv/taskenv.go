@@ -51,8 +51,9 @@ type Spec struct {
 
 // Specs are the specs in force: a file's first, then the built-in ones.
 type Specs struct {
-	list []Spec
-	hash string
+	list  []Spec
+	nUser int // list[:nUser] came from the user (a specs file)
+	hash  string
 }
 
 // pytestCmd is SWE-bench's pytest invocation (-rA: a summary line per
@@ -103,7 +104,7 @@ func New(user []Spec) (Specs, error) {
 	list := append(slices.Clone(user), Builtin()...)
 	data, _ := json.Marshal(list)
 	sum := sha256.Sum256(data)
-	return Specs{list: list, hash: hex.EncodeToString(sum[:])}, nil
+	return Specs{list: list, nUser: len(user), hash: hex.EncodeToString(sum[:])}, nil
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -138,6 +139,10 @@ func (s Specs) Hash() string { return s.hash }
 // Task is what resolution reads of a task row.
 type Task struct {
 	Repo, Version, TestCmd, TestPatch, Language string
+	// AppendTests: the row's test command is the harness's base command,
+	// the test files of the test patch to be appended (SWE-rebench's
+	// install_config.test_cmd).
+	AppendTests bool
 }
 
 // Env is how one task's tests run.
@@ -158,15 +163,24 @@ func (s Spec) matches(repo, version string) bool {
 	return ok
 }
 
-// Resolve is how t's tests run: each field from the row (its test
-// command), else the first matching spec that sets it.
+// Resolve is how t's tests run: each field from the first matching spec
+// of the specs file that sets it, else from the row (its test command),
+// else from the first matching built-in spec. The file comes first: it is
+// the user's knowledge of the environments they built (Debian's Python
+// where a row names a conda one), while a row describes the dataset's.
 func (s Specs) Resolve(t Task) Env {
 	if s.list == nil {
 		s, _ = New(nil)
 	}
 	var e Env
 	var cmdTmpl, directives string
-	for _, sp := range s.list {
+	for i, sp := range s.list {
+		if i == s.nUser && cmdTmpl == "" && t.TestCmd != "" {
+			cmdTmpl = t.TestCmd
+			if t.AppendTests && !strings.Contains(cmdTmpl, "{test_files}") {
+				cmdTmpl += " {test_files}"
+			}
+		}
 		if !sp.matches(t.Repo, t.Version) {
 			continue
 		}
@@ -190,9 +204,6 @@ func (s Specs) Resolve(t Task) Env {
 		default:
 			e.LogParser = "auto"
 		}
-	}
-	if t.TestCmd != "" {
-		cmdTmpl = t.TestCmd
 	}
 	e.TestFiles = TestDirectives(t.TestPatch, directives)
 	e.TestCmd = strings.TrimSpace(strings.ReplaceAll(cmdTmpl, "{test_files}", strings.Join(e.TestFiles, " ")))

@@ -48,6 +48,12 @@ func TestResolveBuiltin(t *testing.T) {
 	if row.TestCmd != "make test" || row.LogParser != "sympy" {
 		t.Fatalf("the row's own command: %+v", row)
 	}
+	// SWE-rebench's install_config.test_cmd: the harness appends the test
+	// files.
+	rb := s.Resolve(Task{Repo: "falconry/falcon", TestCmd: "pytest --no-header -rA", TestPatch: patch, AppendTests: true})
+	if rb.TestCmd != "pytest --no-header -rA tests/admin_views/test_forms.py tests/utils_tests/test_text.py" {
+		t.Fatalf("swe-rebench: %+v", rb)
+	}
 	if got := s.Resolve(Task{Repo: "x/go", Language: "go", TestCmd: "go test -json ./..."}); got.LogParser != "go" {
 		t.Fatalf("go: %+v", got)
 	}
@@ -78,6 +84,13 @@ func TestSpecsFile(t *testing.T) {
 	// Another version: only the second spec and the built-ins apply.
 	if e := s.Resolve(Task{Repo: "pytest-dev/pytest", Version: "7.4"}); e.Setup != "" || e.Env != nil || e.TestCmd != "python3 -m pytest -x" {
 		t.Fatalf("7.4: %+v", e)
+	}
+	// The file wins over the row's own command; the row over the built-ins.
+	if e := s.Resolve(Task{Repo: "pytest-dev/pytest", Version: "8.0", TestCmd: "pytest", TestPatch: "diff --git a/testing/test_a.py b/testing/test_a.py\n"}); e.TestCmd != "python3 -m pytest -x testing/test_a.py" {
+		t.Fatalf("file over row: %+v", e)
+	}
+	if e := s.Resolve(Task{Repo: "other/repo", TestCmd: "make check"}); e.TestCmd != "make check" {
+		t.Fatalf("row over built-in: %+v", e)
 	}
 	if s.Hash() == "" {
 		t.Fatal("no hash")

@@ -32,17 +32,40 @@ func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
 	if err != nil {
 		return exec.Workspace{}, fmt.Errorf("task %s: %w", t.TaskID, err)
 	}
-	image := t.Image
-	if image == "" && t.InstanceID != "" {
-		image = envimage.InstanceRef(t.InstanceID) // swelake env build's (SWE-bench's) name
+	ws := exec.Workspace{Image: t.Image, Commit: t.BaseCommit}
+	if t.InstanceID != "" {
+		ws.AltImages = []string{InstanceImage(t), PublicImage(t)}
+	}
+	if ws.Image == "" && len(ws.AltImages) > 0 {
+		ws.Image, ws.AltImages = ws.AltImages[0], ws.AltImages[1:]
 	}
 	if _, err := os.Stat(filepath.Join(src, ".git")); err != nil {
-		if image != "" {
-			return exec.Workspace{Image: image, Commit: t.BaseCommit}, nil
+		if ws.Image != "" {
+			return ws, nil
 		}
 		return exec.Workspace{}, fmt.Errorf("task %s: repository %s not found at %s (config sandbox.repos_dir) and no image", t.TaskID, t.Repo, src)
 	}
-	return exec.Workspace{Source: src, Commit: t.BaseCommit, Image: image}, nil
+	ws.Source = src
+	return ws, nil
+}
+
+// InstanceImage is swelake env build's (SWE-bench's) name for the task's
+// instance image ("" for a task with no instance id).
+func InstanceImage(t *schemas.Task) string {
+	if t.InstanceID == "" {
+		return ""
+	}
+	return envimage.InstanceRef(t.InstanceID)
+}
+
+// PublicImage is the name SWE-bench publishes the task's image under on
+// Docker Hub (swebench/sweb.eval.x86_64.<owner>_1776_<repo>-<n>:latest),
+// for engines that pulled it.
+func PublicImage(t *schemas.Task) string {
+	if t.InstanceID == "" {
+		return ""
+	}
+	return "swebench/sweb.eval.x86_64." + strings.ToLower(strings.ReplaceAll(t.InstanceID, "__", "_1776_")) + ":latest"
 }
 
 // ErrRepoPath: a task's repo column does not name a directory inside the
@@ -81,7 +104,8 @@ func RepoDir(reposDir, repo string) (string, error) {
 // its repository's spec (SWE-bench's test files from the test patch), the
 // log parser, the environment and setup step (exec/taskenv).
 func TestEnv(specs taskenv.Specs, t *schemas.Task) taskenv.Env {
-	return specs.Resolve(taskenv.Task{Repo: t.Repo, Version: t.Version, TestCmd: t.TestCmd, TestPatch: t.TestPatch, Language: t.Language})
+	return specs.Resolve(taskenv.Task{Repo: t.Repo, Version: t.Version, TestCmd: t.TestCmd, TestPatch: t.TestPatch, Language: t.Language,
+		AppendTests: t.Source == "swe-rebench"})
 }
 
 // Framework is the test-log parser for a task's language ("auto" when the
