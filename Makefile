@@ -91,7 +91,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/ ./exec/testlog/ ./exec/taskenv/
-	$(GO) vet -tags realtasks ./cmd/swelake/
+	$(GO) vet -tags realtasks ./cmd/swelake/ ./exec/
 
 # The main job: the whole pipeline (examples/pipeline/demo.yaml) on the
 # embedded default — ./lake, DuckDB, bubblewrap sandboxes, the sample
@@ -132,3 +132,4 @@ realtasks: npm-deps
 	@test -n "$(SWELAKE_REALTASKS_REPOS)" || { echo "make realtasks: set SWELAKE_REALTASKS_REPOS to a directory of checkouts <dir>/<owner>/<name> (git repositories holding each base_commit of ../shared/realdata/swe-tasks/*/row.json)"; exit 2; }
 	apt-get install -y -q $$(.ci/realtasks-packages ../shared/realdata/swe-tasks $(SWELAKE_REALTASKS_EXTRA))
 	$(GO) test -count=1 -tags realtasks -run TestRealTasks -timeout 60m -v ./cmd/swelake/
+	$(GO) test -tags realtasks -run "^$$" -bench RealGrading -benchtime 3x -timeout 30m ./exec/

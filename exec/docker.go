@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -187,7 +188,8 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		}
 	}
 	cfg := map[string]any{
-		"Image": image, "Cmd": []string{"sh", "-c", "echo $$ > " + mainPIDFile + "; exec sleep infinity"}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
+		"Image": image, "Cmd": []string{"sh", "-c", serverScript}, "Entrypoint": []string{}, "WorkingDir": d.WorkDir,
+		"OpenStdin": true, "StdinOnce": false, "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "Tty": false,
 		"Env": env, "NetworkDisabled": true, "Labels": map[string]string{SandboxLabel: "1"},
 		"Volumes":    map[string]any{d.WorkDir: map[string]any{}},
 		"HostConfig": d.hostConfig(),
@@ -199,6 +201,12 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		return nil, infra("create container of "+image, err)
 	}
 	s := &dockerSandbox{d: d, id: created.ID}
+	ch, err := d.attach(ctx, created.ID)
+	if err != nil {
+		s.Close(context.WithoutCancel(ctx))
+		return nil, infra("attach to the container of "+image, err)
+	}
+	s.ch = ch
 	if err := d.doJSON(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil); err != nil {
 		s.Close(context.WithoutCancel(ctx))
 		return nil, infra("start container of "+image, err)
@@ -361,6 +369,7 @@ func (d *Docker) hostConfig() map[string]any {
 type dockerSandbox struct {
 	d  *Docker
 	id string
+	ch *channel
 	lifecycle
 }
 
@@ -388,46 +397,45 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	nonce := rand.Text()
 	outer, inner := commandScript(lim, s.d.WorkDir, stdin, nonce)
-	argv := append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...)
-	var env []string
-	for k, v := range spec.Env {
-		env = append(env, k+"="+v)
-	}
 	dir := s.d.WorkDir
 	if spec.Dir != "" {
 		dir = path.Join(dir, path.Clean("/"+spec.Dir))
 	}
-	var ex struct {
-		ID string `json:"Id"`
+	var req strings.Builder
+	fallback := fmt.Sprintf(`printf '\000swelake-end %s 125 0 %020d\n'`, nonce, 0)
+	fmt.Fprintf(&req, "cd %s 2>/dev/null || { echo 'swelake: no directory %s in the sandbox' >&2; %s; exit; }\n", shellQuote(dir), strings.ReplaceAll(spec.Dir, "'", ""), fallback)
+	req.WriteString("env")
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
 	}
-	if err := s.d.doJSON(ctx, http.MethodPost, "/containers/"+s.id+"/exec", map[string]any{
-		"Cmd": argv, "Env": env, "WorkingDir": dir, "AttachStdout": true, "AttachStderr": true}, &ex); err != nil {
-		return Result{}, infra("exec "+spec.Argv[0], err)
+	slices.Sort(keys)
+	for _, k := range keys {
+		req.WriteString(" " + shellQuote(k+"="+spec.Env[k]))
 	}
+	for _, a := range append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...) {
+		req.WriteString(" " + shellQuote(a))
+	}
+	// The wrapper marks that it printed its trailer; without the mark
+	// (env or sh could not start, or the command killed its wrapper) the
+	// request prints one saying the command never started.
+	fmt.Fprintf(&req, "\n[ \"$(cat %s 2>/dev/null)\" = %s ] || %s\n", sentFile, nonce, fallback)
 	start := time.Now()
-	resp, err := s.d.do(ctx, http.MethodPost, "/exec/"+ex.ID+"/start", strings.NewReader(`{"Detach":false,"Tty":false}`), http.Header{"Content-Type": {"application/json"}})
-	if err != nil {
-		return Result{}, infra("start exec "+spec.Argv[0], err)
-	}
 	out := &lockedCapped{c: capped{n: lim.Output}}
-	stdout := &holdBack{w: writers(out, spec.Stdout), n: trailerLen}
-	derr := demux(resp.Body, stdout, writers(out, spec.Stderr))
-	resp.Body.Close()
+	trail, err := s.ch.run(ctx, req.String(), nonce, writers(out, spec.Stdout), writers(out, spec.Stderr))
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
-	if derr != nil {
-		return Result{}, infra("read the output of "+spec.Argv[0], derr)
+	if err != nil {
+		res := Result{Duration: time.Since(start)}
+		res.Output, res.Truncated = out.bytes()
+		return res, infra("run "+spec.Argv[0], err)
 	}
 	res := Result{Duration: time.Since(start)}
-	tr, ok := parseTrailer(stdout.buf, nonce)
+	tr, ok := parseTrailer(trail, nonce)
 	if !ok {
-		// The wrapper never finished: the engine or the runtime failed to
-		// start it (podman ends such an exec with 125, 126 or 127 and its
-		// own message), or the container is gone.
-		stdout.w.Write(stdout.buf)
 		res.Output, res.Truncated = out.bytes()
-		return res, infra("run "+spec.Argv[0], fmt.Errorf("the command's wrapper did not finish: %s", cmp.Or(firstLine(res.Output), "no output")))
+		return res, infra("run "+spec.Argv[0], fmt.Errorf("the command's wrapper ended without its trailer: %s", cmp.Or(firstLine(res.Output), "no output")))
 	}
 	res.ExitCode = tr.exit
 	res.Output, res.Truncated = out.bytes()
@@ -453,6 +461,7 @@ const (
 	controlDir  = "/run/swelake"
 	mainPIDFile = controlDir + "/main"
 	startedFile = controlDir + "/started"
+	sentFile    = controlDir + "/sent"
 	diskMarker  = controlDir + "/disk-hit"
 )
 
@@ -487,24 +496,6 @@ func parseTrailer(b []byte, nonce string) (trailer, bool) {
 	return t, true
 }
 
-// holdBack passes writes on to w but the last n bytes, kept in buf.
-type holdBack struct {
-	w   io.Writer
-	n   int
-	buf []byte
-}
-
-func (h *holdBack) Write(p []byte) (int, error) {
-	h.buf = append(h.buf, p...)
-	if k := len(h.buf) - h.n; k > 0 {
-		if _, err := h.w.Write(h.buf[:k]); err != nil {
-			return 0, err
-		}
-		h.buf = h.buf[:copy(h.buf, h.buf[k:])]
-	}
-	return len(p), nil
-}
-
 // commandScript is the shell the engine execs for every command (outer,
 // with inner as its first argument and the command after it). The outer
 // shell reaps what earlier commands left — every process but init, the
@@ -520,14 +511,15 @@ func (h *holdBack) Write(p []byte) (int, error) {
 // PPid 0) and only with the main pid known.
 func commandScript(lim Limits, workDir, stdin, nonce string) (outer, inner string) {
 	reap := `m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
-		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$$/status 2>/dev/null)" = 0 ]; then ` +
-		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; `
+		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/1/status 2>/dev/null)" = 0 ] && ` +
+		`[ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$m/status 2>/dev/null)" = 1 ]; then ` +
+		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|$PPID|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; `
 	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
 	outer = `inner=$1; shift; ` + reap +
 		`find /tmp -mindepth 1 -delete 2>/dev/null; rm -f ` + diskMarker + ` ` + startedFile + `; ` +
 		fmt.Sprintf(`timeout --signal=KILL %d sh -c "$inner" sh "$@"; rc=$?; `, secs) + reap +
 		`s=0; [ "$(cat ` + startedFile + ` 2>/dev/null)" = ` + nonce + ` ] && s=1; d=$(cat ` + diskMarker + ` 2>/dev/null); ` +
-		`printf '\000swelake-end %s %03d %d %020d\n' ` + nonce + ` "$rc" "$s" "${d:-0}"`
+		`printf '\000swelake-end %s %03d %d %020d\n' ` + nonce + ` "$rc" "$s" "${d:-0}"; echo ` + nonce + ` > ` + sentFile
 	var b strings.Builder
 	if lim.Disk > 0 {
 		// The workspace's size, sampled every second: over the limit, a
@@ -649,6 +641,9 @@ func (s *dockerSandbox) putArchive(ctx context.Context, dir string, body io.Read
 
 func (s *dockerSandbox) Close(ctx context.Context) error {
 	return s.close(func() error {
+		if s.ch != nil {
+			defer s.ch.close() // the removal ends the stream
+		}
 		if err := s.d.doJSON(ctx, http.MethodDelete, "/containers/"+s.id+"?force=true&v=true", nil, nil); err != nil {
 			return infra("remove container "+s.id, err)
 		}

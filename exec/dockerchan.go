@@ -1,0 +1,176 @@
+package exec
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// The command channel: every container's main process is a small shell
+// server reading requests on its stdin, and the client holds one attached
+// (hijacked) connection to it for the sandbox's life. A command costs a
+// fork and exec inside the container instead of an engine exec session
+// (podman: a conmon helper and a runc exec, ~120 ms here; docs/execution.md,
+// "Per-command time").
+//
+// A request is one line: the base64 of a shell script (cd, env, the
+// wrapper of commandScript with the command's argv). The server decodes
+// it into the control directory and runs it with stdin from /dev/null; the
+// script's output is the container's, so it arrives on the attached
+// stream, and it ends with the wrapper's trailer (the nonce, the exit
+// status), which tells the client the command is over.
+const serverScript = `echo $$ > ` + mainPIDFile + `; ` +
+	`while IFS= read -r req; do ` +
+	`printf '%s\n' "$req" | base64 -d > ` + controlDir + `/cmd 2>/dev/null && sh ` + controlDir + `/cmd < /dev/null; ` +
+	`done`
+
+// channel is the attached connection to a container's server.
+type channel struct {
+	conn io.ReadWriteCloser
+
+	mu   sync.Mutex // one command at a time
+	cur  *pending   // the running command's sinks (nil: none)
+	dead error      // the stream ended: every later command fails with it
+	done chan struct{}
+}
+
+// pending is one command's output sinks and completion.
+type pending struct {
+	marker []byte // "\x00swelake-end <nonce>"
+	stdout io.Writer
+	stderr io.Writer
+	buf    []byte // stdout not yet passed on: may hold the marker's start
+	trail  []byte // the trailer, once seen
+	over   chan struct{}
+}
+
+// attach opens the channel to container id (before it starts: nothing the
+// server prints is missed).
+func (d *Docker) attach(ctx context.Context, id string) (*channel, error) {
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost,
+		d.base+"/"+d.APIVersion+"/containers/"+id+"/attach?stream=1&stdin=1&stdout=1&stderr=1", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "tcp")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	rw, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("attach: HTTP %d (want 101, a hijacked connection): %s", resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	c := &channel{conn: rw, done: make(chan struct{})}
+	go c.read()
+	return c, nil
+}
+
+// read demultiplexes the stream into the running command's sinks until
+// the stream ends.
+func (c *channel) read() {
+	err := demux(bufio.NewReaderSize(c.conn, 64<<10), chanWriter{c, 1}, chanWriter{c, 2})
+	if err == nil {
+		err = errors.New("the container's stream ended (its main process exited)")
+	}
+	c.mu.Lock()
+	c.dead = err
+	if c.cur != nil {
+		close(c.cur.over)
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	close(c.done)
+}
+
+type chanWriter struct {
+	c      *channel
+	stream int
+}
+
+func (w chanWriter) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	cur := w.c.cur
+	if cur == nil || cur.trail != nil {
+		return len(p), nil // no command running: nothing of ours (leftovers are reaped)
+	}
+	if w.stream == 2 {
+		cur.stderr.Write(p)
+		return len(p), nil
+	}
+	cur.buf = append(cur.buf, p...)
+	if i := bytes.Index(cur.buf, cur.marker); i >= 0 {
+		cur.stdout.Write(cur.buf[:i])
+		cur.buf = cur.buf[i:]
+		if len(cur.buf) >= trailerLen {
+			cur.trail = cur.buf[:trailerLen]
+			close(cur.over)
+			w.c.cur = nil
+		}
+		return len(p), nil
+	}
+	// Pass on all but what could be the marker's beginning.
+	if k := len(cur.buf) - (len(cur.marker) - 1); k > 0 {
+		cur.stdout.Write(cur.buf[:k])
+		cur.buf = cur.buf[:copy(cur.buf, cur.buf[k:])]
+	}
+	return len(p), nil
+}
+
+// run sends one request and waits for its trailer. A nil trailer with a
+// nil error cannot happen; a cancelled ctx leaves the command running
+// (the next command's reaping ends it) and the channel unusable.
+func (c *channel) run(ctx context.Context, script, nonce string, stdout, stderr io.Writer) ([]byte, error) {
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		return nil, c.dead
+	}
+	if c.cur != nil {
+		c.mu.Unlock()
+		return nil, errors.New("the channel is still busy with a cancelled command")
+	}
+	p := &pending{marker: []byte("\x00swelake-end " + nonce), stdout: stdout, stderr: stderr, over: make(chan struct{})}
+	c.cur = p
+	c.mu.Unlock()
+	line := base64.StdEncoding.EncodeToString([]byte(script)) + "\n"
+	if _, err := io.WriteString(c.conn, line); err != nil {
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+		return nil, fmt.Errorf("send the command: %w", err)
+	}
+	select {
+	case <-p.over:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.trail == nil {
+		stdout.Write(p.buf)
+		return nil, c.dead
+	}
+	return p.trail, nil
+}
+
+func (c *channel) close() {
+	c.conn.Close()
+	<-c.done
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

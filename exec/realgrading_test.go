@@ -1,0 +1,137 @@
+//go:build realtasks
+
+package exec_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	swexec "github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/envimage"
+	"github.com/swelake/swelake/internal/exectest"
+	"github.com/swelake/swelake/internal/realsamples"
+)
+
+// BenchmarkRealGrading (make realtasks): grading one real instance (its
+// gold patch) in a container of its instance image, and in bubblewrap,
+// against running its test command directly on the host in a checkout
+// with both patches applied — medians of b.N runs. Target: container ≤
+// 1.3× the host. Two instances: flask's tests take half a second, xarray's
+// several.
+func BenchmarkRealGrading(b *testing.B) {
+	for _, id := range []string{"pallets__flask-4992", "pydata__xarray-5131"} {
+		b.Run(id, func(b *testing.B) { realGrading(b, id) })
+	}
+}
+
+func realGrading(b *testing.B, id string) {
+	repos := os.Getenv("SWELAKE_REALTASKS_REPOS")
+	if repos == "" {
+		b.Fatal("SWELAKE_REALTASKS_REPOS is not set (make realtasks)")
+	}
+	inst := filepath.Join(realsamples.Dir(b), "swe-tasks", id)
+	var row struct {
+		Repo       string          `json:"repo"`
+		InstanceID string          `json:"instance_id"`
+		BaseCommit string          `json:"base_commit"`
+		Patch      string          `json:"patch"`
+		TestPatch  string          `json:"test_patch"`
+		F2P        json.RawMessage `json:"FAIL_TO_PASS"`
+		P2P        json.RawMessage `json:"PASS_TO_PASS"`
+	}
+	var env struct {
+		TestCmd  string            `json:"test_cmd"`
+		Env      map[string]string `json:"env"`
+		Packages []string          `json:"debian_packages"`
+	}
+	for f, v := range map[string]any{"row.json": &row, "environment.json": &env} {
+		data, err := os.ReadFile(filepath.Join(inst, f))
+		if err != nil || json.Unmarshal(data, v) != nil {
+			b.Fatalf("%s: %v", f, err)
+		}
+	}
+	tests := func(raw json.RawMessage) []string {
+		var l []string
+		if json.Unmarshal(raw, &l) != nil {
+			var s string
+			json.Unmarshal(raw, &s)
+			json.Unmarshal([]byte(s), &l)
+		}
+		return l
+	}
+	f2p, p2p := tests(row.F2P), tests(row.P2P)
+	src := filepath.Join(repos, row.Repo)
+	ctx := context.Background()
+	exectest.Need(b)
+	d, _ := exectest.Docker(b)
+	bld := &envimage.Builder{Docker: d, CacheDir: exectest.ImageCache(b)}
+	base, err := bld.Base(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ei, err := bld.Env(ctx, base, envimage.EnvSpec{Key: row.Repo, Packages: env.Packages})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ii, err := bld.Instance(ctx, ei, envimage.InstanceSpec{InstanceID: row.InstanceID, RepoDir: src, Commit: row.BaseCommit})
+	if err != nil {
+		b.Fatal(err)
+	}
+	script := env.TestCmd
+	for k, v := range env.Env {
+		script = "export " + k + "=\"$PWD/" + v + "\"\n" + script
+	}
+
+	// The host: a checkout at the base commit with both patches applied.
+	host := filepath.Join(b.TempDir(), "repo")
+	for _, args := range [][]string{{"clone", "-q", "--no-checkout", src, host}, {"-C", host, "checkout", "-q", row.BaseCommit}} {
+		if out, err := osexec.Command("git", args...).CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	for _, p := range []string{row.TestPatch, row.Patch} {
+		cmd := osexec.Command("git", "-C", host, "apply", "-")
+		cmd.Stdin = strings.NewReader(p)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("git apply: %v %s", err, out)
+		}
+	}
+	grade := func(be swexec.Backend, ws swexec.Workspace) time.Duration {
+		t0 := time.Now()
+		g, err := swexec.GradePatch(ctx, be, swexec.GradeSpec{Workspace: ws, TestPatch: []byte(row.TestPatch), Patch: []byte(row.Patch),
+			TestCmd: script, Framework: "pytest", FailToPass: f2p, PassToPass: p2p})
+		if err != nil || g.Status != swexec.StatusResolved {
+			b.Fatalf("%s: %s %s %v", be.Name(), g.Status, g.Reason, err)
+		}
+		return time.Since(t0)
+	}
+	var hostT, ctrT, bwrapT []time.Duration
+	local := &swexec.Local{Root: exectest.SandboxRoot(b)}
+	for range b.N {
+		t0 := time.Now()
+		cmd := osexec.Command("sh", "-c", script)
+		cmd.Dir = host
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("on the host: %v\n%s", err, out)
+		}
+		hostT = append(hostT, time.Since(t0))
+		ctrT = append(ctrT, grade(d, swexec.Workspace{Image: ii.Ref, Commit: row.BaseCommit}))
+		bwrapT = append(bwrapT, grade(local, swexec.Workspace{Source: src, Commit: row.BaseCommit}))
+	}
+	med := func(ds []time.Duration) float64 {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2].Seconds()
+	}
+	b.ReportMetric(med(hostT), "host_s")
+	b.ReportMetric(med(ctrT), "container_s")
+	b.ReportMetric(med(bwrapT), "bwrap_s")
+	b.ReportMetric(med(ctrT)/med(hostT), "container/host")
+	b.ReportMetric(med(bwrapT)/med(hostT), "bwrap/host")
+}
