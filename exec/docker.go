@@ -266,12 +266,16 @@ func (s *dockerSandbox) prepare(ctx context.Context, ws Workspace, upload string
 		defer r.Close()
 		return s.putArchive(ctx, s.d.WorkDir, r)
 	}
+	argv := []string{"git", "checkout", "--quiet", "--force", ws.Commit}
 	if ws.Commit == "" {
-		return nil
+		// Nothing to prepare: one command proves the container's server
+		// answers (an engine may start a container whose process cannot
+		// run, and say nothing).
+		argv = []string{"true"}
 	}
-	res, err := s.Run(ctx, Spec{Argv: []string{"git", "checkout", "--quiet", "--force", ws.Commit}, Limits: lim})
+	res, err := s.Run(ctx, Spec{Argv: argv, Limits: lim})
 	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("git checkout %s: exit %d: %s", ws.Commit, res.ExitCode, firstLine(res.Output))
+		err = fmt.Errorf("%s: exit %d: %s", strings.Join(argv, " "), res.ExitCode, firstLine(res.Output))
 	}
 	return err
 }

@@ -165,7 +165,10 @@ func TestDockerEngineFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer d.RemoveImage(ctx, "swelake-noshell:1")
-		if sb, err := d.Open(ctx, swexec.Workspace{Image: "swelake-noshell:1"}); !errors.Is(err, swexec.ErrInfra) {
+		if info, err := d.InspectImage(ctx, "swelake-noshell:1"); err != nil {
+			t.Fatalf("the imported image: %+v %v", info, err)
+		}
+		if sb, err := d.Open(ctx, swexec.Workspace{Image: "swelake-noshell:1"}); !errors.Is(err, swexec.ErrInfra) || strings.Contains(err.Error(), "no such image") {
 			if sb != nil {
 				sb.Close(ctx)
 			}

@@ -82,7 +82,8 @@ func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
 func (d *Docker) ImportImage(ctx context.Context, ref string, rootfs io.Reader, labels map[string]string) error {
 	d.init()
 	repo, tag := splitRef(ref)
-	q := url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {tag}}
+	// The tag goes in repo: podman 4.3 ignores the tag parameter.
+	q := url.Values{"fromSrc": {"-"}, "repo": {repo + ":" + tag}}
 	for k, v := range labels {
 		q.Add("changes", fmt.Sprintf("LABEL %s=%q", k, v))
 	}
