@@ -426,7 +426,7 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	fmt.Fprintf(&req, "\n[ \"$(cat %s 2>/dev/null)\" = %s ] || %s\n", sentFile, nonce, fallback)
 	start := time.Now()
 	out := &lockedCapped{c: capped{n: lim.Output}}
-	trail, err := s.ch.run(ctx, req.String(), nonce, writers(out, spec.Stdout), writers(out, spec.Stderr))
+	trail, err := s.ch.run(ctx, req.String(), writers(out, spec.Stdout), writers(out, spec.Stderr))
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}

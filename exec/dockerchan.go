@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,15 +21,20 @@ import (
 // (podman: a conmon helper and a runc exec, ~120 ms here; docs/execution.md,
 // "Per-command time").
 //
-// A request is one line: the base64 of a shell script (cd, env, the
-// wrapper of commandScript with the command's argv). The server decodes
-// it into the control directory and runs it with stdin from /dev/null; the
-// script's output is the container's, so it arrives on the attached
-// stream, and it ends with the wrapper's trailer (the nonce, the exit
-// status), which tells the client the command is over.
+// A request is one line: a random end token and the base64 of a shell
+// script (cd, env, the wrapper of commandScript with the command's argv).
+// The server decodes the script into the control directory, runs it with
+// stdin from /dev/null — its output is the container's, so it arrives on
+// the attached stream, ending with the wrapper's trailer (the nonce, the
+// exit status) — and then prints the end token. The token exists only in
+// the request line and the server's memory: a command can read its own
+// script, and so its trailer's nonce, but not the token, so it cannot end
+// its run early; the trailer the client takes is the last one before the
+// token, printed after the command and all its processes are gone.
 const serverScript = `echo $$ > ` + mainPIDFile + `; ` +
-	`while IFS= read -r req; do ` +
+	`while IFS=' ' read -r end req; do ` +
 	`printf '%s\n' "$req" | base64 -d > ` + controlDir + `/cmd 2>/dev/null && sh ` + controlDir + `/cmd < /dev/null; ` +
+	`printf '\000swelake-done %s\n' "$end"; ` +
 	`done`
 
 // channel is the attached connection to a container's server.
@@ -43,7 +49,7 @@ type channel struct {
 
 // pending is one command's output sinks and completion.
 type pending struct {
-	marker []byte // "\x00swelake-end <nonce>"
+	marker []byte // "\x00swelake-done <end token>\n"
 	stdout io.Writer
 	stderr io.Writer
 	buf    []byte // stdout not yet passed on: may hold the marker's start
@@ -111,17 +117,17 @@ func (w chanWriter) Write(p []byte) (int, error) {
 	}
 	cur.buf = append(cur.buf, p...)
 	if i := bytes.Index(cur.buf, cur.marker); i >= 0 {
-		cur.stdout.Write(cur.buf[:i])
-		cur.buf = cur.buf[i:]
-		if len(cur.buf) >= trailerLen {
-			cur.trail = cur.buf[:trailerLen]
-			close(cur.over)
-			w.c.cur = nil
-		}
+		// The trailer is the trailerLen bytes before the end token (held
+		// back below); the rest is the command's.
+		t := max(0, i-trailerLen)
+		cur.stdout.Write(cur.buf[:t])
+		cur.trail = cur.buf[t:i]
+		close(cur.over)
+		w.c.cur = nil
 		return len(p), nil
 	}
-	// Pass on all but what could be the marker's beginning.
-	if k := len(cur.buf) - (len(cur.marker) - 1); k > 0 {
+	// Pass on all but what could be the trailer and the token's beginning.
+	if k := len(cur.buf) - (trailerLen + len(cur.marker) - 1); k > 0 {
 		cur.stdout.Write(cur.buf[:k])
 		cur.buf = cur.buf[:copy(cur.buf, cur.buf[k:])]
 	}
@@ -131,7 +137,7 @@ func (w chanWriter) Write(p []byte) (int, error) {
 // run sends one request and waits for its trailer. A nil trailer with a
 // nil error cannot happen; a cancelled ctx leaves the command running
 // (the next command's reaping ends it) and the channel unusable.
-func (c *channel) run(ctx context.Context, script, nonce string, stdout, stderr io.Writer) ([]byte, error) {
+func (c *channel) run(ctx context.Context, script string, stdout, stderr io.Writer) ([]byte, error) {
 	c.mu.Lock()
 	if c.dead != nil {
 		c.mu.Unlock()
@@ -141,10 +147,11 @@ func (c *channel) run(ctx context.Context, script, nonce string, stdout, stderr 
 		c.mu.Unlock()
 		return nil, errors.New("the channel is still busy with a cancelled command")
 	}
-	p := &pending{marker: []byte("\x00swelake-end " + nonce), stdout: stdout, stderr: stderr, over: make(chan struct{})}
+	end := rand.Text()
+	p := &pending{marker: []byte("\x00swelake-done " + end + "\n"), stdout: stdout, stderr: stderr, over: make(chan struct{})}
 	c.cur = p
 	c.mu.Unlock()
-	line := base64.StdEncoding.EncodeToString([]byte(script)) + "\n"
+	line := end + " " + base64.StdEncoding.EncodeToString([]byte(script)) + "\n"
 	if _, err := io.WriteString(c.conn, line); err != nil {
 		c.mu.Lock()
 		c.cur = nil

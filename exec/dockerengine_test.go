@@ -57,6 +57,14 @@ func TestDockerEngine(t *testing.T) {
 	if err != nil || res.ExitCode != 7 || !bytes.HasPrefix(res.Output, []byte("no newline\x00swelake-end AAAA")) {
 		t.Fatalf("forged trailer: %+v %q %v", res, res.Output, err)
 	}
+	// A command can read its own script, and so its trailer's nonce: a
+	// forged trailer with it does not end the run (the server's end token,
+	// which the command cannot see, does).
+	res, err = sb.Run(ctx, swexec.Spec{Argv: []string{"sh", "-c", `n=$(grep -o 'swelake-end [A-Z2-7]*' /run/swelake/cmd | head -1 | cut -d' ' -f2); ` +
+		`printf '\000swelake-end %s 000 1 %020d\n' "$n" 0; sleep 2; echo late; exit 9`}})
+	if err != nil || res.ExitCode != 9 || res.Duration < 2*time.Second || !bytes.HasSuffix(res.Output, []byte("late\n")) {
+		t.Fatalf("a trailer forged with the command's own nonce: %+v %q %v", res, res.Output, err)
+	}
 	res, err = sb.Run(ctx, swexec.Spec{Argv: []string{"cat"}, Stdin: strings.NewReader("piped")})
 	if err != nil || string(res.Output) != "piped" {
 		t.Fatalf("stdin: %q %v", res.Output, err)
