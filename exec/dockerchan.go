@@ -30,11 +30,13 @@ import (
 // the request line and the server's memory: a command can read its own
 // script, and so its trailer's nonce, but not the token, so it cannot end
 // its run early; the trailer the client takes is the last one before the
-// token, printed after the command and all its processes are gone.
+// token, printed after the command and all its processes are gone. The
+// token goes to both streams: the engine forwards each in order but not
+// the two in step, so the run is over when both have delivered it.
 const serverScript = `echo $$ > ` + mainPIDFile + `; ` +
 	`while IFS=' ' read -r end req; do ` +
 	`printf '%s\n' "$req" | base64 -d > ` + controlDir + `/cmd 2>/dev/null && sh ` + controlDir + `/cmd < /dev/null; ` +
-	`printf '\000swelake-done %s\n' "$end"; ` +
+	`printf '\000swelake-done %s\n' "$end"; printf '\000swelake-done %s\n' "$end" >&2; ` +
 	`done`
 
 // channel is the attached connection to a container's server.
@@ -52,8 +54,10 @@ type pending struct {
 	marker []byte // "\x00swelake-done <end token>\n"
 	stdout io.Writer
 	stderr io.Writer
-	buf    []byte // stdout not yet passed on: may hold the marker's start
-	trail  []byte // the trailer, once seen
+	buf    []byte // stdout not yet passed on: may hold the trailer and the token's start
+	errBuf []byte // stderr not yet passed on: may hold the token's start
+	trail  []byte // the trailer, once the token is seen on stdout
+	errEnd bool   // the token was seen on stderr
 	over   chan struct{}
 }
 
@@ -108,11 +112,25 @@ func (w chanWriter) Write(p []byte) (int, error) {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
 	cur := w.c.cur
-	if cur == nil || cur.trail != nil {
+	if cur == nil {
 		return len(p), nil // no command running: nothing of ours (leftovers are reaped)
 	}
 	if w.stream == 2 {
-		cur.stderr.Write(p)
+		if cur.errEnd {
+			return len(p), nil
+		}
+		cur.errBuf = append(cur.errBuf, p...)
+		if i := bytes.Index(cur.errBuf, cur.marker); i >= 0 {
+			cur.stderr.Write(cur.errBuf[:i])
+			cur.errBuf, cur.errEnd = nil, true
+			w.c.finish(cur)
+		} else if k := len(cur.errBuf) - (len(cur.marker) - 1); k > 0 {
+			cur.stderr.Write(cur.errBuf[:k])
+			cur.errBuf = cur.errBuf[:copy(cur.errBuf, cur.errBuf[k:])]
+		}
+		return len(p), nil
+	}
+	if cur.trail != nil {
 		return len(p), nil
 	}
 	cur.buf = append(cur.buf, p...)
@@ -121,9 +139,8 @@ func (w chanWriter) Write(p []byte) (int, error) {
 		// back below); the rest is the command's.
 		t := max(0, i-trailerLen)
 		cur.stdout.Write(cur.buf[:t])
-		cur.trail = cur.buf[t:i]
-		close(cur.over)
-		w.c.cur = nil
+		cur.trail = cur.buf[t:i:i]
+		w.c.finish(cur)
 		return len(p), nil
 	}
 	// Pass on all but what could be the trailer and the token's beginning.
@@ -132,6 +149,15 @@ func (w chanWriter) Write(p []byte) (int, error) {
 		cur.buf = cur.buf[:copy(cur.buf, cur.buf[k:])]
 	}
 	return len(p), nil
+}
+
+// finish ends the running command once both streams delivered the token
+// (c.mu held).
+func (c *channel) finish(p *pending) {
+	if p.trail != nil && p.errEnd {
+		close(p.over)
+		c.cur = nil
+	}
 }
 
 // run sends one request and waits for its trailer. A nil trailer with a
