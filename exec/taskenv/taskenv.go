@@ -143,6 +143,31 @@ type Task struct {
 	// the test files of the test patch to be appended (SWE-rebench's
 	// install_config.test_cmd).
 	AppendTests bool
+	// LogParser is the row's own parser name: one of testlog.Frameworks()
+	// or a harness function name (HarnessParser).
+	LogParser string
+}
+
+// harnessParsers maps the SWE-bench harness's parser functions (the names
+// SWE-rebench-V2 rows give in install_config.log_parser) to testlog's.
+var harnessParsers = map[string]string{
+	"parse_log_pytest": "pytest", "parse_log_pytest_options": "pytest-options", "parse_log_pytest_v2": "pytest-v2",
+	"parse_log_django": "django", "parse_log_sympy": "sympy", "parse_log_matplotlib": "matplotlib", "parse_log_seaborn": "pytest",
+	"parse_log_astroid": "pytest", "parse_log_flask": "pytest", "parse_log_marshmallow": "pytest", "parse_log_pvlib": "pytest",
+	"parse_log_pyvista": "pytest", "parse_log_sqlfluff": "pytest", "parse_log_xarray": "pytest",
+	"parse_log_pydicom": "pytest-options", "parse_log_requests": "pytest-options", "parse_log_pylint": "pytest-options",
+	"parse_log_astropy": "pytest-v2", "parse_log_scikit": "pytest-v2", "parse_log_sphinx": "pytest-v2",
+	"parse_log_gotest": "go",
+}
+
+// HarnessParser is testlog's name for a parser named by a row: a testlog
+// name as it is, a harness function name mapped, "" for one it does not
+// know (the specs decide).
+func HarnessParser(name string) string {
+	if slices.Contains(testlog.Frameworks(), name) {
+		return name
+	}
+	return harnessParsers[name]
 }
 
 // Env is how one task's tests run.
@@ -175,11 +200,14 @@ func (s Specs) Resolve(t Task) Env {
 	var e Env
 	var cmdTmpl, directives string
 	for i, sp := range s.list {
-		if i == s.nUser && cmdTmpl == "" && t.TestCmd != "" {
-			cmdTmpl = t.TestCmd
-			if t.AppendTests && !strings.Contains(cmdTmpl, "{test_files}") {
-				cmdTmpl += " {test_files}"
+		if i == s.nUser {
+			if cmdTmpl == "" && t.TestCmd != "" {
+				cmdTmpl = t.TestCmd
+				if t.AppendTests && !strings.Contains(cmdTmpl, "{test_files}") {
+					cmdTmpl += " {test_files}"
+				}
 			}
+			e.LogParser = cmp.Or(e.LogParser, HarnessParser(t.LogParser))
 		}
 		if !sp.matches(t.Repo, t.Version) {
 			continue

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -47,6 +48,23 @@ func TaskWorkspace(reposDir string, t *schemas.Task) (exec.Workspace, error) {
 	}
 	ws.Source = src
 	return ws, nil
+}
+
+// rowLogParser finds install_config's log_parser in a SWE-rebench row as
+// published: install_config is a JSON object or a Python literal (a
+// string holding a dict), so the key is matched in either quoting.
+var rowLogParser = regexp.MustCompile(`["']log_parser["']\s*:\s*["'](\w+)["']`)
+
+// RowLogParser is the parser a task's source row names (SWE-rebench-V2's
+// install_config.log_parser), "" when it names none.
+func RowLogParser(t *schemas.Task) string {
+	if t.Source != "swe-rebench" {
+		return ""
+	}
+	if m := rowLogParser.FindSubmatch(t.Raw); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // InstanceImage is swelake env build's (SWE-bench's) name for the task's
@@ -105,7 +123,7 @@ func RepoDir(reposDir, repo string) (string, error) {
 // log parser, the environment and setup step (exec/taskenv).
 func TestEnv(specs taskenv.Specs, t *schemas.Task) taskenv.Env {
 	return specs.Resolve(taskenv.Task{Repo: t.Repo, Version: t.Version, TestCmd: t.TestCmd, TestPatch: t.TestPatch, Language: t.Language,
-		AppendTests: t.Source == "swe-rebench"})
+		AppendTests: t.Source == "swe-rebench", LogParser: RowLogParser(t)})
 }
 
 // Framework is the test-log parser for a task's language ("auto" when the
