@@ -149,8 +149,8 @@ func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) erro
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// Open starts a container that sleeps until Close; commands run in it
-// with exec. The image is ws.Image when the engine has it (its repository
+// Open starts a container whose main process serves commands over one
+// attached connection (dockerchan.go) until Close. The image is ws.Image when the engine has it (its repository
 // at WorkDir checked out at ws.Commit), else Docker.Image with a copy of
 // the host repository ws.Source (cloned at ws.Commit) put at WorkDir. The
 // root filesystem is read-only: WorkDir (an anonymous volume holding the
@@ -379,10 +379,10 @@ type dockerSandbox struct {
 
 func (s *dockerSandbox) Isolated() bool { return true }
 
-// Run executes the command in the container. The wall-time limit is
-// enforced inside (coreutils timeout, the whole process group killed), so
-// that the container survives for the next command; stdin is written to
-// a file first (exec's attach protocol needs a hijacked connection).
+// Run executes the command in the container through its server. The
+// wall-time limit is enforced inside (coreutils timeout, the whole process
+// group killed), so that the container survives for the next command;
+// stdin is written to a file first (the attached stream is the server's).
 func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := s.start(spec); err != nil {
 		return Result{}, err
@@ -500,10 +500,11 @@ func parseTrailer(b []byte, nonce string) (trailer, bool) {
 	return t, true
 }
 
-// commandScript is the shell the engine execs for every command (outer,
-// with inner as its first argument and the command after it). The outer
-// shell reaps what earlier commands left — every process but init, the
-// container's main process and itself, so that nothing a command started
+// commandScript is the shell every command runs under (outer, with inner
+// as its first argument and the command after it; the container's server
+// starts it). The outer shell reaps what earlier commands left — every
+// process but init, the server, the request's shell and itself, so that
+// nothing a command started
 // (double forks, setsid, nohup, daemons) outlives it or fills the
 // container's process limit — empties /tmp (private to each command, as
 // in the local backend), runs inner under coreutils timeout (the whole
@@ -511,8 +512,8 @@ func parseTrailer(b []byte, nonce string) (trailer, bool) {
 // the trailer. The inner shell starts the disk sampler, sets the limits (a
 // failure leaves the command unmarked: an infrastructure error), marks the
 // command as started and runs it. Reaping happens only inside a PID
-// namespace of the container's own (the outer shell has no parent there:
-// PPid 0) and only with the main pid known.
+// namespace of the container's own (its init has no parent there, PPid 0,
+// and is the server's parent) and only with the server's pid known.
 func commandScript(lim Limits, workDir, stdin, nonce string) (outer, inner string) {
 	reap := `m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
 		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/1/status 2>/dev/null)" = 0 ] && ` +
