@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,15 +60,7 @@ func alive(token string) bool {
 func sourceRepo(t *testing.T) (dir, first string) {
 	t.Helper()
 	dir = t.TempDir()
-	git := func(args ...string) string {
-		cmd := osexec.Command("git", append([]string{"-C", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v: %s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := exectest.Git(t, dir)
 	git("init", "-q")
 	os.WriteFile(filepath.Join(dir, "app.py"), []byte("VERSION = 1\n"), 0o644)
 	git("add", ".")

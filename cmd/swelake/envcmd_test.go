@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,15 +22,7 @@ func TestEnvCommands(t *testing.T) {
 	c := &cli{t: t, dir: dir, env: map[string]string{}}
 	repo := filepath.Join(dir, "repos", "acme", "calc")
 	os.MkdirAll(repo, 0o755)
-	git := func(args ...string) string {
-		cmd := osexec.Command("git", append([]string{"-C", repo}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := exectest.Git(t, repo)
 	git("init", "-q")
 	writeFile(t, repo, "calc.py", "import iniconfig\ndef add(a, b):\n    return a - b\n")
 	git("add", ".")

@@ -32,15 +32,7 @@ func TestSandboxRun(t *testing.T) {
 	// A task whose repository lives in repos/acme/calc, at its first commit.
 	repo := filepath.Join(dir, "repos", "acme", "calc")
 	os.MkdirAll(repo, 0o755)
-	git := func(args ...string) string {
-		cmd := osexec.Command("git", append([]string{"-C", repo}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := exectest.Git(t, repo)
 	git("init", "-q")
 	writeFile(t, repo, "calc.py", "def add(a, b):\n    return a - b\n")
 	git("add", ".")

@@ -11,6 +11,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/swelake/swelake/exec"
@@ -129,4 +130,20 @@ func BugTask(bug string, fix []byte) schemas.Task {
 		ProblemStatement: "encode() of textkit.rle returns wrong run lengths: encode(\"aaab\") should be \"3a1b\".",
 		FailToPass:       []string{"tests/test_rle.py::test_encode", "tests/test_rle.py::test_round_trip"},
 		PassToPass:       []string{"tests/test_rle.py::test_decode", "tests/test_roman.py::test_from_roman"}}
+}
+
+// Git returns a runner of git commands in dir with a fixed identity (test
+// repositories), failing the test on any error; it returns the trimmed
+// output.
+func Git(t testing.TB, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		cmd := osexec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
 }
