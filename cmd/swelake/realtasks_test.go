@@ -49,7 +49,7 @@ func TestRealTasks(t *testing.T) {
 			BaseCommit string `json:"base_commit"`
 			Install    any    `json:"install_config"`
 		}
-		readJSONFile(t, filepath.Join(inst, "row.json"), &row)
+		realsamples.ReadJSON(t, filepath.Join(inst, "row.json"), &row)
 		if _, err := os.Stat(filepath.Join(repos, row.Repo, ".git")); err != nil {
 			t.Fatalf("%s: no checkout of %s under %s: %v", row.InstanceID, row.Repo, repos, err)
 		}
@@ -60,7 +60,7 @@ func TestRealTasks(t *testing.T) {
 			Packages  []string          `json:"debian_packages"`
 			LogFormat string            `json:"log_format"`
 		}
-		readJSONFile(t, envPath, &env)
+		realsamples.ReadJSON(t, envPath, &env)
 		spec := map[string]any{"repo": row.Repo, "version": row.Version, "test_cmd": env.TestCmd, "log_parser": env.LogFormat, "packages": env.Packages}
 		if len(env.Env) > 0 {
 			abs := map[string]string{}
@@ -173,16 +173,5 @@ func realRollouts(t *testing.T, c *cli, dir string, n int) {
 	t.Logf("rollouts: %d, resolved %d; graded,infra_errors = %s", sum.Rollouts, sum.Resolved, graded)
 	if sum.Rollouts != 4*n || graded != fmt.Sprintf("%d,0", 4*n) || sum.Resolved == 0 || sum.Resolved == 4*n {
 		t.Errorf("rollouts: %+v, graded,infra_errors %s; want %d rollouts all graded, none infra, mixed outcomes", sum, graded, 4*n)
-	}
-}
-
-func readJSONFile(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 }

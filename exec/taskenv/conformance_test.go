@@ -36,7 +36,7 @@ func TestConformanceSWETasksSpecs(t *testing.T) {
 				F2P, P2P                 json.RawMessage
 			}
 			var raw map[string]json.RawMessage
-			read(t, rowPath, &raw)
+			realsamples.ReadJSON(t, rowPath, &raw)
 			json.Unmarshal(raw["repo"], &row.Repo)
 			json.Unmarshal(raw["version"], &row.Version)
 			json.Unmarshal(raw["test_patch"], &row.TestPatch)
@@ -51,7 +51,7 @@ func TestConformanceSWETasksSpecs(t *testing.T) {
 					Resolved bool `json:"resolved"`
 				} `json:"expected"`
 			}
-			read(t, filepath.Join(dir, "environment.json"), &env)
+			realsamples.ReadJSON(t, filepath.Join(dir, "environment.json"), &env)
 			e := specs.Resolve(Task{Repo: row.Repo, Version: row.Version, TestPatch: row.TestPatch})
 			// The harness's own command where the row carries it (SWE-rebench's
 			// make_test_spec), else the one the environment ran.
@@ -84,7 +84,7 @@ func TestConformanceSWETasksSpecs(t *testing.T) {
 			if parser != env.LogFormat && !(env.LogFormat == "pytest" && strings.HasPrefix(parser, "pytest")) {
 				t.Errorf("parser %s, the environment's log is %s", parser, env.LogFormat)
 			}
-			f2p, p2p := list(t, raw["FAIL_TO_PASS"]), list(t, raw["PASS_TO_PASS"])
+			f2p, p2p := realsamples.TestList(t, raw["FAIL_TO_PASS"]), realsamples.TestList(t, raw["PASS_TO_PASS"])
 			for key, log := range map[string]string{"before_gold (before.log)": "before.log", "after_gold (after.log)": "after.log"} {
 				data, err := os.ReadFile(filepath.Join(dir, log))
 				if err != nil {
@@ -104,28 +104,4 @@ func TestConformanceSWETasksSpecs(t *testing.T) {
 			}
 		})
 	}
-}
-
-func read(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-func list(t *testing.T, raw json.RawMessage) []string {
-	t.Helper()
-	var l []string
-	if json.Unmarshal(raw, &l) == nil {
-		return l
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil || json.Unmarshal([]byte(s), &l) != nil {
-		t.Fatalf("test list %.80s", raw)
-	}
-	return l
 }

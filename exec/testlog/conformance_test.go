@@ -27,8 +27,8 @@ func TestConformanceSWETasks(t *testing.T) {
 		dir := filepath.Dir(rowPath)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			var row map[string]json.RawMessage
-			readJSON(t, rowPath, &row)
-			f2p, p2p := testList(t, row["FAIL_TO_PASS"]), testList(t, row["PASS_TO_PASS"])
+			realsamples.ReadJSON(t, rowPath, &row)
+			f2p, p2p := realsamples.TestList(t, row["FAIL_TO_PASS"]), realsamples.TestList(t, row["PASS_TO_PASS"])
 			var env struct {
 				LogFormat string `json:"log_format"`
 				Expected  map[string]struct {
@@ -39,7 +39,7 @@ func TestConformanceSWETasks(t *testing.T) {
 					Resolved bool `json:"resolved"`
 				} `json:"expected"`
 			}
-			readJSON(t, filepath.Join(dir, "environment.json"), &env)
+			realsamples.ReadJSON(t, filepath.Join(dir, "environment.json"), &env)
 			for key, log := range map[string]string{"before_gold (before.log)": "before.log", "after_gold (after.log)": "after.log"} {
 				want, ok := env.Expected[key]
 				if !ok {
@@ -65,30 +65,4 @@ func TestConformanceSWETasks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-// testList reads FAIL_TO_PASS / PASS_TO_PASS as the rows spell them: a
-// JSON list, or a JSON string holding one.
-func testList(t *testing.T, raw json.RawMessage) []string {
-	t.Helper()
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		return list
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || json.Unmarshal([]byte(s), &list) != nil {
-		t.Fatalf("test list %.80s: neither a list nor a string holding one", raw)
-	}
-	return list
 }

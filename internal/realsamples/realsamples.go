@@ -65,3 +65,30 @@ func Strings(data []byte) []string {
 		walk(v)
 	}
 }
+
+// ReadJSON decodes the JSON file path into v, failing the test on error.
+func ReadJSON(tb testing.TB, path string, v any) {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestList reads a FAIL_TO_PASS / PASS_TO_PASS value as the rows spell
+// it: a JSON list, or a JSON string holding one.
+func TestList(tb testing.TB, raw json.RawMessage) []string {
+	tb.Helper()
+	var l []string
+	if json.Unmarshal(raw, &l) == nil {
+		return l
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || json.Unmarshal([]byte(s), &l) != nil {
+		tb.Fatalf("test list %.80s: neither a list nor a string holding one", raw)
+	}
+	return l
+}
