@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -150,12 +151,12 @@ func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) erro
 }
 
 // Open starts a container whose main process serves commands over one
-// attached connection (dockerchan.go) until Close. The image is ws.Image when the engine has it (its repository
-// at WorkDir checked out at ws.Commit), else Docker.Image with a copy of
-// the host repository ws.Source (cloned at ws.Commit) put at WorkDir. The
-// root filesystem is read-only: WorkDir (an anonymous volume holding the
-// image's copy), /tmp and swelake's control directory are the only
-// writable places.
+// attached connection (dockerchan.go) until Close. The image is the first
+// of the workspace's the engine has (its repository at WorkDir checked out
+// at ws.Commit), else Docker.Image with a copy of the host repository
+// ws.Source (cloned at ws.Commit) put at WorkDir. The root filesystem is
+// read-only: WorkDir (an anonymous volume holding the image's copy), /tmp
+// and swelake's control directory are the only writable places.
 func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 	d.init()
 	image, err := d.workspaceImage(ctx, ws)
@@ -400,33 +401,10 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	nonce := rand.Text()
-	outer, inner := commandScript(lim, s.d.WorkDir, stdin, nonce)
-	dir := s.d.WorkDir
-	if spec.Dir != "" {
-		dir = path.Join(dir, path.Clean("/"+spec.Dir))
-	}
-	var req strings.Builder
-	fallback := fmt.Sprintf(`printf '\000swelake-end %s 125 0 %020d\n'`, nonce, 0)
-	fmt.Fprintf(&req, "cd %s 2>/dev/null || { echo 'swelake: no directory %s in the sandbox' >&2; %s; exit; }\n", shellQuote(dir), strings.ReplaceAll(spec.Dir, "'", ""), fallback)
-	req.WriteString("env")
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		req.WriteString(" " + shellQuote(k+"="+spec.Env[k]))
-	}
-	for _, a := range append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...) {
-		req.WriteString(" " + shellQuote(a))
-	}
-	// The wrapper marks that it printed its trailer; without the mark
-	// (env or sh could not start, or the command killed its wrapper) the
-	// request prints one saying the command never started.
-	fmt.Fprintf(&req, "\n[ \"$(cat %s 2>/dev/null)\" = %s ] || %s\n", sentFile, nonce, fallback)
+	req := requestScript(spec, s.d.WorkDir, nonce, lim, stdin)
 	start := time.Now()
 	out := &lockedCapped{c: capped{n: lim.Output}}
-	trail, err := s.ch.run(ctx, req.String(), writers(out, spec.Stdout), writers(out, spec.Stderr))
+	trail, err := s.ch.run(ctx, req, writers(out, spec.Stdout), writers(out, spec.Stderr))
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
@@ -444,7 +422,7 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	res.ExitCode = tr.exit
 	res.Output, res.Truncated = out.bytes()
 	if !tr.started {
-		return res, infra("run "+spec.Argv[0], fmt.Errorf("the sandbox could not set the command's limits (exit %d): %s", tr.exit, firstLine(res.Output)))
+		return res, infra("run "+spec.Argv[0], fmt.Errorf("the command never started (its limits refused, its directory missing, or its wrapper killed; exit %d): %s", tr.exit, firstLine(res.Output)))
 	}
 	if res.ExitCode == 137 && res.Duration >= lim.Timeout {
 		res.ExitCode, res.TimedOut = TimeoutExitCode, true
@@ -455,6 +433,30 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		res.Output, res.Truncated = out.bytes()
 	}
 	return res, nil
+}
+
+// requestScript is what the container's server runs for one command: cd
+// to its directory, env, the wrapper of commandScript with the argv, and a
+// trailer saying the command never started when the wrapper printed none
+// (cd failed, env or sh could not start, the command killed its wrapper).
+func requestScript(spec Spec, workDir, nonce string, lim Limits, stdin string) string {
+	dir := workDir
+	if spec.Dir != "" {
+		dir = path.Join(dir, path.Clean("/"+spec.Dir))
+	}
+	never := `printf '` + trailerShell + `' ` + nonce + ` 125 0 0`
+	var req strings.Builder
+	fmt.Fprintf(&req, "cd %s 2>/dev/null || { echo 'swelake: no directory %s in the sandbox' >&2; %s; exit; }\n", shellQuote(dir), strings.ReplaceAll(spec.Dir, "'", ""), never)
+	req.WriteString("env")
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		req.WriteString(" " + shellQuote(k+"="+spec.Env[k]))
+	}
+	outer, inner := commandScript(lim, workDir, stdin, nonce)
+	for _, a := range append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...) {
+		req.WriteString(" " + shellQuote(a))
+	}
+	fmt.Fprintf(&req, "\n[ \"$(cat %s 2>/dev/null)\" = %s ] || %s\n", sentFile, nonce, never)
+	return req.String()
 }
 
 // controlDir is swelake's own directory in every container (a small
@@ -476,9 +478,14 @@ const (
 // code is never read (podman's exec sessions may be gone by then, and its
 // 125-127 are ambiguous).
 const (
-	trailerFmt = "\x00swelake-end %s %03d %d %020d\n"
-	trailerLen = 1 + len("swelake-end ") + 26 + 1 + 3 + 1 + 1 + 1 + 20 + 1
+	// trailerShell is the trailer as a printf(1) format: the nonce, the
+	// exit status, 1 if the command started, the disk limit's KiB.
+	trailerShell = `\000swelake-end %s %03d %d %020d\n`
+	trailerLen   = 1 + len("swelake-end ") + 26 + 1 + 3 + 1 + 1 + 1 + 20 + 1
 )
+
+// trailerFmt is trailerShell as Go reads it.
+var trailerFmt = strings.NewReplacer(`\000`, "\x00", `\n`, "\n").Replace(trailerShell)
 
 type trailer struct {
 	exit    int
@@ -524,7 +531,7 @@ func commandScript(lim Limits, workDir, stdin, nonce string) (outer, inner strin
 		`find /tmp -mindepth 1 -delete 2>/dev/null; rm -f ` + diskMarker + ` ` + startedFile + `; ` +
 		fmt.Sprintf(`timeout --signal=KILL %d sh -c "$inner" sh "$@"; rc=$?; `, secs) + reap +
 		`s=0; [ "$(cat ` + startedFile + ` 2>/dev/null)" = ` + nonce + ` ] && s=1; d=$(cat ` + diskMarker + ` 2>/dev/null); ` +
-		`printf '\000swelake-end %s %03d %d %020d\n' ` + nonce + ` "$rc" "$s" "${d:-0}"; echo ` + nonce + ` > ` + sentFile
+		`printf '` + trailerShell + `' ` + nonce + ` "$rc" "$s" "${d:-0}"; echo ` + nonce + ` > ` + sentFile
 	var b strings.Builder
 	if lim.Disk > 0 {
 		// The workspace's size, sampled every second: over the limit, a

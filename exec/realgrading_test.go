@@ -51,22 +51,9 @@ func realGrading(b *testing.B, id string) {
 		Env      map[string]string `json:"env"`
 		Packages []string          `json:"debian_packages"`
 	}
-	for f, v := range map[string]any{"row.json": &row, "environment.json": &env} {
-		data, err := os.ReadFile(filepath.Join(inst, f))
-		if err != nil || json.Unmarshal(data, v) != nil {
-			b.Fatalf("%s: %v", f, err)
-		}
-	}
-	tests := func(raw json.RawMessage) []string {
-		var l []string
-		if json.Unmarshal(raw, &l) != nil {
-			var s string
-			json.Unmarshal(raw, &s)
-			json.Unmarshal([]byte(s), &l)
-		}
-		return l
-	}
-	f2p, p2p := tests(row.F2P), tests(row.P2P)
+	realsamples.ReadJSON(b, filepath.Join(inst, "row.json"), &row)
+	realsamples.ReadJSON(b, filepath.Join(inst, "environment.json"), &env)
+	f2p, p2p := realsamples.TestList(b, row.F2P), realsamples.TestList(b, row.P2P)
 	src := filepath.Join(repos, row.Repo)
 	ctx := context.Background()
 	exectest.Need(b)

@@ -54,18 +54,9 @@ func TestExecutionPipeline(t *testing.T) {
 	}
 
 	// The scripted policy, a real HTTP server in its own process.
-	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
-	stdout, _ := pol.StdoutPipe()
-	if err := pol.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() }()
-	var served struct {
-		BaseURL string `json:"base_url"`
-		Tasks   int    `json:"tasks"`
-	}
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&served); err != nil || served.Tasks != synth.Tasks {
-		t.Fatalf("policy serve: %+v, %v", served, err)
+	served := scriptedPolicy(t, dir)
+	if served.Tasks != synth.Tasks {
+		t.Fatalf("policy serve: %+v", served)
 	}
 	rolloutArgs := []string{"run", "rollout", "--json", "--samples", "4", "--concurrency", "1",
 		"--set", "policy.base_url=" + served.BaseURL, "--set", "policy.model=scripted",
@@ -128,6 +119,29 @@ func TestExecutionPipeline(t *testing.T) {
 		t.Fatalf("no task with mixed results: %+v", ev)
 	}
 	t.Logf("%d tasks; killed after %d rollouts, resumed %d more; evaluate %v", synth.Tasks, killedAt, sum.Rollouts, ev.Status)
+}
+
+// served is what `policy serve --json` prints.
+type served struct {
+	BaseURL string `json:"base_url"`
+	Tasks   int    `json:"tasks"`
+}
+
+// scriptedPolicy starts `swelake policy serve --scripted` in its own
+// process (stopped when the test ends) and returns what it serves.
+func scriptedPolicy(t *testing.T, dir string) served {
+	t.Helper()
+	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
+	stdout, _ := pol.StdoutPipe()
+	if err := pol.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() })
+	var s served
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&s); err != nil {
+		t.Fatalf("policy serve: %v", err)
+	}
+	return s
 }
 
 // commits counts the commit files of a table's log.

@@ -3,13 +3,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/swelake/swelake/internal/exectest"
@@ -149,18 +147,7 @@ func TestRealTasks(t *testing.T) {
 // real HTTP server in its own process), graded in the backend's sandboxes:
 // every one graded, none an infrastructure error, and both outcomes seen.
 func realRollouts(t *testing.T, c *cli, dir string, n int) {
-	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
-	stdout, _ := pol.StdoutPipe()
-	if err := pol.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() }()
-	var served struct {
-		BaseURL string `json:"base_url"`
-	}
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&served); err != nil {
-		t.Fatalf("policy serve: %v", err)
-	}
+	served := scriptedPolicy(t, dir)
 	var sum struct {
 		Rollouts int `json:"rollouts"`
 		Resolved int `json:"resolved"`

@@ -11,6 +11,7 @@ package envimage
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,10 +24,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/internal/flock"
 )
 
 // Labels every image of ours carries.
@@ -72,15 +73,8 @@ func (b *Builder) log() *slog.Logger {
 	return b.Logger
 }
 
-func (b *Builder) mirror() string { return strings.TrimRight(cmpOr(b.Mirror, DefaultMirror), "/") }
-func (b *Builder) suite() string  { return cmpOr(b.Suite, DefaultSuite) }
-
-func cmpOr(a, def string) string {
-	if a == "" {
-		return def
-	}
-	return a
-}
+func (b *Builder) mirror() string { return strings.TrimRight(cmp.Or(b.Mirror, DefaultMirror), "/") }
+func (b *Builder) suite() string  { return cmp.Or(b.Suite, DefaultSuite) }
 
 func hashOf(parts ...string) string {
 	h := sha256.New()
@@ -174,29 +168,18 @@ func (b *Builder) rootfs(ctx context.Context, pkgs []string, inputs string) (str
 	return path, nil
 }
 
-// lockFile takes an exclusive flock on path, polling so that ctx can stop
-// the wait.
+// lockFile takes an exclusive lock on path (created), waiting while ctx
+// allows; the returned func releases it.
 func lockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := flock.Lock(ctx, f, 200*time.Millisecond); err != nil {
+		f.Close()
+		return nil, err
 	}
+	return func() { f.Close() }, nil
 }
 
 func lastLines(out []byte, n int) string {

@@ -486,9 +486,10 @@ str_replace_editor (view, create, str_replace, insert, undo_edit) and submit. Re
 fix it, run the tests, then call submit. Do not modify the tests. Commands that read the
 repository's history (git log, git show, git reflog, git clone) are not available.`
 
-// Prompt is the user message of a task.
-func Prompt(t *schemas.Task) string {
-	return fmt.Sprintf("Repository: %s %s\n\n<issue>\n%s\n</issue>\n\nThe tests run with: %s", t.Repo, agent.TaskMarker(t.TaskID), strings.TrimSpace(t.ProblemStatement), t.TestCmd)
+// Prompt is the user message of a task whose tests run with testCmd (the
+// task's resolved command: SWE-bench rows carry none).
+func Prompt(t *schemas.Task, testCmd string) string {
+	return fmt.Sprintf("Repository: %s %s\n\n<issue>\n%s\n</issue>\n\nThe tests run with: %s", t.Repo, agent.TaskMarker(t.TaskID), strings.TrimSpace(t.ProblemStatement), testCmd)
 }
 
 // Seed is the sampling seed of one sample.
@@ -507,13 +508,15 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	cmdTimeout, _ := time.ParseDuration(cfg.CommandTimeout)
 	raw := map[string]any{"tools": agent.Tools(), "seed": seed, "endpoint": agent.Redact(st.policy.BaseURL), "model": cfg.Model}
 	ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t)
+	te := st.sandbox.TestEnv(t)
+	prompt := Prompt(t, te.TestCmd)
 	var tr agent.Trajectory
 	if err == nil {
 		var sb exec.Sandbox
 		sb, err = st.sandbox.Backend.Open(ctx, ws)
 		if err == nil {
 			raw["isolated"] = sb.Isolated()
-			tr, err = agent.Run(ctx, st.policy.Client, sb, agent.Episode{System: System, User: Prompt(t), Seed: &seed,
+			tr, err = agent.Run(ctx, st.policy.Client, sb, agent.Episode{System: System, User: prompt, Seed: &seed,
 				Limits:      agent.Limits{MaxSteps: cfg.MaxSteps, MaxContextTokens: cfg.MaxContextTokens, WallTime: wall, CommandTimeout: cmdTimeout, Banned: cfg.Banned},
 				CountTokens: st.count})
 			sb.Close(context.WithoutCancel(ctx))
@@ -530,7 +533,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 			return finished{}, ctx.Err()
 		}
 		tr.ExitReason, tr.Error = agent.ExitInfraError, err.Error()
-		tr.Messages = []agent.Message{{Role: "system", Content: agent.Str(System)}, {Role: "user", Content: agent.Str(Prompt(t))}}
+		tr.Messages = []agent.Message{{Role: "system", Content: agent.Str(System)}, {Role: "user", Content: agent.Str(prompt)}}
 	}
 	r.Messages = messages(tr.Messages)
 	r.NumTurns = int32(tr.Steps)
@@ -543,7 +546,6 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
-		te := st.sandbox.TestEnv(t)
 		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
 			TestCmd: te.Script(), Framework: te.LogParser, FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {

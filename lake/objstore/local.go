@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/swelake/swelake/internal/flock"
 )
 
 // TempPrefix is the key prefix under which the local backend stages writes.
@@ -355,7 +356,7 @@ func (l *Local) PutIfMatch(ctx context.Context, key string, data []byte, tag str
 		return "", l.err(op, key, err)
 	}
 	defer lf.Close()
-	if err := flockContext(ctx, lf); err != nil {
+	if err := flock.Lock(ctx, lf, 5*time.Millisecond); err != nil {
 		return "", l.err(op, key, err)
 	}
 	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
@@ -374,23 +375,4 @@ func (l *Local) PutIfMatch(ctx context.Context, key string, data []byte, tag str
 		return "", err
 	}
 	return contentTag(data), nil
-}
-
-// flockContext takes an exclusive lock on f, polling so that ctx can stop
-// the wait.
-func flockContext(ctx context.Context, f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("lock: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 }
