@@ -122,9 +122,20 @@ func (d *Docker) do(ctx context.Context, method, p string, body io.Reader, heade
 		if json.Unmarshal(msg, &e) == nil && e.Message != "" {
 			msg = []byte(e.Message)
 		}
-		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, p, resp.StatusCode, bytes.TrimSpace(msg))
+		return nil, &APIError{Method: method, Path: p, Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 	}
 	return resp, nil
+}
+
+// APIError is an engine's answer other than 2xx.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Message      string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Message)
 }
 
 func (d *Docker) doJSON(ctx context.Context, method, p string, in, out any) error {

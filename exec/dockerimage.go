@@ -36,7 +36,7 @@ func (d *Docker) InspectImage(ctx context.Context, ref string) (ImageInfo, error
 		} `json:"Config"`
 	}
 	if err := d.doJSON(ctx, http.MethodGet, "/images/"+url.PathEscape(ref)+"/json", nil, &out); err != nil {
-		if strings.Contains(err.Error(), "HTTP 404") {
+		if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Status == http.StatusNotFound {
 			return ImageInfo{}, fmt.Errorf("image %s: %w", ref, ErrNoImage)
 		}
 		return ImageInfo{}, fmt.Errorf("inspect image %s: %w", ref, err)
