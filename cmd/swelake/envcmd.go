@@ -37,14 +37,7 @@ that holds. The engine is sandbox.docker_host (else $DOCKER_HOST).`,
 
 // builder is env build's builder on the configured engine.
 func (a *app) builder() *envimage.Builder {
-	cache := a.cfg.Sandbox.ImageCache
-	if cache == "" {
-		if d, err := os.UserCacheDir(); err == nil {
-			cache = filepath.Join(d, "swelake", "images")
-		} else {
-			cache = filepath.Join(os.TempDir(), "swelake-images")
-		}
-	}
+	cache := cmp.Or(a.cfg.Sandbox.ImageCache, envimage.DefaultCacheDir())
 	return &envimage.Builder{Docker: a.docker(exec.Limits{}), CacheDir: cache, Mirror: a.cfg.Sandbox.Mirror, Logger: a.logger}
 }
 

@@ -48,6 +48,15 @@ const (
 // pytest.
 var BasePackages = []string{"git", "patch", "python3", "python3-pytest", "python3-setuptools", "ca-certificates"}
 
+// DefaultCacheDir is where built root filesystems and downloaded packages
+// are kept unless configured: the user cache directory's swelake/images.
+func DefaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "swelake", "images")
+	}
+	return filepath.Join(os.TempDir(), "swelake-images")
+}
+
 // Builder builds images into an engine.
 type Builder struct {
 	Docker   *exec.Docker

@@ -1,9 +1,9 @@
 package exectest
 
 import (
+	"cmp"
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,14 +18,7 @@ import (
 // imported into each test's engine (about 10 s).
 func ImageCache(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("SWELAKE_IMAGE_CACHE"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(d, "swelake", "images")
+	return cmp.Or(os.Getenv("SWELAKE_IMAGE_CACHE"), envimage.DefaultCacheDir())
 }
 
 // Docker starts a real engine (Podman's Docker API) for the test, with the
