@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -31,6 +32,29 @@ func TestDockerConformance(t *testing.T) {
 	d, e := exectest.Docker(t)
 	t.Run("suite", func(t *testing.T) { conformance(t, d) })
 	exectest.NoLeftovers(t, d, e)
+}
+
+// TestPoolConformance runs the suite on a Pool over each backend (the
+// sandboxes the jobs grade in: closed in the background), then closes
+// the pool: nothing of it is left.
+func TestPoolConformance(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		exectest.Need(t)
+		p := NewPool(context.Background(), &Local{Root: exectest.SandboxRoot(t)}, 2, nil)
+		t.Run("suite", func(t *testing.T) { conformance(t, p) })
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("docker", func(t *testing.T) {
+		d, e := exectest.Docker(t)
+		p := NewPool(context.Background(), d, 2, nil)
+		t.Run("suite", func(t *testing.T) { conformance(t, p) })
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		exectest.NoLeftovers(t, d, e)
+	})
 }
 
 func run(t *testing.T, s Sandbox, spec Spec) Result {
@@ -122,6 +146,42 @@ func conformance(t *testing.T, b Backend) {
 		}
 		if _, err := b.Open(ctx, Workspace{Source: filepath.Join(src, "missing")}); !errors.Is(err, ErrInfra) {
 			t.Fatalf("missing source: %v, want an infrastructure error", err)
+		}
+	})
+
+	t.Run("FilesAndStdinByteExact", func(t *testing.T) {
+		s := open(t, Workspace{})
+		// Bytes that look like the docker backend's own protocol (a request
+		// line, a server's end marker, a trailer), NULs, no final newline.
+		odd := []byte("tok 12 ZWNobyBodW5n\n\x00swelake-done tok\n\x00swelake-end x 000 1 0\n\x00\xff\r\nend")
+		big := make([]byte, 5<<20)
+		for i := range big {
+			big[i] = byte(i * 7 % 251)
+		}
+		for name, data := range map[string][]byte{"odd.bin": odd, "deep/er/big.bin": big, "empty": {}} {
+			if err := s.WriteFile(ctx, name, data); err != nil {
+				t.Fatalf("write %s: %v", name, err)
+			}
+			got, err := s.ReadFile(ctx, name)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: read back %d bytes (want %d): %v", name, len(got), len(data), err)
+			}
+		}
+		var out bytes.Buffer
+		res := run(t, s, Spec{Argv: []string{"cat"}, Stdin: bytes.NewReader(odd), Stdout: &out})
+		if res.ExitCode != 0 || !bytes.Equal(out.Bytes(), odd) {
+			t.Fatalf("stdin through cat: %q, exit %d", out.Bytes(), res.ExitCode)
+		}
+		// The next command is whole: the payload did not leak into the
+		// channel.
+		if res := run(t, s, Spec{Argv: sh("echo next")}); string(res.Output) != "next\n" {
+			t.Fatalf("after a payload: %q", res.Output)
+		}
+		if _, err := s.ReadFile(ctx, "missing.txt"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("missing file: %v, want fs.ErrNotExist", err)
+		}
+		if _, err := s.ReadFile(ctx, "deep"); err == nil || errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a directory read as a file: %v", err)
 		}
 	})
 

@@ -278,7 +278,9 @@ func (s *dockerSandbox) prepare(ctx context.Context, ws Workspace, upload string
 		defer r.Close()
 		return s.putArchive(ctx, s.d.WorkDir, r)
 	}
-	argv := []string{"git", "checkout", "--quiet", "--force", ws.Commit}
+	// An image whose HEAD is the commit is used as it is (as the SWE-bench
+	// harness does): a checkout would only stat every file.
+	argv := []string{"sh", "-c", `set -- "$1" $(git rev-parse -q --verify HEAD "$1^{commit}"); [ -n "$2" ] && [ "$2" = "$3" ] || exec git checkout --quiet --force "$1"`, "sh", ws.Commit}
 	if ws.Commit == "" {
 		// Nothing to prepare: one command proves the container's server
 		// answers (an engine may start a container whose process cannot
@@ -361,6 +363,9 @@ func (d *Docker) hostConfig() map[string]any {
 		pids = 1024
 	}
 	hc := map[string]any{"NetworkMode": "none", "NanoCpus": int64(d.CPUs * 1e9), "Init": true,
+		// Output reaches the client on the attached stream; a log file
+		// would be every command's output written a second time.
+		"LogConfig":   map[string]any{"Type": "none"},
 		"CapDrop":     []string{"ALL"},
 		"CapAdd":      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"},
 		"SecurityOpt": []string{"no-new-privileges"},
@@ -371,7 +376,7 @@ func (d *Docker) hostConfig() map[string]any {
 	if pids > 0 {
 		hc["PidsLimit"] = pids
 	}
-	tmpfs := map[string]string{controlDir: "rw,nosuid,nodev,noexec,size=1m"}
+	tmpfs := map[string]string{controlDir: fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d", controlDirSize)}
 	if lim.Tmp > 0 {
 		tmpfs["/tmp"] = fmt.Sprintf("rw,nosuid,nodev,size=%d", lim.Tmp)
 	} else {
@@ -400,22 +405,22 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 	lim := spec.Limits.Or(s.d.Limits).withDefaults()
-	stdin := "/dev/null"
+	stdin, payload := "/dev/null", []byte(nil)
 	if spec.Stdin != nil {
-		data, err := io.ReadAll(spec.Stdin)
+		data, err := io.ReadAll(io.LimitReader(spec.Stdin, MaxDockerStdin+1))
 		if err != nil {
 			return Result{}, err
 		}
-		stdin = controlDir + "/stdin"
-		if err := s.writeAbs(ctx, stdin, data); err != nil {
-			return Result{}, err
+		if len(data) > MaxDockerStdin {
+			return Result{}, fmt.Errorf("run %s: stdin over the docker backend's limit of %d bytes", spec.Argv[0], MaxDockerStdin)
 		}
+		stdin, payload = stdinFile, data
 	}
 	nonce := rand.Text()
 	req := requestScript(spec, s.d.WorkDir, nonce, lim, stdin)
 	start := time.Now()
 	out := &lockedCapped{c: capped{n: lim.Output}}
-	trail, err := s.ch.run(ctx, req, writers(out, spec.Stdout), writers(out, spec.Stderr))
+	trail, err := s.ch.run(ctx, req, payload, writers(out, spec.Stdout), writers(out, spec.Stderr))
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
@@ -447,9 +452,10 @@ func (s *dockerSandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 }
 
 // requestScript is what the container's server runs for one command: cd
-// to its directory, env, the wrapper of commandScript with the argv, and a
-// trailer saying the command never started when the wrapper printed none
-// (cd failed, env or sh could not start, the command killed its wrapper).
+// to its directory (else a trailer saying the command never started), then
+// env with the command's variables, if any, and the wrapper of
+// commandScript with the argv in its place. A wrapper that cannot start,
+// or is killed, prints no trailer: an infrastructure error.
 func requestScript(spec Spec, workDir, nonce string, lim Limits, stdin string) string {
 	dir := workDir
 	if spec.Dir != "" {
@@ -458,7 +464,10 @@ func requestScript(spec Spec, workDir, nonce string, lim Limits, stdin string) s
 	never := `printf '` + trailerShell + `' ` + nonce + ` 125 0 0`
 	var req strings.Builder
 	fmt.Fprintf(&req, "cd %s 2>/dev/null || { echo 'swelake: no directory %s in the sandbox' >&2; %s; exit; }\n", shellQuote(dir), strings.ReplaceAll(spec.Dir, "'", ""), never)
-	req.WriteString("env")
+	req.WriteString("exec")
+	if len(spec.Env) > 0 {
+		req.WriteString(" env")
+	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		req.WriteString(" " + shellQuote(k+"="+spec.Env[k]))
 	}
@@ -466,7 +475,7 @@ func requestScript(spec Spec, workDir, nonce string, lim Limits, stdin string) s
 	for _, a := range append([]string{"sh", "-c", outer, "sh", inner}, spec.Argv...) {
 		req.WriteString(" " + shellQuote(a))
 	}
-	fmt.Fprintf(&req, "\n[ \"$(cat %s 2>/dev/null)\" = %s ] || %s\n", sentFile, nonce, never)
+	req.WriteString("\n")
 	return req.String()
 }
 
@@ -476,11 +485,24 @@ func requestScript(spec Spec, workDir, nonce string, lim Limits, stdin string) s
 // marker.
 const (
 	controlDir  = "/run/swelake"
+	stdinFile   = controlDir + "/stdin"
+	cmdFile     = controlDir + "/cmd"
 	mainPIDFile = controlDir + "/main"
 	startedFile = controlDir + "/started"
-	sentFile    = controlDir + "/sent"
 	diskMarker  = controlDir + "/disk-hit"
+
+	// controlDirSize bounds the control directory's tmpfs (its pages
+	// count in the container's memory only once written).
+	controlDirSize = 64 << 20
 )
+
+// MaxDockerStdin is the most a command's stdin (and a file WriteFile
+// writes) may hold in the docker backend: it travels on the command
+// channel into the control directory.
+const MaxDockerStdin = 48 << 20
+
+// maxReadFile is the largest file ReadFile returns.
+const maxReadFile = 256 << 20
 
 // The wrapper's last words, on stdout after everything the command wrote:
 // the run's nonce, the command's exit status, whether it started, and the
@@ -533,37 +555,35 @@ func parseTrailer(b []byte, nonce string) (trailer, bool) {
 // namespace of the container's own (its init has no parent there, PPid 0,
 // and is the server's parent) and only with the server's pid known.
 func commandScript(lim Limits, workDir, stdin, nonce string) (outer, inner string) {
-	reap := `m=$(cat ` + mainPIDFile + ` 2>/dev/null); ` +
-		`if [ -n "$m" ] && [ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/1/status 2>/dev/null)" = 0 ] && ` +
-		`[ "$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$m/status 2>/dev/null)" = 1 ]; then ` +
+	// Builtins only (a fork and exec costs a few milliseconds in a
+	// container): ppid reads a process's parent from /proc.
+	ppid := `ppid() { p=; [ -n "$1" ] || return 0; while read -r k v; do [ "$k" = PPid: ] && { p=$v; return 0; }; done < /proc/$1/status; } 2>/dev/null; `
+	reap := `m=; read -r m < ` + mainPIDFile + ` 2>/dev/null; ppid 1; a=$p; ppid "$m"; ` +
+		`if [ -n "$m" ] && [ "$a" = 0 ] && [ "$p" = 1 ]; then ` +
 		`for p in /proc/[0-9]*; do p=${p#/proc/}; case $p in 1|$$|$PPID|"$m") ;; *) kill -KILL $p 2>/dev/null;; esac; done; fi; `
 	secs := max(1, int(lim.Timeout.Round(time.Second).Seconds()))
-	outer = `inner=$1; shift; ` + reap +
-		`find /tmp -mindepth 1 -delete 2>/dev/null; rm -f ` + diskMarker + ` ` + startedFile + `; ` +
+	outer = `inner=$1; shift; ` + ppid + reap +
+		`for f in /tmp/* /tmp/.[!.]* /tmp/..?*; do if [ -e "$f" ] || [ -h "$f" ]; then find /tmp -mindepth 1 -delete 2>/dev/null; break; fi; done; ` +
+		`: > ` + diskMarker + `; : > ` + startedFile + `; ` +
 		fmt.Sprintf(`timeout --signal=KILL %d sh -c "$inner" sh "$@"; rc=$?; `, secs) + reap +
-		`s=0; [ "$(cat ` + startedFile + ` 2>/dev/null)" = ` + nonce + ` ] && s=1; d=$(cat ` + diskMarker + ` 2>/dev/null); ` +
-		`printf '` + trailerShell + `' ` + nonce + ` "$rc" "$s" "${d:-0}"; echo ` + nonce + ` > ` + sentFile
+		`s=0; x=; read -r x < ` + startedFile + ` 2>/dev/null; [ "$x" = ` + nonce + ` ] && s=1; d=; read -r d < ` + diskMarker + ` 2>/dev/null; ` +
+		`printf '` + trailerShell + `' ` + nonce + ` "$rc" "$s" "${d:-0}"`
 	var b strings.Builder
 	if lim.Disk > 0 {
-		// The workspace's size, sampled every second: over the limit, a
-		// marker is left and the command's process group (timeout's: the
-		// command and this sampler) is killed. It ends with the command's
-		// shell and holds none of its output.
-		fmt.Fprintf(&b, `(while sleep 1 && kill -0 $$ 2>/dev/null; do u=$(du -sxk %[1]s 2>/dev/null | cut -f1); if [ "${u:-0}" -gt %[2]d ]; then echo "$u" > %[3]s; kill -KILL 0; fi; done) >/dev/null 2>&1 & `,
+		// The workspace's size, sampled every second, or less often when
+		// a walk is slow (the pause is 20 times the walk, timed with
+		// /proc/uptime's hundredths, as the local backend's: at most ~5%
+		// of a core on a large repository): over the limit, a marker is
+		// left and the command's process group (timeout's: the command
+		// and this sampler) is killed. It ends with the command's shell
+		// and holds none of its output.
+		fmt.Fprintf(&b, `(w=1; while sleep $w && kill -0 $$ 2>/dev/null; do read a _ < /proc/uptime; u=$(du -sxk %[1]s 2>/dev/null | cut -f1); read z _ < /proc/uptime; `+
+			`if [ "${u:-0}" -gt %[2]d ]; then echo "$u" > %[3]s; kill -KILL 0; fi; `+
+			`w=$(( (${z%%.*} * 100 + 1${z#*.} - ${a%%.*} * 100 - 1${a#*.}) / 5 )); [ "$w" -ge 1 ] || w=1; done) >/dev/null 2>&1 & `,
 			workDir, lim.Disk/1024, diskMarker)
 	}
-	b.WriteString(strings.Replace(limitScript(lim), `exec "$@"`, `echo `+nonce+` > `+startedFile+` || exit 125; exec "$@" < `+stdin, 1))
+	b.WriteString(strings.Replace(limitScript(lim), `exec "$@"`, `exec < `+stdin+` || exit 125; echo `+nonce+` > `+startedFile+` || exit 125; exec "$@"`, 1))
 	return outer, b.String()
-}
-
-// readAbs reads a file of the container by absolute path.
-func (s *dockerSandbox) readAbs(ctx context.Context, a string) ([]byte, error) {
-	resp, err := s.d.do(ctx, http.MethodGet, "/containers/"+s.id+"/archive?path="+url.QueryEscape(a), nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return untarFile(resp.Body, path.Base(a))
 }
 
 // demux splits the engine's multiplexed stream: frames of an 8-byte
@@ -596,59 +616,63 @@ func (s *dockerSandbox) abs(p string) (string, error) {
 	return path.Join(s.d.WorkDir, rel), nil
 }
 
-// confined resolves a's symlinks inside the container and refuses a path
-// that leaves the workspace (as the local backend's os.Root does): the
-// engine's archive API would follow them anywhere in the container.
-func (s *dockerSandbox) confined(ctx context.Context, a string) error {
-	rel := strings.TrimPrefix(a, s.d.WorkDir+"/")
-	res, err := s.Run(ctx, Spec{Argv: []string{"realpath", "-m", "--relative-base=.", "--", "./" + rel}, Limits: Limits{Timeout: time.Minute}})
+// fileScript is the shell of ReadFile and WriteFile, run in the workspace
+// with the file's path as $1: the path resolved inside the container must
+// stay in the workspace (as the local backend's os.Root; the container's
+// own root is read-only anyway), then the file is read (cat to stdout) or
+// written (from stdin, its directories made). Its exit statuses above 90
+// say what went wrong (fileStatus).
+const fileScript = `r=$(realpath -m --relative-base=. -- "./$1") || exit 90
+case $r in /*|..|../*) printf '%s' "$r" >&2; exit 91;; esac
+case $0 in
+read) [ -e "$1" ] || exit 92; [ -f "$1" ] || exit 93; exec cat -- "$1";;
+write) mkdir -p -- "$(dirname -- "$1")" || exit 94; exec cat > "$1";;
+esac`
+
+// fileOp runs fileScript's op (read or write) on p with data as stdin, its
+// stdout into w.
+func (s *dockerSandbox) fileOp(ctx context.Context, op, p string, data []byte, w io.Writer) error {
+	rel, err := clean(p)
 	if err != nil {
 		return err
 	}
-	real := strings.TrimSpace(string(res.Output))
-	if res.ExitCode != 0 || strings.HasPrefix(real, "/") || real == ".." || strings.HasPrefix(real, "../") {
-		return fmt.Errorf("path %s: resolves to %s, outside the workspace", rel, real)
+	spec := Spec{Argv: []string{"sh", "-c", fileScript, op, rel}, Stdout: w, Limits: Limits{Timeout: time.Minute, Output: 64 << 10}}
+	if data != nil {
+		spec.Stdin = bytes.NewReader(data)
 	}
-	return nil
+	res, err := s.Run(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, p, err)
+	}
+	switch res.ExitCode {
+	case 0:
+		return nil
+	case 91:
+		return fmt.Errorf("path %s: resolves to %s, outside the workspace", rel, res.Output)
+	case 92:
+		return fmt.Errorf("%s %s: %w", op, p, fs.ErrNotExist)
+	case 93:
+		return fmt.Errorf("%s %s: not a regular file", op, p)
+	}
+	return fmt.Errorf("%s %s: exit %d: %s", op, p, res.ExitCode, firstLine(res.Output))
 }
 
 func (s *dockerSandbox) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	a, err := s.abs(p)
-	if err != nil {
+	buf := &capped{n: maxReadFile}
+	if err := s.fileOp(ctx, "read", p, nil, buf); err != nil {
 		return nil, err
 	}
-	if err := s.confined(ctx, a); err != nil {
-		return nil, err
+	if buf.truncated {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", p, maxReadFile)
 	}
-	data, err := s.readAbs(ctx, a)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	return data, nil
+	return buf.buf, nil
 }
 
 func (s *dockerSandbox) WriteFile(ctx context.Context, p string, data []byte) error {
-	a, err := s.abs(p)
-	if err != nil {
-		return err
+	if data == nil {
+		data = []byte{} // an empty file: stdin all the same
 	}
-	if err := s.confined(ctx, a); err != nil {
-		return err
-	}
-	if dir := path.Dir(a); dir != s.d.WorkDir {
-		if res, err := s.Run(ctx, Spec{Argv: []string{"mkdir", "-p", dir}, Limits: Limits{Timeout: time.Minute}}); err != nil || res.ExitCode != 0 {
-			return fmt.Errorf("write %s: mkdir %s: %v (exit %d)", p, dir, err, res.ExitCode)
-		}
-	}
-	return s.writeAbs(ctx, a, data)
-}
-
-func (s *dockerSandbox) writeAbs(ctx context.Context, a string, data []byte) error {
-	body, err := tarFile(path.Base(a), data)
-	if err != nil {
-		return err
-	}
-	return s.putArchive(ctx, path.Dir(a), bytes.NewReader(body))
+	return s.fileOp(ctx, "write", p, data, nil)
 }
 
 // putArchive extracts a tar archive into the container's directory dir.
@@ -672,37 +696,4 @@ func (s *dockerSandbox) Close(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// tarFile is a one-file tar archive.
-func tarFile(name string, data []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// untarFile reads the regular file name from a tar stream.
-func untarFile(r io.Reader, name string) ([]byte, error) {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%s: not a regular file in the archive", name)
-			}
-			return nil, err
-		}
-		if path.Base(h.Name) == name && h.Typeflag == tar.TypeReg {
-			return io.ReadAll(tr)
-		}
-	}
 }

@@ -32,18 +32,3 @@ func TestDockerDemux(t *testing.T) {
 		t.Fatal("truncated frame accepted")
 	}
 }
-
-func TestDockerTar(t *testing.T) {
-	data := []byte{0, 1, 2, 255, '\n'}
-	ar, err := tarFile("blob.bin", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := untarFile(bytes.NewReader(ar), "blob.bin")
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("round trip: %v %v", got, err)
-	}
-	if _, err := untarFile(bytes.NewReader(ar), "other"); err == nil {
-		t.Fatal("missing file found")
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -21,21 +20,30 @@ import (
 // (podman: a conmon helper and a runc exec, ~120 ms here; docs/execution.md,
 // "Per-command time").
 //
-// A request is one line: a random end token and the base64 of a shell
-// script (cd, env, the wrapper of commandScript with the command's argv).
-// The server decodes the script into the control directory, runs it with
-// stdin from /dev/null — its output is the container's, so it arrives on
-// the attached stream, ending with the wrapper's trailer (the nonce, the
-// exit status) — and then prints the end token. The token exists only in
-// the request line and the server's memory: a command can read its own
-// script, and so its trailer's nonce, but not the token, so it cannot end
-// its run early; the trailer the client takes is the last one before the
-// token, printed after the command and all its processes are gone. The
-// token goes to both streams: the engine forwards each in order but not
-// the two in step, so the run is over when both have delivered it.
+// A request is one line — a random end token, the length of the script
+// that follows the line and the length of the payload after the script
+// (the command's stdin: a patch, a file's bytes; -1 for none) — then the
+// script (cd, env, the wrapper of commandScript with the command's argv)
+// and the payload. The server copies exactly those many bytes into the
+// control directory (head -c never reads past them; should a copy fail,
+// the server exits rather than read the rest as requests, and the channel
+// is dead), runs the script with stdin from /dev/null — its output is the
+// container's, so it arrives on the attached stream, ending with the
+// wrapper's trailer (the nonce, the exit status) — and then prints the
+// end token. The token exists only in the request line and the server's
+// memory: a command can read its own script, and so its trailer's nonce,
+// but not the token, so it cannot end its run early; the trailer the
+// client takes is the last one before the token, printed after the
+// command and all its processes are gone. The token goes to both streams:
+// the engine forwards each in order but not the two in step, so the run
+// is over when both have delivered it. Each request costs five processes
+// in the container (head, the script's shell, timeout, the command's
+// shell and the command): everything else is a shell builtin.
 const serverScript = `echo $$ > ` + mainPIDFile + `; ` +
-	`while IFS=' ' read -r end req; do ` +
-	`printf '%s\n' "$req" | base64 -d > ` + controlDir + `/cmd 2>/dev/null && sh ` + controlDir + `/cmd < /dev/null; ` +
+	`while IFS=' ' read -r end ns n; do ` +
+	`head -c "$ns" > ` + cmdFile + ` || exit 1; ` +
+	`if [ "$n" -ge 0 ]; then head -c "$n" > ` + stdinFile + ` || exit 1; fi; ` +
+	`sh ` + cmdFile + ` < /dev/null; ` +
 	`printf '\000swelake-done %s\n' "$end"; printf '\000swelake-done %s\n' "$end" >&2; ` +
 	`done`
 
@@ -160,10 +168,11 @@ func (c *channel) finish(p *pending) {
 	}
 }
 
-// run sends one request and waits for its trailer. A nil trailer with a
-// nil error cannot happen; a cancelled ctx leaves the command running
-// (the next command's reaping ends it) and the channel unusable.
-func (c *channel) run(ctx context.Context, script string, stdout, stderr io.Writer) ([]byte, error) {
+// run sends one request (its script, and payload as the command's stdin
+// file) and waits for its trailer. A nil trailer with a nil error cannot
+// happen; a cancelled ctx leaves the command running (the next command's
+// reaping ends it) and the channel unusable.
+func (c *channel) run(ctx context.Context, script string, payload []byte, stdout, stderr io.Writer) ([]byte, error) {
 	c.mu.Lock()
 	if c.dead != nil {
 		c.mu.Unlock()
@@ -177,8 +186,12 @@ func (c *channel) run(ctx context.Context, script string, stdout, stderr io.Writ
 	p := &pending{marker: []byte("\x00swelake-done " + end + "\n"), stdout: stdout, stderr: stderr, over: make(chan struct{})}
 	c.cur = p
 	c.mu.Unlock()
-	line := end + " " + base64.StdEncoding.EncodeToString([]byte(script)) + "\n"
-	if _, err := io.WriteString(c.conn, line); err != nil {
+	n := len(payload)
+	if payload == nil {
+		n = -1 // no stdin file
+	}
+	req := fmt.Appendf(nil, "%s %d %d\n%s", end, len(script), n, script)
+	if _, err := c.conn.Write(append(req, payload...)); err != nil {
 		c.mu.Lock()
 		c.cur = nil
 		c.mu.Unlock()

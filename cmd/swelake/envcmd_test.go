@@ -14,7 +14,8 @@ import (
 // instance image for a task of the lake (offline, on a real engine), the
 // task's sandbox then runs in its instance image (a shallow repository at
 // its base commit, not the copy from repos_dir), a second build reuses all
-// three, env list shows them, env prune --all removes them.
+// three, env list shows them, env prune --all removes them; a job leaves
+// no container behind.
 func TestEnvCommands(t *testing.T) {
 	exectest.Need(t)
 	d, e := exectest.Docker(t)
@@ -55,6 +56,12 @@ func TestEnvCommands(t *testing.T) {
 		"sh", "-c", "git rev-parse HEAD; git rev-parse --is-shallow-repository; python3 -c 'import calc; print(calc.add(2, 2))'")
 	if out != base+"\ntrue\n0\n" {
 		t.Fatalf("the task's sandbox is not its instance image at the base commit: %q", out)
+	}
+	// A job through the sandbox pool: the task's sandboxes are opened
+	// ahead, and those it does not use (the task has no test command)
+	// are removed before the job ends (NoLeftovers below).
+	if out := c.ok("--config", "swelake.yaml", "run", "validate-tasks"); !strings.Contains(out, "1 tasks (invalid 1)") {
+		t.Fatalf("validate-tasks: %q", out)
 	}
 	var b2 built
 	json.Unmarshal([]byte(c.ok("--config", "swelake.yaml", "env", "build", "--json")), &b2)

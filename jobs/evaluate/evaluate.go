@@ -5,6 +5,7 @@
 package evaluate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -139,21 +140,31 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	}
 	st.sandbox.Warm(ctx, warm, env.Logger)
 	rows := make([]schemas.Evaluation, len(cands))
-	err = env.Each(ctx, JobName, len(cands), st.concurrency, func(ctx context.Context, i int) error {
-		c := cands[i]
-		t, ok := tasks[c.taskID]
-		if !ok {
-			t = &schemas.Task{TaskID: c.taskID}
+	err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
+		for i, c := range cands {
+			if t, ok := tasks[c.taskID]; ok && len(bytes.TrimSpace([]byte(c.patch))) > 0 {
+				if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t); err == nil {
+					pool.Expect(i, ws)
+				}
+			}
 		}
-		g, err := grade(ctx, st.sandbox, t, ok, c, cfg.Reruns, timeout, sum.Tasks)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			env.Logger.Warn("evaluate: sandbox failure", "task", t.TaskID, "candidate", c.name, "err", err)
-		}
-		rows[i] = taskexec.EvaluationOf(g, t, r.ID, c.rolloutID, c.name, c.patch, JobName)
-		return nil
+		return env.Each(ctx, JobName, len(cands), st.concurrency, func(ctx context.Context, i int) error {
+			defer pool.Done(i)
+			c := cands[i]
+			t, ok := tasks[c.taskID]
+			if !ok {
+				t = &schemas.Task{TaskID: c.taskID}
+			}
+			g, err := grade(ctx, st.sandbox.Item(pool, i), t, ok, c, cfg.Reruns, timeout, sum.Tasks)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				env.Logger.Warn("evaluate: sandbox failure", "task", t.TaskID, "candidate", c.name, "err", err)
+			}
+			rows[i] = taskexec.EvaluationOf(g, t, r.ID, c.rolloutID, c.name, c.patch, JobName)
+			return nil
+		})
 	})
 	if err != nil {
 		return sum, err

@@ -233,7 +233,16 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		warm[i] = p.task
 	}
 	st.sandbox.Warm(ctx, warm, env.Logger)
-	err = drive(ctx, r, st, todo, &sum)
+	err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
+		// The agent's sandbox of each rollout is opened ahead (its
+		// grading's opens when the episode ends).
+		for i, p := range todo {
+			if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, p.task); err == nil {
+				pool.Expect(i, ws)
+			}
+		}
+		return drive(ctx, r, st, pool, todo, &sum)
+	})
 	if sum.Version >= 0 {
 		r.Committed(schemas.Rollouts.Name, sum.Version)
 	}
@@ -246,7 +255,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 // An endpoint that cannot answer stops the run from starting more
 // rollouts; those in flight finish (or meet the outage too), and none that
 // met it is committed.
-func drive(ctx context.Context, r *stage.Run[Config], st *state, todo []pair, sum *Summary) error {
+func drive(ctx context.Context, r *stage.Run[Config], st *state, pool *exec.Pool, todo []pair, sum *Summary) error {
 	cfg, env := r.Config, r.Env
 	results := make(chan finished)
 	var outage atomic.Pointer[error]
@@ -269,7 +278,8 @@ func drive(ctx context.Context, r *stage.Run[Config], st *state, todo []pair, su
 					notRun.Add(1)
 					return nil
 				}
-				ro, err := one(wctx, env, st, cfg, r.ID, p)
+				defer pool.Done(i)
+				ro, err := one(wctx, env, st, st.sandbox.Item(pool, i), cfg, r.ID, p)
 				if errors.Is(err, agent.ErrUnavailable) {
 					outage.CompareAndSwap(nil, &err)
 					notRun.Add(1)
@@ -499,7 +509,7 @@ func Seed(base int64, taskID string, sample int) int64 {
 }
 
 // one runs and grades one rollout.
-func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID string, p pair) (finished, error) {
+func one(ctx context.Context, env *stage.Env, st *state, sbx stage.Sandbox, cfg Config, runID string, p pair) (finished, error) {
 	t := p.task
 	seed := Seed(cfg.Seed, t.TaskID, p.sample)
 	r := schemas.Rollout{RolloutID: fmt.Sprintf("%s/%s/%d", runID, t.TaskID, p.sample), TaskID: t.TaskID, RunID: runID, Policy: cfg.Model,
@@ -513,7 +523,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	var tr agent.Trajectory
 	if err == nil {
 		var sb exec.Sandbox
-		sb, err = st.sandbox.Backend.Open(ctx, ws)
+		sb, err = sbx.Backend.Open(ctx, ws)
 		if err == nil {
 			raw["isolated"] = sb.Isolated()
 			tr, err = agent.Run(ctx, st.policy.Client, sb, agent.Episode{System: System, User: prompt, Seed: &seed,
@@ -546,7 +556,7 @@ func one(ctx context.Context, env *stage.Env, st *state, cfg Config, runID strin
 	raw["calls"], raw["usage"], raw["banned"], raw["error"] = tr.Calls, tr.Usage, tr.Banned, tr.Error
 	raw["timings_ms"] = map[string]int64{"total": tr.Duration.Milliseconds(), "model": tr.ModelTime.Milliseconds(), "tools": tr.ToolTime.Milliseconds()}
 	if !cfg.SkipGrading && !r.InfraError {
-		g, err := exec.GradePatch(ctx, st.sandbox.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
+		g, err := exec.GradePatch(ctx, sbx.Backend, exec.GradeSpec{Workspace: ws, TestPatch: []byte(t.TestPatch), Patch: []byte(r.Patch),
 			TestCmd: te.Script(), Framework: te.LogParser, FailToPass: t.FailToPass, PassToPass: t.PassToPass, Reruns: cfg.Reruns})
 		if ctx.Err() != nil {
 			return finished{}, ctx.Err()

@@ -638,6 +638,25 @@ func OpenSandbox(ctx context.Context, env *Env) (Sandbox, error) {
 	return Sandbox{Backend: b, ReposDir: repos, Specs: specs}, nil
 }
 
+// Pool runs fn with a pool over the backend (exec.Pool: the items'
+// workspaces opened ahead, up to ahead at a time, sandboxes closed in the
+// background) and closes the pool before returning; a failed close (a
+// container the engine would not remove) is logged.
+func (s Sandbox) Pool(ctx context.Context, ahead int, log *slog.Logger, fn func(*exec.Pool) error) error {
+	p := exec.NewPool(ctx, s.Backend, ahead, log)
+	err := fn(p)
+	if cerr := p.Close(context.WithoutCancel(ctx)); cerr != nil {
+		log.Warn("sandboxes not all removed", "err", cerr)
+	}
+	return err
+}
+
+// Item is the sandbox of one item of a pool (Pool).
+func (s Sandbox) Item(p *exec.Pool, item int) Sandbox {
+	s.Backend = p.Item(item)
+	return s
+}
+
 // Warm warms the backend's Go build cache once per repository of the
 // tasks (a failure costs speed, and is logged).
 func (s Sandbox) Warm(ctx context.Context, tasks []*schemas.Task, log *slog.Logger) {

@@ -233,14 +233,35 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		st.sandbox.Warm(ctx, warm, env.Logger)
 		r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
 	}
-	err = env.Each(ctx, JobName, len(rows), st.concurrency, func(ctx context.Context, i int) error {
-		t, ok := tasks[rows[i].TaskID]
-		if !ok {
-			rows[i].Error = "task " + rows[i].TaskID + " not in " + sum.Tasks
-			return nil
-		}
-		return score(ctx, st, cfg, &rows[i], t, patches[i])
-	})
+	each := func(pool *exec.Pool) error {
+		return env.Each(ctx, JobName, len(rows), st.concurrency, func(ctx context.Context, i int) error {
+			t, ok := tasks[rows[i].TaskID]
+			if !ok {
+				rows[i].Error = "task " + rows[i].TaskID + " not in " + sum.Tasks
+				return nil
+			}
+			sb := st.sandbox
+			if pool != nil {
+				defer pool.Done(i)
+				sb = sb.Item(pool, i)
+			}
+			return score(ctx, st, sb, cfg, &rows[i], t, patches[i])
+		})
+	}
+	if st.useExe {
+		err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
+			for i := range rows {
+				if t, ok := tasks[rows[i].TaskID]; ok && strings.TrimSpace(patches[i]) != "" {
+					if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t); err == nil {
+						pool.Expect(i, ws)
+					}
+				}
+			}
+			return each(pool)
+		})
+	} else {
+		err = each(nil)
+	}
 	if err != nil {
 		return sum, err
 	}
@@ -262,7 +283,7 @@ func verifierName(cfg Config, st *state) string {
 }
 
 // score scores one candidate: by the model, by execution, or both.
-func score(ctx context.Context, st *state, cfg Config, row *schemas.VerifierScore, t *schemas.Task, patch string) error {
+func score(ctx context.Context, st *state, sb stage.Sandbox, cfg Config, row *schemas.VerifierScore, t *schemas.Task, patch string) error {
 	var errs []string
 	var modelScore, execScore float64
 	if st.useModel {
@@ -281,7 +302,7 @@ func score(ctx context.Context, st *state, cfg Config, row *schemas.VerifierScor
 		}
 	}
 	if st.useExe {
-		passed, total, added, err := execute(ctx, st.sandbox, cfg, t, patch, st.timeout)
+		passed, total, added, err := execute(ctx, sb, cfg, t, patch, st.timeout)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
