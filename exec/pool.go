@@ -200,17 +200,19 @@ func (p *Pool) Done(item int) {
 // discard closes a sandbox opened ahead that nobody will use, once it is
 // open: in the background, or at once when the pool is closed.
 func (p *Pool) discard(w *warmOpen) {
-	end := func() {
-		<-w.done
-		if w.err == nil {
-			p.closeNow(w.sb)
-		}
-	}
 	if !p.track() {
-		end()
+		p.closeWhenOpen(w)
 		return
 	}
-	go func() { defer p.wg.Done(); end() }()
+	go func() { defer p.wg.Done(); p.closeWhenOpen(w) }()
+}
+
+// closeWhenOpen waits for an open ahead to end and closes what it opened.
+func (p *Pool) closeWhenOpen(w *warmOpen) {
+	<-w.done
+	if w.err == nil {
+		p.closeNow(w.sb)
+	}
 }
 
 // track counts one more background task, unless the pool is closed (its
@@ -278,13 +280,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	for _, w := range unused {
 		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			<-w.done
-			if w.err == nil {
-				p.closeNow(w.sb)
-			}
-		}()
+		go func() { defer p.wg.Done(); p.closeWhenOpen(w) }()
 	}
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
