@@ -290,6 +290,29 @@ func TestReports(t *testing.T) {
 	if f.Name != "swe-bench-run-report" || fmt.Sprint(statuses) != "[a__b-1=resolved a__b-2=unresolved a__b-3=empty_patch a__b-4=infra_error a__b-5=no_result]" {
 		t.Fatalf("%s %v", f.Name, statuses)
 	}
+	// The harness's infrastructure-failure classification (reporting.py
+	// and grading.py at SWE-bench 7a21e05): infra_failure_ids, a subset of
+	// unresolved_ids and error_ids, are infra_error with their reason, an
+	// instance listed only there is kept, ambiguous ones keep their status
+	// with the reason noted.
+	run = `{"resolved_ids":["a__b-1"],"unresolved_ids":["a__b-2","a__b-3"],"error_ids":["a__b-4"],"infra_failure_ids":["a__b-2","a__b-6"],` +
+		`"ambiguous_failure_ids":["a__b-3"],"failure_reasons":{"a__b-2":"OOM killed","a__b-3":"timeout"},"schema_version":2}`
+	_, rows = decodeAuto(t, Reports, "gpt4.run1.json", []byte(run))
+	statuses = nil
+	for _, e := range rows.Evaluations {
+		statuses = append(statuses, e.InstanceID+"="+e.Status+"("+e.Reason+")")
+		if e.Status == "infra_error" && e.Resolved != nil {
+			t.Fatalf("an infra failure carries a verdict: %+v", e)
+		}
+	}
+	if fmt.Sprint(statuses) != "[a__b-2=infra_error(infra failure: OOM killed) a__b-6=infra_error(infra failure) a__b-1=resolved() a__b-3=unresolved(ambiguous failure: timeout) a__b-4=infra_error()]" {
+		t.Fatalf("%v", statuses)
+	}
+	infra := `{"a__b-7":{"patch_is_None":false,"patch_exists":true,"patch_successfully_applied":true,"resolved":false,"infra_failure":true,"infra_failure_reason":"docker daemon unreachable","tests_status":{}}}`
+	_, rows = decodeAuto(t, Reports, "report.json", []byte(infra))
+	if e := rows.Evaluations[0]; e.Status != "infra_error" || e.Resolved != nil || e.Reason != "infra failure: docker daemon unreachable" {
+		t.Fatalf("report.json with infra_failure: %+v", e)
+	}
 	val := `{"FAIL_TO_PASS":["t1"],"PASS_TO_PASS":["t2"],"FAIL_TO_FAIL":[],"PASS_TO_FAIL":[]}`
 	f, rows = decodeAuto(t, Reports, "report.json", []byte(val))
 	if e := rows.Evaluations[0]; f.Name != "swe-smith-validation" || e.Status != "resolved" || e.Candidate != "gold" || len(e.Tests) != 2 {

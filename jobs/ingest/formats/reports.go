@@ -16,7 +16,7 @@ func reportFormats() []*Format {
 	return []*Format{
 		{
 			Name: "swe-bench-report", Kind: Reports, Unit: UnitFile,
-			Doc:     "SWE-bench per-instance report.json, keyed by instance id ({id: {resolved, tests_status, ...}}); also SWE-rebench-V2's eval_report.json in this layout",
+			Doc:     "SWE-bench per-instance report.json, keyed by instance id ({id: {resolved, tests_status, ...}}; infra_failure: true is infra_error with its infra_failure_reason); also SWE-rebench-V2's eval_report.json in this layout",
 			Example: "swelake ingest reports --format swe-bench-report logs/run_evaluation/",
 			detect: func(p *Probe) bool {
 				if p.obj == nil || len(p.obj) == 0 {
@@ -69,7 +69,7 @@ func reportFormats() []*Format {
 		},
 		{
 			Name: "swe-bench-run-report", Kind: Reports, Unit: UnitFile,
-			Doc:     "SWE-bench run-level report (schema_version 2: resolved_ids, unresolved_ids, empty_patch_ids, error_ids, ...)",
+			Doc:     "SWE-bench run-level report (schema_version 2: resolved_ids, unresolved_ids, empty_patch_ids, error_ids, ...; infra_failure_ids are infra_error, ambiguous_failure_ids keep their status, both with their failure_reasons)",
 			Example: "swelake ingest reports --format swe-bench-run-report model.run_id.json",
 			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("schema_version") && p.obj.has("resolved_ids") },
 			decode:  decodeRunReport,
@@ -166,9 +166,16 @@ func reportEval(o object, iid string, repaired *bool) (schemas.Evaluation, error
 	}
 	isNone, _ := o.boolean("patch_is_None")
 	exists, _ := o.boolean("patch_exists")
+	infraFailure, _ := o.boolean("infra_failure")
 	switch {
 	case isNone != nil && *isNone || exists != nil && !*exists:
 		e.Status = schemas.StatusEmptyPatch
+	case infraFailure != nil && *infraFailure && (e.Resolved == nil || !*e.Resolved):
+		// The harness classified the failure as its environment's
+		// (grading.py, infra_failure and infra_failure_reason): not the
+		// patch's, so no verdict.
+		e.Status, e.Resolved = schemas.StatusInfraError, nil
+		e.Reason = strings.TrimSuffix("infra failure: "+o.str("infra_failure_reason"), ": ")
 	case e.Resolved != nil && *e.Resolved:
 		e.Status = schemas.StatusResolved
 	case e.Resolved != nil:
@@ -300,7 +307,31 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 	}
 	var rows Rows
 	seen := map[string]bool{}
+	// failure_reasons: why the harness thinks an unresolved or errored
+	// instance failed; infra_failure_ids are those it blames on its
+	// environment (a subset of unresolved_ids and error_ids: listed first
+	// here, so they are infra_error), ambiguous_failure_ids keep their
+	// status with the reason noted (reporting.py, harness 7a21e05).
+	reasons := map[string]string{}
+	if fr, ok := obj["failure_reasons"]; ok {
+		m, err := parseObject(fr)
+		if err != nil {
+			return Rows{}, fmt.Errorf("failure_reasons: %w", err)
+		}
+		for k := range m {
+			reasons[k] = m.str(k)
+		}
+	}
+	ambiguous, err := obj.strList("ambiguous_failure_ids")
+	if err != nil {
+		return Rows{}, err
+	}
+	isAmbiguous := map[string]bool{}
+	for _, id := range ambiguous {
+		isAmbiguous[id] = true
+	}
 	for _, c := range []struct{ key, status string }{
+		{"infra_failure_ids", schemas.StatusInfraError},
 		{"resolved_ids", schemas.StatusResolved},
 		{"unresolved_ids", schemas.StatusUnresolved},
 		{"empty_patch_ids", schemas.StatusEmptyPatch},
@@ -322,6 +353,12 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 				e.Resolved = ptr(true)
 			case schemas.StatusUnresolved:
 				e.Resolved = ptr(false)
+			}
+			switch {
+			case c.key == "infra_failure_ids":
+				e.Reason = strings.TrimSuffix("infra failure: "+reasons[iid], ": ")
+			case isAmbiguous[iid]:
+				e.Reason = strings.TrimSuffix("ambiguous failure: "+reasons[iid], ": ")
 			}
 			raw, _ := json.Marshal(map[string]string{"instance_id": iid, "list": c.key})
 			finishEval(&e, "swe-bench-run-report", r, o, raw)
