@@ -466,3 +466,36 @@ func TestReverseDiffAppliesWithGit(t *testing.T) {
 		t.Fatalf("reversing twice does not give the bug patch back:\n%s\nvs\n%s", back, bug)
 	}
 }
+
+// TestHarnessNaming: the SWE-bench harness's own names say the run and the
+// model (run_evaluation.py and reporting.py at 7a21e05): per-instance logs
+// under logs/run_evaluation/<run_id>/<model>/<instance_id>/, the run-level
+// report as <model>.<run_id>.json, the model's "/" written "__".
+func TestHarnessNaming(t *testing.T) {
+	data := []byte(`{"a__b-9":{"patch_is_None":false,"patch_exists":true,"patch_successfully_applied":true,"resolved":true,"tests_status":{}}}`)
+	f, err := Detect(Reports, NewProbe("report.json", data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.Decode(&Record{File: "/x/logs/run_evaluation/run.7/Qwen__Qwen2.5-Coder-32B/a__b-9/report.json", Data: data}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := rows.Evaluations[0]; e.RunID != "run.7" || e.Candidate != "Qwen/Qwen2.5-Coder-32B" || e.InstanceID != "a__b-9" || e.Status != "resolved" {
+		t.Fatalf("report.json in the harness's layout: run %q candidate %q instance %q %s", e.RunID, e.Candidate, e.InstanceID, e.Status)
+	}
+	run := []byte(`{"resolved_ids":["a__b-1"],"schema_version":2}`)
+	f, rows = decodeAuto(t, Reports, "Qwen__Qwen2.5-Coder-32B.eval-2026.json", run)
+	if e := rows.Evaluations[0]; f.Name != "swe-bench-run-report" || e.RunID != "eval-2026" || e.Candidate != "Qwen/Qwen2.5-Coder-32B" {
+		t.Fatalf("run report name: run %q candidate %q", e.RunID, e.Candidate)
+	}
+	for _, c := range []struct{ file, runID, model, run string }{
+		{"gpt-4.1.run1.json", "", "gpt-4.1", "run1"},
+		{"gpt-4.1.v1.2.json", "v1.2", "gpt-4.1", "v1.2"}, // a run id with a dot: named by --run-id
+		{"gold.json", "", "gold", ""},
+	} {
+		if m, r := harnessRunReport(c.file, c.runID); m != c.model || r != c.run {
+			t.Errorf("%s (run id %q): model %q run %q, want %q %q", c.file, c.runID, m, r, c.model, c.run)
+		}
+	}
+}

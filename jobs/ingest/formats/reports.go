@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	json "github.com/goccy/go-json"
 	"path/filepath"
@@ -192,6 +193,11 @@ func finishEval(e *schemas.Evaluation, source string, r *Record, o Options, raw 
 	if e.TaskID == "" {
 		e.TaskID = taskIDFor(o, e.InstanceID)
 	}
+	if run, model, ok := harnessLogPath(r.File); ok {
+		// logs/run_evaluation/<run_id>/<model>/<instance_id>/report.json
+		e.RunID = cmp.Or(e.RunID, run)
+		e.Candidate = cmp.Or(e.Candidate, model)
+	}
 	if e.RunID == "" {
 		e.RunID = runIDFromPath(r.File)
 	}
@@ -231,6 +237,34 @@ func decodeKeyedReport(source string) func(r *Record, o Options) (Rows, error) {
 		}
 		return rows, nil
 	}
+}
+
+// harnessLogPath reads the run and the model from the SWE-bench harness's
+// log layout, run_evaluation/<run_id>/<model>/<instance_id>/<file> (the
+// model's "/" written "__": run_evaluation.py).
+func harnessLogPath(file string) (run, model string, ok bool) {
+	parts := strings.Split(filepath.ToSlash(filepath.Clean(file)), "/")
+	n := len(parts)
+	if n < 5 || parts[n-5] != "run_evaluation" {
+		return "", "", false
+	}
+	return parts[n-4], strings.ReplaceAll(parts[n-3], "__", "/"), true
+}
+
+// harnessRunReport reads the model and the run from a run-level report's
+// name, <model>.<run_id>.json (reporting.py; the model's "/" written
+// "__"). The run id is the part after the last dot, or runID when the
+// caller names it (a run id with a dot in it).
+func harnessRunReport(file, runID string) (model, run string) {
+	base := strings.TrimSuffix(filepath.Base(file), ".json")
+	if runID != "" && strings.HasSuffix(base, "."+runID) {
+		return strings.ReplaceAll(strings.TrimSuffix(base, "."+runID), "__", "/"), runID
+	}
+	i := strings.LastIndexByte(base, '.')
+	if i <= 0 {
+		return strings.ReplaceAll(base, "__", "/"), ""
+	}
+	return strings.ReplaceAll(base[:i], "__", "/"), base[i+1:]
 }
 
 // instanceFromPath: run_evaluation/<run>/<model>/<instance>/report.json, or
@@ -301,10 +335,8 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 		return Rows{}, fmt.Errorf("run report schema_version %q: want 2", v)
 	}
 	// <model>.<run_id>.json is how the harness names it.
-	candidate := obj.firstStr("model_name_or_path", "model_name")
-	if candidate == "" {
-		candidate, _, _ = strings.Cut(filepath.Base(r.File), ".")
-	}
+	model, run := harnessRunReport(r.File, o.RunID)
+	candidate := cmp.Or(obj.firstStr("model_name_or_path", "model_name"), model)
 	var rows Rows
 	seen := map[string]bool{}
 	// failure_reasons: why the harness thinks an unresolved or errored
@@ -347,7 +379,7 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 				continue // an id listed twice keeps its first (most final) status
 			}
 			seen[iid] = true
-			e := schemas.Evaluation{InstanceID: iid, Status: c.status, Candidate: candidate}
+			e := schemas.Evaluation{InstanceID: iid, Status: c.status, Candidate: candidate, RunID: run}
 			switch c.status {
 			case schemas.StatusResolved:
 				e.Resolved = ptr(true)
