@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -191,7 +192,8 @@ func (c *channel) run(ctx context.Context, script string, payload []byte, stdout
 		n = -1 // no stdin file
 	}
 	req := fmt.Appendf(nil, "%s %d %d\n%s", end, len(script), n, script)
-	if _, err := c.conn.Write(append(req, payload...)); err != nil {
+	bufs := net.Buffers{req, payload} // the payload (up to 48 MiB) not copied
+	if _, err := bufs.WriteTo(c.conn); err != nil {
 		c.mu.Lock()
 		c.cur = nil
 		c.mu.Unlock()

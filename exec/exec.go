@@ -232,13 +232,21 @@ type lifecycle struct {
 	closed bool
 }
 
-// start checks that a command may run.
-func (l *lifecycle) start(spec Spec) error {
+// open checks that the sandbox is not closed.
+func (l *lifecycle) open() error {
 	l.mu.Lock()
 	closed := l.closed
 	l.mu.Unlock()
 	if closed {
 		return infra("run", errors.New("sandbox is closed"))
+	}
+	return nil
+}
+
+// start checks that a command may run.
+func (l *lifecycle) start(spec Spec) error {
+	if err := l.open(); err != nil {
+		return err
 	}
 	if len(spec.Argv) == 0 {
 		return errors.New("sandbox run: no command")

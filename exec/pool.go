@@ -72,9 +72,6 @@ func NewPool(ctx context.Context, b Backend, ahead int, log *slog.Logger) *Pool 
 // Name is the pooled backend's.
 func (p *Pool) Name() string { return p.b.Name() }
 
-// Backend is the pooled backend.
-func (p *Pool) Backend() Backend { return p.b }
-
 // Expect says that item will open these workspaces, in this order; items
 // are expected in the order the job takes them. The pool starts opening
 // the first ones.
@@ -305,21 +302,21 @@ type pooled struct {
 }
 
 func (s *pooled) Run(ctx context.Context, spec Spec) (Result, error) {
-	if err := s.start(spec); err != nil {
+	if err := s.open(); err != nil {
 		return Result{}, err
 	}
 	return s.Sandbox.Run(ctx, spec)
 }
 
 func (s *pooled) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	if err := s.start(Spec{Argv: []string{"read"}}); err != nil {
+	if err := s.open(); err != nil {
 		return nil, err
 	}
 	return s.Sandbox.ReadFile(ctx, p)
 }
 
 func (s *pooled) WriteFile(ctx context.Context, p string, data []byte) error {
-	if err := s.start(Spec{Argv: []string{"write"}}); err != nil {
+	if err := s.open(); err != nil {
 		return err
 	}
 	return s.Sandbox.WriteFile(ctx, p, data)

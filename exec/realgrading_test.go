@@ -9,7 +9,6 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -146,34 +145,29 @@ func realGrading(b *testing.B, id string) {
 	ctrWS := swexec.Workspace{Image: ii.Ref, Commit: row.BaseCommit}
 	localWS := swexec.Workspace{Source: src, Commit: row.BaseCommit}
 	local := &swexec.Local{Root: exectest.SandboxRoot(b)}
-	var hostT, ctrT, bwrapT, ctrJob, bwrapJob []time.Duration
-	var ctrCold, bwrapCold, ctrRow, bwrapRow []float64
+	var hostT, ctrT, bwrapT, ctrJob, bwrapJob, ctrCold, bwrapCold, ctrRow, bwrapRow []float64
 	for range b.N {
-		h := onHost()
+		h := onHost().Seconds()
 		hostT = append(hostT, h)
-		c, l := cold(d, ctrWS), cold(local, localWS)
+		c, l := cold(d, ctrWS).Seconds(), cold(local, localWS).Seconds()
 		ctrT, bwrapT = append(ctrT, c), append(bwrapT, l)
-		ctrCold, bwrapCold = append(ctrCold, c.Seconds()/h.Seconds()), append(bwrapCold, l.Seconds()/h.Seconds())
-		h = hostRow()
-		c, l = job(d, ctrWS), job(local, localWS)
+		ctrCold, bwrapCold = append(ctrCold, c/h), append(bwrapCold, l/h)
+		h = hostRow().Seconds()
+		c, l = job(d, ctrWS).Seconds(), job(local, localWS).Seconds()
 		ctrJob, bwrapJob = append(ctrJob, c), append(bwrapJob, l)
-		ctrRow, bwrapRow = append(ctrRow, c.Seconds()/h.Seconds()), append(bwrapRow, l.Seconds()/h.Seconds())
+		ctrRow, bwrapRow = append(ctrRow, c/h), append(bwrapRow, l/h)
 	}
-	medF := func(xs []float64) float64 {
+	med := func(xs []float64) float64 {
 		slices.Sort(xs)
 		return xs[len(xs)/2]
-	}
-	med := func(ds []time.Duration) float64 {
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[len(ds)/2].Seconds()
 	}
 	b.ReportMetric(med(hostT), "host_s")
 	b.ReportMetric(med(ctrT), "container_cold_s")
 	b.ReportMetric(med(bwrapT), "bwrap_cold_s")
 	b.ReportMetric(med(ctrJob), "container_job_s")
 	b.ReportMetric(med(bwrapJob), "bwrap_job_s")
-	b.ReportMetric(medF(ctrCold), "container_cold/host")
-	b.ReportMetric(medF(bwrapCold), "bwrap_cold/host")
-	b.ReportMetric(medF(ctrRow), "container_job/host")
-	b.ReportMetric(medF(bwrapRow), "bwrap_job/host")
+	b.ReportMetric(med(ctrCold), "container_cold/host")
+	b.ReportMetric(med(bwrapCold), "bwrap_cold/host")
+	b.ReportMetric(med(ctrRow), "container_job/host")
+	b.ReportMetric(med(bwrapRow), "bwrap_job/host")
 }

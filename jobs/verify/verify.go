@@ -233,35 +233,25 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		st.sandbox.Warm(ctx, warm, env.Logger)
 		r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
 	}
-	each := func(pool *exec.Pool) error {
+	// A model-only verifier opens no sandbox: its pool expects nothing.
+	err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
+		for i := range rows {
+			if t, ok := tasks[rows[i].TaskID]; ok && st.useExe && strings.TrimSpace(patches[i]) != "" {
+				if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t); err == nil {
+					pool.Expect(i, ws)
+				}
+			}
+		}
 		return env.Each(ctx, JobName, len(rows), st.concurrency, func(ctx context.Context, i int) error {
+			defer pool.Done(i)
 			t, ok := tasks[rows[i].TaskID]
 			if !ok {
 				rows[i].Error = "task " + rows[i].TaskID + " not in " + sum.Tasks
 				return nil
 			}
-			sb := st.sandbox
-			if pool != nil {
-				defer pool.Done(i)
-				sb = sb.Item(pool, i)
-			}
-			return score(ctx, st, sb, cfg, &rows[i], t, patches[i])
+			return score(ctx, st, st.sandbox.Item(pool, i), cfg, &rows[i], t, patches[i])
 		})
-	}
-	if st.useExe {
-		err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
-			for i := range rows {
-				if t, ok := tasks[rows[i].TaskID]; ok && strings.TrimSpace(patches[i]) != "" {
-					if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t); err == nil {
-						pool.Expect(i, ws)
-					}
-				}
-			}
-			return each(pool)
-		})
-	} else {
-		err = each(nil)
-	}
+	})
 	if err != nil {
 		return sum, err
 	}
