@@ -176,7 +176,7 @@ func reportEval(o object, iid string, repaired *bool) (schemas.Evaluation, error
 		// (grading.py, infra_failure and infra_failure_reason): not the
 		// patch's, so no verdict.
 		e.Status, e.Resolved = schemas.StatusInfraError, nil
-		e.Reason = strings.TrimSuffix("infra failure: "+o.str("infra_failure_reason"), ": ")
+		e.Reason = failure("infra failure", o.str("infra_failure_reason"))
 	case e.Resolved != nil && *e.Resolved:
 		e.Status = schemas.StatusResolved
 	case e.Resolved != nil:
@@ -237,6 +237,15 @@ func decodeKeyedReport(source string) func(r *Record, o Options) (Rows, error) {
 		}
 		return rows, nil
 	}
+}
+
+// failure is an evaluation's reason: the harness's kind of failure, and
+// its reason when it gives one.
+func failure(kind, reason string) string {
+	if reason == "" {
+		return kind
+	}
+	return kind + ": " + reason
 }
 
 // harnessLogPath reads the run and the model from the SWE-bench harness's
@@ -344,14 +353,10 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 	// environment (a subset of unresolved_ids and error_ids: listed first
 	// here, so they are infra_error), ambiguous_failure_ids keep their
 	// status with the reason noted (reporting.py, harness 7a21e05).
-	reasons := map[string]string{}
+	var reasons object
 	if fr, ok := obj["failure_reasons"]; ok {
-		m, err := parseObject(fr)
-		if err != nil {
+		if reasons, err = parseObject(fr); err != nil {
 			return Rows{}, fmt.Errorf("failure_reasons: %w", err)
-		}
-		for k := range m {
-			reasons[k] = m.str(k)
 		}
 	}
 	ambiguous, err := obj.strList("ambiguous_failure_ids")
@@ -388,9 +393,9 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 			}
 			switch {
 			case c.key == "infra_failure_ids":
-				e.Reason = strings.TrimSuffix("infra failure: "+reasons[iid], ": ")
+				e.Reason = failure("infra failure", reasons.str(iid))
 			case isAmbiguous[iid]:
-				e.Reason = strings.TrimSuffix("ambiguous failure: "+reasons[iid], ": ")
+				e.Reason = failure("ambiguous failure", reasons.str(iid))
 			}
 			raw, _ := json.Marshal(map[string]string{"instance_id": iid, "list": c.key})
 			finishEval(&e, "swe-bench-run-report", r, o, raw)
