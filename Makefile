@@ -55,7 +55,7 @@ fuzz:
 # Every file of the real public data in ../shared/realdata ingests with the
 # right formats, counts and statuses.
 conformance:
-	$(GO) test -race -count=1 -tags conformance -run Conformance -v ./jobs/ingest/ ./jobs/curate/ ./exec/testlog/ ./exec/taskenv/
+	$(GO) test -race -count=1 -tags conformance -run Conformance -v ./jobs/ingest/ ./jobs/curate/ ./jobs/buildsft/ ./exec/testlog/ ./exec/taskenv/
 
 # Benchmarks print figures (MB/s, ms, ratios against a baseline measured in
 # the same run); they are never timed tests.
@@ -90,7 +90,7 @@ minio:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/ ./exec/testlog/ ./exec/taskenv/
+	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/ ./jobs/buildsft/ ./exec/testlog/ ./exec/taskenv/
 	$(GO) vet -tags realtasks ./cmd/swelake/ ./exec/
 
 # The main job: the whole pipeline (examples/pipeline/demo.yaml) on the

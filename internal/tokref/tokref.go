@@ -94,3 +94,30 @@ func Run(ctx context.Context, dir string, cases []Case) ([]Result, error) {
 	}
 	return res, nil
 }
+
+// Script runs node on one of the reference scripts in deps/npm (the
+// consumers' loading code ported to JavaScript) with args, feeding stdin,
+// and returns its output lines, each one JSON value.
+func Script(ctx context.Context, script string, args []string, stdin []byte) ([]json.RawMessage, error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(NPMDir(), script)}, args...)...)
+	cmd.Dir = NPMDir()
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("node %s: %w: %s", script, err, stderr.String())
+	}
+	var lines []json.RawMessage
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			return nil, fmt.Errorf("node %s: output line %d is not JSON", script, len(lines)+1)
+		}
+		lines = append(lines, bytes.Clone(sc.Bytes()))
+	}
+	return lines, sc.Err()
+}

@@ -70,19 +70,22 @@ type Outputs struct {
 // Summary is what the job did.
 type Summary struct {
 	stage.Outcome
-	SetID           string         `json:"set_id"`
-	Input           string         `json:"input"`
-	CurationID      string         `json:"curation_id,omitempty"`
-	Rollouts        int            `json:"rollouts"`
-	Examples        int            `json:"examples"`
-	Train           int            `json:"train"`
-	Validation      int            `json:"validation"`
-	Dropped         map[string]int `json:"dropped"` // reason → rollouts not turned into examples
-	Truncated       int            `json:"truncated"`
-	Tokens          int64          `json:"tokens"`
-	LossTokens      int64          `json:"loss_tokens"`
-	Straddling      int            `json:"straddling_tokens"`
-	PackedSeqs      int            `json:"packed_sequences,omitempty"`
+	SetID      string         `json:"set_id"`
+	Input      string         `json:"input"`
+	CurationID string         `json:"curation_id,omitempty"`
+	Rollouts   int            `json:"rollouts"`
+	Examples   int            `json:"examples"`
+	Train      int            `json:"train"`
+	Validation int            `json:"validation"`
+	Dropped    map[string]int `json:"dropped"` // reason → rollouts not turned into examples
+	Truncated  int            `json:"truncated"`
+	Tokens     int64          `json:"tokens"`
+	LossTokens int64          `json:"loss_tokens"`
+	Straddling int            `json:"straddling_tokens"`
+	PackedSeqs int            `json:"packed_sequences,omitempty"`
+	// TrimmedTurns counts, per export, the messages after a conversation's
+	// last assistant turn left out of formats that must end on one.
+	TrimmedTurns    map[string]int `json:"trimmed_turns,omitempty"`
 	Version         int64          `json:"version"`
 	Exports         []string       `json:"exports,omitempty"` // files written
 	TokenizerID     string         `json:"tokenizer"`
@@ -228,8 +231,9 @@ func export(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 		}
 		slices.SortFunc(rows, func(a, b schemas.SFTExample) int { return cmp.Compare(a.ExampleID, b.ExampleID) })
 	}
-	files, packed, err := Export(st.export.OutDir, sum.SetID, rows, st.export.Exports, st.export.PackLength)
-	sum.Exports, sum.PackedSeqs = files, packed
+	ex := Exporter{Enc: st.tok, Tmpl: st.tmpl, Config: st.tok.Config(), PackLength: st.export.PackLength}
+	res, err := ex.Export(st.export.OutDir, sum.SetID, rows, st.export.Exports)
+	sum.Exports, sum.PackedSeqs, sum.TrimmedTurns = res.Files, res.Packed, res.Trimmed
 	return err
 }
 
@@ -245,6 +249,11 @@ func print(w io.Writer, sum *Summary) error {
 	}
 	for _, f := range sum.Exports {
 		fmt.Fprintf(w, "wrote %s\n", f)
+	}
+	for _, e := range slices.Sorted(maps.Keys(sum.TrimmedTurns)) {
+		if n := sum.TrimmedTurns[e]; n > 0 {
+			fmt.Fprintf(w, "%s: %d messages after the last assistant turn left out (the format ends on an assistant turn)\n", e, n)
+		}
 	}
 	return nil
 }

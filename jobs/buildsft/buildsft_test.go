@@ -2,11 +2,16 @@ package buildsft
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/tokref"
@@ -59,6 +64,11 @@ func TestLengthPolicyAndIdempotence(t *testing.T) {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
 	cfg.LengthPolicy = LengthTruncate
+	_, err = Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
+	if err == nil || !strings.Contains(err.Error(), "export openrlhf-pretokenized train: example ex-") || !strings.Contains(err.Error(), "is truncated") {
+		t.Fatalf("a truncated example in a whole-conversation format: %v", err)
+	}
+	cfg.Export.Exports = slices.DeleteFunc(slices.Clone(Formats()), func(f string) bool { return f == "openrlhf-pretokenized" })
 	tr, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
 	if err != nil || tr.SetID == sum.SetID || tr.Examples != 2 || tr.Truncated != 1 {
 		t.Fatalf("truncate: %+v %v", tr, err)
@@ -154,4 +164,109 @@ func TestExportsFollowTheirFormats(t *testing.T) {
 	if err != nil || !json.Valid(info) {
 		t.Fatalf("dataset_info.json: %v", err)
 	}
+}
+
+// TestPretokenizedExport: labels are the ids where the loss mask trains and
+// -100 elsewhere; attention_mask is all ones; packed rows restart
+// position_ids at each example and list seq_lengths; assistant_masks is
+// the loss mask (TRL's collator masks labels with it).
+func TestPretokenizedExport(t *testing.T) {
+	l := fixture(t)
+	cfg := config(t)
+	cfg.Export.Exports = []string{"pretokenized", "parquet"}
+	cfg.Export.PackLength = 4096
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(cfg.Export.OutDir, sum.SetID, "pretokenized", "train.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parquet.Read[PretokenizedRow](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || len(rows[0].SeqLengths) != 2 {
+		t.Fatalf("want the two examples packed into one row: %d rows", len(rows))
+	}
+	r := rows[0]
+	ex := map[string]schemas.SFTExample{}
+	for _, e := range exampleRows(t, l, sum) {
+		ex[e.ExampleID] = e
+	}
+	off := 0
+	for k, id := range r.ExampleIDs {
+		e := ex[id]
+		n := int(r.SeqLengths[k])
+		if n != len(e.InputIDs) || !slices.Equal(r.InputIDs[off:off+n], e.InputIDs) {
+			t.Fatalf("%s: ids differ", id)
+		}
+		for i := range n {
+			want := int32(IgnoreIndex)
+			if e.LossMask[i] == 1 {
+				want = e.InputIDs[i]
+			}
+			if r.Labels[off+i] != want || r.PositionIDs[off+i] != int32(i) || r.AttentionMask[off+i] != 1 || r.AssistantMasks[off+i] != e.LossMask[i] {
+				t.Fatalf("%s token %d: label %d (want %d), position %d, attention %d", id, i, r.Labels[off+i], want, r.PositionIDs[off+i], r.AttentionMask[off+i])
+			}
+		}
+		off += n
+	}
+	if off != len(r.InputIDs) {
+		t.Fatalf("seq_lengths cover %d of %d tokens", off, len(r.InputIDs))
+	}
+}
+
+// TestMaskNotExpressible: a set trained on the last turn only is refused by
+// the exports whose consumers train every assistant turn, and written by
+// those that carry a per-turn or per-token switch.
+func TestMaskNotExpressible(t *testing.T) {
+	l := fixture(t)
+	cfg := config(t)
+	cfg.Mask = "last_turn"
+	for _, f := range []string{"openrlhf", "verl", "llamafactory"} {
+		cfg.Export.Exports = []string{f}
+		_, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
+		if err == nil || !strings.Contains(err.Error(), "export "+f+": example ex-") || !strings.Contains(err.Error(), "is masked") {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	cfg.Export.Exports = []string{"openai", "axolotl", "openrlhf-pretokenized", "pretokenized", "parquet"}
+	sum, err := Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readJSONL(t, filepath.Join(cfg.Export.OutDir, sum.SetID, "openrlhf-pretokenized", "train.jsonl"))
+	if len(recs) != 2 {
+		t.Fatalf("rows: %d", len(recs))
+	}
+	for _, rec := range recs {
+		ranges := rec["response_ranges"].([]any)
+		if len(ranges) != 1 || ranges[0].([]any)[0] != rec["prompt_ids_len"] {
+			t.Fatalf("last_turn: want one range starting at the prompt's end: %v of %v", ranges, rec["prompt_ids_len"])
+		}
+	}
+}
+
+func exampleRows(t *testing.T, l *lake.Lake, sum Summary) []schemas.SFTExample {
+	t.Helper()
+	tb, err := l.Table(schemas.SFTExamples.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tb.Snapshot(context.Background(), sum.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schemas.SFTExample
+	for r, err := range lake.ReadRows[schemas.SFTExample](context.Background(), l, s) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SetID == sum.SetID {
+			out = append(out, r)
+		}
+	}
+	return out
 }

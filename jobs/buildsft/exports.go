@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,11 +15,20 @@ import (
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/sft"
+	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // Formats are the exports build-sft writes (docs/training.md describes each).
 func Formats() []string {
-	return []string{"parquet", "openai", "llamafactory", "openrlhf", "verl", "axolotl"}
+	return []string{"parquet", "pretokenized", "openai", "llamafactory", "openrlhf", "openrlhf-pretokenized", "verl", "axolotl"}
+}
+
+// allTurnsTrained is the exports whose consumers train every assistant turn
+// of a conversation and have no per-turn switch.
+var allTurnsTrained = map[string]string{
+	"openrlhf":     "OpenRLHF's multi-turn SFT",
+	"verl":         "verl's MultiTurnSFTDataset",
+	"llamafactory": "LLaMA-Factory's sharegpt converter",
 }
 
 // TokenisedRow is a row of the tokenised Parquet export: one example, or a
@@ -33,24 +43,42 @@ type TokenisedRow struct {
 	RolloutIDs  []string `parquet:"rollout_ids,list"`
 }
 
+// Exporter writes a set's files for the trainers. The tokenizer and template
+// are the set's: token-level exports locate each assistant turn in the ids.
+type Exporter struct {
+	Enc        sft.Encoder
+	Tmpl       *chattemplate.Template
+	Config     tokenizer.Config
+	PackLength int
+}
+
+// ExportResult is what Export wrote.
+type ExportResult struct {
+	Files  []string
+	Packed int // packed sequences (parquet and pretokenized exports)
+	// Trimmed counts, per export, the messages dropped after the last
+	// assistant turn (formats whose rows must end on an assistant turn).
+	Trimmed map[string]int
+}
+
 // Export writes the rows in each format under outDir/<setID>/<format>/, one
-// file per split; it returns the files and the number of packed sequences.
-func Export(outDir, setID string, rows []schemas.SFTExample, formats []string, packLength int) ([]string, int, error) {
+// file per split.
+func (e Exporter) Export(outDir, setID string, rows []schemas.SFTExample, formats []string) (ExportResult, error) {
+	res := ExportResult{Trimmed: map[string]int{}}
 	splits := map[string][]schemas.SFTExample{}
 	for _, r := range rows {
 		splits[r.Split] = append(splits[r.Split], r)
 	}
-	names := make([]string, 0, len(splits))
-	for s := range splits {
-		names = append(names, s)
-	}
-	slices.Sort(names)
-	var files []string
-	packed := 0
+	names := slices.Sorted(maps.Keys(splits))
 	for _, f := range formats {
+		if what, ok := allTurnsTrained[f]; ok {
+			if err := everyTurnTrained(rows, what); err != nil {
+				return res, fmt.Errorf("export %s: %w", f, err)
+			}
+		}
 		dir := filepath.Join(outDir, setID, f)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, 0, fmt.Errorf("export %s: %w", f, err)
+			return res, fmt.Errorf("export %s: %w", f, err)
 		}
 		for _, split := range names {
 			var path string
@@ -59,8 +87,18 @@ func Export(outDir, setID string, rows []schemas.SFTExample, formats []string, p
 			case "parquet":
 				path = filepath.Join(dir, split+".parquet")
 				var n int
-				n, err = writeTokenised(path, splits[split], packLength)
-				packed += n
+				n, err = writeTokenised(path, splits[split], e.PackLength)
+				res.Packed += n
+			case "pretokenized":
+				path = filepath.Join(dir, split+".parquet")
+				var n int
+				n, err = writePretokenized(path, splits[split], e.PackLength)
+				res.Packed += n
+			case "openrlhf-pretokenized":
+				path = filepath.Join(dir, split+".jsonl")
+				var trimmed int
+				trimmed, err = e.writeSWEMaster(path, splits[split])
+				res.Trimmed[f] += trimmed
 			case "verl":
 				path = filepath.Join(dir, split+".parquet")
 				err = writeVerl(path, splits[split])
@@ -69,52 +107,39 @@ func Export(outDir, setID string, rows []schemas.SFTExample, formats []string, p
 				err = writeJSONL(path, splits[split], f)
 			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("export %s %s: %w", f, split, err)
+				return res, fmt.Errorf("export %s %s: %w", f, split, err)
 			}
-			files = append(files, path)
+			res.Files = append(res.Files, path)
 		}
 		if f == "llamafactory" {
 			path := filepath.Join(dir, "dataset_info.json")
 			if err := writeLlamaFactoryInfo(path, setID, names); err != nil {
-				return nil, 0, err
+				return res, err
 			}
-			files = append(files, path)
+			res.Files = append(res.Files, path)
 		}
 	}
-	return files, packed, nil
+	return res, nil
+}
+
+// everyTurnTrained refuses a set whose mask leaves an assistant turn
+// untrained (build_sft.mask=last_turn, mask_error_turns) for a consumer that
+// trains them all: it would silently train the whole trajectory.
+func everyTurnTrained(rows []schemas.SFTExample, consumer string) error {
+	for _, r := range rows {
+		for i, m := range r.Messages {
+			if m.Role == "assistant" && (i >= len(r.Weights) || r.Weights[i] != 1) {
+				return fmt.Errorf("example %s: assistant message %d is masked, and %s trains every assistant turn: use openai, axolotl, openrlhf-pretokenized, pretokenized or parquet for this mask", r.ExampleID, i, consumer)
+			}
+		}
+	}
+	return nil
 }
 
 func writeTokenised(path string, rows []schemas.SFTExample, packLength int) (int, error) {
-	var out []TokenisedRow
-	if packLength > 0 {
-		ids := make([]string, len(rows))
-		exs := make(map[string]sft.Example, len(rows))
-		rollouts := make(map[string][]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ExampleID
-			exs[r.ExampleID] = sft.Example{InputIDs: r.InputIDs, LossMask: r.LossMask}
-			rollouts[r.ExampleID] = r.RolloutIDs
-		}
-		bins, err := sft.Pack(ids, exs, packLength)
-		if err != nil {
-			return 0, fmt.Errorf("%w (set max_tokens ≤ pack_length)", err)
-		}
-		for _, b := range bins {
-			row := TokenisedRow{InputIDs: b.InputIDs, LossMask: b.LossMask, PositionIDs: b.PositionIDs, SeqLens: b.SeqLens, ExampleIDs: b.ExampleIDs}
-			for _, id := range b.ExampleIDs {
-				row.RolloutIDs = append(row.RolloutIDs, rollouts[id]...)
-			}
-			out = append(out, row)
-		}
-	} else {
-		for _, r := range rows {
-			pos := make([]int32, len(r.InputIDs))
-			for i := range pos {
-				pos[i] = int32(i)
-			}
-			out = append(out, TokenisedRow{InputIDs: r.InputIDs, LossMask: r.LossMask, PositionIDs: pos,
-				SeqLens: []int32{int32(len(r.InputIDs))}, ExampleIDs: []string{r.ExampleID}, RolloutIDs: r.RolloutIDs})
-		}
+	out, err := sequences(rows, packLength)
+	if err != nil {
+		return 0, err
 	}
 	return len(out), writeParquet(path, out)
 }
