@@ -154,9 +154,12 @@ func TestExportsFollowTheirFormats(t *testing.T) {
 			}
 		}
 	}
-	// OpenRLHF multi-turn: the conversation under "input".
+	// OpenRLHF multi-turn: the conversation under "input" as rendered
+	// messages: tools in the system turn, the two tool results one message.
 	for _, rec := range readJSONL(t, filepath.Join(dir, "openrlhf", "train.jsonl")) {
-		if msgs, ok := rec["input"].([]any); !ok || len(msgs) != 6 {
+		msgs, ok := rec["input"].([]any)
+		if !ok || len(msgs) != 5 || !strings.Contains(msgs[0].(map[string]any)["content"].(string), "# Tools") ||
+			msgs[3].(map[string]any)["content"] != "a\n</tool_response>\n<tool_response>\nb" {
 			t.Fatalf("openrlhf: %v", rec)
 		}
 	}

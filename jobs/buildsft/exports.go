@@ -43,6 +43,8 @@ type TokenisedRow struct {
 	RolloutIDs  []string `parquet:"rollout_ids,list"`
 }
 
+func (e Exporter) locator() locator { return locator{enc: e.Enc, tmpl: e.Tmpl, cfg: e.Config} }
+
 // Exporter writes a set's files for the trainers. The tokenizer and template
 // are the set's: token-level exports locate each assistant turn in the ids.
 type Exporter struct {
@@ -101,10 +103,15 @@ func (e Exporter) Export(outDir, setID string, rows []schemas.SFTExample, format
 				res.Trimmed[f] += trimmed
 			case "verl":
 				path = filepath.Join(dir, split+".parquet")
-				err = writeVerl(path, splits[split])
+				err = e.writeVerl(path, splits[split])
 			default:
 				path = filepath.Join(dir, split+".jsonl")
-				err = writeJSONL(path, splits[split], f)
+				var rec record
+				if rec, err = e.records(f); err == nil {
+					var trimmed int
+					trimmed, err = writeJSONL(path, splits[split], rec)
+					res.Trimmed[f] += trimmed
+				}
 			}
 			if err != nil {
 				return res, fmt.Errorf("export %s %s: %w", f, split, err)
@@ -161,81 +168,87 @@ func writeParquet[T any](path string, rows []T) error {
 	return f.Close()
 }
 
-// verlMessage is verl's multi-turn SFT message (MultiTurnSFTDataset reads
-// the "messages" column and the "tools" column).
+// verlMessage is a message of verl's multi-turn SFT Parquet
+// (MultiTurnSFTDataset reads the "messages" column, and "tools" when the
+// file has one).
 type verlMessage struct {
-	Role       string         `parquet:"role"`
-	Content    string         `parquet:"content"`
-	ToolCalls  []verlToolCall `parquet:"tool_calls,list"`
-	ToolCallID string         `parquet:"tool_call_id"`
-}
-
-type verlToolCall struct {
-	ID       string       `parquet:"id"`
-	Type     string       `parquet:"type"`
-	Function verlFunction `parquet:"function"`
-}
-
-type verlFunction struct {
-	Name      string `parquet:"name"`
-	Arguments string `parquet:"arguments"` // JSON text
+	Role    string `parquet:"role"`
+	Content string `parquet:"content"`
 }
 
 type verlRow struct {
 	Messages  []verlMessage `parquet:"messages,list"`
-	Tools     string        `parquet:"tools"` // JSON list of tool schemas, or ""
 	ExampleID string        `parquet:"example_id"`
 }
 
-func writeVerl(path string, rows []schemas.SFTExample) error {
+// writeVerl writes rendered messages: pandas reads a Parquet struct with
+// every key any row has (arguments objects gain null keys; arguments strings
+// are printed twice-encoded by templates that `tojson` them), and verl
+// renders each message on its own, so a run of tool results would not be
+// merged as the whole conversation renders it. No tools column: the schemas
+// are in the system turn.
+func (e Exporter) writeVerl(path string, rows []schemas.SFTExample) error {
 	out := make([]verlRow, len(rows))
 	for i, r := range rows {
-		msgs := make([]verlMessage, len(r.Messages))
-		for j, m := range r.Messages {
-			vm := verlMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
-			for _, c := range m.ToolCalls {
-				vm.ToolCalls = append(vm.ToolCalls, verlToolCall{ID: c.ID, Type: "function", Function: verlFunction{Name: c.Name, Arguments: c.Arguments}})
-			}
-			msgs[j] = vm
+		msgs, _, err := e.locator().renderedMessages(r)
+		if err != nil {
+			return err
 		}
-		out[i] = verlRow{Messages: msgs, Tools: r.Tools, ExampleID: r.ExampleID}
+		vm := make([]verlMessage, len(msgs))
+		for j, m := range msgs {
+			vm[j] = verlMessage{Role: m.Role, Content: m.Content}
+		}
+		out[i] = verlRow{Messages: vm, ExampleID: r.ExampleID}
 	}
 	return writeParquet(path, out)
 }
 
-func writeJSONL(path string, rows []schemas.SFTExample, format string) error {
+// record turns an example into the JSON value of one line, and counts the
+// messages it left out after the last assistant turn.
+type record func(r schemas.SFTExample) (any, int, error)
+
+func (e Exporter) records(format string) (record, error) {
+	plain := func(f func(schemas.SFTExample) any) record {
+		return func(r schemas.SFTExample) (any, int, error) { return f(r), 0, nil }
+	}
+	switch format {
+	case "openai":
+		return plain(openAIRecord), nil
+	case "axolotl":
+		return plain(axolotlRecord), nil
+	case "llamafactory":
+		return plain(llamaFactoryRecord), nil
+	case "openrlhf":
+		return e.openRLHFRecord, nil
+	}
+	return nil, fmt.Errorf("unknown export %q", format)
+}
+
+func writeJSONL(path string, rows []schemas.SFTExample, rec record) (int, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	trimmed := 0
 	for _, r := range rows {
-		var rec any
-		switch format {
-		case "openai":
-			rec = openAIRecord(r)
-		case "openrlhf":
-			rec = openRLHFRecord(r)
-		case "axolotl":
-			rec = axolotlRecord(r)
-		case "llamafactory":
-			rec = llamaFactoryRecord(r)
-		default:
-			f.Close()
-			return fmt.Errorf("unknown export %q", format)
+		v, n, err := rec(r)
+		if err == nil {
+			err = enc.Encode(v)
 		}
-		if err := enc.Encode(rec); err != nil {
+		if err != nil {
 			f.Close()
-			return fmt.Errorf("example %s: %w", r.ExampleID, err)
+			return 0, fmt.Errorf("example %s: %w", r.ExampleID, err)
 		}
+		trimmed += n
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return err
+		return 0, err
 	}
-	return f.Close()
+	return trimmed, f.Close()
 }
 
 // toolsValue is the example's tool schemas as JSON (nil if none).
@@ -306,12 +319,33 @@ func openAIRecord(r schemas.SFTExample) any {
 	}{openAIMessages(r, true), toolsValue(r)}
 }
 
-func openRLHFRecord(r schemas.SFTExample) any {
+// openRLHFRecord is OpenRLHF's multi-turn SFT row: the conversation under
+// "input" as rendered messages (OpenRLHF passes no tools to the template,
+// and loads the file through Arrow), ending on the last assistant turn.
+func (e Exporter) openRLHFRecord(r schemas.SFTExample) (any, int, error) {
+	msgs, last, err := e.locator().renderedMessages(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := len(msgs)
+	for n > 0 && msgs[n-1].Role != "assistant" {
+		n--
+	}
+	if n == 0 {
+		return nil, 0, fmt.Errorf("no assistant turn")
+	}
+	type msg struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	input := make([]msg, n)
+	for i, m := range msgs[:n] {
+		input[i] = msg{m.Role, m.Content}
+	}
 	return struct {
-		Input     []oaMessage     `json:"input"`
-		Tools     json.RawMessage `json:"tools,omitempty"`
-		ExampleID string          `json:"example_id"`
-	}{openAIMessages(r, false), toolsValue(r), r.ExampleID}
+		Input     []msg  `json:"input"`
+		ExampleID string `json:"example_id"`
+	}{input, r.ExampleID}, len(r.Messages) - 1 - last[n-1], nil
 }
 
 // axolotl's chat_template datasets take a per-message training flag

@@ -98,12 +98,46 @@ type Format struct {
 	Doc     string // what it is, for --help and docs/formats.md
 	Example string // a copy-paste command
 	detect  func(p *Probe) bool
-	decode  func(r *Record, o Options) (Rows, error)
+	// shape says whether a whole-file report has this format's layout, for
+	// formats that are not auto-detected (others use detect).
+	shape  func(p *Probe) bool
+	decode func(r *Record, o Options) (Rows, error)
 }
 
 // Decode turns one record into rows. A record it cannot read is an error
-// saying why (the job quarantines it).
-func (f *Format) Decode(r *Record, o Options) (Rows, error) { return f.decode(r, o) }
+// saying why (the job quarantines it). A whole-file report of another
+// format's layout is refused, naming the file and what it looks like,
+// whether the format was detected or named with --format: read as this
+// format it would make up rows.
+func (f *Format) Decode(r *Record, o Options) (Rows, error) {
+	if f.Kind == Reports && f.Unit == UnitFile && r.Data != nil {
+		if err := f.checkShape(r); err != nil {
+			return Rows{}, err
+		}
+	}
+	return f.decode(r, o)
+}
+
+func (f *Format) checkShape(r *Record) error {
+	p := NewProbe(filepath.Base(r.File), r.Data)
+	check := f.shape
+	if check == nil {
+		check = f.detect
+	}
+	if check == nil || check(p) {
+		return nil
+	}
+	var like []string
+	for _, g := range All() {
+		if g != f && g.Kind == f.Kind && g.Detect(p) {
+			like = append(like, g.Name)
+		}
+	}
+	if len(like) > 0 {
+		return fmt.Errorf("%s is not a %s file: it has the layout of %s (--format %s)", r.File, f.Name, strings.Join(like, " or "), like[0])
+	}
+	return fmt.Errorf("%s is not a %s file (%s)", r.File, f.Name, f.Doc)
+}
 
 // Detect reports whether the probe looks like this format.
 func (f *Format) Detect(p *Probe) bool { return f.detect != nil && f.detect(p) }

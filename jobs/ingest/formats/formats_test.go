@@ -499,3 +499,60 @@ func TestHarnessNaming(t *testing.T) {
 		}
 	}
 }
+
+// TestSmithRunReport: SWE-smith's run-level report (swesmith/harness/eval.py
+// at cf2e649) is one evaluation per listed id, the run from its directory;
+// forced into a format of another layout it is refused, naming the file,
+// and no row is made up.
+func TestSmithRunReport(t *testing.T) {
+	data := []byte(`{
+    "resolved": 2,
+    "unresolved": 1,
+    "total": 4,
+    "ids_resolved": ["oauthlib__oauthlib.1fd52536.combine_file__09vlzwgc", "pandas-dev__pandas.95280573.pr_53652"],
+    "ids_unresolved": ["pygments__pygments.27649ebb.func_pm_ctrl_shuffle__rb5tefyy"]
+}`)
+	file := "/x/logs/run_evaluation/smith-eval-3/report.json"
+	f, err := Detect(Reports, NewProbe("report.json", data))
+	if err != nil || f.Name != "swe-smith-run-report" {
+		t.Fatalf("detect: %v %v", f, err)
+	}
+	rows, err := f.Decode(&Record{File: file, Data: data}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range rows.Evaluations {
+		if e.RunID != "smith-eval-3" || e.Source != "swe-smith-run-report" || e.Resolved == nil || *e.Resolved != (e.Status == "resolved") {
+			t.Fatalf("%+v", e)
+		}
+		got[e.InstanceID] = e.Status
+	}
+	if len(got) != 3 || got["pandas-dev__pandas.95280573.pr_53652"] != "resolved" || got["pygments__pygments.27649ebb.func_pm_ctrl_shuffle__rb5tefyy"] != "unresolved" {
+		t.Fatalf("evaluations: %v", got)
+	}
+	for _, name := range []string{"swe-rebench-v2-report", "swe-bench-report", "swe-smith-report", "swe-bench-run-report", "swe-smith-validation"} {
+		g, err := Lookup(Reports, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := g.Decode(&Record{File: file, Data: data}, Options{})
+		if err == nil || rows.Len() != 0 || !strings.Contains(err.Error(), file+" is not a "+name+" file: it has the layout of swe-smith-run-report") {
+			t.Errorf("--format %s on a SWE-smith run report: %d rows, %v", name, rows.Len(), err)
+		}
+	}
+	// The layouts the importers do take still decode when named.
+	flat := []byte(`{"resolved": true, "tests_status": {}}`)
+	if rows, err := mustLookup(t, "swe-rebench-v2-report").Decode(&Record{File: "/r/a__b-1/eval_report.json", Data: flat}, Options{}); err != nil || len(rows.Evaluations) != 1 {
+		t.Fatalf("flat SWE-rebench-V2 report: %v", err)
+	}
+}
+
+func mustLookup(t *testing.T, name string) *Format {
+	t.Helper()
+	f, err := Lookup(Reports, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -26,6 +26,7 @@ var fuzzSeeds = map[string][]string{
 	"swe-smith-report":      {`{"patch_is_None":false,"patch_exists":true,"patch_successfully_applied":false,"resolved":true,"tests_status":{}}`},
 	"swe-smith-validation":  {`{"FAIL_TO_PASS":["a"],"PASS_TO_PASS":[],"PASS_TO_FAIL":["b"]}`},
 	"swe-bench-run-report":  {`{"schema_version":2,"resolved_ids":["a"],"error_ids":["a","b"]}`},
+	"swe-smith-run-report":  {`{"resolved":1,"unresolved":1,"total":3,"ids_resolved":["a"],"ids_unresolved":["b","a"]}`},
 	"openhands-eval-log":    {"x - INFO - [a__b-1] report: {'resolved': True, 'tests_status': {'FAIL_TO_PASS': {'success': ['t\\'s'], 'failure': []}}}\n", "no report here \xff"},
 	"predictions":           {`{"a":{"model_patch":"","model_name_or_path":"m"}}`, `{"instance_id":"a","model_patch":"d"}`},
 	"openhands-completions": {`{"messages":[{"role":"user","content":"u"}],"response":{"choices":[{"message":{"role":"assistant","content":"a"}}]},"timestamp":1.5}`},
@@ -42,7 +43,7 @@ func formatFor(t testing.TB, name string) *Format {
 		kind, name = Rollouts, "r2e-gym"
 	case "swe-smith-traj":
 		kind, name = Rollouts, "swe-smith"
-	case "swe-bench-report", "swe-rebench-v2-report", "swe-smith-report", "swe-smith-validation", "swe-bench-run-report", "openhands-eval-log", "predictions":
+	case "swe-bench-report", "swe-rebench-v2-report", "swe-smith-report", "swe-smith-validation", "swe-bench-run-report", "swe-smith-run-report", "openhands-eval-log", "predictions":
 		kind = Reports
 	}
 	f, err := Lookup(kind, name)
@@ -121,6 +122,7 @@ func FuzzSWERebenchV2Report(f *testing.F)   { fuzzFormat(f, "swe-rebench-v2-repo
 func FuzzSWESmithReport(f *testing.F)       { fuzzFormat(f, "swe-smith-report") }
 func FuzzSWESmithValidation(f *testing.F)   { fuzzFormat(f, "swe-smith-validation") }
 func FuzzSWEBenchRunReport(f *testing.F)    { fuzzFormat(f, "swe-bench-run-report") }
+func FuzzSWESmithRunReport(f *testing.F)    { fuzzFormat(f, "swe-smith-run-report") }
 func FuzzOpenHandsEvalLog(f *testing.F)     { fuzzFormat(f, "openhands-eval-log") }
 func FuzzPredictions(f *testing.F)          { fuzzFormat(f, "predictions") }
 

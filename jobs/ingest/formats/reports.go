@@ -37,6 +37,23 @@ func reportFormats() []*Format {
 			Name: "swe-rebench-v2-report", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-rebench-V2 eval_report.json (read as a keyed or flat SWE-bench-style report). Not auto-detected: same layout as swe-bench-report",
 			Example: "swelake ingest reports --format swe-rebench-v2-report eval_report.json",
+			shape: func(p *Probe) bool {
+				o := p.obj
+				if o == nil {
+					return false
+				}
+				if o.has("resolved") || o.has("tests_status") { // flat: one instance
+					r := string(bytes.TrimSpace(o["resolved"]))
+					return o.has("tests_status") || r == "true" || r == "false"
+				}
+				for _, v := range o {
+					inner, err := parseObject(v)
+					if err != nil || !inner.has("resolved") && !inner.has("tests_status") {
+						return false
+					}
+				}
+				return len(o) > 0
+			},
 			decode: func(r *Record, o Options) (Rows, error) {
 				obj, err := parseObject(r.Data)
 				if err != nil {
@@ -57,6 +74,15 @@ func reportFormats() []*Format {
 				return o != nil && o.has("resolved") && (o.has("tests_status") || o.has("patch_is_None") || o.has("patch_exists"))
 			},
 			decode: decodeFlatReport("swe-smith-report"),
+		},
+		{
+			Name: "swe-smith-run-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-smith run-level report.json (logs/run_evaluation/<run_id>/report.json: resolved, unresolved, total, ids_resolved, ids_unresolved): one evaluation per listed id, the run from the directory; instances counted in total but in neither list had no report and are not named",
+			Example: "swelake ingest reports --format swe-smith-run-report logs/run_evaluation/run1/report.json",
+			detect: func(p *Probe) bool {
+				return p.obj != nil && p.obj.has("ids_resolved") && p.obj.has("ids_unresolved") && !p.obj.has("schema_version")
+			},
+			decode: decodeSmithRunReport,
 		},
 		{
 			Name: "swe-smith-validation", Kind: Reports, Unit: UnitFile,
@@ -399,6 +425,41 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 			}
 			raw, _ := json.Marshal(map[string]string{"instance_id": iid, "list": c.key})
 			finishEval(&e, "swe-bench-run-report", r, o, raw)
+			rows.Evaluations = append(rows.Evaluations, e)
+		}
+	}
+	return rows, nil
+}
+
+// decodeSmithRunReport reads SWE-smith's run-level report
+// (swesmith/harness/eval.py at cf2e649 writes it after a run): the ids its
+// per-instance reports call resolved and unresolved.
+func decodeSmithRunReport(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	var rows Rows
+	seen := map[string]bool{}
+	for _, c := range []struct {
+		key      string
+		resolved bool
+	}{{"ids_resolved", true}, {"ids_unresolved", false}} {
+		ids, err := obj.strList(c.key)
+		if err != nil {
+			return Rows{}, err
+		}
+		for _, iid := range ids {
+			if iid == "" || seen[iid] {
+				continue
+			}
+			seen[iid] = true
+			e := schemas.Evaluation{InstanceID: iid, Status: schemas.StatusUnresolved, Resolved: ptr(c.resolved)}
+			if c.resolved {
+				e.Status = schemas.StatusResolved
+			}
+			raw, _ := json.Marshal(map[string]string{"instance_id": iid, "list": c.key})
+			finishEval(&e, "swe-smith-run-report", r, o, raw)
 			rows.Evaluations = append(rows.Evaluations, e)
 		}
 	}

@@ -1,0 +1,136 @@
+// The trainers' loading code, ported to JavaScript, replayed on swelake's
+// exports by its tests (jobs/buildsft): what each trainer would feed the
+// model — the text, the token ids and the tokens it computes loss on.
+// Chat templates are rendered with @huggingface/jinja (transformers.js's
+// renderer, the JavaScript twin of transformers' apply_chat_template) and
+// tokenised with the model's tokenizer.json (@lenml/tokenizers).
+//
+//   node consumers.mjs <consumer> <tokenizer-dir> <exported file>
+//
+// prints one JSON line per row: {text, ids, trained} (trained: indices of
+// the tokens whose prediction carries loss), or {error}.
+//
+// Consumers, and the source each is ported from:
+//   openrlhf  OpenRLHF/OpenRLHF@3c3be623 openrlhf/datasets/sft_dataset.py
+//             (SFTDataset with --data.multiturn --data.apply_chat_template:
+//             process_data, __getitem__, get_loss_mask; no tools are passed
+//             to the template). RUCAIBox/SWE-Master@bc8904f's fork
+//             (OpenRLHF_SFT/scripts_swe_master/sft_dataset.py) is the same.
+//   verl      volcengine/verl@b178a3cd5 verl/utils/dataset/
+//             multiturn_sft_dataset.py (MultiTurnSFTDataset.__getitem__ and
+//             _process_single_message: each message rendered on its own,
+//             tools with the first, the default system prompt cut from the
+//             others as verl/utils/chat_template.py
+//             extract_system_prompt_and_generation measures it; loss on
+//             assistant messages after the generation prompt).
+import fs from "node:fs";
+import { TokenizerLoader } from "@lenml/tokenizers";
+import { Template } from "@huggingface/jinja";
+import { parquetReadObjects } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
+
+const [consumer, dir, file] = process.argv.slice(2);
+const tokenizerJSON = JSON.parse(fs.readFileSync(`${dir}/tokenizer.json`, "utf8"));
+const tokenizerConfig = JSON.parse(fs.readFileSync(`${dir}/tokenizer_config.json`, "utf8"));
+const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON, tokenizerConfig });
+const template = new Template(tokenizerConfig.chat_template);
+const special = (k) => {
+  const v = tokenizerConfig[k];
+  return v && typeof v === "object" ? v.content : v ?? "";
+};
+// apply_chat_template(messages, tools, add_generation_prompt, tokenize=False)
+const render = (messages, { tools = null, addGenerationPrompt = false } = {}) =>
+  template.render({
+    messages,
+    tools,
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: special("bos_token"),
+    eos_token: special("eos_token"),
+    pad_token: special("pad_token"),
+    unk_token: special("unk_token"),
+  });
+// tokenizer(text, add_special_tokens=False) — also what apply_chat_template
+// with tokenize=True does with the rendered text.
+const encode = (text) => tok.encode(text, { add_special_tokens: false });
+const tokenID = (t) => encode(t)[0];
+
+function openrlhf(row) {
+  const msgs = row.input;
+  const ranges = [];
+  msgs.forEach((m, idx) => {
+    if (m.role !== "assistant") return;
+    const prompt = render(msgs.slice(0, idx), { addGenerationPrompt: true });
+    const response = render(msgs.slice(0, idx + 1)).slice(prompt.length);
+    const start = encode(prompt).length;
+    ranges.push([start, start + encode(response).length - 1]);
+  });
+  const prompt = render(msgs.slice(0, -1), { addGenerationPrompt: true });
+  const response = render(msgs).slice(prompt.length);
+  if (!prompt || !response) return { error: "filtered: empty prompt or response" };
+  // __getitem__
+  const eos = special("eos_token");
+  let text = (prompt + response).replace(/\n+$/, "");
+  if (!text.endsWith(eos)) text += " " + eos;
+  const ids = encode(text);
+  ids[ids.length - 1] = tokenID(eos);
+  // get_loss_mask: loss_mask[start - 1 : end] = 1; loss_mask[i] trains the
+  // prediction of token i + 1.
+  const lossMask = new Array(ids.length).fill(0);
+  for (const [s, e] of ranges) for (let i = Math.max(s - 1, 0); i < Math.min(e, ids.length); i++) lossMask[i] = 1;
+  const trained = [];
+  lossMask.forEach((v, i) => v && i + 1 < ids.length && trained.push(i + 1));
+  return { text, ids, trained };
+}
+
+function verlSystemAndGeneration() {
+  const t1 = encode(render([{ role: "user", content: "" }]));
+  const t2 = encode(render([{ role: "user", content: "" }, { role: "user", content: "" }]));
+  const system = t1.slice(0, t1.length - (t2.length - t1.length));
+  const t3 = encode(render([{ role: "user", content: "" }], { addGenerationPrompt: true }));
+  return { system, generation: t3.slice(t1.length) };
+}
+
+function verl(row, sg) {
+  const ids = [];
+  const loss = [];
+  let text = "";
+  row.messages.forEach((message, index) => {
+    const rendered = render([message], { tools: index === 0 ? row.tools ?? null : null });
+    let mids = encode(rendered);
+    let mtext = rendered;
+    if (index !== 0 && message.role !== "system") {
+      mids = mids.slice(sg.system.length);
+      mtext = tok.decode(encode(rendered).slice(0, sg.system.length), { skip_special_tokens: false });
+      mtext = rendered.slice(mtext.length);
+    }
+    const mloss = mids.map((_, i) => (message.role === "assistant" && i >= sg.generation.length ? 1 : 0));
+    ids.push(...mids);
+    loss.push(...mloss);
+    text += mtext;
+  });
+  // loss_mask[i] = 1 trains token i (verl shifts labels itself).
+  const trained = [];
+  loss.forEach((v, i) => v && trained.push(i));
+  return { text, ids, trained };
+}
+
+let rows;
+if (file.endsWith(".parquet")) {
+  const buf = fs.readFileSync(file);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  rows = await parquetReadObjects({ file: ab, compressors });
+} else {
+  rows = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+const sg = consumer === "verl" ? verlSystemAndGeneration() : null;
+for (const row of rows) {
+  let out;
+  try {
+    if (consumer === "openrlhf") out = openrlhf(row);
+    else if (consumer === "verl") out = verl(row, sg);
+    else throw new Error(`unknown consumer ${consumer}`);
+  } catch (e) {
+    out = { error: String(e && e.message ? e.message : e) };
+  }
+  process.stdout.write(JSON.stringify(out) + "\n");
+}

@@ -1,0 +1,246 @@
+package buildsft
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/internal/realsamples"
+	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/jobs/ingest/formats"
+	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokenizer"
+)
+
+// realRollouts decodes every trajectory and SFT row of ../shared/realdata
+// (trajectories/ and sft/: nine conversations from SWE-agent,
+// mini-swe-agent, R2E-Gym, SWE-smith and SWE-Master) with the importers.
+func realRollouts(t *testing.T) []schemas.Rollout {
+	t.Helper()
+	root := realsamples.Dir(t)
+	var out []schemas.Rollout
+	for _, dir := range []string{"trajectories", "sft"} {
+		files, _ := filepath.Glob(filepath.Join(root, dir, "*"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records := [][]byte{data}
+			if strings.HasSuffix(f, ".jsonl") {
+				records = nil
+				sc := bufio.NewScanner(bytes.NewReader(data))
+				sc.Buffer(nil, 1<<30)
+				for sc.Scan() {
+					records = append(records, bytes.Clone(sc.Bytes()))
+				}
+			}
+			format, err := formats.Detect(formats.Rollouts, formats.NewProbe(filepath.Base(f), records[0]))
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			for i, rec := range records {
+				rows, err := format.Decode(&formats.Record{File: f, Line: int64(i + 1), Data: rec}, formats.Options{})
+				if err != nil {
+					t.Fatalf("%s:%d: %v", f, i+1, err)
+				}
+				out = append(out, rows.Rollouts...)
+			}
+		}
+	}
+	return out
+}
+
+// replay is what a consumer's loading code makes of one exported row.
+type replay struct {
+	Text    string  `json:"text"`
+	IDs     []int32 `json:"ids"`
+	Trained []int   `json:"trained"`
+	Error   string  `json:"error"`
+}
+
+func runConsumer(t *testing.T, consumer, file string) []replay {
+	t.Helper()
+	lines, err := tokref.Script(context.Background(), "consumers.mjs", []string{consumer, tokref.DefaultTokenizerDir(), file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]replay, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal(l, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+		if out[i].Error != "" {
+			t.Fatalf("%s on %s row %d: %s", consumer, file, i+1, out[i].Error)
+		}
+	}
+	return out
+}
+
+func trainedOf(mask []int32) []int {
+	var out []int
+	for i, m := range mask {
+		if m == 1 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// TestConsumersTrainAsRendered: each trainer's own loading code (ported to
+// JavaScript in deps/npm/consumers.mjs, the source file and commit named
+// there) replayed on the exported files gives exactly swelake's text, ids
+// and trained tokens — on the nine real conversations and on tool-calling
+// ones (tool schemas, parallel calls, consecutive tool results, a trailing
+// tool turn).
+func TestConsumersTrainAsRendered(t *testing.T) {
+	ctx := context.Background()
+	l := fixture(t)
+	rows := realRollouts(t)
+	// A conversation that ends on a tool result, as a step-limited run does.
+	tail := rows[0]
+	tail.RolloutID, tail.ContentHash = "tail-on-tool", ""
+	tail.Messages = append(slices.Clone(tail.Messages), schemas.Message{Role: "tool", Content: "output never answered", ToolCallID: "x"})
+	rows = append(rows, tail)
+	laketest.Append(t, l, schemas.Rollouts, rows)
+	cfg := config(t)
+	cfg.Export.Exports = []string{"openrlhf", "verl"}
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]schemas.SFTExample{}
+	for _, e := range exampleRows(t, l, sum) {
+		byID[e.ExampleID] = e
+	}
+	if len(byID) < 11 {
+		t.Fatalf("examples: %d (%v)", len(byID), sum.Dropped)
+	}
+	dir := filepath.Join(cfg.Export.OutDir, sum.SetID)
+	lc := testLocator(t)
+
+	// OpenRLHF: trains on its own render of prompt + response less the final
+	// newline; the conversation ends at the last assistant turn.
+	recs := readJSONL(t, filepath.Join(dir, "openrlhf", "train.jsonl"))
+	got := runConsumer(t, "openrlhf", filepath.Join(dir, "openrlhf", "train.jsonl"))
+	tokens, straddled := 0, 0
+	for i, rec := range recs {
+		ex := byID[rec["example_id"].(string)]
+		loc, err := lc.locate(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := loc.Last().End - 1 // OpenRLHF strips the last newline
+		if got[i].Text != ex.Text[:loc.Last().ByteEnd-1] || !slices.Equal(got[i].IDs, ex.InputIDs[:end]) {
+			t.Fatalf("openrlhf %s: the trainer's text/ids differ from swelake's (%d vs %d tokens)", ex.ExampleID, len(got[i].IDs), end)
+		}
+		// Where a turn begins with a newline, OpenRLHF's spans are one token
+		// late (shiftedByStraddle): those tokens, and only those, differ.
+		want := trainedOf(ex.LossMask[:end])
+		extra := shiftedByStraddle(t, lc, ex)
+		if !slices.Equal(got[i].Trained, slices.Sorted(slices.Values(append(slices.Clone(want), extra...)))) {
+			var diff []string
+			for _, k := range got[i].Trained {
+				if !slices.Contains(want, k) {
+					diff = append(diff, fmt.Sprintf("+%d %q|%q", k, lc.enc.AppendBytes(nil, ex.InputIDs[max(k-3, 0):k]), lc.enc.AppendBytes(nil, ex.InputIDs[k:k+1])))
+				}
+			}
+			for _, k := range want {
+				if !slices.Contains(got[i].Trained, k) {
+					diff = append(diff, fmt.Sprintf("-%d", k))
+				}
+			}
+			t.Fatalf("openrlhf %s: loss on %d tokens, swelake's mask %d (+%d straddling): %v", ex.ExampleID, len(got[i].Trained), len(want), len(extra), diff)
+		}
+		tokens += len(got[i].IDs)
+		straddled += len(extra)
+	}
+	if len(recs) != len(byID) {
+		t.Fatalf("openrlhf rows: %d of %d", len(recs), len(byID))
+	}
+	t.Logf("openrlhf: %d rows, %d tokens, equal to swelake's ids and mask but for %d straddling tokens (summary: %d)", len(recs), tokens, straddled, sum.Straddling)
+
+	// verl: every message rendered on its own and the ids concatenated.
+	vrows := runConsumer(t, "verl", filepath.Join(dir, "verl", "train.parquet"))
+	ids := exportedIDs(t, filepath.Join(dir, "verl", "train.parquet"))
+	tokens = 0
+	for i, id := range ids {
+		ex := byID[id]
+		if vrows[i].Text != ex.Text || !slices.Equal(vrows[i].IDs, ex.InputIDs) || !slices.Equal(vrows[i].Trained, trainedOf(ex.LossMask)) {
+			t.Fatalf("verl %s: text equal %v, %d vs %d tokens, %d vs %d trained", id, vrows[i].Text == ex.Text, len(vrows[i].IDs), len(ex.InputIDs), len(vrows[i].Trained), len(trainedOf(ex.LossMask)))
+		}
+		tokens += len(vrows[i].IDs)
+	}
+	t.Logf("verl: %d rows, %d tokens, equal to swelake's", len(ids), tokens)
+}
+
+// shiftedByStraddle returns the tokens OpenRLHF's span arithmetic adds
+// after a trained turn whose start a token straddles: it counts the prompt's
+// tokens on their own (one more than in the whole text, where the header's
+// newline merged with the turn's leading newline), so its span starts and
+// ends one token late: the straddling token stays untrained, as in
+// swelake's mask, and the next turn's first token is trained.
+func shiftedByStraddle(t *testing.T, lc locator, ex schemas.SFTExample) []int {
+	t.Helper()
+	loc, err := lc.locate(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := make([]int, len(ex.InputIDs))
+	var buf []byte
+	off := 0
+	for i := range ex.InputIDs {
+		buf = lc.enc.AppendBytes(buf[:0], ex.InputIDs[i:i+1])
+		off += len(buf)
+		ends[i] = off
+	}
+	var out []int
+	for _, tu := range loc.Turns {
+		if tu.Trained && tu.Start > 0 && ends[tu.Start-1] > tu.ByteStart && tu.End < len(ex.InputIDs)-1 {
+			out = append(out, tu.End)
+		}
+	}
+	return out
+}
+
+func exportedIDs(t *testing.T, file string) []string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parquet.Read[verlRow](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ExampleID
+	}
+	return ids
+}
+
+func testLocator(t *testing.T) locator {
+	t.Helper()
+	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return locator{enc: tok, tmpl: tmpl, cfg: tok.Config()}
+}
