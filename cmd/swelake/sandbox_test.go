@@ -13,23 +13,11 @@ import (
 // TestSandboxRun: swelake sandbox run exits with the command's status (124
 // on timeout) and, with --task, runs in the task's repository at its base
 // commit.
-func TestSandboxRun(t *testing.T) {
-	if _, err := osexec.LookPath("bwrap"); err != nil {
-		t.Fatal("bwrap not found: install the Debian package bubblewrap")
-	}
-	dir := t.TempDir()
-	c := &cli{t: t, dir: dir, env: map[string]string{}}
-	if out := c.ok("sandbox", "run", "--", "sh", "-c", "echo in-sandbox; pwd"); out != "in-sandbox\n/workspace\n" {
-		t.Fatalf("output %q", out)
-	}
-	if _, _, code := c.run("sandbox", "run", "--", "sh", "-c", "exit 7"); code != 7 {
-		t.Fatalf("exit %d, want 7", code)
-	}
-	if _, errs, code := c.run("sandbox", "run", "--timeout", "200ms", "--", "sleep", "5"); code != 124 || !strings.Contains(errs, "timed out") {
-		t.Fatalf("timeout: exit %d %q", code, errs)
-	}
-
-	// A task whose repository lives in repos/acme/calc, at its first commit.
+// calcTask makes a task whose repository lives in dir/repos/acme/calc at
+// its first commit (add() subtracts; the test patch adds test_calc.py),
+// ingests it into dir's default lake and returns its id.
+func calcTask(t *testing.T, c *cli, dir string) string {
+	t.Helper()
 	repo := filepath.Join(dir, "repos", "acme", "calc")
 	os.MkdirAll(repo, 0o755)
 	git := exectest.Git(t, repo)
@@ -48,7 +36,26 @@ func TestSandboxRun(t *testing.T) {
 	c.ok("lake", "init")
 	c.ok("ingest", "tasks", "--format", "auto", tasks)
 	id := strings.TrimSpace(c.ok("sql", "--csv", "SELECT task_id FROM tasks"))
-	id = strings.TrimSpace(strings.TrimPrefix(id, "task_id"))
+	return strings.TrimSpace(strings.TrimPrefix(id, "task_id"))
+}
+
+func TestSandboxRun(t *testing.T) {
+	if _, err := osexec.LookPath("bwrap"); err != nil {
+		t.Fatal("bwrap not found: install the Debian package bubblewrap")
+	}
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{}}
+	if out := c.ok("sandbox", "run", "--", "sh", "-c", "echo in-sandbox; pwd"); out != "in-sandbox\n/workspace\n" {
+		t.Fatalf("output %q", out)
+	}
+	if _, _, code := c.run("sandbox", "run", "--", "sh", "-c", "exit 7"); code != 7 {
+		t.Fatalf("exit %d, want 7", code)
+	}
+	if _, errs, code := c.run("sandbox", "run", "--timeout", "200ms", "--", "sleep", "5"); code != 124 || !strings.Contains(errs, "timed out") {
+		t.Fatalf("timeout: exit %d %q", code, errs)
+	}
+
+	id := calcTask(t, c, dir)
 	out := c.ok("sandbox", "run", "--task", id, "--", "python3", "-c", "import calc; print(calc.add(2, 2))")
 	if out != "0\n" {
 		t.Fatalf("task workspace at the base commit: %q", out)

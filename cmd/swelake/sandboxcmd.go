@@ -11,8 +11,6 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/taskenv"
-	"github.com/swelake/swelake/lake"
-	"github.com/swelake/swelake/schemas"
 )
 
 func newSandboxCmd(a *app) *cobra.Command {
@@ -182,32 +180,14 @@ how to debug a task's environment.`,
 
 // taskWorkspace finds the task in the lake and its repository on disk.
 func (a *app) taskWorkspace(cmd *cobra.Command, id string) (exec.Workspace, taskenv.Env, []byte, error) {
-	ctx := cmd.Context()
-	l, _, err := a.openLake(ctx, false)
+	task, err := a.findTask(cmd, id)
 	if err != nil {
 		return exec.Workspace{}, taskenv.Env{}, nil, err
 	}
-	t, err := l.Table(schemas.Tasks.Name)
+	specs, err := taskenv.Load(a.cfg.Sandbox.Specs)
 	if err != nil {
 		return exec.Workspace{}, taskenv.Env{}, nil, err
 	}
-	snap, err := t.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return exec.Workspace{}, taskenv.Env{}, nil, err
-	}
-	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
-		if err != nil {
-			return exec.Workspace{}, taskenv.Env{}, nil, err
-		}
-		if task.TaskID != id {
-			continue
-		}
-		specs, err := taskenv.Load(a.cfg.Sandbox.Specs)
-		if err != nil {
-			return exec.Workspace{}, taskenv.Env{}, nil, err
-		}
-		ws, err := taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, &task)
-		return ws, taskexec.TestEnv(specs, &task), []byte(task.TestPatch), err
-	}
-	return exec.Workspace{}, taskenv.Env{}, nil, usageError{errors.New("task " + id + ": not in " + snap.Ref().String())}
+	ws, err := taskexec.TaskWorkspace(a.cfg.Sandbox.ReposDir, task)
+	return ws, taskexec.TestEnv(specs, task), []byte(task.TestPatch), err
 }

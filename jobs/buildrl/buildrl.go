@@ -8,18 +8,12 @@ package buildrl
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/swelake/swelake/jobs/tables"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/swelake/swelake/jobs/curate"
 	"github.com/swelake/swelake/jobs/stage"
@@ -61,6 +55,10 @@ type Config struct {
 	// VerlOut is a file to write the verl RL Parquet of the batch's tasks
 	// to ("": none); not part of the batch's identity.
 	VerlOut string `json:"verl_out,omitempty" mapstructure:"verl_out"`
+	// VerlLayout is the layout of that file: "swelake" (default: the prompt
+	// the rollouts started from, the task and the batch's samples) or
+	// "swe-master" (SWE-Master's rLLM rows: extra_info is the task row).
+	VerlLayout string `json:"verl_layout,omitempty" mapstructure:"verl_layout"`
 }
 
 // Summary is what the job did.
@@ -76,6 +74,9 @@ type Summary struct {
 	Version       int64          `json:"version"`
 	VerlFile      string         `json:"verl_file,omitempty"`
 	VerlTasks     int            `json:"verl_tasks,omitempty"`
+	// VerlUnknownTasks are tasks of the batch that are not in the tasks
+	// table: their rows carry the task id and the prompt only.
+	VerlUnknownTasks int `json:"verl_unknown_tasks,omitempty"`
 	// TokenCache: rendered chats whose ids came from the token cache (hits)
 	// or were tokenised by this run (misses); nil without a tokenizer.
 	TokenCache *tokcache.Stats `json:"token_cache,omitempty"`
@@ -92,7 +93,9 @@ loss mask and stay out of the baseline; optional DAPO overlong penalty),
 computes advantages (rloo: A_i = R_i − mean of the others; grpo; grpo_no_std),
 drops groups whose advantages are all zero, and writes rl_samples with the
 constant length normaliser l_max. --verl-out writes the batch's tasks as a
-verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
+verl RL Parquet (data_source, prompt, ability, reward_model, extra_info;
+--verl-layout swe-master for SWE-Master's rLLM rows) that
+examples/verl/swelake_reward.py grades through swelake grade.`,
 		Example: `  swelake run build-rl --iteration 1 --k 4
   swelake run build-rl --set build_rl.bands='["rl"]' --verl-out rl/iter-2.parquet --json`,
 		Inputs:  []string{schemas.Rollouts.Name, schemas.TaskStats.Name},
@@ -103,6 +106,7 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 			{Name: "iteration", Key: "iteration", Usage: "RL iteration number recorded with the batch"},
 			{Name: "k", Key: "k", Usage: "rollouts per group (0: all of a task's)"},
 			{Name: "verl-out", Key: "verl_out", Usage: "write the batch's tasks as a verl RL Parquet file here"},
+			{Name: "verl-layout", Key: "verl_layout", Usage: "layout of --verl-out: swelake (prompt, task, samples) or swe-master (extra_info = the task row)"},
 		},
 	},
 	Defaults: func() Config {
@@ -120,6 +124,10 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 		if cfg.K < 0 {
 			return fmt.Errorf("k %d: the group size must be ≥ 0", cfg.K)
 		}
+		cfg.VerlLayout = cmp.Or(cfg.VerlLayout, LayoutSwelake)
+		if cfg.VerlLayout != LayoutSwelake && cfg.VerlLayout != LayoutSWEMaster {
+			return fmt.Errorf("verl_layout %q: %s or %s", cfg.VerlLayout, LayoutSwelake, LayoutSWEMaster)
+		}
 		return nil
 	},
 	Plan:  plan,
@@ -130,16 +138,16 @@ verl RL Parquet (data_source, prompt, ability, reward_model, extra_info).`,
 
 // state is what plan hands to run and writeVerl.
 type state struct {
-	snap    *lake.Snapshot
-	stats   map[[2]string]schemas.TaskStat
-	tok     *tokenizer.Tokenizer
-	tmpl    *chattemplate.Template
-	verlOut string
-	taskIDs map[string]bool // the batch's tasks (nil when it was complete already)
+	snap       *lake.Snapshot
+	stats      map[[2]string]schemas.TaskStat
+	tok        *tokenizer.Tokenizer
+	tmpl       *chattemplate.Template
+	verlOut    string
+	verlLayout string
 }
 
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
-	st := &state{verlOut: cfg.VerlOut}
+	st := &state{verlOut: cfg.VerlOut, verlLayout: cfg.VerlLayout}
 	var err error
 	if st.snap, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Rollouts.Name); err != nil {
 		return stage.Plan{}, fmt.Errorf("build-rl: %w", err)
@@ -161,7 +169,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if statsRef != "" {
 		p.Identity = append(p.Identity, statsRef)
 	}
-	cfg.TokenizerDir, cfg.VerlOut = "", ""
+	cfg.TokenizerDir, cfg.VerlOut, cfg.VerlLayout = "", "", ""
 	return p, nil
 }
 
@@ -180,16 +188,12 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		defer cache.Close() // on error paths; sealed by Finish below
 	}
 	var out []schemas.RLSample
-	st.taskIDs = map[string]bool{}
 	for _, key := range keys {
 		samples, err := groupBatch(groups[key], key, r.ID, cfg, st, cache, &sum)
 		if err != nil {
 			return sum, err
 		}
-		if samples != nil {
-			st.taskIDs[samples[0].TaskID] = true
-			out = append(out, samples...)
-		}
+		out = append(out, samples...)
 	}
 	if cache != nil {
 		stats := cache.Finish(r.Env.Logger)
@@ -268,37 +272,6 @@ func groupBatch(g []schemas.Rollout, key, batchID string, cfg Config, st *state,
 	sum.Groups++
 	sum.Samples += len(samples)
 	return samples, nil
-}
-
-// writeVerl writes the batch's tasks as a verl RL Parquet, when asked.
-func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
-	st := r.Plan.State.(*state)
-	sum.Version = sum.Outputs[schemas.RLSamples.Name]
-	if st.verlOut == "" {
-		return nil
-	}
-	if st.taskIDs == nil { // complete already: the batch's tasks from its rows
-		t, err := r.Env.Lake.Table(schemas.RLSamples.Name)
-		if err != nil {
-			return err
-		}
-		s, err := t.Snapshot(ctx, sum.Version)
-		if err != nil {
-			return err
-		}
-		st.taskIDs = map[string]bool{}
-		for row, err := range lake.ReadRows[schemas.RLSample](ctx, r.Env.Lake, s) {
-			if err != nil {
-				return err
-			}
-			if row.BatchID == sum.BatchID {
-				st.taskIDs[row.TaskID] = true
-			}
-		}
-	}
-	n, err := writeVerlRL(ctx, r.Env, st.verlOut, st.taskIDs)
-	sum.VerlFile, sum.VerlTasks = st.verlOut, n
-	return err
 }
 
 func print(w io.Writer, sum *Summary) error {
@@ -386,92 +359,4 @@ func readStats(ctx context.Context, l *lake.Lake, cfg Config, cacheDir string) (
 		}
 	}
 	return out, s.Ref().String(), nil
-}
-
-// verlMessage, verlReward and verlRow are verl's RL data layout
-// (data_source, prompt, ability, reward_model, extra_info).
-type verlMessage struct {
-	Role    string `parquet:"role"`
-	Content string `parquet:"content"`
-}
-
-type verlReward struct {
-	Style       string `parquet:"style"`
-	GroundTruth string `parquet:"ground_truth"` // JSON: FAIL_TO_PASS, PASS_TO_PASS, gold patch
-}
-
-type verlExtra struct {
-	Index            int64    `parquet:"index"`
-	TaskID           string   `parquet:"task_id"`
-	InstanceID       string   `parquet:"instance_id"`
-	Repo             string   `parquet:"repo"`
-	BaseCommit       string   `parquet:"base_commit"`
-	ProblemStatement string   `parquet:"problem_statement"`
-	Image            string   `parquet:"image"`
-	TestCmd          string   `parquet:"test_cmd"`
-	FailToPass       []string `parquet:"FAIL_TO_PASS,list"`
-	PassToPass       []string `parquet:"PASS_TO_PASS,list"`
-	Task             string   `parquet:"task"` // the task row, JSON
-}
-
-type verlRow struct {
-	DataSource  string        `parquet:"data_source"`
-	Prompt      []verlMessage `parquet:"prompt,list"`
-	Ability     string        `parquet:"ability"`
-	RewardModel verlReward    `parquet:"reward_model"`
-	ExtraInfo   verlExtra     `parquet:"extra_info"`
-}
-
-func writeVerlRL(ctx context.Context, env *stage.Env, path string, taskIDs map[string]bool) (int, error) {
-	l := env.Lake
-	t, err := l.Table(schemas.Tasks.Name)
-	if err != nil {
-		return 0, err
-	}
-	s, err := t.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return 0, err
-	}
-	var rows []verlRow
-	for task, err := range lake.ReadRows[schemas.Task](ctx, l, s) {
-		if err != nil {
-			return 0, err
-		}
-		if !taskIDs[task.TaskID] {
-			continue
-		}
-		task.Raw = nil
-		gt, _ := json.Marshal(map[string]any{"FAIL_TO_PASS": task.FailToPass, "PASS_TO_PASS": task.PassToPass, "gold_patch": task.GoldPatch})
-		tj, _ := json.Marshal(task)
-		rows = append(rows, verlRow{
-			DataSource:  task.Source,
-			Prompt:      []verlMessage{{Role: "user", Content: task.ProblemStatement}},
-			Ability:     "swe",
-			RewardModel: verlReward{Style: "rule", GroundTruth: string(gt)},
-			ExtraInfo: verlExtra{TaskID: task.TaskID, InstanceID: task.InstanceID, Repo: task.Repo, BaseCommit: task.BaseCommit,
-				ProblemStatement: task.ProblemStatement, Image: task.Image, TestCmd: task.TestCmd, FailToPass: task.FailToPass,
-				PassToPass: task.PassToPass, Task: string(tj)},
-		})
-	}
-	slices.SortFunc(rows, func(a, b verlRow) int { return cmp.Compare(a.ExtraInfo.TaskID, b.ExtraInfo.TaskID) })
-	for i := range rows {
-		rows[i].ExtraInfo.Index = int64(i)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return 0, err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, fmt.Errorf("build-rl: verl output: %w", err)
-	}
-	w := parquet.NewGenericWriter[verlRow](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
-	if _, err := w.Write(rows); err != nil {
-		f.Close()
-		return 0, fmt.Errorf("build-rl: verl output: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	return len(rows), f.Close()
 }

@@ -252,6 +252,10 @@ func decodeVerlTask(r *Record, o Options) (Rows, error) {
 	}
 	source := strings.ToLower(obj.str("data_source"))
 	source = strings.NewReplacer("/", "-", "_", "-", " ", "-").Replace(source)
+	// swelake's own files name the task: its namespace comes back with it.
+	if id, iid := inner.str("task_id"), inner.str("instance_id"); iid != "" && strings.HasSuffix(id, "/"+iid) {
+		source = strings.TrimSuffix(id, "/"+iid)
+	}
 	if source == "" {
 		source = "verl"
 	}
