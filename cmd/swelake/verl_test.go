@@ -17,7 +17,7 @@ func verlTasks(t *testing.T, dir string) string {
 	for i, id := range []string{"a", "b", "c"} {
 		row, _ := json.Marshal(map[string]any{"instance_id": id, "repo": "acme/calc", "base_commit": fmt.Sprintf("%040d", i),
 			"problem_statement": "Fix issue " + id + " in the repository.", "hints_text": "look at calc.py",
-			"patch": "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-a - b\n+a + b\n",
+			"patch":      "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-a - b\n+a + b\n",
 			"test_patch": "diff --git a/test_calc.py b/test_calc.py\n", "FAIL_TO_PASS": []string{"test_calc.py::test_" + id},
 			"PASS_TO_PASS": []string{"test_calc.py::test_ok", "test_calc.py::test_" + id + "[x]"}, "version": "1.0",
 			"created_at": "2024-01-0" + fmt.Sprint(i+1) + "T10:00:00Z", "docker_image": "xingyaoww/sweb.eval.x86_64.acme_s_calc-" + id})
