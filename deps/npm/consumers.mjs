@@ -23,6 +23,14 @@
 //             others as verl/utils/chat_template.py
 //             extract_system_prompt_and_generation measures it; loss on
 //             assistant messages after the generation prompt).
+//   llamafactory  hiyouga/LLaMA-Factory@ff6d4d12e src/llamafactory/data/
+//             converter.py SharegptDatasetConverter (role tags, odd/even
+//             alignment, even count: a broken row is an error here, where
+//             LLaMA-Factory skips it with a warning), and the "qwen"
+//             template of data/template.py with formatter.py
+//             FunctionFormatter and tool_utils.py QwenToolUtils: each
+//             message formatted and tokenised on its own, loss on the
+//             gpt/function_call turns (supervised, train_on_prompt off).
 import fs from "node:fs";
 import { TokenizerLoader } from "@lenml/tokenizers";
 import { Template } from "@huggingface/jinja";
@@ -114,6 +122,65 @@ function verl(row, sg) {
   return { text, ids, trained };
 }
 
+// Python's json.dumps(v, ensure_ascii=False): ", " and ": " separators.
+function pyDumps(v) {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "[" + v.map(pyDumps).join(", ") + "]";
+  if (typeof v === "object") return "{" + Object.entries(v).map(([k, x]) => JSON.stringify(k) + ": " + pyDumps(x)).join(", ") + "}";
+  return JSON.stringify(v);
+}
+
+const QWEN_TOOL_PROMPT = (toolText) =>
+  "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
+  "You are provided with function signatures within <tools></tools> XML tags:\n<tools>" + toolText +
+  "\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
+  '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>';
+
+function llamafactory(row) {
+  // SharegptDatasetConverter with columns messages=conversations,
+  // system=system, tools=tools and the default tags.
+  const odd = ["human", "observation"], even = ["gpt", "function_call"];
+  const messages = row.conversations;
+  const system = row.system ?? "";
+  messages.forEach((m, i) => {
+    if (!(i % 2 === 0 ? odd : even).includes(m.from)) throw new Error(`Invalid role tag at turn ${i}: ${m.from}`);
+  });
+  if (messages.length % 2 !== 0) throw new Error("Invalid message count");
+  const tools = row.tools ?? "";
+  // Template._encode for "qwen"
+  const sys = system || "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+  const ids = [], trained = [];
+  let text = "";
+  messages.forEach((m, i) => {
+    let s = "";
+    if (i === 0 && (sys || tools)) {
+      let toolText = "";
+      if (tools) {
+        for (const t of JSON.parse(tools)) toolText += "\n" + pyDumps(t.type === "function" ? t : { type: "function", function: t });
+        toolText = QWEN_TOOL_PROMPT(toolText);
+      }
+      s += "<|im_start|>system\n" + sys + toolText + "<|im_end|>\n";
+    }
+    if (m.from === "human") s += "<|im_start|>user\n" + m.value + "<|im_end|>\n<|im_start|>assistant\n";
+    else if (m.from === "observation") s += "<|im_start|>user\n<tool_response>\n" + m.value + "\n</tool_response><|im_end|>\n<|im_start|>assistant\n";
+    else if (m.from === "gpt") s += m.value + "<|im_end|>\n";
+    else {
+      // FunctionFormatter.apply with tool_call_words ("<tool_call>", "</tool_call>")
+      const match = /<tool_call>([\s\S]*?)<\/tool_call>/.exec(m.value);
+      const thought = match ? m.value.replace(match[0], "") : "";
+      let calls = JSON.parse(match ? match[1] : m.value);
+      if (!Array.isArray(calls)) calls = [calls];
+      const fn = calls.map((c) => "<tool_call>\n" + pyDumps({ name: c.name, arguments: c.arguments }) + "\n</tool_call>").join("\n");
+      s += thought + fn + "<|im_end|>\n";
+    }
+    const mids = encode(s);
+    if (i % 2 === 1) for (let k = 0; k < mids.length; k++) trained.push(ids.length + k);
+    ids.push(...mids);
+    text += s;
+  });
+  return { text, ids, trained };
+}
+
 let rows;
 if (file.endsWith(".parquet")) {
   const buf = fs.readFileSync(file);
@@ -128,6 +195,7 @@ for (const row of rows) {
   try {
     if (consumer === "openrlhf") out = openrlhf(row);
     else if (consumer === "verl") out = verl(row, sg);
+    else if (consumer === "llamafactory") out = llamafactory(row);
     else throw new Error(`unknown consumer ${consumer}`);
   } catch (e) {
     out = { error: String(e && e.message ? e.message : e) };

@@ -116,7 +116,7 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	rows = append(rows, tail)
 	laketest.Append(t, l, schemas.Rollouts, rows)
 	cfg := config(t)
-	cfg.Export.Exports = []string{"openrlhf", "verl"}
+	cfg.Export.Exports = []string{"openrlhf", "verl", "llamafactory"}
 	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -184,6 +184,42 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 		tokens += len(vrows[i].IDs)
 	}
 	t.Logf("verl: %d rows, %d tokens, equal to swelake's", len(ids), tokens)
+
+	// LLaMA-Factory: every row passes its converter; rendered with its
+	// qwen template, a row is swelake's text up to the last assistant turn
+	// unless the conversation has what sharegpt cannot hold.
+	lf := filepath.Join(dir, "llamafactory", "train.jsonl")
+	lrecs := readJSONL(t, lf)
+	lgot := runConsumer(t, "llamafactory", lf)
+	sameIDs := 0
+	for i, rec := range lrecs {
+		ex := byID[rec["example_id"].(string)]
+		loc, err := lc.locate(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lgot[i].Text != ex.Text[:loc.Last().ByteEnd] {
+			t.Fatalf("llamafactory %s: its template renders %d bytes, not swelake's %d", ex.ExampleID, len(lgot[i].Text), loc.Last().ByteEnd)
+		}
+		// It tokenises each turn on its own: the same text, and the same
+		// trained bytes (each assistant turn's content, end-of-turn token
+		// and newline), whatever the token boundaries.
+		var want []byte
+		for _, tu := range loc.Turns {
+			want = append(want, ex.Text[tu.ByteStart:tu.ByteEnd]...)
+		}
+		var got []byte
+		for _, k := range lgot[i].Trained {
+			got = lc.enc.AppendBytes(got, lgot[i].IDs[k:k+1])
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("llamafactory %s: trains %d bytes, swelake's assistant turns are %d", ex.ExampleID, len(got), len(want))
+		}
+		if slices.Equal(lgot[i].IDs, ex.InputIDs[:loc.Last().End]) {
+			sameIDs++
+		}
+	}
+	t.Logf("llamafactory: %d rows through its converter and qwen template: swelake's text and trained bytes in all, the same ids in %d (it tokenises turn by turn)", len(lrecs), sameIDs)
 }
 
 // shiftedByStraddle returns the tokens OpenRLHF's span arithmetic adds

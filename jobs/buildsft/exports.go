@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -213,11 +214,11 @@ func (e Exporter) records(format string) (record, error) {
 	}
 	switch format {
 	case "openai":
-		return plain(openAIRecord), nil
+		return openAIRecord, nil
 	case "axolotl":
 		return plain(axolotlRecord), nil
 	case "llamafactory":
-		return plain(llamaFactoryRecord), nil
+		return e.llamaFactoryRecord, nil
 	case "openrlhf":
 		return e.openRLHFRecord, nil
 	}
@@ -275,30 +276,53 @@ type oaMessage struct {
 	Content    *string      `json:"content"`
 	ToolCalls  []oaToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string       `json:"tool_call_id,omitempty"`
-	Name       string       `json:"name,omitempty"`
 	Weight     *int         `json:"weight,omitempty"`
 }
 
 // openAIMessages converts messages to OpenAI chat messages; with weights,
 // assistant messages carry weight 0 or 1 (OpenAI fine-tuning's per-message
-// switch).
+// switch). Every tool call has an id and every tool message answers one:
+// calls the source left unnamed get call_<message>_<call>, and a tool
+// message without a known id answers the next unanswered call; with
+// weights (the OpenAI export), one that answers no call at all (scaffolds
+// that write actions as text) is a user message.
 func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
 	out := make([]oaMessage, len(r.Messages))
+	var pending []string
+	known := map[string]bool{}
 	for i, m := range r.Messages {
 		content := m.Content
-		om := oaMessage{Role: m.Role, Content: &content, ToolCallID: m.ToolCallID}
-		if m.Role == "tool" && m.Name != "" {
-			om.Name = m.Name
-		}
+		om := oaMessage{Role: m.Role, Content: &content}
 		if m.Role == "assistant" && content == "" && len(m.ToolCalls) > 0 {
 			om.Content = nil
+		}
+		if len(m.ToolCalls) > 0 {
+			pending = pending[:0]
 		}
 		for j, c := range m.ToolCalls {
 			id := c.ID
 			if id == "" {
 				id = fmt.Sprintf("call_%d_%d", i, j)
 			}
+			known[id] = true
+			pending = append(pending, id)
 			om.ToolCalls = append(om.ToolCalls, oaToolCall{ID: id, Type: "function", Function: oaFunction{Name: c.Name, Arguments: c.Arguments}})
+		}
+		if m.Role == "tool" {
+			id := m.ToolCallID
+			if !known[id] && len(pending) > 0 {
+				id = pending[0]
+			}
+			if k := slices.Index(pending, id); k >= 0 {
+				pending = slices.Delete(pending, k, k+1)
+			}
+			if known[id] || !weights {
+				om.ToolCallID = id
+			} else {
+				// The scaffold wrote its actions as text (no tool calls):
+				// the result is what the user side said.
+				om.Role = "user"
+			}
 		}
 		if weights && m.Role == "assistant" {
 			w := 0
@@ -312,11 +336,22 @@ func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
 	return out
 }
 
-func openAIRecord(r schemas.SFTExample) any {
+// openAIRecord is a row of OpenAI's chat fine-tuning format; it ends on the
+// last assistant message (the format trains assistant messages, and a
+// trailing tool result would be an example without a final answer).
+func openAIRecord(r schemas.SFTExample) (any, int, error) {
+	msgs := openAIMessages(r, true)
+	n := len(msgs)
+	for n > 0 && msgs[n-1].Role != "assistant" {
+		n--
+	}
+	if n == 0 {
+		return nil, 0, fmt.Errorf("no assistant message")
+	}
 	return struct {
 		Messages []oaMessage     `json:"messages"`
 		Tools    json.RawMessage `json:"tools,omitempty"`
-	}{openAIMessages(r, true), toolsValue(r)}
+	}{msgs[:n], toolsValue(r)}, len(msgs) - n, nil
 }
 
 // openRLHFRecord is OpenRLHF's multi-turn SFT row: the conversation under
@@ -377,34 +412,59 @@ func axolotlRecord(r schemas.SFTExample) any {
 	}{msgs, toolsValue(r)}
 }
 
-// llamaFactoryRecord is LLaMA-Factory's sharegpt layout: system prompt and
-// tools apart, turns as human / gpt / function_call / observation.
-func llamaFactoryRecord(r schemas.SFTExample) any {
+// llamaFactoryRecord is LLaMA-Factory's sharegpt layout as its
+// SharegptDatasetConverter reads it (hiyouga/LLaMA-Factory@ff6d4d12e
+// src/llamafactory/data/converter.py): the system prompt and tools apart
+// (tools always present, "" when none: the converter reads the column of
+// every row), then turns alternating human/observation and
+// gpt/function_call, an even number of them. Consecutive human-side turns
+// (a second system prompt, a user message after another) are one human
+// turn joined by a newline; tool results in a row are one observation;
+// the turns after the last assistant turn are left out and counted (the
+// converter skips a conversation that ends on them). A tool-calling
+// assistant turn is a function_call whose text, when the assistant wrote
+// any, comes first, then <tool_call>[calls]</tool_call> — what
+// FunctionFormatter splits back into the thought and the calls.
+func (e Exporter) llamaFactoryRecord(r schemas.SFTExample) (any, int, error) {
 	type turn struct {
 		From  string `json:"from"`
 		Value string `json:"value"`
+		roles string // the message roles it holds, for the separators
 	}
 	var system string
 	var turns []turn
+	add := func(from, role, value string) {
+		n := len(turns)
+		switch {
+		case n > 0 && from == "observation" && turns[n-1].From == "observation":
+			turns[n-1].Value += e.separator("tool", "tool") + value
+		case n > 0 && from == "human" && turns[n-1].From == "human" && turns[n-1].roles == "user" && role == "user":
+			turns[n-1].Value += e.separator("user", "user") + value
+		case n > 0 && from == "human" && (turns[n-1].From == "human" || turns[n-1].From == "observation"):
+			// a user message after a tool result: the odd turn stays one
+			turns[n-1] = turn{From: "human", Value: turns[n-1].Value + "\n" + value, roles: "mixed"}
+		default:
+			turns = append(turns, turn{From: from, Value: value, roles: role})
+		}
+	}
 	for i, m := range r.Messages {
 		switch m.Role {
 		case "system":
-			if i == 0 {
+			switch {
+			case i == 0:
 				system = m.Content
-			} else {
-				turns = append(turns, turn{"human", m.Content})
+			case len(turns) == 0: // system prompts before the conversation: one system turn
+				system += e.separator("system", "system") + m.Content
+			default:
+				add("human", "system", m.Content)
 			}
 		case "user":
-			turns = append(turns, turn{"human", m.Content})
+			add("human", "user", m.Content)
 		case "tool":
-			if n := len(turns); n > 0 && turns[n-1].From == "observation" {
-				turns[n-1].Value += "\n" + m.Content
-			} else {
-				turns = append(turns, turn{"observation", m.Content})
-			}
+			add("observation", "tool", m.Content)
 		case "assistant":
 			if len(m.ToolCalls) == 0 {
-				turns = append(turns, turn{"gpt", m.Content})
+				add("gpt", "assistant", m.Content)
 				continue
 			}
 			calls := make([]map[string]any, len(m.ToolCalls))
@@ -416,19 +476,62 @@ func llamaFactoryRecord(r schemas.SFTExample) any {
 				calls[j] = map[string]any{"name": c.Name, "arguments": args}
 			}
 			var v []byte
+			var err error
 			if len(calls) == 1 {
-				v, _ = json.Marshal(calls[0])
+				v, err = json.Marshal(calls[0])
 			} else {
-				v, _ = json.Marshal(calls)
+				v, err = json.Marshal(calls)
 			}
-			turns = append(turns, turn{"function_call", string(v)})
+			if err != nil {
+				return nil, 0, fmt.Errorf("message %d: %w", i, err)
+			}
+			value := string(v)
+			if m.Content != "" {
+				value = m.Content + "\n<tool_call>" + value + "</tool_call>"
+			}
+			add("function_call", "assistant", value)
 		}
+	}
+	if len(turns) > 0 && turns[0].From != "human" && turns[0].From != "observation" {
+		turns = append([]turn{{From: "human"}}, turns...)
+	}
+	n := len(turns)
+	for n > 0 && (turns[n-1].From == "human" || turns[n-1].From == "observation") {
+		n--
+	}
+	if n == 0 {
+		return nil, 0, fmt.Errorf("no assistant turn")
+	}
+	trimmed := 0
+	for i := len(r.Messages) - 1; i >= 0 && r.Messages[i].Role != "assistant"; i-- {
+		trimmed++
 	}
 	return struct {
 		Conversations []turn `json:"conversations"`
-		System        string `json:"system,omitempty"`
-		Tools         string `json:"tools,omitempty"`
-	}{turns, system, r.Tools}
+		System        string `json:"system"`
+		Tools         string `json:"tools"`
+		ExampleID     string `json:"example_id"`
+	}{turns[:n], system, r.Tools, r.ExampleID}, trimmed, nil
+}
+
+// separator is what the chat template writes between the contents of two
+// consecutive messages of these roles (Qwen2.5: "\n</tool_response>\n
+// <tool_response>\n" between two tool results, "<|im_end|>\n<|im_start|>
+// system\n" between two system prompts): joined with it, a turn that holds
+// both renders as the two did. "\n" when the template cannot tell.
+func (e Exporter) separator(a, b string) string {
+	if e.Tmpl == nil {
+		return "\n"
+	}
+	const pa, pb = "\x00swelake-a\x00", "\x00swelake-b\x00"
+	text, err := e.Tmpl.RenderChat(chattemplate.Chat{Messages: []schemas.Message{{Role: a, Content: pa}, {Role: b, Content: pb}},
+		BOSToken: e.Config.BOSToken, EOSToken: e.Config.EOSToken, PadToken: e.Config.PadToken, UnkToken: e.Config.UnkToken})
+	_, after, ok := strings.Cut(text, pa)
+	sep, _, ok2 := strings.Cut(after, pb)
+	if err != nil || !ok || !ok2 {
+		return "\n"
+	}
+	return sep
 }
 
 func writeLlamaFactoryInfo(path, setID string, splits []string) error {
