@@ -31,6 +31,13 @@
 //             FunctionFormatter and tool_utils.py QwenToolUtils: each
 //             message formatted and tokenised on its own, loss on the
 //             gpt/function_call turns (supervised, train_on_prompt off).
+//   axolotl   axolotl-ai-cloud/axolotl src/axolotl/prompt_strategies/
+//             chat_template.py (ChatTemplateStrategy: _get_tools parses
+//             string tool parameters, transform_message parses string
+//             tool-call arguments with json.loads, then the whole
+//             conversation is rendered with the tools): the text and its
+//             ids; which turns train is the per-message "training" flag.
+// JSON files are read as Hugging Face datasets reads them (throughArrow).
 import fs from "node:fs";
 import { TokenizerLoader } from "@lenml/tokenizers";
 import { Template } from "@huggingface/jinja";
@@ -181,13 +188,66 @@ function llamafactory(row) {
   return { text, ids, trained };
 }
 
+function axolotl(row) {
+  const tools = row.tools == null ? null : row.tools.map((t) => {
+    const f = { ...t.function };
+    if (typeof f.parameters === "string") f.parameters = JSON.parse(f.parameters);
+    return { ...t, function: f };
+  });
+  const messages = row.messages.map((m) => {
+    const out = { role: m.role, content: m.content };
+    if (m.tool_calls) out.tool_calls = m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: typeof c.function.arguments === "string" ? JSON.parse(c.function.arguments) : c.function.arguments } }));
+    if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
+    return out;
+  });
+  const text = render(messages, { tools: tools && tools.length ? tools : null });
+  return { text, ids: encode(text), trained: [] };
+}
+
+// What Hugging Face datasets' JSON loading (pyarrow's JSON reader) makes of
+// the rows: one schema for the whole file, where an object has every key any
+// row's object at that place has, in first-seen order, missing ones null.
+function arrowSchema(values) {
+  let schema = null;
+  for (const v of values) {
+    if (v === null || v === undefined) continue;
+    if (Array.isArray(v)) {
+      schema = schema ?? { list: [] };
+      if (schema.list) schema.list.push(...v);
+    } else if (typeof v === "object") {
+      schema = schema ?? { fields: new Map() };
+      if (schema.fields) for (const [k, x] of Object.entries(v)) {
+        if (!schema.fields.has(k)) schema.fields.set(k, []);
+        schema.fields.get(k).push(x);
+      }
+    } else schema = schema ?? { scalar: true };
+  }
+  if (schema && schema.list) return { list: arrowSchema(schema.list) };
+  if (schema && schema.fields) return { fields: new Map([...schema.fields].map(([k, xs]) => [k, arrowSchema(xs)])) };
+  return schema;
+}
+function arrowShape(v, schema) {
+  if (v === null || v === undefined || !schema) return v ?? null;
+  if (schema.list && Array.isArray(v)) return v.map((x) => arrowShape(x, schema.list));
+  if (schema.fields && typeof v === "object" && !Array.isArray(v)) {
+    const out = {};
+    for (const [k, sub] of schema.fields) out[k] = arrowShape(v[k], sub);
+    return out;
+  }
+  return v;
+}
+function throughArrow(rows) {
+  const schema = arrowSchema(rows);
+  return rows.map((r) => arrowShape(r, schema));
+}
+
 let rows;
 if (file.endsWith(".parquet")) {
   const buf = fs.readFileSync(file);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   rows = await parquetReadObjects({ file: ab, compressors });
 } else {
-  rows = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  rows = throughArrow(fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)));
 }
 const sg = consumer === "verl" ? verlSystemAndGeneration() : null;
 for (const row of rows) {
@@ -196,6 +256,7 @@ for (const row of rows) {
     if (consumer === "openrlhf") out = openrlhf(row);
     else if (consumer === "verl") out = verl(row, sg);
     else if (consumer === "llamafactory") out = llamafactory(row);
+    else if (consumer === "axolotl") out = axolotl(row);
     else throw new Error(`unknown consumer ${consumer}`);
   } catch (e) {
     out = { error: String(e && e.message ? e.message : e) };

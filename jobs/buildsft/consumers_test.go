@@ -89,6 +89,16 @@ func runConsumer(t *testing.T, consumer, file string) []replay {
 	return out
 }
 
+func trainedTurns(ex schemas.SFTExample) []int {
+	var out []int
+	for i, m := range ex.Messages {
+		if m.Role == "assistant" && ex.Weights[i] == 1 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func trainedOf(mask []int32) []int {
 	var out []int
 	for i, m := range mask {
@@ -114,9 +124,18 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	tail.RolloutID, tail.ContentHash = "tail-on-tool", ""
 	tail.Messages = append(slices.Clone(tail.Messages), schemas.Message{Role: "tool", Content: "output never answered", ToolCallID: "x"})
 	rows = append(rows, tail)
+	// Tools whose schemas have other keys than the fixture's (Arrow gives
+	// every row's objects every key), a parallel call, an empty object.
+	other := schemas.Rollout{RolloutID: "other-tools", TaskID: "t/3", RunID: "run", Policy: "p",
+		Tools: `[{"type":"function","function":{"name":"submit","description":"Submit the patch","parameters":{"type":"object","properties":{},"required":[]}}},{"type":"function","function":{"name":"bash","description":"Run","strict":true,"parameters":{"type":"object","properties":{"command":{"type":"string","description":"the command"}},"required":["command"]}}}]`,
+		Messages: []schemas.Message{{Role: "system", Content: "You fix bugs."}, {Role: "user", Content: "Fix it."},
+			{Role: "assistant", Content: "Two things at once.", ToolCalls: []schemas.ToolCall{{ID: "a", Name: "bash", Arguments: `{"command": "ls -1 | head -n 3", "timeout": 10}`}, {ID: "b", Name: "submit", Arguments: `{}`}}},
+			{Role: "tool", Content: "x.py", ToolCallID: "a"}, {Role: "tool", Content: "submitted", ToolCallID: "b"},
+			{Role: "assistant", Content: "Done: ü ✓ \"quoted\""}}}
+	rows = append(rows, other)
 	laketest.Append(t, l, schemas.Rollouts, rows)
 	cfg := config(t)
-	cfg.Export.Exports = []string{"openrlhf", "verl", "llamafactory"}
+	cfg.Export.Exports = []string{"openrlhf", "verl", "llamafactory", "axolotl"}
 	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +144,7 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	for _, e := range exampleRows(t, l, sum) {
 		byID[e.ExampleID] = e
 	}
-	if len(byID) < 11 {
+	if len(byID) < 13 {
 		t.Fatalf("examples: %d (%v)", len(byID), sum.Dropped)
 	}
 	dir := filepath.Join(cfg.Export.OutDir, sum.SetID)
@@ -220,6 +239,29 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 		}
 	}
 	t.Logf("llamafactory: %d rows through its converter and qwen template: swelake's text and trained bytes in all, the same ids in %d (it tokenises turn by turn)", len(lrecs), sameIDs)
+
+	// axolotl: the arguments and tool parameters parsed back, the whole
+	// conversation rendered with the tools: swelake's text and ids; the
+	// training flags are swelake's weights.
+	ax := filepath.Join(dir, "axolotl", "train.jsonl")
+	arecs := readJSONL(t, ax)
+	agot := runConsumer(t, "axolotl", ax)
+	for i, rec := range arecs {
+		ex := byID[rec["example_id"].(string)]
+		if agot[i].Text != ex.Text || !slices.Equal(agot[i].IDs, ex.InputIDs) {
+			t.Fatalf("axolotl %s: text equal %v, %d vs %d tokens", ex.ExampleID, agot[i].Text == ex.Text, len(agot[i].IDs), len(ex.InputIDs))
+		}
+		trained := 0
+		for _, m := range rec["messages"].([]any) {
+			if m.(map[string]any)["training"] == true {
+				trained++
+			}
+		}
+		if want := len(trainedTurns(ex)); trained != want {
+			t.Fatalf("axolotl %s: %d messages with training, swelake trains %d turns", ex.ExampleID, trained, want)
+		}
+	}
+	t.Logf("axolotl: %d rows, swelake's text and ids", len(arecs))
 }
 
 // shiftedByStraddle returns the tokens OpenRLHF's span arithmetic adds

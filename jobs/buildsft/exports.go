@@ -209,14 +209,11 @@ func (e Exporter) writeVerl(path string, rows []schemas.SFTExample) error {
 type record func(r schemas.SFTExample) (any, int, error)
 
 func (e Exporter) records(format string) (record, error) {
-	plain := func(f func(schemas.SFTExample) any) record {
-		return func(r schemas.SFTExample) (any, int, error) { return f(r), 0, nil }
-	}
 	switch format {
 	case "openai":
 		return openAIRecord, nil
 	case "axolotl":
-		return plain(axolotlRecord), nil
+		return e.axolotlRecord, nil
 	case "llamafactory":
 		return e.llamaFactoryRecord, nil
 	case "openrlhf":
@@ -383,33 +380,33 @@ func (e Exporter) openRLHFRecord(r schemas.SFTExample) (any, int, error) {
 	}{input, r.ExampleID}, len(r.Messages) - 1 - last[n-1], nil
 }
 
-// axolotl's chat_template datasets take a per-message training flag
-// (message_field_training: training).
-func axolotlRecord(r schemas.SFTExample) any {
+// axolotlRecord is a row of axolotl's chat_template datasets: rendered
+// messages (role and content: the tool schemas in the system turn, the
+// calls in the assistant's content, a run of tool results one message) with
+// a per-message training flag (message_field_training: training). axolotl
+// loads JSON through Arrow, which gives every row's objects every key any
+// row has: a tool schema without "description" gains "description": null
+// and the template prints it; structured tool calls and schemas therefore
+// cannot come through as swelake rendered them, rendered messages do.
+func (e Exporter) axolotlRecord(r schemas.SFTExample) (any, int, error) {
 	type msg struct {
-		Role       string `json:"role"`
-		Content    string `json:"content"`
-		ToolCalls  []any  `json:"tool_calls,omitempty"`
-		ToolCallID string `json:"tool_call_id,omitempty"`
-		Training   bool   `json:"training"`
+		Role     string `json:"role"`
+		Content  string `json:"content"`
+		Training bool   `json:"training"`
 	}
-	msgs := make([]msg, len(r.Messages))
-	for i, m := range r.Messages {
-		am := msg{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Training: i < len(r.Weights) && r.Weights[i] == 1}
-		for _, c := range m.ToolCalls {
-			var args any = c.Arguments
-			if v, err := chattemplate.ParseJSON([]byte(c.Arguments)); err == nil {
-				args = chattemplate.JSONValue(v)
-			}
-			am.ToolCalls = append(am.ToolCalls, map[string]any{"id": c.ID, "type": "function",
-				"function": map[string]any{"name": c.Name, "arguments": args}})
-		}
-		msgs[i] = am
+	flat, last, err := e.locator().renderedMessages(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	msgs := make([]msg, len(flat))
+	for i, m := range flat {
+		j := last[i]
+		msgs[i] = msg{Role: m.Role, Content: m.Content, Training: m.Role == "assistant" && j < len(r.Weights) && r.Weights[j] == 1}
 	}
 	return struct {
-		Messages []msg           `json:"messages"`
-		Tools    json.RawMessage `json:"tools,omitempty"`
-	}{msgs, toolsValue(r)}
+		Messages  []msg  `json:"messages"`
+		ExampleID string `json:"example_id"`
+	}{msgs, r.ExampleID}, 0, nil
 }
 
 // llamaFactoryRecord is LLaMA-Factory's sharegpt layout as its
