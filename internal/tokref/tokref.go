@@ -121,3 +121,48 @@ func Script(ctx context.Context, script string, args []string, stdin []byte) ([]
 	}
 	return lines, sc.Err()
 }
+
+// Python is Debian's python3, which has Debian's python3-jinja2 (the python3
+// first on PATH may be another build without it).
+const Python = "/usr/bin/python3"
+
+// Jinja2 renders each case with the tokenizer's chat template in dir the way
+// transformers' apply_chat_template does, with Debian's python3-jinja2
+// (internal/tokref/jinja2_render.py); it returns the texts, or the error
+// each case raised.
+func Jinja2(ctx context.Context, dir string, cases []Case) ([]Result, error) {
+	if _, err := os.Stat(Python); err != nil {
+		return nil, fmt.Errorf("%s not found: install Debian's python3 and python3-jinja2 (apt-get install python3-jinja2)", Python)
+	}
+	if err := exec.CommandContext(ctx, Python, "-c", "import jinja2").Run(); err != nil {
+		return nil, fmt.Errorf("%s cannot import jinja2: install Debian's python3-jinja2 (apt-get install python3-jinja2)", Python)
+	}
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, c := range cases {
+		if err := enc.Encode(c); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, Python, filepath.Join(Root(), "internal", "tokref", "jinja2_render.py"), filepath.Join(dir, "tokenizer_config.json"))
+	cmd.Stdin = &in
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("jinja2_render.py: %w: %s", err, stderr.String())
+	}
+	var res []Result
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		var r Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, err
+		}
+		res = append(res, r)
+	}
+	if len(res) != len(cases) {
+		return nil, fmt.Errorf("jinja2_render.py answered %d of %d cases", len(res), len(cases))
+	}
+	return res, nil
+}

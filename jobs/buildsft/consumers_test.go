@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,6 +263,41 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 		}
 	}
 	t.Logf("axolotl: %d rows, swelake's text and ids", len(arecs))
+
+	// Python's Jinja2 (Debian's python3-jinja2), set up as transformers
+	// sets it up, renders the examples' own messages and tools, and the
+	// rendered messages of the openrlhf and axolotl exports, to swelake's
+	// text.
+	var cases []tokref.Case
+	var want []string
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		ex := byID[id]
+		var tools any
+		if ex.Tools != "" {
+			tools = json.RawMessage(ex.Tools)
+		}
+		cases = append(cases, tokref.Case{Messages: chattemplate.MessageValuesJSON(ex.Messages), Tools: tools})
+		want = append(want, ex.Text)
+	}
+	for i, rec := range recs {
+		ex := byID[rec["example_id"].(string)]
+		cases = append(cases, tokref.Case{Messages: rec["input"]})
+		want = append(want, ex.Text[:len(got[i].Text)+1])
+	}
+	for _, rec := range arecs {
+		cases = append(cases, tokref.Case{Messages: rec["messages"]})
+		want = append(want, byID[rec["example_id"].(string)].Text)
+	}
+	py, err := tokref.Jinja2(ctx, tokref.DefaultTokenizerDir(), cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range py {
+		if r.Error != "" || r.Text != want[i] {
+			t.Fatalf("python3-jinja2 case %d: %s (%d bytes, want %d)", i, r.Error, len(r.Text), len(want[i]))
+		}
+	}
+	t.Logf("python3-jinja2: %d renders equal to swelake's text", len(py))
 }
 
 // shiftedByStraddle returns the tokens OpenRLHF's span arithmetic adds
