@@ -79,19 +79,21 @@ func datasetCard(m Manifest, lineage []Step, schema *parquet.Schema) ([]byte, er
 	for _, field := range schema.Fields() {
 		writeFeature(&b, field, "  ")
 	}
+	// num_bytes and dataset_size are, for Hugging Face, the size of the
+	// data in Arrow memory, which only loading it tells: they are left out
+	// (0, unknown, to the datasets library) rather than given the files'
+	// size. download_size is the files' size, as HF defines it.
 	b.WriteString("  splits:\n")
 	var size int64
 	for _, s := range splits {
-		var bytes int64
 		for _, file := range m.Files {
 			if file.Split == s {
-				bytes += file.Bytes
+				size += file.Bytes
 			}
 		}
-		size += bytes
-		fmt.Fprintf(&b, "  - name: %s\n    num_bytes: %d\n    num_examples: %d\n", s, bytes, m.Splits[s])
+		fmt.Fprintf(&b, "  - name: %s\n    num_examples: %d\n", s, m.Splits[s])
 	}
-	fmt.Fprintf(&b, "  download_size: %d\n  dataset_size: %d\n", size, size)
+	fmt.Fprintf(&b, "  download_size: %d\n", size)
 	b.WriteString("tags:\n- swelake\n- software-engineering-agents\n---\n\n")
 	fmt.Fprintf(&b, "# %s\n\n", m.Name)
 	fmt.Fprintf(&b, "Published by swelake from the lake snapshot `%s` (%s). Rows are in key order (%s).\n\n", m.Source, m.Version, strings.Join(m.Key, ", "))
@@ -190,7 +192,19 @@ func dtype(n parquet.Node) string {
 		case *format.StringType, *format.JsonType, *format.EnumType:
 			return "string"
 		case *format.TimestampType:
-			return "timestamp[us]"
+			// Arrow's spelling, as Hugging Face features write it: the
+			// unit, and the time zone when the values are instants (UTC).
+			unit := "us"
+			switch v.Unit.Value.(type) {
+			case *format.MilliSeconds:
+				unit = "ms"
+			case *format.NanoSeconds:
+				unit = "ns"
+			}
+			if v.IsAdjustedToUTC {
+				return "timestamp[" + unit + ", tz=UTC]"
+			}
+			return "timestamp[" + unit + "]"
 		case *format.DateType:
 			return "date32"
 		case *format.IntType:

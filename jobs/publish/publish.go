@@ -254,6 +254,19 @@ func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.
 	}
 	order := strings.Join(quoted, ", ")
 	total := max(1, snap.Rows())
+	// Chat messages are published in OpenAI's shape (tool calls as
+	// {id, type: function, function: {name, arguments}}), what chat
+	// datasets on the Hub and the trainers reading them expect.
+	sel := "*"
+	var n int
+	if err := e.DB().QueryRowContext(ctx, `SELECT count(*) FROM (DESCRIBE src) WHERE column_name = 'messages' AND column_type LIKE '%tool_calls%arguments%'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+	}
+	if n == 1 {
+		sel = `* REPLACE (list_transform(messages, m -> {'role': m.role, 'content': m.content,
+			'tool_calls': list_transform(m.tool_calls, c -> {'id': c.id, 'type': 'function', 'function': {'name': c.name, 'arguments': c.arguments}}),
+			'tool_call_id': m.tool_call_id, 'name': m.name}) AS messages)`
+	}
 	var schema *parquet.Schema
 	for _, split := range slices.Sorted(maps.Keys(m.Splits)) {
 		rows := m.Splits[split]
@@ -273,8 +286,8 @@ func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.
 			// Rows equal in key are ordered by their content's hash: a
 			// total order, so every shard boundary is reproducible.
 			sorted := local + ".sorted"
-			stmt := fmt.Sprintf(`COPY (SELECT * FROM src WHERE %s ORDER BY %s, hash(src) LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet, COMPRESSION zstd)`,
-				where, order, per, i*per, strings.ReplaceAll(sorted, "'", "''"))
+			stmt := fmt.Sprintf(`COPY (SELECT %s FROM src WHERE %s ORDER BY %s, hash(src) LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet, COMPRESSION zstd)`,
+				sel, where, order, per, i*per, strings.ReplaceAll(sorted, "'", "''"))
 			if _, err := e.DB().ExecContext(ctx, stmt); err != nil {
 				return nil, fmt.Errorf("publish %s: write %s: %w", snap.Ref(), rel, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,11 +34,29 @@ func examples(t *testing.T, l *lake.Lake) {
 		}
 		rows = append(rows, schemas.SFTExample{SetID: "set-1", ExampleID: fmt.Sprintf("ex-%03d", (i*37)%60), Split: split, TaskID: "t",
 			RolloutIDs: []string{fmt.Sprint("r", i)}, InputIDs: []int32{1, 2, int32(i)}, LossMask: []int32{0, 1, 1}, NumTokens: 3, NumLossTokens: 2,
-			Text: strings.Repeat("token ", 200+i), Messages: []schemas.Message{{Role: "user", Content: "fix it"}, {Role: "assistant", Content: fmt.Sprint("done ", i)}},
-			Weights: []int32{0, 1}})
+			Text: strings.Repeat("token ", 200+i), Messages: []schemas.Message{{Role: "user", Content: "fix it"},
+				{Role: "assistant", ToolCalls: []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"command": "ls"}`}}},
+				{Role: "tool", Content: "a.py", ToolCallID: "c1", Name: "bash"}, {Role: "assistant", Content: fmt.Sprint("done ", i)}},
+			Weights: []int32{0, 1, 0, 1}})
 	}
 	laketest.Append(t, l, schemas.SFTExamples, rows[:30])
 	laketest.Append(t, l, schemas.SFTExamples, rows[30:])
+}
+
+// publishedMessages reads the messages of a publication, OpenAI's shape.
+type publishedMessages struct {
+	Messages []struct {
+		Role      string `parquet:"role"`
+		ToolCalls []struct {
+			ID       string `parquet:"id"`
+			Type     string `parquet:"type"`
+			Function struct {
+				Name      string `parquet:"name"`
+				Arguments string `parquet:"arguments"`
+			} `parquet:"function"`
+		} `parquet:"tool_calls,list"`
+		ToolCallID string `parquet:"tool_call_id"`
+	} `parquet:"messages,list"`
 }
 
 func read(t *testing.T, l *lake.Lake, key string) []byte {
@@ -77,6 +96,15 @@ func TestPublish(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s is not Parquet: %v", f.Path, err)
 			}
+			// Tool calls in OpenAI's shape.
+			calls := parquet.NewGenericReader[publishedMessages](pf)
+			pm := make([]publishedMessages, 1)
+			if _, err := calls.Read(pm); err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			if c := pm[0].Messages[1].ToolCalls; len(c) != 1 || c[0].ID != "c1" || c[0].Type != "function" || c[0].Function.Name != "bash" || c[0].Function.Arguments != `{"command": "ls"}` || pm[0].Messages[2].ToolCallID != "c1" {
+				t.Fatalf("%s: published tool calls: %+v", f.Path, pm[0].Messages)
+			}
 			rows := parquet.NewGenericReader[schemas.SFTExample](pf)
 			got := make([]schemas.SFTExample, pf.NumRows())
 			n, _ := rows.Read(got)
@@ -99,7 +127,7 @@ func TestPublish(t *testing.T) {
 	card := string(read(t, l, sum.Prefix+"/README.md"))
 	for _, s := range []string{"configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n",
 		"  - name: example_id\n    dtype: string\n", "  - name: input_ids\n    sequence: int32\n", "  - name: messages\n    list:\n    - name: role\n      dtype: string\n",
-		"  - name: validation\n    num_bytes:", "    num_examples: 12\n", "| `sft_examples@2` | test |"} {
+		"  - name: validation\n    num_examples: 12\n", "  download_size: ", "| `sft_examples@2` | test |"} {
 		if !strings.Contains(card, s) {
 			t.Errorf("dataset card lacks %q:\n%s", s, card)
 		}
