@@ -37,6 +37,13 @@
 //             tool-call arguments with json.loads, then the whole
 //             conversation is rendered with the tools): the text and its
 //             ids; which turns train is the per-message "training" flag.
+//   trl       huggingface/trl trl/trainer/sft_trainer.py
+//             DataCollatorForLanguageModeling.torch_call on a pre-tokenised
+//             dataset (SFTTrainer skips tokenisation when input_ids is a
+//             column): labels from "labels" (else input_ids), set to -100
+//             where assistant_masks is 0; with padding_free, position_ids
+//             from seq_lengths. axolotl's pre-tokenised datasets (no type:
+//             input_ids, attention_mask, labels) train the same labels.
 // JSON files are read as Hugging Face datasets reads them (throughArrow).
 import fs from "node:fs";
 import { TokenizerLoader } from "@lenml/tokenizers";
@@ -241,6 +248,17 @@ function throughArrow(rows) {
   return rows.map((r) => arrowShape(r, schema));
 }
 
+function trl(row) {
+  const ids = Array.from(row.input_ids, Number);
+  const labels = Array.from(row.labels ?? row.input_ids, Number);
+  if (row.assistant_masks) Array.from(row.assistant_masks, Number).forEach((m, i) => { if (m === 0) labels[i] = -100; });
+  let positions = [];
+  for (const n of row.seq_lengths ?? [ids.length]) for (let i = 0; i < Number(n); i++) positions.push(i);
+  const trained = [];
+  labels.forEach((l, i) => l !== -100 && trained.push(i));
+  return { ids, trained, positions, attention: Array.from(row.attention_mask, Number).every((a) => a === 1) };
+}
+
 let rows;
 if (file.endsWith(".parquet")) {
   const buf = fs.readFileSync(file);
@@ -257,6 +275,7 @@ for (const row of rows) {
     else if (consumer === "verl") out = verl(row, sg);
     else if (consumer === "llamafactory") out = llamafactory(row);
     else if (consumer === "axolotl") out = axolotl(row);
+    else if (consumer === "trl") out = trl(row);
     else throw new Error(`unknown consumer ${consumer}`);
   } catch (e) {
     out = { error: String(e && e.message ? e.message : e) };

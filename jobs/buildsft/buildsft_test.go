@@ -219,6 +219,25 @@ func TestPretokenizedExport(t *testing.T) {
 	if off != len(r.InputIDs) {
 		t.Fatalf("seq_lengths cover %d of %d tokens", off, len(r.InputIDs))
 	}
+	// TRL's collator (ported in deps/npm/consumers.mjs, reading the file
+	// with hyparquet) trains exactly the masked-in tokens.
+	lines, err := tokref.Script(context.Background(), "consumers.mjs", []string{"trl", tokref.DefaultTokenizerDir(), filepath.Join(cfg.Export.OutDir, sum.SetID, "pretokenized", "train.parquet")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trl struct {
+		IDs       []int32
+		Trained   []int
+		Positions []int32
+		Attention bool
+		Error     string
+	}
+	if err := json.Unmarshal(lines[0], &trl); err != nil || trl.Error != "" {
+		t.Fatalf("trl: %v %s", err, trl.Error)
+	}
+	if !slices.Equal(trl.IDs, r.InputIDs) || !slices.Equal(trl.Trained, trainedOf(r.AssistantMasks)) || !slices.Equal(trl.Positions, r.PositionIDs) || !trl.Attention {
+		t.Fatalf("TRL's collator: %d ids, %d trained (want %d)", len(trl.IDs), len(trl.Trained), len(trainedOf(r.AssistantMasks)))
+	}
 }
 
 // TestMaskNotExpressible: a set trained on the last turn only is refused by
