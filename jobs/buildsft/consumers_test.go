@@ -298,6 +298,29 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 		}
 	}
 	t.Logf("python3-jinja2: %d renders equal to swelake's text", len(py))
+
+	// transformers.js: its AutoTokenizer from the same files, its own
+	// apply_chat_template with the tools, its encode.
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, c := range cases {
+		enc.Encode(c)
+	}
+	tj, err := tokref.Script(ctx, "transformers.mjs", []string{tokref.DefaultTokenizerDir()}, in.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Sorted(maps.Keys(byID))
+	for i, l := range tj {
+		var r replay
+		if err := json.Unmarshal(l, &r); err != nil || r.Error != "" || r.Text != want[i] {
+			t.Fatalf("transformers.js case %d: %v %s (%d bytes, want %d)", i, err, r.Error, len(r.Text), len(want[i]))
+		}
+		if i < len(sorted) && !slices.Equal(r.IDs, byID[sorted[i]].InputIDs) {
+			t.Fatalf("transformers.js %s: its tokenizer gives %d ids, swelake %d", sorted[i], len(r.IDs), len(byID[sorted[i]].InputIDs))
+		}
+	}
+	t.Logf("transformers.js: %d apply_chat_template renders equal to swelake's text, its ids equal swelake's on the %d examples", len(tj), len(sorted))
 }
 
 // shiftedByStraddle returns the tokens OpenRLHF's span arithmetic adds
