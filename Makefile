@@ -92,6 +92,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./jobs/ingest/ ./jobs/curate/ ./jobs/buildsft/ ./exec/testlog/ ./exec/taskenv/
 	$(GO) vet -tags realtasks ./cmd/swelake/ ./exec/
+	$(GO) vet -tags demo ./jobs/buildsft/
 
 # The main job: the whole pipeline (examples/pipeline/demo.yaml) on the
 # embedded default — ./lake, DuckDB, bubblewrap sandboxes, the sample
@@ -101,6 +102,8 @@ lint:
 demo: build npm-deps
 	$(BIN)/swelake lake init >/dev/null
 	$(BIN)/swelake pipeline run examples/pipeline/demo.yaml --metrics-file .demo/metrics.prom
+	# the demo's SFT set and RL file through every trainer's loading code
+	$(GO) test -count=1 -tags demo -run TestConsumersOnLake ./jobs/buildsft/ -args -lake $(CURDIR)/lake -rl $(CURDIR)/.demo/rl/iter-1.parquet
 
 # The quickstart on the bundled sample data in its own lake (.demo/lake):
 # append, SQL, curate, build-sft, build-rl, verify.

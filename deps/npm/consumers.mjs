@@ -44,6 +44,11 @@
 //             where assistant_masks is 0; with padding_free, position_ids
 //             from seq_lengths. axolotl's pre-tokenised datasets (no type:
 //             input_ids, attention_mask, labels) train the same labels.
+//   verl-rl   volcengine/verl@b178a3cd5 verl/utils/dataset/rl_dataset.py
+//             (RLHFDataset: the prompt column rendered with
+//             apply_chat_template(add_generation_prompt=True); the tool
+//             schemas, which verl hands to its tool agent, rendered with it
+//             from extra_info.tools): the text the policy continues.
 // JSON files are read as Hugging Face datasets reads them (throughArrow).
 import fs from "node:fs";
 import { TokenizerLoader } from "@lenml/tokenizers";
@@ -276,6 +281,11 @@ for (const row of rows) {
     else if (consumer === "llamafactory") out = llamafactory(row);
     else if (consumer === "axolotl") out = axolotl(row);
     else if (consumer === "trl") out = trl(row);
+    else if (consumer === "verl-rl") {
+      const tools = row.extra_info?.tools ? JSON.parse(row.extra_info.tools) : null;
+      const text = render(Array.from(row.prompt), { tools, addGenerationPrompt: true });
+      out = { text, ids: encode(text), trained: [], task_id: row.extra_info?.task_id };
+    }
     else throw new Error(`unknown consumer ${consumer}`);
   } catch (e) {
     out = { error: String(e && e.message ? e.message : e) };

@@ -148,7 +148,16 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	if len(byID) < 13 {
 		t.Fatalf("examples: %d (%v)", len(byID), sum.Dropped)
 	}
-	dir := filepath.Join(cfg.Export.OutDir, sum.SetID)
+	checkConsumers(t, byID, filepath.Join(cfg.Export.OutDir, sum.SetID), sum.Straddling)
+}
+
+// checkConsumers replays every consumer on the openrlhf, verl, llamafactory
+// and axolotl exports of the examples in byID (all in the train split)
+// under dir, and renders their conversations with python3-jinja2 and
+// transformers.js.
+func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string, straddling int) {
+	t.Helper()
+	ctx := context.Background()
 	lc := testLocator(t)
 
 	// OpenRLHF: trains on its own render of prompt + response less the final
@@ -190,7 +199,7 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	if len(recs) != len(byID) {
 		t.Fatalf("openrlhf rows: %d of %d", len(recs), len(byID))
 	}
-	t.Logf("openrlhf: %d rows, %d tokens, equal to swelake's ids and mask but for %d straddling tokens (summary: %d)", len(recs), tokens, straddled, sum.Straddling)
+	t.Logf("openrlhf: %d rows, %d tokens, equal to swelake's ids and mask but for %d straddling tokens (summary: %d)", len(recs), tokens, straddled, straddling)
 
 	// verl: every message rendered on its own and the ids concatenated.
 	vrows := runConsumer(t, "verl", filepath.Join(dir, "verl", "train.parquet"))
