@@ -21,12 +21,7 @@ import (
 // three readers that share no code with swelake: DuckDB (@duckdb/node-api),
 // hyparquet and parquet-wasm (deps/npm/readers.mjs).
 func TestOtherReadersReadEveryExport(t *testing.T) {
-	dir := t.TempDir()
-	c := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_TOKENIZER": tokref.DefaultTokenizerDir()}}
-	lk := "--lake=" + filepath.Join(dir, "lake")
-	c.ok("lake", "init", lk)
-	c.ok("ingest", "tasks", lk, "--format", "swe-gym", verlTasks(t, dir))
-	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", trainingRollouts(t, dir))
+	c, dir, lk := trainingLake(t)
 	out := filepath.Join(dir, "out")
 	c.ok("run", "build-sft", lk, "--input", "rollouts", "--out", out, "--export", "parquet,pretokenized,verl")
 	c.ok("run", "build-sft", lk, "--input", "rollouts", "--out", filepath.Join(dir, "packed"), "--export", "parquet,pretokenized", "--pack-length", "4096")

@@ -11,12 +11,15 @@ import (
 	"github.com/swelake/swelake/internal/tokref"
 )
 
+// trainingTools are the tool schemas the training rollouts were offered.
+const trainingTools = `[{"type":"function","function":{"name":"bash","description":"Run a command","parameters":{"type":"object","properties":{"command":{"type":"string"}},"required":["command"]}}},{"type":"function","function":{"name":"submit","description":"Submit","parameters":{"type":"object","properties":{}}}}]`
+
 // trainingRollouts writes OpenAI-chat rollouts: 3 tasks × 4 samples with
 // mixed rewards (task c: all resolved), each ending with a bare submit; one
 // loops, one uses git log.
 func trainingRollouts(t *testing.T, dir string) string {
 	var b strings.Builder
-	tools := `[{"type":"function","function":{"name":"bash","description":"Run a command","parameters":{"type":"object","properties":{"command":{"type":"string"}},"required":["command"]}}},{"type":"function","function":{"name":"submit","description":"Submit","parameters":{"type":"object","properties":{}}}}]`
+	tools := trainingTools
 	for ti, task := range []string{"a", "b", "c"} {
 		for s := range 4 {
 			reward := 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/chattemplate"
+	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // verlTasks writes SWE-Gym task rows for the training rollouts' tasks a, b
@@ -27,6 +31,18 @@ func verlTasks(t *testing.T, dir string) string {
 	return writeFile(t, dir, "gym.jsonl", b.String())
 }
 
+// trainingLake is a lake in a new directory with the training rollouts and
+// their SWE-Gym tasks; it returns the CLI, the directory and the --lake flag.
+func trainingLake(t *testing.T) (*cli, string, string) {
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_TOKENIZER": tokref.DefaultTokenizerDir()}}
+	lk := "--lake=" + filepath.Join(dir, "lake")
+	c.ok("lake", "init", lk)
+	c.ok("ingest", "tasks", lk, "--format", "swe-gym", verlTasks(t, dir))
+	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", trainingRollouts(t, dir))
+	return c, dir, lk
+}
+
 // TestVerlRL: build-rl's verl RL Parquet carries the prompt the rollouts
 // started from (system, user), the task in SWE-bench's column names with
 // its task_id, split and index, the tools and each sample's shaped reward
@@ -34,12 +50,7 @@ func verlTasks(t *testing.T, dir string) string {
 // (placeholder prompt, extra_info = the task row with docker_image); both
 // re-ingest into the same tasks, field for field.
 func TestVerlRL(t *testing.T) {
-	dir := t.TempDir()
-	c := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_TOKENIZER": tokref.DefaultTokenizerDir()}}
-	lk := "--lake=" + filepath.Join(dir, "lake")
-	c.ok("lake", "init", lk)
-	c.ok("ingest", "tasks", lk, "--format", "swe-gym", verlTasks(t, dir))
-	c.ok("ingest", "rollouts", lk, "--format", "openai-chat", trainingRollouts(t, dir))
+	c, dir, lk := trainingLake(t)
 	file := filepath.Join(dir, "rl", "iter-1.parquet")
 	var sum struct {
 		VerlTasks int `json:"verl_tasks"`
@@ -61,6 +72,39 @@ func TestVerlRL(t *testing.T) {
 		"swe-gym,2,system,Fix issue b in the repository.,swe,rule,test_calc.py::test_b,swe-gym/b,train,1,xingyaoww/sweb.eval.x86_64.acme_s_calc-b,4,0,1,2\n"
 	if got != want {
 		t.Fatalf("verl RL rows:\n%s\nwant\n%s", got, want)
+	}
+
+	// verl's RLHFDataset (deps/npm/consumers.mjs verl-rl) renders each
+	// prompt, with the tools, into how the task's rollouts began.
+	lines, err := tokref.Script(context.Background(), "consumers.mjs", []string{"verl-rl", tokref.DefaultTokenizerDir(), file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, _ := chattemplate.ParseJSON([]byte(trainingTools))
+	for _, l := range lines {
+		var r struct {
+			Text   string `json:"text"`
+			TaskID string `json:"task_id"`
+			Error  string `json:"error"`
+		}
+		json.Unmarshal(l, &r)
+		id := strings.TrimPrefix(r.TaskID, "swe-gym/")
+		want, err := tmpl.RenderChat(chattemplate.Chat{Messages: []schemas.Message{{Role: "system", Content: "You are a software engineer."},
+			{Role: "user", Content: "Fix issue " + id + " in the repository."}}, Tools: tools, AddGenerationPrompt: true})
+		if err != nil || r.Error != "" || r.Text != want {
+			t.Fatalf("verl renders the prompt of %s as\n%q\nnot as its rollouts began:\n%q (%v %s)", r.TaskID, r.Text, want, err, r.Error)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("verl-rl rows: %d", len(lines))
 	}
 
 	// SWE-Master's layout, from the batch already in the lake.

@@ -14,8 +14,15 @@
 //   openrlhf  OpenRLHF/OpenRLHF@3c3be623 openrlhf/datasets/sft_dataset.py
 //             (SFTDataset with --data.multiturn --data.apply_chat_template:
 //             process_data, __getitem__, get_loss_mask; no tools are passed
-//             to the template). RUCAIBox/SWE-Master@bc8904f's fork
-//             (OpenRLHF_SFT/scripts_swe_master/sft_dataset.py) is the same.
+//             to the template). RUCAIBox/SWE-Master@bc8904f's fork is the
+//             same code split in two, which the next two modes are:
+//   openrlhf-process  SWE-Master's pre-tokenise script
+//             (OpenRLHF_SFT/scripts_swe_master/sft_data_pre_tokenize.py:
+//             process_data on a row's "input"): {prompt, response,
+//             prompt_ids_len, response_ranges}.
+//   openrlhf-item  SWE-Master's training loader on a pre-tokenised row
+//             (OpenRLHF_SFT/scripts_swe_master/sft_dataset.py: __getitem__,
+//             get_loss_mask): {text, ids, trained}.
 //   verl      volcengine/verl@b178a3cd5 verl/utils/dataset/
 //             multiturn_sft_dataset.py (MultiTurnSFTDataset.__getitem__ and
 //             _process_single_message: each message rendered on its own,
@@ -51,59 +58,43 @@
 //             from extra_info.tools): the text the policy continues.
 // JSON files are read as Hugging Face datasets reads them (throughArrow).
 import fs from "node:fs";
-import { TokenizerLoader } from "@lenml/tokenizers";
-import { Template } from "@huggingface/jinja";
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
+import { loadModel } from "./model.mjs";
 
 const [consumer, dir, file] = process.argv.slice(2);
-const tokenizerJSON = JSON.parse(fs.readFileSync(`${dir}/tokenizer.json`, "utf8"));
-const tokenizerConfig = JSON.parse(fs.readFileSync(`${dir}/tokenizer_config.json`, "utf8"));
-const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON, tokenizerConfig });
-const template = new Template(tokenizerConfig.chat_template);
-const special = (k) => {
-  const v = tokenizerConfig[k];
-  return v && typeof v === "object" ? v.content : v ?? "";
-};
-// apply_chat_template(messages, tools, add_generation_prompt, tokenize=False)
-const render = (messages, { tools = null, addGenerationPrompt = false } = {}) =>
-  template.render({
-    messages,
-    tools,
-    add_generation_prompt: addGenerationPrompt,
-    bos_token: special("bos_token"),
-    eos_token: special("eos_token"),
-    pad_token: special("pad_token"),
-    unk_token: special("unk_token"),
-  });
-// tokenizer(text, add_special_tokens=False) — also what apply_chat_template
-// with tokenize=True does with the rendered text.
-const encode = (text) => tok.encode(text, { add_special_tokens: false });
-const tokenID = (t) => encode(t)[0];
+const { tok, special, render, encode, tokenID } = loadModel(dir);
 
-function openrlhf(row) {
-  const msgs = row.input;
+// SFTDataset.process_data (multiturn): the prompt (the conversation but its
+// last message, with the generation prompt), the response, the prompt's
+// token count and each assistant turn's inclusive token span, each counted
+// by tokenising that text on its own.
+function openrlhfProcess(msgs) {
   const ranges = [];
   msgs.forEach((m, idx) => {
     if (m.role !== "assistant") return;
     const prompt = render(msgs.slice(0, idx), { addGenerationPrompt: true });
     const response = render(msgs.slice(0, idx + 1)).slice(prompt.length);
     const start = encode(prompt).length;
-    ranges.push([start, start + encode(response).length - 1]);
+    ranges.push([start, start + encode(response).length - 1]); // left close right close
   });
   const prompt = render(msgs.slice(0, -1), { addGenerationPrompt: true });
   const response = render(msgs).slice(prompt.length);
-  if (!prompt || !response) return { error: "filtered: empty prompt or response" };
-  // __getitem__
+  return { prompt, response, prompt_ids_len: encode(prompt).length, response_ranges: ranges };
+}
+
+// SFTDataset.__getitem__ and get_loss_mask: the ids the model is fed and
+// the tokens with loss (loss_mask[i] = 1 trains the prediction of token
+// i + 1; loss_mask[start - 1 : end] per range).
+function openrlhfItem(row) {
+  if (!row.prompt || !row.response) throw new Error("filtered: empty prompt or response");
   const eos = special("eos_token");
-  let text = (prompt + response).replace(/\n+$/, "");
+  let text = (row.prompt + row.response).replace(/\n+$/, "");
   if (!text.endsWith(eos)) text += " " + eos;
   const ids = encode(text);
   ids[ids.length - 1] = tokenID(eos);
-  // get_loss_mask: loss_mask[start - 1 : end] = 1; loss_mask[i] trains the
-  // prediction of token i + 1.
   const lossMask = new Array(ids.length).fill(0);
-  for (const [s, e] of ranges) for (let i = Math.max(s - 1, 0); i < Math.min(e, ids.length); i++) lossMask[i] = 1;
+  for (const [s, e] of row.response_ranges) for (let i = Math.max(s - 1, 0); i < Math.min(e, ids.length); i++) lossMask[i] = 1;
   const trained = [];
   lossMask.forEach((v, i) => v && i + 1 < ids.length && trained.push(i + 1));
   return { text, ids, trained };
@@ -276,7 +267,9 @@ const sg = consumer === "verl" ? verlSystemAndGeneration() : null;
 for (const row of rows) {
   let out;
   try {
-    if (consumer === "openrlhf") out = openrlhf(row);
+    if (consumer === "openrlhf") out = openrlhfItem(openrlhfProcess(row.input));
+    else if (consumer === "openrlhf-process") out = openrlhfProcess(row.input);
+    else if (consumer === "openrlhf-item") out = openrlhfItem(row);
     else if (consumer === "verl") out = verl(row, sg);
     else if (consumer === "llamafactory") out = llamafactory(row);
     else if (consumer === "axolotl") out = axolotl(row);

@@ -65,7 +65,7 @@ func TestLengthPolicyAndIdempotence(t *testing.T) {
 	}
 	cfg.LengthPolicy = LengthTruncate
 	_, err = Job.Execute(context.Background(), &stage.Env{Lake: l}, cfg)
-	if err == nil || !strings.Contains(err.Error(), "export openrlhf-pretokenized train: example ex-") || !strings.Contains(err.Error(), "is truncated") {
+	if err == nil || !strings.Contains(err.Error(), "export openrlhf-pretokenized train: example ex-") || !strings.Contains(err.Error(), ": truncated, and this format holds whole conversations") {
 		t.Fatalf("a truncated example in a whole-conversation format: %v", err)
 	}
 	cfg.Export.Exports = slices.DeleteFunc(slices.Clone(Formats()), func(f string) bool { return f == "openrlhf-pretokenized" })

@@ -24,9 +24,10 @@ import (
 // system prompts, 76 assistant turns), ingested and built into a set, comes
 // out of `--export openrlhf-pretokenized` with the prompt, response,
 // prompt_ids_len and response_ranges that SWE-Master's pre-tokenise script
-// gives it (deps/npm/swemaster.mjs, ported from the script), and SWE-Master's
-// training loader (same file, ported from its sft_dataset.py) reading the
-// exported row trains exactly the tokens swelake's loss mask trains.
+// gives it (deps/npm/consumers.mjs openrlhf-process, ported from the script),
+// and SWE-Master's training loader (openrlhf-item, ported from its
+// sft_dataset.py) reading the exported row trains exactly the tokens
+// swelake's loss mask trains.
 func TestConformanceSWEMasterPretokenized(t *testing.T) {
 	ctx := context.Background()
 	src := realsamples.Path(t, "sft", "openrlhf-input-1.jsonl")
@@ -54,7 +55,8 @@ func TestConformanceSWEMasterPretokenized(t *testing.T) {
 	if sum.Examples != 1 {
 		t.Fatalf("examples: %+v", sum)
 	}
-	exported, err := os.ReadFile(filepath.Join(cfg.Export.OutDir, sum.SetID, "openrlhf-pretokenized", "train.jsonl"))
+	exportedFile := filepath.Join(cfg.Export.OutDir, sum.SetID, "openrlhf-pretokenized", "train.jsonl")
+	exported, err := os.ReadFile(exportedFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestConformanceSWEMasterPretokenized(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := tokref.Script(ctx, "swemaster.mjs", []string{"pretokenize", tokref.DefaultTokenizerDir()}, line)
+	out, err := tokref.Script(ctx, "consumers.mjs", []string{"openrlhf-process", tokref.DefaultTokenizerDir(), src}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestConformanceSWEMasterPretokenized(t *testing.T) {
 		got.PromptIDsLen, len(got.ResponseRanges), got.ResponseRanges[0], got.ResponseRanges[len(got.ResponseRanges)-1])
 
 	// What SWE-Master's trainer makes of the exported row.
-	loaded, err := tokref.Script(ctx, "swemaster.mjs", []string{"load", tokref.DefaultTokenizerDir()}, exported)
+	loaded, err := tokref.Script(ctx, "consumers.mjs", []string{"openrlhf-item", tokref.DefaultTokenizerDir(), exportedFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package buildsft
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -18,51 +16,11 @@ import (
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
-
-// realRollouts decodes every trajectory and SFT row of ../shared/realdata
-// (trajectories/ and sft/: nine conversations from SWE-agent,
-// mini-swe-agent, R2E-Gym, SWE-smith and SWE-Master) with the importers.
-func realRollouts(t *testing.T) []schemas.Rollout {
-	t.Helper()
-	root := realsamples.Dir(t)
-	var out []schemas.Rollout
-	for _, dir := range []string{"trajectories", "sft"} {
-		files, _ := filepath.Glob(filepath.Join(root, dir, "*"))
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			records := [][]byte{data}
-			if strings.HasSuffix(f, ".jsonl") {
-				records = nil
-				sc := bufio.NewScanner(bytes.NewReader(data))
-				sc.Buffer(nil, 1<<30)
-				for sc.Scan() {
-					records = append(records, bytes.Clone(sc.Bytes()))
-				}
-			}
-			format, err := formats.Detect(formats.Rollouts, formats.NewProbe(filepath.Base(f), records[0]))
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			for i, rec := range records {
-				rows, err := format.Decode(&formats.Record{File: f, Line: int64(i + 1), Data: rec}, formats.Options{})
-				if err != nil {
-					t.Fatalf("%s:%d: %v", f, i+1, err)
-				}
-				out = append(out, rows.Rollouts...)
-			}
-		}
-	}
-	return out
-}
 
 // replay is what a consumer's loading code makes of one exported row.
 type replay struct {
@@ -119,7 +77,7 @@ func trainedOf(mask []int32) []int {
 func TestConsumersTrainAsRendered(t *testing.T) {
 	ctx := context.Background()
 	l := fixture(t)
-	rows := realRollouts(t)
+	rows := realsamples.Conversations(t)
 	// A conversation that ends on a tool result, as a step-limited run does.
 	tail := rows[0]
 	tail.RolloutID, tail.ContentHash = "tail-on-tool", ""

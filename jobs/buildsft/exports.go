@@ -97,11 +97,6 @@ func (e Exporter) Export(outDir, setID string, rows []schemas.SFTExample, format
 				var n int
 				n, err = writePretokenized(path, splits[split], e.PackLength)
 				res.Packed += n
-			case "openrlhf-pretokenized":
-				path = filepath.Join(dir, split+".jsonl")
-				var trimmed int
-				trimmed, err = e.writeSWEMaster(path, splits[split])
-				res.Trimmed[f] += trimmed
 			case "verl":
 				path = filepath.Join(dir, split+".parquet")
 				err = e.writeVerl(path, splits[split])
@@ -193,7 +188,7 @@ func (e Exporter) writeVerl(path string, rows []schemas.SFTExample) error {
 	for i, r := range rows {
 		msgs, _, err := e.locator().renderedMessages(r)
 		if err != nil {
-			return err
+			return fmt.Errorf("example %s: %w", r.ExampleID, err)
 		}
 		vm := make([]verlMessage, len(msgs))
 		for j, m := range msgs {
@@ -218,6 +213,8 @@ func (e Exporter) records(format string) (record, error) {
 		return e.llamaFactoryRecord, nil
 	case "openrlhf":
 		return e.openRLHFRecord, nil
+	case "openrlhf-pretokenized":
+		return func(r schemas.SFTExample) (any, int, error) { return e.SWEMasterRowOf(r) }, nil
 	}
 	return nil, fmt.Errorf("unknown export %q", format)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 )
@@ -130,7 +131,7 @@ func validOpenAIExample(line []byte) error {
 // trajectory ending on a tool result) passes the fine-tuning format checks.
 func TestOpenAIExportValid(t *testing.T) {
 	l := fixture(t)
-	rows := realRollouts(t)
+	rows := realsamples.Conversations(t)
 	noIDs := rows[0]
 	noIDs.RolloutID, noIDs.ContentHash = "calls-without-ids", ""
 	noIDs.Messages = []schemas.Message{{Role: "user", Content: "fix it"},

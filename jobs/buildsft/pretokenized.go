@@ -1,10 +1,8 @@
 package buildsft
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/sft"
@@ -110,7 +108,7 @@ type SWEMasterRow struct {
 // assistant turn (the format's prompt + response must end on one).
 func (e Exporter) SWEMasterRowOf(r schemas.SFTExample) (SWEMasterRow, int, error) {
 	if r.Truncated {
-		return SWEMasterRow{}, 0, fmt.Errorf("example %s is truncated, and this format holds whole conversations (set build_sft.length_policy=drop or a larger max_tokens)", r.ExampleID)
+		return SWEMasterRow{}, 0, errors.New("truncated, and this format holds whole conversations (set build_sft.length_policy=drop or a larger max_tokens)")
 	}
 	loc, err := locator{enc: e.Enc, tmpl: e.Tmpl, cfg: e.Config}.locate(r)
 	if err != nil {
@@ -127,31 +125,4 @@ func (e Exporter) SWEMasterRowOf(r schemas.SFTExample) (SWEMasterRow, int, error
 		}
 	}
 	return row, loc.Trailing, nil
-}
-
-func (e Exporter) writeSWEMaster(path string, rows []schemas.SFTExample) (int, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	trimmed := 0
-	for _, r := range rows {
-		row, n, err := e.SWEMasterRowOf(r)
-		if err == nil {
-			err = enc.Encode(row)
-		}
-		if err != nil {
-			f.Close()
-			return 0, err
-		}
-		trimmed += n
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	return trimmed, f.Close()
 }

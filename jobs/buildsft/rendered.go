@@ -1,6 +1,7 @@
 package buildsft
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,7 +45,7 @@ func (lc locator) renderedMessages(r schemas.SFTExample) (rendered []schemas.Mes
 	for j := range msgs {
 		s, err := render(chat, msgs[:j+1])
 		if err != nil {
-			return nil, nil, fmt.Errorf("example %s: render messages[:%d]: %w", r.ExampleID, j+1, err)
+			return nil, nil, fmt.Errorf("render messages[:%d]: %w", j+1, err)
 		}
 		if !strings.HasPrefix(text, s) {
 			continue
@@ -54,34 +55,34 @@ func (lc locator) renderedMessages(r schemas.SFTExample) (rendered []schemas.Mes
 		role := group[0].Role
 		for _, m := range group[1:] {
 			if m.Role != role || role != "tool" {
-				return nil, nil, fmt.Errorf("example %s: messages %d–%d render as one turn, which role/content messages cannot express", r.ExampleID, j+1-len(group), j)
+				return nil, nil, fmt.Errorf("messages %d–%d render as one turn, which role/content messages cannot express", j+1-len(group), j)
 			}
 		}
 		base, err := render(plain, flat)
 		if err != nil {
-			return nil, nil, fmt.Errorf("example %s: render: %w", r.ExampleID, err)
+			return nil, nil, fmt.Errorf("render: %w", err)
 		}
 		if base != text[:start] {
-			return nil, nil, fmt.Errorf("example %s: message %d: the template renders the messages before it differently without tools", r.ExampleID, j)
+			return nil, nil, fmt.Errorf("message %d: the template renders the messages before it differently without tools", j)
 		}
 		p, err := render(plain, append(flat[:len(flat):len(flat)], schemas.Message{Role: role, Content: probe}))
 		if err != nil {
-			return nil, nil, fmt.Errorf("example %s: message %d: %w", r.ExampleID, j, err)
+			return nil, nil, fmt.Errorf("message %d: %w", j, err)
 		}
 		head, foot, ok := strings.Cut(p[len(base):], probe)
 		seg := text[start:end]
 		if !ok || !strings.HasPrefix(p, base) || !strings.HasPrefix(seg, head) || !strings.HasSuffix(seg, foot) || len(seg) < len(head)+len(foot) {
-			return nil, nil, fmt.Errorf("example %s: message %d (%s): its turn is not the template's %s turn around some content", r.ExampleID, j, role, role)
+			return nil, nil, fmt.Errorf("message %d (%s): its turn is not the template's %s turn around some content", j, role, role)
 		}
 		flat = append(flat, schemas.Message{Role: role, Content: seg[len(head) : len(seg)-len(foot)]})
 		last = append(last, j)
 		start, next = end, j+1
 	}
 	if start != len(text) {
-		return nil, nil, fmt.Errorf("example %s: the last message does not end the text", r.ExampleID)
+		return nil, nil, errors.New("the last message does not end the text")
 	}
 	if s, err := render(plain, flat); err != nil || s != text {
-		return nil, nil, fmt.Errorf("example %s: the rendered messages do not render back to the text", r.ExampleID)
+		return nil, nil, errors.New("the rendered messages do not render back to the text")
 	}
 	return flat, last, nil
 }

@@ -1,6 +1,7 @@
 package buildsft
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -61,13 +62,13 @@ func (lc locator) chat(r schemas.SFTExample) chattemplate.Chat {
 func (lc locator) locate(r schemas.SFTExample) (located, error) {
 	text, spans, err := lc.tmpl.RenderWithSpans(lc.chat(r))
 	if err != nil {
-		return located{}, fmt.Errorf("example %s: render: %w", r.ExampleID, err)
+		return located{}, fmt.Errorf("render: %w", err)
 	}
 	if text != r.Text {
-		return located{}, fmt.Errorf("example %s: the tokenizer's chat template renders another text than the set holds (was the set built with another tokenizer?)", r.ExampleID)
+		return located{}, errors.New("the tokenizer's chat template renders another text than the set holds (was the set built with another tokenizer?)")
 	}
 	if len(spans) == 0 {
-		return located{}, fmt.Errorf("example %s: %w", r.ExampleID, sft.ErrNoAssistant)
+		return located{}, sft.ErrNoAssistant
 	}
 	// ends[i] is the byte offset just after token i.
 	ends := make([]int, len(r.InputIDs))
@@ -96,7 +97,7 @@ func (lc locator) locate(r schemas.SFTExample) (located, error) {
 		out.Turns = append(out.Turns, t)
 	}
 	if len(out.Turns) == 0 {
-		return located{}, fmt.Errorf("example %s: truncation left no assistant turn", r.ExampleID)
+		return located{}, errors.New("truncation left no assistant turn")
 	}
 	out.Trailing = len(r.Messages) - 1 - out.Last().Message
 	// The ids and the loss mask the set holds must be these turns'.
@@ -110,7 +111,7 @@ func (lc locator) locate(r schemas.SFTExample) (located, error) {
 	}
 	for i := range want {
 		if i >= len(r.LossMask) || want[i] != r.LossMask[i] {
-			return located{}, fmt.Errorf("example %s: token %d: the loss mask is not the trained turns' (a mask this export cannot express)", r.ExampleID, i)
+			return located{}, fmt.Errorf("token %d: the loss mask is not the trained turns' (a mask this export cannot express)", i)
 		}
 	}
 	return out, nil

@@ -1,63 +1,25 @@
 package chattemplate_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
-	"github.com/swelake/swelake/jobs/ingest/formats"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
-// realConversations decodes every trajectory and SFT row in
-// ../shared/realdata with the ingest decoders.
+// realConversations are the messages of every trajectory and SFT row in
+// ../shared/realdata, decoded with the ingest decoders.
 func realConversations(tb testing.TB) [][]schemas.Message {
 	tb.Helper()
-	root := realsamples.Dir(tb)
 	var out [][]schemas.Message
-	for _, dir := range []string{"trajectories", "sft"} {
-		files, _ := filepath.Glob(filepath.Join(root, dir, "*"))
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			records := [][]byte{data}
-			if strings.HasSuffix(f, ".jsonl") {
-				records = nil
-				sc := bufio.NewScanner(bytes.NewReader(data))
-				sc.Buffer(nil, 1<<30)
-				for sc.Scan() {
-					records = append(records, bytes.Clone(sc.Bytes()))
-				}
-			}
-			format, err := formats.Detect(formats.Rollouts, formats.NewProbe(filepath.Base(f), records[0]))
-			if err != nil {
-				tb.Fatalf("%s: %v", f, err)
-			}
-			for i, rec := range records {
-				rows, err := format.Decode(&formats.Record{File: f, Line: int64(i + 1), Data: rec}, formats.Options{})
-				if err != nil {
-					tb.Fatalf("%s:%d: %v", f, i+1, err)
-				}
-				for _, r := range rows.Rollouts {
-					out = append(out, r.Messages)
-				}
-			}
-		}
-	}
-	if len(out) < 5 {
-		tb.Fatalf("only %d conversations in %s", len(out), root)
+	for _, r := range realsamples.Conversations(tb) {
+		out = append(out, r.Messages)
 	}
 	return out
 }
