@@ -14,10 +14,6 @@ func newExportCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "export",
 		Short: "Write lake data as other tools' input files (SWE-bench harness predictions)",
-		Args:  usage(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{errors.New("export what? swelake export predictions")}
-		},
 	}
 	c.AddCommand(newExportPredictionsCmd(a))
 	return c

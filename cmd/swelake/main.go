@@ -105,6 +105,39 @@ func usage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// strictGroups makes every command that only groups subcommands (lake,
+// run, ingest, pipeline, …) refuse what is not one of them: exit 2 with
+// the closest names ("unknown command "curat" for "swelake run"; did you
+// mean curate?"), instead of printing help and exiting 0 as cobra does
+// for a group without a Run. Without a subcommand it prints the help on
+// stderr and exits 2.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		} else {
+			msg += fmt.Sprintf(" (see %s --help)", cmd.CommandPath())
+		}
+		return usageError{errors.New(msg)}
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		cmd.SetOut(cmd.ErrOrStderr())
+		cmd.Help()
+		return usageError{fmt.Errorf("%s needs a subcommand", cmd.CommandPath())}
+	}
+}
+
 // oneLine folds a multi-line error (DuckDB's, say) into one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
@@ -155,6 +188,7 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error (env SWELAKE_LOG_LEVEL)")
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
 	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a), newSandboxCmd(a), newEnvCmd(a), newPolicyCmd(a), newReportCmd(a), newPipelineCmd(a), newExportCmd(a), newGradeCmd(a))
+	strictGroups(root)
 	return root
 }
 

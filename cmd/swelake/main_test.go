@@ -394,3 +394,21 @@ func TestParseBytes(t *testing.T) {
 	c := &cli{t: t, dir: t.TempDir(), env: map[string]string{"SWELAKE_MEMORY_LIMIT": "lots"}}
 	c.fails("config memory_limit: size \"lots\"", 1, "lake", "tables")
 }
+
+// TestTyposFail: a mistyped subcommand exits 2 with the closest names
+// (cobra prints a group's help and exits 0 for them by default), and a
+// group without its subcommand exits 2.
+func TestTyposFail(t *testing.T) {
+	c := &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	for _, tc := range []struct{ args, want string }{
+		{"run curat", `unknown command "curat" for "swelake run"; did you mean curate?`},
+		{"lake tabels", `unknown command "tabels" for "swelake lake"; did you mean tables?`},
+		{"pipeline rn", `unknown command "rn" for "swelake pipeline"; did you mean run?`},
+		{"ingest task", `unknown command "task" for "swelake ingest"; did you mean tasks?`},
+		{"env lst", `unknown command "lst" for "swelake env"`},
+		{"export predictons", `unknown command "predictons" for "swelake export"; did you mean predictions?`},
+		{"lake", `swelake lake needs a subcommand`},
+	} {
+		c.fails(tc.want, 2, strings.Fields(tc.args)...)
+	}
+}
