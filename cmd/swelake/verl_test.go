@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swelake/swelake/internal/modeltest"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // verlTasks writes SWE-Gym task rows for the training rollouts' tasks a, b
@@ -80,14 +80,7 @@ func TestVerlRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tmpl := modeltest.Qwen(t)
 	tools, _ := chattemplate.ParseJSON([]byte(trainingTools))
 	for _, l := range lines {
 		var r struct {

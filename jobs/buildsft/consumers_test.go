@@ -14,12 +14,12 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/internal/modeltest"
 	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // replay is what a consumer's loading code makes of one exported row.
@@ -338,13 +338,6 @@ func exportedIDs(t *testing.T, file string) []string {
 
 func testLocator(t *testing.T) locator {
 	t.Helper()
-	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, tmpl := modeltest.Qwen(t)
 	return locator{enc: tok, tmpl: tmpl, cfg: tok.Config()}
 }

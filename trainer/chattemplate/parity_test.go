@@ -6,11 +6,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/swelake/swelake/internal/modeltest"
 	"github.com/swelake/swelake/internal/realsamples"
 	"github.com/swelake/swelake/internal/tokref"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/tokenizer"
 )
 
 // realConversations are the messages of every trajectory and SFT row in
@@ -55,17 +55,7 @@ func syntheticConversations() ([][]schemas.Message, []chattemplate.Value) {
 // chat template, with and without tools and the generation prompt, and
 // compares text and ids with @huggingface/jinja + the JS tokenizer.
 func TestParityWithReference(t *testing.T) {
-	if err := tokref.Check(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chattemplate.Parse(tok.Config().ChatTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, tmpl := modeltest.Qwen(t)
 	real := realConversations(t)
 	synth, toolsets := syntheticConversations()
 	type tc struct {

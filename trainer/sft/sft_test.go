@@ -6,27 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/internal/modeltest"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
-	"github.com/swelake/swelake/trainer/tokenizer"
 )
-
-func qwen(t *testing.T) (*tokenizer.Tokenizer, *chattemplate.Template) {
-	t.Helper()
-	if err := tokref.Check(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(tokref.DefaultTokenizerDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := chattemplate.Parse(tok.Config().ChatTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, tm
-}
 
 func conversations() [][]schemas.Message {
 	call := []schemas.ToolCall{{ID: "c1", Name: "bash", Arguments: `{"command": "ls"}`}}
@@ -43,7 +26,7 @@ func conversations() [][]schemas.Message {
 // the tokens with loss gives back each trained assistant turn (content,
 // end-of-turn token and the newline after it), and nothing else.
 func TestMaskedTokensReproduceAssistantTurns(t *testing.T) {
-	tok, tm := qwen(t)
+	tok, tm := modeltest.Qwen(t)
 	for ci, msgs := range conversations() {
 		for _, opts := range []Options{{}, {Mask: MaskLastTurn}, {MaskErrorTurns: true}} {
 			chat := chattemplate.Chat{Messages: msgs}
