@@ -136,7 +136,7 @@ func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string
 		// Where a turn begins with a newline, OpenRLHF's spans are one token
 		// late (shiftedByStraddle): those tokens, and only those, differ.
 		want := trainedOf(ex.LossMask[:end])
-		extra := shiftedByStraddle(t, lc, ex)
+		extra := shiftedByStraddle(lc, ex, loc)
 		if !slices.Equal(got[i].Trained, slices.Sorted(slices.Values(append(slices.Clone(want), extra...)))) {
 			var diff []string
 			for _, k := range got[i].Trained {
@@ -296,20 +296,8 @@ func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string
 // newline merged with the turn's leading newline), so its span starts and
 // ends one token late: the straddling token stays untrained, as in
 // swelake's mask, and the next turn's first token is trained.
-func shiftedByStraddle(t *testing.T, lc locator, ex schemas.SFTExample) []int {
-	t.Helper()
-	loc, err := lc.locate(ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends := make([]int, len(ex.InputIDs))
-	var buf []byte
-	off := 0
-	for i := range ex.InputIDs {
-		buf = lc.enc.AppendBytes(buf[:0], ex.InputIDs[i:i+1])
-		off += len(buf)
-		ends[i] = off
-	}
+func shiftedByStraddle(lc locator, ex schemas.SFTExample, loc located) []int {
+	ends := tokenEnds(lc.enc, ex.InputIDs)
 	var out []int
 	for _, tu := range loc.Turns {
 		if tu.Trained && tu.Start > 0 && ends[tu.Start-1] > tu.ByteStart && tu.End < len(ex.InputIDs)-1 {

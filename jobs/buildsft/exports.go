@@ -210,7 +210,7 @@ func (e Exporter) records(format string) (record, error) {
 	case "axolotl":
 		return e.axolotlRecord, nil
 	case "llamafactory":
-		return e.llamaFactoryRecord, nil
+		return llamaFactoryRecord(e.separators()), nil
 	case "openrlhf":
 		return e.openRLHFRecord, nil
 	case "openrlhf-pretokenized":
@@ -273,14 +273,13 @@ type oaMessage struct {
 	Weight     *int         `json:"weight,omitempty"`
 }
 
-// openAIMessages converts messages to OpenAI chat messages; with weights,
-// assistant messages carry weight 0 or 1 (OpenAI fine-tuning's per-message
-// switch). Every tool call has an id and every tool message answers one:
-// calls the source left unnamed get call_<message>_<call>, and a tool
-// message without a known id answers the next unanswered call; with
-// weights (the OpenAI export), one that answers no call at all (scaffolds
-// that write actions as text) is a user message.
-func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
+// openAIMessages converts messages to OpenAI chat messages. Every tool call
+// has an id (call_<message>_<call> where the source had none) and a tool
+// message without a known id answers the next unanswered call. For the
+// fine-tuning file, assistant messages carry weight 0 or 1 (its per-message
+// switch), and a tool message that answers no call at all (scaffolds that
+// write actions as text) is a user message, as the format requires.
+func openAIMessages(r schemas.SFTExample, fineTuning bool) []oaMessage {
 	out := make([]oaMessage, len(r.Messages))
 	var pending []string
 	known := map[string]bool{}
@@ -310,7 +309,7 @@ func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
 			if k := slices.Index(pending, id); k >= 0 {
 				pending = slices.Delete(pending, k, k+1)
 			}
-			if known[id] || !weights {
+			if known[id] || !fineTuning {
 				om.ToolCallID = id
 			} else {
 				// The scaffold wrote its actions as text (no tool calls):
@@ -318,7 +317,7 @@ func openAIMessages(r schemas.SFTExample, weights bool) []oaMessage {
 				om.Role = "user"
 			}
 		}
-		if weights && m.Role == "assistant" {
+		if fineTuning && m.Role == "assistant" {
 			w := 0
 			if i < len(r.Weights) {
 				w = int(r.Weights[i])
@@ -419,7 +418,11 @@ func (e Exporter) axolotlRecord(r schemas.SFTExample) (any, int, error) {
 // assistant turn is a function_call whose text, when the assistant wrote
 // any, comes first, then <tool_call>[calls]</tool_call> — what
 // FunctionFormatter splits back into the thought and the calls.
-func (e Exporter) llamaFactoryRecord(r schemas.SFTExample) (any, int, error) {
+func llamaFactoryRecord(sep separators) record {
+	return func(r schemas.SFTExample) (any, int, error) { return llamaFactoryRow(r, sep) }
+}
+
+func llamaFactoryRow(r schemas.SFTExample, sep separators) (any, int, error) {
 	type turn struct {
 		From  string `json:"from"`
 		Value string `json:"value"`
@@ -431,9 +434,9 @@ func (e Exporter) llamaFactoryRecord(r schemas.SFTExample) (any, int, error) {
 		n := len(turns)
 		switch {
 		case n > 0 && from == "observation" && turns[n-1].From == "observation":
-			turns[n-1].Value += e.separator("tool", "tool") + value
+			turns[n-1].Value += sep.tool + value
 		case n > 0 && from == "human" && turns[n-1].From == "human" && turns[n-1].roles == "user" && role == "user":
-			turns[n-1].Value += e.separator("user", "user") + value
+			turns[n-1].Value += sep.user + value
 		case n > 0 && from == "human" && (turns[n-1].From == "human" || turns[n-1].From == "observation"):
 			// a user message after a tool result: the odd turn stays one
 			turns[n-1] = turn{From: "human", Value: turns[n-1].Value + "\n" + value, roles: "mixed"}
@@ -448,7 +451,7 @@ func (e Exporter) llamaFactoryRecord(r schemas.SFTExample) (any, int, error) {
 			case i == 0:
 				system = m.Content
 			case len(turns) == 0: // system prompts before the conversation: one system turn
-				system += e.separator("system", "system") + m.Content
+				system += sep.system + m.Content
 			default:
 				add("human", "system", m.Content)
 			}
@@ -508,24 +511,29 @@ func (e Exporter) llamaFactoryRecord(r schemas.SFTExample) (any, int, error) {
 	}{turns[:n], system, r.Tools, r.ExampleID}, trimmed, nil
 }
 
-// separator is what the chat template writes between the contents of two
-// consecutive messages of these roles (Qwen2.5: "\n</tool_response>\n
+// separators are what the chat template writes between the contents of
+// two consecutive messages of one role (Qwen2.5: "\n</tool_response>\n
 // <tool_response>\n" between two tool results, "<|im_end|>\n<|im_start|>
 // system\n" between two system prompts): joined with it, a turn that holds
-// both renders as the two did. "\n" when the template cannot tell.
-func (e Exporter) separator(a, b string) string {
-	if e.Tmpl == nil {
-		return "\n"
+// both renders as the two did. "\n" where the template cannot tell.
+type separators struct{ tool, user, system string }
+
+// separators measures them once per export.
+func (e Exporter) separators() separators {
+	between := func(role string) string {
+		if e.Tmpl == nil {
+			return "\n"
+		}
+		const pa, pb = "\x00swelake-a\x00", "\x00swelake-b\x00"
+		text, err := e.Tmpl.RenderChat(chattemplate.ChatOf(schemas.Rollout{Messages: []schemas.Message{{Role: role, Content: pa}, {Role: role, Content: pb}}}, e.Config))
+		_, after, ok := strings.Cut(text, pa)
+		sep, _, ok2 := strings.Cut(after, pb)
+		if err != nil || !ok || !ok2 {
+			return "\n"
+		}
+		return sep
 	}
-	const pa, pb = "\x00swelake-a\x00", "\x00swelake-b\x00"
-	text, err := e.Tmpl.RenderChat(chattemplate.Chat{Messages: []schemas.Message{{Role: a, Content: pa}, {Role: b, Content: pb}},
-		BOSToken: e.Config.BOSToken, EOSToken: e.Config.EOSToken, PadToken: e.Config.PadToken, UnkToken: e.Config.UnkToken})
-	_, after, ok := strings.Cut(text, pa)
-	sep, _, ok2 := strings.Cut(after, pb)
-	if err != nil || !ok || !ok2 {
-		return "\n"
-	}
-	return sep
+	return separators{tool: between("tool"), user: between("user"), system: between("system")}
 }
 
 func writeLlamaFactoryInfo(path, setID string, splits []string) error {

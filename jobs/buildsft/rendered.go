@@ -37,9 +37,10 @@ func (lc locator) renderedMessages(r schemas.SFTExample) (rendered []schemas.Mes
 		c.Messages = m
 		return lc.tmpl.RenderChat(c)
 	}
-	// Where each message's turn ends in the text (-1: the template writes
-	// more of it only once the next message is known, as Qwen2.5 does with
-	// consecutive tool results).
+	// A turn ends where the conversation up to a message renders as a
+	// prefix of the text; where it does not (Qwen2.5 writes the end of a
+	// tool result only once it knows the next message is not one), the
+	// message joins the next in one turn.
 	var flat []schemas.Message
 	start, next := 0, 0
 	for j := range msgs {
@@ -58,20 +59,18 @@ func (lc locator) renderedMessages(r schemas.SFTExample) (rendered []schemas.Mes
 				return nil, nil, fmt.Errorf("messages %d–%d render as one turn, which role/content messages cannot express", j+1-len(group), j)
 			}
 		}
-		base, err := render(plain, flat)
-		if err != nil {
-			return nil, nil, fmt.Errorf("render: %w", err)
-		}
-		if base != text[:start] {
-			return nil, nil, fmt.Errorf("message %d: the template renders the messages before it differently without tools", j)
-		}
+		// The messages so far, rendered without tools, must be the text up
+		// to here; after them, the template's head and foot around a probe.
 		p, err := render(plain, append(flat[:len(flat):len(flat)], schemas.Message{Role: role, Content: probe}))
 		if err != nil {
 			return nil, nil, fmt.Errorf("message %d: %w", j, err)
 		}
-		head, foot, ok := strings.Cut(p[len(base):], probe)
+		if !strings.HasPrefix(p, text[:start]) {
+			return nil, nil, fmt.Errorf("message %d: the template renders the messages before it differently without tools", j)
+		}
+		head, foot, ok := strings.Cut(p[start:], probe)
 		seg := text[start:end]
-		if !ok || !strings.HasPrefix(p, base) || !strings.HasPrefix(seg, head) || !strings.HasSuffix(seg, foot) || len(seg) < len(head)+len(foot) {
+		if !ok || !strings.HasPrefix(seg, head) || !strings.HasSuffix(seg, foot) || len(seg) < len(head)+len(foot) {
 			return nil, nil, fmt.Errorf("message %d (%s): its turn is not the template's %s turn around some content", j, role, role)
 		}
 		flat = append(flat, schemas.Message{Role: role, Content: seg[len(head) : len(seg)-len(foot)]})

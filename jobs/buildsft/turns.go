@@ -43,16 +43,23 @@ type locator struct {
 	cfg  tokenizer.Config
 }
 
-// chat is the conversation an example renders as.
+// chat is the conversation an example renders as: the one build-sft
+// rendered from its rollout (chattemplate.ChatOf).
 func (lc locator) chat(r schemas.SFTExample) chattemplate.Chat {
-	var tools chattemplate.Value
-	if r.Tools != "" {
-		if v, err := chattemplate.ParseJSON([]byte(r.Tools)); err == nil {
-			tools = v
-		}
+	return chattemplate.ChatOf(schemas.Rollout{Messages: r.Messages, Tools: r.Tools}, lc.cfg)
+}
+
+// tokenEnds is the byte offset just after each token of ids.
+func tokenEnds(enc sft.Encoder, ids []int32) []int {
+	ends := make([]int, len(ids))
+	var buf []byte
+	off := 0
+	for i := range ids {
+		buf = enc.AppendBytes(buf[:0], ids[i:i+1])
+		off += len(buf)
+		ends[i] = off
 	}
-	return chattemplate.Chat{Messages: r.Messages, Tools: tools,
-		BOSToken: lc.cfg.BOSToken, EOSToken: lc.cfg.EOSToken, PadToken: lc.cfg.PadToken, UnkToken: lc.cfg.UnkToken}
+	return ends
 }
 
 // locate renders the example again, checks the text is the one its ids were
@@ -70,20 +77,15 @@ func (lc locator) locate(r schemas.SFTExample) (located, error) {
 	if len(spans) == 0 {
 		return located{}, sft.ErrNoAssistant
 	}
-	// ends[i] is the byte offset just after token i.
-	ends := make([]int, len(r.InputIDs))
-	var buf []byte
-	off := 0
-	for i := range r.InputIDs {
-		buf = lc.enc.AppendBytes(buf[:0], r.InputIDs[i:i+1])
-		off += len(buf)
-		ends[i] = off
-	}
-	// A turn's tokens are those wholly inside its bytes, as in the mask.
-	firstFrom := func(b int) int { // the first token that starts at or after b
+	ends := tokenEnds(lc.enc, r.InputIDs)
+	// A turn's tokens are those wholly inside its bytes, as in the mask:
+	// from the first token that starts at or after its start (token i
+	// starts where token i-1 ends) to the last that ends at or before its
+	// end.
+	firstFrom := func(b int) int {
 		return sort.Search(len(ends), func(i int) bool { return i > 0 && ends[i-1] >= b || i == 0 && b <= 0 })
 	}
-	endsBy := func(b int) int { // the tokens that end at or before b
+	endsBy := func(b int) int {
 		return sort.Search(len(ends), func(i int) bool { return ends[i] > b })
 	}
 	var out located
