@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,6 +102,14 @@ func TestVerlRL(t *testing.T) {
 		t.Fatalf("verl-rl rows: %d", len(lines))
 	}
 
+	// The same batch, complete already, read back from the lake: the same
+	// bytes.
+	again := filepath.Join(dir, "rl", "again.parquet")
+	c.ok("run", "build-rl", lk, "--k", "4", "--verl-out", again)
+	if a, b := readFile(t, file), readFile(t, again); !bytes.Equal(a, b) {
+		t.Fatalf("the verl file of a batch read back from the lake differs from the run's (%d vs %d bytes)", len(b), len(a))
+	}
+
 	// SWE-Master's layout, from the batch already in the lake.
 	master := filepath.Join(dir, "rl", "swe-master.parquet")
 	c.ok("run", "build-rl", lk, "--k", "4", "--verl-out", master, "--verl-layout", "swe-master")
@@ -128,4 +138,13 @@ func TestVerlRL(t *testing.T) {
 		}
 	}
 	c.fails("verl_layout \"other\"", 2, "run", "build-rl", lk, "--verl-out", file, "--verl-layout", "other")
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

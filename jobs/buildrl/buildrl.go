@@ -144,6 +144,10 @@ type state struct {
 	tmpl       *chattemplate.Template
 	verlOut    string
 	verlLayout string
+	// What run built, for the verl file (nil when the batch was complete
+	// already: writeVerl reads it back).
+	samples  []schemas.RLSample
+	openings map[string]opening // by rollout id
 }
 
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
@@ -195,6 +199,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		}
 		out = append(out, samples...)
 	}
+	keepForVerl(st, out, groups)
 	if cache != nil {
 		stats := cache.Finish(r.Env.Logger)
 		sum.TokenCache = &stats

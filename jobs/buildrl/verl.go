@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,8 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -102,6 +106,79 @@ type sweMasterRow struct {
 	ExtraInfo   VerlTask      `parquet:"extra_info"`
 }
 
+// opening is how a rollout began: the messages before its first assistant
+// turn, the tools it was offered, and its sample index.
+type opening struct {
+	prompt []verlMessage
+	tools  string
+	sample int32
+}
+
+func openingOf(r schemas.Rollout) opening {
+	o := opening{tools: r.Tools, sample: r.SampleIdx}
+	for _, m := range r.Messages {
+		if m.Role == "assistant" {
+			break
+		}
+		o.prompt = append(o.prompt, verlMessage{Role: m.Role, Content: m.Content})
+	}
+	return o
+}
+
+// keepForVerl keeps what the verl file needs of a run's batch (its samples
+// and how their rollouts began), so that writeVerl need not read them back.
+func keepForVerl(st *state, samples []schemas.RLSample, groups map[string][]schemas.Rollout) {
+	if st.verlOut == "" {
+		return
+	}
+	in := map[string]bool{}
+	for _, s := range samples {
+		in[s.RolloutID] = true
+	}
+	st.samples, st.openings = samples, map[string]opening{}
+	for _, g := range groups {
+		for _, r := range g {
+			if in[r.RolloutID] {
+				st.openings[r.RolloutID] = openingOf(r)
+			}
+		}
+	}
+}
+
+// batchFromLake reads a batch that was complete already: its samples from
+// rl_samples@version and how their rollouts began from the input snapshot.
+func batchFromLake(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, batchID string, version int64) ([]schemas.RLSample, map[string]opening, error) {
+	t, err := l.Table(schemas.RLSamples.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := t.Snapshot(ctx, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	var samples []schemas.RLSample
+	openings := map[string]opening{}
+	for row, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if row.BatchID == batchID {
+			row.InputIDs, row.LossMask = nil, nil
+			samples = append(samples, row)
+			openings[row.RolloutID] = opening{}
+		}
+	}
+	for ro, err := range lake.ReadRows[schemas.Rollout](ctx, l, snap) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := openings[ro.RolloutID]; ok {
+			openings[ro.RolloutID] = openingOf(ro)
+		}
+	}
+	return samples, openings, nil
+}
+
 // writeVerl writes the batch's tasks as a verl RL Parquet, when asked.
 func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 	st := r.Plan.State.(*state)
@@ -110,66 +187,29 @@ func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 		return nil
 	}
 	l := r.Env.Lake
-	t, err := l.Table(schemas.RLSamples.Name)
-	if err != nil {
-		return err
+	samples, openings := st.samples, st.openings
+	if openings == nil {
+		var err error
+		if samples, openings, err = batchFromLake(ctx, l, st.snap, sum.BatchID, sum.Version); err != nil {
+			return err
+		}
 	}
-	s, err := t.Snapshot(ctx, sum.Version)
-	if err != nil {
-		return err
-	}
+	// Per task: its samples, and the prompt its lowest sample began with.
 	byTask := map[string][]VerlSample{}
-	rollouts := map[string]bool{}
-	for row, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
-		if err != nil {
-			return err
+	starts := map[string]opening{}
+	for _, row := range samples {
+		o := openings[row.RolloutID]
+		byTask[row.TaskID] = append(byTask[row.TaskID], VerlSample{RolloutID: row.RolloutID, SampleIdx: o.sample, Policy: row.Policy,
+			RewardRaw: row.RewardRaw, RewardShaped: row.RewardShaped, Advantage: row.Advantage, MaskRule: row.MaskRule})
+		if old, ok := starts[row.TaskID]; !ok || o.sample < old.sample {
+			starts[row.TaskID] = o
 		}
-		if row.BatchID == sum.BatchID {
-			byTask[row.TaskID] = append(byTask[row.TaskID], VerlSample{RolloutID: row.RolloutID, Policy: row.Policy,
-				RewardRaw: row.RewardRaw, RewardShaped: row.RewardShaped, Advantage: row.Advantage, MaskRule: row.MaskRule})
-			rollouts[row.RolloutID] = true
-		}
-	}
-	// The prompt each task's rollouts started from: the messages before
-	// the first assistant turn, and the tools they were offered.
-	type start struct {
-		prompt []verlMessage
-		tools  string
-		sample int32
-	}
-	starts := map[string]start{}
-	sampleIdx := map[string]int32{}
-	for ro, err := range lake.ReadRows[schemas.Rollout](ctx, l, st.snap) {
-		if err != nil {
-			return err
-		}
-		if !rollouts[ro.RolloutID] {
-			continue
-		}
-		sampleIdx[ro.RolloutID] = ro.SampleIdx
-		if old, ok := starts[ro.TaskID]; ok && old.sample <= ro.SampleIdx {
-			continue
-		}
-		var p []verlMessage
-		for _, m := range ro.Messages {
-			if m.Role == "assistant" {
-				break
-			}
-			p = append(p, verlMessage{Role: m.Role, Content: m.Content})
-		}
-		starts[ro.TaskID] = start{prompt: p, tools: ro.Tools, sample: ro.SampleIdx}
 	}
 	tasks, err := latestTasks(ctx, l, byTask)
 	if err != nil {
 		return err
 	}
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range byTask {
-			if !yield(id) {
-				return
-			}
-		}
-	})
+	ids := slices.Sorted(maps.Keys(byTask))
 	var rows []verlRow
 	var master []sweMasterRow
 	for i, id := range ids {
@@ -180,9 +220,6 @@ func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 		}
 		vt := verlTaskOf(task)
 		samples := byTask[id]
-		for j := range samples {
-			samples[j].SampleIdx = sampleIdx[samples[j].RolloutID]
-		}
 		slices.SortFunc(samples, func(a, b VerlSample) int {
 			return cmp.Or(cmp.Compare(a.SampleIdx, b.SampleIdx), cmp.Compare(a.RolloutID, b.RolloutID))
 		})
@@ -239,26 +276,17 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// latestTasks reads the batch's tasks from the latest tasks snapshot (none
+// when the lake has no tasks table yet: the rows carry the task id only).
 func latestTasks(ctx context.Context, l *lake.Lake, want map[string][]VerlSample) (map[string]*schemas.Task, error) {
-	out := map[string]*schemas.Task{}
-	t, err := l.Table(schemas.Tasks.Name)
+	s, err := tables.Pin(ctx, l, schemas.Tasks.Name, schemas.Tasks.Name)
+	if errors.Is(err, lake.ErrNoTable) {
+		return map[string]*schemas.Task{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	s, err := t.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return out, nil // no tasks table yet: rows with the task id only
-	}
-	for task, err := range lake.ReadRows[schemas.Task](ctx, l, s) {
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := want[task.TaskID]; ok {
-			task.Raw = nil
-			out[task.TaskID] = &task
-		}
-	}
-	return out, nil
+	return taskexec.TasksByID(ctx, l, s, func(id string) bool { _, ok := want[id]; return ok })
 }
 
 func writeRows[T any](path string, rows []T) error {
