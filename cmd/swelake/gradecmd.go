@@ -11,8 +11,8 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/taskenv"
+	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/jobs/taskexec"
-	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -140,21 +140,16 @@ func (a *app) findTask(cmd *cobra.Command, id string) (*schemas.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := l.Table(schemas.Tasks.Name)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := t.Snapshot(ctx, lake.Latest)
+	snap, err := tables.Pin(ctx, l, schemas.Tasks.Name, schemas.Tasks.Name)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w (swelake ingest tasks first)", id, err)
 	}
-	for task, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
-		if err != nil {
-			return nil, err
-		}
-		if task.TaskID == id {
-			return &task, nil
-		}
+	tasks, err := taskexec.TasksByID(ctx, l, snap, func(t string) bool { return t == id })
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := tasks[id]; ok {
+		return t, nil
 	}
 	return nil, usageError{fmt.Errorf("task %s: not in %s", id, snap.Ref().String())}
 }

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/swelake/swelake/jobs/tables"
+	"github.com/swelake/swelake/jobs/taskexec"
 	"github.com/swelake/swelake/jobs/verify"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
@@ -146,22 +148,10 @@ func Write(ctx context.Context, l *lake.Lake, o Options, path string) (Result, e
 }
 
 func snapshot(ctx context.Context, l *lake.Lake, ref string) (*lake.Snapshot, error) {
-	r, err := lake.ParseRef(ref)
-	if err != nil {
-		return nil, fmt.Errorf("%w: rollouts %q: %v", ErrUsage, ref, err)
+	if r, err := lake.ParseRef(ref); err != nil || r.Table != schemas.Rollouts.Name {
+		return nil, fmt.Errorf("%w: %s: predictions come from a rollouts snapshot (rollouts or rollouts@<version>)", ErrUsage, ref)
 	}
-	if r.Table != schemas.Rollouts.Name {
-		return nil, fmt.Errorf("%w: %s: predictions come from a rollouts snapshot", ErrUsage, ref)
-	}
-	t, err := l.Table(r.Table)
-	if err != nil {
-		return nil, err
-	}
-	s, err := t.Snapshot(ctx, r.Version)
-	if err != nil {
-		return nil, fmt.Errorf("rollouts %s: %w", ref, err)
-	}
-	return s, nil
+	return tables.Pin(ctx, l, ref, schemas.Rollouts.Name)
 }
 
 // verifySelection is the rollouts a verify run selected (one per task).
@@ -197,23 +187,20 @@ func verifySelection(ctx context.Context, l *lake.Lake, which string) (string, m
 // key), from the latest tasks snapshot; none when there are no tasks.
 func instanceIDs(ctx context.Context, l *lake.Lake) (map[string]string, error) {
 	out := map[string]string{}
-	t, err := l.Table(schemas.Tasks.Name)
-	if err != nil {
-		return nil, err
-	}
-	s, err := t.Snapshot(ctx, lake.Latest)
+	s, err := tables.Pin(ctx, l, schemas.Tasks.Name, schemas.Tasks.Name)
 	if errors.Is(err, lake.ErrNoTable) {
 		return out, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	for task, err := range lake.ReadRows[schemas.Task](ctx, l, s) {
-		if err != nil {
-			return nil, err
-		}
-		if task.InstanceID != "" {
-			out[task.TaskID] = task.InstanceID
+	tasks, err := taskexec.TasksByID(ctx, l, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	for id, t := range tasks {
+		if t.InstanceID != "" {
+			out[id] = t.InstanceID
 		}
 	}
 	return out, nil
