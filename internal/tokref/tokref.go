@@ -61,38 +61,23 @@ func Check() error {
 // Run feeds cases to the reference for the tokenizer in dir and returns one
 // result per case.
 func Run(ctx context.Context, dir string, cases []Case) ([]Result, error) {
+	return nodeCases(ctx, "ref.mjs", dir, cases)
+}
+
+// Transformers renders and encodes each case with transformers.js
+// (@huggingface/transformers: its AutoTokenizer from the files in dir, its
+// own apply_chat_template, deps/npm/transformers.mjs).
+func Transformers(ctx context.Context, dir string, cases []Case) ([]Result, error) {
+	return nodeCases(ctx, "transformers.mjs", dir, cases)
+}
+
+func nodeCases(ctx context.Context, script, dir string, cases []Case) ([]Result, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
-	var in bytes.Buffer
-	enc := json.NewEncoder(&in)
-	for _, c := range cases {
-		if err := enc.Encode(c); err != nil {
-			return nil, fmt.Errorf("encode reference case: %w", err)
-		}
-	}
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(NPMDir(), "ref.mjs"), dir)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(NPMDir(), script), dir)
 	cmd.Dir = NPMDir()
-	cmd.Stdin = &in
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("node ref.mjs: %w: %s", err, stderr.String())
-	}
-	res := make([]Result, 0, len(cases))
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for sc.Scan() {
-		var r Result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("reference output line %d: %w", len(res)+1, err)
-		}
-		res = append(res, r)
-	}
-	if len(res) != len(cases) {
-		return nil, fmt.Errorf("reference answered %d of %d cases", len(res), len(cases))
-	}
-	return res, nil
+	return runCases(cmd, script, cases)
 }
 
 // Script runs node on one of the reference scripts in deps/npm (the
@@ -104,22 +89,7 @@ func Script(ctx context.Context, script string, args []string, stdin []byte) ([]
 	}
 	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(NPMDir(), script)}, args...)...)
 	cmd.Dir = NPMDir()
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("node %s: %w: %s", script, err, stderr.String())
-	}
-	var lines []json.RawMessage
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for sc.Scan() {
-		if !json.Valid(sc.Bytes()) {
-			return nil, fmt.Errorf("node %s: output line %d is not JSON", script, len(lines)+1)
-		}
-		lines = append(lines, bytes.Clone(sc.Bytes()))
-	}
-	return lines, sc.Err()
+	return runLines(cmd, script, stdin)
 }
 
 // Python is Debian's python3, which has Debian's python3-jinja2 (the python3
@@ -137,32 +107,52 @@ func Jinja2(ctx context.Context, dir string, cases []Case) ([]Result, error) {
 	if err := exec.CommandContext(ctx, Python, "-c", "import jinja2").Run(); err != nil {
 		return nil, fmt.Errorf("%s cannot import jinja2: install Debian's python3-jinja2 (apt-get install python3-jinja2)", Python)
 	}
+	cmd := exec.CommandContext(ctx, Python, filepath.Join(Root(), "internal", "tokref", "jinja2_render.py"), filepath.Join(dir, "tokenizer_config.json"))
+	return runCases(cmd, "jinja2_render.py", cases)
+}
+
+// runCases feeds cases to cmd as JSON lines and reads one Result per case.
+func runCases(cmd *exec.Cmd, name string, cases []Case) ([]Result, error) {
 	var in bytes.Buffer
 	enc := json.NewEncoder(&in)
 	for _, c := range cases {
 		if err := enc.Encode(c); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("encode a case for %s: %w", name, err)
 		}
 	}
-	cmd := exec.CommandContext(ctx, Python, filepath.Join(Root(), "internal", "tokref", "jinja2_render.py"), filepath.Join(dir, "tokenizer_config.json"))
-	cmd.Stdin = &in
+	lines, err := runLines(cmd, name, in.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) != len(cases) {
+		return nil, fmt.Errorf("%s answered %d of %d cases", name, len(lines), len(cases))
+	}
+	res := make([]Result, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal(l, &res[i]); err != nil {
+			return nil, fmt.Errorf("%s output line %d: %w", name, i+1, err)
+		}
+	}
+	return res, nil
+}
+
+// runLines runs cmd with stdin and returns its output lines, each one JSON
+// value.
+func runLines(cmd *exec.Cmd, name string, stdin []byte) ([]json.RawMessage, error) {
+	cmd.Stdin = bytes.NewReader(stdin)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("jinja2_render.py: %w: %s", err, stderr.String())
+		return nil, fmt.Errorf("%s: %w: %s", name, err, stderr.String())
 	}
-	var res []Result
+	var lines []json.RawMessage
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	for sc.Scan() {
-		var r Result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, err
+		if !json.Valid(sc.Bytes()) {
+			return nil, fmt.Errorf("%s: output line %d is not JSON", name, len(lines)+1)
 		}
-		res = append(res, r)
+		lines = append(lines, bytes.Clone(sc.Bytes()))
 	}
-	if len(res) != len(cases) {
-		return nil, fmt.Errorf("jinja2_render.py answered %d of %d cases", len(res), len(cases))
-	}
-	return res, nil
+	return lines, sc.Err()
 }

@@ -268,20 +268,14 @@ func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string
 
 	// transformers.js: its AutoTokenizer from the same files, its own
 	// apply_chat_template with the tools, its encode.
-	var in bytes.Buffer
-	enc := json.NewEncoder(&in)
-	for _, c := range cases {
-		enc.Encode(c)
-	}
-	tj, err := tokref.Script(ctx, "transformers.mjs", []string{tokref.DefaultTokenizerDir()}, in.Bytes())
+	tj, err := tokref.Transformers(ctx, tokref.DefaultTokenizerDir(), cases)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sorted := slices.Sorted(maps.Keys(byID))
-	for i, l := range tj {
-		var r replay
-		if err := json.Unmarshal(l, &r); err != nil || r.Error != "" || r.Text != want[i] {
-			t.Fatalf("transformers.js case %d: %v %s (%d bytes, want %d)", i, err, r.Error, len(r.Text), len(want[i]))
+	for i, r := range tj {
+		if r.Error != "" || r.Text != want[i] {
+			t.Fatalf("transformers.js case %d: %s (%d bytes, want %d)", i, r.Error, len(r.Text), len(want[i]))
 		}
 		if i < len(sorted) && !slices.Equal(r.IDs, byID[sorted[i]].InputIDs) {
 			t.Fatalf("transformers.js %s: its tokenizer gives %d ids, swelake %d", sorted[i], len(r.IDs), len(byID[sorted[i]].InputIDs))
