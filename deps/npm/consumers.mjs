@@ -117,9 +117,9 @@ function verl(row, sg) {
     let mids = encode(rendered);
     let mtext = rendered;
     if (index !== 0 && message.role !== "system") {
+      // the default system prompt verl cuts, as text and as ids
+      mtext = rendered.slice(tok.decode(mids.slice(0, sg.system.length), { skip_special_tokens: false }).length);
       mids = mids.slice(sg.system.length);
-      mtext = tok.decode(encode(rendered).slice(0, sg.system.length), { skip_special_tokens: false });
-      mtext = rendered.slice(mtext.length);
     }
     const mloss = mids.map((_, i) => (message.role === "assistant" && i >= sg.generation.length ? 1 : 0));
     ids.push(...mids);

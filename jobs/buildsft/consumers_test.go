@@ -106,14 +106,14 @@ func TestConsumersTrainAsRendered(t *testing.T) {
 	if len(byID) < 13 {
 		t.Fatalf("examples: %d (%v)", len(byID), sum.Dropped)
 	}
-	checkConsumers(t, byID, filepath.Join(cfg.Export.OutDir, sum.SetID), sum.Straddling)
+	checkConsumers(t, byID, filepath.Join(cfg.Export.OutDir, sum.SetID))
 }
 
 // checkConsumers replays every consumer on the openrlhf, verl, llamafactory
 // and axolotl exports of the examples in byID (all in the train split)
 // under dir, and renders their conversations with python3-jinja2 and
 // transformers.js.
-func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string, straddling int) {
+func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string) {
 	t.Helper()
 	ctx := context.Background()
 	lc := testLocator(t)
@@ -157,7 +157,7 @@ func checkConsumers(t *testing.T, byID map[string]schemas.SFTExample, dir string
 	if len(recs) != len(byID) {
 		t.Fatalf("openrlhf rows: %d of %d", len(recs), len(byID))
 	}
-	t.Logf("openrlhf: %d rows, %d tokens, equal to swelake's ids and mask but for %d straddling tokens (summary: %d)", len(recs), tokens, straddled, straddling)
+	t.Logf("openrlhf: %d rows, %d tokens, equal to swelake's ids and mask but for %d tokens after turns that begin with a newline", len(recs), tokens, straddled)
 
 	// verl: every message rendered on its own and the ids concatenated.
 	vrows := runConsumer(t, "verl", filepath.Join(dir, "verl", "train.parquet"))

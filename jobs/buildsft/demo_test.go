@@ -67,7 +67,7 @@ func TestConsumersOnLake(t *testing.T) {
 	if _, err := ex.Export(out, rec.ID, rows, []string{"openrlhf", "verl", "llamafactory", "axolotl"}); err != nil {
 		t.Fatal(err)
 	}
-	checkConsumers(t, byID, out+"/"+rec.ID, -1)
+	checkConsumers(t, byID, out+"/"+rec.ID)
 
 	// The RL file: each prompt as verl renders it is how a rollout of
 	// the task began (the rollout's text up to its first assistant turn).
