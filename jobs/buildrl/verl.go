@@ -12,9 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
-
+	"github.com/swelake/swelake/internal/parquetfile"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/jobs/taskexec"
@@ -242,9 +240,9 @@ func writeVerl(ctx context.Context, r *stage.Run[Config], sum *Summary) error {
 		return err
 	}
 	if st.verlLayout == LayoutSWEMaster {
-		err = writeRows(st.verlOut, master)
+		err = parquetfile.Write(st.verlOut, master)
 	} else {
-		err = writeRows(st.verlOut, rows)
+		err = parquetfile.Write(st.verlOut, rows)
 	}
 	sum.VerlFile, sum.VerlTasks = st.verlOut, len(ids)
 	if err != nil {
@@ -287,21 +285,4 @@ func latestTasks(ctx context.Context, l *lake.Lake, want map[string][]VerlSample
 		return nil, err
 	}
 	return taskexec.TasksByID(ctx, l, s, func(id string) bool { _, ok := want[id]; return ok })
-}
-
-func writeRows[T any](path string, rows []T) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := parquet.NewGenericWriter[T](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
-	if _, err := w.Write(rows); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

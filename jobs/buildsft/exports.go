@@ -10,9 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
-
+	"github.com/swelake/swelake/internal/parquetfile"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/chattemplate"
 	"github.com/swelake/swelake/trainer/sft"
@@ -144,24 +142,7 @@ func writeTokenised(path string, rows []schemas.SFTExample, packLength int) (int
 	if err != nil {
 		return 0, err
 	}
-	return len(out), writeParquet(path, out)
-}
-
-func writeParquet[T any](path string, rows []T) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := parquet.NewGenericWriter[T](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}), parquet.MaxRowsPerRowGroup(4096))
-	if _, err := w.Write(rows); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return len(out), parquetfile.Write(path, out)
 }
 
 // verlMessage is a message of verl's multi-turn SFT Parquet
@@ -196,7 +177,7 @@ func (e Exporter) writeVerl(path string, rows []schemas.SFTExample) error {
 		}
 		out[i] = verlRow{Messages: vm, ExampleID: r.ExampleID}
 	}
-	return writeParquet(path, out)
+	return parquetfile.Write(path, out)
 }
 
 // record turns an example into the JSON value of one line, and counts the

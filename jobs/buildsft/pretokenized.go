@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/swelake/swelake/internal/parquetfile"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/sft"
 )
@@ -46,7 +47,7 @@ func writePretokenized(path string, rows []schemas.SFTExample, packLength int) (
 		}
 		out[i] = r
 	}
-	return len(out), writeParquet(path, out)
+	return len(out), parquetfile.Write(path, out)
 }
 
 // sequences is the rows as token sequences: one per example, or packed
