@@ -21,6 +21,9 @@ type Result struct {
 	// AlreadyCommitted: the run key had been committed before (by this or
 	// another writer); Commit is that earlier commit and nothing was written.
 	AlreadyCommitted bool
+	// Empty: there was nothing to commit (AppendKeyed with no rows); Commit
+	// is the table's latest.
+	Empty bool
 }
 
 // Files is what a writer produced: data files already in storage, not yet
@@ -28,6 +31,19 @@ type Result struct {
 type Files struct {
 	Files             []File
 	SchemaFingerprint string
+	// Skipped counts the rows left out because the table held their keys
+	// (WriteOptions.OnDuplicate = SkipDuplicates).
+	Skipped int64
+	keys    *writtenKeys // the keys written, for the commit's check
+}
+
+// Rows is the number of rows in the files.
+func (f Files) Rows() int64 {
+	var n int64
+	for _, x := range f.Files {
+		n += x.Rows
+	}
+	return n
 }
 
 // Create commits version 0 of the table: its schema and partition columns.
@@ -82,11 +98,47 @@ func (t *Table) Create(ctx context.Context, schema Schema, partitionBy []string,
 	}
 }
 
-// Append commits files as one new version. Appends never conflict.
+// Append commits files as one new version. Appends of a table without key
+// columns never conflict; files written under a key conflict with a commit
+// that landed after the snapshot they were checked against and added any of
+// their keys (a *ConflictError: write again from the newer snapshot, see
+// AppendKeyed). Files of a refused append are deleted.
 func (t *Table) Append(ctx context.Context, files Files, prov Provenance) (Result, error) {
 	c := t.newCommit(OpAppend, prov)
 	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
-	return t.commit(ctx, c, nil, nil)
+	if files.keys == nil {
+		return t.commit(ctx, c, nil, nil)
+	}
+	res, err := t.commitAfter(ctx, c, files.keys.base, t.keyCheck(files.keys))
+	if errors.Is(err, ErrConflict) {
+		t.deleteFiles(files.Files)
+	}
+	return res, err
+}
+
+// AppendKeyed writes rows with write and appends them (nothing when no row
+// is left to append: Result.Empty), writing again from
+// the newer snapshot when a concurrent append added the same keys (at most
+// a few times: keys that keep arriving are a conflict to report).
+func (t *Table) AppendKeyed(ctx context.Context, write func(context.Context) (Files, error), prov Provenance) (Result, Files, error) {
+	for attempt := 0; ; attempt++ {
+		files, err := write(ctx)
+		if err != nil {
+			return Result{}, Files{}, err
+		}
+		if len(files.Files) == 0 { // nothing new (every row skipped, or none): no empty version
+			latest, err := t.Snapshot(ctx, Latest)
+			if err != nil {
+				return Result{}, files, err
+			}
+			return Result{Commit: latest.Commit, Empty: true}, files, nil
+		}
+		res, err := t.Append(ctx, files, prov)
+		if err == nil || !errors.Is(err, ErrConflict) || attempt >= 4 {
+			return res, files, err
+		}
+		t.lake.opts.Logger.Info("append: keys appended concurrently; writing again", "table", t.name, "err", err)
+	}
 }
 
 // CheckFunc decides whether an append may land after another commit:
@@ -103,6 +155,18 @@ type CheckFunc func(ctx context.Context, other *Commit) error
 func (t *Table) AppendChecked(ctx context.Context, base *Snapshot, files Files, prov Provenance, check CheckFunc) (Result, error) {
 	c := t.newCommit(OpAppend, prov)
 	c.Added, c.SchemaFingerprint = files.Files, files.SchemaFingerprint
+	if files.keys != nil {
+		keyed, theirs := t.keyCheck(files.keys), check
+		check = func(ctx context.Context, other *Commit) error {
+			if err := theirs(ctx, other); err != nil {
+				return err
+			}
+			return keyed(ctx, other)
+		}
+		if base == nil || files.keys.base < base.Version {
+			base = &Snapshot{Version: files.keys.base}
+		}
+	}
 	res, err := t.commit(ctx, c, base, check)
 	if errors.Is(err, ErrConflict) {
 		t.deleteFiles(files.Files)
@@ -197,6 +261,14 @@ func (t *Table) sleep(ctx context.Context, attempt int) error {
 // our own landed commit, the run key and conflicts, then create the next log
 // entry only if absent; on losing the race, do it again.
 func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot, check CheckFunc) (Result, error) {
+	checked := int64(-1) // commits up to here were scanned for our id and conflicts
+	if base != nil {
+		checked = base.Version
+	}
+	return t.commitAfter(ctx, c, checked, check)
+}
+
+func (t *Table) commitAfter(ctx context.Context, c *Commit, checked int64, check CheckFunc) (Result, error) {
 	failures := 0
 	retry := func(err error) error {
 		failures++
@@ -205,10 +277,6 @@ func (t *Table) commit(ctx context.Context, c *Commit, base *Snapshot, check Che
 		}
 		t.lake.opts.Logger.Debug("commit: retrying after storage error", "table", t.name, "version", c.Version, "err", err)
 		return t.sleep(ctx, failures)
-	}
-	checked := int64(-1) // commits up to here were scanned for our id and conflicts
-	if base != nil {
-		checked = base.Version
 	}
 	for {
 		if err := ctx.Err(); err != nil {

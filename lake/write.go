@@ -38,6 +38,9 @@ type RowSpec[T any] struct {
 	// RawOf returns the raw source a row points at ("" : none): each data
 	// file lists its rows' sources (File.Raw) for gc and verify.
 	RawOf func(*T) string
+	// Key are the key columns (top-level string, integer or boolean fields
+	// of T): the table holds each key once (see keys.go). nil: no key.
+	Key []string
 }
 
 // WriteOptions bounds row groups and files. Zero values take the defaults.
@@ -47,6 +50,12 @@ type WriteOptions struct {
 	FileBytes     int64 // estimated bytes per file before a new file is started (default 512 MiB)
 	Parallel      int   // files written at once (default GOMAXPROCS)
 	CodeVersion   string
+	// OnDuplicate: what to do with a row whose key the table already holds
+	// (default: refuse the write).
+	OnDuplicate OnDuplicate
+	// Overwrite: the rows replace these partitions (for OverwritePartitions),
+	// so the keys held there do not count as held.
+	Overwrite []Partition
 }
 
 func (o *WriteOptions) defaults() {
@@ -115,6 +124,56 @@ func writeFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter
 		return Files{}, fmt.Errorf("write %s: %w: rows have schema %s v%d, table has %s v%d",
 			t.name, ErrSchemaMismatch, spec.Schema.Name, spec.Schema.Version, snap.Schema.Name, snap.Schema.Version)
 	}
+	var keys *writtenKeys
+	var ki *keyIndex
+	var held map[keyHash]struct{}
+	if !migrating && len(spec.Key) > 0 {
+		if ki, err = newKeyIndex[T](spec.Key); err != nil {
+			return Files{}, fmt.Errorf("write %s: %w", t.name, err)
+		}
+		kept := snap
+		if len(opts.Overwrite) > 0 {
+			replaced := map[string]bool{}
+			for _, f := range filesIn(snap, opts.Overwrite) {
+				replaced[f.Path] = true
+			}
+			kept = &Snapshot{Table: snap.Table, Version: snap.Version}
+			for _, f := range snap.Files {
+				if !replaced[f.Path] {
+					kept.Files = append(kept.Files, f)
+				}
+			}
+		}
+		if held, err = t.snapshotKeys(ctx, kept, spec.Key); err != nil {
+			return Files{}, fmt.Errorf("write %s: %w", t.name, err)
+		}
+		keys = &writtenKeys{columns: spec.Key, base: snap.Version, hashes: map[keyHash]struct{}{}}
+	}
+	var skipped int64
+	// admit decides a row's fate under the table's key: false, nil skips it.
+	admit := func(row *T) (bool, error) {
+		if keys == nil {
+			return true, nil
+		}
+		vals := ki.of(row)
+		h := hashKey(vals)
+		version := int64(-2)
+		if _, ok := held[h]; ok {
+			version = snap.Version
+		} else if _, ok := keys.hashes[h]; ok {
+			version = -1
+		}
+		if version == -2 {
+			keys.hashes[h] = struct{}{}
+			return true, nil
+		}
+		if opts.OnDuplicate == SkipDuplicates {
+			skipped++
+			return false, nil
+		}
+		return false, &DuplicateKeyError{Table: t.name, Columns: spec.Key, Key: vals, Version: version}
+	}
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -166,6 +225,11 @@ func writeFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter
 			if err != nil {
 				return err
 			}
+			if ok, err := admit(&row); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 			part := spec.Partition(&row)
 			key := part.String()
 			b := pending[key]
@@ -211,13 +275,15 @@ func writeFiles[T any](ctx context.Context, t *Table, spec RowSpec[T], rows iter
 	close(work)
 	wg.Wait()
 
-	var out Files
-	out.SchemaFingerprint = spec.Schema.Fingerprint
+	out := Files{SchemaFingerprint: spec.Schema.Fingerprint, Skipped: skipped, keys: keys}
 	for _, fs := range results {
 		out.Files = append(out.Files, fs...)
 	}
 	if firstErr != nil {
 		t.deleteFiles(out.Files)
+		if errors.Is(firstErr, ErrDuplicateKey) {
+			return Files{}, firstErr // says "write <table>" already
+		}
 		return Files{}, fmt.Errorf("write %s: %w", t.name, firstErr)
 	}
 	return out, nil

@@ -45,6 +45,24 @@ func TestExecutionPipeline(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &synth); err != nil || synth.Tasks < 3 {
 		t.Fatalf("synth-tasks: %v %s", err, out)
 	}
+	// The issue-18 sequence: synth-tasks again under another config (a new
+	// run key) makes the same tasks. The lake refuses their keys and
+	// commits nothing; with --on-duplicate skip it commits nothing either
+	// (no empty version); verify finds no duplicate key.
+	again := []string{"run", "synth-tasks", "--set", "synth_tasks.repos=" + string(repos), "--max-tasks", "2",
+		"--set", "synth_tasks.max_candidates=9", "--set", "synth_tasks.timeout=10s"}
+	c.fails(`task_id "synth/`, 1, again...)
+	c.ok(append(again, "--on-duplicate", "skip")...)
+	tasksCount := strings.TrimSpace(c.ok("sql", "--csv", "SELECT count(*) || ',' || count(DISTINCT task_id) AS n FROM tasks"))
+	if want := fmt.Sprintf("n\n\"%d,%d\"", synth.Tasks, synth.Tasks); tasksCount != want {
+		t.Fatalf("tasks after synth-tasks ran again: rows,distinct = %q, want %q", tasksCount, want)
+	}
+	var entries []map[string]any
+	if log := c.ok("lake", "log", "tasks", "--json"); json.Unmarshal([]byte(log), &entries) != nil || len(entries) != 2 {
+		t.Fatalf("tasks has a version beyond its creation and first append: %s", log)
+	}
+	c.ok("lake", "verify", "tasks")
+
 	var val struct {
 		Status map[string]int `json:"status"`
 	}

@@ -201,6 +201,11 @@ func (a *app) jobEnv(ctx context.Context, cmd *cobra.Command) (*stage.Env, error
 func (a *app) stageEnv(l *lake.Lake, r root, cmd *cobra.Command) *stage.Env {
 	env := &stage.Env{Lake: l, CodeVersion: codeVersion(), Author: a.cfg.Author,
 		Logger: a.logger, Clock: a.now, Services: &cliServices{a: a, r: r, cmd: cmd}}
+	if f := cmd.Flags().Lookup("on-duplicate"); f != nil {
+		if v, ok := f.Value.(*onDuplicateFlag); ok {
+			env.OnDuplicate = v.mode
+		}
+	}
 	env.Progress = func(job string) stage.Progress {
 		return barProgress{progress.New(a.stderr, a.stderrIsTTY, job, 0, a.now)}
 	}
@@ -256,3 +261,16 @@ func (s *cliServices) Endpoint(name string) (stage.Endpoint, error) {
 }
 
 func (s *cliServices) Tokenizer(jobValue string) string { return s.a.tokenizerDir(s.cmd, jobValue) }
+
+// onDuplicateFlag is --on-duplicate: what a commit does with rows whose keys
+// the table already holds (refuse or skip); a bad value is a usage error.
+type onDuplicateFlag struct{ mode lake.OnDuplicate }
+
+func (f *onDuplicateFlag) String() string { return f.mode.String() }
+func (f *onDuplicateFlag) Type() string   { return "refuse|skip" }
+func (f *onDuplicateFlag) Set(s string) (err error) {
+	f.mode, err = lake.ParseOnDuplicate(s)
+	return err
+}
+
+const onDuplicateUsage = "rows whose keys the table already holds: refuse (fail the commit, the default) or skip (commit only new keys)"

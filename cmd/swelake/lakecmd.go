@@ -35,7 +35,7 @@ Parquet data files plus a log of commits (tables/<t>/_log/<version>.json);
 a snapshot table@version is the set of files its log names at that version.
 See docs/lake-format.md.`,
 	}
-	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newRunsCmd(a), newShowCmd(a), newVerifyCmd(a), newRepairCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a), newRawCmd(a), newMigrateCmd(a))
+	c.AddCommand(newInitCmd(a), newTablesCmd(a), newLogCmd(a), newRunsCmd(a), newShowCmd(a), newVerifyCmd(a), newRepairCmd(a), newDedupeCmd(a), newGCCmd(a), newAppendCmd(a), newPublishCmd(a), newDiffCmd(a), newRawCmd(a), newMigrateCmd(a))
 	return c
 }
 
@@ -332,7 +332,9 @@ func newVerifyCmd(a *app) *cobra.Command {
 		Use:   "verify [<table>[@version]]",
 		Short: "Re-hash every file of the latest (or given) snapshot and compare with the log",
 		Long: `Reads every data file of the snapshot, compares its size and sha256 with
-the log, and exits non-zero naming each file that is missing or differs.
+the log, checks that no key (tasks: task_id, rollouts: rollout_id, ...) is
+held twice, and exits non-zero naming each file that is missing or differs
+and each table with duplicate keys (swelake lake dedupe repairs those).
 Without a table, verifies the latest snapshot of every table.`,
 		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -391,6 +393,17 @@ Without a table, verifies the latest snapshot of every table.`,
 					return err
 				}
 				problems = append(problems, fileProblems...)
+				if key := tables.Key(ref.Table); key != nil && len(fileProblems) == 0 {
+					d, err := t.DuplicateKeys(ctx, s, key)
+					if err != nil {
+						return err
+					}
+					if d.Rows > 0 {
+						problems = append(problems, lake.Problem{Table: ref.Table, Path: "keys", Reason: fmt.Sprintf(
+							"%d row(s) repeat %d key(s) (%s) an earlier row holds, first %q; swelake lake dedupe %s keeps the first of each",
+							d.Rows, d.Keys, strings.Join(d.Columns, ", "), strings.Join(d.First, ", "), ref.Table)})
+					}
+				}
 				a.logger.Info("verified", "snapshot", s.Ref().String(), "files", len(s.Files), "bytes", s.Bytes(),
 					"problems", len(problems), "elapsed", a.now().Sub(start).Round(time.Millisecond))
 				results = append(results, verified{Snapshot: s.Ref().String(), Entries: s.Version + 1, Files: len(s.Files), Bytes: s.Bytes(), Problems: append([]lake.Problem{}, problems...)})
@@ -418,6 +431,70 @@ Without a table, verifies the latest snapshot of every table.`,
 			return nil
 		},
 	}
+}
+
+func newDedupeCmd(a *app) *cobra.Command {
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "dedupe [<table>...]",
+		Short: "Drop the later copies of keys a table holds twice (lakes written before keys were enforced)",
+		Long: `Every table holds each of its keys once (docs/lake.md, "Keys"): appends that
+repeat a key are refused. A lake written by an older swelake, or by another
+tool, may hold a key twice; swelake lake verify reports it. dedupe keeps the
+first row of each key, in commit order, and rewrites the partitions that hold
+later copies as one commit (earlier versions keep their rows until gc).
+Without a table, every table.`,
+		Example: `  swelake lake dedupe --dry-run
+  swelake lake dedupe tasks rollouts --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			l, _, err := a.openLake(ctx, false)
+			if err != nil {
+				return err
+			}
+			names := args
+			if len(names) == 0 {
+				if names, err = l.Tables(ctx); err != nil {
+					return err
+				}
+			}
+			var results []lake.DedupeResult
+			for _, name := range names {
+				if err := lake.ValidateTableName(name); err != nil {
+					return usageError{err}
+				}
+				if tables.Key(name) == nil {
+					if len(args) > 0 {
+						return usageError{fmt.Errorf("dedupe %s: not a table with key columns of this swelake", name)}
+					}
+					continue
+				}
+				res, err := tables.Dedupe(ctx, l, name, lake.Provenance{CodeVersion: codeVersion(), Author: a.cfg.Author}, dryRun)
+				if err != nil {
+					return err
+				}
+				results = append(results, res)
+				if a.json {
+					continue
+				}
+				d := res.Before
+				switch {
+				case d.Rows == 0:
+					fmt.Fprintf(a.stdout, "%-16s no duplicate keys (%d rows)\n", name, res.RowsBefore)
+				case dryRun:
+					fmt.Fprintf(a.stdout, "%-16s %d row(s) repeat %d key(s), first %q: would keep %d of %d rows\n", name, d.Rows, d.Keys, strings.Join(d.First, ", "), res.RowsAfter, res.RowsBefore)
+				default:
+					fmt.Fprintf(a.stdout, "%-16s dropped %d later copies of %d key(s): %s@%d holds %d rows (was %d)\n", name, d.Rows, d.Keys, name, res.Version, res.RowsAfter, res.RowsBefore)
+				}
+			}
+			if a.json {
+				return a.printJSON(results)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "count the duplicates, change nothing")
+	return c
 }
 
 func newRepairCmd(a *app) *cobra.Command {
@@ -538,7 +615,10 @@ unknown column, wrong type, missing required column — refuses the whole
 append with its file, line and reason; nothing is written.
 
 Appending the same files again is a no-op (the run key is derived from their
-content); --allow-duplicate appends anyway, --run-key names the run.`,
+content); --run-key names the run. The table holds each key once: a row whose
+key (tasks: task_id; rollouts: rollout_id; see docs/schemas.md) the table
+already holds, or that repeats in the input, refuses the append naming the
+key; --on-duplicate skip appends only the rows with new keys.`,
 		Example: `  swelake lake append tasks tasks.jsonl
   swelake lake append rollouts runs/*.parquet --json`,
 		Args: usage(cobra.MinimumNArgs(2)),
@@ -572,11 +652,18 @@ content); --allow-duplicate appends anyway, --run-key names the run.`,
 				fmt.Fprintf(a.stdout, "already committed as %s@%d (run key %s): nothing written\n", sum.Table, sum.Version, sum.RunKey)
 				return nil
 			}
+			if sum.Rows == 0 {
+				fmt.Fprintf(a.stdout, "nothing new: every row's key is in %s@%d (%d skipped)\n", sum.Table, sum.Version, sum.Skipped)
+				return nil
+			}
+			if sum.Skipped > 0 {
+				fmt.Fprintf(a.stdout, "skipped %d row(s) whose keys %s held\n", sum.Skipped, sum.Table)
+			}
 			fmt.Fprintf(a.stdout, "committed %s@%d: %d rows in %d file(s), %s\n", sum.Table, sum.Version, sum.Rows, sum.Files, progress.Bytes(sum.Bytes))
 			return nil
 		},
 	}
 	c.Flags().StringVar(&cfg.RunKey, "run-key", "", "run key (default: derived from the table and the files' content)")
-	c.Flags().BoolVar(&cfg.AllowDuplicate, "allow-duplicate", false, "append even if the same content was appended before")
+	c.Flags().StringVar(&cfg.OnDuplicate, "on-duplicate", "refuse", "a row whose key the table holds: refuse (fail the append) or skip (leave it out)")
 	return c
 }

@@ -109,6 +109,7 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 	f := run.Flags()
 	f.StringVar(&opts.From, "from", "", "start at this stage (in dependency order)")
 	f.StringVar(&opts.To, "to", "", "stop after this stage")
+	f.Var(&onDuplicateFlag{}, "on-duplicate", onDuplicateUsage)
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (what runs, what is skipped, why) and run nothing")
 	f.StringVar(&metricsFile, "metrics-file", "", "write the run's metrics here (Prometheus text; for node_exporter's textfile collector)")
 	f.StringVar(&gateway, "pushgateway", "", "push the run's metrics to this Prometheus Pushgateway URL")

@@ -29,6 +29,7 @@ it committed then; rollout resumes where an interrupted run stopped.`,
   swelake run verify --k 4 --json`,
 	}
 	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set curate.params.token_cap.max_tokens=65536 (JSON values)")
+	c.PersistentFlags().Var(&onDuplicateFlag{}, "on-duplicate", onDuplicateUsage)
 	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
 	for _, job := range registry.Jobs() {
 		c.AddCommand(newJobCmd(a, job))

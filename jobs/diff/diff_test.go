@@ -23,7 +23,7 @@ func TestDiff(t *testing.T) {
 	// v2: run-a rewritten — r2's reward changed, r3 gone, r5 new.
 	tbl, _ := l.Table(schemas.Rollouts.Name)
 	base, _ := tbl.Snapshot(ctx, lake.Latest)
-	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(schemas.Rollouts), lake.Slice([]schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0.5), ro("r5", "run-a", 1)}), lake.WriteOptions{})
+	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(schemas.Rollouts), lake.Slice([]schemas.Rollout{ro("r1", "run-a", 1), ro("r2", "run-a", 0.5), ro("r5", "run-a", 1)}), lake.WriteOptions{Overwrite: []lake.Partition{{"run_id": "run-a"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -363,7 +363,9 @@ func (in *ingester[T]) commit(ctx context.Context, tbl *lake.Table, base *lake.S
 		if err != nil {
 			return *sum, err
 		}
-		qfiles, err := lake.WriteFiles(ctx, qt, tables.Spec(schemas.Quarantine), lake.Slice(in.quarantine), in.cfg.Write)
+		qopts := in.cfg.Write
+		qopts.OnDuplicate = lake.SkipDuplicates // a row quarantined before stays quarantined once
+		qfiles, err := lake.WriteFiles(ctx, qt, tables.Spec(schemas.Quarantine), lake.Slice(in.quarantine), qopts)
 		if err != nil {
 			return *sum, fmt.Errorf("write quarantine: %w", err)
 		}

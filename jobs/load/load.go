@@ -32,9 +32,10 @@ type Config struct {
 	// RunKey makes reruns no-ops. Empty: derived from the table and the
 	// files' contents, so appending the same files twice is a no-op.
 	RunKey string `json:"run_key"`
-	// AllowDuplicate commits even if the same content was appended before.
-	AllowDuplicate bool `json:"allow_duplicate"`
-	Write          lake.WriteOptions
+	// OnDuplicate: "refuse" (default) fails the append if a row's key is in
+	// the table already; "skip" appends only the rows with new keys.
+	OnDuplicate string `json:"on_duplicate"`
+	Write       lake.WriteOptions
 }
 
 // Validate checks the config before any I/O.
@@ -44,6 +45,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Files) == 0 {
 		return errors.New("no input files")
+	}
+	if _, err := lake.ParseOnDuplicate(c.OnDuplicate); err != nil {
+		return err
 	}
 	for _, f := range c.Files {
 		if _, err := formatOf(f); err != nil {
@@ -65,6 +69,9 @@ type Summary struct {
 	Bytes            int64  `json:"bytes_written"`
 	RunKey           string `json:"run_key"`
 	AlreadyCommitted bool   `json:"already_committed"`
+	// Skipped: rows left out because the table held their keys
+	// (on_duplicate skip).
+	Skipped int64 `json:"skipped_duplicates,omitempty"`
 }
 
 // Run validates every input, then writes and commits them.
@@ -118,9 +125,6 @@ func run[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], cfg Confi
 	if runKey == "" {
 		runKey = JobName + ":" + hex.EncodeToString(h.Sum(nil))[:32]
 	}
-	if cfg.AllowDuplicate {
-		runKey = ""
-	}
 	sum := Summary{Table: def.Name, RunKey: runKey}
 	if runKey != "" {
 		if c, ok, err := tbl.Committed(ctx, runKey); err != nil {
@@ -131,17 +135,22 @@ func run[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], cfg Confi
 		}
 	}
 	// Pass 2: write.
-	files, err := lake.WriteFiles(ctx, tbl, tables.Spec(def), readAll(ctx, def, cfg.Files, nil, progressFunc(progress, "write", total)), cfg.Write)
-	if err != nil {
-		return sum, err
-	}
 	cfgHash, err := tables.ConfigHash(cfg)
 	if err != nil {
 		return sum, err
 	}
-	res, err := tbl.Append(ctx, files, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: tables.FileRefs(cfg.Files)})
+	wopts := cfg.Write
+	wopts.OnDuplicate, _ = lake.ParseOnDuplicate(cfg.OnDuplicate)
+	res, files, err := tbl.AppendKeyed(ctx, func(ctx context.Context) (lake.Files, error) {
+		return lake.WriteFiles(ctx, tbl, tables.Spec(def), readAll(ctx, def, cfg.Files, nil, progressFunc(progress, "write", total)), wopts)
+	}, lake.Provenance{Job: JobName, RunKey: runKey, ConfigHash: cfgHash, Inputs: tables.FileRefs(cfg.Files)})
 	if err != nil {
 		return sum, err
+	}
+	sum.Skipped = files.Skipped
+	if res.Empty {
+		sum.Version = res.Commit.Version
+		return sum, nil
 	}
 	sum.Version, sum.AlreadyCommitted = res.Commit.Version, res.AlreadyCommitted
 	sum.Rows = res.Commit.Summary.AddedRows

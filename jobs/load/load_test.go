@@ -53,10 +53,10 @@ func TestAppendFormats(t *testing.T) {
 	l, _ := newLake(t)
 	var gz, zs bytes.Buffer
 	gw := gzip.NewWriter(&gz)
-	gw.Write([]byte(strings.ReplaceAll(rows, "r1", "g1")))
+	gw.Write([]byte(strings.NewReplacer("r1", "g1", "r2", "g2").Replace(rows)))
 	gw.Close()
 	zw, _ := zstd.NewWriter(&zs)
-	zw.Write([]byte(strings.ReplaceAll(rows, "r1", "z1")))
+	zw.Write([]byte(strings.NewReplacer("r1", "z1", "r2", "z2").Replace(rows)))
 	zw.Close()
 	var pq bytes.Buffer
 	pw := parquet.NewGenericWriter[schemas.Rollout](&pq)
@@ -91,19 +91,24 @@ func TestAppendFormats(t *testing.T) {
 		t.Fatalf("provenance %+v", c.Provenance)
 	}
 
-	// The same files again: a no-op. With AllowDuplicate: a new commit.
+	// The same files again: a no-op.
 	again, err := Run(ctx, l, Config{Table: "rollouts", Files: files}, nil)
 	if err != nil || !again.AlreadyCommitted || again.Version != 1 {
 		t.Fatalf("rerun %+v %v", again, err)
 	}
-	dup, err := Run(ctx, l, Config{Table: "rollouts", Files: files, AllowDuplicate: true}, nil)
-	if err != nil || dup.AlreadyCommitted || dup.Version != 2 {
-		t.Fatalf("allow-duplicate %+v %v", dup, err)
-	}
-	// A changed file is new content: a new run key.
+	// A changed file is new content (a new run key) with keys the table
+	// holds: refused, naming the key; with skip, only the new row lands.
 	changed := write(t, "a.jsonl", []byte(strings.ReplaceAll(rows, "r2", "r3")))
-	if s, err := Run(ctx, l, Config{Table: "rollouts", Files: []string{changed}}, nil); err != nil || s.Version != 3 {
-		t.Fatalf("changed content: %+v %v", s, err)
+	if _, err := Run(ctx, l, Config{Table: "rollouts", Files: []string{changed}}, nil); !errors.Is(err, lake.ErrDuplicateKey) ||
+		!strings.Contains(err.Error(), `rollout_id "r1" is already in rollouts@1`) {
+		t.Fatalf("keys the table holds: %v", err)
+	}
+	if s, err := Run(ctx, l, Config{Table: "rollouts", Files: []string{changed}, OnDuplicate: "skip"}, nil); err != nil || s.Version != 2 || s.Rows != 1 || s.Skipped != 1 {
+		t.Fatalf("changed content, skip: %+v %v", s, err)
+	}
+	// Nothing new at all: no empty version.
+	if s, err := Run(ctx, l, Config{Table: "rollouts", Files: []string{changed}, OnDuplicate: "skip", RunKey: "again"}, nil); err != nil || s.Version != 2 || s.Rows != 0 || s.Skipped != 2 {
+		t.Fatalf("nothing new, skip: %+v %v", s, err)
 	}
 }
 

@@ -440,13 +440,17 @@ func commitBatch(ctx context.Context, r *stage.Run[Config], batch []finished) (i
 	if err != nil {
 		return -1, err
 	}
-	files, err := lake.WriteFiles(ctx, t, tables.Spec(schemas.Rollouts), lake.Slice(rows), lake.WriteOptions{CodeVersion: r.Env.CodeVersion})
-	if err != nil {
-		return -1, fmt.Errorf("rollout %s: write: %w", r.ID, err)
-	}
 	prov := r.Provenance()
 	prov.RunKey += "/" + hex.EncodeToString(h[:8])
-	res, err := t.Append(ctx, files, prov)
+	if c, done, err := t.Committed(ctx, prov.RunKey); err != nil {
+		return -1, fmt.Errorf("rollout %s: %w", r.ID, err)
+	} else if done { // an earlier attempt committed this batch
+		return c.Version, nil
+	}
+	opts := lake.WriteOptions{CodeVersion: r.Env.CodeVersion, OnDuplicate: r.Env.OnDuplicate}
+	res, _, err := t.AppendKeyed(ctx, func(ctx context.Context) (lake.Files, error) {
+		return lake.WriteFiles(ctx, t, tables.Spec(schemas.Rollouts), lake.Slice(rows), opts)
+	}, prov)
 	if err != nil {
 		return -1, fmt.Errorf("rollout %s: commit: %w", r.ID, err)
 	}

@@ -47,6 +47,9 @@ type Env struct {
 	Services    Services         // nil: a stage that needs one fails, saying so
 	// Progress reports a long stage's progress (nil: none).
 	Progress func(job string) Progress
+	// OnDuplicate: what a stage's commit does with rows whose keys the
+	// table already holds (default: refuse; --on-duplicate skip).
+	OnDuplicate lake.OnDuplicate
 }
 
 // Progress is a long-running stage's progress report.
@@ -202,7 +205,7 @@ type Run[C any] struct {
 // output is one table's rows, emitted by Run, written by the driver.
 type output struct {
 	table string
-	write func(ctx context.Context, t *lake.Table, codeVersion string) (lake.Files, error)
+	write func(ctx context.Context, t *lake.Table, opts lake.WriteOptions) (lake.Files, error)
 	// version ≥ 0: the job committed the table itself (streaming jobs).
 	version int64
 }
@@ -211,15 +214,15 @@ type output struct {
 // Run returns, with every other output of the run.
 func Emit[T any, C any](r *Run[C], def schemas.Def[T], rows []T) {
 	r.outputs = append(r.outputs, output{table: def.Name, version: -1,
-		write: func(ctx context.Context, t *lake.Table, codeVersion string) (lake.Files, error) {
-			return lake.WriteFiles(ctx, t, tables.Spec(def), lake.Slice(rows), lake.WriteOptions{CodeVersion: codeVersion})
+		write: func(ctx context.Context, t *lake.Table, opts lake.WriteOptions) (lake.Files, error) {
+			return lake.WriteFiles(ctx, t, tables.Spec(def), lake.Slice(rows), opts)
 		}})
 }
 
 // EmitFiles hands the driver files already written to a table.
 func (r *Run[C]) EmitFiles(table string, files lake.Files) {
 	r.outputs = append(r.outputs, output{table: table, version: -1,
-		write: func(context.Context, *lake.Table, string) (lake.Files, error) { return files, nil }})
+		write: func(context.Context, *lake.Table, lake.WriteOptions) (lake.Files, error) { return files, nil }})
 }
 
 // Committed tells the driver a table the job committed itself (a stage
@@ -370,13 +373,16 @@ func (r *Run[C]) commit(ctx context.Context) (map[string]int64, error) {
 			continue
 		}
 		t0 := r.Env.Clock()
-		files, err := o.write(ctx, t, r.Env.CodeVersion)
-		if err != nil {
-			return nil, fmt.Errorf("%s: write %s: %w", r.info.Name, o.table, err)
+		opts := lake.WriteOptions{CodeVersion: r.Env.CodeVersion, OnDuplicate: r.Env.OnDuplicate}
+		res, files, err := t.AppendKeyed(ctx, func(ctx context.Context) (lake.Files, error) { return o.write(ctx, t, opts) }, r.Provenance())
+		if errors.Is(err, lake.ErrDuplicateKey) {
+			return nil, fmt.Errorf("%s: %w", r.info.Name, err)
 		}
-		res, err := t.Append(ctx, files, r.Provenance())
 		if err != nil {
 			return nil, fmt.Errorf("%s: commit %s: %w", r.info.Name, o.table, err)
+		}
+		if files.Skipped > 0 {
+			r.Env.Logger.Info("skipped rows whose keys the table held", "job", r.info.Name, "table", o.table, "rows", files.Skipped)
 		}
 		versions[o.table] = res.Commit.Version
 		r.Env.Logger.Debug("committed", "job", r.info.Name, "table", o.table, "version", res.Commit.Version, "elapsed", r.Env.Clock().Sub(t0))

@@ -2,6 +2,7 @@ package synthtasks
 
 import (
 	"context"
+	"errors"
 	"github.com/swelake/swelake/jobs/taskexec"
 	"slices"
 	"strings"
@@ -89,6 +90,15 @@ func TestSynthTasks(t *testing.T) {
 	env.Services = stage.Static{Backend: b, ReposDir: t.TempDir()}
 	cfg.MaxCandidates, cfg.MaxTasks = 4, 1
 	cfg.Repos = cfg.Repos[:1]
+	// It makes a task the table holds (same id, same commit): the lake
+	// refuses the duplicate key, and commits nothing.
+	if _, err := Job.Execute(ctx, env, cfg); !errors.Is(err, lake.ErrDuplicateKey) || !strings.Contains(err.Error(), `task_id "synth/`) {
+		t.Fatalf("a rerun making a task the table holds: %v, want a duplicate key error naming the task", err)
+	}
+	if s, _ := tt.Snapshot(ctx, lake.Latest); s.Version != snap.Version {
+		t.Fatalf("the refused rerun committed tasks@%d", s.Version)
+	}
+	env.OnDuplicate = lake.SkipDuplicates
 	other, err := Job.Execute(ctx, env, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +115,7 @@ func TestSynthTasks(t *testing.T) {
 		ids = append(ids, task.TaskID+"@"+task.BaseCommit)
 	}
 	slices.Sort(ids)
-	if len(slices.Compact(slices.Clone(ids))) != len(ids)-1 {
-		t.Errorf("the second store's first task should repeat one of the first's, same id and commit: %v", ids)
+	if len(slices.Compact(slices.Clone(ids))) != len(ids) || int64(len(ids)) != snap.Rows() {
+		t.Errorf("with --on-duplicate skip the second store's task (one of the first's, same id and commit) is not added again: %v", ids)
 	}
 }

@@ -29,6 +29,7 @@ func Spec[T any](def schemas.Def[T]) lake.RowSpec[T] {
 			return lake.Partition{def.PartitionBy: def.Partition(r)}
 		},
 		SizeOf: def.SizeOf,
+		Key:    def.Key,
 		RawOf: func(r *T) string {
 			if ro, ok := any(r).(*schemas.Rollout); ok {
 				return ro.RawRef.SHA256
@@ -59,12 +60,21 @@ type table struct {
 	name   string
 	schema func() *parquet.Schema
 	create func(ctx context.Context, l *lake.Lake, prov lake.Provenance) (lake.Result, error)
+	dedupe func(ctx context.Context, l *lake.Lake, prov lake.Provenance, dryRun bool) (lake.DedupeResult, error)
+	key    []string
 }
 
 func entry[T any](def schemas.Def[T]) table {
-	return table{name: def.Name, schema: def.ParquetSchema,
+	return table{name: def.Name, schema: def.ParquetSchema, key: def.Key,
 		create: func(ctx context.Context, l *lake.Lake, prov lake.Provenance) (lake.Result, error) {
 			return create(ctx, l, def, prov)
+		},
+		dedupe: func(ctx context.Context, l *lake.Lake, prov lake.Provenance, dryRun bool) (lake.DedupeResult, error) {
+			t, err := l.Table(def.Name)
+			if err != nil {
+				return lake.DedupeResult{}, err
+			}
+			return lake.Dedupe(ctx, t, Spec(def), lake.WriteOptions{CodeVersion: prov.CodeVersion}, prov, dryRun)
 		}}
 }
 
@@ -101,6 +111,28 @@ func create[T any](ctx context.Context, l *lake.Lake, def schemas.Def[T], prov l
 		return lake.Result{}, err
 	}
 	return t.Create(ctx, Schema(def), partitionBy(def), prov)
+}
+
+// Key returns a table's key columns (nil: not a table of this version).
+func Key(name string) []string {
+	for _, t := range tables() {
+		if t.name == name {
+			return t.key
+		}
+	}
+	return nil
+}
+
+// Dedupe drops the later copies of every key of a table of this version
+// (lake.Dedupe), or with dryRun says how many there are.
+func Dedupe(ctx context.Context, l *lake.Lake, name string, prov lake.Provenance, dryRun bool) (lake.DedupeResult, error) {
+	for _, t := range tables() {
+		if t.name == name {
+			prov.Job = "dedupe"
+			return t.dedupe(ctx, l, prov, dryRun)
+		}
+	}
+	return lake.DedupeResult{}, fmt.Errorf("dedupe %s: not a table of this swelake (%w)", name, lake.ErrNoTable)
 }
 
 // ParquetSchema returns the Parquet schema of a table of this version, or nil.
