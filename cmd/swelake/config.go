@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/swelake/swelake/exec/envimage"
+	"github.com/swelake/swelake/internal/suggest"
 	"github.com/swelake/swelake/internal/units"
 	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/stage"
@@ -212,25 +215,42 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string, extra ...map[s
 			if json.Unmarshal([]byte(val), &parsed) != nil {
 				parsed = val
 			}
+			if err := checkSetting(k, parsed); err != nil {
+				return Config{}, usageError{fmt.Errorf("--set %s: %w", kv, err)}
+			}
 			v.Set(k, parsed)
 		}
 	}
 	// A pipeline's set: and a stage's set: come last (extra).
 	for _, m := range extra {
-		for k, val := range m {
-			v.Set(k, val)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := checkSetting(k, m[k]); err != nil {
+				return Config{}, usageError{fmt.Errorf("set: %s: %w", k, err)}
+			}
+			v.Set(k, m[k])
 		}
+	}
+	source := orDefault(path, "(SWELAKE_* variables)")
+	// Every key named, before decoding: the user's words, not Go's types.
+	if err := checkKeys(v.AllSettings(), reflect.TypeFor[Config](), ""); err != nil {
+		return Config{}, usageError{fmt.Errorf("config %s: %w", source, err)}
 	}
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", orDefault(path, "(environment)"), err)
+		return Config{}, usageError{fmt.Errorf("config %s: %w", source, err)}
 	}
 	for sec, m := range cfg.Jobs {
-		if !slices.ContainsFunc(registry.Jobs(), func(j stage.Job) bool { return j.Describe().ConfigSection() == sec }) {
-			return Config{}, fmt.Errorf("config %s: unknown key %q", orDefault(path, "(environment)"), sec)
+		job, ok := jobOfSection(sec)
+		if !ok {
+			return Config{}, usageError{fmt.Errorf("config %s: unknown key %q", source, sec)}
 		}
 		if _, ok := m.(map[string]any); !ok {
-			return Config{}, fmt.Errorf("config %s: %s: want a mapping of the job's keys, got %v", orDefault(path, "(environment)"), sec, m)
+			return Config{}, usageError{fmt.Errorf("config %s: %s: want a mapping of the job's keys, got %v", source, sec, m)}
+		}
+		// Every job's section is checked, not only the running job's: a
+		// typo in one fails every command, at once.
+		if err := stage.Decode(m, job.NewConfig()); err != nil {
+			return Config{}, usageError{fmt.Errorf("config %s: %s: %w", source, sec, err)}
 		}
 	}
 	// The standard AWS variables fill what swelake's own keys left empty.
@@ -259,6 +279,111 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string, extra ...map[s
 		}
 	}
 	return cfg, nil
+}
+
+// jobOfSection is the registered job whose config section is sec.
+func jobOfSection(sec string) (stage.Job, bool) {
+	for _, j := range registry.Jobs() {
+		if j.Describe().ConfigSection() == sec {
+			return j, true
+		}
+	}
+	return nil, false
+}
+
+// checkSetting checks one dotted key and its value (--set, a pipeline's
+// set:): the key is swelake's, and a job's key takes the value's type.
+func checkSetting(k string, val any) error {
+	if err := checkKeyPath(k); err != nil {
+		return err
+	}
+	sec, rest, ok := strings.Cut(k, ".")
+	if !ok {
+		return nil
+	}
+	job, ok := jobOfSection(sec)
+	if !ok {
+		return nil
+	}
+	m := map[string]any{}
+	cur := m
+	parts := strings.Split(rest, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next := map[string]any{}
+		cur[p], cur = next, next
+	}
+	cur[parts[len(parts)-1]] = val
+	if err := stage.Decode(m, job.NewConfig()); err != nil {
+		return fmt.Errorf("%s: %w", sec, err)
+	}
+	return nil
+}
+
+// checkKeyPath checks a dotted key (--set) names a key of the configuration:
+// a field of Config (nested through its sections), or a job's section (its
+// keys are checked when the section is decoded).
+func checkKeyPath(key string) error {
+	parts := strings.Split(key, ".")
+	if _, ok := jobOfSection(parts[0]); ok {
+		return nil
+	}
+	t := reflect.TypeFor[Config]()
+	for i, p := range parts {
+		ft, ok := fieldNamed(t, p)
+		if !ok || p == "" {
+			return unknownKey(strings.Join(parts[:i+1], "."), t, i == 0)
+		}
+		t = ft
+		if t.Kind() != reflect.Struct && i < len(parts)-1 {
+			return fmt.Errorf("%s is a value, not a section", strings.Join(parts[:i+1], "."))
+		}
+	}
+	return nil
+}
+
+// checkKeys checks every key of a decoded configuration mapping against the
+// struct it decodes into.
+func checkKeys(m map[string]any, t reflect.Type, prefix string) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if prefix == "" {
+			if _, ok := jobOfSection(k); ok {
+				continue
+			}
+		}
+		ft, ok := fieldNamed(t, k)
+		if !ok {
+			return unknownKey(prefix+k, t, prefix == "")
+		}
+		if sub, ok := m[k].(map[string]any); ok && ft.Kind() == reflect.Struct {
+			if err := checkKeys(sub, ft, prefix+k+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// unknownKey names a key that is not in the configuration, with the
+// closest known one.
+func unknownKey(key string, t reflect.Type, top bool) error {
+	var known []string
+	for i := range t.NumField() {
+		tag, opts, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ",")
+		if tag != "" && !strings.Contains(opts, "remain") {
+			known = append(known, tag)
+		}
+	}
+	if top {
+		for _, j := range registry.Jobs() {
+			known = append(known, j.Describe().ConfigSection())
+		}
+	}
+	last := key[strings.LastIndex(key, ".")+1:]
+	if s := suggest.Closest(last, known); s != "" {
+		return fmt.Errorf("unknown key %q (did you mean %q?)", key, key[:len(key)-len(last)]+s)
+	}
+	slices.Sort(known)
+	return fmt.Errorf("unknown key %q (known here: %s)", key, strings.Join(known, ", "))
 }
 
 // parseBytes reads a size such as 768MiB, 2GiB, 512MB or 1073741824.

@@ -45,6 +45,9 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 					return usageError{err}
 				}
 			}
+			if err := job.ValidateAny(cfg); err != nil { // before the lake is opened
+				return usageError{err}
+			}
 			env, err := a.jobEnv(ctx, cmd)
 			if err != nil {
 				return err
@@ -150,6 +153,16 @@ func fieldNamed(t reflect.Type, name string) (reflect.Type, bool) {
 func (a *app) jobConfig(job stage.Job, flags *pflag.FlagSet) (any, error) {
 	info := job.Describe()
 	cfg := job.NewConfig()
+	// --set of another job's key does nothing for this one: refuse it.
+	if sets, err := flags.GetStringArray("set"); err == nil {
+		for _, kv := range sets {
+			sec, _, _ := strings.Cut(kv, ".")
+			if other, ok := jobOfSection(sec); ok && sec != info.ConfigSection() {
+				return nil, usageError{fmt.Errorf("--set %s: %s does not read %s.* (that is %s's section); its own keys are %s.*",
+					kv, info.Name, sec, other.Describe().Name, info.ConfigSection())}
+			}
+		}
+	}
 	if m, ok := a.cfg.Jobs[info.ConfigSection()]; ok {
 		if err := stage.Decode(m, cfg); err != nil {
 			return nil, usageError{fmt.Errorf("config %s: %w", info.ConfigSection(), err)}

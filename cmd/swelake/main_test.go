@@ -408,7 +408,32 @@ func TestTyposFail(t *testing.T) {
 		{"env lst", `unknown command "lst" for "swelake env"`},
 		{"export predictons", `unknown command "predictons" for "swelake export"; did you mean predictions?`},
 		{"lake", `swelake lake needs a subcommand`},
+		// Keys: unknown everywhere, another job's, values of the wrong type.
+		{"run curate --set nonsense=1", `--set nonsense=1: unknown key "nonsense" (known here: analysis, author,`},
+		{"run curate --set s3.endpiont=x", `unknown key "s3.endpiont" (did you mean "s3.endpoint"?)`},
+		{"run rollout --set rollout.sampels=3", `--set rollout.sampels=3: rollout: unknown key sampels (did you mean samples?)`},
+		{"run build-rl --set rollout.samples=3", `--set rollout.samples=3: build-rl does not read rollout.* (that is rollout's section); its own keys are build_rl.*`},
+		{"run report out --set report.titel=x", `report: unknown key titel (did you mean title?)`},
+		{"run curate --set curate.params.token_cap.max_tokens=abc", `curate: params.token_cap.max_tokens: want an integer`},
+		{"run curate --set curate.params.token_cap.max_tokens=1.5", `params.token_cap.max_tokens: want an integer, got 1.5`},
+		{"run curate --set curate.params.decontam.min_overlap=2", `params.decontam.min_overlap: want a fraction between 0 and 1, got 2`},
+		{"run curate --on-duplicate sometimes", `on-duplicate "sometimes": want refuse or skip`},
 	} {
 		c.fails(tc.want, 2, strings.Fields(tc.args)...)
+	}
+	// A pipeline's typos fail --dry-run, naming the file, the stage and the key.
+	for _, tc := range []struct{ stage, want string }{
+		{"{job: rollout, config: {sampels: 3}}", `stage "rollout" (rollout): config: unknown key sampels (did you mean samples?)`},
+		{"{job: build-sft, args: [--pack-lenght, '8192']}", `stage "build-sft": args: stages take config keys, not flags`},
+		{"{job: report, config: {titel: x, out: r}}", `stage "report" (report): config: unknown key titel (did you mean title?)`},
+		{"{job: curate, set: {sandbox.repo_dir: x}}", `stage "curate" (curate): set: sandbox.repo_dir: unknown key "sandbox.repo_dir" (did you mean "sandbox.repos_dir"?)`},
+		{"{job: curate, set: {rollout.sampels: 3}}", `stage "curate" (curate): set: rollout.sampels: rollout: unknown key sampels`},
+		{"{job: curate, config: {params: {loop: {max_repeats: 1}}}}", `stage "curate" (curate): config: params.loop.max_repeats: want an integer ≥ 2, got 1`},
+	} {
+		file := writeFile(t, c.dir, "typo.yaml", "name: typo\nstages:\n  - "+tc.stage+"\n")
+		c.fails(tc.want, 2, "pipeline", "run", file, "--dry-run")
+	}
+	if out, errs, _ := c.run("run", "curate", "--set", "nonsense=1"); strings.Contains(out+errs, "main.Config") || strings.Contains(out+errs, "environment") {
+		t.Errorf("a --set typo speaks Go or blames the environment: %s", errs)
 	}
 }

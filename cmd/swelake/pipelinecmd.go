@@ -67,6 +67,9 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 			if err != nil {
 				return usageError{err}
 			}
+			if err := a.checkStageConfigs(cmd, args[0], spec); err != nil {
+				return err
+			}
 			l, _, err := a.openLake(ctx, false)
 			if err != nil {
 				return err
@@ -224,6 +227,36 @@ func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 	e.url = "http://" + ln.Addr().String() + "/v1"
 	e.a.logger.Info("scripted policy serving", "url", e.url, "tasks", len(pol.Tasks), "input", snap.Ref())
 	return e.url, nil
+}
+
+// checkStageConfigs builds every stage's whole configuration — swelake.yaml,
+// the pipeline's set:, the stage's set: and config: — before anything runs
+// (a --dry-run too): a key that is not swelake's, or a bad value, fails the
+// file naming the stage, not the stage when its turn comes.
+func (a *app) checkStageConfigs(cmd *cobra.Command, file string, spec *pipeline.Spec) error {
+	for _, st := range spec.Stages {
+		job, _ := registry.Find(st.Job)
+		cfg, err := loadConfig(cmd.Flags(), a.getenv, spec.Set, st.Set)
+		if ue := (usageError{}); errors.As(err, &ue) {
+			err = ue.err
+		}
+		if err != nil {
+			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): %w", file, st.Name, st.Job, err)}
+		}
+		jobCfg := job.NewConfig()
+		if m, ok := cfg.Jobs[job.Describe().ConfigSection()]; ok {
+			if err := stage.Decode(m, jobCfg); err != nil {
+				return usageError{fmt.Errorf("pipeline %s: stage %q (%s): %s: %w", file, st.Name, st.Job, job.Describe().ConfigSection(), err)}
+			}
+		}
+		if err := stage.Decode(st.Config, jobCfg); err != nil {
+			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): config: %w", file, st.Name, st.Job, err)}
+		}
+		if err := job.ValidateAny(jobCfg); err != nil {
+			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): config: %w", file, st.Name, st.Job, err)}
+		}
+	}
+	return nil
 }
 
 // Run implements pipeline.Executor.

@@ -161,7 +161,7 @@ func validate(cfg *Config) error {
 			return err
 		}
 	}
-	return nil
+	return cfg.Params.check()
 }
 
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -87,6 +88,35 @@ type Params struct {
 	Loop          LoopParams          `json:"loop" mapstructure:"loop"`
 	Dedup         struct{}            `json:"dedup" mapstructure:"dedup"`
 	Decontam      DecontamParams      `json:"decontam" mapstructure:"decontam"`
+}
+
+// check refuses values no rule can mean, before any SQL runs: the rules
+// would otherwise keep or drop everything, or fail inside DuckDB.
+func (p Params) check() error {
+	for _, c := range []struct {
+		key string
+		v   int64
+		min int64
+	}{{"step_cap.max_turns", p.StepCap.MaxTurns, 1}, {"token_cap.max_tokens", p.TokenCap.MaxTokens, 1},
+		{"loop.max_repeats", p.Loop.MaxRepeats, 2}, {"decontam.ngram", p.Decontam.NGram, 1}} {
+		if c.v < c.min {
+			return fmt.Errorf("params.%s: want an integer ≥ %d, got %d", c.key, c.min, c.v)
+		}
+	}
+	if o := p.Decontam.MinOverlap; o < 0 || o > 1 || math.IsNaN(o) {
+		return fmt.Errorf("params.decontam.min_overlap: want a fraction between 0 and 1, got %v", o)
+	}
+	if r := p.Reward.MinReward; math.IsNaN(r) || math.IsInf(r, 0) {
+		return fmt.Errorf("params.reward.min_reward: want a number, got %v", r)
+	}
+	for _, c := range []struct{ key, re string }{{"patch_hygiene.stray_regex", p.PatchHygiene.StrayRegex},
+		{"test_tampering.infra_regex", p.TestTampering.InfraRegex}, {"test_tampering.test_regex", p.TestTampering.TestRegex},
+		{"test_tampering.config_regex", p.TestTampering.ConfigRegex}, {"test_tampering.config_lines_regex", p.TestTampering.ConfigLinesRegex}} {
+		if _, err := regexp.Compile(c.re); err != nil { // DuckDB's regexps are RE2, as Go's
+			return fmt.Errorf("params.%s: not a regular expression: %v", c.key, err)
+		}
+	}
+	return nil
 }
 
 // RewardParams: the least reward a kept rollout has.

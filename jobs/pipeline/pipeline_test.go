@@ -124,7 +124,7 @@ func TestParse(t *testing.T) {
 		"name: x\nstages: [{job: curate, config: {rulez: [reward]}}]":                             `bad.yaml: stage "curate" (curate): config: unknown key rulez`,
 		"name: x\nstages: [{job: curate, config: {difficulty: {mixd: false}}}]":                   `bad.yaml: stage "curate" (curate): config: unknown key difficulty.mixd`,
 		"name: x\nstages: [{job: curate, config: {params: {loop: {max_repeat: 3}}}}]":             `bad.yaml: stage "curate" (curate): config: unknown key params.loop.max_repeat`,
-		"name: x\nstages: [{job: build-rl, config: {k: many}}]":                                   `bad.yaml: stage "build-rl" (build-rl): config: 'k' cannot parse value as 'int'`,
+		"name: x\nstages: [{job: build-rl, config: {k: many}}]":                                   `bad.yaml: stage "build-rl" (build-rl): config: k: want an integer`,
 		"name: x\nstages: [{job: build-sft, args: [--out, x]}]":                                   `bad.yaml: stage "build-sft": args: stages take config keys`,
 		"name: x\nstages: [{name: sft, job: build-sft, config: {exports: [openai], out_dir: o}}]": "",
 	} {

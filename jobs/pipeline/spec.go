@@ -120,7 +120,8 @@ func Parse(name string, data []byte) (*Spec, error) {
 			return nil, fmt.Errorf("%w %s: stage %q (%s): config: %v", ErrSpec, name, st.Name, st.Job, err)
 		}
 		if err := job.ValidateAny(cfg); err != nil {
-			return nil, fmt.Errorf("%w %s: stage %q (%s): config: %v", ErrSpec, name, st.Name, st.Job, err)
+			msg := strings.TrimPrefix(err.Error(), st.Job+": ")
+			return nil, fmt.Errorf("%w %s: stage %q (%s): config: %s", ErrSpec, name, st.Name, st.Job, strings.TrimPrefix(msg, stage.ErrConfig.Error()+": "))
 		}
 	}
 	for _, st := range s.Stages {

@@ -2,14 +2,44 @@ package stage
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/swelake/swelake/internal/suggest"
 )
 
-var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+var (
+	invalidKeys   = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+	cannotParse   = regexp.MustCompile(`'([^']*)' cannot parse value as '([^']*)'(: .*)?`)
+	quotedWant    = regexp.MustCompile(`'([^']+)' want `)
+	unconvertible = regexp.MustCompile(`'([^']*)' expected type '([^']*)', got unconvertible type '([^']*)'(, value: '[^']*')?`)
+)
+
+// kindWord says what a Go type wants, in a config file's words.
+func kindWord(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "a string"
+	case t == "time.Duration":
+		return "a duration such as 30s or 5m"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	}
+	return "a " + t
+}
 
 // Decode decodes a config map (a YAML sub-tree, a config file's section,
 // flags) onto a typed config, over what it holds: unknown keys are errors
@@ -18,7 +48,7 @@ var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
 func Decode(m any, out any) error {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result: out, ErrorUnused: true, WeaklyTypedInput: true,
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(",")),
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), wholeNumbers),
 	})
 	if err != nil {
 		return err
@@ -37,9 +67,61 @@ func Decode(m any, out any) error {
 			for _, k := range strings.Split(sub[2], ", ") {
 				keys = append(keys, prefix+k)
 			}
-			return "unknown key " + strings.Join(keys, ", ")
+			msg := "unknown key " + strings.Join(keys, ", ")
+			if len(keys) == 1 && sub[1] == typeName {
+				if s := suggest.Closest(keys[0], fieldTags(reflect.TypeOf(out).Elem())); s != "" {
+					msg += " (did you mean " + s + "?)"
+				}
+			}
+			return msg
+		})
+		msg = cannotParse.ReplaceAllStringFunc(msg, func(s string) string {
+			sub := cannotParse.FindStringSubmatch(s)
+			return sub[1] + ": want " + kindWord(sub[2])
+		})
+		msg = quotedWant.ReplaceAllString(msg, "$1: want ")
+		msg = unconvertible.ReplaceAllStringFunc(msg, func(s string) string {
+			sub := unconvertible.FindStringSubmatch(s)
+			return sub[1] + ": want " + kindWord(sub[2]) + ", got " + strings.TrimPrefix(kindWord(sub[3]), "a ")
 		})
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// fieldTags are the config keys of a struct type (its mapstructure tags).
+func fieldTags(t reflect.Type) []string {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		tag, opts, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ",")
+		if strings.Contains(opts, "squash") {
+			out = append(out, fieldTags(t.Field(i).Type)...)
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(t.Field(i).Name)
+		}
+		out = append(out, tag)
+	}
+	return out
+}
+
+// wholeNumbers refuses a fractional number where an integer is wanted
+// (weak decoding would truncate 1.5 to 1).
+func wholeNumbers(from, to reflect.Type, data any) (any, error) {
+	f, ok := data.(float64)
+	if !ok {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if f != math.Trunc(f) {
+			return nil, fmt.Errorf("want an integer, got %v", f)
+		}
+	}
+	return data, nil
 }
