@@ -1,5 +1,10 @@
 package schemas
 
+import (
+	"fmt"
+	"math"
+)
+
 // The tables the training stages write: curation decisions and drop counts,
 // Best-of-N task statistics, SFT examples and RL samples.
 
@@ -132,3 +137,27 @@ type Checkpoint struct {
 // an example and the constant length normaliser l_max of RL batches. The
 // one definition of the number; each stage's config defaults to it.
 const MaxContextTokens = 81920
+
+// PassRateBucket is the task_stats histogram bucket of a pass rate: "0",
+// "(0,0.1)", "[0.1,0.2)", …, "[0.9,1)", "1".
+func PassRateBucket(p float64) string {
+	switch {
+	case p <= 0:
+		return "0"
+	case p >= 1:
+		return "1"
+	case p < 0.1:
+		return "(0,0.1)"
+	}
+	lo := math.Floor(p*10) / 10
+	return fmt.Sprintf("[%.1f,%.1f)", lo, lo+0.1)
+}
+
+// PassRateBuckets are every bucket of PassRateBucket, in numeric order.
+func PassRateBuckets() []string {
+	out := []string{"0"}
+	for i := range 10 {
+		out = append(out, PassRateBucket(float64(i)/10+0.05))
+	}
+	return append(out, "1")
+}

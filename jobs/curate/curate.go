@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"github.com/swelake/swelake/jobs/tables"
 	"io"
-	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -443,20 +442,8 @@ func loadTokens(ctx context.Context, eng *queries.Engine, tokens map[string]int6
 	})
 }
 
-// Bucket is the histogram bucket of a pass rate: "0", "(0,0.1)",
-// "[0.1,0.2)", …, "[0.9,1)", "1".
-func Bucket(p float64) string {
-	switch {
-	case p <= 0:
-		return "0"
-	case p >= 1:
-		return "1"
-	case p < 0.1:
-		return "(0,0.1)"
-	}
-	lo := math.Floor(p*10) / 10
-	return fmt.Sprintf("[%.1f,%.1f)", lo, lo+0.1)
-}
+// Bucket is the histogram bucket of a pass rate (schemas.PassRateBucket).
+func Bucket(p float64) string { return schemas.PassRateBucket(p) }
 
 func bandOf(p float64, bands []Band) string {
 	for _, b := range bands {

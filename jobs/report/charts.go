@@ -8,11 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
+
+// How the charts read true (docs/analysis.md, "Charts"): bars are drawn in
+// data units (a slot of 1 per label, 0.8 of it shared by the groups), so
+// they never overlap whatever the number of labels; buckets come in numeric
+// order with empty ones kept (the x axis stays proportional); the legend is
+// drawn beside the plot, never over the data; lines that coincide carry
+// their own marker shapes and are dodged apart; the text is the page's
+// sans-serif (Liberation Sans), and the chart is drawn at the card's width.
 
 // palette is a colour-blind-safe qualitative palette (Okabe–Ito).
 var palette = []color.Color{
@@ -22,6 +33,40 @@ var palette = []color.Color{
 }
 
 func colour(i int) color.Color { return palette[i%len(palette)] }
+
+// glyphs are the marker shapes of line series, one per series.
+var glyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.BoxGlyph{}, draw.TriangleGlyph{}, draw.RingGlyph{},
+	draw.PyramidGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
+
+// chartWidth and chartHeight: drawn at the report card's width (1,136 CSS
+// px inside the page's 1,200 px main column), so that the text is the
+// page's size, not scaled.
+var chartWidth, chartHeight = vg.Points(852), vg.Points(340)
+
+// sans is the charts' typeface: the page's (index.html.tmpl names it first).
+var sans = font.Font{Typeface: "Liberation", Variant: "Sans"}
+
+// chart is a plot and its legend, drawn beside it.
+type chart struct {
+	p      *plot.Plot
+	legend plot.Legend
+}
+
+func newChart(title, xlabel, ylabel string) *chart {
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
+	p.Title.TextStyle.Font = font.From(sans, 14)
+	p.Title.Padding = vg.Points(6)
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		ax.Label.TextStyle.Font = font.From(sans, 12)
+		ax.Tick.Label.Font = font.From(sans, 11)
+	}
+	c := &chart{p: p, legend: plot.NewLegend()}
+	c.legend.TextStyle.Font = font.From(sans, 11)
+	c.legend.Top, c.legend.Left = true, true
+	c.legend.Padding = vg.Points(3)
+	return c
+}
 
 // series is one line of a chart, with optional error bars.
 type series struct {
@@ -38,17 +83,27 @@ type errXY struct {
 
 func (e errXY) YError(i int) (float64, float64) { return e.XYs[i].Y - e.lo[i], e.hi[i] - e.XYs[i].Y }
 
-// lineChart plots series against a shared x axis.
-func lineChart(title, xlabel, ylabel string, ss []series, integerX bool) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
-	p.Legend.Top, p.Legend.Left = false, false
+// dodge is how far apart (in x units) lines that coincide are drawn.
+const dodge = 0.07
+
+// lineChart plots series against a shared x axis (y from 0 to 1). A series
+// whose points coincide with an earlier series' is shifted by dodge per
+// series it coincides with, so that every line stays visible.
+func lineChart(title, xlabel, ylabel string, ss []series, integerX bool) (*chart, error) {
+	c := newChart(title, xlabel, ylabel)
+	p := c.p
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	for i, s := range ss {
+		shift := 0.0
+		for _, prev := range ss[:i] {
+			if coincide(prev, s) {
+				shift += dodge
+			}
+		}
 		xys := make(plotter.XYs, len(s.xs))
 		for j := range s.xs {
-			xys[j] = plotter.XY{X: s.xs[j], Y: s.ys[j]}
+			xys[j] = plotter.XY{X: s.xs[j] + shift, Y: s.ys[j]}
 		}
 		l, pts, err := plotter.NewLinePoints(xys)
 		if err != nil {
@@ -56,11 +111,16 @@ func lineChart(title, xlabel, ylabel string, ss []series, integerX bool) (*plot.
 		}
 		l.Color, pts.Color = colour(i), colour(i)
 		l.Width = vg.Points(1.5)
+		pts.Shape, pts.Radius = glyphs[i%len(glyphs)], vg.Points(3.5)
 		if s.dashed {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		p.Add(l, pts)
-		p.Legend.Add(s.name, l, pts)
+		name := s.name
+		if shift > 0 {
+			name += fmt.Sprintf(" (dodged +%g)", shift)
+		}
+		c.legend.Add(name, l, pts)
 		if s.lo != nil {
 			eb, err := plotter.NewYErrorBars(errXY{xys, s.lo, s.hi})
 			if err != nil {
@@ -72,11 +132,21 @@ func lineChart(title, xlabel, ylabel string, ss []series, integerX bool) (*plot.
 	}
 	if integerX {
 		p.X.Tick.Marker = integerTicks{}
+		p.X.Min, p.X.Max = p.X.Min-0.3, p.X.Max+0.3
 	}
-	p.Legend.Left = false
-	p.Legend.Top = false
-	p.Legend.YOffs = vg.Points(4)
-	return p, nil
+	return c, nil
+}
+
+// coincide: two series share a point (same x, y within half a percent).
+func coincide(a, b series) bool {
+	for i := range a.xs {
+		for j := range b.xs {
+			if a.xs[i] == b.xs[j] && math.Abs(a.ys[i]-b.ys[j]) < 0.005 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // integerTicks marks whole numbers only.
@@ -91,45 +161,118 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 	return out
 }
 
-// barChart plots one bar per label (groups: one set of bars per group,
-// side by side).
-func barChart(title, xlabel, ylabel string, labels []string, groups []string, values [][]float64, horizontal bool) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
-	w := vg.Points(math.Max(6, math.Min(40, 360/float64(len(labels)*max(1, len(groups))))))
-	for gi, vals := range values {
-		bars, err := plotter.NewBarChart(plotter.Values(vals), w)
-		if err != nil {
-			return nil, fmt.Errorf("chart %q: %w", title, err)
+// countTicks marks whole numbers only, for counts: the default ticks
+// without the fractional ones.
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	if hi-lo <= 10 { // few: every whole number
+		for v := math.Ceil(lo); v <= hi; v++ {
+			out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 		}
-		bars.Color = colour(gi)
-		bars.LineStyle.Width = 0
-		bars.Horizontal = horizontal
-		bars.Offset = w * vg.Length(float64(gi)-float64(len(values)-1)/2)
-		p.Add(bars)
+		return out
+	}
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if t.Label != "" {
+			t.Label = strconv.FormatFloat(t.Value, 'f', -1, 64)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// bars is one group's bars, in data units: label i's slot is [i-0.5, i+0.5],
+// of which the groups share the middle 0.8.
+type bars struct {
+	values     []float64
+	group, of  int
+	color      color.Color
+	horizontal bool
+}
+
+const slot = 0.8 // of each label's unit, the part the bars fill
+
+func (b bars) span(i int) (lo, hi float64) {
+	w := slot / float64(b.of)
+	lo = float64(i) - slot/2 + float64(b.group)*w
+	return lo, lo + w
+}
+
+func (b bars) Plot(c draw.Canvas, plt *plot.Plot) {
+	trX, trY := plt.Transforms(&c)
+	for i, v := range b.values {
+		if v == 0 {
+			continue
+		}
+		lo, hi := b.span(i)
+		var r vg.Rectangle
+		if b.horizontal {
+			r = vg.Rectangle{Min: vg.Point{X: trX(0), Y: trY(lo)}, Max: vg.Point{X: trX(v), Y: trY(hi)}}
+		} else {
+			r = vg.Rectangle{Min: vg.Point{X: trX(lo), Y: trY(0)}, Max: vg.Point{X: trX(hi), Y: trY(v)}}
+		}
+		c.FillPolygon(b.color, c.ClipPolygonXY([]vg.Point{r.Min, {X: r.Max.X, Y: r.Min.Y}, r.Max, {X: r.Min.X, Y: r.Max.Y}}))
+	}
+}
+
+func (b bars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	top := 0.0
+	for _, v := range b.values {
+		top = max(top, v)
+	}
+	n := float64(len(b.values))
+	if b.horizontal {
+		return 0, top, -0.5, n - 0.5
+	}
+	return -0.5, n - 0.5, 0, top
+}
+
+func (b bars) Thumbnail(c *draw.Canvas) {
+	c.FillPolygon(b.color, []vg.Point{c.Min, {X: c.Max.X, Y: c.Min.Y}, c.Max, {X: c.Min.X, Y: c.Max.Y}})
+}
+
+// barChart plots one bar per label (groups: one set of bars per group,
+// side by side within the label's slot).
+func barChart(title, xlabel, ylabel string, labels []string, groups []string, values [][]float64, horizontal bool) (*chart, error) {
+	c := newChart(title, xlabel, ylabel)
+	p := c.p
+	p.Add(plotter.NewGrid())
+	for gi, vals := range values {
+		if len(vals) != len(labels) {
+			return nil, fmt.Errorf("chart %q: %d values for %d labels", title, len(vals), len(labels))
+		}
+		b := bars{values: vals, group: gi, of: len(values), color: colour(gi), horizontal: horizontal}
+		p.Add(b)
 		if len(groups) > 1 {
-			p.Legend.Add(groups[gi], bars)
+			c.legend.Add(groups[gi], b)
 		}
 	}
 	if horizontal {
 		p.NominalY(labels...)
 		p.X.Min = 0
+		p.X.Tick.Marker = countTicks{}
+		p.Y.Min, p.Y.Max = -0.5, float64(len(labels))-0.5
 	} else {
 		p.NominalX(labels...)
 		p.Y.Min = 0
-		if len(labels) > 8 {
+		p.Y.Tick.Marker = countTicks{}
+		p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
+		if len(labels) > 14 {
 			p.X.Tick.Label.Rotation = math.Pi / 4
 			p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = -0.9, -0.6
 		}
 	}
-	p.Legend.Top = true
-	return p, nil
+	return c, nil
 }
 
 // scalingChart plots points and the fitted a + b·ln n over a log x axis.
-func scalingChart(title string, ns, rates []float64, labels []string, a, b float64) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, "SFT samples (log scale)", "resolve rate"
+func scalingChart(title string, ns, rates []float64, labels []string, a, b float64) (*chart, error) {
+	c := newChart(title, "SFT samples (log scale)", "resolve rate")
+	p := c.p
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
 	xys := make(plotter.XYs, len(ns))
@@ -150,32 +293,55 @@ func scalingChart(title string, ns, rates []float64, labels []string, a, b float
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
 	fit.Samples = 100
 	p.Add(sc, fit)
-	p.Legend.Add("checkpoints", sc)
-	p.Legend.Add(fmt.Sprintf("fit %.3f + %.3f·ln n", a, b), fit)
-	p.Legend.Top, p.Legend.Left = true, true
+	c.legend.Add("checkpoints", sc)
+	c.legend.Add(fmt.Sprintf("fit %.3f + %.3f·ln n", a, b), fit)
 	if len(labels) == len(ns) {
 		l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
 		if err == nil {
+			for i := range l.TextStyle {
+				l.TextStyle[i].Font = font.From(sans, 10)
+			}
 			l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(4)}
 			p.Add(l)
 		}
 	}
-	return p, nil
+	return c, nil
 }
 
-// chartSize is every chart's size.
-var chartWidth, chartHeight = 6 * vg.Inch, 3.6 * vg.Inch
+// legendWidth is the width of the strip the legend takes beside the plot
+// (0 : no legend).
+func (c *chart) legendWidth(dc draw.Canvas) vg.Length {
+	r := c.legend.Rectangle(dc)
+	if r.Size().X == 0 {
+		return 0
+	}
+	return r.Size().X + vg.Points(14)
+}
+
+// draw renders the plot, and the legend in its own strip at the right.
+func (c *chart) draw(dc draw.Canvas) {
+	lw := c.legendWidth(dc)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	margin := vg.Points(6)
+	c.p.Draw(draw.Crop(dc, margin, -lw-margin, margin/2, -margin/2))
+	if lw > 0 {
+		strip := draw.Crop(dc, dc.Size().X-lw+vg.Points(8), 0, 0, -vg.Points(28))
+		c.legend.Draw(strip)
+	}
+}
 
 // save writes the chart as <dir>/<name>.png and .svg and returns the SVG.
-func save(p *plot.Plot, dir, name string) ([]byte, error) {
+func save(c *chart, dir, name string) ([]byte, error) {
 	var svg []byte
 	for _, format := range []string{"png", "svg"} {
-		wt, err := p.WriterTo(chartWidth, chartHeight, format)
+		cw, err := draw.NewFormattedCanvas(chartWidth, chartHeight, format)
 		if err != nil {
 			return nil, fmt.Errorf("render %s.%s: %w", name, format, err)
 		}
+		c.draw(draw.New(cw))
 		var buf bytes.Buffer
-		if _, err := wt.WriteTo(&buf); err != nil {
+		if _, err := cw.WriteTo(&buf); err != nil {
 			return nil, fmt.Errorf("render %s.%s: %w", name, format, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name+"."+format), buf.Bytes(), 0o644); err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/queries"
+	"github.com/swelake/swelake/schemas"
 )
 
 // Config is what the report reads and where it writes.
@@ -336,8 +337,15 @@ func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
 	var ss []series
 	for _, id := range order {
 		rows := groups[id]
-		name := cell(rows[0][ver]) + " (" + id + ")"
-		t, p, o := series{name: "TTS@k " + name}, series{name: "pass@k", dashed: true}, series{name: "oracle@k (same candidates)", dashed: true}
+		run := id
+		if len(order) == 1 {
+			run = ""
+		} else {
+			run = " — " + run
+		}
+		t := series{name: "TTS@k, " + cell(rows[0][ver]) + "'s pick" + run}
+		p := series{name: "pass@k" + run, dashed: true}
+		o := series{name: "oracle@k, same candidates" + run, dashed: true}
 		for _, row := range rows {
 			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
 			p.xs, p.ys = append(p.xs, num(row[k])), append(p.ys, num(row[pass]))
@@ -345,22 +353,45 @@ func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
 		}
 		ss = append(ss, t, p, o)
 	}
-	pl, err := lineChart("TTS@k (verifier's pick) vs pass@k", "k (candidates per task)", "resolved", ss, true)
+	title := "TTS@k (verifier's pick) vs pass@k"
+	if len(order) == 1 {
+		title += " — " + order[0]
+	}
+	pl, err := lineChart(title, "k (candidates per task)", "resolved", ss, true)
 	if err != nil {
 		return nil, err
 	}
 	return save(pl, dir, "tts_at_k")
 }
 
+// bucketOrder sorts pass-rate buckets by their lower bound: "0" < "(0,0.1)"
+// < "[0.1,0.2)" < … < "1".
+func bucketOrder(a, b string) int {
+	lo := func(s string) float64 {
+		t := strings.TrimLeft(s, "[(")
+		t, _, _ = strings.Cut(t, ",")
+		v, err := strconv.ParseFloat(t, 64)
+		if err != nil {
+			return math.Inf(1)
+		}
+		if strings.HasPrefix(s, "(") { // open at its lower bound: after the point bucket
+			v = math.Nextafter(v, 2)
+		}
+		return v
+	}
+	return cmp.Or(cmp.Compare(lo(a), lo(b)), strings.Compare(a, b))
+}
+
 func difficulty(res *queries.Result, dir string) ([]byte, error) {
 	policies, groups := grouped(res, "policy")
 	b, n := column(res, "bucket"), column(res, "tasks")
-	var labels []string
+	labels := schemas.PassRateBuckets() // every bucket, empty ones too: a proportional axis
 	for _, row := range res.Rows {
-		if !slices.Contains(labels, cell(row[b])) {
+		if !slices.Contains(labels, cell(row[b])) { // another scheme's bucket
 			labels = append(labels, cell(row[b]))
 		}
 	}
+	slices.SortStableFunc(labels, bucketOrder)
 	var values [][]float64
 	for _, pol := range policies {
 		vals := make([]float64, len(labels))
@@ -376,25 +407,29 @@ func difficulty(res *queries.Result, dir string) ([]byte, error) {
 	return save(pl, dir, "difficulty_histogram")
 }
 
+// turnsBin is the width of turns_histogram.sql's bins.
+const turnsBin = 5
+
 func turns(res *queries.Result, dir string) ([]byte, error) {
 	reasons, groups := grouped(res, "exit_reason")
 	from, n := column(res, "turns_from"), column(res, "rollouts")
-	var bins []float64
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, row := range res.Rows {
-		if !slices.Contains(bins, num(row[from])) {
-			bins = append(bins, num(row[from]))
-		}
+		lo, hi = math.Min(lo, num(row[from])), math.Max(hi, num(row[from]))
 	}
-	slices.Sort(bins)
+	var bins []float64 // every bin from the first to the last, empty ones too
+	for b := lo; b <= hi; b += turnsBin {
+		bins = append(bins, b)
+	}
 	labels := make([]string, len(bins))
 	for i, b := range bins {
-		labels[i] = fmt.Sprintf("%g–%g", b, b+4)
+		labels[i] = fmt.Sprintf("%g–%g", b, b+turnsBin-1)
 	}
 	var values [][]float64
 	for _, r := range reasons {
 		vals := make([]float64, len(bins))
 		for _, row := range groups[r] {
-			vals[slices.Index(bins, num(row[from]))] = num(row[n])
+			vals[int((num(row[from])-lo)/turnsBin)] = num(row[n])
 		}
 		values = append(values, vals)
 	}
@@ -421,7 +456,7 @@ func drops(res *queries.Result, dir string) ([]byte, error) {
 			labels, vals = append(labels, cell(row[rule])), append(vals, num(row[dropped]))
 		}
 	}
-	pl, err := barChart(fmt.Sprintf("Rows each rule drops on its own (curation %s, %g rows)", best, bestIn), "rollouts dropped", "", labels, nil, [][]float64{vals}, true)
+	pl, err := barChart(fmt.Sprintf("Rollouts each rule rejects (curation %s of %g rollouts; a rollout may be rejected by several)", best, bestIn), "rollouts dropped", "", labels, nil, [][]float64{vals}, true)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func analysisLake(t *testing.T) *lake.Lake {
 			}
 			p := float64(solved) / 4
 			stats = append(stats, schemas.TaskStat{CurationID: "cur-1", TaskID: fmt.Sprint("t-", task), Policy: pol, N: 4, NResolved: int64(solved), PassRate: p,
-				Bucket: map[bool]string{true: "0", false: fmt.Sprintf("[%.1f,%.1f)", p, p+0.1)}[p == 0], Mixed: p > 0 && p < 1})
+				Bucket: schemas.PassRateBucket(p), Mixed: p > 0 && p < 1})
 		}
 	}
 	for i, n := range []int{3, 5} { // checkpoints' own outcomes
