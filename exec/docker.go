@@ -185,12 +185,12 @@ func (d *Docker) Open(ctx context.Context, ws Workspace) (Sandbox, error) {
 		// ws.Commit, or a copy), then streamed into the container.
 		tmp, err := os.MkdirTemp("", "swelake-upload-")
 		if err != nil {
-			return nil, infra("prepare workspace from "+ws.Source, err)
+			return nil, infra(workspaceOp(ws), err)
 		}
 		defer removeAll(tmp)
 		upload = filepath.Join(tmp, "ws")
 		if err := prepare(ctx, ws, upload); err != nil {
-			return nil, infra("prepare workspace from "+ws.Source, err)
+			return nil, infra(workspaceOp(ws), err)
 		}
 	}
 	env := []string{}

@@ -193,7 +193,7 @@ func (l *Local) open(ctx context.Context, ws Workspace, copyCache bool) (*localS
 	}
 	if err := prepare(ctx, ws, s.ws); err != nil {
 		removeAll(dir)
-		return nil, infra("prepare workspace from "+ws.Source, err)
+		return nil, infra(workspaceOp(ws), err)
 	}
 	if copyCache {
 		if err := l.copyGoCache(ctx, s); err != nil {
@@ -281,11 +281,22 @@ func (l *Local) logger() *slog.Logger {
 	return l.Logger
 }
 
+// workspaceOp names what preparing ws does, for errors.
+func workspaceOp(ws Workspace) string {
+	if ws.Source == "" {
+		return "prepare workspace"
+	}
+	return "prepare workspace from " + ws.Source
+}
+
 // prepare fills dst: a clone at ws.Commit, a copy of ws.Source, or nothing.
 func prepare(ctx context.Context, ws Workspace, dst string) error {
 	if ws.Source == "" {
 		if ws.Commit != "" {
-			return fmt.Errorf("commit %s requested without a source repository (image %q is for the docker backend)", ws.Commit, ws.Image)
+			if ws.Image != "" {
+				return fmt.Errorf("no repository to check out commit %.12s from: put the task's repository in sandbox.repos_dir (its image %s is used only by the docker backend)", ws.Commit, ws.Image)
+			}
+			return fmt.Errorf("no repository to check out commit %.12s from: put the task's repository in sandbox.repos_dir", ws.Commit)
 		}
 		return os.Mkdir(dst, 0o755)
 	}

@@ -66,7 +66,15 @@ func TestExecutionPipeline(t *testing.T) {
 	var val struct {
 		Status map[string]int `json:"status"`
 	}
-	json.Unmarshal([]byte(c.ok("run", "validate-tasks", "--json", "--set", "validate_tasks.runs=1")), &val)
+	// Without a terminal, a long stage logs progress lines on a ticker.
+	c.env["SWELAKE_PROGRESS_INTERVAL"] = "300ms"
+	valOut, valErr, code := c.run("run", "validate-tasks", "--json", "--set", "validate_tasks.runs=1")
+	delete(c.env, "SWELAKE_PROGRESS_INTERVAL")
+	if code != 0 || !strings.Contains(valErr, "msg=progress job=validate-tasks") ||
+		!strings.Contains(valErr, fmt.Sprintf(`msg="progress done" job=validate-tasks done=%d total=%d`, synth.Tasks, synth.Tasks)) {
+		t.Fatalf("validate-tasks: exit %d, no progress lines on stderr:\n%s", code, valErr)
+	}
+	json.Unmarshal([]byte(valOut), &val)
 	if val.Status["valid"] != synth.Tasks {
 		t.Fatalf("validate-tasks: %v of %d tasks", val.Status, synth.Tasks)
 	}

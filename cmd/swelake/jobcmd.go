@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -220,9 +221,22 @@ func (a *app) stageEnv(l *lake.Lake, r root, cmd *cobra.Command) *stage.Env {
 		}
 	}
 	env.Progress = func(job string) stage.Progress {
-		return barProgress{progress.New(a.stderr, a.stderrIsTTY, job, 0, a.now)}
+		if a.stderrIsTTY {
+			return barProgress{progress.New(a.stderr, true, job, 0, a.now).Items()}
+		}
+		return lineProgress{progress.NewLines(a.logger, job, progressInterval(a.getenv), a.now)}
 	}
 	return env
+}
+
+// progressInterval is how often a long stage logs a progress line when
+// stderr is not a terminal: SWELAKE_PROGRESS_INTERVAL (a duration), else
+// 10s.
+func progressInterval(getenv func(string) string) time.Duration {
+	if d, err := time.ParseDuration(getenv("SWELAKE_PROGRESS_INTERVAL")); err == nil && d > 0 {
+		return d
+	}
+	return 10 * time.Second
 }
 
 type barProgress struct{ b *progress.Bar }
@@ -232,6 +246,11 @@ func (p barProgress) Set(done, total int) {
 	p.b.Set(int64(done))
 }
 func (p barProgress) Finish() { p.b.Finish() }
+
+type lineProgress struct{ l *progress.Lines }
+
+func (p lineProgress) Set(done, total int) { p.l.Set(int64(done), int64(total)) }
+func (p lineProgress) Finish()             { p.l.Finish() }
 
 // cliServices are the sandbox backend and model endpoints of the CLI's
 // configuration, built when a job first asks.

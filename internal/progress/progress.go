@@ -1,10 +1,12 @@
-// Package progress draws a one-line progress bar on a terminal. On anything
-// else it draws nothing: callers log structured lines instead.
+// Package progress reports long work: a one-line bar on a terminal (New;
+// bytes, or items with Items), structured log lines every few seconds
+// anywhere else (NewLines).
 package progress
 
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -18,9 +20,19 @@ type Bar struct {
 	start time.Time
 	now   func() time.Time
 
-	mu   sync.Mutex
-	done int64
-	last time.Time
+	mu    sync.Mutex
+	done  int64
+	last  time.Time
+	items bool // counts items, not bytes
+}
+
+// Items makes the bar count items (done/total, items per second, ETA)
+// rather than bytes. It returns b.
+func (b *Bar) Items() *Bar {
+	if b != nil {
+		b.items = true
+	}
+	return b
 }
 
 // New returns a bar writing to w, or nil when enabled is false (w is not a
@@ -81,6 +93,10 @@ func (b *Bar) Finish() {
 }
 
 func (b *Bar) draw() {
+	if b.items {
+		fmt.Fprintf(b.w, "\r\033[K%s", itemsLine(b.label, b.done, b.total, b.now().Sub(b.start)))
+		return
+	}
 	elapsed := b.now().Sub(b.start).Seconds()
 	rate := ""
 	if elapsed > 0 {
@@ -109,4 +125,95 @@ func Bytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// itemsLine is "label [=====     ] 12/40 30% 0.8/s ETA 35s".
+func itemsLine(label string, done, total int64, elapsed time.Duration) string {
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed.Seconds()
+	}
+	if total <= 0 {
+		return fmt.Sprintf("%s %d done %.1f/s", label, done, rate)
+	}
+	frac := min(float64(done)/float64(total), 1)
+	const width = 30
+	filled := int(frac * width)
+	return fmt.Sprintf("%s [%s%s] %d/%d %3.0f%% %.2f/s ETA %s", label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
+		done, total, frac*100, rate, ETA(done, total, elapsed))
+}
+
+// ETA is the time left at the rate so far ("?" before the first item).
+func ETA(done, total int64, elapsed time.Duration) string {
+	if done <= 0 || elapsed <= 0 {
+		return "?"
+	}
+	left := time.Duration(float64(elapsed) * float64(total-done) / float64(done))
+	return max(left, 0).Round(time.Second).String()
+}
+
+// Lines logs a long stage's progress as structured lines (msg "progress":
+// label, done, total, rate per second, eta) every interval — from a
+// ticker, so that a stage whose items each take minutes still says it is
+// alive — and a last line when it finishes.
+type Lines struct {
+	log   *slog.Logger
+	label string
+	start time.Time
+	now   func() time.Time
+
+	mu          sync.Mutex
+	done, total int64
+	stop        chan struct{}
+	finished    sync.WaitGroup
+}
+
+// NewLines starts logging every interval.
+func NewLines(log *slog.Logger, label string, every time.Duration, now func() time.Time) *Lines {
+	if now == nil {
+		now = time.Now
+	}
+	l := &Lines{log: log, label: label, start: now(), now: now, stop: make(chan struct{})}
+	l.finished.Add(1)
+	go func() {
+		defer l.finished.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				l.line("progress")
+			}
+		}
+	}()
+	return l
+}
+
+// Set records items done of total.
+func (l *Lines) Set(done, total int64) {
+	l.mu.Lock()
+	l.done, l.total = done, total
+	l.mu.Unlock()
+}
+
+// Finish stops the ticker and logs the final line.
+func (l *Lines) Finish() {
+	close(l.stop)
+	l.finished.Wait()
+	l.line("progress done")
+}
+
+func (l *Lines) line(msg string) {
+	l.mu.Lock()
+	done, total := l.done, l.total
+	l.mu.Unlock()
+	elapsed := l.now().Sub(l.start)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed.Seconds()
+	}
+	l.log.Info(msg, "job", l.label, "done", done, "total", total, "per_s", fmt.Sprintf("%.2f", rate),
+		"elapsed", elapsed.Round(time.Second).String(), "eta", ETA(done, total, elapsed))
 }

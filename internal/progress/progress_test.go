@@ -2,7 +2,9 @@ package progress
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,3 +50,44 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestItemsAndLines(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := itemsLine("verify", 10, 40, 20*time.Second); got != "verify [=======                       ] 10/40  25% 0.50/s ETA 1m0s" {
+		t.Errorf("items line %q", got)
+	}
+	if got := ETA(0, 40, time.Second); got != "?" {
+		t.Errorf("ETA before the first item %q", got)
+	}
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	now := start
+	var nowMu sync.Mutex
+	clock := func() time.Time { nowMu.Lock(); defer nowMu.Unlock(); return now }
+	l := NewLines(log, "evaluate", 20*time.Millisecond, clock)
+	l.Set(3, 12)
+	nowMu.Lock()
+	now = start.Add(6 * time.Second)
+	nowMu.Unlock()
+	time.Sleep(120 * time.Millisecond) // a stage whose items are slow still logs
+	l.Set(12, 12)
+	l.Finish()
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "msg=progress job=evaluate done=3 total=12 per_s=0.50 elapsed=6s eta=18s") {
+		t.Errorf("no periodic line while items are slow:\n%s", out)
+	}
+	if !strings.Contains(out, `msg="progress done" job=evaluate done=12 total=12`) {
+		t.Errorf("no final line:\n%s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

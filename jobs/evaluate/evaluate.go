@@ -49,6 +49,8 @@ type Summary struct {
 	Status   map[string]int `json:"status"`
 	Resolved int            `json:"resolved"`
 	Shard    string         `json:"shard,omitempty"`
+	// NotGraded are the no_result and infra_error patches by cause.
+	NotGraded []stage.Cause `json:"not_graded,omitempty"`
 }
 
 // candidate is one patch to grade.
@@ -169,12 +171,17 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	var causes stage.Causes
 	for _, e := range rows {
 		sum.Status[e.Status]++
 		if e.Status == exec.StatusResolved {
 			sum.Resolved++
 		}
+		if e.Status == exec.StatusNoResult || e.Status == exec.StatusInfraError {
+			causes.Add(e.Status + ": " + e.Reason)
+		}
 	}
+	sum.NotGraded = causes.List()
 	r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
 	stage.Emit(r, schemas.Evaluations, rows)
 	return sum, nil
@@ -199,6 +206,9 @@ func grade(ctx context.Context, sb stage.Sandbox, t *schemas.Task, known bool, c
 func print(w io.Writer, sum *Summary) error {
 	_, err := fmt.Fprintf(w, "evaluation %s of %s against %s (%s): %d patches, %d resolved (%s)\n", sum.RunID, sum.Input, sum.Tasks,
 		stage.CommitState(sum.Outcome, schemas.Evaluations.Name), sum.Patches, sum.Resolved, stage.Counts(sum.Status))
+	if err == nil && len(sum.NotGraded) > 0 {
+		_, err = fmt.Fprintf(w, "  not graded: %s\n", stage.FormatCauses(sum.NotGraded))
+	}
 	return err
 }
 

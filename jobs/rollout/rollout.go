@@ -93,9 +93,12 @@ type Summary struct {
 	StepsPerS float64        `json:"steps_per_s"`
 	// NotRun counts rollouts left for a rerun because the endpoint could
 	// not answer (agent.ErrUnavailable); never committed.
-	NotRun  int    `json:"not_run"`
-	Version int64  `json:"version"` // rollouts version after the last commit
-	Shard   string `json:"shard,omitempty"`
+	NotRun int `json:"not_run"`
+	// InfraErrors are the rollouts that ended in an infrastructure error,
+	// by cause.
+	InfraErrors []stage.Cause `json:"infra_errors,omitempty"`
+	Version     int64         `json:"version"` // rollouts version after the last commit
+	Shard       string        `json:"shard,omitempty"`
 }
 
 // Job is the rollout stage.
@@ -146,6 +149,9 @@ sample) pairs already committed and runs the rest.`,
 			sum.RunID, sum.Input, sum.Tasks, sum.Samples, sum.Resumed, sum.Rollouts, sum.Commits, sum.Version)
 		_, err := fmt.Fprintf(w, "  resolved %d of %d; exit reasons %s; %d steps (%.1f/s), %d API tokens, %d banned commands refused\n",
 			sum.Resolved, sum.Rollouts, stage.Counts(sum.Exit), sum.Steps, sum.StepsPerS, sum.Tokens, sum.Banned)
+		if err == nil && len(sum.InfraErrors) > 0 {
+			_, err = fmt.Fprintf(w, "  infra errors: %s\n", stage.FormatCauses(sum.InfraErrors))
+		}
 		return err
 	},
 }
@@ -335,6 +341,8 @@ func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-cha
 		sum.Commits++
 		batch = nil
 	}
+	var infra stage.Causes
+	defer func() { sum.InfraErrors = infra.List() }()
 	for ro := range results {
 		sum.Rollouts++
 		sum.Exit[ro.ExitReason]++
@@ -348,6 +356,13 @@ func collect(ctx context.Context, r *stage.Run[Config], st *state, results <-cha
 		}
 		json.Unmarshal(ro.raw, &raw)
 		sum.Tokens += raw.Usage.TotalTokens
+		if ro.InfraError {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.Unmarshal(ro.raw, &e)
+			infra.Add(cmp.Or(e.Error, "infra error"))
+		}
 		sum.Banned += len(raw.Banned)
 		batch = append(batch, ro)
 		if len(batch) >= st.batchSize {

@@ -79,6 +79,8 @@ type Summary struct {
 	Candidates int            `json:"candidates"`
 	Scored     int            `json:"scored"`
 	Errors     int            `json:"errors"`
+	// ErrorCauses are the errors by cause, the most frequent first.
+	ErrorCauses []stage.Cause `json:"error_causes,omitempty"`
 	Selected   int            `json:"selected"` // tasks with a selected candidate
 	Outcomes   map[string]int `json:"selected_outcomes"`
 }
@@ -151,6 +153,9 @@ right about nine times in ten), for dry runs.`,
 		_, err := fmt.Fprintf(w, "verify %s%s (%s) of %s (%s): %d candidates, %d scored, %d verifier errors; %d tasks selected (%s)\n",
 			sum.VerifyID, shard, sum.Verifier, sum.Input, stage.CommitState(sum.Outcome, schemas.VerifierScores.Name),
 			sum.Candidates, sum.Scored, sum.Errors, sum.Selected, stage.Counts(sum.Outcomes))
+		if err == nil && len(sum.ErrorCauses) > 0 {
+			_, err = fmt.Fprintf(w, "  %d verifier errors: %s\n", sum.Errors, stage.FormatCauses(sum.ErrorCauses))
+		}
 		return err
 	},
 }
@@ -321,9 +326,12 @@ func score(ctx context.Context, st *state, sb stage.Sandbox, cfg Config, row *sc
 
 // tallyRows counts the scored rows and the selected candidates' outcomes.
 func tallyRows(sum *Summary, rows []schemas.VerifierScore) {
+	var causes stage.Causes
+	defer func() { sum.ErrorCauses = causes.List() }()
 	for _, r := range rows {
 		if r.Error != "" {
 			sum.Errors++
+			causes.Add(r.Error)
 		} else {
 			sum.Scored++
 		}

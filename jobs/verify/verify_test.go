@@ -106,6 +106,19 @@ func TestVerifyExecution(t *testing.T) {
 	if err != nil || !again.Skipped {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
+	// A store without the task's repository: every candidate fails the same
+	// way, and the summary says so by cause with the first example.
+	missing := &stage.Env{Lake: l, Services: stage.Static{Backend: exectest.Backend(t), ReposDir: t.TempDir()}}
+	bad, err := Job.Execute(ctx, missing, Config{K: 2, Mode: ModeExecution})
+	if err != nil || bad.Errors != 2 || len(bad.ErrorCauses) != 1 || bad.ErrorCauses[0].Count != 2 {
+		t.Fatalf("missing repository: %+v %v", bad, err)
+	}
+	var out strings.Builder
+	Job.Print(&out, &bad)
+	if line := out.String(); !strings.Contains(line, "2 verifier errors: 2 × execution: ") || !strings.Contains(line, "(first: execution: ") {
+		t.Errorf("the summary does not give the errors' cause: %s", line)
+	}
+	t.Log(out.String())
 }
 
 func deref(p *int32) any {
