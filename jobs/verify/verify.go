@@ -71,18 +71,18 @@ type Config struct {
 // Summary is what the job did.
 type Summary struct {
 	stage.Outcome
-	VerifyID   string         `json:"verify_id"`
-	Verifier   string         `json:"verifier"`
-	Input      string         `json:"input"`
-	Tasks      string         `json:"tasks"`
-	Shard      string         `json:"shard,omitempty"`
-	Candidates int            `json:"candidates"`
-	Scored     int            `json:"scored"`
-	Errors     int            `json:"errors"`
+	VerifyID   string `json:"verify_id"`
+	Verifier   string `json:"verifier"`
+	Input      string `json:"input"`
+	Tasks      string `json:"tasks"`
+	Shard      string `json:"shard,omitempty"`
+	Candidates int    `json:"candidates"`
+	Scored     int    `json:"scored"`
+	Errors     int    `json:"errors"`
 	// ErrorCauses are the errors by cause, the most frequent first.
-	ErrorCauses []stage.Cause `json:"error_causes,omitempty"`
-	Selected   int            `json:"selected"` // tasks with a selected candidate
-	Outcomes   map[string]int `json:"selected_outcomes"`
+	ErrorCauses []stage.Cause  `json:"error_causes,omitempty"`
+	Selected    int            `json:"selected"` // tasks with a selected candidate
+	Outcomes    map[string]int `json:"selected_outcomes"`
 }
 
 // Job is the verify stage.
