@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
 )
 
 // Engine is an in-process DuckDB database whose views are lake snapshots.
@@ -128,6 +130,65 @@ func (e *Engine) AddSnapshotAs(ctx context.Context, l *lake.Lake, s *lake.Snapsh
 	e.views[view] = s.Ref()
 	e.files = append(e.files, paths...)
 	e.mu.Unlock()
+	if col := schemas.RunOf(s.Table); col != "" && view == s.Table {
+		if err := e.addLatestRun(ctx, l, s, col); err != nil {
+			return fmt.Errorf("attach %s: latest run: %w", s.Ref(), err)
+		}
+	}
+	return nil
+}
+
+// LatestPrefix names the view of a run-stacking table that holds only its
+// latest run's rows: latest_curation_drops, latest_task_stats, ...
+const LatestPrefix = "latest_"
+
+// addLatestRun creates latest_<table>: the rows of the run (by col) whose
+// rows the snapshot's last append added — the run that committed last.
+func (e *Engine) addLatestRun(ctx context.Context, l *lake.Lake, s *lake.Snapshot, col string) error {
+	t, err := l.Table(s.Table)
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, f := range s.Files {
+		held[f.Path] = true
+	}
+	var last []lake.File
+	for upto := s.Version; upto >= 1 && last == nil; upto -= 32 {
+		log, err := t.Log(ctx, max(1, upto-31), upto)
+		if err != nil {
+			return err
+		}
+		for _, c := range slices.Backward(log) {
+			for _, f := range c.Added {
+				if held[f.Path] {
+					last = append(last, f)
+				}
+			}
+			if last != nil {
+				break
+			}
+		}
+	}
+	cond := "false" // no run yet: an empty view
+	if last != nil {
+		paths, err := e.Paths(ctx, l, s.Table, last)
+		if err != nil {
+			return err
+		}
+		lit, err := Literal(paths)
+		if err != nil {
+			return err
+		}
+		cond = fmt.Sprintf(`"%s" IN (SELECT DISTINCT "%s" FROM read_parquet(%s))`, col, col, lit)
+	}
+	name := LatestPrefix + s.Table
+	if _, err := e.db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW "%s" AS SELECT * FROM "%s" WHERE %s`, name, s.Table, cond)); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.views[name] = s.Ref()
+	e.mu.Unlock()
 	return nil
 }
 
@@ -151,11 +212,12 @@ func (e *Engine) Paths(ctx context.Context, l *lake.Lake, table string, files []
 // user: no other host file can be read (read_csv('/etc/passwd')), no file
 // written (COPY … TO), no database attached, no extension installed or
 // loaded, and the configuration is locked so that no statement can undo
-// it. Views added after Seal cannot be read. (DuckDB's allowed_paths does
+// it. Views added after Seal cannot be read. dirs are directories the
+// session may read and write besides (a job's own work directory). (DuckDB's allowed_paths does
 // not tell reads from writes: COPY onto a snapshot's own data file is
 // possible, and refused by every later read, which checks the file's
 // sha256 against the log.)
-func (e *Engine) Seal(ctx context.Context) error {
+func (e *Engine) Seal(ctx context.Context, dirs ...string) error {
 	e.mu.Lock()
 	files := append([]string(nil), e.files...)
 	e.mu.Unlock()
@@ -163,8 +225,17 @@ func (e *Engine) Seal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	allowedDirs := "[]::VARCHAR[]"
+	if len(dirs) > 0 {
+		for i, d := range dirs {
+			dirs[i] = strings.TrimSuffix(d, "/") + "/"
+		}
+		if allowedDirs, err = Literal(dirs); err != nil {
+			return err
+		}
+	}
 	for _, stmt := range []string{
-		"SET allowed_directories = []::VARCHAR[]",
+		"SET allowed_directories = " + allowedDirs,
 		"SET allowed_paths = " + list,
 		"SET enable_external_access = false",
 		"SET lock_configuration = true",

@@ -65,6 +65,23 @@ func NewDef[T any](d Def[T], partition func(*T) string, size func(*T) int) Def[T
 	return newDef(d)
 }
 
+// RunOf is the column naming the run that wrote a row, for the tables that
+// stack the results of many runs ("" for the others): queries read the
+// latest run's rows through a view latest_<table> (docs/analysis.md).
+func RunOf(table string) string {
+	switch table {
+	case Curations.Name, CurationDrops.Name, TaskStats.Name:
+		return "curation_id"
+	case SFTExamples.Name:
+		return "set_id"
+	case RLSamples.Name:
+		return "batch_id"
+	case VerifierScores.Name:
+		return "verify_id"
+	}
+	return ""
+}
+
 // KeyOf returns a table's key columns by name (nil for unknown tables).
 func KeyOf(table string) []string {
 	switch table {

@@ -110,7 +110,7 @@ set's composition one SQL query away); --export writes files for the
 trainers under <out>/<set_id>/: ` + strings.Join(Formats(), ", ") + `.`,
 		Example: `  swelake run build-sft --out sft-out --export openai,parquet
   swelake run build-sft --input rollouts@3 --tokenizer ./qwen3 --set build_sft.mask=last_turn
-  swelake sql "SELECT split, count(*), sum(num_tokens), sum(num_loss_tokens) FROM sft_examples GROUP BY split"`,
+  swelake sql "SELECT split, count(*), sum(num_tokens), sum(num_loss_tokens) FROM latest_sft_examples GROUP BY split"`,
 		Inputs:  []string{schemas.Curations.Name, schemas.Rollouts.Name},
 		Outputs: []string{schemas.SFTExamples.Name},
 		Flags: []stage.Flag{

@@ -122,7 +122,7 @@ rejects on its own.`,
 		Example: `  swelake run curate
   swelake run curate --input rollouts@12 --json
   swelake run curate --set curate.rules='["reward","loop"]' --set curate.params.loop.max_repeats=3
-  swelake sql "SELECT rule, dropped, dropped_only FROM curation_drops ORDER BY dropped DESC"`,
+  swelake sql "SELECT rule, dropped, dropped_only FROM latest_curation_drops ORDER BY dropped DESC"`,
 		Inputs:  []string{schemas.Rollouts.Name},
 		Outputs: []string{schemas.Curations.Name, schemas.CurationDrops.Name, schemas.TaskStats.Name},
 		Flags:   []stage.Flag{{Name: "input", Key: "input", Usage: "rollouts snapshot to curate (table or table@version)"}},

@@ -96,7 +96,14 @@ func datasetCard(m Manifest, lineage []Step, schema *parquet.Schema) ([]byte, er
 	fmt.Fprintf(&b, "  download_size: %d\n", size)
 	b.WriteString("tags:\n- swelake\n- software-engineering-agents\n---\n\n")
 	fmt.Fprintf(&b, "# %s\n\n", m.Name)
-	fmt.Fprintf(&b, "Published by swelake from the lake snapshot `%s` (%s). Rows are in key order (%s).\n\n", m.Source, m.Version, strings.Join(m.Key, ", "))
+	subset := ""
+	if m.LatestRun {
+		subset = ", the rows of its latest run"
+	}
+	if m.Where != "" {
+		subset += fmt.Sprintf(", the rows where `%s`", m.Where)
+	}
+	fmt.Fprintf(&b, "Published by swelake from the lake snapshot `%s`%s (%s). Rows are in key order (%s).\n\n", m.Source, subset, m.Version, strings.Join(m.Key, ", "))
 	b.WriteString("| split | rows | files |\n|---|---|---|\n")
 	for _, s := range splits {
 		n := 0

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -45,6 +46,13 @@ type Config struct {
 	Name    string `json:"name" mapstructure:"name"`         // the dataset's name: [a-z0-9][a-z0-9._-]*
 	Split   string `json:"split" mapstructure:"split"`       // the split every row goes to (default train), unless SplitBy
 	SplitBy string `json:"split_by" mapstructure:"split_by"` // a column whose value is each row's split (e.g. sft_examples.split)
+	// Where is a SQL predicate over the table's columns: only the rows it
+	// holds for are published (e.g. set_id = 'sft-3f2a…'). "" : every row.
+	Where string `json:"where" mapstructure:"where"`
+	// LatestRun publishes only the rows of the run that committed last, for
+	// tables that stack runs (sft_examples: the latest SFT set; see
+	// latest_<table> in docs/analysis.md).
+	LatestRun bool `json:"latest_run" mapstructure:"latest_run"`
 	// ShardBytes bounds a shard by the source's compressed bytes (default
 	// 256 MiB); RowGroupBytes bounds a row group (default 100 MB).
 	ShardBytes    int64 `json:"shard_bytes" mapstructure:"shard_bytes"`
@@ -57,7 +65,8 @@ type Config struct {
 var Job = &stage.Def[Config, Summary]{
 	Info: stage.Info{Name: "publish",
 		Short: "Publish a snapshot in the Hugging Face datasets layout, immutable and byte-reproducible",
-		Long: `Writes <lake>/published/<name>/v<version>/:
+		Long: `Writes <lake>/published/<name>/v<N>/ (v1 for a name's first publication,
+then v2, v3, … as the published rows change):
 
   data/<split>-00000-of-0000N.parquet   rows in key order, zstd, row groups ≤ 100 MB
   README.md                             dataset card: YAML configs and dataset_info
@@ -66,11 +75,12 @@ var Job = &stage.Def[Config, Summary]{
   MANIFEST.json                         sha256, size and rows of every file, written last
 
 Every file is created once and never replaced; the manifest, written last,
-makes the publication complete. Publishing the same snapshot again writes
-nothing and says so; the same name and version with other content is
-refused. Upload the directory as it is (huggingface-cli upload), or load it
+makes the publication complete. Publishing the same rows again (same
+snapshot, --where and splits) writes nothing and says which version has
+them; other rows under the same name become its next version. --where
+publishes a subset: one SFT set of a table that holds several. Upload the directory as it is (huggingface-cli upload), or load it
 with datasets' parquet loader.`,
-		Example: `  swelake lake publish sft_examples --name swe-sft-v1 --split-by split
+		Example: `  swelake lake publish sft_examples --name swe-sft --split-by split --where "set_id = 'sft-3f2a'"
   swelake lake publish rollouts@12 --name swe-trajectories --split train --json
   swelake lake diff sft_examples@3 sft_examples@4`,
 		Inputs:  []string{schemas.SFTExamples.Name},
@@ -79,6 +89,8 @@ with datasets' parquet loader.`,
 			{Name: "name", Key: "name", Usage: "the dataset's name (lower-case letters, digits, . _ -)"},
 			{Name: "split", Key: "split", Usage: "the split every row goes to (default train)"},
 			{Name: "split-by", Key: "split_by", Usage: "a column whose value is each row's split (e.g. split for sft_examples)"},
+			{Name: "latest-run", Key: "latest_run", Usage: "publish only the latest run's rows (sft_examples: the latest SFT set)"},
+			{Name: "where", Key: "where", Usage: "publish only the rows this SQL predicate holds for, e.g. \"set_id = 'sft-3f2a'\""},
 			{Name: "shard-bytes", Key: "shard_bytes", Usage: "source bytes per shard (default 256MiB)"},
 		},
 	},
@@ -131,13 +143,15 @@ type File struct {
 
 // Manifest is MANIFEST.json, written last.
 type Manifest struct {
-	Format  int              `json:"format"`
-	Name    string           `json:"name"`
-	Version string           `json:"version"`
-	Source  string           `json:"source"` // table@version
-	Key     []string         `json:"key"`    // the rows' order
-	Splits  map[string]int64 `json:"splits"` // split → rows
-	Files   []File           `json:"files"`  // shards, then README.md
+	Format    int              `json:"format"`
+	Name      string           `json:"name"`
+	Version   string           `json:"version"`
+	Source    string           `json:"source"`               // table@version
+	Key       []string         `json:"key"`                  // the rows' order
+	LatestRun bool             `json:"latest_run,omitempty"` // only the latest run's rows
+	Where     string           `json:"where,omitempty"`      // the rows' predicate ("" : all)
+	Splits    map[string]int64 `json:"splits"`               // split → rows
+	Files     []File           `json:"files"`                // shards, then README.md
 }
 
 // Summary is what publish did.
@@ -156,7 +170,8 @@ var ErrConflict = errors.New("already published with different content")
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 
-// publish publishes the snapshot.
+// publish publishes the snapshot's rows (those cfg.Where holds for) as
+// the name's next version, or finds the version that has them.
 func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapshot) (Summary, error) {
 	var sum Summary
 	l := env.Lake
@@ -164,9 +179,6 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 	if key == nil {
 		return sum, fmt.Errorf("publish %s: no key columns known for table %s", snap.Ref(), snap.Table)
 	}
-	version := fmt.Sprintf("v%d", snap.Version)
-	sum.Prefix = path.Join("published", cfg.Name, version)
-	sum.URL = strings.TrimSuffix(l.URL(), "/") + "/" + sum.Prefix
 	work, err := os.MkdirTemp("", "swelake-publish-")
 	if err != nil {
 		return sum, err
@@ -178,14 +190,31 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 		return sum, err
 	}
 	defer e.Close()
-	if err := e.AddSnapshotAs(ctx, l, snap, tables.ParquetSchema(snap.Table), "src"); err != nil {
+	if err := e.AddSnapshot(ctx, l, snap, tables.ParquetSchema(snap.Table)); err != nil {
 		return sum, fmt.Errorf("publish: %w", err)
+	}
+	from := queries.Ident(snap.Table)
+	if cfg.LatestRun {
+		if schemas.RunOf(snap.Table) == "" {
+			return sum, fmt.Errorf("publish %s: --latest-run: %s does not stack runs (tables that do: curation, curation_drops, task_stats, sft_examples, rl_samples, verifier_scores)", snap.Ref(), snap.Table)
+		}
+		from = queries.Ident(queries.LatestPrefix + snap.Table)
+	}
+	if err := e.Seal(ctx, work); err != nil { // the predicate is the user's SQL: no host files but the work directory
+		return sum, err
+	}
+	pred := "TRUE"
+	if strings.TrimSpace(cfg.Where) != "" {
+		pred = "(" + cfg.Where + ")"
+	}
+	if _, err := e.DB().ExecContext(ctx, `CREATE VIEW src AS SELECT * FROM `+from+` WHERE `+pred); err != nil {
+		return sum, fmt.Errorf("publish %s: --where %q: %w", snap.Ref(), cfg.Where, err)
 	}
 	splits, err := splitsOf(ctx, e, cfg, snap)
 	if err != nil {
 		return sum, err
 	}
-	m := Manifest{Format: 1, Name: cfg.Name, Version: version, Source: snap.Ref().String(), Key: key, Splits: splits}
+	m := Manifest{Format: 1, Name: cfg.Name, Source: snap.Ref().String(), LatestRun: cfg.LatestRun, Where: cfg.Where, Key: key, Splits: splits}
 	schema, err := writeShards(ctx, e, cfg, snap, work, &m)
 	if err != nil {
 		return sum, err
@@ -194,28 +223,86 @@ func publish(ctx context.Context, env *stage.Env, cfg Config, snap *lake.Snapsho
 	if err != nil {
 		return sum, err
 	}
-	card, err := datasetCard(m, lineage, schema)
-	if err != nil {
-		return sum, err
+	shards := m.Files
+	for attempt := 0; ; attempt++ {
+		version, prior, err := versionFor(ctx, l.Bucket(), cfg.Name, m)
+		if err != nil {
+			return sum, fmt.Errorf("publish %s as %s: %w", snap.Ref(), cfg.Name, err)
+		}
+		sum.Prefix = path.Join("published", cfg.Name, version)
+		sum.URL = strings.TrimSuffix(l.URL(), "/") + "/" + sum.Prefix
+		if prior != nil { // these rows are published: nothing to write
+			sum.Manifest, sum.AlreadyPublished = *prior, true
+			break
+		}
+		m.Version, m.Files = version, slices.Clone(shards)
+		card, err := datasetCard(m, lineage, schema)
+		if err != nil {
+			return sum, err
+		}
+		if err := os.WriteFile(filepath.Join(work, "README.md"), card, 0o644); err != nil {
+			return sum, err
+		}
+		readme, err := describe(filepath.Join(work, "README.md"), "README.md")
+		if err != nil {
+			return sum, err
+		}
+		m.Files = append(m.Files, readme)
+		sum.Manifest = m
+		sum.AlreadyPublished, err = upload(ctx, l.Bucket(), sum.Prefix, work, m)
+		if errors.Is(err, ErrConflict) && attempt < 3 { // another publisher took this version meanwhile
+			continue
+		}
+		if err != nil {
+			return sum, fmt.Errorf("publish %s as %s/%s: %w", snap.Ref(), cfg.Name, version, err)
+		}
+		break
 	}
-	if err := os.WriteFile(filepath.Join(work, "README.md"), card, 0o644); err != nil {
-		return sum, err
-	}
-	readme, err := describe(filepath.Join(work, "README.md"), "README.md")
-	if err != nil {
-		return sum, err
-	}
-	m.Files = append(m.Files, readme)
-	sum.Manifest = m
-	for _, f := range m.Files {
+	for _, f := range sum.Manifest.Files {
 		sum.Bytes += f.Bytes
 		sum.Rows += f.Rows
 	}
-	sum.AlreadyPublished, err = upload(ctx, l.Bucket(), sum.Prefix, work, m)
-	if err != nil {
-		return sum, fmt.Errorf("publish %s as %s/%s: %w", snap.Ref(), cfg.Name, version, err)
-	}
 	return sum, nil
+}
+
+// versionFor is the version of name that already holds m's rows (same
+// source, splits and shard bytes) with its manifest, or else
+// the next version: v1 for a new name.
+func versionFor(ctx context.Context, b objstore.Bucket, name string, m Manifest) (string, *Manifest, error) {
+	next := 1
+	for info, err := range b.List(ctx, path.Join("published", name)+"/") {
+		if err != nil {
+			return "", nil, err
+		}
+		rest := strings.TrimPrefix(info.Key, path.Join("published", name)+"/")
+		v, file, ok := strings.Cut(rest, "/")
+		n, err := strconv.Atoi(strings.TrimPrefix(v, "v"))
+		if !ok || file != "MANIFEST.json" || !strings.HasPrefix(v, "v") || err != nil {
+			continue
+		}
+		next = max(next, n+1)
+		data, err := objstore.ReadAll(ctx, b, info.Key)
+		if err != nil {
+			return "", nil, err
+		}
+		var old Manifest
+		if err := json.Unmarshal(data, &old); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", info.Key, err)
+		}
+		if sameRows(old, m) {
+			return v, &old, nil
+		}
+	}
+	return fmt.Sprintf("v%d", next), nil, nil
+}
+
+// sameRows: two manifests publish the same rows of the same snapshot in
+// the same files (the dataset card aside), however they were selected.
+func sameRows(a, b Manifest) bool {
+	shards := func(m Manifest) []File {
+		return slices.DeleteFunc(slices.Clone(m.Files), func(f File) bool { return f.Path == "README.md" })
+	}
+	return a.Source == b.Source && maps.Equal(a.Splits, b.Splits) && slices.Equal(shards(a), shards(b))
 }
 
 // splitsOf counts the rows of each split.
@@ -237,7 +324,16 @@ func splitsOf(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.Sna
 		if !validSplit.MatchString(cfg.Split) {
 			return nil, fmt.Errorf("publish: split %q is not a split name ([A-Za-z0-9_.-]+)", cfg.Split)
 		}
-		splits[cfg.Split] = snap.Rows()
+		var n int64
+		if err := e.DB().QueryRowContext(ctx, `SELECT count(*) FROM src`).Scan(&n); err != nil {
+			return nil, fmt.Errorf("publish %s: %w", snap.Ref(), err)
+		}
+		if n > 0 {
+			splits[cfg.Split] = n
+		}
+	}
+	if len(splits) == 0 && cfg.Where != "" {
+		return nil, fmt.Errorf("publish %s: no row holds for --where %q", snap.Ref(), cfg.Where)
 	}
 	if len(splits) == 0 {
 		return nil, fmt.Errorf("publish %s: the snapshot has no rows to publish", snap.Ref())
@@ -253,7 +349,7 @@ func writeShards(ctx context.Context, e *queries.Engine, cfg Config, snap *lake.
 		quoted[i] = queries.Ident(k)
 	}
 	order := strings.Join(quoted, ", ")
-	total := max(1, snap.Rows())
+	total := max(1, snap.Rows()) // bytes per row of the whole snapshot, times the rows published
 	// Chat messages are published in OpenAI's shape (tool calls as
 	// {id, type: function, function: {name, arguments}}), what chat
 	// datasets on the Hub and the trainers reading them expect.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,7 +75,7 @@ func TestPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Prefix != "published/swe-sft-demo/v2" || sum.Rows != 60 || sum.AlreadyPublished {
+	if sum.Prefix != "published/swe-sft-demo/v1" || sum.Rows != 60 || sum.AlreadyPublished {
 		t.Fatalf("summary: %+v", sum)
 	}
 	var m Manifest
@@ -137,11 +136,37 @@ func TestPublish(t *testing.T) {
 	if err != nil || !again.AlreadyPublished {
 		t.Fatalf("second publish: %+v %v", again, err)
 	}
-	// Other options for the same name and version: refused, nothing overwritten.
+	// Other rows under the same name: its next version; v1 stays as it was.
 	cfg2 := cfg
-	cfg2.SplitBy = ""
-	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg2); !errors.Is(err, ErrConflict) {
-		t.Fatalf("conflicting publish: %v, want ErrConflict", err)
+	cfg2.SplitBy, cfg2.Where = "", "split = 'train'"
+	v2, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg2)
+	if err != nil || v2.Prefix != "published/swe-sft-demo/v2" || v2.AlreadyPublished || v2.Rows >= sum.Rows || v2.Manifest.Splits["train"] != v2.Rows {
+		t.Fatalf("a subset under the same name: %+v %v", v2, err)
+	}
+	if !strings.Contains(string(read(t, l, v2.Prefix+"/README.md")), "the rows where `split = 'train'`") {
+		t.Errorf("the card does not say which rows")
+	}
+	for _, c := range []Config{cfg, cfg2} { // each set of rows: the version that has them
+		if again, err := Job.Execute(ctx, &stage.Env{Lake: l}, c); err != nil || !again.AlreadyPublished {
+			t.Fatalf("republish %+v: %+v %v", c, again, err)
+		}
+	}
+	if again, _ := Job.Execute(ctx, &stage.Env{Lake: l}, cfg); again.Prefix != sum.Prefix {
+		t.Fatalf("republishing v1's rows found %s", again.Prefix)
+	}
+	// The latest run's rows: here every row (one SFT set), so v1 has them.
+	latest := cfg
+	latest.LatestRun = true
+	if again, err := Job.Execute(ctx, &stage.Env{Lake: l}, latest); err != nil || again.Prefix != sum.Prefix || !again.AlreadyPublished {
+		t.Fatalf("--latest-run of a one-set table: %+v %v", again, err)
+	}
+	// A predicate no row holds, or that is not SQL: a clear error.
+	for where, want := range map[string]string{"split = 'nope'": `no row holds for --where "split = 'nope'"`, "splt = 1": `--where "splt = 1"`} {
+		c := cfg
+		c.Where, c.SplitBy = where, ""
+		if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, c); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--where %q: %v, want an error containing %q", where, err, want)
+		}
 	}
 	// The same rows in a MinIO lake publish to identical bytes.
 	l2 := laketest.MinIO(t, "publish")

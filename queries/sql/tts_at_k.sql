@@ -1,4 +1,5 @@
--- TTS@k against pass@k per verify run, for k = 1..K: of each task's first k
+-- TTS@k against pass@k of the latest verify run (latest_verifier_scores;
+-- FROM verifier_scores for every run, one curve each), for k = 1..K: of each task's first k
 -- candidates (by sample index), the one the verifier scores highest (ties
 -- broken by the seeded draw) is selected; TTS@k is the share of tasks whose
 -- selection is resolved. pass@k is the unbiased estimator over the same K
@@ -12,7 +13,7 @@ WITH c AS (
            row_number() OVER (PARTITION BY verify_id, task_id ORDER BY sample_idx, run_id, rollout_id) AS rank,
            count(*) OVER (PARTITION BY verify_id, task_id) AS n,
            count(*) FILTER (WHERE resolved) OVER (PARTITION BY verify_id, task_id) AS c
-    FROM verifier_scores
+    FROM latest_verifier_scores
     WHERE resolved IS NOT NULL
 ),
 ks AS (
