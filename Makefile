@@ -12,9 +12,14 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all build deps npm-deps node-exporter-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart realtasks clean
+.PHONY: all setup build deps npm-deps node-exporter-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart realtasks clean
 
 all: lint build test
+
+# A fresh Debian machine: the Debian packages that are missing (apt-get,
+# with sudo unless root), then make deps. What .ci/run runs first.
+setup:
+	sh deps/setup.sh
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/swelake ./cmd/swelake
@@ -84,8 +89,11 @@ node-exporter-bin:
 
 # Run MinIO on 127.0.0.1 (free port) with data in .minio-data; prints the
 # SWELAKE_S3_* variables that point swelake at it. Ctrl-C stops it.
+# A MinIO for trying the S3 path by hand, on 127.0.0.1:$(MINIO_PORT); it
+# prints the export line to paste.
+MINIO_PORT ?= 9000
 minio:
-	$(GO) run ./internal/miniotest/devminio -dir .minio-data
+	$(GO) run ./internal/miniotest/devminio -dir .minio-data -port $(MINIO_PORT)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/swelake/swelake/internal/suggest"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
@@ -131,7 +132,15 @@ func (t *Table) Latest(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	if v < 0 {
-		return 0, fmt.Errorf("table %s in %s: %w", t.name, t.lake.URL(), ErrNoTable)
+		hint := ""
+		if names, err := t.lake.Tables(ctx); err == nil {
+			if s := suggest.Closest(t.name, names); s != "" {
+				hint = fmt.Sprintf(" (did you mean %s?)", s)
+			} else if len(names) > 0 {
+				hint = fmt.Sprintf(" (tables: %s)", strings.Join(names, ", "))
+			}
+		}
+		return 0, fmt.Errorf("table %s in %s: %w%s", t.name, t.lake.URL(), ErrNoTable, hint)
 	}
 	return v, nil
 }

@@ -265,6 +265,15 @@ func loadConfig(flags *pflag.FlagSet, getenv func(string) string, extra ...map[s
 	if cfg.S3.Endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") != "" {
 		cfg.S3.Endpoint = getenv("AWS_ENDPOINT_URL_S3")
 	}
+	if cfg.S3.Endpoint == "" && getenv("AWS_ENDPOINT_URL") != "" {
+		cfg.S3.Endpoint = getenv("AWS_ENDPOINT_URL")
+	}
+	if cfg.S3.Endpoint == "" { // AWS S3 itself, as the AWS tools default
+		cfg.S3.Endpoint = "https://s3.amazonaws.com"
+		if cfg.S3.Region != "" {
+			cfg.S3.Endpoint = "https://s3." + cfg.S3.Region + ".amazonaws.com"
+		}
+	}
 	if strings.Contains(cfg.S3.Endpoint, "://") {
 		u, err := url.Parse(cfg.S3.Endpoint)
 		if err != nil || u.Host == "" {

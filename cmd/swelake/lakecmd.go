@@ -77,7 +77,7 @@ it does not exist.`,
 				if c.Created {
 					state = "created"
 				}
-				fmt.Fprintf(a.stdout, "  %-12s %s\n", c.Table, state)
+				fmt.Fprintf(a.stdout, "  %-16s %s\n", c.Table, state)
 			}
 			return nil
 		},
@@ -650,6 +650,10 @@ key; --on-duplicate skip appends only the rows with new keys.`,
 			}
 			if sum.AlreadyCommitted {
 				fmt.Fprintf(a.stdout, "already committed as %s@%d (run key %s): nothing written\n", sum.Table, sum.Version, sum.RunKey)
+				return nil
+			}
+			if sum.Rows == 0 && sum.Skipped == 0 {
+				fmt.Fprintf(a.stdout, "nothing to append: the input has no rows (%s@%d unchanged)\n", sum.Table, sum.Version)
 				return nil
 			}
 			if sum.Rows == 0 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -153,6 +154,46 @@ func codeVersion() string {
 	return "dev"
 }
 
+// versionLine is what --version prints: the build and what it is made
+// of, for bug reports and for reading a commit's code_version.
+func versionLine() string {
+	rev, when, dirty := "", "", false
+	goVersion, duck := runtime.Version(), ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision":
+				rev = st.Value
+			case "vcs.time":
+				when = st.Value
+			case "vcs.modified":
+				dirty = st.Value == "true"
+			}
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/duckdb/duckdb-go/v2" {
+				duck = d.Version
+			}
+		}
+	}
+	var parts []string
+	if rev != "" {
+		c := "commit " + rev[:min(12, len(rev))]
+		if dirty {
+			c += "+changes"
+		}
+		if when != "" {
+			c += " of " + when
+		}
+		parts = append(parts, c)
+	}
+	parts = append(parts, goVersion, fmt.Sprintf("lake format %d", lake.FormatVersion))
+	if duck != "" {
+		parts = append(parts, "duckdb-go "+duck)
+	}
+	return fmt.Sprintf("swelake %s (%s)\n", codeVersion(), strings.Join(parts, ", "))
+}
+
 func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "swelake",
@@ -189,6 +230,7 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
 	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a), newSandboxCmd(a), newEnvCmd(a), newPolicyCmd(a), newReportCmd(a), newPipelineCmd(a), newExportCmd(a), newGradeCmd(a))
 	strictGroups(root)
+	root.SetVersionTemplate(versionLine())
 	return root
 }
 

@@ -289,7 +289,7 @@ func TestConfigFile(t *testing.T) {
 		}
 	}
 	writeFile(t, dir, "typo.yaml", "lake: ./x\ns3:\n  endpont: host:1\n")
-	c.fails("invalid keys: endpont", 1, "lake", "tables", "--config", "typo.yaml")
+	c.fails(`config typo.yaml: unknown key "s3.endpont" (did you mean "s3.endpoint"?)`, 2, "lake", "tables", "--config", "typo.yaml")
 }
 
 func TestUsageErrors(t *testing.T) {

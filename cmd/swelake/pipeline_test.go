@@ -78,9 +78,12 @@ func TestPipelineOnMinIO(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "analysis", "pass_at_k.csv")); err != nil {
 		t.Errorf("analysis: %v", err)
 	}
-	text := c.ok("pipeline", "run", spec, lk)
+	text := c.ok("pipeline", "run", spec, lk, "--metrics-file", metrics)
 	if !strings.Contains(text, "0 to run, 9 skipped") || !strings.Contains(text, "nothing new") {
 		t.Fatalf("second run:\n%s", text)
+	}
+	if again, _ := os.ReadFile(metrics); string(again) != string(prom) {
+		t.Errorf("a run where nothing ran rewrote the metrics file:\n%s", again)
 	}
 	// More rollouts arrive: the dry run names the stages that would rerun.
 	c.ok("lake", "append", lk, "rollouts", writeFile(t, dir, "more.jsonl", rolloutsJSONL))

@@ -125,6 +125,10 @@ func (a *app) writeMetrics(ctx context.Context, res pipeline.Result, file, gatew
 	if dry || len(res.Stages) == 0 {
 		return nil
 	}
+	if res.Ran == 0 && res.Failed == "" { // nothing ran: the last run's figures stand
+		a.logger.Info("metrics unchanged: no stage ran", "file", file, "pushgateway", gateway)
+		return nil
+	}
 	m := res.Prometheus()
 	var errs []error
 	if file != "" {
@@ -144,10 +148,25 @@ func (a *app) printPlan(res pipeline.Result) {
 		case "skip":
 			fmt.Fprintf(a.stdout, "  skip  %-16s %s\n", s.Stage, s.Reason)
 		case "run":
+			why := s.Reason
+			if why == "never ran" {
+				why = "first run"
+			}
 			if res.DryRun {
-				fmt.Fprintf(a.stdout, "  run   %-16s %s [%s]\n", s.Stage, s.Reason, strings.Join(s.Inputs, ", "))
+				reads := "reads nothing from the lake"
+				if len(s.Inputs) > 0 {
+					reads = "reads " + strings.Join(s.Inputs, ", ")
+				}
+				if strings.HasPrefix(s.Reason, "inputs changed") { // the reason names them already
+					reads = ""
+				}
+				fmt.Fprintf(a.stdout, "  run   %-16s %s%s\n", s.Stage, why, map[bool]string{true: "; " + reads, false: ""}[reads != ""])
 			} else {
-				fmt.Fprintf(a.stdout, "  ran   %-16s %.1fs, %d rows → %s (%s)\n", s.Stage, s.Seconds, s.RowsWritten, strings.Join(s.Outputs, ", "), s.Reason)
+				wrote := "no table (files only)"
+				if len(s.Outputs) > 0 {
+					wrote = fmt.Sprintf("%d rows → %s", s.RowsWritten, strings.Join(s.Outputs, ", "))
+				}
+				fmt.Fprintf(a.stdout, "  ran   %-16s %.1fs, %s (ran because: %s)\n", s.Stage, s.Seconds, wrote, why)
 			}
 		default:
 			fmt.Fprintf(a.stdout, "  FAIL  %-16s after %.1fs: %s\n", s.Stage, s.Seconds, s.Error)

@@ -17,6 +17,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -488,6 +489,11 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 				continue
 			}
 			return nil, nil, err
+		}
+		if len(first) == 0 && !in.walked {
+			if st, err := os.Stat(f); err == nil && st.Size() == 0 {
+				return nil, nil, fmt.Errorf("%s: the file is empty: nothing to ingest", f)
+			}
 		}
 		probe := formats.NewProbe(filepath.Base(plainName(f)), first)
 		format := given

@@ -185,9 +185,9 @@ func Detect(kind Kind, p *Probe) (*Format, error) {
 	case 1:
 		return found, nil
 	case 0:
-		return nil, fmt.Errorf("%s: not a known %s format (candidates: %s); name one with --format", p.Name, kind, strings.Join(all, ", "))
+		return nil, fmt.Errorf("not a known %s format (candidates: %s); name one with --format", kind, strings.Join(all, ", "))
 	}
-	return nil, fmt.Errorf("%s: ambiguous %s format, could be %s; name one with --format", p.Name, kind, strings.Join(matched, " or "))
+	return nil, fmt.Errorf("ambiguous %s format, could be %s; name one with --format", kind, strings.Join(matched, " or "))
 }
 
 // baseName strips directories and the known suffixes of a file name.

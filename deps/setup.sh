@@ -1,0 +1,45 @@
+#!/usr/bin/env sh
+# make setup: install what swelake needs on a Debian machine — only what is
+# missing, so that it works where Node.js already ships npm (NodeSource) or
+# a tool is already installed — then the pinned Go modules, MinIO,
+# node_exporter and npm packages (make deps). Needs root or sudo for
+# apt-get; nothing is downloaded at run time afterwards.
+set -eu
+cd "$(dirname "$0")/.."
+
+need=""
+want() { # want <command or python module check> <package> <why>
+	if ! eval "$1" >/dev/null 2>&1; then
+		need="$need $2"
+		echo "setup: will install $2 ($3)"
+	fi
+}
+want "command -v make" make "builds and tests"
+want "command -v gcc" gcc "cgo: DuckDB"
+want "command -v git" git "versions, sample repositories"
+want "command -v node" nodejs "the tokenizer parity reference and the consumers' loaders"
+want "command -v npm" npm "installs the pinned npm packages (not when Node.js already has it)"
+want "command -v bwrap" bubblewrap "the local sandbox"
+want "command -v podman" podman "the container engine the docker backend's tests start"
+want "command -v runc" runc "podman's runtime here (crun fails on hybrid cgroups)"
+want "command -v mmdebstrap" mmdebstrap "builds the base image offline"
+want "command -v chromium" chromium "renders the report in its tests"
+want "command -v prometheus-pushgateway" prometheus-pushgateway "takes the pipeline's pushed metrics in its test"
+want "/usr/bin/python3 -c 'import pytest'" python3-pytest "the sample repositories' tests"
+want "/usr/bin/python3 -c 'import jinja2'" python3-jinja2 "chat templates rendered as transformers renders them"
+
+if [ -n "$need" ]; then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -q
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -q $need
+else
+	echo "setup: every Debian package is there"
+fi
+
+command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/); then run make setup again" >&2; exit 1; }
+go version
+make deps
+echo "setup: done — make demo, then make test"
