@@ -124,9 +124,9 @@ quickstart: build npm-deps
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) --query rollout_summary
 	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT t.repo, count(*) AS rollouts, count(*) FILTER (WHERE r.resolved) AS resolved FROM rollouts r JOIN tasks t USING (task_id) GROUP BY ALL ORDER BY 1"
 	$(BIN)/swelake run curate --lake $(DEMO_LAKE)
-	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT bucket, count(*) AS tasks FROM task_stats GROUP BY bucket ORDER BY bucket"
+	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT bucket, count(*) AS tasks FROM latest_task_stats GROUP BY bucket ORDER BY min(pass_rate)"
 	$(BIN)/swelake run build-sft --lake $(DEMO_LAKE) --out .demo/quickstart/sft --export openai,parquet,verl --pack-length 8192
-	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT split, count(*) AS examples, sum(num_tokens) AS tokens, sum(num_loss_tokens) AS loss_tokens FROM sft_examples GROUP BY split"
+	$(BIN)/swelake sql --lake $(DEMO_LAKE) "SELECT split, count(*) AS examples, sum(num_tokens) AS tokens, sum(num_loss_tokens) AS loss_tokens FROM latest_sft_examples GROUP BY split"
 	$(BIN)/swelake run build-rl --lake $(DEMO_LAKE) --iteration 1 --k 4 --verl-out .demo/quickstart/rl/iter-1.parquet
 	$(BIN)/swelake lake verify --lake $(DEMO_LAKE)
 
