@@ -29,6 +29,7 @@ import (
 	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/exec/testlog"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -99,6 +100,11 @@ type Summary struct {
 	stage.Outcome
 	Repos []RepoSummary `json:"repos"`
 	Tasks int           `json:"tasks"`
+	// AlreadyHeld counts tasks the tasks table holds already with the same
+	// content (same id, same content hash): not added again. A task whose
+	// id the table holds with other content is a duplicate key the lake
+	// refuses.
+	AlreadyHeld int `json:"already_held"`
 }
 
 // Drop reasons.
@@ -142,7 +148,11 @@ Default repositories: the samples under examples/repos.`,
 	Plan:     plan,
 	Run:      run,
 	Print: func(w io.Writer, sum *Summary) error {
-		fmt.Fprintf(w, "synth-tasks (%s): %d tasks\n", stage.CommitState(sum.Outcome, schemas.Tasks.Name), sum.Tasks)
+		held := ""
+		if sum.AlreadyHeld > 0 {
+			held = fmt.Sprintf(" (and %d the tasks table holds already, same content: not added again)", sum.AlreadyHeld)
+		}
+		fmt.Fprintf(w, "synth-tasks (%s): %d tasks%s\n", stage.CommitState(sum.Outcome, schemas.Tasks.Name), sum.Tasks, held)
 		for _, rs := range sum.Repos {
 			fmt.Fprintf(w, "  %-12s %s  %d tests; %d candidates, %d kept (%s); dropped (%s)\n", rs.Repo, rs.Commit[:min(12, len(rs.Commit))], rs.Tests,
 				rs.Candidates, rs.Kept, stage.Counts(rs.ByKind), stage.Counts(rs.Dropped))
@@ -252,10 +262,55 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		sum.Repos = append(sum.Repos, rs)
 		tasks = append(tasks, ts...)
 	}
-	sum.Tasks = len(tasks)
-	r.Prov.Sandbox = exec.Isolation(j.sandbox.Backend)
-	stage.Emit(r, schemas.Tasks, tasks)
+	if tasks, err := notHeld(ctx, r.Env.Lake, tasks, &sum); err != nil {
+		return sum, err
+	} else {
+		sum.Tasks = len(tasks)
+		r.Prov.Sandbox = exec.Isolation(j.sandbox.Backend)
+		stage.Emit(r, schemas.Tasks, tasks)
+	}
 	return sum, nil
+}
+
+// notHeld drops the tasks the tasks table holds already with the same
+// content: synthesising from the same repositories again (another config,
+// after make demo) makes the same tasks, which are there.
+func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summary) ([]schemas.Task, error) {
+	mine := map[string]string{}
+	for _, t := range tasks {
+		mine[t.TaskID] = t.ContentHash
+	}
+	t, err := l.Table(schemas.Tasks.Name)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return nil, fmt.Errorf("synth-tasks: %w", err)
+	}
+	same := map[string]bool{}
+	for _, f := range snap.Files {
+		if f.Partition["source"] != "" && f.Partition["source"] != Source {
+			continue // another source's partition holds no synth task
+		}
+		for row, err := range lake.ReadFileRows[schemas.Task](ctx, l, snap, f) {
+			if err != nil {
+				return nil, fmt.Errorf("synth-tasks: %w", err)
+			}
+			if h, ok := mine[row.TaskID]; ok && h == row.ContentHash {
+				same[row.TaskID] = true
+			}
+		}
+	}
+	out := tasks[:0:0]
+	for _, t := range tasks {
+		if same[t.TaskID] {
+			sum.AlreadyHeld++
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // DefaultTestCmd is the test command of a language's repositories.
@@ -490,10 +545,22 @@ func gitOut(ctx context.Context, sb exec.Sandbox, args ...string) ([]byte, error
 var failureLine = regexp.MustCompile(`(?m)^(E +.+|\s*\S+_test\.go:\d+: .+)$`)
 
 // failures picks what a user would paste into an issue: assertion lines.
+// runVarying are the parts of a test log that change from run to run —
+// Python's object addresses (<Book object at 0x7fbd7de8ec10>), Go's
+// pointers and goroutine ids — blanked so that the same bug states the
+// same problem every time (a task's content, and so its hash, is
+// reproducible).
+var runVarying = regexp.MustCompile(`0x[0-9a-fA-F]{6,16}\b|\bgoroutine \d+\b`)
+
 func failures(log []byte, results testlog.Results, f2p []string) string {
 	var lines []string
 	for _, m := range failureLine.FindAll(log, -1) {
-		line := strings.TrimSpace(string(m))
+		line := runVarying.ReplaceAllStringFunc(strings.TrimSpace(string(m)), func(s string) string {
+			if strings.HasPrefix(s, "goroutine") {
+				return "goroutine N"
+			}
+			return "0x…"
+		})
 		if !slices.Contains(lines, line) {
 			lines = append(lines, line)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -90,18 +91,31 @@ func TestSynthTasks(t *testing.T) {
 	env.Services = stage.Static{Backend: b, ReposDir: t.TempDir()}
 	cfg.MaxCandidates, cfg.MaxTasks = 4, 1
 	cfg.Repos = cfg.Repos[:1]
-	// It makes a task the table holds (same id, same commit): the lake
-	// refuses the duplicate key, and commits nothing.
-	if _, err := Job.Execute(ctx, env, cfg); !errors.Is(err, lake.ErrDuplicateKey) || !strings.Contains(err.Error(), `task_id "synth/`) {
-		t.Fatalf("a rerun making a task the table holds: %v, want a duplicate key error naming the task", err)
+	// It makes a task the table holds (same id, same content): not added
+	// again, and no version committed.
+	other, err := Job.Execute(ctx, env, cfg)
+	if err != nil || other.AlreadyHeld != 1 || other.Tasks != 0 {
+		t.Fatalf("a rerun making a task the table holds: %+v %v", other, err)
 	}
 	if s, _ := tt.Snapshot(ctx, lake.Latest); s.Version != snap.Version {
-		t.Fatalf("the refused rerun committed tasks@%d", s.Version)
+		t.Fatalf("the rerun committed tasks@%d", s.Version)
 	}
-	env.OnDuplicate = lake.SkipDuplicates
-	other, err := Job.Execute(ctx, env, cfg)
-	if err != nil {
-		t.Fatal(err)
+	// The same id with other content is a duplicate key: the lake refuses
+	// it, naming the task (the lake, not the job, keeps keys unique).
+	tbl, _ := l.Table(schemas.Tasks.Name)
+	held, _ := tbl.Snapshot(ctx, lake.Latest)
+	var first schemas.Task
+	for row := range lake.ReadRows[schemas.Task](ctx, l, held) {
+		first = row
+		break
+	}
+	first.ProblemStatement += " (edited)"
+	first.ContentHash = schemas.TaskHash(&first)
+	_, _, werr := tbl.AppendKeyed(ctx, func(ctx context.Context) (lake.Files, error) {
+		return lake.WriteFiles(ctx, tbl, tables.Spec(schemas.Tasks), lake.Slice([]schemas.Task{first}), lake.WriteOptions{})
+	}, lake.Provenance{Job: "test"})
+	if !errors.Is(werr, lake.ErrDuplicateKey) || !strings.Contains(werr.Error(), `task_id "`+first.TaskID+`" is already in tasks@`) {
+		t.Fatalf("the same task id with other content: %v", werr)
 	}
 	if other.Repos[0].Commit != sum.Repos[0].Commit {
 		t.Fatalf("clean commit %s in one store, %s in another", sum.Repos[0].Commit, other.Repos[0].Commit)
@@ -117,5 +131,19 @@ func TestSynthTasks(t *testing.T) {
 	slices.Sort(ids)
 	if len(slices.Compact(slices.Clone(ids))) != len(ids) || int64(len(ids)) != snap.Rows() {
 		t.Errorf("with --on-duplicate skip the second store's task (one of the first's, same id and commit) is not added again: %v", ids)
+	}
+}
+
+// TestFailuresAreReproducible: what varies between two runs of the same
+// failing tests (object addresses) is blanked, so the same bug gives the
+// same problem statement and content hash.
+func TestFailuresAreReproducible(t *testing.T) {
+	runs := []string{
+		"E       assert 0 == 1000\nE        +  where 0 = <bound method Book.balance of <ledger.book.Book object at 0x7fbd7de8ec10>>('cash')\n",
+		"E       assert 0 == 1000\nE        +  where 0 = <bound method Book.balance of <ledger.book.Book object at 0x7f3932f88310>>('cash')\n",
+	}
+	a, b := failures([]byte(runs[0]), nil, nil), failures([]byte(runs[1]), nil, nil)
+	if a != b || !strings.Contains(a, "Book object at 0x…>>('cash')") || !strings.Contains(a, "assert 0 == 1000") {
+		t.Fatalf("two runs state the failure as\n%s\nand\n%s", a, b)
 	}
 }
