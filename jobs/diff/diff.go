@@ -92,6 +92,9 @@ func Run(ctx context.Context, l *lake.Lake, a, b string, log *slog.Logger) (Resu
 	if err != nil {
 		return res, err
 	}
+	if err := uniqueKeys(ctx, e, &res); err != nil {
+		return res, err
+	}
 	if err := matchRows(ctx, e, &res, common); err != nil {
 		return res, err
 	}
@@ -137,6 +140,30 @@ func compareColumns(ctx context.Context, e *queries.Engine, res *Result) ([]stri
 		}
 	}
 	return common, nil
+}
+
+// uniqueKeys refuses snapshots holding a key twice (written before the lake
+// enforced keys): matching rows by key would pair every copy with every
+// other and count rows that are not there.
+func uniqueKeys(ctx context.Context, e *queries.Engine, res *Result) error {
+	cols := make([]string, len(res.Key))
+	for i, k := range res.Key {
+		cols[i] = queries.Ident(k)
+	}
+	key := strings.Join(cols, ", ")
+	for _, side := range []struct{ view, ref string }{{"a", res.From}, {"b", res.To}} {
+		q, err := e.Query(ctx, fmt.Sprintf(`SELECT count(*), CAST(any_value(concat_ws(' / ', %s)) AS VARCHAR) FROM (SELECT %s FROM %s GROUP BY ALL HAVING count(*) > 1)`,
+			key, key, side.view))
+		if err != nil {
+			return fmt.Errorf("diff %s %s: %w", res.From, res.To, err)
+		}
+		if n := q.Rows[0][0].(int64); n > 0 {
+			table, _, _ := strings.Cut(side.ref, "@")
+			return fmt.Errorf("diff %s %s: %s holds %d key(s) more than once (first %v): swelake lake dedupe %s first",
+				res.From, res.To, side.ref, n, q.Rows[0][1], table)
+		}
+	}
+	return nil
 }
 
 // matchRows joins a and b on the key into the temp table d: each key's

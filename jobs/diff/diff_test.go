@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/swelake/swelake/jobs/tables"
+	"strings"
 	"testing"
 
 	"github.com/swelake/swelake/internal/laketest"
@@ -49,5 +50,36 @@ func TestDiff(t *testing.T) {
 	// Tables with different keys do not compare.
 	if _, err := Run(ctx, l, "rollouts@1", "tasks", nil); err == nil {
 		t.Fatal("diff of rollouts against tasks succeeded")
+	}
+}
+
+// TestDiffRefusesDuplicateKeys: a snapshot written before keys were
+// enforced may hold a key twice; diff says so rather than count a join's
+// fan-out as rows.
+func TestDiffRefusesDuplicateKeys(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	tbl, _ := l.Table(schemas.Tasks.Name)
+	old := tables.Spec(schemas.Tasks)
+	old.Key = nil // as an older swelake wrote
+	for range 2 {
+		files, err := lake.WriteFiles(ctx, tbl, old, lake.Slice([]schemas.Task{{TaskID: "t1", Source: "s"}, {TaskID: "t2", Source: "s"}}), lake.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tbl.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Run(ctx, l, "tasks@1", "tasks@2", nil)
+	if err == nil || !strings.Contains(err.Error(), "tasks@2 holds 2 key(s) more than once") || !strings.Contains(err.Error(), "swelake lake dedupe tasks") {
+		t.Fatalf("diff over duplicate keys: %v", err)
+	}
+	if _, err := tables.Dedupe(ctx, l, "tasks", lake.Provenance{}, false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, l, "tasks@1", "tasks", nil)
+	if err != nil || res.RowsA != 2 || res.RowsB != 2 || res.Unchanged != 2 {
+		t.Fatalf("after dedupe: %+v %v", res, err)
 	}
 }
