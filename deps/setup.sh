@@ -3,7 +3,10 @@
 # missing, so that it works where Node.js already ships npm (NodeSource) or
 # a tool is already installed — then the pinned Go modules, MinIO,
 # node_exporter and npm packages (make deps). Needs root or sudo for
-# apt-get; nothing is downloaded at run time afterwards.
+# apt-get; nothing is downloaded at run time afterwards. Optional, never
+# installed: a browser to open the report (xdg-open), huggingface-cli to
+# upload a publication, Hugging Face datasets to load one from Python, a
+# cluster scheduler (Slurm, Kubernetes) for sharded runs.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,7 @@ want "command -v chromium" chromium "renders the report in its tests"
 want "command -v prometheus-pushgateway" prometheus-pushgateway "takes the pipeline's pushed metrics in its test"
 want "/usr/bin/python3 -c 'import pytest'" python3-pytest "the sample repositories' tests"
 want "/usr/bin/python3 -c 'import jinja2'" python3-jinja2 "chat templates rendered as transformers renders them"
+want "command -v jq" jq "the docs' examples filter --json output with it"
 
 if [ -n "$need" ]; then
 	sudo=""
