@@ -206,7 +206,7 @@ var (
 		},
 	})
 	RLSamples = newDef(Def[RLSample]{
-		Name: "rl_samples", Version: 1, PartitionBy: "batch_id",
+		Name: "rl_samples", Version: 2, PartitionBy: "batch_id",
 		Key:       []string{"batch_id", "group_id", "rollout_id"},
 		Required:  []string{"batch_id", "group_id", "rollout_id"},
 		partition: func(r *RLSample) string { return r.BatchID },

@@ -74,25 +74,34 @@ type SFTExample struct {
 // RLSample is one rollout of an RL group with its shaped reward and
 // advantage.
 type RLSample struct {
-	BatchID      string   `parquet:"batch_id" json:"batch_id"`
-	Iteration    int64    `parquet:"iteration" json:"iteration"`
-	GroupID      string   `parquet:"group_id" json:"group_id"` // task (and policy) of the group
-	RolloutID    string   `parquet:"rollout_id" json:"rollout_id"`
-	TaskID       string   `parquet:"task_id" json:"task_id"`
-	Policy       string   `parquet:"policy" json:"policy"`
-	ExitReason   string   `parquet:"exit_reason" json:"exit_reason"`
-	RewardRaw    float64  `parquet:"reward_raw" json:"reward_raw"`
-	RewardShaped float64  `parquet:"reward_shaped" json:"reward_shaped"`
-	Shaping      string   `parquet:"shaping" json:"shaping"` // what changed the reward ("" none, forced_submission, overlong)
-	Advantage    float64  `parquet:"advantage" json:"advantage"`
-	Estimator    string   `parquet:"estimator" json:"estimator"` // rloo, grpo, grpo_no_std
-	MaskRule     string   `parquet:"mask_rule" json:"mask_rule"` // "assistant" or "zero:<reason>"
-	InBaseline   bool     `parquet:"in_baseline" json:"in_baseline"`
-	NumTokens    int64    `parquet:"num_tokens" json:"num_tokens"`
-	LMax         int64    `parquet:"l_max" json:"l_max"` // the constant length normaliser of the batch
-	PassRate     *float64 `parquet:"pass_rate,optional" json:"pass_rate"`
-	InputIDs     []int32  `parquet:"input_ids,list" json:"input_ids"`
-	LossMask     []int32  `parquet:"loss_mask,list" json:"loss_mask"`
+	BatchID    string  `parquet:"batch_id" json:"batch_id"`
+	Iteration  int64   `parquet:"iteration" json:"iteration"`
+	GroupID    string  `parquet:"group_id" json:"group_id"` // task (and policy) of the group
+	RolloutID  string  `parquet:"rollout_id" json:"rollout_id"`
+	TaskID     string  `parquet:"task_id" json:"task_id"`
+	Policy     string  `parquet:"policy" json:"policy"`
+	ExitReason string  `parquet:"exit_reason" json:"exit_reason"`
+	RewardRaw  float64 `parquet:"reward_raw" json:"reward_raw"`
+	// RewardSource says which reward produced reward_raw: execution (the
+	// graded tests), similarity (SWE-RL's patch similarity to the gold
+	// patch), verifier (a verifier model's predicted reward) or
+	// mix:<w>*<source>+… ; the components it was made of follow (null:
+	// not computed).
+	RewardSource     string   `parquet:"reward_source" json:"reward_source"`
+	RewardExecution  *float64 `parquet:"reward_execution,optional" json:"reward_execution"`
+	RewardSimilarity *float64 `parquet:"reward_similarity,optional" json:"reward_similarity"`
+	RewardVerifier   *float64 `parquet:"reward_verifier,optional" json:"reward_verifier"`
+	RewardShaped     float64  `parquet:"reward_shaped" json:"reward_shaped"`
+	Shaping          string   `parquet:"shaping" json:"shaping"` // what changed the reward ("" none, forced_submission, overlong)
+	Advantage        float64  `parquet:"advantage" json:"advantage"`
+	Estimator        string   `parquet:"estimator" json:"estimator"` // rloo, grpo, grpo_no_std
+	MaskRule         string   `parquet:"mask_rule" json:"mask_rule"` // "assistant" or "zero:<reason>"
+	InBaseline       bool     `parquet:"in_baseline" json:"in_baseline"`
+	NumTokens        int64    `parquet:"num_tokens" json:"num_tokens"`
+	LMax             int64    `parquet:"l_max" json:"l_max"` // the constant length normaliser of the batch
+	PassRate         *float64 `parquet:"pass_rate,optional" json:"pass_rate"`
+	InputIDs         []int32  `parquet:"input_ids,list" json:"input_ids"`
+	LossMask         []int32  `parquet:"loss_mask,list" json:"loss_mask"`
 }
 
 // VerifierScore is one candidate rollout scored by a verifier for test-time

@@ -59,6 +59,9 @@ type Config struct {
 	// the rollouts started from, the task and the batch's samples) or
 	// "swe-master" (SWE-Master's rLLM rows: extra_info is the task row).
 	VerlLayout string `json:"verl_layout,omitempty" mapstructure:"verl_layout"`
+	// Reward is what each sample's reward is: the graded tests (default),
+	// SWE-RL's patch similarity, a verifier's predicted reward, or a mix.
+	Reward RewardConfig `json:"reward" mapstructure:"reward"`
 }
 
 // Summary is what the job did.
@@ -124,6 +127,9 @@ examples/verl/swelake_reward.py grades through swelake grade.`,
 		if cfg.K < 0 {
 			return fmt.Errorf("k %d: the group size must be ≥ 0", cfg.K)
 		}
+		if err := cfg.Reward.validate(); err != nil {
+			return err
+		}
 		cfg.VerlLayout = cmp.Or(cfg.VerlLayout, LayoutSwelake)
 		if cfg.VerlLayout != LayoutSwelake && cfg.VerlLayout != LayoutSWEMaster {
 			return fmt.Errorf("verl_layout %q: %s or %s", cfg.VerlLayout, LayoutSwelake, LayoutSWEMaster)
@@ -148,6 +154,7 @@ type state struct {
 	// already: writeVerl reads it back).
 	samples  []schemas.RLSample
 	openings map[string]opening // by rollout id
+	rewards  *rewardInputs
 }
 
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
@@ -165,6 +172,9 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 			return p, fmt.Errorf("build-rl: chat template: %w", err)
 		}
 		p.Identity = append(p.Identity, "tokenizer:"+st.tok.Identity())
+	}
+	if st.rewards, err = planRewards(ctx, env, &cfg.Reward, &p); err != nil {
+		return p, err
 	}
 	var statsRef string
 	if st.stats, statsRef, err = readStats(ctx, env.Lake, *cfg, env.Lake.CacheDir()); err != nil {
@@ -244,7 +254,7 @@ func groupBatch(g []schemas.Rollout, key, batchID string, cfg Config, st *state,
 		return nil, nil
 	}
 	opts := rl.Options{ForcedAlpha: cfg.ForcedAlpha, ForcedExitReasons: cfg.ForcedExitReasons, InfraExitReasons: cfg.InfraExitReasons, Overlong: cfg.Overlong}
-	samples, err := groupSamples(g, opts, cfg, cache, st.tmpl)
+	samples, err := groupSamples(g, opts, cfg, cache, st.tmpl, st.rewards)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +307,7 @@ func print(w io.Writer, sum *Summary) error {
 	return nil
 }
 
-func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcache.Cache, tmpl *chattemplate.Template) ([]schemas.RLSample, error) {
+func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcache.Cache, tmpl *chattemplate.Template, rewards *rewardInputs) ([]schemas.RLSample, error) {
 	out := make([]schemas.RLSample, len(g))
 	for i, r := range g {
 		reward := 0.0
@@ -320,8 +330,13 @@ func groupSamples(g []schemas.Rollout, opts rl.Options, cfg Config, tok *tokcach
 		} else if r.Tokens != nil {
 			s.NumTokens = *r.Tokens
 		}
+		reward, missing := rewards.reward(cfg.Reward, r, reward, &s)
+		s.RewardRaw = reward
 		shaped := rl.Shape(rl.Sample{RolloutID: r.RolloutID, ExitReason: r.ExitReason, Reward: reward, Resolved: resolved,
 			InfraError: r.InfraError, NumTokens: int(s.NumTokens), Forced: r.Forced}, opts)
+		if missing != "" && !shaped.Masked { // the reward cannot be computed: out of the loss and the baseline
+			shaped = rl.Shaped{Masked: true, MaskReason: missing}
+		}
 		s.RewardShaped, s.Shaping, s.InBaseline = shaped.Reward, shaped.Shaping, !shaped.Masked
 		if shaped.Masked {
 			s.MaskRule = "zero:" + shaped.MaskReason

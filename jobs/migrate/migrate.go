@@ -18,6 +18,7 @@ import (
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
 
@@ -43,13 +44,16 @@ type Summary struct {
 var ErrNoMigration = errors.New("no migration")
 
 // Tables lists the tables a migration exists for.
-func Tables() []string { return []string{schemas.Rollouts.Name} }
+func Tables() []string { return []string{schemas.Rollouts.Name, schemas.RLSamples.Name} }
 
 // Run migrates one table to its current schema (a no-op when it is
 // current).
 func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, logger *slog.Logger) (Summary, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if table == schemas.RLSamples.Name {
+		return migrateRLSamples(ctx, l, prov, logger)
 	}
 	if table != schemas.Rollouts.Name {
 		return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
@@ -183,4 +187,67 @@ func Convert(r rolloutsv2.Rollout) schemas.Rollout {
 		TestReport: r.TestReport, Source: r.Source, ContentHash: r.ContentHash}
 	schemas.FinishRollout(&ro)
 	return ro
+}
+
+// migrateRLSamples: rl_samples v1 → v2 adds the reward source columns. A
+// v1 row's reward was the graded execution reward: reward_source
+// execution, reward_execution its reward_raw.
+func migrateRLSamples(ctx context.Context, l *lake.Lake, prov lake.Provenance, logger *slog.Logger) (Summary, error) {
+	table := schemas.RLSamples.Name
+	t, err := l.Table(table)
+	if err != nil {
+		return Summary{Table: table}, err
+	}
+	snap, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return Summary{Table: table}, fmt.Errorf("migrate %s: %w", table, err)
+	}
+	target := tables.Schema(schemas.RLSamples)
+	sum := Summary{Table: table, From: snap.Schema.Version, To: target.Version, Base: snap.Version, Version: -1}
+	switch {
+	case snap.Schema.Fingerprint == target.Fingerprint:
+		sum.Current = true
+		return sum, nil
+	case snap.Schema.Fingerprint != tables.Schema(rlsamplesv1.Def).Fingerprint:
+		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rl_samples v1 to v2",
+			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
+	}
+	rows := func(yield func(schemas.RLSample, error) bool) {
+		for r1, err := range lake.ReadRows[rlsamplesv1.RLSample](ctx, l, snap) {
+			if err != nil {
+				yield(schemas.RLSample{}, err)
+				return
+			}
+			if !yield(ConvertRLSample(r1), nil) {
+				return
+			}
+		}
+	}
+	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(schemas.RLSamples), rows, lake.WriteOptions{CodeVersion: prov.CodeVersion})
+	if err != nil {
+		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
+	}
+	if sum.Rows = files.Rows(); sum.Rows != snap.Rows() {
+		return sum, fmt.Errorf("migrate %s@%d: %d rows written of %d; nothing committed", table, snap.Version, sum.Rows, snap.Rows())
+	}
+	prov.Job = JobName
+	prov.RunKey = fmt.Sprintf("%s:%s:v%d-v%d@%d", JobName, table, sum.From, sum.To, snap.Version)
+	prov.Inputs = []string{snap.Ref().String()}
+	res, err := t.Migrate(ctx, snap, target, files, prov)
+	if err != nil {
+		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
+	}
+	sum.Version, sum.Files = res.Commit.Version, len(files.Files)
+	logger.Info("migrated", "table", table, "from", sum.From, "to", sum.To, "rows", sum.Rows, "version", sum.Version)
+	return sum, nil
+}
+
+// ConvertRLSample is a v1 row as v2: every column kept, the reward's
+// source execution.
+func ConvertRLSample(r rlsamplesv1.RLSample) schemas.RLSample {
+	reward := r.RewardRaw
+	return schemas.RLSample{BatchID: r.BatchID, Iteration: r.Iteration, GroupID: r.GroupID, RolloutID: r.RolloutID, TaskID: r.TaskID,
+		Policy: r.Policy, ExitReason: r.ExitReason, RewardRaw: r.RewardRaw, RewardSource: "execution", RewardExecution: &reward,
+		RewardShaped: r.RewardShaped, Shaping: r.Shaping, Advantage: r.Advantage, Estimator: r.Estimator, MaskRule: r.MaskRule,
+		InBaseline: r.InBaseline, NumTokens: r.NumTokens, LMax: r.LMax, PassRate: r.PassRate, InputIDs: r.InputIDs, LossMask: r.LossMask}
 }

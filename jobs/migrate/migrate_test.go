@@ -24,6 +24,7 @@ import (
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
 
@@ -296,6 +297,10 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if err != nil || sum.Rows != 4 || sum.From != 2 || sum.Version != 2 {
 		t.Fatalf("migrate: %+v %v", sum, err)
 	}
+	// (That lake's rl_samples is at v1: migrated too, empty.)
+	if s, err := Run(ctx, l, schemas.RLSamples.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
+		t.Fatalf("migrate rl_samples: %+v %v", s, err)
+	}
 	src, err := os.ReadFile("testdata/v2lake-source.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -331,5 +336,60 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	cs, err := curate.Job.Execute(ctx, &stage.Env{Lake: l}, cc)
 	if err != nil || cs.Input != 4 || cs.Kept != 1 {
 		t.Fatalf("curate on the migrated lake: %+v %v", cs, err)
+	}
+}
+
+// TestMigrateRLSamples: an rl_samples table written at schema v1 (no
+// reward source) is refused to v2 writers until migrated; the migration
+// keeps every row and column and records the reward as execution's.
+func TestMigrateRLSamples(t *testing.T) {
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{CacheDir: t.TempDir()})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := l.Table(schemas.RLSamples.Name)
+	if _, err := rt.Create(ctx, tables.Schema(rlsamplesv1.Def), []string{"batch_id"}, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); !errors.Is(err, lake.ErrSchemaMismatch) ||
+		!strings.Contains(err.Error(), "run swelake lake migrate rl_samples") {
+		t.Fatalf("creating the current tables beside rl_samples v1: %v", err)
+	}
+	pr := 0.5
+	v1 := []rlsamplesv1.RLSample{
+		{BatchID: "rl-1-a", GroupID: "t1", RolloutID: "r1", TaskID: "t1", RewardRaw: 1, RewardShaped: 0.5, Shaping: "forced_submission", Advantage: 0.25,
+			Estimator: "rloo", MaskRule: "assistant", InBaseline: true, NumTokens: 3, PassRate: &pr, InputIDs: []int32{1, 2, 3}, LossMask: []int32{0, 1, 1}},
+		{BatchID: "rl-1-a", GroupID: "t1", RolloutID: "r2", TaskID: "t1", RewardRaw: 0, Advantage: -0.25, Estimator: "rloo", MaskRule: "zero:infra_error"},
+	}
+	files, err := lake.WriteFiles(ctx, rt, tables.Spec(rlsamplesv1.Def), lake.Slice(v1), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, l, schemas.RLSamples.Name, lake.Provenance{}, nil)
+	if err != nil || sum.Rows != 2 || sum.From != 1 || sum.To != 2 || sum.Version != 2 {
+		t.Fatalf("migrate: %+v %v", sum, err)
+	}
+	if again, err := Run(ctx, l, schemas.RLSamples.Name, lake.Provenance{}, nil); err != nil || !again.Current {
+		t.Fatalf("second migrate: %+v %v", again, err)
+	}
+	got := rows[schemas.RLSample](t, l, schemas.RLSamples.Name, lake.Latest)
+	slices.SortFunc(got, func(a, b schemas.RLSample) int { return strings.Compare(a.RolloutID, b.RolloutID) })
+	for i, r := range got {
+		want := ConvertRLSample(v1[i])
+		for _, s := range []*schemas.RLSample{&r, &want} { // (empty and missing lists read back alike)
+			if len(s.InputIDs) == 0 {
+				s.InputIDs, s.LossMask = nil, nil
+			}
+		}
+		if !reflect.DeepEqual(r, want) || r.RewardSource != "execution" || *r.RewardExecution != v1[i].RewardRaw {
+			t.Errorf("row %d after the migration:\n%+v\nwant\n%+v", i, r, want)
+		}
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatalf("lake init after the migration: %v", err)
 	}
 }

@@ -1,0 +1,105 @@
+package buildrl
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/swelake/swelake/internal/laketest"
+	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/rl"
+)
+
+const goldPatch = `diff --git a/calc.py b/calc.py
+--- a/calc.py
++++ b/calc.py
+@@ -1,4 +1,4 @@
+ def add(a, b):
+-    return a - b
++    return a + b
+ 
+ def sub(a, b):
+`
+
+// TestExecutionFreeRewards: build-rl with SWE-RL's similarity reward and a
+// mix with the execution reward. The similarity values are rl's
+// SimilarityReward, which TestSimilarityRewardMatchesPython checks against
+// Python's difflib; here: which reward each sample gets, that it is
+// recorded with its components, −1 for an answer without a patch, and a
+// task without a gold patch masked rather than rewarded.
+func TestExecutionFreeRewards(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	laketest.Append(t, l, schemas.Tasks, []schemas.Task{{TaskID: "t/a", Source: "t", GoldPatch: goldPatch}, {TaskID: "t/b", Source: "t"}})
+	near := strings.Replace(goldPatch, "+    return a + b", "+    return b + a", 1)
+	ro := func(id, task, patch string, resolved bool) schemas.Rollout {
+		return schemas.Rollout{RolloutID: id, TaskID: task, RunID: "run", Policy: "p", ExitReason: "submitted", Patch: patch,
+			Reward: laketest.Ptr(map[bool]float64{true: 1, false: 0}[resolved]), Resolved: laketest.Ptr(resolved), Tokens: laketest.Ptr[int64](10)}
+	}
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{
+		ro("a1", "t/a", goldPatch, true), ro("a2", "t/a", near, false), ro("a3", "t/a", "I give up.", false),
+		ro("b1", "t/b", goldPatch, true), ro("b2", "t/b", near, false),
+	})
+	simNear, _ := rl.SimilarityReward(near, goldPatch)
+	if simNear <= 0 || simNear >= 1 {
+		t.Fatalf("the near patch's similarity %v: the fixture should score between 0 and 1", simNear)
+	}
+	for _, tc := range []struct {
+		reward RewardConfig
+		label  string
+		want   map[string]float64 // reward_raw of the kept samples
+	}{
+		{RewardConfig{Source: RewardSimilarity}, "similarity", map[string]float64{"a1": 1, "a2": simNear, "a3": -1}},
+		{RewardConfig{Source: RewardMix, Weights: map[string]float64{RewardExecution: 0.75, RewardSimilarity: 0.25}}, "mix:0.75*execution+0.25*similarity",
+			map[string]float64{"a1": 1, "a2": 0.25 * simNear, "a3": -0.25}},
+	} {
+		sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Reward: tc.reward})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := l.Table(schemas.RLSamples.Name)
+		s, _ := st.Snapshot(ctx, sum.Version)
+		got := map[string]schemas.RLSample{}
+		for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.BatchID == sum.BatchID {
+				got[r.RolloutID] = r
+			}
+		}
+		for id, want := range tc.want {
+			r := got[id]
+			if math.Abs(r.RewardRaw-want) > 1e-12 || r.RewardSource != tc.label || r.RewardSimilarity == nil || !r.InBaseline {
+				t.Errorf("%s %s: reward %v (source %q, similarity %v), want %v", tc.label, id, r.RewardRaw, r.RewardSource, r.RewardSimilarity, want)
+			}
+		}
+		if tc.reward.Source == RewardMix && (got["a2"].RewardExecution == nil || *got["a2"].RewardExecution != 0) {
+			t.Errorf("mix: the execution component is not recorded: %+v", got["a2"])
+		}
+		// t/b has no gold patch: its samples are masked, so its group has no signal.
+		if _, ok := got["b1"]; ok {
+			t.Errorf("%s: t/b (no gold patch) was rewarded: %+v", tc.label, got["b1"])
+		}
+	}
+	for _, bad := range []struct {
+		cfg  RewardConfig
+		want string
+	}{
+		{RewardConfig{Source: "bleu"}, `reward.source "bleu": execution, similarity, verifier or mix`},
+		{RewardConfig{Source: RewardMix}, "reward.source mix needs reward.weights"},
+		{RewardConfig{Source: RewardMix, Weights: map[string]float64{"bleu": 1}}, `reward.weights: "bleu" is not a reward source`},
+		{RewardConfig{Source: RewardSimilarity, Weights: map[string]float64{RewardSimilarity: 1}}, "only a mix has weights"},
+	} {
+		if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Reward: bad.cfg}); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want an error containing %q", bad.cfg, err, bad.want)
+		}
+	}
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Reward: RewardConfig{Source: RewardVerifier}}); err == nil ||
+		!strings.Contains(err.Error(), "no verify run") {
+		t.Errorf("verifier reward without a verify run: %v", err)
+	}
+}
