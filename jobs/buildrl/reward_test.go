@@ -2,12 +2,16 @@ package buildrl
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/verify"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 	"github.com/swelake/swelake/trainer/rl"
@@ -102,4 +106,71 @@ func TestExecutionFreeRewards(t *testing.T) {
 		!strings.Contains(err.Error(), "no verify run") {
 		t.Errorf("verifier reward without a verify run: %v", err)
 	}
+}
+
+// TestVerifierReward: a verify run's predicted rewards (the scripted
+// verifier over HTTP, the real client) become the samples' rewards, read
+// back against the verifier_scores rows themselves.
+func TestVerifierReward(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}}
+	var tasks []schemas.Task
+	var rollouts []schemas.Rollout
+	for i := range 3 {
+		id := fmt.Sprintf("t/%d", i)
+		gold := fmt.Sprintf("diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-x = %d\n+x = %d\n", i, i+1)
+		tasks = append(tasks, schemas.Task{TaskID: id, Source: "t", GoldPatch: gold, ProblemStatement: "x is off by one", FailToPass: []string{"tests/test_m.py::test_x"}})
+		pol.Tasks[id] = agent.ScriptTask{TaskID: id, GoldPatch: gold, FailToPass: []string{"tests/test_m.py::test_x"}}
+		for s := range 4 {
+			patch, ok := gold, s == 0
+			if !ok {
+				patch = strings.Replace(gold, fmt.Sprintf("+x = %d", i+1), fmt.Sprintf("+x = %d", i+10+s), 1)
+			}
+			rollouts = append(rollouts, schemas.Rollout{RolloutID: fmt.Sprintf("%s/%d", id, s), TaskID: id, RunID: "r", Policy: "p", SampleIdx: int32(s),
+				ExitReason: "submitted", Patch: patch, Resolved: laketest.Ptr(ok), Reward: laketest.Ptr(map[bool]float64{true: 1}[ok])})
+		}
+	}
+	laketest.Append(t, l, schemas.Tasks, tasks)
+	laketest.Append(t, l, schemas.Rollouts, rollouts)
+	srv := httptest.NewServer(pol)
+	t.Cleanup(srv.Close)
+	client, err := agent.NewClient(agent.ClientConfig{BaseURL: srv.URL + "/v1", Model: "scripted"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &stage.Env{Lake: l, Services: stage.Static{Endpoints: map[string]stage.Endpoint{"verifier": {Client: client, Model: "scripted", BaseURL: srv.URL}}}}
+	vs, err := verify.Job.Execute(ctx, env, verify.Config{Mode: verify.ModeModel, K: 4})
+	if err != nil || vs.Scored != 12 {
+		t.Fatalf("verify: %+v %v", vs, err)
+	}
+	predicted := map[string]float64{}
+	vt, _ := l.Table(schemas.VerifierScores.Name)
+	snap, _ := vt.Snapshot(ctx, lake.Latest)
+	for s, err := range lake.ReadRows[schemas.VerifierScore](ctx, l, snap) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		predicted[s.RolloutID] = *s.PredictedReward
+	}
+	sum, err := Job.Execute(ctx, env, Config{Reward: RewardConfig{Source: RewardVerifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.Table(schemas.RLSamples.Name)
+	s, _ := st.Snapshot(ctx, sum.Version)
+	n := 0
+	for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if r.RewardSource != "verifier" || r.RewardVerifier == nil || r.RewardRaw != predicted[r.RolloutID] || *r.RewardVerifier != r.RewardRaw {
+			t.Errorf("%s: reward %v (%s), the verifier predicted %v", r.RolloutID, r.RewardRaw, r.RewardSource, predicted[r.RolloutID])
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no samples: %+v", sum)
+	}
+	t.Logf("%d samples rewarded by verify run %s", n, vs.VerifyID)
 }
