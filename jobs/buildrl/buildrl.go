@@ -59,6 +59,10 @@ type Config struct {
 	// the rollouts started from, the task and the batch's samples) or
 	// "swe-master" (SWE-Master's rLLM rows: extra_info is the task row).
 	VerlLayout string `json:"verl_layout,omitempty" mapstructure:"verl_layout"`
+	// KeepZeroAdvantage keeps groups whose advantages are all zero (every
+	// sample rewarded alike: no learning signal, only compute). Default
+	// false: they are dropped and counted, as DAPO's dynamic sampling does.
+	KeepZeroAdvantage bool `json:"keep_zero_advantage" mapstructure:"keep_zero_advantage"`
 	// Reward is what each sample's reward is: the graded tests (default),
 	// SWE-RL's patch similarity, a verifier's predicted reward, or a mix.
 	Reward RewardConfig `json:"reward" mapstructure:"reward"`
@@ -267,7 +271,7 @@ func groupBatch(g []schemas.Rollout, key, batchID string, cfg Config, st *state,
 	if err != nil {
 		return nil, err
 	}
-	if rl.AllZero(adv) {
+	if rl.AllZero(adv) && !cfg.KeepZeroAdvantage {
 		sum.DroppedGroups["all advantages zero"]++
 		return nil, nil
 	}

@@ -31,6 +31,11 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if sum.Groups != 1 || sum.DroppedGroups["all advantages zero"] != 1 || sum.DroppedGroups["fewer than k=2 rollouts"] != 1 || sum.Shaped["forced_submission"] != 1 {
 		t.Fatalf("k=2: %+v", sum)
 	}
+	// Kept on request: b's group (no signal) is in the batch, its advantages 0.
+	keep, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{K: 2, KeepZeroAdvantage: true})
+	if err != nil || keep.Groups != 2 || keep.DroppedGroups["all advantages zero"] != 0 || keep.Samples != 4 {
+		t.Fatalf("k=2, keep_zero_advantage: %+v %v", keep, err)
+	}
 	sum, err = Job.Execute(ctx, &stage.Env{Lake: l}, Config{Iteration: 2})
 	if err != nil {
 		t.Fatal(err)
