@@ -48,6 +48,10 @@ type Config struct {
 	Mask           string   `json:"mask" mapstructure:"mask"` // assistant (default) or last_turn
 	MaskErrorTurns bool     `json:"mask_error_turns" mapstructure:"mask_error_turns"`
 	ErrorMarkers   []string `json:"error_markers" mapstructure:"error_markers"`
+	// MaskFailed keeps trajectories with failed actions and takes exactly
+	// those assistant turns out of the loss: malformed_tool_call,
+	// format_hint, edit_not_applied, command_not_found (sft.FailedKinds).
+	MaskFailed     []string `json:"mask_failed" mapstructure:"mask_failed"`
 	MaxTokens      int      `json:"max_tokens" mapstructure:"max_tokens"`       // default schemas.MaxContextTokens
 	LengthPolicy   string   `json:"length_policy" mapstructure:"length_policy"` // drop (default) or truncate
 	Seed           uint64   `json:"seed" mapstructure:"seed"`
@@ -82,7 +86,10 @@ type Summary struct {
 	Tokens     int64          `json:"tokens"`
 	LossTokens int64          `json:"loss_tokens"`
 	Straddling int            `json:"straddling_tokens"`
-	PackedSeqs int            `json:"packed_sequences,omitempty"`
+	// FailedTurns counts the assistant turns kept out of the loss as
+	// failed actions, by kind (mask_failed).
+	FailedTurns map[string]int `json:"failed_turns,omitempty"`
+	PackedSeqs  int            `json:"packed_sequences,omitempty"`
 	// TrimmedTurns counts, per export, the messages after a conversation's
 	// last assistant turn left out of formats that must end on one.
 	TrimmedTurns    map[string]int `json:"trimmed_turns,omitempty"`
@@ -247,6 +254,9 @@ func print(w io.Writer, sum *Summary) error {
 	for _, reason := range slices.Sorted(maps.Keys(sum.Dropped)) {
 		fmt.Fprintf(w, "not an example: %d (%s)\n", sum.Dropped[reason], reason)
 	}
+	for _, kind := range slices.Sorted(maps.Keys(sum.FailedTurns)) {
+		fmt.Fprintf(w, "failed actions kept out of the loss: %d turns (%s)\n", sum.FailedTurns[kind], kind)
+	}
 	for _, f := range sum.Exports {
 		fmt.Fprintf(w, "wrote %s\n", f)
 	}
@@ -265,6 +275,11 @@ func (c *Config) Validate() error {
 	}
 	c.LengthPolicy = cmp.Or(c.LengthPolicy, LengthDrop)
 	c.Mask = cmp.Or(c.Mask, sft.MaskAssistant)
+	for _, k := range c.MaskFailed {
+		if !slices.Contains(sft.FailedKinds(), k) {
+			return fmt.Errorf("mask_failed %q: want some of %s", k, strings.Join(sft.FailedKinds(), ", "))
+		}
+	}
 	if c.ValidationFrac < 0 {
 		c.ValidationFrac = 0
 	}
@@ -367,7 +382,7 @@ type built struct {
 
 func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokcache.Cache, sum *Summary) ([]schemas.SFTExample, error) {
 	keep, tmpl := st.keep, st.tmpl
-	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers}
+	opts := sft.Options{Mask: cfg.Mask, MaskErrorTurns: cfg.MaskErrorTurns, ErrorMarkers: cfg.ErrorMarkers, MaskFailed: cfg.MaskFailed}
 	var rows []schemas.SFTExample
 	err := lake.MapRows(ctx, env.Lake, st.snap,
 		func(r *schemas.Rollout) bool { return keep == nil || keep[r.RolloutID] },
@@ -379,6 +394,12 @@ func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokc
 				return
 			}
 			sum.Straddling += b.ex.Straddling
+			for kind, n := range b.ex.Failed {
+				if sum.FailedTurns == nil {
+					sum.FailedTurns = map[string]int{}
+				}
+				sum.FailedTurns[kind] += n
+			}
 			rows = append(rows, b.row)
 		})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,4 +292,44 @@ func exampleRows(t *testing.T, l *lake.Lake, sum Summary) []schemas.SFTExample {
 		}
 	}
 	return out
+}
+
+// TestMaskFailedActionsJob: build-sft keeps a trajectory whose command was
+// not found, takes that assistant turn out of the loss (its weight 0, the
+// others 1), counts it by kind, and the exports that train every turn
+// refuse the set, naming themselves.
+func TestMaskFailedActionsJob(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	bash := func(cmd string) []schemas.ToolCall {
+		return []schemas.ToolCall{{ID: "c-" + cmd, Name: "bash", Arguments: `{"command": "` + cmd + `"}`}}
+	}
+	msgs := []schemas.Message{{Role: "system", Content: "You fix bugs."}, {Role: "user", Content: "fix it"},
+		{Role: "assistant", Content: "run the tests", ToolCalls: bash("pytset")}, {Role: "tool", Content: "bash: pytset: command not found", ToolCallID: "c-pytset", Name: "bash"},
+		{Role: "assistant", Content: "again", ToolCalls: bash("pytest")}, {Role: "tool", Content: "1 passed", ToolCallID: "c-pytest", Name: "bash"},
+		{Role: "assistant", Content: "done"}}
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "r1", TaskID: "t/1", RunID: "run", Policy: "p", Messages: msgs,
+		Resolved: laketest.Ptr(true), Reward: laketest.Ptr(1.0), ExitReason: "submitted"}})
+	cfg := config(t)
+	cfg.MaskFailed = []string{"command_not_found"}
+	cfg.Export.Exports = []string{"verl"}
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg); err == nil || !strings.Contains(err.Error(), "export verl: example") || !strings.Contains(err.Error(), "is masked") {
+		t.Fatalf("verl with failed turns masked: %v", err)
+	}
+	cfg.Export.Exports = []string{"openai", "parquet"}
+	sum, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sum.FailedTurns) != "map[command_not_found:1]" || sum.Examples != 1 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	rows := exampleRows(t, l, sum)
+	if w := fmt.Sprint(rows[0].Weights); w != "[0 0 0 0 1 0 1]" {
+		t.Fatalf("weights %s: want the failed turn (message 2) out of the loss, the others in", w)
+	}
+	cfg.MaskFailed = []string{"typo"}
+	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, cfg); err == nil || !strings.Contains(err.Error(), `mask_failed "typo": want some of malformed_tool_call, format_hint, edit_not_applied, command_not_found`) {
+		t.Fatalf("unknown kind: %v", err)
+	}
 }

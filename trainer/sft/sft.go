@@ -7,6 +7,7 @@ package sft
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,13 +40,83 @@ func DefaultErrorMarkers() []string {
 	}
 }
 
+// Failed actions: assistant turns kept in the trajectory but out of the
+// loss (SWE-Lego, SWE-Mirror, NEBIUS' RFT cold start: masking such turns
+// beats dropping or keeping the whole trajectory). A turn's kind is the
+// first that applies.
+const (
+	// FailedMalformedCall: a tool call whose arguments are not JSON.
+	FailedMalformedCall = "malformed_tool_call"
+	// FailedFormatHint: the environment answered with a format hint
+	// (DefaultErrorMarkers; SWE-Master's mask_error_turns).
+	FailedFormatHint = "format_hint"
+	// FailedEditNotApplied: the editor refused the edit (its old text was
+	// not found, or found more than once).
+	FailedEditNotApplied = "edit_not_applied"
+	// FailedCommandNotFound: the shell did not know the command.
+	FailedCommandNotFound = "command_not_found"
+)
+
+// FailedKinds are the kinds of failed actions, in the order they are tried.
+func FailedKinds() []string {
+	return []string{FailedMalformedCall, FailedFormatHint, FailedEditNotApplied, FailedCommandNotFound}
+}
+
+// DefaultFailedMarkers are what the environment says after a failed action
+// of each marker-detected kind (SWE-agent's and OpenHands' editors, bash).
+func DefaultFailedMarkers() map[string][]string {
+	return map[string][]string{
+		FailedFormatHint:      DefaultErrorMarkers(),
+		FailedEditNotApplied:  {"No replacement was performed", "did not appear verbatim in", "Multiple occurrences of old_str"},
+		FailedCommandNotFound: {": command not found", "bash: command not found"},
+	}
+}
+
 // Options configure Build.
 type Options struct {
 	Mask string // MaskAssistant (default) or MaskLastTurn
 	// MaskErrorTurns masks assistant turns whose answer from the
-	// environment (the next user or tool message) contains an error marker.
+	// environment (the next user or tool message) contains an error marker
+	// (the same as MaskFailed [format_hint] with ErrorMarkers).
 	MaskErrorTurns bool
 	ErrorMarkers   []string // default DefaultErrorMarkers()
+	// MaskFailed lists the kinds of failed actions (FailedKinds) whose
+	// assistant turns stay in the text with no loss.
+	MaskFailed []string
+	// FailedMarkers overrides DefaultFailedMarkers per kind.
+	FailedMarkers map[string][]string
+}
+
+// failedKind is why an assistant turn is a failed action ("" : it is not).
+func (o Options) failedKind(msgs []schemas.Message, i int) string {
+	kinds := o.MaskFailed
+	if o.MaskErrorTurns && !slices.Contains(kinds, FailedFormatHint) {
+		kinds = append(slices.Clone(kinds), FailedFormatHint)
+	}
+	for _, kind := range FailedKinds() {
+		if !slices.Contains(kinds, kind) {
+			continue
+		}
+		if kind == FailedMalformedCall {
+			for _, c := range msgs[i].ToolCalls {
+				if !json.Valid([]byte(c.Arguments)) {
+					return kind
+				}
+			}
+			continue
+		}
+		markers := o.FailedMarkers[kind]
+		if markers == nil && kind == FailedFormatHint && o.ErrorMarkers != nil {
+			markers = o.ErrorMarkers
+		}
+		if markers == nil {
+			markers = DefaultFailedMarkers()[kind]
+		}
+		if answeredWithError(msgs, i, markers) {
+			return kind
+		}
+	}
+	return ""
 }
 
 // Example is one tokenised conversation.
@@ -55,6 +126,9 @@ type Example struct {
 	LossMask      []int32
 	Weights       []int32 // per message: 1 if the message's tokens carry loss
 	NumLossTokens int
+	// Failed counts the assistant turns kept out of the loss as failed
+	// actions, by kind (Options.MaskFailed).
+	Failed map[string]int
 	// Straddling counts tokens that cross the start of an assistant turn
 	// (the header's newline merged with a turn that begins with a newline):
 	// they stay masked, since the model did not produce them whole.
@@ -82,19 +156,23 @@ func Build(tok Encoder, tmpl *chattemplate.Template, chat chattemplate.Chat, opt
 	if len(spans) == 0 {
 		return Example{}, ErrNoAssistant
 	}
-	markers := opts.ErrorMarkers
-	if markers == nil {
-		markers = DefaultErrorMarkers()
-	}
 	trained := make([]bool, len(spans))
+	var failed map[string]int
 	for i, s := range spans {
 		trained[i] = opts.Mask != MaskLastTurn || i == len(spans)-1
-		if trained[i] && opts.MaskErrorTurns && answeredWithError(chat.Messages, s.Message, markers) {
+		if !trained[i] {
+			continue
+		}
+		if kind := opts.failedKind(chat.Messages, s.Message); kind != "" {
 			trained[i] = false
+			if failed == nil {
+				failed = map[string]int{}
+			}
+			failed[kind]++
 		}
 	}
 	ids := tok.Encode(text)
-	ex := Example{Text: text, InputIDs: ids, LossMask: make([]int32, len(ids)), Weights: make([]int32, len(chat.Messages))}
+	ex := Example{Text: text, InputIDs: ids, LossMask: make([]int32, len(ids)), Weights: make([]int32, len(chat.Messages)), Failed: failed}
 	var buf []byte
 	off, si := 0, 0
 	for i := range ids {

@@ -152,3 +152,77 @@ func TestTruncate(t *testing.T) {
 		t.Fatalf("%+v", tr)
 	}
 }
+
+// TestMaskFailedActions: a trajectory with a malformed tool call, an edit
+// the editor refused, an unknown command and a format hint keeps every
+// turn in the text and takes exactly those assistant turns out of the
+// loss, counted by kind; the other turns' tokens are as without the mask.
+func TestMaskFailedActions(t *testing.T) {
+	tok, tm := modeltest.Qwen(t)
+	call := func(args string) []schemas.ToolCall {
+		return []schemas.ToolCall{{ID: "c", Name: "str_replace_editor", Arguments: args}}
+	}
+	msgs := []schemas.Message{
+		{Role: "system", Content: "sys"}, {Role: "user", Content: "fix it"},
+		{Role: "assistant", Content: "look", ToolCalls: call(`{"command": "view", "path": "a.py"`)}, // 2: malformed (unterminated JSON)
+		{Role: "tool", Content: "error parsing the call"},
+		{Role: "assistant", Content: "edit", ToolCalls: call(`{"command": "str_replace", "path": "a.py", "old_str": "x", "new_str": "y"}`)}, // 4: refused
+		{Role: "tool", Content: "No replacement was performed, old_str `x` did not appear verbatim in /repo/a.py."},
+		{Role: "assistant", Content: "run", ToolCalls: []schemas.ToolCall{{ID: "d", Name: "bash", Arguments: `{"command": "pytset"}`}}}, // 6: unknown command
+		{Role: "tool", Content: "bash: pytset: command not found"},
+		{Role: "assistant", Content: "I will just answer"}, // 8: format hint
+		{Role: "user", Content: "Your last output did not use any tool calls. Please try again."},
+		{Role: "assistant", Content: "fixed", ToolCalls: call(`{"command": "str_replace", "path": "a.py", "old_str": "x = 1", "new_str": "x = 2"}`)}, // 10: good
+		{Role: "tool", Content: "The file a.py has been edited."},
+		{Role: "assistant", Content: "done"}, // 12: good
+	}
+	chat := chattemplate.Chat{Messages: msgs}
+	all, err := Build(tok, tm, chat, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := Build(tok, tm, chat, Options{MaskFailed: FailedKinds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{FailedMalformedCall: 1, FailedEditNotApplied: 1, FailedCommandNotFound: 1, FailedFormatHint: 1}
+	if fmt.Sprint(ex.Failed) != fmt.Sprint(want) || ex.Text != all.Text || !slices.Equal(ex.InputIDs, all.InputIDs) {
+		t.Fatalf("failed %v, want %v (same text and ids: %v)", ex.Failed, want, ex.Text == all.Text)
+	}
+	_, spans, _ := tm.RenderWithSpans(chat)
+	for i := range ex.InputIDs {
+		// Which assistant message (if any) the token belongs to: the loss is
+		// the unmasked build's on the good turns and zero on the failed ones.
+		failedTurn := false
+		for _, s := range spans {
+			if ex.Weights[s.Message] == 0 && all.Weights[s.Message] == 1 && tokenIn(tok, ex.InputIDs, i, s.Start, s.End) {
+				failedTurn = true
+			}
+		}
+		switch {
+		case failedTurn && ex.LossMask[i] != 0:
+			t.Fatalf("token %d of a failed turn carries loss", i)
+		case !failedTurn && ex.LossMask[i] != all.LossMask[i]:
+			t.Fatalf("token %d outside the failed turns: mask %d, unmasked build %d", i, ex.LossMask[i], all.LossMask[i])
+		}
+	}
+	for m, w := range ex.Weights {
+		if wantW := map[int]int32{10: 1, 12: 1}[m]; w != wantW {
+			t.Errorf("message %d: weight %d, want %d", m, w, wantW)
+		}
+	}
+	// Only the kinds asked for.
+	some, _ := Build(tok, tm, chat, Options{MaskFailed: []string{FailedCommandNotFound}})
+	if fmt.Sprint(some.Failed) != "map[command_not_found:1]" || some.NumLossTokens >= all.NumLossTokens || some.NumLossTokens <= ex.NumLossTokens {
+		t.Fatalf("only command_not_found: %v, %d loss tokens (all %d, every kind %d)", some.Failed, some.NumLossTokens, all.NumLossTokens, ex.NumLossTokens)
+	}
+}
+
+// tokenIn: token i's bytes lie within [start, end) of the text.
+func tokenIn(tok interface {
+	AppendBytes([]byte, []int32) []byte
+}, ids []int32, i, start, end int) bool {
+	off := len(tok.AppendBytes(nil, ids[:i]))
+	n := len(tok.AppendBytes(nil, ids[i:i+1]))
+	return off >= start && off+n <= end
+}
