@@ -255,27 +255,40 @@ func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 func (a *app) checkStageConfigs(cmd *cobra.Command, file string, spec *pipeline.Spec) error {
 	for _, st := range spec.Stages {
 		job, _ := registry.Find(st.Job)
-		cfg, err := loadConfig(cmd.Flags(), a.getenv, spec.Set, st.Set)
+		_, jobCfg, err := a.stageConfig(cmd, job, st, spec.Set, st.Set)
+		if err == nil {
+			err = job.ValidateAny(jobCfg)
+		}
 		if ue := (usageError{}); errors.As(err, &ue) {
 			err = ue.err
 		}
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): %w", file, st.Name, st.Job, err)}
 		}
-		jobCfg := job.NewConfig()
-		if m, ok := cfg.Jobs[job.Describe().ConfigSection()]; ok {
-			if err := stage.Decode(m, jobCfg); err != nil {
-				return usageError{fmt.Errorf("pipeline %s: stage %q (%s): %s: %w", file, st.Name, st.Job, job.Describe().ConfigSection(), err)}
-			}
-		}
-		if err := stage.Decode(st.Config, jobCfg); err != nil {
-			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): config: %w", file, st.Name, st.Job, err)}
-		}
-		if err := job.ValidateAny(jobCfg); err != nil {
-			return usageError{fmt.Errorf("pipeline %s: stage %q (%s): config: %w", file, st.Name, st.Job, err)}
-		}
 	}
 	return nil
+}
+
+// stageConfig is a stage's whole configuration (swelake.yaml, the
+// environment and flags, then extra: the pipeline's and the stage's set:)
+// and its job's typed config (defaults, its section, then the stage's
+// config:). Errors name the part that failed, not the stage.
+func (a *app) stageConfig(cmd *cobra.Command, job stage.Job, st pipeline.Stage, extra ...map[string]any) (Config, any, error) {
+	cfg, err := loadConfig(cmd.Flags(), a.getenv, extra...)
+	if err != nil {
+		return cfg, nil, err
+	}
+	jobCfg := job.NewConfig()
+	sec := job.Describe().ConfigSection()
+	if m, ok := cfg.Jobs[sec]; ok {
+		if err := stage.Decode(m, jobCfg); err != nil {
+			return cfg, nil, fmt.Errorf("%s: %w", sec, err)
+		}
+	}
+	if err := stage.Decode(st.Config, jobCfg); err != nil {
+		return cfg, nil, fmt.Errorf("config: %w", err)
+	}
+	return cfg, jobCfg, nil
 }
 
 // Run implements pipeline.Executor.
@@ -293,20 +306,11 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 		}
 		extra = append(extra, map[string]any{"policy.base_url": url, "policy.model": "scripted", "verifier.base_url": url, "verifier.model": "scripted"})
 	}
-	cfg, err := loadConfig(e.cmd.Flags(), e.a.getenv, extra...)
+	cfg, jobCfg, err := e.a.stageConfig(e.cmd, job, st, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
 	sub := &app{env: e.a.env, cfg: cfg, json: e.a.json, logger: e.a.logger}
-	jobCfg := job.NewConfig()
-	if m, ok := cfg.Jobs[info.ConfigSection()]; ok {
-		if err := stage.Decode(m, jobCfg); err != nil {
-			return nil, fmt.Errorf("stage %s: config %s: %w", st.Name, info.ConfigSection(), err)
-		}
-	}
-	if err := stage.Decode(st.Config, jobCfg); err != nil {
-		return nil, fmt.Errorf("stage %s: config: %w", st.Name, err)
-	}
 	r, err := parseRoot(cfg.Lake)
 	if err != nil {
 		return nil, err
