@@ -154,6 +154,13 @@ func (e *Engine) addLatestRun(ctx context.Context, l *lake.Lake, s *lake.Snapsho
 		held[f.Path] = true
 	}
 	var last []lake.File
+	if c := s.Commit; c != nil && c.Version == s.Version { // usually the snapshot's own commit added files: no log read
+		for _, f := range c.Added {
+			if held[f.Path] {
+				last = append(last, f)
+			}
+		}
+	}
 	for upto := s.Version; upto >= 1 && last == nil; upto -= 32 {
 		log, err := t.Log(ctx, max(1, upto-31), upto)
 		if err != nil {
