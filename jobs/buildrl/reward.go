@@ -95,6 +95,19 @@ type rewardInputs struct {
 	predicted map[string]float64
 }
 
+// goldColumns and predictedColumns are the columns the rewards read of
+// tasks and verifier_scores (only those column chunks are read).
+type goldColumns struct {
+	TaskID    string `parquet:"task_id"`
+	GoldPatch string `parquet:"gold_patch"`
+}
+
+type predictedColumns struct {
+	VerifyID        string   `parquet:"verify_id"`
+	RolloutID       string   `parquet:"rollout_id"`
+	PredictedReward *float64 `parquet:"predicted_reward,optional"`
+}
+
 // planRewards pins what the reward reads and adds it to the plan.
 func planRewards(ctx context.Context, env *stage.Env, cfg *RewardConfig, p *stage.Plan) (*rewardInputs, error) {
 	in := &rewardInputs{}
@@ -105,7 +118,7 @@ func planRewards(ctx context.Context, env *stage.Env, cfg *RewardConfig, p *stag
 		}
 		p.Inputs = append(p.Inputs, snap)
 		in.gold = map[string]string{}
-		for t, err := range lake.ReadRows[schemas.Task](ctx, env.Lake, snap) {
+		for t, err := range lake.ReadRows[goldColumns](ctx, env.Lake, snap) {
 			if err != nil {
 				return nil, err
 			}
@@ -129,7 +142,7 @@ func planRewards(ctx context.Context, env *stage.Env, cfg *RewardConfig, p *stag
 		p.Inputs = append(p.Inputs, snap)
 		p.Identity = append(p.Identity, "verify:"+rec.ID)
 		in.predicted = map[string]float64{}
-		for s, err := range lake.ReadRows[schemas.VerifierScore](ctx, env.Lake, snap) {
+		for s, err := range lake.ReadRows[predictedColumns](ctx, env.Lake, snap) {
 			if err != nil {
 				return nil, err
 			}

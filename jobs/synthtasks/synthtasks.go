@@ -272,6 +272,13 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	return sum, nil
 }
 
+// taskHash is the two columns notHeld reads of a tasks file (only those
+// column chunks are read, not the tasks' text).
+type taskHash struct {
+	TaskID      string `parquet:"task_id"`
+	ContentHash string `parquet:"content_hash"`
+}
+
 // notHeld drops the tasks the tasks table holds already with the same
 // content: synthesising from the same repositories again (another config,
 // after make demo) makes the same tasks, which are there.
@@ -293,7 +300,7 @@ func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summa
 		if f.Partition["source"] != "" && f.Partition["source"] != Source {
 			continue // another source's partition holds no synth task
 		}
-		for row, err := range lake.ReadFileRows[schemas.Task](ctx, l, snap, f) {
+		for row, err := range lake.ReadFileRows[taskHash](ctx, l, snap, f) {
 			if err != nil {
 				return nil, fmt.Errorf("synth-tasks: %w", err)
 			}
