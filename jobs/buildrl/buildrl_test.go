@@ -40,17 +40,7 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := l.Table(schemas.RLSamples.Name)
-	s, _ := st.Snapshot(ctx, sum.Version)
-	got := map[string]schemas.RLSample{}
-	for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.BatchID == sum.BatchID {
-			got[r.RolloutID] = r
-		}
-	}
+	got := batchRows(t, l, sum)
 	// Group a: rewards 1, 0.5 (forced), 0; a4 masked (infra) and out of the baseline.
 	want := map[string]float64{"a1": 1 - (0.5+0.0)/2, "a2": 0.5 - (1.0+0.0)/2, "a3": 0 - (1.0+0.5)/2, "a4": 0}
 	for id, adv := range want {
@@ -64,4 +54,25 @@ func TestShapingMasksAndAdvantages(t *testing.T) {
 	if _, err := Job.Execute(ctx, &stage.Env{Lake: l}, Config{Estimator: "ppo"}); err == nil {
 		t.Fatal("unknown estimator accepted")
 	}
+}
+
+// batchRows are a build-rl run's rows by rollout id.
+func batchRows(t *testing.T, l *lake.Lake, sum Summary) map[string]schemas.RLSample {
+	t.Helper()
+	ctx := context.Background()
+	st, _ := l.Table(schemas.RLSamples.Name)
+	s, err := st.Snapshot(ctx, sum.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]schemas.RLSample{}
+	for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BatchID == sum.BatchID {
+			got[r.RolloutID] = r
+		}
+	}
+	return got
 }

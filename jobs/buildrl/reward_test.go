@@ -64,17 +64,7 @@ func TestExecutionFreeRewards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, _ := l.Table(schemas.RLSamples.Name)
-		s, _ := st.Snapshot(ctx, sum.Version)
-		got := map[string]schemas.RLSample{}
-		for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.BatchID == sum.BatchID {
-				got[r.RolloutID] = r
-			}
-		}
+		got := batchRows(t, l, sum)
 		for id, want := range tc.want {
 			r := got[id]
 			if math.Abs(r.RewardRaw-want) > 1e-12 || r.RewardSource != tc.label || r.RewardSimilarity == nil || !r.InBaseline {
@@ -157,13 +147,8 @@ func TestVerifierReward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := l.Table(schemas.RLSamples.Name)
-	s, _ := st.Snapshot(ctx, sum.Version)
 	n := 0
-	for r, err := range lake.ReadRows[schemas.RLSample](ctx, l, s) {
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range batchRows(t, l, sum) {
 		n++
 		if r.RewardSource != "verifier" || r.RewardVerifier == nil || r.RewardRaw != predicted[r.RolloutID] || *r.RewardVerifier != r.RewardRaw {
 			t.Errorf("%s: reward %v (%s), the verifier predicted %v", r.RolloutID, r.RewardRaw, r.RewardSource, predicted[r.RolloutID])

@@ -328,3 +328,16 @@ func findBrowser(t *testing.T) string {
 	t.Fatal("headless Chromium is needed to check the report: apt-get install chromium")
 	return ""
 }
+
+// TestBucketOrder: buckets sort by their lower bound whatever order the
+// query returns them in (string order puts "1" before "[0.2,0.3)"), a
+// bucket open at its lower bound after the point bucket at it, and another
+// scheme's buckets among them by their bounds.
+func TestBucketOrder(t *testing.T) {
+	got := []string{"1", "[0.2,0.3)", "(0,0.1)", "[0.25,0.5)", "0", "[0.9,1.0)", "[0.1,0.2)"}
+	slices.SortStableFunc(got, bucketOrder)
+	want := []string{"0", "(0,0.1)", "[0.1,0.2)", "[0.2,0.3)", "[0.25,0.5)", "[0.9,1.0)", "1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("buckets in order %v, want %v", got, want)
+	}
+}
