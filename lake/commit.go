@@ -117,9 +117,10 @@ func (t *Table) Append(ctx context.Context, files Files, prov Provenance) (Resul
 }
 
 // AppendKeyed writes rows with write and appends them (nothing when no row
-// is left to append: Result.Empty), writing again from
-// the newer snapshot when a concurrent append added the same keys (at most
-// a few times: keys that keep arriving are a conflict to report).
+// is left to append: Result.Empty), writing again from the newer snapshot
+// when a concurrent append added the same keys — as often as it takes:
+// every lost race is another writer's commit landing, so the retries are
+// bounded by ctx only, as commit's are.
 func (t *Table) AppendKeyed(ctx context.Context, write func(context.Context) (Files, error), prov Provenance) (Result, Files, error) {
 	for attempt := 0; ; attempt++ {
 		files, err := write(ctx)
@@ -134,8 +135,11 @@ func (t *Table) AppendKeyed(ctx context.Context, write func(context.Context) (Fi
 			return Result{Commit: latest.Commit, Empty: true}, files, nil
 		}
 		res, err := t.Append(ctx, files, prov)
-		if err == nil || !errors.Is(err, ErrConflict) || attempt >= 4 {
+		if err == nil || !errors.Is(err, ErrConflict) {
 			return res, files, err
+		}
+		if err := ctx.Err(); err != nil { // each lost race means another writer landed: bounded by ctx, as commit's
+			return Result{}, files, fmt.Errorf("append %s after %d attempts: %w", t.name, attempt+1, err)
 		}
 		t.lake.opts.Logger.Info("append: keys appended concurrently; writing again", "table", t.name, "err", err)
 	}

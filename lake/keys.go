@@ -247,7 +247,15 @@ func (t *Table) eachKey(ctx context.Context, f File, columns []string, fn func([
 	if err != nil {
 		return fmt.Errorf("read the keys of %s file %s: %w", t.name, f.Path, err)
 	}
-	if err := fileKeys(path, columns, fn); err != nil {
+	var fnErr error // fn's own error (a conflict) is not a read error
+	err = fileKeys(path, columns, func(vals []string) error {
+		fnErr = fn(vals)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
 		return fmt.Errorf("read the keys of %s file %s: %w", t.name, f.Path, err)
 	}
 	return nil
