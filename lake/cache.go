@@ -145,17 +145,11 @@ func (c *cache) verifyLocal(ctx context.Context, name, p string, f File) error {
 	if len(f.SHA256) != 64 {
 		return fmt.Errorf("read %s: %w: log has no sha256", name, ErrChecksum)
 	}
-	file, err := os.Open(p)
+	sum, n, err := objstore.HashFile(ctx, p)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	defer file.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, objstore.ContextReader(ctx, file))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 || n != f.Bytes {
+	if sum != f.SHA256 || n != f.Bytes {
 		return fmt.Errorf("read %s: %w: %d bytes with sha256 %s, log says %d bytes with %s; refusing to read it (run swelake lake verify)",
 			name, ErrChecksum, n, sum, f.Bytes, f.SHA256)
 	}

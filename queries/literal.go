@@ -13,6 +13,9 @@ func describe(text string) string {
 		if !ok {
 			break
 		}
+		if paramLine.MatchString(strings.TrimSpace(line)) { // listed as Params
+			continue
+		}
 		desc = append(desc, strings.TrimSpace(c))
 	}
 	return strings.Join(desc, " ")

@@ -15,6 +15,7 @@ type Named struct {
 	Name        string
 	Description string // the file's leading "-- " comment lines
 	SQL         string
+	Params      []Param // declared by "-- param name = default: doc" lines
 }
 
 // Load returns the embedded query sql/<name>.sql.
@@ -23,7 +24,7 @@ func Load(name string) (Named, error) {
 	if err != nil {
 		return Named{}, fmt.Errorf("query %q: not an embedded query (swelake sql --list shows them)", name)
 	}
-	return Named{Name: name, Description: describe(string(data)), SQL: string(data)}, nil
+	return Named{Name: name, Description: describe(string(data)), SQL: string(data), Params: params(string(data))}, nil
 }
 
 // List returns every embedded query, by name.
@@ -41,4 +42,10 @@ func List() ([]Named, error) {
 		out = append(out, q)
 	}
 	return out, nil
+}
+
+// FromText is a query read from elsewhere (a user's .sql file), with its
+// description and declared parameters as an embedded query's.
+func FromText(name, text string) Named {
+	return Named{Name: name, Description: describe(text), SQL: text, Params: params(text)}
 }

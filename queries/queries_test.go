@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/miniotest"
@@ -115,9 +117,32 @@ func analysisFixture(t testing.TB, l *lake.Lake, rollouts *lake.Table) {
 		ex = append(ex, schemas.SFTExample{SetID: set, ExampleID: set + "-val", Split: "validation", RolloutIDs: []string{"r2"}})
 	}
 	appendRows(t, createTable(t, l, schemas.SFTExamples), schemas.SFTExamples, ex)
+	// An RL loop of three iterations from rl-base (its checkpoints' outcomes
+	// are their rollouts), after an earlier loop over run-a.
+	outcome("rl-base", 8, 2, "submitted")
+	outcome("rl-ckpt-1", 8, 4, "submitted")
+	outcome("rl-ckpt-2", 8, 6, "submitted")
+	appendRows(t, rollouts, schemas.Rollouts, more[len(more)-24:])
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	iter := func(loop string, i int64, in, out, run string, samples int64) schemas.RLIteration {
+		return schemas.RLIteration{LoopID: loop, Iteration: i, CheckpointIn: in, CheckpointOut: out, RolloutRunID: run, Tasks: 4, Rollouts: 8, Graded: 8,
+			Samples: samples, Groups: samples / 4, CumSamples: samples * i, RewardMean: 0.25 * float64(i), TrainerAttempts: 1, TrainerSeconds: 2, BatchID: fmt.Sprintf("rl-%d-x", i),
+			Finished: at.Add(time.Duration(i) * time.Hour)}
+	}
+	loop0 := iter("loop-0", 1, "qwen", "qwen-rl-1", "run-a", 4)
+	loop0.Finished = at.Add(-time.Hour)
+	iterations := createTable(t, l, schemas.RLIterations)
+	appendRows(t, iterations, schemas.RLIterations, []schemas.RLIteration{loop0})
+	appendRows(t, iterations, schemas.RLIterations, []schemas.RLIteration{
+		iter("loop-a", 1, "rl-base", "rl-ckpt-1", "run-rl-base", 8), iter("loop-a", 2, "rl-ckpt-1", "rl-ckpt-2", "run-rl-ckpt-1", 8),
+		iter("loop-a", 3, "rl-ckpt-2", "rl-ckpt-3", "run-rl-ckpt-2", 8),
+	})
 	appendRows(t, createTable(t, l, schemas.Checkpoints), schemas.Checkpoints, []schemas.Checkpoint{
 		{Model: "ckpt-a", SFTSetID: "sft-small"}, {Model: "ckpt-m", SFTSetID: "sft-mid"}, {Model: "ckpt-b", SFTSetID: "sft-big"},
 		{Model: "ckpt-x", SFTSetID: "sft-unknown"}, // no such set: not a point
+		{Model: "rl-ckpt-1", BaseModel: "rl-base", LoopID: "loop-a", Iteration: 1, RLSamples: 8},
+		{Model: "rl-ckpt-2", BaseModel: "rl-ckpt-1", LoopID: "loop-a", Iteration: 2, RLSamples: 16},
+		{Model: "rl-ckpt-3", BaseModel: "rl-ckpt-2", LoopID: "loop-a", Iteration: 3, RLSamples: 24}, // no outcomes yet
 	})
 	vs := func(task string, idx int32, score, draw float64, resolved bool) schemas.VerifierScore {
 		return schemas.VerifierScore{VerifyID: "v-1", Verifier: "model:x", TaskID: task, RolloutID: fmt.Sprintf("%s/%d", task, idx), RunID: "run-a", SampleIdx: idx,
@@ -176,7 +201,7 @@ func TestGoldenQueries(t *testing.T) {
 			if q.Description == "" {
 				t.Errorf("%s.sql has no leading comment describing it", q.Name)
 			}
-			res, err := e.Query(context.Background(), q.SQL)
+			res, err := e.Run(context.Background(), q, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -401,5 +426,60 @@ func TestLatestRunViews(t *testing.T) {
 		if got := fmt.Sprintln(res.Rows[0]...); strings.TrimSpace(got) != want {
 			t.Errorf("pinned at %d: latest run, its rows, all rows = %q, want %q", pin, got, want)
 		}
+	}
+}
+
+// TestCurriculumParams: the curricula's parameters change what they
+// select, with values computed by hand from the fixture; an unknown
+// parameter is an error naming the ones the query takes.
+func TestCurriculumParams(t *testing.T) {
+	ctx := context.Background()
+	l := fixtureLake(t, objstore.NewMem(nil))
+	e := openEngine(t, l, nil)
+	bands := func(name string, set map[string]any) string {
+		t.Helper()
+		q, err := queries.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Run(ctx, q, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		id, band := slices.Index(res.Columns, "task_id"), slices.Index(res.Columns, "band")
+		for _, row := range res.Rows {
+			out = append(out, fmt.Sprintf("%v=%v", row[id], row[band]))
+		}
+		return strings.Join(out, " ")
+	}
+	// loop-a's latest iteration ran rl-ckpt-2 (samples 0..7 on t-(i%4),
+	// 0..5 resolved): t-0 and t-1 2/2, t-2 and t-3 1/2.
+	if got, want := bands("curriculum_pass_rate", map[string]any{"loop_id": "loop-a"}), "t-0=solved t-1=solved t-2=learnable t-3=learnable"; got != want {
+		t.Errorf("pass rate of loop-a: %s, want %s", got, want)
+	}
+	if got, want := bands("curriculum_pass_rate", map[string]any{"loop_id": "loop-a", "lo": 0.6}), "t-0=solved t-1=solved t-2=too_hard t-3=too_hard"; got != want {
+		t.Errorf("pass rate of loop-a, lo 0.6: %s, want %s", got, want)
+	}
+	// Stage 1 = loop-a over three runs: t-0, t-1 4/6; t-2, t-3 2/6.
+	if got, want := bands("curriculum_nebius_stage2", map[string]any{"hi": 0.5}), "t-0=too_easy t-1=too_easy t-2=stage2 t-3=stage2"; got != want {
+		t.Errorf("nebius hi 0.5: %s, want %s", got, want)
+	}
+	// Run from loop-a itself, the latest other loop is loop-0 (run-a: r1 resolved, r2 not, r3 ungraded).
+	if got, want := bands("curriculum_nebius_stage2", map[string]any{"loop_id": "loop-a"}), "swe-bench/django-1=stage2"; got != want {
+		t.Errorf("nebius from loop-a: %s, want %s", got, want)
+	}
+	// run-rl-ckpt-2, sample i takes 10+i turns: t-0 resolved at 10 and 14
+	// (12), t-1 11, 15 (13), t-2 12, t-3 13.
+	if got, want := bands("curriculum_turn_bands", map[string]any{"run_id": "run-rl-ckpt-2", "easy_max": 12, "medium_max": 13}), "t-0=easy t-2=easy t-1=medium t-3=medium"; got != want {
+		t.Errorf("turn bands: %s, want %s", got, want)
+	}
+	// run-rl-base resolved samples 0 and 1 only: t-2 and t-3 unsolved.
+	if got, want := bands("curriculum_turn_bands", map[string]any{"run_id": "run-rl-base", "easy_max": 10}), "t-0=easy t-1=medium t-2=unsolved t-3=unsolved"; got != want {
+		t.Errorf("turn bands of run-rl-base: %s, want %s", got, want)
+	}
+	q, _ := queries.Load("curriculum_nebius_stage2")
+	if _, err := q.Args(map[string]any{"stage_1_loop": "x"}); err == nil || !strings.Contains(err.Error(), `unknown parameter "stage_1_loop" (did you mean stage1_loop?)`) {
+		t.Errorf("unknown parameter: %v", err)
 	}
 }

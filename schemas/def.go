@@ -78,6 +78,8 @@ func RunOf(table string) string {
 		return "batch_id"
 	case VerifierScores.Name:
 		return "verify_id"
+	case RLIterations.Name:
+		return "loop_id"
 	}
 	return ""
 }
@@ -109,6 +111,8 @@ func KeyOf(table string) []string {
 		return VerifierScores.Key
 	case Checkpoints.Name:
 		return Checkpoints.Key
+	case RLIterations.Name:
+		return RLIterations.Key
 	}
 	return nil
 }
@@ -220,18 +224,25 @@ var (
 		size:      func(v *VerifierScore) int { return 512 + len(v.PredictedTests) + len(v.Response) },
 	})
 	Checkpoints = newDef(Def[Checkpoint]{
-		Name: "checkpoints", Version: 1,
+		Name: "checkpoints", Version: 2,
 		Key:       []string{"model"},
-		Required:  []string{"model", "sft_set_id"},
+		Required:  []string{"model"},
 		partition: func(*Checkpoint) string { return "" },
 		size:      func(c *Checkpoint) int { return 256 + len(c.Notes) },
+	})
+	RLIterations = newDef(Def[RLIteration]{
+		Name: "rl_iterations", Version: 1, PartitionBy: "loop_id",
+		Key:       []string{"loop_id", "iteration"},
+		Required:  []string{"loop_id", "checkpoint_in", "checkpoint_out"},
+		partition: func(r *RLIteration) string { return r.LoopID },
+		size:      func(r *RLIteration) int { return 1024 + 64*(len(r.Inputs)+len(r.Outputs)+len(r.TrainerCommand)) },
 	})
 )
 
 // Names lists the tables of this version.
 func Names() []string {
 	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
-		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name}
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name, RLIterations.Name}
 }
 
 // Partition returns the row's partition value.

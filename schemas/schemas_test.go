@@ -36,6 +36,7 @@ func TestGoldenSchemas(t *testing.T) {
 		{RLSamples.Name, RLSamples.Version, RLSamples.ParquetSchema()},
 		{VerifierScores.Name, VerifierScores.Version, VerifierScores.ParquetSchema()},
 		{Checkpoints.Name, Checkpoints.Version, Checkpoints.ParquetSchema()},
+		{RLIterations.Name, RLIterations.Version, RLIterations.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprintf("# table %s, schema version %d\n%s\n", tc.name, tc.version, tc.schema)

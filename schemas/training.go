@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // The tables the training stages write: curation decisions and drop counts,
@@ -130,14 +131,70 @@ type VerifierScore struct {
 	Response        string   `parquet:"response" json:"response"`          // the model's answer, verbatim
 }
 
-// Checkpoint names a trained model and the SFT set it was trained on, so
-// that its evaluations place it on the data-scaling curve (appended by the
-// user: swelake lake append checkpoints file.jsonl).
+// Checkpoint names a trained model and what it was trained on, so that
+// its outcomes place it on the data-scaling curve: an SFT checkpoint
+// names its SFT set (appended by the user: swelake lake append
+// checkpoints file.jsonl); a checkpoint of the RL loop (swelake rl
+// iterate) names its loop, its iteration and the RL samples its lineage
+// trained on in that loop, counted from the loop's first checkpoint.
 type Checkpoint struct {
 	Model     string `parquet:"model" json:"model"`           // as rollouts.policy / evaluations.candidate name it
-	SFTSetID  string `parquet:"sft_set_id" json:"sft_set_id"` // sft_examples.set_id
-	BaseModel string `parquet:"base_model" json:"base_model"`
+	SFTSetID  string `parquet:"sft_set_id" json:"sft_set_id"` // sft_examples.set_id ("" : none in this lake)
+	BaseModel string `parquet:"base_model" json:"base_model"` // the checkpoint training started from
 	Notes     string `parquet:"notes" json:"notes"`
+	LoopID    string `parquet:"loop_id" json:"loop_id"`       // rl_iterations.loop_id ("" : not from the RL loop)
+	Iteration int64  `parquet:"iteration" json:"iteration"`   // the loop's iteration that produced it
+	RLSamples int64  `parquet:"rl_samples" json:"rl_samples"` // RL samples trained on since the loop's first checkpoint
+}
+
+// RLIteration is one completed iteration of an RL loop (swelake rl
+// iterate): the checkpoint that made the rollouts, what was selected and
+// built from them, the trainer command that consumed the batch and the
+// checkpoint it reported.
+type RLIteration struct {
+	LoopID        string `parquet:"loop_id" json:"loop_id"` // the loop: hash of its config and pinned inputs (its partition)
+	Iteration     int64  `parquet:"iteration" json:"iteration"`
+	CheckpointIn  string `parquet:"checkpoint_in" json:"checkpoint_in"`   // the policy model that made the rollouts
+	CheckpointOut string `parquet:"checkpoint_out" json:"checkpoint_out"` // what the trainer reported
+	// Inputs are the snapshots the iteration read (table@version).
+	Inputs     []string `parquet:"inputs,list" json:"inputs"`
+	Curriculum string   `parquet:"curriculum" json:"curriculum"` // the curriculum query and its parameters
+	Tasks      int64    `parquet:"tasks" json:"tasks"`           // tasks the curriculum selected
+	// The iteration's runs: rollouts, their evaluation and the RL batch,
+	// with the versions their commits made.
+	RolloutRunID string   `parquet:"rollout_run_id" json:"rollout_run_id"`
+	EvalRunID    string   `parquet:"eval_run_id" json:"eval_run_id"` // "" when evaluation is off
+	BatchID      string   `parquet:"batch_id" json:"batch_id"`
+	Outputs      []string `parquet:"outputs,list" json:"outputs"`
+	BatchFile    string   `parquet:"batch_file" json:"batch_file"` // the file handed to the trainer
+	BatchSHA256  string   `parquet:"batch_sha256" json:"batch_sha256"`
+	// The trainer: the command as run (template filled), its exit status,
+	// how many attempts it took (a run killed or failed mid-training
+	// retries it) and how long the last one ran.
+	TrainerCommand  []string `parquet:"trainer_command,list" json:"trainer_command"`
+	TrainerExit     int32    `parquet:"trainer_exit" json:"trainer_exit"`
+	TrainerAttempts int32    `parquet:"trainer_attempts" json:"trainer_attempts"`
+	TrainerSeconds  float64  `parquet:"trainer_seconds" json:"trainer_seconds"`
+	TrainerLog      string   `parquet:"trainer_log" json:"trainer_log"` // its stdout and stderr, a file
+	// Outcomes of the iteration's rollouts (graded by evaluate when it
+	// ran, by the rollout's own grading otherwise).
+	Rollouts    int64   `parquet:"rollouts" json:"rollouts"`
+	Graded      int64   `parquet:"graded" json:"graded"`
+	Resolved    int64   `parquet:"resolved" json:"resolved"`
+	ResolveRate float64 `parquet:"resolve_rate" json:"resolve_rate"` // resolved / graded
+	// The batch: groups and samples kept, groups dropped, and the reward
+	// and advantage statistics of its samples.
+	Groups        int64     `parquet:"groups" json:"groups"`
+	Samples       int64     `parquet:"samples" json:"samples"`
+	DroppedGroups int64     `parquet:"dropped_groups" json:"dropped_groups"`
+	RewardMean    float64   `parquet:"reward_mean" json:"reward_mean"`
+	RewardStd     float64   `parquet:"reward_std" json:"reward_std"`
+	AdvantageMean float64   `parquet:"advantage_mean" json:"advantage_mean"`
+	AdvantageStd  float64   `parquet:"advantage_std" json:"advantage_std"`
+	AdvantageAbs  float64   `parquet:"advantage_abs_mean" json:"advantage_abs_mean"`
+	CumSamples    int64     `parquet:"cum_samples" json:"cum_samples"` // RL samples of the loop up to and including this iteration
+	Seconds       float64   `parquet:"seconds" json:"seconds"`
+	Finished      time.Time `parquet:"finished,timestamp(millisecond)" json:"finished"`
 }
 
 // MaxContextTokens is the SWE-Master recipe's context cap (80 Ki tokens):

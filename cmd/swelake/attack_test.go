@@ -7,6 +7,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,18 +25,7 @@ import (
 func TestAttackInterruptedPipeline(t *testing.T) {
 	exectest.Need(t)
 	dir := t.TempDir()
-	store, _, bug, fix := exectest.BugRepo(t)
-	var tasks bytes.Buffer
-	for i := range 3 {
-		task := exectest.BugTask(bug, fix)
-		task.TaskID, task.InstanceID = fmt.Sprintf("test/pytext-rle-%d", i), fmt.Sprintf("pytext-rle-%d", i)
-		line, _ := json.Marshal(task)
-		tasks.Write(append(line, '\n'))
-	}
-	lakeDir := filepath.Join(dir, "lake")
-	c := &cli{t: t, dir: dir, env: map[string]string{}}
-	c.ok("lake", "init", "--lake", lakeDir)
-	c.ok("lake", "append", "--lake", lakeDir, "tasks", writeFile(t, dir, "tasks.jsonl", tasks.String()))
+	store, lakeDir, c := bugTaskLake(t, dir, 3)
 	sandboxes := exectest.SandboxRoot(t)
 	spec := writeFile(t, dir, "p.yaml", fmt.Sprintf(`name: interrupted
 policy: scripted
@@ -98,6 +88,24 @@ stages:
 	if compact := strings.Join(strings.Fields(out), ""); !strings.Contains(compact, `"n":12,"d":12`) {
 		t.Fatalf("after the rerun: %s", out)
 	}
+}
+
+// bugTaskLake is a lake under dir holding n copies of the bug task of
+// exectest.BugRepo (its repository store returned with it).
+func bugTaskLake(t *testing.T, dir string, n int) (store, lakeDir string, c *cli) {
+	store, _, bug, fix := exectest.BugRepo(t)
+	var tasks bytes.Buffer
+	for i := range n {
+		task := exectest.BugTask(bug, fix)
+		task.TaskID, task.InstanceID = fmt.Sprintf("test/pytext-rle-%d", i), fmt.Sprintf("pytext-rle-%d", i)
+		line, _ := json.Marshal(task)
+		tasks.Write(append(line, '\n'))
+	}
+	lakeDir = filepath.Join(dir, "lake")
+	c = &cli{t: t, dir: dir, env: map[string]string{}}
+	c.ok("lake", "init", "--lake", lakeDir)
+	c.ok("lake", "append", "--lake", lakeDir, "tasks", writeFile(t, dir, "tasks.jsonl", tasks.String()))
+	return store, lakeDir, c
 }
 
 // TestAttackSQL (docs/security.md, finding 14): `swelake sql` could read any
@@ -186,5 +194,102 @@ func TestAttackSQL(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(marker + "*"); len(m) > 0 {
 		t.Fatalf("a statement from an ingested row ran: %v", m)
+	}
+}
+
+// TestRLIterateKilled: `swelake rl iterate` as a pipeline stage, SIGKILLed
+// while iteration 2's trainer runs; meanwhile a second run exits 3. The
+// trainer dies with the loop (it does not train on beside the next run);
+// the rerun, once the leases expire, takes them over and resumes: iteration 1 is not run again, iteration 2's rollouts are not
+// made again, its trainer runs a second time, and the loop completes three
+// iterations with a rising resolve rate.
+func TestRLIterateKilled(t *testing.T) {
+	exectest.Need(t)
+	dir := t.TempDir()
+	store, lakeDir, c := bugTaskLake(t, dir, 3)
+	standin, _ := filepath.Abs("../../examples/rl/trainer-standin.sh")
+	marker := filepath.Join(dir, "trainer.pid")
+	spec := writeFile(t, dir, "p.yaml", fmt.Sprintf(`name: rl
+policy: scripted
+set: {sandbox.repos_dir: %q, sandbox.root: %q}
+stages:
+  - job: rl-iterate
+    config:
+      iterations: 3
+      out_dir: rl-out
+      lease_ttl: 5s
+      skip_evaluate: true
+      rollout: {samples: 4, max_steps: 12, only_valid: false}
+      trainer:
+        command: [%s, --batch, "{batch}", --samples, "{samples}", --checkpoint, "{checkpoint}", --iteration, "{iteration}", --loop, "{loop_id}", --pause-once, %s, --pause-at, "2"]
+`, store, exectest.SandboxRoot(t), standin, marker))
+	start := func() (*osexec.Cmd, *bytes.Buffer) {
+		cmd := osexec.Command(os.Args[0], "pipeline", "run", spec, "--lake", lakeDir, "--lease-ttl", "5s")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SWELAKE_TEST_AS_CLI=1", "SWELAKE_TOKENIZER="+tokref.DefaultTokenizerDir(), "SWELAKE_LOG_LEVEL=info")
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &errb, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &errb
+	}
+	cmd, out := start()
+	deadline := time.Now().Add(4 * time.Minute)
+	var pid int
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(marker); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			pid, _ = strconv.Atoi(string(bytes.TrimSpace(b)))
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == 0 {
+		cmd.Process.Kill()
+		t.Fatalf("iteration 2's trainer did not start in 4 minutes:\n%s", out)
+	}
+	// While it runs, a second run is told it runs elsewhere (exit 3).
+	other, otherOut := start()
+	if err := other.Wait(); other.ProcessState.ExitCode() != 3 || !strings.Contains(otherOut.String(), "already running elsewhere") {
+		t.Errorf("a second run while the first holds the lease: %v\n%s", err, otherOut)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	gone := false
+	for range 100 { // the trainer dies with the loop
+		if syscall.Kill(pid, 0) != nil {
+			gone = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the trainer (pid %d) outlived the killed loop", pid)
+	}
+	rows := func(q string) string {
+		return strings.Join(strings.Fields(c.ok("sql", "--lake", lakeDir, "--csv", q)), " ")
+	}
+	if got := rows("SELECT count(*) AS n FROM rl_iterations"); got != "n 1" {
+		t.Fatalf("after the kill: %s", got)
+	}
+	// Once the killed run's leases expire, the rerun takes them over.
+	time.Sleep(5500 * time.Millisecond)
+	cmd, out = start()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "took over") {
+		t.Errorf("the rerun did not report taking over the killed run's lease:\n%s", out)
+	}
+	got := rows("SELECT iteration, trainer_attempts, rollouts, checkpoint_in FROM rl_iterations ORDER BY iteration")
+	if !strings.Contains(got, "1,1,12,scripted 2,2,12,scripted-") || !strings.Contains(got, "3,1,12,scripted-") {
+		t.Fatalf("rl_iterations after the rerun: %s", got)
+	}
+	if got := rows("SELECT count(*) AS n, count(DISTINCT rollout_id) AS d FROM rollouts"); got != "n,d 36,36" {
+		t.Fatalf("rollouts after the rerun: %s (want each iteration's 12 once)", got)
+	}
+	if got := rows("SELECT bool_and(resolve_rate >= prev) AS rising FROM (SELECT resolve_rate, lag(resolve_rate, 1, 0) OVER (ORDER BY iteration) AS prev FROM rl_iterations)"); got != "rising true" {
+		t.Errorf("resolve rate per iteration: %s", rows("SELECT iteration, resolve_rate FROM rl_iterations ORDER BY iteration"))
 	}
 }

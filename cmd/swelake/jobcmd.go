@@ -15,6 +15,7 @@ import (
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/taskenv"
 	"github.com/swelake/swelake/internal/progress"
+	"github.com/swelake/swelake/jobs/lease"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 )
@@ -56,6 +57,10 @@ func newJobCmd(a *app, job stage.Job) *cobra.Command {
 			sum, err := job.ExecuteAny(ctx, env, cfg)
 			if errors.Is(err, stage.ErrConfig) || errors.Is(err, stage.ErrNoService) {
 				return usageError{err}
+			}
+			if errors.Is(err, lease.ErrHeld) { // another run of the loop: cron tells it apart
+				fmt.Fprintf(a.stderr, "swelake: %s\n", oneLine(err.Error()))
+				return exitCode(3)
 			}
 			var soft *stage.SoftError // the summary stands; the exit status says what went wrong
 			if err != nil && !errors.As(err, &soft) {

@@ -412,6 +412,8 @@ func TestTyposFail(t *testing.T) {
 		{"run curate --set nonsense=1", `--set nonsense=1: unknown key "nonsense" (known here: analysis, author,`},
 		{"run curate --set s3.endpiont=x", `unknown key "s3.endpiont" (did you mean "s3.endpoint"?)`},
 		{"run rollout --set rollout.sampels=3", `--set rollout.sampels=3: rollout: unknown key sampels (did you mean samples?)`},
+		{"rl iterate --set rl_iterate.rollout.sampels=3", `--set rl_iterate.rollout.sampels=3: rl_iterate: unknown key rollout.sampels (did you mean rollout.samples?)`},
+		{"run curate --set curate.difficulty.mixd=true", `curate: unknown key difficulty.mixd (did you mean difficulty.mixed?)`},
 		{"run build-rl --set rollout.samples=3", `--set rollout.samples=3: build-rl does not read rollout.* (that is rollout's section); its own keys are build_rl.*`},
 		{"run report out --set report.titel=x", `report: unknown key titel (did you mean title?)`},
 		{"run curate --set curate.params.token_cap.max_tokens=abc", `curate: params.token_cap.max_tokens: want an integer`},

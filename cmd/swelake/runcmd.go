@@ -28,13 +28,19 @@ it committed then; rollout resumes where an interrupted run stopped.`,
   swelake run build-rl --iteration 3 --k 4 --estimator rloo --verl-out rl/iter-3.parquet
   swelake run verify --k 4 --json`,
 	}
-	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set curate.params.token_cap.max_tokens=65536 (JSON values)")
-	c.PersistentFlags().Var(&onDuplicateFlag{}, "on-duplicate", onDuplicateUsage)
-	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
+	jobFlags(c, "curate.params.token_cap.max_tokens=65536")
 	for _, job := range registry.Jobs() {
 		c.AddCommand(newJobCmd(a, job))
 	}
 	return c
+}
+
+// jobFlags are the flags of a command whose subcommands run jobs: --set
+// (with an example key), --on-duplicate, --tokenizer.
+func jobFlags(c *cobra.Command, example string) {
+	c.PersistentFlags().StringArray("set", nil, "override a config key, e.g. --set "+example+" (JSON values)")
+	c.PersistentFlags().Var(&onDuplicateFlag{}, "on-duplicate", onDuplicateUsage)
+	c.PersistentFlags().String("tokenizer", "", "directory with the model's tokenizer.json and tokenizer_config.json (default: Qwen2.5's from make deps; env SWELAKE_TOKENIZER)")
 }
 
 // tokenizerDir is the tokenizer a job uses: --tokenizer, else the job's own

@@ -21,6 +21,7 @@ func newSQLCmd(a *app) *cobra.Command {
 		csv       bool
 		maxWidth  int
 		hostFiles bool
+		params    []string
 	)
 	c := &cobra.Command{
 		Use:   `sql "<query>"`,
@@ -46,6 +47,7 @@ ingested rows into SQL (docs/security.md).`,
   swelake sql --at rollouts@3 "SELECT count(*) FROM rollouts WHERE resolved"
   swelake sql --query rollout_summary --json
   swelake sql --query pass_at_k
+  swelake sql --query curriculum_nebius_stage2 --param hi=0.5
   swelake sql "SELECT table_name, version, job, run_key, inputs FROM lake_commits ORDER BY time"`,
 		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,16 +62,34 @@ ingested rows into SQL (docs/security.md).`,
 				}
 				for _, q := range all {
 					fmt.Fprintf(a.stdout, "%-20s %s\n", q.Name, q.Description)
+					for _, p := range q.Params {
+						fmt.Fprintf(a.stdout, "%-20s   --param %s=%v  %s\n", "", p.Name, p.Default, p.Doc)
+					}
 				}
 				return nil
 			}
 			var text string
+			var qargs []any
+			if len(params) > 0 && named == "" {
+				return usageError{errors.New("--param sets a parameter of an embedded query (--query <name>)")}
+			}
 			switch {
 			case named != "" && len(args) == 1:
 				return usageError{errors.New("give a query or --query, not both")}
 			case named != "":
 				q, err := queries.Load(named)
 				if err != nil {
+					return usageError{err}
+				}
+				set := map[string]any{}
+				for _, p := range params {
+					k, v, ok := strings.Cut(p, "=")
+					if !ok {
+						return usageError{fmt.Errorf("--param %s: want name=value", p)}
+					}
+					set[k] = queries.ParseValue(v)
+				}
+				if qargs, err = q.Args(set); err != nil {
 					return usageError{err}
 				}
 				text = q.SQL
@@ -118,7 +138,7 @@ ingested rows into SQL (docs/security.md).`,
 				views = append(views, ref.String())
 			}
 			a.logger.Debug("attached", "views", strings.Join(views, " "), "elapsed", a.now().Sub(start))
-			res, err := e.Query(ctx, text)
+			res, err := e.Query(ctx, text, qargs...)
 			if err != nil {
 				return fmt.Errorf("sql: %w", err)
 			}
@@ -134,6 +154,7 @@ ingested rows into SQL (docs/security.md).`,
 	}
 	c.Flags().StringArrayVar(&pins, "at", nil, "pin a table to a version: table@version (repeatable)")
 	c.Flags().StringVar(&named, "query", "", "run an embedded query by name")
+	c.Flags().StringArrayVar(&params, "param", nil, "set a parameter of the embedded query: name=value (repeatable; --list shows them)")
 	c.Flags().BoolVar(&list, "list", false, "list the embedded queries")
 	c.Flags().BoolVar(&csv, "csv", false, "print CSV")
 	c.Flags().IntVar(&maxWidth, "max-width", 80, "cut table cells longer than this many characters (0: no limit)")

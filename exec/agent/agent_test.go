@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/swelake/swelake/jobs/taskexec"
 	"io"
 	"net/http"
@@ -283,5 +284,38 @@ func TestParseVerdict(t *testing.T) {
 	p := VerifierPrompt(VerifyTask{TaskID: "synth/x/1", ProblemStatement: "bug", FailToPass: []string{"t1"}, PassToPass: []string{"t2"}}, "diff --git a/f b/f\n")
 	if len(p) != 2 || !strings.Contains(p[1].Text(), "(verify task synth/x/1)") || !strings.Contains(p[1].Text(), "<candidate_patch>\ndiff --git a/f b/f\n</candidate_patch>") {
 		t.Errorf("verifier prompt: %+v", p)
+	}
+}
+
+// TestCheckpointsSolveMore: the scripted policy named by a later
+// checkpoint solves a superset of what an earlier one solved, and more
+// of it (the RL loop's demo curve rises because of this, not by chance).
+func TestCheckpointsSolveMore(t *testing.T) {
+	for model, want := range map[string]int{"scripted": 0, "scripted-ckpt-2": 2, "org/Qwen-ckpt-13": 13, "ckpt-x": 0, "scripted-ckpt-2-old": 0} {
+		if got := CheckpointStep(model); got != want {
+			t.Errorf("CheckpointStep(%q) = %d, want %d", model, got, want)
+		}
+	}
+	s := &Scripted{}
+	solved := func(b string) bool { return b == behaveSolve || b == behaveSolveCap }
+	prev := -1
+	for step := range 4 {
+		model := fmt.Sprintf("scripted-ckpt-%d", step)
+		n := 0
+		for task := range 200 {
+			for seed := range int64(4) {
+				id := fmt.Sprintf("t%03d", task)
+				if solved(s.BehaviourAt(model, id, seed)) {
+					n++
+				} else if step > 0 && solved(s.BehaviourAt(fmt.Sprintf("scripted-ckpt-%d", step-1), id, seed)) {
+					t.Fatalf("%s unsolves %s seed %d that step %d solved", model, id, seed, step-1)
+				}
+			}
+		}
+		if n <= prev {
+			t.Fatalf("%s solves %d of 800, step %d solved %d: want more", model, n, step-1, prev)
+		}
+		t.Logf("%s solves %d of 800", model, n)
+		prev = n
 	}
 }

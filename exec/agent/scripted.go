@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unicode"
@@ -36,6 +37,13 @@ type Scripted struct {
 	Tasks   map[string]ScriptTask // by task id
 	Success float64               // mean success probability (default 0.5)
 	Spread  float64               // spread of per-task probabilities around it (default 0.8)
+	// Gain is what each training step adds to a task's success
+	// probability (default 0.15): a request whose model names a
+	// checkpoint "…ckpt-<n>" (CheckpointStep) solves a task with
+	// probability p + n·Gain, so a policy "trained" by the RL loop solves
+	// more at later checkpoints — and every (task, seed) it solved at step
+	// n it solves at n+1 (the draws do not depend on n).
+	Gain float64
 
 	requests atomic.Int64
 }
@@ -115,17 +123,45 @@ func draw(parts ...string) float64 {
 	return float64(binary.BigEndian.Uint64(h[:8])>>11) / (1 << 53)
 }
 
+// checkpointStep matches the training step a model name ends with.
+var checkpointStep = regexp.MustCompile(`ckpt-(\d+)$`)
+
+// CheckpointStep is the training step a scripted model name carries:
+// n for "…ckpt-<n>" ("scripted-ckpt-2" is two steps past "scripted"), 0
+// otherwise.
+func CheckpointStep(model string) int {
+	m := checkpointStep.FindStringSubmatch(model)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // Behaviour is what the scripted policy does on a task with a seed (for
-// tests and docs; the server draws the same).
+// tests and docs; the server draws the same), as its untrained model.
 func (s *Scripted) Behaviour(taskID string, seed int64) string {
-	success, spread := s.Success, s.Spread
+	return s.BehaviourAt("scripted", taskID, seed)
+}
+
+// BehaviourAt is what the scripted policy does on a task with a seed when
+// a request names model (its checkpoint step raises the success
+// probability; see Gain).
+func (s *Scripted) BehaviourAt(model, taskID string, seed int64) string {
+	success, spread, gain := s.Success, s.Spread, s.Gain
 	if success == 0 {
 		success = 0.5
 	}
 	if spread == 0 {
 		spread = 0.8
 	}
-	p := math.Min(1, math.Max(0, success+spread*(draw("p", taskID)-0.5)))
+	if gain == 0 {
+		gain = 0.15
+	}
+	p := math.Min(1, math.Max(0, success+spread*(draw("p", taskID)-0.5)+gain*float64(CheckpointStep(model))))
 	sd := fmt.Sprint(seed)
 	if draw("solve", taskID, sd) < p {
 		if draw("cap", taskID, sd) < 0.1 {
@@ -183,7 +219,7 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 			stepIdx++
 		}
 	}
-	plan, repeat := s.plan(t, seed)
+	plan, repeat := s.plan(t, req.Model, seed)
 	var st step
 	switch {
 	case stepIdx < len(plan):
@@ -203,7 +239,7 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 
 // plan is the script of one sample: the steps, then (for samples that do
 // not submit) the steps repeated until the client stops.
-func (s *Scripted) plan(t ScriptTask, seed int64) (plan, repeat []step) {
+func (s *Scripted) plan(t ScriptTask, model string, seed int64) (plan, repeat []step) {
 	bash := func(thought, cmd string) step {
 		return step{thought: thought, tool: ToolBash, args: map[string]any{"command": cmd}}
 	}
@@ -231,7 +267,7 @@ func (s *Scripted) plan(t ScriptTask, seed int64) (plan, repeat []step) {
 	fix := bash("I see the bug; let me fix it.", "git apply --whitespace=nowarn <<'SWELAKE_PATCH_EOF'\n"+t.GoldPatch+"SWELAKE_PATCH_EOF")
 	check := bash("Let me run the tests again.", testCmd+" 2>&1 | tail -40")
 	submit := step{thought: "The fix is in place; submitting.", tool: ToolSubmit, args: map[string]any{}}
-	switch s.Behaviour(t.TaskID, seed) {
+	switch s.BehaviourAt(model, t.TaskID, seed) {
 	case behaveSolve:
 		plan = append(plan, fix, check, submit)
 	case behaveSolveCap:

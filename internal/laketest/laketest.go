@@ -90,3 +90,24 @@ func FillRollout(r *schemas.Rollout) {
 
 // Ptr returns a pointer to v (optional columns).
 func Ptr[T any](v T) *T { return &v }
+
+// Rows reads every row of a table at a version (lake.Latest: the latest).
+func Rows[T any](tb testing.TB, l *lake.Lake, table string, version int64) []T {
+	tb.Helper()
+	tbl, err := l.Table(table)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := tbl.Snapshot(context.Background(), version)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []T
+	for r, err := range lake.ReadRows[T](context.Background(), l, s) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}

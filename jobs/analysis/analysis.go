@@ -41,7 +41,7 @@ is (or with tables pinned by --at) and writes each result to
 <out>/<query>.json and <out>/<query>.csv.`,
 		Example: `  swelake run analysis --out analysis/
   swelake run analysis --out analysis-v3/ --at rollouts@12 --json`,
-		Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"},
+		Inputs: []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints", "rl_iterations"},
 		Flags: []stage.Flag{
 			{Name: "out", Key: "out", Usage: "directory of the results (default analysis)"},
 			{Name: "at", Key: "at", Usage: "pin a table to a version (table@version), repeatable"},
@@ -92,7 +92,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		return sum, err
 	}
 	for _, q := range all {
-		res, err := eng.Query(ctx, q.SQL)
+		res, err := eng.Run(ctx, q, nil)
 		if err != nil {
 			return sum, fmt.Errorf("analysis %s: %w", q.Name, err)
 		}

@@ -31,7 +31,10 @@ const JobName = "build-rl"
 
 // Config is the job's typed configuration.
 type Config struct {
-	Input     string `json:"input" mapstructure:"input"` // rollouts snapshot (default rollouts@latest)
+	Input string `json:"input" mapstructure:"input"` // rollouts snapshot (default rollouts@latest)
+	// RunID keeps only the rollouts of one run ("" : all): an RL loop's
+	// iteration builds its batch from its own rollouts.
+	RunID     string `json:"run_id,omitempty" mapstructure:"run_id"`
 	Iteration int64  `json:"iteration" mapstructure:"iteration"`
 	// K rollouts per group (0: every rollout of the task and policy); groups
 	// with fewer than K are dropped when K > 0.
@@ -194,7 +197,11 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	st, cfg := r.Plan.State.(*state), r.Config
 	sum := Summary{BatchID: r.ID, Input: st.snap.Ref().String(), DroppedGroups: map[string]int{}, Shaped: map[string]int{}}
-	groups, keys, err := group(ctx, r.Env, st.snap)
+	snap := st.snap
+	if cfg.RunID != "" {
+		snap = snap.InPartition(lake.Partition{"run_id": cfg.RunID})
+	}
+	groups, keys, err := group(ctx, r.Env, snap)
 	if err != nil {
 		return sum, err
 	}

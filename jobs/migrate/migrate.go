@@ -4,7 +4,9 @@
 // readable with their own schema. Rollouts v2 → v3 is the migration there
 // is: each row's derived columns are computed (exit_reason normalised from
 // the source's string, forced, actions, format_errors, tools) and its inline
-// raw bytes move to a raw source stored once per v2 data file.
+// raw bytes move to a raw source stored once per v2 data file. rl_samples
+// v1 → v2 (reward sources) and checkpoints v1 → v2 (the RL loop's columns)
+// convert row by row.
 package migrate
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/checkpointsv1"
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
@@ -44,7 +47,9 @@ type Summary struct {
 var ErrNoMigration = errors.New("no migration")
 
 // Tables lists the tables a migration exists for.
-func Tables() []string { return []string{schemas.Rollouts.Name, schemas.RLSamples.Name} }
+func Tables() []string {
+	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name}
+}
 
 // Run migrates one table to its current schema (a no-op when it is
 // current).
@@ -52,54 +57,27 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if table == schemas.RLSamples.Name {
-		return migrateRLSamples(ctx, l, prov, logger)
+	switch table {
+	case schemas.Rollouts.Name:
+		// v2 → v3 derives columns and stores each data file's raw bytes
+		// once as it goes.
+		var m *migration
+		sum, err := migrateTo(ctx, l, rolloutsv2.Def, schemas.Rollouts, func(snap *lake.Snapshot) iter.Seq2[schemas.Rollout, error] {
+			m = &migration{l: l, snap: snap}
+			return m.rows(ctx)
+		}, prov, logger)
+		if m != nil {
+			sum.RawStored = m.stored
+		}
+		return sum, err
+	case schemas.RLSamples.Name:
+		// v1 → v2 adds the reward source columns (ConvertRLSample).
+		return convert(ctx, l, rlsamplesv1.Def, schemas.RLSamples, ConvertRLSample, prov, logger)
+	case schemas.Checkpoints.Name:
+		// v1 → v2 adds the RL loop's columns (ConvertCheckpoint).
+		return convert(ctx, l, checkpointsv1.Def, schemas.Checkpoints, ConvertCheckpoint, prov, logger)
 	}
-	if table != schemas.Rollouts.Name {
-		return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
-	}
-	t, err := l.Table(table)
-	if err != nil {
-		return Summary{Table: table}, err
-	}
-	snap, err := t.Snapshot(ctx, lake.Latest)
-	if err != nil {
-		return Summary{Table: table}, fmt.Errorf("migrate %s: %w", table, err)
-	}
-	target := tables.Schema(schemas.Rollouts)
-	sum := Summary{Table: table, From: snap.Schema.Version, To: target.Version, Base: snap.Version, Version: -1}
-	switch {
-	case snap.Schema.Fingerprint == target.Fingerprint:
-		sum.Current = true
-		return sum, nil
-	case snap.Schema.Version != rolloutsv2.Def.Version || snap.Schema.Fingerprint != tables.Schema(rolloutsv2.Def).Fingerprint:
-		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rollouts v2 to v3",
-			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
-	}
-	m := &migration{l: l, snap: snap}
-	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(schemas.Rollouts), m.rows(ctx), lake.WriteOptions{CodeVersion: prov.CodeVersion})
-	if err != nil {
-		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
-	}
-	// Nothing lost: the files hold every row of the snapshot, checked
-	// before anything is committed (the written files are then orphans gc
-	// removes).
-	for _, f := range files.Files {
-		sum.Rows += f.Rows
-	}
-	if sum.Rows != snap.Rows() {
-		return sum, fmt.Errorf("migrate %s@%d: %d rows written of %d; nothing committed", table, snap.Version, sum.Rows, snap.Rows())
-	}
-	prov.Job = JobName
-	prov.RunKey = fmt.Sprintf("%s:%s:v%d-v%d@%d", JobName, table, sum.From, sum.To, snap.Version)
-	prov.Inputs = []string{snap.Ref().String()}
-	res, err := t.Migrate(ctx, snap, target, files, prov)
-	if err != nil {
-		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
-	}
-	sum.Version, sum.Files, sum.RawStored = res.Commit.Version, len(files.Files), m.stored
-	logger.Info("migrated", "table", table, "from", sum.From, "to", sum.To, "rows", sum.Rows, "version", sum.Version)
-	return sum, nil
+	return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
 }
 
 type migration struct {
@@ -189,11 +167,35 @@ func Convert(r rolloutsv2.Rollout) schemas.Rollout {
 	return ro
 }
 
-// migrateRLSamples: rl_samples v1 → v2 adds the reward source columns. A
-// v1 row's reward was the graded execution reward: reward_source
-// execution, reward_execution its reward_raw.
-func migrateRLSamples(ctx context.Context, l *lake.Lake, prov lake.Provenance, logger *slog.Logger) (Summary, error) {
-	table := schemas.RLSamples.Name
+// convert migrates a table whose rows change column by column: every row
+// of the latest snapshot read as the old schema's type and converted.
+func convert[Old, New any](ctx context.Context, l *lake.Lake, from schemas.Def[Old], to schemas.Def[New], conv func(Old) New,
+	prov lake.Provenance, logger *slog.Logger) (Summary, error) {
+	return migrateTo(ctx, l, from, to, func(snap *lake.Snapshot) iter.Seq2[New, error] {
+		return func(yield func(New, error) bool) {
+			for r, err := range lake.ReadRows[Old](ctx, l, snap) {
+				if err != nil {
+					var zero New
+					yield(zero, err)
+					return
+				}
+				if !yield(conv(r), nil) {
+					return
+				}
+			}
+		}
+	}, prov, logger)
+}
+
+// migrateTo rewrites table to.Name from its latest snapshot, which must
+// carry schema from (else ErrNoMigration; a table at to's schema is left
+// alone), into to's schema: rows yields the snapshot's rows as the new
+// type. Nothing is lost: the files must hold every row of the snapshot
+// before anything is committed (else the written files are orphans gc
+// removes), and the migration commits as one migrate entry.
+func migrateTo[Old, New any](ctx context.Context, l *lake.Lake, from schemas.Def[Old], to schemas.Def[New],
+	rows func(*lake.Snapshot) iter.Seq2[New, error], prov lake.Provenance, logger *slog.Logger) (Summary, error) {
+	table := to.Name
 	t, err := l.Table(table)
 	if err != nil {
 		return Summary{Table: table}, err
@@ -202,28 +204,17 @@ func migrateRLSamples(ctx context.Context, l *lake.Lake, prov lake.Provenance, l
 	if err != nil {
 		return Summary{Table: table}, fmt.Errorf("migrate %s: %w", table, err)
 	}
-	target := tables.Schema(schemas.RLSamples)
+	target := tables.Schema(to)
 	sum := Summary{Table: table, From: snap.Schema.Version, To: target.Version, Base: snap.Version, Version: -1}
 	switch {
 	case snap.Schema.Fingerprint == target.Fingerprint:
 		sum.Current = true
 		return sum, nil
-	case snap.Schema.Fingerprint != tables.Schema(rlsamplesv1.Def).Fingerprint:
-		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates rl_samples v1 to v2",
-			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint)
+	case snap.Schema.Version != from.Version || snap.Schema.Fingerprint != tables.Schema(from).Fingerprint:
+		return sum, fmt.Errorf("migrate %s: %w from schema v%d (fingerprint %.12s): this swelake migrates %s v%d to v%d",
+			table, ErrNoMigration, snap.Schema.Version, snap.Schema.Fingerprint, table, from.Version, to.Version)
 	}
-	rows := func(yield func(schemas.RLSample, error) bool) {
-		for r1, err := range lake.ReadRows[rlsamplesv1.RLSample](ctx, l, snap) {
-			if err != nil {
-				yield(schemas.RLSample{}, err)
-				return
-			}
-			if !yield(ConvertRLSample(r1), nil) {
-				return
-			}
-		}
-	}
-	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(schemas.RLSamples), rows, lake.WriteOptions{CodeVersion: prov.CodeVersion})
+	files, err := lake.WriteMigrationFiles(ctx, t, tables.Spec(to), rows(snap), lake.WriteOptions{CodeVersion: prov.CodeVersion})
 	if err != nil {
 		return sum, fmt.Errorf("migrate %s@%d: %w", table, snap.Version, err)
 	}
@@ -240,6 +231,11 @@ func migrateRLSamples(ctx context.Context, l *lake.Lake, prov lake.Provenance, l
 	sum.Version, sum.Files = res.Commit.Version, len(files.Files)
 	logger.Info("migrated", "table", table, "from", sum.From, "to", sum.To, "rows", sum.Rows, "version", sum.Version)
 	return sum, nil
+}
+
+// ConvertCheckpoint is a v1 row as v2: an SFT checkpoint, no RL loop.
+func ConvertCheckpoint(c checkpointsv1.Checkpoint) schemas.Checkpoint {
+	return schemas.Checkpoint{Model: c.Model, SFTSetID: c.SFTSetID, BaseModel: c.BaseModel, Notes: c.Notes}
 }
 
 // ConvertRLSample is a v1 row as v2: every column kept, the reward's

@@ -24,6 +24,7 @@ import (
 	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/schemas/checkpointsv1"
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 )
@@ -96,23 +97,6 @@ func toV2(t *testing.T, l *lake.Lake, r schemas.Rollout) rolloutsv2.Rollout {
 		TestReport: r.TestReport, Source: r.Source, ContentHash: r.ContentHash, Raw: raw}
 }
 
-func rows[T any](t *testing.T, l *lake.Lake, table string, version int64) []T {
-	t.Helper()
-	tbl, _ := l.Table(table)
-	s, err := tbl.Snapshot(context.Background(), version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	for r, err := range lake.ReadRows[T](context.Background(), l, s) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 // TestMigrateRollouts: a v2 rollouts table (two appends) migrates to v3
 // with nothing lost — every row, every column the same as ingesting its
 // source into v3 gives, every raw byte — the v2 versions stay readable,
@@ -129,7 +113,7 @@ func TestMigrateRollouts(t *testing.T) {
 	if s, err := ingest.Run(ctx, direct, ingest.Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{src}}); err != nil || s.Ingested != 12 {
 		t.Fatalf("ingest: %+v %v", s, err)
 	}
-	want := rows[schemas.Rollout](t, direct, schemas.Rollouts.Name, lake.Latest)
+	want := laketest.Rows[schemas.Rollout](t, direct, schemas.Rollouts.Name, lake.Latest)
 
 	old := v2Lake(t)
 	rt, _ := old.Table(schemas.Rollouts.Name)
@@ -163,7 +147,7 @@ func TestMigrateRollouts(t *testing.T) {
 
 	// Every row as ingesting its source into v3 gives it, raw bytes
 	// included (only where they are stored differs).
-	got := rows[schemas.Rollout](t, old, schemas.Rollouts.Name, lake.Latest)
+	got := laketest.Rows[schemas.Rollout](t, old, schemas.Rollouts.Name, lake.Latest)
 	byID := func(rs []schemas.Rollout) map[string]schemas.Rollout {
 		m := map[string]schemas.Rollout{}
 		for _, r := range rs {
@@ -199,7 +183,7 @@ func TestMigrateRollouts(t *testing.T) {
 	}
 
 	// The v2 versions stay readable, in Go and in SQL, with their raw bytes.
-	before := rows[rolloutsv2.Rollout](t, old, schemas.Rollouts.Name, 2)
+	before := laketest.Rows[rolloutsv2.Rollout](t, old, schemas.Rollouts.Name, 2)
 	if len(before) != 12 || !slices.ContainsFunc(before, func(r rolloutsv2.Rollout) bool { return len(r.Raw) > 0 }) {
 		t.Fatalf("rollouts@2 after the migration: %d rows", len(before))
 	}
@@ -248,7 +232,7 @@ func trainingOutputs(t *testing.T, l *lake.Lake) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	for _, c := range rows[schemas.Curation](t, l, schemas.Curations.Name, lake.Latest) {
+	for _, c := range laketest.Rows[schemas.Curation](t, l, schemas.Curations.Name, lake.Latest) {
 		fmt.Fprintf(&b, "curation %s kept=%v %v %q\n", c.RolloutID, c.Kept, c.DroppedBy, c.Reasons)
 	}
 	sc := buildsft.Job.Defaults()
@@ -256,7 +240,7 @@ func trainingOutputs(t *testing.T, l *lake.Lake) string {
 	if _, err := buildsft.Job.Execute(ctx, env, sc); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range rows[schemas.SFTExample](t, l, schemas.SFTExamples.Name, lake.Latest) {
+	for _, e := range laketest.Rows[schemas.SFTExample](t, l, schemas.SFTExamples.Name, lake.Latest) {
 		fmt.Fprintf(&b, "sft %v %d tokens %d loss tokens tools %d bytes\n", e.RolloutIDs, e.NumTokens, e.NumLossTokens, len(e.Tools))
 	}
 	rc := buildrl.Job.Defaults()
@@ -264,7 +248,7 @@ func trainingOutputs(t *testing.T, l *lake.Lake) string {
 	if _, err := buildrl.Job.Execute(ctx, env, rc); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range rows[schemas.RLSample](t, l, schemas.RLSamples.Name, lake.Latest) {
+	for _, s := range laketest.Rows[schemas.RLSample](t, l, schemas.RLSamples.Name, lake.Latest) {
 		fmt.Fprintf(&b, "rl %s %s raw=%v shaped=%v %s adv=%.4f %d tokens\n", s.RolloutID, s.ExitReason, s.RewardRaw, s.RewardShaped, s.Shaping, s.Advantage, s.NumTokens)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
@@ -301,13 +285,17 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if s, err := Run(ctx, l, schemas.RLSamples.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
 		t.Fatalf("migrate rl_samples: %+v %v", s, err)
 	}
+	// (And its checkpoints at v1.)
+	if s, err := Run(ctx, l, schemas.Checkpoints.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
+		t.Fatalf("migrate checkpoints: %+v %v", s, err)
+	}
 	src, err := os.ReadFile("testdata/v2lake-source.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(src)), "\n")
 	var got []string
-	for _, r := range rows[schemas.Rollout](t, l, schemas.Rollouts.Name, lake.Latest) {
+	for _, r := range laketest.Rows[schemas.Rollout](t, l, schemas.Rollouts.Name, lake.Latest) {
 		raw, err := l.ReadRaw(ctx, r.RawRef.SHA256, r.RawRef.Offset, r.RawRef.Length)
 		if err != nil || !slices.Contains(lines, string(raw)) {
 			t.Fatalf("%s: raw %q is not a line of the source: %v", r.RolloutID, raw, err)
@@ -324,7 +312,7 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("migrated rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if v1 := rows[rolloutsv2.Rollout](t, l, schemas.Rollouts.Name, 1); len(v1) != 4 || len(v1[0].Raw) == 0 {
+	if v1 := laketest.Rows[rolloutsv2.Rollout](t, l, schemas.Rollouts.Name, 1); len(v1) != 4 || len(v1[0].Raw) == 0 {
 		t.Fatalf("rollouts@1 (v2) after the migration: %d rows", len(v1))
 	}
 	if s, err := ingest.Run(ctx, l, ingest.Config{Kind: formats.Rollouts, Format: "openai-chat", Paths: []string{"testdata/v2lake-source.jsonl"}}); err != nil || s.Duplicates != 4 || s.Conflicts != 0 {
@@ -376,7 +364,7 @@ func TestMigrateRLSamples(t *testing.T) {
 	if again, err := Run(ctx, l, schemas.RLSamples.Name, lake.Provenance{}, nil); err != nil || !again.Current {
 		t.Fatalf("second migrate: %+v %v", again, err)
 	}
-	got := rows[schemas.RLSample](t, l, schemas.RLSamples.Name, lake.Latest)
+	got := laketest.Rows[schemas.RLSample](t, l, schemas.RLSamples.Name, lake.Latest)
 	slices.SortFunc(got, func(a, b schemas.RLSample) int { return strings.Compare(a.RolloutID, b.RolloutID) })
 	for i, r := range got {
 		want := ConvertRLSample(v1[i])
@@ -388,6 +376,45 @@ func TestMigrateRLSamples(t *testing.T) {
 		if !reflect.DeepEqual(r, want) || r.RewardSource != "execution" || *r.RewardExecution != v1[i].RewardRaw {
 			t.Errorf("row %d after the migration:\n%+v\nwant\n%+v", i, r, want)
 		}
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatalf("lake init after the migration: %v", err)
+	}
+}
+
+// TestMigrateCheckpoints: checkpoints v1 (SFT checkpoints) → v2 (the RL
+// loop's columns, zero for them): every row kept, the lake usable after.
+func TestMigrateCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{CacheDir: t.TempDir()})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := l.Table(schemas.Checkpoints.Name)
+	if _, err := ct.Create(ctx, tables.Schema(checkpointsv1.Def), nil, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); !errors.Is(err, lake.ErrSchemaMismatch) ||
+		!strings.Contains(err.Error(), "run swelake lake migrate checkpoints") {
+		t.Fatalf("creating the current tables beside checkpoints v1: %v", err)
+	}
+	v1 := []checkpointsv1.Checkpoint{{Model: "m-12k", SFTSetID: "sft-a", BaseModel: "Qwen", Notes: "12k"}, {Model: "m-48k", SFTSetID: "sft-b"}}
+	files, err := lake.WriteFiles(ctx, ct, tables.Spec(checkpointsv1.Def), lake.Slice(v1), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ct.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, l, schemas.Checkpoints.Name, lake.Provenance{}, nil)
+	if err != nil || sum.Rows != 2 || sum.From != 1 || sum.To != 2 {
+		t.Fatalf("migrate: %+v %v", sum, err)
+	}
+	got := laketest.Rows[schemas.Checkpoint](t, l, schemas.Checkpoints.Name, lake.Latest)
+	slices.SortFunc(got, func(a, b schemas.Checkpoint) int { return strings.Compare(a.Model, b.Model) })
+	want := []schemas.Checkpoint{{Model: "m-12k", SFTSetID: "sft-a", BaseModel: "Qwen", Notes: "12k"}, {Model: "m-48k", SFTSetID: "sft-b"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the migration: %+v, want %+v", got, want)
 	}
 	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatalf("lake init after the migration: %v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/promtest"
+	"github.com/swelake/swelake/jobs/lease"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
 )
@@ -226,7 +227,7 @@ func TestLease(t *testing.T) {
 			// A killed run left a live-looking lease that has expired.
 			b := l.Bucket()
 			_, tag, _ := b.GetTagged(ctx, LeaseKey("nightly"))
-			stale, _ := json.Marshal(leaseRecord{Owner: "killed-host/123", Acquired: time.Now().Add(-time.Hour), Expires: time.Now().Add(-time.Minute)})
+			stale, _ := json.Marshal(lease.Record{Owner: "killed-host/123", Acquired: time.Now().Add(-time.Hour), Expires: time.Now().Add(-time.Minute)})
 			if _, err := b.PutIfMatch(ctx, LeaseKey("nightly"), stale, tag); err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +245,7 @@ func TestLeaseRenewal(t *testing.T) {
 	ctx := context.Background()
 	l := laketest.New(t)
 	log := slog.New(slog.DiscardHandler)
-	lease, err := Acquire(ctx, l.Bucket(), "p", "me", 60*time.Millisecond, time.Now, log)
+	held, err := Acquire(ctx, l.Bucket(), "p", "me", 60*time.Millisecond, time.Now, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,11 +257,11 @@ func TestLeaseRenewal(t *testing.T) {
 	_, tag, _ := l.Bucket().GetTagged(ctx, LeaseKey("p"))
 	l.Bucket().PutIfMatch(ctx, LeaseKey("p"), []byte(`{"owner":"operator","expires":"2999-01-01T00:00:00Z"}`), tag)
 	select {
-	case <-lease.Lost():
+	case <-held.Lost():
 	case <-time.After(2 * time.Second):
 		t.Fatal("a taken-over lease was not noticed")
 	}
-	if err := lease.Release(ctx); !errors.Is(err, ErrLeaseLost) {
+	if err := held.Release(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("release of a lost lease: %v", err)
 	}
 }

@@ -134,15 +134,8 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		}
 		res.TookOver, lost = lease.TookOver(), lease.Lost()
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
+		ctx, cancel = lease.Guard(ctx)
 		defer cancel()
-		go func() {
-			select {
-			case <-lease.Lost():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		defer func() {
 			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
 				opts.Logger.Warn("pipeline lease", "err", err)

@@ -475,17 +475,11 @@ func rowExpr(cols []string) string {
 }
 
 func describe(local, rel string) (File, error) {
-	f, err := os.Open(local)
+	sum, n, err := objstore.HashFile(context.Background(), local)
 	if err != nil {
 		return File{}, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return File{}, err
-	}
-	return File{Path: rel, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return File{Path: rel, Bytes: n, SHA256: sum}, nil
 }
 
 // putOnce uploads a file unless the key holds it already (same sha256); a

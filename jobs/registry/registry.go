@@ -12,6 +12,7 @@ import (
 	"github.com/swelake/swelake/jobs/ingest"
 	"github.com/swelake/swelake/jobs/publish"
 	"github.com/swelake/swelake/jobs/report"
+	"github.com/swelake/swelake/jobs/rliterate"
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/synthtasks"
@@ -29,6 +30,7 @@ func Jobs() []stage.Job {
 		curate.Job,
 		buildsft.Job,
 		buildrl.Job,
+		rliterate.Job,
 		verify.Job,
 		analysis.Job,
 		report.Job,

@@ -161,6 +161,33 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 	return out
 }
 
+// logTicks marks a log axis at 1, 2 and 5 × 10^k, labelled (thousands as
+// "k"), with the other whole multiples as unlabelled minor ticks: a range
+// that holds no power of ten (20 to 100 samples) still reads.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(math.Max(lo, 1e-9))); math.Pow(10, e) <= hi; e++ {
+		base := math.Pow(10, e)
+		for m := 1.0; m <= 9; m++ {
+			v := m * base
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'f', -1, 64)
+				if v >= 1000 && math.Mod(v, 1000) == 0 {
+					t.Label = strconv.FormatFloat(v/1000, 'f', -1, 64) + "k"
+				}
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // countTicks marks whole numbers only, for counts: the default ticks
 // without the fractional ones.
 type countTicks struct{}
@@ -269,40 +296,59 @@ func barChart(title, xlabel, ylabel string, labels []string, groups []string, va
 	return c, nil
 }
 
-// scalingChart plots points and the fitted a + b·ln n over a log x axis.
-func scalingChart(title string, ns, rates []float64, labels []string, a, b float64) (*chart, error) {
-	c := newChart(title, "SFT samples (log scale)", "resolve rate")
+// scalingSeries is one kind of training's checkpoints and their fit.
+type scalingSeries struct {
+	kind      string
+	ns, rates []float64
+	labels    []string
+	a, b      float64
+	noFit     bool // one point: the line is flat at it
+}
+
+// scalingChart plots each kind's points and its fitted a + b·ln n over a
+// log x axis.
+func scalingChart(title string, ss []scalingSeries) (*chart, error) {
+	c := newChart(title, "training samples (log scale)", "resolve rate")
 	p := c.p
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+	p.Y.Min, p.Y.Max = 0, 1 // a rate: the whole scale, as the other rate charts
 	p.Add(plotter.NewGrid())
-	xys := make(plotter.XYs, len(ns))
-	for i := range ns {
-		xys[i] = plotter.XY{X: ns[i], Y: rates[i]}
+	var all []float64
+	for _, s := range ss {
+		all = append(all, s.ns...)
 	}
-	sc, err := plotter.NewScatter(xys)
-	if err != nil {
-		return nil, fmt.Errorf("chart %q: %w", title, err)
-	}
-	sc.Color = colour(0)
-	sc.Radius = vg.Points(4)
-	fit := plotter.NewFunction(func(x float64) float64 { return a + b*math.Log(x) })
-	fit.Color = colour(1)
-	fit.Width = vg.Points(1.5)
-	lo, hi := slices.Min(ns), slices.Max(ns)
-	fit.XMin, fit.XMax = lo/1.5, hi*1.5
+	lo, hi := slices.Min(all), slices.Max(all)
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
-	fit.Samples = 100
-	p.Add(sc, fit)
-	c.legend.Add("checkpoints", sc)
-	c.legend.Add(fmt.Sprintf("fit %.3f + %.3f·ln n", a, b), fit)
-	if len(labels) == len(ns) {
-		l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-		if err == nil {
-			for i := range l.TextStyle {
-				l.TextStyle[i].Font = font.From(sans, 10)
+	for i, s := range ss {
+		xys := make(plotter.XYs, len(s.ns))
+		for j := range s.ns {
+			xys[j] = plotter.XY{X: s.ns[j], Y: s.rates[j]}
+		}
+		sc, err := plotter.NewScatter(xys)
+		if err != nil {
+			return nil, fmt.Errorf("chart %q: %w", title, err)
+		}
+		sc.Color, sc.Radius, sc.Shape = colour(2*i), vg.Points(4), glyphs[i%len(glyphs)]
+		a, b := s.a, s.b
+		fit := plotter.NewFunction(func(x float64) float64 { return a + b*math.Log(x) })
+		fit.Color, fit.Width, fit.Samples = colour(2*i+1), vg.Points(1.5), 100
+		fit.XMin, fit.XMax = slices.Min(s.ns)/1.5, slices.Max(s.ns)*1.5
+		p.Add(sc, fit)
+		c.legend.Add(s.kind+" checkpoints", sc)
+		if s.noFit {
+			c.legend.Add(s.kind+": one point, no fit", fit)
+		} else {
+			c.legend.Add(fmt.Sprintf("%s fit %.3f + %.3f·ln n", s.kind, a, b), fit)
+		}
+		if len(s.labels) == len(s.ns) {
+			l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: s.labels})
+			if err == nil {
+				for i := range l.TextStyle {
+					l.TextStyle[i].Font = font.From(sans, 10)
+				}
+				l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(4)}
+				p.Add(l)
 			}
-			l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(4)}
-			p.Add(l)
 		}
 	}
 	return c, nil

@@ -201,6 +201,23 @@ func TestChartsReadTrue(t *testing.T) {
 		}
 	}
 	evenlySpaced(t, "turns_distribution", bins)
+	// The data-scaling axis is labelled even where its range holds no
+	// power of ten (the demo's 28 to 64 samples had none).
+	if xs := charts["data_scaling"].axisLabels(regexp.MustCompile(`^[0-9]+k?$`)); len(xs) < 2 {
+		t.Errorf("data_scaling: %d labelled x ticks, want at least 2", len(xs))
+	}
+	for lo, hi := range map[float64]float64{18.7: 96, 3: 24, 800: 60000} {
+		var labels []string
+		for _, tk := range (logTicks{}).Ticks(lo, hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		want := map[float64]string{18.7: "20 50", 3: "5 10 20", 800: "1k 2k 5k 10k 20k 50k"}[lo]
+		if strings.Join(labels, " ") != want {
+			t.Errorf("log ticks of [%g, %g]: %v, want %s", lo, hi, labels, want)
+		}
+	}
 
 	// Lines: TTS@k, pass@k and oracle@k coincide in places; every one is
 	// drawn on its own path (dodged), and the legend names the verify run.
@@ -238,7 +255,8 @@ func TestChartsReadTrue(t *testing.T) {
 			}
 		}
 		legend := map[string][]string{"difficulty_histogram": {"qwen-7b", "qwen-32b"}, "turns_distribution": {"step_cap", "submitted"},
-			"pass_at_k": {"qwen-7b (dodged +0.07)", "ckpt-0"}, "tts_at_k": {"pass@k (dodged +0.07)"}, "data_scaling": {"checkpoints"}}
+			"pass_at_k": {"qwen-7b (dodged +0.07)", "ckpt-0"}, "tts_at_k": {"pass@k (dodged +0.07)"}, "data_scaling": {"sft checkpoints", "rl checkpoints"},
+			"rl_iterations": {"resolve rate of the iteration's checkpoint (95% Wilson CI)", "mean shaped reward of the batch"}}
 		for _, series := range legend[name] {
 			if !slices.ContainsFunc(c.texts, func(tx svgText) bool { return tx.text == series }) {
 				t.Errorf("%s: no legend entry %q", name, series)

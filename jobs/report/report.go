@@ -15,6 +15,7 @@ import (
 	"github.com/swelake/swelake/jobs/tables"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -48,14 +49,18 @@ inlined, no network — with every chart also as charts/<name>.png and .svg:
   difficulty_histogram  Best-of-N pass rate per task (the bimodal shape)
   turns_distribution    turns per rollout by exit reason
   drop_counts           rows each curation rule drops on its own
-  data_scaling          resolve rate against SFT samples, fitted a + b·ln n
+  rl_iterations         the RL loop's resolve rate (95% Wilson CI) and mean
+                        reward per iteration (swelake rl iterate)
+  data_scaling          resolve rate against training samples — SFT sets
+                        and the RL loop's samples — each fitted a + b·ln n
 
-and tables of rollouts per run, turns and tokens by exit reason, and the
-lineage of every table read (job, run key, config hash, inputs). A chart
+and tables of rollouts per run, turns and tokens by exit reason, tasks per
+band of every curriculum, and the lineage of every table read (job, run
+key, config hash, inputs). A chart
 with no data yet says which command produces it.`,
 		Example: `  swelake report report/ && xdg-open report/index.html
   swelake report report-v3/ --at rollouts@12 --at verifier_scores@3 --json`,
-		Inputs:  []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints"},
+		Inputs:  []string{"rollouts", "evaluations", "task_stats", "curation_drops", "verifier_scores", "sft_examples", "checkpoints", "rl_iterations"},
 		ArgsKey: "out",
 		Flags: []stage.Flag{
 			{Name: "at", Key: "at", Usage: "pin a table to a version (table@version), repeatable"},
@@ -139,7 +144,7 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 		if err != nil {
 			return nil, "", err
 		}
-		res, err := e.Query(ctx, q.SQL)
+		res, err := e.Run(ctx, q, nil)
 		if err != nil {
 			return nil, "", fmt.Errorf("report: query %s: %w", name, err)
 		}
@@ -175,11 +180,15 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 			return sum, err
 		}
 	}
+	cur, err := curricula(ctx, e, &sum)
+	if err != nil {
+		return sum, err
+	}
 	lineage, err := lineageSection(ctx, e)
 	if err != nil {
 		return sum, err
 	}
-	sections = append(sections, lineage)
+	sections = append(sections, cur, lineage)
 	sum.Index = filepath.Join(cfg.Out, "index.html")
 	return sum, writePage(sum.Index, map[string]any{"Title": cmp.Or(cfg.Title, "swelake report"), "Lake": l.URL(), "Inputs": sum.Inputs,
 		"Sections": sections, "Generated": env.Clock().UTC().Format("2006-01-02 15:04 UTC"), "Version": env.CodeVersion})
@@ -207,10 +216,48 @@ func reportSpecs(chartsDir string) []spec {
 		{"turns_by_exit", section{ID: "exit", Title: "Turns and tokens by exit reason"}, nil},
 		{"drop_counts", section{ID: "drops", Title: "Curation: what each rule drops", Chart: "drop_counts", Empty: "no curation yet (swelake run curate)"},
 			func(r *queries.Result) ([]byte, error) { return drops(r, chartsDir) }},
-		{"data_scaling", section{ID: "scaling", Title: "Data scaling: resolve rate against SFT samples", Chart: "data_scaling",
-			Empty: "no checkpoints with outcomes yet (swelake lake append checkpoints: model, sft_set_id; then evaluate each checkpoint)"},
+		{"rl_iterations", section{ID: "rl", Title: "The RL loop, iteration by iteration", Chart: "rl_iterations",
+			Empty: "no RL loop yet (swelake rl iterate)"},
+			func(r *queries.Result) ([]byte, error) { return rlIterations(r, chartsDir) }},
+		{"data_scaling", section{ID: "scaling", Title: "Data scaling: resolve rate against training samples", Chart: "data_scaling",
+			Empty: "no checkpoints with outcomes yet (swelake rl iterate adds its checkpoints; for SFT checkpoints, swelake lake append checkpoints: model, sft_set_id; then evaluate each checkpoint)"},
 			func(r *queries.Result) ([]byte, error) { return scaling(r, chartsDir) }},
 	}
+}
+
+// curricula is the table of every curriculum query's bands and how many
+// tasks each holds, with the queries' default parameters.
+func curricula(ctx context.Context, e *queries.Engine, sum *Summary) (section, error) {
+	s := section{ID: "curricula", Title: "Curricula: tasks per band", Columns: []string{"curriculum", "band", "tasks"},
+		Note: "Each curriculum_* query with its default parameters (swelake sql --query <name> --param …; swelake rl iterate selects " +
+			"each iteration's tasks with one, keeping curriculum.bands): pass-rate bands (SWE-Master, DeepSWE), interaction-turn bands " +
+			"(SWE-Lego), NEBIUS' stage-2 selection."}
+	all, err := queries.List()
+	if err != nil {
+		return s, err
+	}
+	for _, q := range all {
+		if !strings.HasPrefix(q.Name, "curriculum_") {
+			continue
+		}
+		res, err := e.Run(ctx, q, nil)
+		if err != nil {
+			return s, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+		sum.Tables = append(sum.Tables, q.Name)
+		band := column(res, "band")
+		counts := map[string]int{}
+		for _, row := range res.Rows {
+			counts[cell(row[band])]++
+		}
+		if len(counts) == 0 {
+			s.Rows = append(s.Rows, []string{q.Name, "(no tasks)", "0"})
+		}
+		for _, b := range slices.Sorted(maps.Keys(counts)) {
+			s.Rows = append(s.Rows, []string{q.Name, b, fmt.Sprint(counts[b])})
+		}
+	}
+	return s, nil
 }
 
 // lineageSection is the table of the last commit of every table read.
@@ -464,24 +511,61 @@ func drops(res *queries.Result, dir string) ([]byte, error) {
 }
 
 func scaling(res *queries.Result, dir string) ([]byte, error) {
+	order, groups := grouped(res, "kind")
 	n, rate, a, b, model := column(res, "n_samples"), column(res, "resolve_rate"), column(res, "a"), column(res, "b"), column(res, "model")
-	var ns, rates []float64
-	var labels []string
-	for _, row := range res.Rows {
-		ns, rates, labels = append(ns, num(row[n])), append(rates, num(row[rate])), append(labels, cell(row[model]))
+	var ss []scalingSeries
+	for _, kind := range order {
+		s := scalingSeries{kind: kind}
+		for _, row := range groups[kind] {
+			s.ns, s.rates, s.labels = append(s.ns, num(row[n])), append(s.rates, num(row[rate])), append(s.labels, cell(row[model]))
+		}
+		s.a, s.b = num(groups[kind][0][a]), num(groups[kind][0][b])
+		if math.IsNaN(s.a) || math.IsNaN(s.b) { // one point: no fit
+			s.a, s.b, s.noFit = s.rates[0], 0, true
+		}
+		ss = append(ss, s)
 	}
-	av, bv := num(res.Rows[0][a]), num(res.Rows[0][b])
-	if math.IsNaN(av) || math.IsNaN(bv) { // one point: no fit
-		av, bv = rates[0], 0
-	}
-	pl, err := scalingChart("Resolve rate against SFT samples", ns, rates, labels, av, bv)
+	pl, err := scalingChart("Resolve rate against training samples (SFT set; RL samples of the loop so far)", ss)
 	if err != nil {
 		return nil, err
 	}
 	return save(pl, dir, "data_scaling")
 }
 
+// rlIterations charts the RL loop's resolve rate per iteration (95%
+// Wilson interval) and the batch's mean shaped reward, for the latest loop.
+func rlIterations(res *queries.Result, dir string) ([]byte, error) {
+	it, rate, graded, resolved, reward, loop := column(res, "iteration"), column(res, "resolve_rate"), column(res, "graded"),
+		column(res, "resolved"), column(res, "reward_mean"), column(res, "loop_id")
+	rs := series{name: "resolve rate of the iteration's checkpoint (95% Wilson CI)"}
+	rw := series{name: "mean shaped reward of the batch", dashed: true}
+	for _, row := range res.Rows {
+		x := num(row[it])
+		lo, hi := wilson(num(row[resolved]), num(row[graded]))
+		rs.xs, rs.ys, rs.lo, rs.hi = append(rs.xs, x), append(rs.ys, num(row[rate])), append(rs.lo, lo), append(rs.hi, hi)
+		rw.xs, rw.ys = append(rw.xs, x), append(rw.ys, num(row[reward]))
+	}
+	pl, err := lineChart(fmt.Sprintf("RL loop %s: per iteration", cell(res.Rows[0][loop])), "iteration", "rate", []series{rs, rw}, true)
+	if err != nil {
+		return nil, err
+	}
+	return save(pl, dir, "rl_iterations")
+}
+
+// wilson is the 95% Wilson score interval of k successes in n trials.
+func wilson(k, n float64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	const z = 1.959963984540054
+	p := k / n
+	d := 1 + z*z/n
+	c := (p + z*z/(2*n)) / d
+	h := z * math.Sqrt(p*(1-p)/n+z*z/(4*n*n)) / d
+	return math.Max(0, c-h), math.Min(1, c+h)
+}
+
 // Charts is every chart a full report draws.
 func Charts() []string {
-	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "data_scaling"}
+	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "rl_iterations", "data_scaling"}
 }

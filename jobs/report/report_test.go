@@ -48,8 +48,20 @@ func analysisLake(t *testing.T) *lake.Lake {
 				Policy: fmt.Sprint("ckpt-", i), NumTurns: 20, Resolved: laketest.Ptr(j < n), ExitReason: "submitted"})
 		}
 	}
+	for i, n := range []int{2, 6} { // the RL loop's checkpoints 1 and 2, as iterations 2 and 3 rolled them out
+		for j := range 8 {
+			rollouts = append(rollouts, schemas.Rollout{RolloutID: fmt.Sprintf("rl%d/%d", i, j), TaskID: fmt.Sprint("t-", j), RunID: fmt.Sprint("rl-run-", i+2),
+				Policy: fmt.Sprint("rl-ckpt-", i+1), NumTurns: 12, Resolved: laketest.Ptr(j < n), ExitReason: "submitted"})
+		}
+	}
 	laketest.Append(t, l, schemas.Rollouts, rollouts)
 	laketest.Append(t, l, schemas.TaskStats, stats)
+	var iters []schemas.RLIteration
+	for i, resolved := range []int64{1, 2, 6} {
+		iters = append(iters, schemas.RLIteration{LoopID: "rl-loop-1", Iteration: int64(i + 1), CheckpointIn: fmt.Sprint("rl-ckpt-", i), CheckpointOut: fmt.Sprint("rl-ckpt-", i+1),
+			Rollouts: 8, Graded: 8, Resolved: resolved, ResolveRate: float64(resolved) / 8, Samples: 8, CumSamples: int64(8 * (i + 1)), RewardMean: float64(resolved) / 8 * 0.9})
+	}
+	laketest.Append(t, l, schemas.RLIterations, iters)
 	laketest.Append(t, l, schemas.CurationDrops, []schemas.CurationDrop{
 		{CurationID: "cur-1", Rule: "reward", Dropped: 40, DroppedOnly: 20, Input: 88}, {CurationID: "cur-1", Rule: "step_cap", Dropped: 22, DroppedOnly: 4, Input: 88},
 		{CurationID: "cur-1", Rule: "loop", Dropped: 9, DroppedOnly: 1, Input: 88}, {CurationID: "cur-1", Rule: "git_hacking", Dropped: 3, DroppedOnly: 0, Input: 88},
@@ -71,7 +83,9 @@ func analysisLake(t *testing.T) *lake.Lake {
 		}
 	}
 	laketest.Append(t, l, schemas.SFTExamples, ex)
-	laketest.Append(t, l, schemas.Checkpoints, []schemas.Checkpoint{{Model: "ckpt-0", SFTSetID: "sft-a"}, {Model: "ckpt-1", SFTSetID: "sft-b"}})
+	laketest.Append(t, l, schemas.Checkpoints, []schemas.Checkpoint{{Model: "ckpt-0", SFTSetID: "sft-a"}, {Model: "ckpt-1", SFTSetID: "sft-b"},
+		{Model: "rl-ckpt-1", BaseModel: "rl-ckpt-0", LoopID: "rl-loop-1", Iteration: 1, RLSamples: 8},
+		{Model: "rl-ckpt-2", BaseModel: "rl-ckpt-1", LoopID: "rl-loop-1", Iteration: 2, RLSamples: 16}})
 	return l
 }
 

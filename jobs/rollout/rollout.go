@@ -45,6 +45,9 @@ const Source = "swelake"
 type Config struct {
 	Input  string `json:"input" mapstructure:"input"`   // tasks snapshot (default tasks@latest)
 	Source string `json:"source" mapstructure:"source"` // only tasks of this source ("" : all)
+	// TaskIDs runs only these tasks (empty: all): a curriculum's selection
+	// (swelake rl iterate sets it per iteration).
+	TaskIDs []string `json:"task_ids,omitempty" mapstructure:"task_ids"`
 	// OnlyValid runs only tasks whose latest validation (validate-tasks)
 	// says valid.
 	OnlyValid bool `json:"only_valid" mapstructure:"only_valid"`
@@ -405,12 +408,20 @@ func selectTasks(ctx context.Context, env *stage.Env, cfg Config, shard stage.Sh
 			valid[id] = v.Status == schemas.ValidationValid
 		}
 	}
+	var only map[string]bool
+	if len(cfg.TaskIDs) > 0 {
+		only = map[string]bool{}
+		for _, id := range cfg.TaskIDs {
+			only[id] = true
+		}
+	}
 	var tasks []schemas.Task
 	for t, err := range lake.ReadRows[schemas.Task](ctx, env.Lake, inputs[0]) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) && shard.Owns(t.TaskID) {
+		if (cfg.Source == "" || t.Source == cfg.Source) && (valid == nil || valid[t.TaskID]) && shard.Owns(t.TaskID) &&
+			(only == nil || only[t.TaskID]) {
 			tasks = append(tasks, t)
 		}
 	}

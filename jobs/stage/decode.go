@@ -68,9 +68,11 @@ func Decode(m any, out any) error {
 				keys = append(keys, prefix+k)
 			}
 			msg := "unknown key " + strings.Join(keys, ", ")
-			if len(keys) == 1 && sub[1] == typeName {
-				if s := suggest.Closest(keys[0], fieldTags(reflect.TypeOf(out).Elem())); s != "" {
-					msg += " (did you mean " + s + "?)"
+			if len(keys) == 1 {
+				if t, ok := typeAt(reflect.TypeOf(out).Elem(), prefix); ok {
+					if s := suggest.Closest(strings.TrimPrefix(keys[0], prefix), fieldTags(t)); s != "" {
+						msg += " (did you mean " + prefix + s + "?)"
+					}
 				}
 			}
 			return msg
@@ -87,6 +89,33 @@ func Decode(m any, out any) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// typeAt is the struct type at a dotted path of mapstructure keys ("" :
+// t itself; path ends with a dot).
+func typeAt(t reflect.Type, path string) (reflect.Type, bool) {
+	for _, part := range strings.Split(strings.TrimSuffix(path, "."), ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if part == "" || t.Kind() != reflect.Struct {
+			continue
+		}
+		found := false
+		for i := range t.NumField() {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); tag == part {
+				t, found = t.Field(i).Type, true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t, t.Kind() == reflect.Struct
 }
 
 // fieldTags are the config keys of a struct type (its mapstructure tags).

@@ -50,6 +50,10 @@ type Env struct {
 	// OnDuplicate: what a stage's commit does with rows whose keys the
 	// table already holds (default: refuse; --on-duplicate skip).
 	OnDuplicate lake.OnDuplicate
+	// PolicyModel, when set, is the model the policy endpoint is asked for
+	// instead of its configured one (the RL loop's checkpoint of the
+	// iteration, served at the same address).
+	PolicyModel string
 }
 
 // Progress is a long-running stage's progress report.
@@ -108,12 +112,29 @@ func (e *Env) Sandbox(ctx context.Context) (exec.Backend, string, error) {
 	return e.Services.Sandbox(ctx)
 }
 
-// Endpoint is the named model endpoint (ErrNoService when there is none).
+// Endpoint is the named model endpoint (ErrNoService when there is none);
+// the policy endpoint asks for PolicyModel when it is set.
 func (e *Env) Endpoint(name string) (Endpoint, error) {
 	if e.Services == nil {
 		return Endpoint{}, fmt.Errorf("%s endpoint: %w", name, ErrNoService)
 	}
-	return e.Services.Endpoint(name)
+	ep, err := e.Services.Endpoint(name)
+	if err != nil || name != "policy" || e.PolicyModel == "" {
+		return ep, err
+	}
+	ep.Client, ep.Model = modelChatter{inner: ep.Client, model: e.PolicyModel}, e.PolicyModel
+	return ep, nil
+}
+
+// modelChatter sends every request to one model.
+type modelChatter struct {
+	inner agent.Chatter
+	model string
+}
+
+func (m modelChatter) Chat(ctx context.Context, req agent.ChatRequest) (agent.ChatResponse, error) {
+	req.Model = m.model
+	return m.inner.Chat(ctx, req)
 }
 
 // Tokenizer resolves a job's tokenizer directory.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -256,5 +257,40 @@ func TestHashIgnoresTagsAndNumberSpelling(t *testing.T) {
 	}
 	if _, err := stage.Hash(struct{ F func() }{func() {}}); err == nil {
 		t.Fatal("a func was hashed")
+	}
+}
+
+// modelRecorder answers every chat, remembering the model asked for.
+type modelRecorder struct{ models *[]string }
+
+func (m modelRecorder) Chat(_ context.Context, req agent.ChatRequest) (agent.ChatResponse, error) {
+	*m.models = append(*m.models, req.Model)
+	return agent.ChatResponse{}, nil
+}
+
+// TestPolicyModel: an environment's PolicyModel is the model the policy
+// endpoint names and every request asks for; other endpoints, and an
+// environment without it, are as configured.
+func TestPolicyModel(t *testing.T) {
+	var asked []string
+	rec := modelRecorder{&asked}
+	env := &stage.Env{Services: stage.Static{Endpoints: map[string]stage.Endpoint{
+		"policy": {Client: rec, Model: "base"}, "verifier": {Client: rec, Model: "judge"}}}}
+	ask := func(e *stage.Env, name string) string {
+		ep, err := e.Endpoint(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep.Client.Chat(context.Background(), agent.ChatRequest{})
+		return ep.Model
+	}
+	override := *env
+	override.PolicyModel = "base-ckpt-2"
+	got := []string{ask(env, "policy"), ask(&override, "policy"), ask(&override, "verifier")}
+	if want := []string{"base", "base-ckpt-2", "judge"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("endpoint models %v, want %v", got, want)
+	}
+	if want := []string{"", "base-ckpt-2", ""}; fmt.Sprint(asked) != fmt.Sprint(want) { // "": the client's own model
+		t.Fatalf("requests asked for %q, want %q", asked, want)
 	}
 }

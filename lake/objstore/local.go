@@ -230,6 +230,22 @@ func (l *Local) put(ctx context.Context, op, key string, r io.Reader, place func
 	return nil
 }
 
+// HashFile is the sha256 (hex) and size of a local file, read until ctx
+// ends.
+func HashFile(ctx context.Context, path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ContextReader(ctx, f))
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
 // ContextReader is r that stops reading once ctx is cancelled: a long copy
 // of a local file honours cancellation between reads.
 func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }

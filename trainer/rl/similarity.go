@@ -2,6 +2,7 @@ package rl
 
 import (
 	"errors"
+	"github.com/swelake/swelake/trainer/diff"
 	"strconv"
 	"strings"
 )
@@ -46,13 +47,13 @@ func NormalisePatch(patch string) ([]FileChange, error) {
 		l := lines[i]
 		switch {
 		case strings.HasPrefix(l, "diff --git "):
-			path = gitPath(l)
+			path = diff.GitPath(l)
 		case strings.HasPrefix(l, "+++ "):
-			if p := headerPath(l[4:]); p != "" {
+			if p := diff.HeaderPath(l[4:]); p != "" {
 				path = p
 			}
 		case strings.HasPrefix(l, "--- "):
-			if p := headerPath(l[4:]); p != "" && path == "" {
+			if p := diff.HeaderPath(l[4:]); p != "" && path == "" {
 				path = p
 			}
 		case strings.HasPrefix(l, "@@ "):
@@ -117,25 +118,6 @@ func hunkCounts(h string) (int, int, bool) {
 	o, ok1 := count(f[1])
 	n, ok2 := count(f[2])
 	return o, n, ok1 && ok2
-}
-
-func gitPath(line string) string {
-	rest := strings.TrimPrefix(line, "diff --git ")
-	if i := strings.Index(rest, " b/"); i >= 0 {
-		return rest[i+3:]
-	}
-	return ""
-}
-
-func headerPath(h string) string {
-	h, _, _ = strings.Cut(h, "\t")
-	if h == "/dev/null" {
-		return ""
-	}
-	if i := strings.IndexByte(h, '/'); i >= 0 && (strings.HasPrefix(h, "a/") || strings.HasPrefix(h, "b/")) {
-		return h[i+1:]
-	}
-	return h
 }
 
 // SimilarityReward is SWE-RL's reward of a predicted patch against the

@@ -1,4 +1,8 @@
-package pipeline
+// Package lease keeps two runs of one long job apart — a pipeline, an RL
+// loop — across machines: an object in the lake replaced only with
+// If-Match on the version its holder last wrote, renewed in the background,
+// taken over when its holder stopped renewing for longer than its TTL.
+package lease
 
 import (
 	"context"
@@ -12,15 +16,15 @@ import (
 	"github.com/swelake/swelake/lake/objstore"
 )
 
-// ErrLeaseHeld: another run of the pipeline holds its lease.
-var ErrLeaseHeld = errors.New("pipeline is running elsewhere")
+// ErrHeld: another run holds the lease.
+var ErrHeld = errors.New("already running elsewhere")
 
-// ErrLeaseLost: the lease was taken over while this run held it (it had
+// ErrLost: the lease was taken over while this run held it (it had
 // stopped renewing for longer than the lease's TTL).
-var ErrLeaseLost = errors.New("pipeline lease lost")
+var ErrLost = errors.New("lease lost")
 
-// leaseRecord is the lease object's content.
-type leaseRecord struct {
+// Record is the lease object's content.
+type Record struct {
 	Owner    string    `json:"owner"` // host/pid/random
 	Acquired time.Time `json:"acquired"`
 	Expires  time.Time `json:"expires"`
@@ -28,7 +32,7 @@ type leaseRecord struct {
 	TakeOver string    `json:"took_over_from,omitempty"` // the stale owner this run replaced
 }
 
-// Lease is a held pipeline lease: an object replaced only with If-Match on
+// Lease is a held lease: an object replaced only with If-Match on
 // the version its holder last wrote, renewed in the background.
 type Lease struct {
 	b      objstore.Bucket
@@ -38,24 +42,20 @@ type Lease struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	tag    string
-	rec    leaseRecord
+	rec    Record
 	stop   chan struct{}
 	done   chan struct{}
 	lost   chan struct{}
 	closed bool
 }
 
-// LeaseKey is where a pipeline's lease lives.
-func LeaseKey(pipeline string) string { return "pipelines/" + pipeline + "/lease.json" }
-
-// Acquire takes the pipeline's lease: absent, released or expired (a
-// killed run's: taken over, and logged), it becomes ours; held and live,
-// the error wraps ErrLeaseHeld and names the holder.
-func Acquire(ctx context.Context, b objstore.Bucket, pipeline, owner string, ttl time.Duration, now func() time.Time, log *slog.Logger) (*Lease, error) {
-	key := LeaseKey(pipeline)
+// Acquire takes the lease at key: absent, released or expired (a killed
+// run's: taken over, and logged), it becomes ours; held and live, the
+// error wraps ErrHeld and names the holder.
+func Acquire(ctx context.Context, b objstore.Bucket, key, owner string, ttl time.Duration, now func() time.Time, log *slog.Logger) (*Lease, error) {
 	for attempt := 0; ; attempt++ {
 		data, tag, err := b.GetTagged(ctx, key)
-		var old leaseRecord
+		var old Record
 		switch {
 		case errors.Is(err, objstore.ErrNotExist):
 			tag = ""
@@ -66,11 +66,11 @@ func Acquire(ctx context.Context, b objstore.Bucket, pipeline, owner string, ttl
 				return nil, fmt.Errorf("lease %s: unreadable (%v); remove it if no run is active", key, err)
 			}
 			if !old.Released && now().Before(old.Expires) {
-				return nil, fmt.Errorf("%w: %s holds %s until %s (acquired %s)", ErrLeaseHeld, old.Owner, key,
+				return nil, fmt.Errorf("%w: %s holds %s until %s (acquired %s)", ErrHeld, old.Owner, key,
 					old.Expires.UTC().Format(time.RFC3339), old.Acquired.UTC().Format(time.RFC3339))
 			}
 		}
-		rec := leaseRecord{Owner: owner, Acquired: now().UTC(), Expires: now().Add(ttl).UTC()}
+		rec := Record{Owner: owner, Acquired: now().UTC(), Expires: now().Add(ttl).UTC()}
 		if tag != "" && !old.Released {
 			rec.TakeOver = old.Owner
 		}
@@ -80,19 +80,33 @@ func Acquire(ctx context.Context, b objstore.Bucket, pipeline, owner string, ttl
 			continue // raced with another starter: look again
 		}
 		if errors.Is(err, objstore.ErrChanged) {
-			return nil, fmt.Errorf("%w: lost the race for %s", ErrLeaseHeld, key)
+			return nil, fmt.Errorf("%w: lost the race for %s", ErrHeld, key)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("lease %s: %w", key, err)
 		}
 		if rec.TakeOver != "" {
-			log.Warn("took over a stale pipeline lease", "pipeline", pipeline, "stale_owner", old.Owner, "expired", old.Expires)
+			log.Warn("took over a stale lease", "key", key, "stale_owner", old.Owner, "expired", old.Expires)
 		}
 		l := &Lease{b: b, key: key, ttl: ttl, now: now, log: log, tag: newTag, rec: rec,
 			stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
 		go l.renew()
 		return l, nil
 	}
+}
+
+// Guard is ctx cancelled when the lease is lost (taken over mid-run), so
+// that the holder stops; call the CancelFunc when done.
+func (l *Lease) Guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-l.lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Lost is closed when a renewal finds the lease taken over.
@@ -123,7 +137,7 @@ func (l *Lease) renew() {
 		}
 		l.mu.Unlock()
 		if errors.Is(err, objstore.ErrChanged) {
-			l.log.Error("pipeline lease taken over; stopping", "key", l.key)
+			l.log.Error("lease taken over; stopping", "key", l.key)
 			close(l.lost)
 			return
 		}
@@ -147,7 +161,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	<-l.done
 	select {
 	case <-l.lost:
-		return fmt.Errorf("%w: %s", ErrLeaseLost, l.key)
+		return fmt.Errorf("%w: %s", ErrLost, l.key)
 	default:
 	}
 	rec := l.rec
