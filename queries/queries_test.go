@@ -152,6 +152,19 @@ func analysisFixture(t testing.TB, l *lake.Lake, rollouts *lake.Table) {
 		vs("A", 0, 0.2, 0.5, false), vs("A", 1, 0.9, 0.1, true), vs("A", 2, 0.5, 0.3, false),
 		vs("B", 0, 0.7, 0.2, true), vs("B", 1, 0.7, 0.8, false), vs("B", 2, 0.1, 0.9, true),
 	})
+	// Self-play: rl-ckpt-1 wrote t-1 (kept) and another model t-2; t-3 is
+	// a procedural synthetic task; t-0 has no task row.
+	appendRows(t, createTable(t, l, schemas.Injections), schemas.Injections, []schemas.Injection{
+		{InjectionID: "i-1", Repo: "pytext", Mode: "inject", Model: "rl-ckpt-1", Kept: true, TaskID: "t-1"},
+		{InjectionID: "i-2", Repo: "pytext", Mode: "feature", Model: "rl-ckpt-1", DropReason: "no test fails"},
+		{InjectionID: "i-3", Repo: "pytext", Mode: "rewrite", Model: "other", Kept: true, TaskID: "t-2"},
+	})
+	tasks, err := l.Table(schemas.Tasks.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRows(t, tasks, schemas.Tasks, []schemas.Task{
+		{TaskID: "t-1", Source: "synth"}, {TaskID: "t-2", Source: "synth"}, {TaskID: "t-3", Source: "synth"}})
 	appendRows(t, createTable(t, l, schemas.Curations), schemas.Curations, []schemas.Curation{
 		{CurationID: "cur-1", RolloutID: "r1", TaskID: "swe-bench/django-1", RunID: "run-a", Kept: true},
 		{CurationID: "cur-1", RolloutID: "r2", TaskID: "swe-bench/django-1", RunID: "run-a", DroppedBy: []string{"reward"}, Reasons: []string{"reward 0"}},
@@ -237,7 +250,7 @@ func TestViewsArePinned(t *testing.T) {
 		}
 		return res.Rows[0][0].(int64)
 	}
-	if n := count(openEngine(t, l, nil)); n != 4 {
+	if n := count(openEngine(t, l, nil)); n != 7 { // 3 + the analysis fixture's 3 + 1
 		t.Fatalf("latest: %d tasks", n)
 	}
 	if n := count(openEngine(t, l, map[string]int64{"tasks": 1})); n != 3 {

@@ -113,6 +113,8 @@ func KeyOf(table string) []string {
 		return Checkpoints.Key
 	case RLIterations.Name:
 		return RLIterations.Key
+	case Injections.Name:
+		return Injections.Key
 	}
 	return nil
 }
@@ -237,12 +239,19 @@ var (
 		partition: func(r *RLIteration) string { return r.LoopID },
 		size:      func(r *RLIteration) int { return 1024 + 64*(len(r.Inputs)+len(r.Outputs)+len(r.TrainerCommand)) },
 	})
+	Injections = newDef(Def[Injection]{
+		Name: "injections", Version: 1, PartitionBy: "repo",
+		Key:       []string{"injection_id"},
+		Required:  []string{"injection_id", "repo", "mode", "model"},
+		partition: func(r *Injection) string { return r.Repo },
+		size:      func(r *Injection) int { return 512 + len(r.Patch) + len(r.Messages) },
+	})
 )
 
 // Names lists the tables of this version.
 func Names() []string {
 	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
-		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name, RLIterations.Name}
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name, RLIterations.Name, Injections.Name}
 }
 
 // Partition returns the row's partition value.

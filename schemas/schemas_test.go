@@ -37,6 +37,7 @@ func TestGoldenSchemas(t *testing.T) {
 		{VerifierScores.Name, VerifierScores.Version, VerifierScores.ParquetSchema()},
 		{Checkpoints.Name, Checkpoints.Version, Checkpoints.ParquetSchema()},
 		{RLIterations.Name, RLIterations.Version, RLIterations.ParquetSchema()},
+		{Injections.Name, Injections.Version, Injections.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprintf("# table %s, schema version %d\n%s\n", tc.name, tc.version, tc.schema)

@@ -227,3 +227,32 @@ func PassRateBuckets() []string {
 	}
 	return append(out, "1")
 }
+
+// Injection is one attempt of a policy model at writing a task
+// (synth-tasks --method policy): the bug it injected into a repository,
+// whether execution kept it and the task it became. Self-play reads
+// "which rollout produced which task" here: tasks.task_id = task_id.
+type Injection struct {
+	InjectionID string `parquet:"injection_id" json:"injection_id"` // hash of repo, clean commit, mode, model and seed
+	Repo        string `parquet:"repo" json:"repo"`                 // its partition
+	CleanCommit string `parquet:"clean_commit" json:"clean_commit"` // the tree the policy edited
+	// Mode is what the policy was asked: inject (a deliberate bug of about
+	// size_lines lines, Self-Play SWE-RL), feature (implement a feature;
+	// what it breaks is the bug, BugPilot) or rewrite (rewrite a function
+	// from its docstring, SWE-smith).
+	Mode      string `parquet:"mode" json:"mode"`
+	SizeLines int32  `parquet:"size_lines" json:"size_lines"` // inject: the size asked for
+	Model     string `parquet:"model" json:"model"`           // the policy model (checkpoint) that wrote it
+	Seed      int64  `parquet:"seed" json:"seed"`
+	// Kept: execution showed ≥ 1 test going pass → fail with every other
+	// test still running; TaskID is then the task's id, DropReason "".
+	Kept         bool   `parquet:"kept" json:"kept"`
+	TaskID       string `parquet:"task_id" json:"task_id"`
+	DropReason   string `parquet:"drop_reason" json:"drop_reason"`
+	FailToPass   int32  `parquet:"fail_to_pass" json:"fail_to_pass"`   // tests the bug breaks
+	LinesChanged int32  `parquet:"lines_changed" json:"lines_changed"` // added + removed lines of the bug
+	Patch        string `parquet:"patch" json:"patch"`                 // the bug, as a diff of the clean tree
+	ExitReason   string `parquet:"exit_reason" json:"exit_reason"`     // the agent loop's (submitted, step_cap, …)
+	Steps        int32  `parquet:"steps" json:"steps"`
+	Messages     string `parquet:"messages" json:"messages"` // the trajectory, JSON (the injector's rollout)
+}

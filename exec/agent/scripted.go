@@ -196,6 +196,12 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 		}
 		return s.issue(req), nil
 	}
+	for _, m := range req.Messages {
+		if mm := synthLine.FindStringSubmatch(m.Text()); m.Role == "user" && mm != nil {
+			lines, _ := strconv.Atoi(mm[3])
+			return s.synthesize(req, mm[1], mm[2], lines), nil
+		}
+	}
 	var taskID string
 	for _, m := range req.Messages {
 		if m.Role == "user" {

@@ -26,6 +26,7 @@ import (
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
+	"gonum.org/v1/plot"
 )
 
 // Config is what the report reads and where it writes.
@@ -111,6 +112,7 @@ type section struct {
 	Query           string        // the query behind the table
 	Columns         []string
 	Rows            [][]string
+	params          map[string]any // the query's parameters (nil: its defaults)
 }
 
 //go:embed index.html.tmpl
@@ -139,12 +141,12 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 		sum.Inputs = append(sum.Inputs, ref.String())
 	}
 	slices.Sort(sum.Inputs)
-	run := func(name string) (*queries.Result, string, error) {
+	run := func(name string, params map[string]any) (*queries.Result, string, error) {
 		q, err := queries.Load(name)
 		if err != nil {
 			return nil, "", err
 		}
-		res, err := e.Run(ctx, q, nil)
+		res, err := e.Run(ctx, q, params)
 		if err != nil {
 			return nil, "", fmt.Errorf("report: query %s: %w", name, err)
 		}
@@ -171,7 +173,7 @@ func render(ctx context.Context, env *stage.Env, cfg Config, pins map[string]int
 	}
 	specs := reportSpecs(chartsDir)
 	for _, sp := range specs {
-		res, desc, err := run(sp.query)
+		res, desc, err := run(sp.query, sp.s.params)
 		if err != nil {
 			return sum, err
 		}
@@ -207,7 +209,8 @@ func reportSpecs(chartsDir string) []spec {
 		{"rollout_summary", section{ID: "rollouts", Title: "Rollouts by run and policy"}, nil},
 		{"pass_at_k", section{ID: "pass-at-k", Title: "pass@k", Chart: "pass_at_k", Empty: "no graded rollouts yet (swelake run rollout, or ingest trajectories with outcomes)"},
 			func(r *queries.Result) ([]byte, error) { return passAtK(r, chartsDir) }},
-		{"tts_at_k", section{ID: "tts-at-k", Title: "Test-time scaling: TTS@k against pass@k", Chart: "tts_at_k", Empty: "no verifier scores yet (swelake run verify)"},
+		{"tts_at_k", section{ID: "tts-at-k", Title: "Test-time scaling: TTS@k of each verify run against pass@k", Chart: "tts_at_k", Empty: "no verifier scores yet (swelake run verify)",
+			params: map[string]any{"runs": "all"}},
 			func(r *queries.Result) ([]byte, error) { return ttsAtK(r, chartsDir) }},
 		{"difficulty_histogram", section{ID: "difficulty", Title: "Best-of-N difficulty", Chart: "difficulty_histogram", Empty: "no task statistics yet (swelake run curate)"},
 			func(r *queries.Result) ([]byte, error) { return difficulty(r, chartsDir) }},
@@ -216,6 +219,9 @@ func reportSpecs(chartsDir string) []spec {
 		{"turns_by_exit", section{ID: "exit", Title: "Turns and tokens by exit reason"}, nil},
 		{"drop_counts", section{ID: "drops", Title: "Curation: what each rule drops", Chart: "drop_counts", Empty: "no curation yet (swelake run curate)"},
 			func(r *queries.Result) ([]byte, error) { return drops(r, chartsDir) }},
+		{"self_play", section{ID: "self-play", Title: "Self-play: solve rate on self-made tasks and on the others", Chart: "self_play",
+			Empty: "no graded rollouts of tasks yet"},
+			func(r *queries.Result) ([]byte, error) { return selfPlay(r, chartsDir) }},
 		{"rl_iterations", section{ID: "rl", Title: "The RL loop, iteration by iteration", Chart: "rl_iterations",
 			Empty: "no RL loop yet (swelake rl iterate)"},
 			func(r *queries.Result) ([]byte, error) { return rlIterations(r, chartsDir) }},
@@ -552,6 +558,43 @@ func rlIterations(res *queries.Result, dir string) ([]byte, error) {
 	return save(pl, dir, "rl_iterations")
 }
 
+// selfPlay charts each policy's solve rate by the origin of the tasks:
+// those it wrote itself, those other policies wrote, procedural synthetic
+// tasks and real ones (bars; an origin a policy has no rollouts of is 0 —
+// the table beside says so by its absence).
+func selfPlay(res *queries.Result, dir string) ([]byte, error) {
+	pol, origin, rate, n := column(res, "policy"), column(res, "origin"), column(res, "solve_rate"), column(res, "rollouts")
+	var policies, origins []string
+	for _, row := range res.Rows {
+		if p := cell(row[pol]); !slices.Contains(policies, p) {
+			policies = append(policies, p)
+		}
+	}
+	for _, o := range []string{"self-made", "other policy", "procedural", "real"} {
+		if slices.ContainsFunc(res.Rows, func(row []any) bool { return cell(row[origin]) == o }) {
+			origins = append(origins, o)
+		}
+	}
+	values := make([][]float64, len(origins))
+	total := 0.0
+	for gi, o := range origins {
+		values[gi] = make([]float64, len(policies))
+		for _, row := range res.Rows {
+			if cell(row[origin]) == o {
+				values[gi][slices.Index(policies, cell(row[pol]))] = num(row[rate])
+				total += num(row[n])
+			}
+		}
+	}
+	pl, err := barChart(fmt.Sprintf("Solve rate by who wrote the task (%g graded rollouts)", total), "policy (checkpoint)", "solve rate", policies, origins, values, false)
+	if err != nil {
+		return nil, err
+	}
+	pl.p.Y.Tick.Marker = plot.DefaultTicks{}
+	pl.p.Y.Min, pl.p.Y.Max = 0, 1
+	return save(pl, dir, "self_play")
+}
+
 // wilson is the 95% Wilson score interval of k successes in n trials.
 func wilson(k, n float64) (lo, hi float64) {
 	if n <= 0 {
@@ -567,5 +610,5 @@ func wilson(k, n float64) (lo, hi float64) {
 
 // Charts is every chart a full report draws.
 func Charts() []string {
-	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "rl_iterations", "data_scaling"}
+	return []string{"pass_at_k", "tts_at_k", "difficulty_histogram", "turns_distribution", "drop_counts", "self_play", "rl_iterations", "data_scaling"}
 }

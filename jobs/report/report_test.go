@@ -56,6 +56,22 @@ func analysisLake(t *testing.T) *lake.Lake {
 	}
 	laketest.Append(t, l, schemas.Rollouts, rollouts)
 	laketest.Append(t, l, schemas.TaskStats, stats)
+	// Who wrote the tasks: t-0..t-2 are real, qwen-32b wrote t-3..t-5 (a
+	// kept injection each), t-6..t-9 are procedural synthetic tasks.
+	var tasks []schemas.Task
+	var injections []schemas.Injection
+	for i := range 10 {
+		source := "swe-bench"
+		if i >= 3 {
+			source = "synth"
+		}
+		tasks = append(tasks, schemas.Task{TaskID: fmt.Sprint("t-", i), Source: source})
+		if i >= 3 && i <= 5 {
+			injections = append(injections, schemas.Injection{InjectionID: fmt.Sprint("inj-", i), Repo: "pytext", Mode: "inject", Model: "qwen-32b", Kept: true, TaskID: fmt.Sprint("t-", i)})
+		}
+	}
+	laketest.Append(t, l, schemas.Tasks, tasks)
+	laketest.Append(t, l, schemas.Injections, injections)
 	var iters []schemas.RLIteration
 	for i, resolved := range []int64{1, 2, 6} {
 		iters = append(iters, schemas.RLIteration{LoopID: "rl-loop-1", Iteration: int64(i + 1), CheckpointIn: fmt.Sprint("rl-ckpt-", i), CheckpointOut: fmt.Sprint("rl-ckpt-", i+1),

@@ -12,6 +12,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/swelake/swelake/jobs/taskexec"
@@ -26,11 +29,13 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/exec"
+	"github.com/swelake/swelake/exec/agent"
 	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/exec/testlog"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/schemas"
+	"github.com/swelake/swelake/trainer/diff"
 )
 
 // JobName is recorded in the provenance of every commit of this job.
@@ -59,10 +64,22 @@ type Config struct {
 	// Timeout bounds one run of the test suite; a candidate that hits it is
 	// dropped ("" : 10× the clean run's time, at least 20s, at most 5m).
 	Timeout string `json:"timeout" mapstructure:"timeout"`
-	// Statements: "template" (default) or "policy" (the policy endpoint
-	// writes them; the caller sets Writer).
-	// The writer (the policy model's name) is part of the run's identity.
+	// Statements: "template" or "policy" (the policy endpoint writes them
+	// from the failing tests; the writer, the policy model's name, is part
+	// of the run's identity). Default: template for the procedural method,
+	// policy for the others.
 	Statements string `json:"statements" mapstructure:"statements"`
+	// Method: procedural (default; the mutation operators), policy (the
+	// policy model writes the bugs through the agent loop in the sandbox)
+	// or mixed (the two interleaved, candidate by candidate).
+	Method string `json:"method" mapstructure:"method"`
+	// Modes are what the policy is asked, in turn: inject, feature,
+	// rewrite (default all three; docs/execution.md).
+	Modes []string `json:"modes" mapstructure:"modes"`
+	// SizeLines is the size of bug the inject mode asks for (default 5).
+	SizeLines int `json:"size_lines" mapstructure:"size_lines"`
+	// MaxSteps caps one synthesis episode's model calls (default 20).
+	MaxSteps int `json:"max_steps" mapstructure:"max_steps"`
 	// RepoPaths, when set (--repo), replaces Repos with these directories.
 	RepoPaths []string `json:"repo_paths,omitempty" mapstructure:"repo_paths"`
 }
@@ -92,7 +109,7 @@ type RepoSummary struct {
 	Candidates int            `json:"candidates"`
 	Kept       int            `json:"kept"`
 	Dropped    map[string]int `json:"dropped"` // reason → candidates
-	ByKind     map[string]int `json:"by_kind"` // kept per mutation kind
+	ByKind     map[string]int `json:"by_kind"` // kept per mutation kind (policy:<mode> for policy-written bugs)
 }
 
 // Summary is what the job did.
@@ -112,6 +129,17 @@ const (
 	DropNoFailure = "no test fails"
 	DropTimeout   = "tests timed out"
 	DropBroken    = "tests no longer run (build or collection error)"
+	// Policy-written candidates only.
+	DropNoChange  = "the policy changed nothing"
+	DropEditTests = "the policy edited tests"
+	DropSameBug   = "the same bug as an earlier candidate"
+)
+
+// Methods of synthesis.
+const (
+	MethodProcedural = "procedural"
+	MethodPolicy     = "policy"
+	MethodMixed      = "mixed"
 )
 
 // Job is the synth-tasks stage.
@@ -130,19 +158,31 @@ gold patch is the inverse diff, FAIL_TO_PASS the broken tests and
 PASS_TO_PASS the rest. Problem statements come from a template (the failing
 tests and the assertion lines), or are written by the policy model with
 --set synth_tasks.statements=policy (policy.base_url, policy.model).
+
+--method policy lets the policy write the bugs: one agent episode per
+candidate in the sandbox (bash, editor, submit), asked in turn to inject a
+bug of about size_lines lines (Self-Play SWE-RL), implement a feature and
+keep what it breaks (BugPilot), or rewrite a function from its docstring
+(SWE-smith); the same execution check keeps or drops the result, a change
+to test files is refused, and the policy writes the problem statement. The
+injections table records every attempt — mode, model, seed, trajectory,
+verdict and the task it became. --method mixed interleaves policy and
+procedural candidates.
 Default repositories: the samples under examples/repos.`,
 		Example: `  swelake run synth-tasks
   swelake run synth-tasks --repo ./myrepo --max-tasks 50 --json
-  swelake run synth-tasks --set synth_tasks.kinds='["remove_block","invert_cond"]'`,
-		Outputs: []string{schemas.Tasks.Name},
-		Needs:   stage.Needs{Sandbox: true},
+  swelake run synth-tasks --set synth_tasks.kinds='["remove_block","invert_cond"]'
+  swelake run synth-tasks --method policy --set synth_tasks.modes='["inject","feature"]' --set synth_tasks.size_lines=8`,
+		Outputs: []string{schemas.Tasks.Name, schemas.Injections.Name},
+		Needs:   stage.Needs{Sandbox: true, Policy: true}, // the policy: with --method policy|mixed or statements policy
 		Flags: []stage.Flag{
 			{Name: "repo", Key: "repo_paths", Usage: "repository directory (repeatable or comma-separated; default: synth_tasks.repos)"},
 			{Name: "max-tasks", Key: "max_tasks", Usage: "tasks to keep per repository"},
+			{Name: "method", Key: "method", Usage: "procedural (mutation operators), policy (the policy model writes the bugs) or mixed"},
 		},
 	},
 	Defaults: func() Config {
-		return Config{Repos: DefaultRepos(), MaxCandidates: 40, MaxTasks: 12, Seed: 1, Statements: "template"}
+		return Config{Repos: DefaultRepos(), MaxCandidates: 40, MaxTasks: 12, Seed: 1}
 	},
 	Validate: func(c *Config) error { return c.validate() },
 	Plan:     plan,
@@ -184,8 +224,34 @@ func (c *Config) validate() error {
 			return fmt.Errorf("timeout %q: %w", c.Timeout, err)
 		}
 	}
-	if c.Statements != "" && c.Statements != "template" && c.Statements != "policy" {
+	c.Method = cmp.Or(c.Method, MethodProcedural)
+	if !slices.Contains([]string{MethodProcedural, MethodPolicy, MethodMixed}, c.Method) {
+		return fmt.Errorf("method %q: procedural, policy or mixed", c.Method)
+	}
+	if c.Statements == "" {
+		c.Statements = "template"
+		if c.Method != MethodProcedural {
+			c.Statements = "policy"
+		}
+	}
+	if c.Statements != "template" && c.Statements != "policy" {
 		return fmt.Errorf("statements %q: template or policy", c.Statements)
+	}
+	if c.Method == MethodProcedural {
+		c.Modes, c.SizeLines, c.MaxSteps = nil, 0, 0 // not part of a procedural run's identity
+	} else {
+		if len(c.Modes) == 0 {
+			c.Modes = agent.SynthModes()
+		}
+		for _, m := range c.Modes {
+			if !slices.Contains(agent.SynthModes(), m) {
+				return fmt.Errorf("modes: %q: one of %s", m, strings.Join(agent.SynthModes(), ", "))
+			}
+		}
+		c.SizeLines, c.MaxSteps = cmp.Or(c.SizeLines, 5), cmp.Or(c.MaxSteps, 20)
+		if c.SizeLines < 1 || c.MaxSteps < 3 {
+			return fmt.Errorf("size_lines %d, max_steps %d: want ≥ 1 and ≥ 3", c.SizeLines, c.MaxSteps)
+		}
 	}
 	if len(c.Kinds) == 0 {
 		c.Kinds = mutate.Kinds()
@@ -217,6 +283,8 @@ type job struct {
 	Config
 	sandbox stage.Sandbox
 	writer  StatementWriter // nil: the template
+	policy  agent.Chatter   // the injector (policy and mixed methods)
+	model   string
 	log     *slog.Logger
 	commits []string // the clean commit of each repository
 }
@@ -239,13 +307,19 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 		j.commits = append(j.commits, c)
 		p.Identity = append(p.Identity, "repo:"+r.Name+"@"+c)
 	}
-	if cfg.Statements == "policy" {
+	if cfg.Statements == "policy" || cfg.Method != MethodProcedural {
 		ep, err := env.Endpoint("policy")
 		if err != nil {
-			return p, fmt.Errorf("synth-tasks: statements: policy: %w", err)
+			return p, fmt.Errorf("synth-tasks: method %s, statements %s: %w", cfg.Method, cfg.Statements, err)
 		}
-		j.writer = PolicyWriter{Client: ep.Client, Model: ep.Model}
-		p.Identity = append(p.Identity, "writer:"+j.writer.Name())
+		if cfg.Statements == "policy" {
+			j.writer = PolicyWriter{Client: ep.Client, Model: ep.Model}
+			p.Identity = append(p.Identity, "writer:"+j.writer.Name())
+		}
+		if cfg.Method != MethodProcedural {
+			j.policy, j.model = ep.Client, ep.Model
+			p.Identity = append(p.Identity, "injector:"+ep.Model)
+		}
 	}
 	return p, nil
 }
@@ -254,20 +328,42 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	j := r.Plan.State.(*job)
 	var sum Summary
 	var tasks []schemas.Task
+	var injections []schemas.Injection
 	for i, repo := range j.Repos {
-		rs, ts, err := synthRepo(ctx, j, repo, j.commits[i])
+		rs, ts, inj, err := synthRepo(ctx, j, repo, j.commits[i])
 		if err != nil {
 			return sum, err
 		}
 		sum.Repos = append(sum.Repos, rs)
 		tasks = append(tasks, ts...)
+		injections = append(injections, inj...)
 	}
-	if tasks, err := notHeld(ctx, r.Env.Lake, tasks, &sum); err != nil {
+	sameBug := map[string]bool{}
+	tasks, err := notHeld(ctx, r.Env.Lake, tasks, &sum, sameBug)
+	if err != nil {
 		return sum, err
-	} else {
-		sum.Tasks = len(tasks)
-		r.Prov.Sandbox = exec.Isolation(j.sandbox.Backend)
-		stage.Emit(r, schemas.Tasks, tasks)
+	}
+	sum.Tasks = len(tasks)
+	r.Prov.Sandbox = exec.Isolation(j.sandbox.Backend)
+	stage.Emit(r, schemas.Tasks, tasks)
+	for i := range injections {
+		if in := &injections[i]; sameBug[in.TaskID] {
+			in.Kept, in.TaskID, in.DropReason = false, "", DropSameBug
+			rs := &sum.Repos[slices.IndexFunc(sum.Repos, func(rs RepoSummary) bool { return rs.Repo == in.Repo })]
+			rs.Kept--
+			rs.ByKind["policy:"+in.Mode]--
+			rs.Dropped[DropSameBug]++
+		}
+	}
+	if len(injections) > 0 {
+		held, err := heldInjections(ctx, r.Env.Lake, injections)
+		if err != nil {
+			return sum, err
+		}
+		injections = slices.DeleteFunc(injections, func(in schemas.Injection) bool { return held[in.InjectionID] })
+		if len(injections) > 0 {
+			stage.Emit(r, schemas.Injections, injections)
+		}
 	}
 	return sum, nil
 }
@@ -282,7 +378,7 @@ type taskHash struct {
 // notHeld drops the tasks the tasks table holds already with the same
 // content: synthesising from the same repositories again (another config,
 // after make demo) makes the same tasks, which are there.
-func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summary) ([]schemas.Task, error) {
+func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summary, sameBug map[string]bool) ([]schemas.Task, error) {
 	mine := map[string]string{}
 	for _, t := range tasks {
 		mine[t.TaskID] = t.ContentHash
@@ -295,7 +391,7 @@ func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summa
 	if err != nil {
 		return nil, fmt.Errorf("synth-tasks: %w", err)
 	}
-	same := map[string]bool{}
+	same, otherContent := map[string]bool{}, map[string]bool{}
 	for _, f := range snap.Files {
 		if f.Partition["source"] != "" && f.Partition["source"] != Source {
 			continue // another source's partition holds no synth task
@@ -306,16 +402,24 @@ func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summa
 			}
 			if h, ok := mine[row.TaskID]; ok && h == row.ContentHash {
 				same[row.TaskID] = true
+			} else if ok {
+				otherContent[row.TaskID] = true
 			}
 		}
 	}
 	out := tasks[:0:0]
 	for _, t := range tasks {
-		if same[t.TaskID] {
+		switch {
+		case same[t.TaskID]:
 			sum.AlreadyHeld++
-			continue
+		case otherContent[t.TaskID] && policyWritten(t):
+			// Another seed or model wrote the same bug: its task is
+			// there (a procedural task's id names its mutation, so the
+			// same id with other content is a conflict the lake reports).
+			sameBug[t.TaskID] = true
+		default:
+			out = append(out, t)
 		}
-		out = append(out, t)
 	}
 	return out, nil
 }
@@ -344,8 +448,9 @@ func detectLanguage(dir string) string {
 }
 
 // synthRepo tries candidates on one repository in one sandbox, restoring
-// the clean tree between candidates.
-func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummary, []schemas.Task, error) {
+// the clean tree between candidates: procedural mutations, policy-written
+// bugs, or the two interleaved (method mixed).
+func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummary, []schemas.Task, []schemas.Injection, error) {
 	rs := RepoSummary{Repo: r.Name, Commit: commit, Dropped: map[string]int{}, ByKind: map[string]int{}}
 	store := filepath.Join(cfg.sandbox.ReposDir, r.Name)
 	ws := exec.Workspace{Source: store, Commit: commit}
@@ -354,13 +459,13 @@ func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummar
 	}
 	sb, err := cfg.sandbox.Backend.Open(ctx, ws)
 	if err != nil {
-		return rs, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
+		return rs, nil, nil, fmt.Errorf("synth-tasks %s: %w", r.Name, err)
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
 	framework := taskexec.Framework(r.Language)
 	res, baseline, err := exec.RunTests(ctx, sb, r.TestCmd, framework, nil, exec.Limits{Timeout: 5 * time.Minute})
 	if err != nil {
-		return rs, nil, fmt.Errorf("synth-tasks %s: baseline tests: %w", r.Name, err)
+		return rs, nil, nil, fmt.Errorf("synth-tasks %s: baseline tests: %w", r.Name, err)
 	}
 	var passing []string
 	for name, st := range baseline {
@@ -371,37 +476,89 @@ func synthRepo(ctx context.Context, cfg *job, r Repo, commit string) (RepoSummar
 	slices.Sort(passing)
 	rs.Tests = len(passing)
 	if len(passing) == 0 {
-		return rs, nil, fmt.Errorf("synth-tasks %s: no test passes at %s (exit %d, timed out %v): %s", r.Name, commit[:12], res.ExitCode, res.TimedOut, tail(res.Output, 400))
+		return rs, nil, nil, fmt.Errorf("synth-tasks %s: no test passes at %s (exit %d, timed out %v): %s", r.Name, commit[:12], res.ExitCode, res.TimedOut, tail(res.Output, 400))
 	}
 	lim := exec.Limits{Timeout: min(max(10*res.Duration, 20*time.Second), 5*time.Minute)}
 	if cfg.Timeout != "" {
 		lim.Timeout, _ = time.ParseDuration(cfg.Timeout)
 	}
-	cands, sources, err := candidates(ctx, cfg, sb, store, commit, r)
-	if err != nil {
-		return rs, nil, err
+	var cands []mutate.Mutation
+	var sources map[string][]byte
+	if cfg.Method != MethodPolicy {
+		if cands, sources, err = candidates(ctx, cfg, sb, store, commit, r); err != nil {
+			return rs, nil, nil, err
+		}
 	}
+	jr := judging{cfg: cfg, sb: sb, repo: r, commit: commit, passing: passing, framework: framework, lim: lim}
 	var tasks []schemas.Task
-	for _, m := range cands {
-		if rs.Candidates >= cfg.MaxCandidates || len(tasks) >= cfg.MaxTasks {
+	var injections []schemas.Injection
+	seen := map[string]bool{}
+	keep := func(t schemas.Task, kind string) {
+		rs.Kept++
+		rs.ByKind[kind]++
+		seen[t.TaskID] = true
+		tasks = append(tasks, t)
+		cfg.log.Info("synth-tasks: kept", "task", t.TaskID, "kind", kind, "fail_to_pass", len(t.FailToPass))
+	}
+	drop := func(reason, desc string) {
+		rs.Dropped[reason]++
+		cfg.log.Debug("synth-tasks: dropped", "repo", r.Name, "candidate", desc, "reason", reason)
+	}
+	procedural, policy := 0, 0
+	for rs.Candidates < cfg.MaxCandidates && len(tasks) < cfg.MaxTasks {
+		// mixed: policy and procedural candidates take turns
+		usePolicy := cfg.Method == MethodPolicy || (cfg.Method == MethodMixed && (rs.Candidates%2 == 1 || procedural >= len(cands)))
+		if !usePolicy && procedural >= len(cands) {
 			break
 		}
 		rs.Candidates++
-		t, reason, err := try(ctx, cfg, sb, r, commit, m, sources[m.File], passing, framework, lim)
-		if err != nil {
-			return rs, nil, fmt.Errorf("synth-tasks %s: candidate %s (%s:%d %s): %w", r.Name, m.ID(), m.File, m.Line, m.Kind, err)
-		}
-		if reason != "" {
-			rs.Dropped[reason]++
-			cfg.log.Debug("synth-tasks: dropped", "repo", r.Name, "mutation", m.Desc, "reason", reason)
+		if !usePolicy {
+			m := cands[procedural]
+			procedural++
+			t, reason, err := try(ctx, &jr, m, sources[m.File])
+			if err != nil {
+				return rs, nil, nil, fmt.Errorf("synth-tasks %s: candidate %s (%s:%d %s): %w", r.Name, m.ID(), m.File, m.Line, m.Kind, err)
+			}
+			switch {
+			case reason != "":
+				drop(reason, m.Desc)
+			case seen[t.TaskID]:
+				drop(DropSameBug, m.Desc)
+			default:
+				keep(t, m.Kind)
+			}
 			continue
 		}
-		rs.Kept++
-		rs.ByKind[m.Kind]++
-		tasks = append(tasks, t)
-		cfg.log.Info("synth-tasks: kept", "task", t.TaskID, "kind", m.Kind, "fail_to_pass", len(t.FailToPass))
+		mode := cfg.Modes[policy%len(cfg.Modes)]
+		seed := int64(cfg.Seed)<<20 + int64(policy)
+		policy++
+		t, inj, err := tryPolicy(ctx, &jr, mode, seed)
+		if err != nil {
+			return rs, nil, nil, fmt.Errorf("synth-tasks %s: policy candidate %d (%s, seed %d): %w", r.Name, policy, mode, seed, err)
+		}
+		if inj.Kept && seen[t.TaskID] {
+			inj.Kept, inj.TaskID, inj.DropReason = false, "", DropSameBug
+		}
+		injections = append(injections, inj)
+		if !inj.Kept {
+			drop(inj.DropReason, "policy "+mode)
+			continue
+		}
+		keep(t, "policy:"+mode)
 	}
-	return rs, tasks, nil
+	return rs, tasks, injections, nil
+}
+
+// judging is what judging a candidate needs: the sandbox at the clean
+// commit and the tests that pass there.
+type judging struct {
+	cfg       *job
+	sb        exec.Sandbox
+	repo      Repo
+	commit    string
+	passing   []string
+	framework string
+	lim       exec.Limits
 }
 
 // candidates lists the repository's mutations in a seeded order that
@@ -455,33 +612,122 @@ func candidates(ctx context.Context, cfg *job, sb exec.Sandbox, store, commit st
 
 // try applies one mutation, runs the tests and restores the clean tree.
 // reason is why the candidate is not a task ("" : it is).
-func try(ctx context.Context, cfg *job, sb exec.Sandbox, r Repo, commit string, m mutate.Mutation, src []byte,
-	passing []string, framework string, lim exec.Limits) (t schemas.Task, reason string, err error) {
+func try(ctx context.Context, jr *judging, m mutate.Mutation, src []byte) (t schemas.Task, reason string, err error) {
 	mutated, err := m.Apply(src)
 	if err != nil {
 		return t, "", err
 	}
-	if err := sb.WriteFile(ctx, m.File, mutated); err != nil {
+	if err := jr.sb.WriteFile(ctx, m.File, mutated); err != nil {
 		return t, "", err
 	}
 	defer func() {
-		if rerr := restore(ctx, sb); rerr != nil && err == nil {
+		if rerr := restore(ctx, jr.sb); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
-	res, results, err := exec.RunTests(ctx, sb, r.TestCmd, framework, nil, lim)
+	id := m.ID()
+	t, reason, res, results, err := judge(ctx, jr, Source+"/"+jr.repo.Name+"/"+id)
+	if err != nil || reason != "" {
+		return t, reason, err
+	}
+	t.InstanceID = jr.repo.Name + "." + m.Kind + "." + id
+	base, err := exec.CommitPatch(ctx, filepath.Join(jr.cfg.sandbox.ReposDir, jr.repo.Name), jr.commit, []byte(t.BugPatch), "swelake/bug/"+id,
+		fmt.Sprintf("synth-tasks: %s in %s (%s:%d)", m.Kind, cmp.Or(m.Func, "?"), m.File, m.Line))
 	if err != nil {
 		return t, "", err
 	}
+	t.BaseCommit = base
+	t.Raw = fmt.Appendf(nil, `{"mutation":{"file":%q,"kind":%q,"line":%d,"func":%q,"desc":%q},"clean_commit":%q}`,
+		m.File, m.Kind, m.Line, m.Func, m.Desc, jr.commit)
+	if err := state(ctx, jr, &t, res, results); err != nil {
+		return t, "", err
+	}
+	return t, "", nil
+}
+
+// tryPolicy asks the policy to write a bug (one agent episode in the
+// sandbox), judges it as a procedural candidate and restores the clean
+// tree. The injection records the attempt, kept or not.
+func tryPolicy(ctx context.Context, jr *judging, mode string, seed int64) (t schemas.Task, inj schemas.Injection, err error) {
+	cfg, r := jr.cfg, jr.repo
+	inj = schemas.Injection{Repo: r.Name, CleanCommit: jr.commit, Mode: mode, Model: cfg.model, Seed: seed, SizeLines: int32(cfg.SizeLines)}
+	if mode != agent.SynthInject {
+		inj.SizeLines = 0
+	}
+	inj.InjectionID = hashOf(inj.Repo, inj.CleanCommit, inj.Mode, inj.Model, fmt.Sprint(inj.Seed), fmt.Sprint(inj.SizeLines))[:16]
+	defer func() {
+		if rerr := restore(ctx, jr.sb); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	system, user := agent.SynthesisPrompt(agent.SynthSpec{Mode: mode, Repo: r.Name, Language: r.Language, SizeLines: cfg.SizeLines})
+	tr, err := agent.Run(ctx, cfg.policy, jr.sb, agent.Episode{System: system, User: user, Seed: &seed,
+		Limits: agent.Limits{MaxSteps: cfg.MaxSteps, WallTime: 10 * time.Minute, CommandTimeout: jr.lim.Timeout}})
+	if err != nil {
+		return t, inj, err
+	}
+	msgs, err := json.Marshal(tr.Messages)
+	if err != nil {
+		return t, inj, err
+	}
+	inj.Patch, inj.ExitReason, inj.Steps, inj.Messages = tr.Patch, tr.ExitReason, int32(tr.Steps), string(msgs)
+	inj.LinesChanged = int32(changedLines(tr.Patch))
+	switch {
+	case tr.ExitReason == agent.ExitInfraError:
+		return t, inj, fmt.Errorf("the sandbox failed during the episode: %s", tr.Error)
+	case strings.TrimSpace(tr.Patch) == "":
+		inj.DropReason = DropNoChange
+		return t, inj, nil
+	case slices.ContainsFunc(diff.Paths(tr.Patch), isTestFile):
+		inj.DropReason = DropEditTests
+		return t, inj, nil
+	}
+	id := "p" + hashOf(tr.Patch)[:10]
+	t, reason, res, results, err := judge(ctx, jr, Source+"/"+r.Name+"/"+id)
+	if err != nil {
+		return t, inj, err
+	}
+	if reason != "" {
+		inj.DropReason = reason
+		return t, inj, nil
+	}
+	t.InstanceID = r.Name + ".policy-" + mode + "." + id
+	base, err := exec.CommitPatch(ctx, filepath.Join(cfg.sandbox.ReposDir, r.Name), jr.commit, []byte(t.BugPatch), "swelake/bug/"+id,
+		fmt.Sprintf("synth-tasks: policy %s bug by %s (seed %d)", mode, cfg.model, seed))
+	if err != nil {
+		return t, inj, err
+	}
+	t.BaseCommit = base
+	t.Raw, err = json.Marshal(map[string]any{"policy": map[string]any{"mode": mode, "model": cfg.model, "seed": seed,
+		"injection_id": inj.InjectionID, "size_lines": inj.SizeLines}, "clean_commit": jr.commit})
+	if err != nil {
+		return t, inj, err
+	}
+	if err := state(ctx, jr, &t, res, results); err != nil {
+		return t, inj, err
+	}
+	inj.Kept, inj.TaskID, inj.FailToPass = true, t.TaskID, int32(len(t.FailToPass))
+	return t, inj, nil
+}
+
+// judge runs the tests on the sandbox's changed tree: the candidate is a
+// task when ≥ 1 passing test now fails and every other still runs. The
+// task it returns has its tests and patches (the bug: the change, staged
+// or not; the gold patch: its inverse); the caller names and commits it.
+func judge(ctx context.Context, jr *judging, id string) (t schemas.Task, reason string, res exec.Result, results testlog.Results, err error) {
+	res, results, err = exec.RunTests(ctx, jr.sb, jr.repo.TestCmd, jr.framework, nil, jr.lim)
+	if err != nil {
+		return t, "", res, nil, err
+	}
 	if res.TimedOut {
-		return t, DropTimeout, nil
+		return t, DropTimeout, res, nil, nil
 	}
 	var f2p, p2p []string
-	for _, name := range passing {
+	for _, name := range jr.passing {
 		st, ran := results[name]
 		switch {
 		case !ran:
-			return t, DropBroken, nil
+			return t, DropBroken, res, nil, nil
 		case st.Pass():
 			p2p = append(p2p, name)
 		default:
@@ -489,45 +735,110 @@ func try(ctx context.Context, cfg *job, sb exec.Sandbox, r Repo, commit string, 
 		}
 	}
 	if len(f2p) == 0 {
-		return t, DropNoFailure, nil
+		return t, DropNoFailure, res, nil, nil
 	}
-	bug, err := gitOut(ctx, sb, "diff", "--binary")
+	// The diff of the tree and of the index against HEAD: a procedural
+	// mutation is unstaged, the agent loop stages what the policy did.
+	bug, err := gitOut(ctx, jr.sb, "diff", "--binary", "HEAD")
 	if err != nil {
-		return t, "", err
+		return t, "", res, nil, err
 	}
-	gold, err := gitOut(ctx, sb, "diff", "--binary", "-R", "--src-prefix=a/", "--dst-prefix=b/")
+	gold, err := gitOut(ctx, jr.sb, "diff", "--binary", "-R", "--src-prefix=a/", "--dst-prefix=b/", "HEAD")
 	if err != nil {
-		return t, "", err
+		return t, "", res, nil, err
 	}
-	id := m.ID()
-	store := filepath.Join(cfg.sandbox.ReposDir, r.Name)
-	base, err := exec.CommitPatch(ctx, store, commit, bug, "swelake/bug/"+id, fmt.Sprintf("synth-tasks: %s in %s (%s:%d)", m.Kind, cmp.Or(m.Func, "?"), m.File, m.Line))
-	if err != nil {
-		return t, "", err
-	}
-	t = schemas.Task{
-		TaskID: Source + "/" + r.Name + "/" + id, Source: Source, InstanceID: r.Name + "." + m.Kind + "." + id,
-		Repo: r.Name, BaseCommit: base, GoldPatch: string(gold), BugPatch: string(bug),
-		FailToPass: f2p, PassToPass: p2p, Language: r.Language, TestCmd: r.TestCmd, Version: commit[:12],
-	}
-	report := BugReport{Repo: r.Name, Language: r.Language, FailingTest: f2p, Failures: failures(res.Output, results, f2p)}
+	r := jr.repo
+	t = schemas.Task{TaskID: id, Source: Source, Repo: r.Name, GoldPatch: string(gold), BugPatch: string(bug),
+		FailToPass: f2p, PassToPass: p2p, Language: r.Language, TestCmd: r.TestCmd, Version: jr.commit[:12]}
+	return t, "", res, results, nil
+}
+
+// state writes the task's problem statement (the template, or the
+// policy from what a user would see) and its content hash.
+func state(ctx context.Context, jr *judging, t *schemas.Task, res exec.Result, results testlog.Results) error {
+	report := BugReport{Repo: t.Repo, Language: t.Language, FailingTest: t.FailToPass, Failures: failures(res.Output, results, t.FailToPass)}
 	report.Template = templateStatement(report)
 	t.ProblemStatement = report.Template
-	if cfg.writer != nil {
-		s, err := cfg.writer.WriteStatement(ctx, report)
+	if jr.cfg.writer != nil {
+		s, err := jr.cfg.writer.WriteStatement(ctx, report)
 		if err != nil {
-			return t, "", fmt.Errorf("write the problem statement: %w", err)
+			return fmt.Errorf("write the problem statement: %w", err)
 		}
 		t.ProblemStatement = s
 	}
-	t.Raw = fmt.Appendf(nil, `{"mutation":{"file":%q,"kind":%q,"line":%d,"func":%q,"desc":%q},"clean_commit":%q}`,
-		m.File, m.Kind, m.Line, m.Func, m.Desc, commit)
-	t.ContentHash = schemas.TaskHash(&t)
-	return t, "", nil
+	t.ContentHash = schemas.TaskHash(t)
+	return nil
+}
+
+// policyWritten: the task's bug was written by the policy.
+func policyWritten(t schemas.Task) bool { return strings.Contains(t.InstanceID, ".policy-") }
+
+// isTestFile: a path a test suite reads as tests or fixtures.
+func isTestFile(p string) bool {
+	base := filepath.Base(p)
+	if strings.HasSuffix(base, "_test.go") || strings.HasSuffix(base, "_test.py") || strings.HasPrefix(base, "test_") || base == "conftest.py" {
+		return true
+	}
+	for _, dir := range strings.Split(filepath.Dir(p), "/") {
+		if dir == "tests" || dir == "test" || dir == "testdata" {
+			return true
+		}
+	}
+	return false
+}
+
+// hashOf is the hex SHA-256 of its parts.
+func hashOf(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:])
+}
+
+// changedLines counts a diff's added and removed lines.
+func changedLines(patch string) int {
+	n := 0
+	for _, line := range strings.Split(patch, "\n") {
+		if (strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "+++")) || (strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "---")) {
+			n++
+		}
+	}
+	return n
+}
+
+// heldInjections are the injections the table holds already (a rerun
+// with another config makes the same attempts).
+func heldInjections(ctx context.Context, l *lake.Lake, injections []schemas.Injection) (map[string]bool, error) {
+	mine := map[string]bool{}
+	for _, in := range injections {
+		mine[in.InjectionID] = true
+	}
+	t, err := l.Table(schemas.Injections.Name)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := t.Snapshot(ctx, lake.Latest)
+	if err != nil {
+		return nil, fmt.Errorf("synth-tasks: %w", err)
+	}
+	held := map[string]bool{}
+	for _, f := range snap.Files {
+		for row, err := range lake.ReadFileRows[injectionKey](ctx, l, snap, f) {
+			if err != nil {
+				return nil, fmt.Errorf("synth-tasks: %w", err)
+			}
+			if mine[row.InjectionID] {
+				held[row.InjectionID] = true
+			}
+		}
+	}
+	return held, nil
+}
+
+type injectionKey struct {
+	InjectionID string `parquet:"injection_id"`
 }
 
 func restore(ctx context.Context, sb exec.Sandbox) error {
-	res, err := sb.Run(ctx, exec.Spec{Argv: []string{"sh", "-c", "git checkout --quiet -- . && git clean -fdxq"}, Limits: exec.Limits{Timeout: time.Minute}})
+	res, err := sb.Run(ctx, exec.Spec{Argv: []string{"sh", "-c", "git reset --quiet --hard && git clean -fdxq"}, Limits: exec.Limits{Timeout: time.Minute}})
 	if err != nil {
 		return err
 	}

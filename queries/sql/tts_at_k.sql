@@ -1,5 +1,7 @@
--- TTS@k against pass@k of the latest verify run (latest_verifier_scores;
--- FROM verifier_scores for every run, one curve each), for k = 1..K: of each task's first k
+-- TTS@k against pass@k of the latest verify run (runs = 'all': of every
+-- verify run, one curve each — the report compares the verifier modes
+-- side by side: model, execution, generated-tests, hybrid), for k = 1..K:
+-- of each task's first k
 -- candidates (by sample index), the one the verifier scores highest (ties
 -- broken by the seeded draw) is selected; TTS@k is the share of tasks whose
 -- selection is resolved. pass@k is the unbiased estimator over the same K
@@ -8,13 +10,15 @@
 -- the ceiling of any selector on them (TTS@1 is one draw per task, so it
 -- can sit above pass@1, never above oracle@1). Only tasks with at least k
 -- candidates of known outcome count at k.
+-- param runs = 'latest': 'latest' (the latest verify run) or 'all' (every run)
 WITH c AS (
     SELECT verify_id, verifier, task_id, rollout_id, score, draw, resolved,
            row_number() OVER (PARTITION BY verify_id, task_id ORDER BY sample_idx, run_id, rollout_id) AS rank,
            count(*) OVER (PARTITION BY verify_id, task_id) AS n,
            count(*) FILTER (WHERE resolved) OVER (PARTITION BY verify_id, task_id) AS c
-    FROM latest_verifier_scores
+    FROM verifier_scores
     WHERE resolved IS NOT NULL
+      AND ($runs = 'all' OR verify_id IN (SELECT verify_id FROM latest_verifier_scores))
 ),
 ks AS (
     SELECT verify_id, unnest(range(1, max(n) + 1)) AS k FROM c GROUP BY verify_id
