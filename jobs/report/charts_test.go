@@ -256,7 +256,7 @@ func TestChartsReadTrue(t *testing.T) {
 		}
 		legend := map[string][]string{"difficulty_histogram": {"qwen-7b", "qwen-32b"}, "turns_distribution": {"step_cap", "submitted"},
 			"pass_at_k": {"qwen-7b (dodged +0.07)", "ckpt-0"}, "tts_at_k": {"pass@k (dodged +0.07)"}, "data_scaling": {"sft checkpoints", "rl checkpoints"},
-			"self_play": {"self-made", "other policy", "procedural", "real"},
+			"self_play":     {"self-made", "other policy", "procedural", "real"},
 			"rl_iterations": {"resolve rate of the iteration's checkpoint (95% Wilson CI)", "mean shaped reward of the batch"}}
 		for _, series := range legend[name] {
 			if !slices.ContainsFunc(c.texts, func(tx svgText) bool { return tx.text == series }) {
