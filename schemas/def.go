@@ -202,7 +202,7 @@ var (
 		size:      func(t *TaskStat) int { return 256 },
 	})
 	SFTExamples = newDef(Def[SFTExample]{
-		Name: "sft_examples", Version: 1, PartitionBy: "set_id",
+		Name: "sft_examples", Version: 2, PartitionBy: "set_id",
 		Key:       []string{"set_id", "example_id"},
 		Required:  []string{"set_id", "example_id", "split"},
 		partition: func(e *SFTExample) string { return e.SetID },

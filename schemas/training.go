@@ -70,6 +70,9 @@ type SFTExample struct {
 	Messages      []Message `parquet:"messages,list" json:"messages"`
 	Weights       []int32   `parquet:"weights,list" json:"weights"` // per message: 1 if its tokens carry loss
 	Tools         string    `parquet:"tools" json:"tools"`          // JSON tool schemas offered, or ""
+	// Kind is what the example teaches: trajectory (an agent rollout) or,
+	// built from tasks (build-sft tasks), localize, repair or testgen.
+	Kind string `parquet:"kind" json:"kind"`
 }
 
 // RLSample is one rollout of an RL group with its shaped reward and

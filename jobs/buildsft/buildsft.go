@@ -56,6 +56,19 @@ type Config struct {
 	LengthPolicy   string   `json:"length_policy" mapstructure:"length_policy"` // drop (default) or truncate
 	Seed           uint64   `json:"seed" mapstructure:"seed"`
 	ValidationFrac float64  `json:"validation_frac" mapstructure:"validation_frac"` // default 0.05; negative: none
+	// Tasks adds examples built from tasks (SWE-Swiss, Kimi-Dev: the
+	// Agentless skills): localize (the issue → the files the gold patch
+	// changes), repair (the issue and those files at the base commit → the
+	// gold patch), testgen (the issue and the code → the task's test patch,
+	// for tasks whose validation showed it fails at the base commit and
+	// passes with the fix).
+	Tasks []string `json:"tasks,omitempty" mapstructure:"tasks"`
+	// TasksInput is the tasks snapshot they come from (default tasks).
+	TasksInput string `json:"tasks_input,omitempty" mapstructure:"tasks_input"`
+	// Mix weights the kinds (trajectory and those of Tasks): the set keeps
+	// the most examples whose counts are in these ratios, a seeded draw of
+	// each kind (nil: every example; a kind left out or weighted 0: none).
+	Mix map[string]float64 `json:"mix,omitempty" mapstructure:"mix"`
 	// Export says where the set's files for trainers go: not part of the
 	// set's identity (the same set exported twice is one set).
 	Export Outputs `json:"-" mapstructure:",squash"`
@@ -81,7 +94,8 @@ type Summary struct {
 	Examples   int            `json:"examples"`
 	Train      int            `json:"train"`
 	Validation int            `json:"validation"`
-	Dropped    map[string]int `json:"dropped"` // reason → rollouts not turned into examples
+	Dropped    map[string]int `json:"dropped"` // reason → rollouts (or tasks) not turned into examples
+	Kinds      map[string]int `json:"kinds"`   // examples of each kind (trajectory, localize, repair, testgen)
 	Truncated  int            `json:"truncated"`
 	Tokens     int64          `json:"tokens"`
 	LossTokens int64          `json:"loss_tokens"`
@@ -114,9 +128,20 @@ through the end-of-turn token and its newline). Examples above max_tokens
 (default 81,920) are dropped or truncated; a seeded split assigns train and
 validation. Rows go to sft_examples (num_tokens and num_loss_tokens make a
 set's composition one SQL query away); --export writes files for the
-trainers under <out>/<set_id>/: ` + strings.Join(Formats(), ", ") + `.`,
+trainers under <out>/<set_id>/: ` + strings.Join(Formats(), ", ") + `.
+
+--tasks localize,repair,testgen adds examples built from tasks (SWE-Swiss,
+Kimi-Dev's Agentless skills): localize (the issue → the files the gold patch
+changes), repair (the issue and those files as at the base commit, read in a
+sandbox → the gold patch), testgen (the issue and the code → the task's test
+patch, only for tasks validate-tasks found valid: the test fails at the base
+commit and passes with the fix). Every example carries its kind
+(sft_examples.kind); build_sft.mix weights the kinds (e.g. {trajectory: 2,
+localize: 1, repair: 1}) and the set keeps the most examples in those ratios.`,
 		Example: `  swelake run build-sft --out sft-out --export openai,parquet
   swelake run build-sft --input rollouts@3 --tokenizer ./qwen3 --set build_sft.mask=last_turn
+  swelake run build-sft --tasks localize,repair,testgen --set build_sft.mix='{"trajectory":2,"localize":1,"repair":1,"testgen":1}'
+  swelake sql "SELECT kind, count(*), sum(num_loss_tokens) FROM latest_sft_examples GROUP BY kind"
   swelake sql "SELECT split, count(*), sum(num_tokens), sum(num_loss_tokens) FROM latest_sft_examples GROUP BY split"`,
 		Inputs:  []string{schemas.Curations.Name, schemas.Rollouts.Name},
 		Outputs: []string{schemas.SFTExamples.Name},
@@ -124,6 +149,7 @@ trainers under <out>/<set_id>/: ` + strings.Join(Formats(), ", ") + `.`,
 			{Name: "input", Key: "input", Usage: "curation[@v] (default: the latest curation's kept rollouts) or rollouts[@v] (every row)"},
 			{Name: "out", Key: "out_dir", Usage: "directory for the exports"},
 			{Name: "export", Key: "exports", Usage: "comma-separated exports: " + strings.Join(Formats(), ", ")},
+			{Name: "tasks", Key: "tasks", Usage: "also build examples from tasks: comma-separated localize, repair, testgen"},
 			{Name: "pack-length", Key: "pack_length", Usage: "pack the parquet export into sequences of this many tokens (first-fit decreasing)"},
 		},
 	},
@@ -146,6 +172,7 @@ type state struct {
 	tmpl   *chattemplate.Template
 	export Outputs
 	rows   []schemas.SFTExample // what run built (nil when the set was complete already)
+	tasks  *taskSource          // the task examples' inputs (nil: none)
 }
 
 func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) {
@@ -168,6 +195,12 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	}
 	cfg.CurationID, cfg.TokenizerDir, cfg.Export = curationID, "", Outputs{}
 	p := stage.Plan{Inputs: []*lake.Snapshot{st.snap}, Identity: []string{"tokenizer:" + tok.Identity()}, IDPrefix: "sft", State: st}
+	var pinned []*lake.Snapshot
+	if st.tasks, pinned, err = planTasks(ctx, env, cfg); err != nil {
+		return stage.Plan{}, err
+	}
+	p.Inputs = append(p.Inputs, pinned...)
+	cfg.TasksInput = ""
 	if st.input != st.snap.Ref().String() {
 		p.Identity = append(p.Identity, st.input)
 	}
@@ -176,18 +209,25 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 
 func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 	st, cfg := r.Plan.State.(*state), r.Config
-	sum := Summary{SetID: r.ID, Input: st.input, CurationID: cfg.CurationID, TokenizerID: st.tok.Identity(), Dropped: map[string]int{}}
+	sum := Summary{SetID: r.ID, Input: st.input, CurationID: cfg.CurationID, TokenizerID: st.tok.Identity(), Dropped: map[string]int{}, Kinds: map[string]int{}}
 	start := r.Env.Clock()
 	cache, err := tokcache.Open(r.Env.Lake.CacheDir(), st.tok)
 	if err != nil {
 		return sum, fmt.Errorf("build-sft: %w", err)
 	}
 	rows, err := build(ctx, r.Env, st, cfg, cache, &sum)
+	if err == nil && st.tasks != nil {
+		var more []schemas.SFTExample
+		more, err = buildTasks(ctx, r.Env, st.tasks, st, cfg, cache, &sum)
+		rows = append(rows, more...)
+	}
 	sum.TokenCache = cache.Finish(r.Env.Logger)
 	if err != nil {
 		return sum, err
 	}
+	rows = split(mix(rows, cfg.Mix, cfg.Seed, &sum), cfg)
 	for i := range rows {
+		sum.Kinds[rows[i].Kind]++
 		rows[i].SetID = r.ID
 		sum.Examples++
 		sum.Tokens += rows[i].NumTokens
@@ -251,6 +291,9 @@ func print(w io.Writer, sum *Summary) error {
 	}
 	fmt.Fprintf(w, "sft set %s from %s (%s): %d examples (train %d, validation %d) from %d rollouts, %d tokens, %d with loss, %d truncated\n",
 		sum.SetID, sum.Input, state, sum.Examples, sum.Train, sum.Validation, sum.Rollouts, sum.Tokens, sum.LossTokens, sum.Truncated)
+	if len(sum.Kinds) > 1 || sum.Kinds[sft.KindTrajectory] != sum.Examples {
+		fmt.Fprintf(w, "examples by kind: %s\n", stage.Counts(sum.Kinds))
+	}
 	for _, reason := range slices.Sorted(maps.Keys(sum.Dropped)) {
 		fmt.Fprintf(w, "not an example: %d (%s)\n", sum.Dropped[reason], reason)
 	}
@@ -282,6 +325,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ValidationFrac < 0 {
 		c.ValidationFrac = 0
+	}
+	if err := c.validateTasks(); err != nil {
+		return err
 	}
 	if c.LengthPolicy != LengthDrop && c.LengthPolicy != LengthTruncate {
 		return fmt.Errorf("length_policy %q: drop or truncate", c.LengthPolicy)
@@ -402,9 +448,12 @@ func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokc
 			}
 			rows = append(rows, b.row)
 		})
-	if err != nil {
-		return nil, err
-	}
+	return rows, err
+}
+
+// split assigns train and validation by a seeded draw and orders the rows
+// by a seeded shuffle.
+func split(rows []schemas.SFTExample, cfg Config) []schemas.SFTExample {
 	ids := make([]string, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ExampleID
@@ -421,10 +470,17 @@ func build(ctx context.Context, env *stage.Env, st *state, cfg Config, tok *tokc
 	// The stored order is the seeded shuffle: readers that take rows in
 	// order train on a shuffled set.
 	slices.SortFunc(rows, func(a, b schemas.SFTExample) int { return cmp.Compare(pos[a.ExampleID], pos[b.ExampleID]) })
-	return rows, nil
+	return rows
 }
 
 func buildOne(r schemas.Rollout, tok *tokcache.Cache, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
+	h := sha256.Sum256([]byte(r.RolloutID + "\x00" + tok.Identity()))
+	return tokenise("ex-"+hex.EncodeToString(h[:])[:20], []string{r.RolloutID}, r.TaskID, sft.KindTrajectory, r, tok, tmpl, opts, cfg)
+}
+
+// tokenise renders a chat (a rollout's messages and tools) with the chat
+// template, masks and caps it: one example of a kind.
+func tokenise(id string, rolloutIDs []string, taskID, kind string, r schemas.Rollout, tok *tokcache.Cache, tmpl *chattemplate.Template, opts sft.Options, cfg Config) built {
 	chat := chattemplate.ChatOf(r, tok.Config())
 	tools := chat.Tools
 	ex, err := sft.Build(tok, tmpl, chat, opts)
@@ -445,13 +501,12 @@ func buildOne(r schemas.Rollout, tok *tokcache.Cache, tmpl *chattemplate.Templat
 	if ex.NumLossTokens == 0 {
 		return built{err: "no token with loss"}
 	}
-	h := sha256.Sum256([]byte(r.RolloutID + "\x00" + tok.Identity()))
 	toolsJSON := ""
 	if tools != nil {
 		toolsJSON = string(chattemplate.JSONValue(tools))
 	}
 	return built{ex: ex, row: schemas.SFTExample{
-		ExampleID: "ex-" + hex.EncodeToString(h[:])[:20], RolloutIDs: []string{r.RolloutID}, TaskID: r.TaskID,
+		ExampleID: id, RolloutIDs: rolloutIDs, TaskID: taskID, Kind: kind,
 		Tokenizer: tok.Identity(), InputIDs: ex.InputIDs, LossMask: ex.LossMask, NumTokens: int64(len(ex.InputIDs)),
 		NumLossTokens: int64(ex.NumLossTokens), Truncated: truncated, Text: ex.Text, Messages: r.Messages,
 		Weights: ex.Weights, Tools: toolsJSON,

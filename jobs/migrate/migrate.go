@@ -23,6 +23,8 @@ import (
 	"github.com/swelake/swelake/schemas/checkpointsv1"
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
+	"github.com/swelake/swelake/schemas/sftexamplesv1"
+	"github.com/swelake/swelake/trainer/sft"
 )
 
 // JobName is recorded in the provenance of a migration's commit.
@@ -48,7 +50,7 @@ var ErrNoMigration = errors.New("no migration")
 
 // Tables lists the tables a migration exists for.
 func Tables() []string {
-	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name}
+	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name, schemas.SFTExamples.Name}
 }
 
 // Run migrates one table to its current schema (a no-op when it is
@@ -76,6 +78,9 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	case schemas.Checkpoints.Name:
 		// v1 → v2 adds the RL loop's columns (ConvertCheckpoint).
 		return convert(ctx, l, checkpointsv1.Def, schemas.Checkpoints, ConvertCheckpoint, prov, logger)
+	case schemas.SFTExamples.Name:
+		// v1 → v2 adds the kind column: every v1 example is a trajectory.
+		return convert(ctx, l, sftexamplesv1.Def, schemas.SFTExamples, ConvertSFTExample, prov, logger)
 	}
 	return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
 }
@@ -236,6 +241,13 @@ func migrateTo[Old, New any](ctx context.Context, l *lake.Lake, from schemas.Def
 // ConvertCheckpoint is a v1 row as v2: an SFT checkpoint, no RL loop.
 func ConvertCheckpoint(c checkpointsv1.Checkpoint) schemas.Checkpoint {
 	return schemas.Checkpoint{Model: c.Model, SFTSetID: c.SFTSetID, BaseModel: c.BaseModel, Notes: c.Notes}
+}
+
+// ConvertSFTExample is a v1 row as v2: a trajectory example.
+func ConvertSFTExample(e sftexamplesv1.SFTExample) schemas.SFTExample {
+	return schemas.SFTExample{SetID: e.SetID, ExampleID: e.ExampleID, Split: e.Split, RolloutIDs: e.RolloutIDs, TaskID: e.TaskID,
+		Tokenizer: e.Tokenizer, InputIDs: e.InputIDs, LossMask: e.LossMask, NumTokens: e.NumTokens, NumLossTokens: e.NumLossTokens,
+		Truncated: e.Truncated, Text: e.Text, Messages: e.Messages, Weights: e.Weights, Tools: e.Tools, Kind: sft.KindTrajectory}
 }
 
 // ConvertRLSample is a v1 row as v2: every column kept, the reward's

@@ -27,6 +27,7 @@ import (
 	"github.com/swelake/swelake/schemas/checkpointsv1"
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
+	"github.com/swelake/swelake/schemas/sftexamplesv1"
 )
 
 // fixture is trajectories as the importers read them: native tool calls,
@@ -289,6 +290,10 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if s, err := Run(ctx, l, schemas.Checkpoints.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
 		t.Fatalf("migrate checkpoints: %+v %v", s, err)
 	}
+	// (And its sft_examples at v1.)
+	if s, err := Run(ctx, l, schemas.SFTExamples.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
+		t.Fatalf("migrate sft_examples: %+v %v", s, err)
+	}
 	src, err := os.ReadFile("testdata/v2lake-source.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +420,49 @@ func TestMigrateCheckpoints(t *testing.T) {
 	want := []schemas.Checkpoint{{Model: "m-12k", SFTSetID: "sft-a", BaseModel: "Qwen", Notes: "12k"}, {Model: "m-48k", SFTSetID: "sft-b"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the migration: %+v, want %+v", got, want)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatalf("lake init after the migration: %v", err)
+	}
+}
+
+// TestMigrateSFTExamples: sft_examples v1 → v2 (the kind column): every
+// row kept, each a trajectory example, the lake usable after.
+func TestMigrateSFTExamples(t *testing.T) {
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{CacheDir: t.TempDir()})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.Table(schemas.SFTExamples.Name)
+	if _, err := st.Create(ctx, tables.Schema(sftexamplesv1.Def), []string{"set_id"}, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); !errors.Is(err, lake.ErrSchemaMismatch) ||
+		!strings.Contains(err.Error(), "run swelake lake migrate sft_examples") {
+		t.Fatalf("creating the current tables beside sft_examples v1: %v", err)
+	}
+	v1 := []sftexamplesv1.SFTExample{
+		{SetID: "sft-a", ExampleID: "ex-1", Split: "train", RolloutIDs: []string{"r1"}, TaskID: "t1", InputIDs: []int32{1, 2, 3}, LossMask: []int32{0, 1, 1}, NumTokens: 3, NumLossTokens: 2,
+			Messages: []schemas.Message{{Role: "user", Content: "fix it"}, {Role: "assistant", Content: "done"}}, Weights: []int32{0, 1}},
+		{SetID: "sft-a", ExampleID: "ex-2", Split: "validation", RolloutIDs: []string{"r2"}, Truncated: true},
+	}
+	files, err := lake.WriteFiles(ctx, st, tables.Spec(sftexamplesv1.Def), lake.Slice(v1), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, l, schemas.SFTExamples.Name, lake.Provenance{}, nil)
+	if err != nil || sum.Rows != 2 || sum.From != 1 || sum.To != 2 {
+		t.Fatalf("migrate: %+v %v", sum, err)
+	}
+	got := laketest.Rows[schemas.SFTExample](t, l, schemas.SFTExamples.Name, lake.Latest)
+	slices.SortFunc(got, func(a, b schemas.SFTExample) int { return strings.Compare(a.ExampleID, b.ExampleID) })
+	if len(got) != 2 || got[0].Kind != "trajectory" || got[1].Kind != "trajectory" || !reflect.DeepEqual(got[0].InputIDs, []int32{1, 2, 3}) ||
+		got[0].Messages[1].Content != "done" || !got[1].Truncated || got[1].Split != "validation" {
+		t.Fatalf("after the migration: %+v", got)
 	}
 	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatalf("lake init after the migration: %v", err)

@@ -19,9 +19,10 @@ import (
 // job reads the files at the base commit and validates the tests by
 // execution.
 const (
-	KindLocalize = "localize"
-	KindRepair   = "repair"
-	KindTestGen  = "testgen"
+	KindTrajectory = "trajectory" // an agent rollout (not built from a task)
+	KindLocalize   = "localize"
+	KindRepair     = "repair"
+	KindTestGen    = "testgen"
 )
 
 // TaskKinds are the task kinds, in order.
