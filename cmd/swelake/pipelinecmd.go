@@ -205,6 +205,8 @@ type stageExec struct {
 	mu   sync.Mutex
 	srv  *http.Server
 	url  string
+	// tasks is the tasks snapshot the scripted policy knows.
+	tasks int64
 }
 
 func (a *app) newStageExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec) (*stageExec, error) {
@@ -214,25 +216,33 @@ func (a *app) newStageExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec
 func (e *stageExec) close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stopPolicy()
+}
+
+func (e *stageExec) stopPolicy() {
 	if e.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		e.srv.Shutdown(ctx)
+		e.srv, e.url = nil, ""
 	}
 }
 
-// policyURL starts the scripted policy over the tasks as they are now
-// (once per pipeline run).
+// policyURL serves the scripted policy over the tasks as they are now: a
+// stage that added tasks (synth-tasks) has the next stage's policy know
+// them (the server is started again over the new snapshot).
 func (e *stageExec) policyURL(ctx context.Context) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.url != "" {
-		return e.url, nil
-	}
 	snap, err := tables.Pin(ctx, e.l, schemas.Tasks.Name, schemas.Tasks.Name)
 	if err != nil {
 		return "", err
 	}
+	if e.url != "" && e.tasks == snap.Version {
+		return e.url, nil
+	}
+	e.stopPolicy()
+	e.tasks = snap.Version
 	pol, err := e.a.scriptedPolicy(ctx, e.l, snap, 0)
 	if err != nil {
 		return "", err
