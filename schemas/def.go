@@ -115,6 +115,8 @@ func KeyOf(table string) []string {
 		return RLIterations.Key
 	case Injections.Name:
 		return Injections.Key
+	case GeneratedTests.Name:
+		return GeneratedTests.Key
 	}
 	return nil
 }
@@ -219,7 +221,7 @@ var (
 		size:      func(r *RLSample) int { return 8*len(r.InputIDs) + 256 },
 	})
 	VerifierScores = newDef(Def[VerifierScore]{
-		Name: "verifier_scores", Version: 1, PartitionBy: "verify_id",
+		Name: "verifier_scores", Version: 2, PartitionBy: "verify_id",
 		Key:       []string{"verify_id", "rollout_id"},
 		Required:  []string{"verify_id", "verifier", "task_id", "rollout_id"},
 		partition: func(v *VerifierScore) string { return v.VerifyID },
@@ -246,12 +248,19 @@ var (
 		partition: func(r *Injection) string { return r.Repo },
 		size:      func(r *Injection) int { return 512 + len(r.Patch) + len(r.Messages) },
 	})
+	GeneratedTests = newDef(Def[GeneratedTest]{
+		Name: "generated_tests", Version: 1, PartitionBy: "model",
+		Key:       []string{"gen_id"},
+		Required:  []string{"gen_id", "task_id", "model"},
+		partition: func(r *GeneratedTest) string { return r.Model },
+		size:      func(r *GeneratedTest) int { return 512 + len(r.Patch) + len(r.Messages) },
+	})
 )
 
 // Names lists the tables of this version.
 func Names() []string {
 	return []string{Tasks.Name, Rollouts.Name, Evaluations.Name, TaskValidations.Name, Quarantine.Name,
-		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name, RLIterations.Name, Injections.Name}
+		Curations.Name, CurationDrops.Name, TaskStats.Name, SFTExamples.Name, RLSamples.Name, VerifierScores.Name, Checkpoints.Name, RLIterations.Name, Injections.Name, GeneratedTests.Name}
 }
 
 // Partition returns the row's partition value.

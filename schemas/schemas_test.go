@@ -38,6 +38,7 @@ func TestGoldenSchemas(t *testing.T) {
 		{Checkpoints.Name, Checkpoints.Version, Checkpoints.ParquetSchema()},
 		{RLIterations.Name, RLIterations.Version, RLIterations.ParquetSchema()},
 		{Injections.Name, Injections.Version, Injections.ParquetSchema()},
+		{GeneratedTests.Name, GeneratedTests.Version, GeneratedTests.ParquetSchema()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprintf("# table %s, schema version %d\n%s\n", tc.name, tc.version, tc.schema)

@@ -126,12 +126,17 @@ type VerifierScore struct {
 	ExecPassed      *int32   `parquet:"exec_passed,optional" json:"exec_passed"`           // tests passed when executed; null without execution
 	ExecTotal       *int32   `parquet:"exec_total,optional" json:"exec_total"`
 	ExecAdded       int32    `parquet:"exec_added" json:"exec_added"` // of them, tests the candidate added
-	Score           float64  `parquet:"score" json:"score"`
-	Draw            float64  `parquet:"draw" json:"draw"` // the seeded tie-break
-	Selected        bool     `parquet:"selected" json:"selected"`
-	Resolved        *bool    `parquet:"resolved,optional" json:"resolved"` // the candidate's graded outcome, when known
-	Error           string   `parquet:"error" json:"error"`                // why a verifier gave no score
-	Response        string   `parquet:"response" json:"response"`          // the model's answer, verbatim
+	// GenPassed of GenTotal tests the policy generated for the task (kept:
+	// they fail at the base commit and pass with the gold patch) pass with
+	// the candidate; null without generated tests (v2).
+	GenPassed *int32  `parquet:"gen_passed,optional" json:"gen_passed"`
+	GenTotal  *int32  `parquet:"gen_total,optional" json:"gen_total"`
+	Score     float64 `parquet:"score" json:"score"`
+	Draw      float64 `parquet:"draw" json:"draw"` // the seeded tie-break
+	Selected  bool    `parquet:"selected" json:"selected"`
+	Resolved  *bool   `parquet:"resolved,optional" json:"resolved"` // the candidate's graded outcome, when known
+	Error     string  `parquet:"error" json:"error"`                // why a verifier gave no score
+	Response  string  `parquet:"response" json:"response"`          // the model's answer, verbatim
 }
 
 // Checkpoint names a trained model and what it was trained on, so that
@@ -258,4 +263,26 @@ type Injection struct {
 	ExitReason   string `parquet:"exit_reason" json:"exit_reason"`     // the agent loop's (submitted, step_cap, …)
 	Steps        int32  `parquet:"steps" json:"steps"`
 	Messages     string `parquet:"messages" json:"messages"` // the trajectory, JSON (the injector's rollout)
+}
+
+// GeneratedTest is one test file a policy wrote for a task (verify --mode
+// generated-tests|hybrid), with what execution showed: its tests that fail
+// at the base commit and pass with the gold patch are kept, and candidates
+// are scored by how many of them they pass (R2E-Gym's hybrid verifier,
+// InfCode's generated tests).
+type GeneratedTest struct {
+	GenID  string `parquet:"gen_id" json:"gen_id"`   // hash of the task's content, the model, the seed and the prompt
+	TaskID string `parquet:"task_id" json:"task_id"` // its partition is the model
+	Model  string `parquet:"model" json:"model"`
+	Seed   int64  `parquet:"seed" json:"seed"`
+	Patch  string `parquet:"patch" json:"patch"` // the new test file(s), as a diff
+	// Tests are the generated tests kept: they ran and failed at the base
+	// commit, and (where the task has a gold patch) passed with it.
+	Tests      []string `parquet:"tests,list" json:"tests"`
+	Generated  int32    `parquet:"generated" json:"generated"`     // tests the file defines that ran at the base commit
+	BaseFailed int32    `parquet:"base_failed" json:"base_failed"` // of them, failing there
+	Kept       bool     `parquet:"kept" json:"kept"`               // ≥ 1 test kept
+	Reason     string   `parquet:"reason" json:"reason"`           // why not kept
+	ExitReason string   `parquet:"exit_reason" json:"exit_reason"` // the writing episode's
+	Messages   string   `parquet:"messages" json:"messages"`       // its trajectory, JSON
 }

@@ -139,7 +139,7 @@ func (a *app) scriptedPolicy(ctx context.Context, l *lake.Lake, snap *lake.Snaps
 		if err != nil {
 			return nil, err
 		}
-		pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, TestCmd: t.TestCmd}
+		pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, PassToPass: t.PassToPass, TestCmd: t.TestCmd}
 	}
 	return pol, nil
 }

@@ -21,6 +21,7 @@ type ScriptTask struct {
 	Language   string
 	GoldPatch  string
 	FailToPass []string
+	PassToPass []string // the test writer's tests that already pass
 	TestCmd    string
 }
 
@@ -200,6 +201,13 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 		if mm := synthLine.FindStringSubmatch(m.Text()); m.Role == "user" && mm != nil {
 			lines, _ := strconv.Atoi(mm[3])
 			return s.synthesize(req, mm[1], mm[2], lines), nil
+		}
+		if mm := testGenLine.FindStringSubmatch(m.Text()); m.Role == "user" && mm != nil {
+			t, ok := s.Tasks[mm[1]]
+			if !ok {
+				return Message{}, fmt.Errorf("scripted policy: asked to write tests for task %q, which it does not know (%d tasks)", mm[1], len(s.Tasks))
+			}
+			return s.writeTests(req, t, mm[2]), nil
 		}
 	}
 	var taskID string

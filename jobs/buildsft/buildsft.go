@@ -96,10 +96,14 @@ type Summary struct {
 	Validation int            `json:"validation"`
 	Dropped    map[string]int `json:"dropped"` // reason → rollouts (or tasks) not turned into examples
 	Kinds      map[string]int `json:"kinds"`   // examples of each kind (trajectory, localize, repair, testgen)
-	Truncated  int            `json:"truncated"`
-	Tokens     int64          `json:"tokens"`
-	LossTokens int64          `json:"loss_tokens"`
-	Straddling int            `json:"straddling_tokens"`
+	// TestGenFromGenerated counts the testgen targets that are generated
+	// tests execution kept (verify --mode generated-tests), not the task's
+	// own test patch.
+	TestGenFromGenerated int   `json:"testgen_from_generated,omitempty"`
+	Truncated            int   `json:"truncated"`
+	Tokens               int64 `json:"tokens"`
+	LossTokens           int64 `json:"loss_tokens"`
+	Straddling           int   `json:"straddling_tokens"`
 	// FailedTurns counts the assistant turns kept out of the loss as
 	// failed actions, by kind (mask_failed).
 	FailedTurns map[string]int `json:"failed_turns,omitempty"`
@@ -135,7 +139,8 @@ Kimi-Dev's Agentless skills): localize (the issue → the files the gold patch
 changes), repair (the issue and those files as at the base commit, read in a
 sandbox → the gold patch), testgen (the issue and the code → the task's test
 patch, only for tasks validate-tasks found valid: the test fails at the base
-commit and passes with the fix). Every example carries its kind
+commit and passes with the fix; else a test file the policy wrote that
+verify --mode generated-tests kept by the same rule). Every example carries its kind
 (sft_examples.kind); build_sft.mix weights the kinds (e.g. {trajectory: 2,
 localize: 1, repair: 1}) and the set keeps the most examples in those ratios.`,
 		Example: `  swelake run build-sft --out sft-out --export openai,parquet

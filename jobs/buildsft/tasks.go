@@ -35,7 +35,12 @@ type taskSource struct {
 	// patch (testgen keeps only these).
 	valid       map[string]bool
 	validations *lake.Snapshot
-	sandbox     stage.Sandbox
+	// generated are, per task, a test file a policy wrote and execution
+	// kept (verify --mode generated-tests: it fails at the base commit and
+	// passes with the gold patch): testgen's target where the task has no
+	// validated test patch of its own.
+	generated map[string]schemas.GeneratedTest
+	sandbox   stage.Sandbox
 }
 
 // validateTasks checks the task kinds and the mix.
@@ -84,6 +89,14 @@ func planTasks(ctx context.Context, env *stage.Env, cfg *Config) (*taskSource, [
 		if ts.valid, err = validTasks(ctx, env.Lake, ts.validations); err != nil {
 			return nil, nil, err
 		}
+		gs, err := tables.Pin(ctx, env.Lake, schemas.GeneratedTests.Name, schemas.GeneratedTests.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("build-sft: testgen: %w", err)
+		}
+		pinned = append(pinned, gs)
+		if ts.generated, err = keptGenerated(ctx, env.Lake, gs); err != nil {
+			return nil, nil, err
+		}
 	}
 	if slices.Contains(cfg.Tasks, sft.KindRepair) || slices.Contains(cfg.Tasks, sft.KindTestGen) {
 		if ts.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
@@ -91,6 +104,24 @@ func planTasks(ctx context.Context, env *stage.Env, cfg *Config) (*taskSource, [
 		}
 	}
 	return ts, pinned, nil
+}
+
+// keptGenerated: per task, the kept generated test file with the lowest
+// seed (then id): one target per task, the same in every build.
+func keptGenerated(ctx context.Context, l *lake.Lake, s *lake.Snapshot) (map[string]schemas.GeneratedTest, error) {
+	out := map[string]schemas.GeneratedTest{}
+	for g, err := range lake.ReadRows[schemas.GeneratedTest](ctx, l, s) {
+		if err != nil {
+			return nil, fmt.Errorf("build-sft: %s: %w", s.Ref(), err)
+		}
+		if !g.Kept {
+			continue
+		}
+		if o, ok := out[g.TaskID]; !ok || g.Seed < o.Seed || (g.Seed == o.Seed && g.GenID < o.GenID) {
+			out[g.TaskID] = g
+		}
+	}
+	return out, nil
 }
 
 // validTasks: each task's latest validation (the last row of the last
@@ -122,20 +153,26 @@ func buildTasks(ctx context.Context, env *stage.Env, ts *taskSource, st *state, 
 	for _, id := range slices.Sorted(maps.Keys(tasks)) {
 		t := tasks[id]
 		kinds := slices.Clone(cfg.Tasks)
+		testPatch := t.TestPatch
 		if noTests, invalid := strings.TrimSpace(t.TestPatch) == "", !ts.valid[id]; slices.Contains(kinds, sft.KindTestGen) && (noTests || invalid) {
-			kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == sft.KindTestGen })
-			if noTests {
-				sum.Dropped["testgen: task has no test patch"]++
+			if g, ok := ts.generated[id]; ok {
+				testPatch = g.Patch // a generated test execution kept
+				sum.TestGenFromGenerated++
 			} else {
-				sum.Dropped["testgen: task not validated (validate-tasks: its tests must fail at the base commit and pass with the gold patch)"]++
+				kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == sft.KindTestGen })
+				if noTests {
+					sum.Dropped["testgen: task has no test patch and no kept generated test"]++
+				} else {
+					sum.Dropped["testgen: task not validated (validate-tasks: its tests must fail at the base commit and pass with the gold patch)"]++
+				}
 			}
 		}
 		if len(kinds) == 0 {
 			continue
 		}
-		in := sft.TaskInput{TaskID: t.TaskID, Repo: t.Repo, ProblemStatement: t.ProblemStatement, GoldPatch: t.GoldPatch, TestPatch: t.TestPatch}
+		in := sft.TaskInput{TaskID: t.TaskID, Repo: t.Repo, ProblemStatement: t.ProblemStatement, GoldPatch: t.GoldPatch, TestPatch: testPatch}
 		if slices.Contains(kinds, sft.KindRepair) || slices.Contains(kinds, sft.KindTestGen) {
-			if in.Files, err = baseFiles(ctx, ts.sandbox, t, kinds); err != nil {
+			if in.Files, err = baseFiles(ctx, ts.sandbox, t, testPatch, kinds); err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -175,13 +212,13 @@ func buildTasks(ctx context.Context, env *stage.Env, ts *taskSource, st *state, 
 // baseFiles reads, at the task's base commit in a sandbox (so tasks whose
 // repository is only in their image work too), the files the gold patch
 // changes and, for testgen, those the test patch changes.
-func baseFiles(ctx context.Context, sb stage.Sandbox, t *schemas.Task, kinds []string) (map[string]string, error) {
+func baseFiles(ctx context.Context, sb stage.Sandbox, t *schemas.Task, testPatch string, kinds []string) (map[string]string, error) {
 	paths := diff.Paths(t.GoldPatch)
 	if slices.Contains(kinds, sft.KindTestGen) {
-		paths = append(paths, diff.Paths(t.TestPatch)...)
+		paths = append(paths, diff.Paths(testPatch)...)
 	}
 	created := diff.Created(t.GoldPatch)
-	maps.Copy(created, diff.Created(t.TestPatch))
+	maps.Copy(created, diff.Created(testPatch))
 	ws, err := taskexec.TaskWorkspace(sb.ReposDir, t)
 	if err != nil {
 		return nil, err

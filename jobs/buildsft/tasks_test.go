@@ -72,6 +72,12 @@ func TestTaskExamples(t *testing.T) {
 	}
 	t.Logf("validation: %+v", vs)
 
+	// A test file a policy wrote for the second task, kept by verify's
+	// execution check: that task's testgen target.
+	genPatch := "diff --git a/tests/test_swelake_gen_0.py b/tests/test_swelake_gen_0.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_swelake_gen_0.py\n@@ -0,0 +1,2 @@\n+def test_reproduce():\n+    assert False\n"
+	laketest.Append(t, l, schemas.GeneratedTests, []schemas.GeneratedTest{
+		{GenID: "gen-kept", TaskID: tasks[1].TaskID, Model: "m", Seed: 1, Kept: true, Patch: genPatch, Tests: []string{"tests/test_swelake_gen_0.py::test_reproduce"}},
+		{GenID: "gen-dropped", TaskID: tasks[0].TaskID, Model: "m", Reason: "every test passes at the base commit"}})
 	cfg := config(t)
 	cfg.Tasks = sft.TaskKinds()
 	sum, err := Job.Execute(ctx, env, cfg)
@@ -79,8 +85,9 @@ func TestTaskExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kinds %v dropped %v", sum.Kinds, sum.Dropped)
-	want := map[string]int{sft.KindTrajectory: 2, sft.KindLocalize: 3, sft.KindRepair: 3, sft.KindTestGen: 1}
-	if fmt.Sprint(sum.Kinds) != fmt.Sprint(want) || sum.Dropped["testgen: task has no test patch"] != 2 || sum.Examples != 9 {
+	want := map[string]int{sft.KindTrajectory: 2, sft.KindLocalize: 3, sft.KindRepair: 3, sft.KindTestGen: 2}
+	if fmt.Sprint(sum.Kinds) != fmt.Sprint(want) || sum.Dropped["testgen: task has no test patch and no kept generated test"] != 1 || sum.Examples != 10 ||
+		sum.TestGenFromGenerated != 1 {
 		t.Fatalf("kinds %v (want %v), dropped %v, %d examples", sum.Kinds, want, sum.Dropped, sum.Examples)
 	}
 	byTask := map[string]schemas.Task{}
@@ -111,9 +118,13 @@ func TestTaskExamples(t *testing.T) {
 			}
 			target := task.GoldPatch
 			if r.Kind == sft.KindTestGen {
-				target = task.TestPatch
-				if r.TaskID != tp.TaskID {
-					t.Errorf("testgen example of %s, which has no validated test patch", r.TaskID)
+				switch r.TaskID {
+				case tp.TaskID:
+					target = task.TestPatch
+				case tasks[1].TaskID:
+					target = genPatch
+				default:
+					t.Errorf("testgen example of %s, which has no validated test patch and no kept generated test", r.TaskID)
 				}
 			}
 			if answer != "```diff\n"+strings.TrimRight(target, "\n")+"\n```" {

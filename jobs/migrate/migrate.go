@@ -24,6 +24,7 @@ import (
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 	"github.com/swelake/swelake/schemas/sftexamplesv1"
+	"github.com/swelake/swelake/schemas/verifierscoresv1"
 	"github.com/swelake/swelake/trainer/sft"
 )
 
@@ -50,7 +51,7 @@ var ErrNoMigration = errors.New("no migration")
 
 // Tables lists the tables a migration exists for.
 func Tables() []string {
-	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name, schemas.SFTExamples.Name}
+	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name, schemas.SFTExamples.Name, schemas.VerifierScores.Name}
 }
 
 // Run migrates one table to its current schema (a no-op when it is
@@ -81,6 +82,9 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	case schemas.SFTExamples.Name:
 		// v1 → v2 adds the kind column: every v1 example is a trajectory.
 		return convert(ctx, l, sftexamplesv1.Def, schemas.SFTExamples, ConvertSFTExample, prov, logger)
+	case schemas.VerifierScores.Name:
+		// v1 → v2 adds the generated-tests columns (null: none).
+		return convert(ctx, l, verifierscoresv1.Def, schemas.VerifierScores, ConvertVerifierScore, prov, logger)
 	}
 	return Summary{Table: table}, fmt.Errorf("migrate %s: %w: migrations exist for %v", table, ErrNoMigration, Tables())
 }
@@ -248,6 +252,14 @@ func ConvertSFTExample(e sftexamplesv1.SFTExample) schemas.SFTExample {
 	return schemas.SFTExample{SetID: e.SetID, ExampleID: e.ExampleID, Split: e.Split, RolloutIDs: e.RolloutIDs, TaskID: e.TaskID,
 		Tokenizer: e.Tokenizer, InputIDs: e.InputIDs, LossMask: e.LossMask, NumTokens: e.NumTokens, NumLossTokens: e.NumLossTokens,
 		Truncated: e.Truncated, Text: e.Text, Messages: e.Messages, Weights: e.Weights, Tools: e.Tools, Kind: sft.KindTrajectory}
+}
+
+// ConvertVerifierScore is a v1 row as v2: no generated tests.
+func ConvertVerifierScore(v verifierscoresv1.VerifierScore) schemas.VerifierScore {
+	return schemas.VerifierScore{VerifyID: v.VerifyID, Verifier: v.Verifier, TaskID: v.TaskID, RolloutID: v.RolloutID, RunID: v.RunID,
+		Policy: v.Policy, SampleIdx: v.SampleIdx, PredictedReward: v.PredictedReward, PredictedTests: v.PredictedTests, ExecPassed: v.ExecPassed,
+		ExecTotal: v.ExecTotal, ExecAdded: v.ExecAdded, Score: v.Score, Draw: v.Draw, Selected: v.Selected, Resolved: v.Resolved,
+		Error: v.Error, Response: v.Response}
 }
 
 // ConvertRLSample is a v1 row as v2: every column kept, the reward's

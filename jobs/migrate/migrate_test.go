@@ -290,6 +290,10 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if s, err := Run(ctx, l, schemas.Checkpoints.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
 		t.Fatalf("migrate checkpoints: %+v %v", s, err)
 	}
+	// (And its verifier_scores at v1.)
+	if s, err := Run(ctx, l, schemas.VerifierScores.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
+		t.Fatalf("migrate verifier_scores: %+v %v", s, err)
+	}
 	// (And its sft_examples at v1.)
 	if s, err := Run(ctx, l, schemas.SFTExamples.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
 		t.Fatalf("migrate sft_examples: %+v %v", s, err)

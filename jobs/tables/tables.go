@@ -82,7 +82,7 @@ func entry[T any](def schemas.Def[T]) table {
 func tables() []table {
 	return []table{entry(schemas.Tasks), entry(schemas.Rollouts), entry(schemas.Evaluations), entry(schemas.TaskValidations), entry(schemas.Quarantine),
 		entry(schemas.Curations), entry(schemas.CurationDrops), entry(schemas.TaskStats), entry(schemas.SFTExamples), entry(schemas.RLSamples),
-		entry(schemas.VerifierScores), entry(schemas.Checkpoints), entry(schemas.RLIterations), entry(schemas.Injections)}
+		entry(schemas.VerifierScores), entry(schemas.Checkpoints), entry(schemas.RLIterations), entry(schemas.Injections), entry(schemas.GeneratedTests)}
 }
 
 // CreateTables creates every table of this version that does not exist yet.

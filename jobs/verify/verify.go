@@ -40,7 +40,16 @@ const (
 	ModeModel     = "model"
 	ModeExecution = "execution"
 	ModeBoth      = "both"
+	// ModeGenerated scores a candidate by the share of the policy's
+	// generated tests it passes (tests kept only when they fail at the base
+	// commit and pass with the gold patch); ModeHybrid weighs the model,
+	// execution and generated tests together (R2E-Gym's hybrid verifier).
+	ModeGenerated = "generated-tests"
+	ModeHybrid    = "hybrid"
 )
+
+// Modes are the scoring modes.
+func Modes() []string { return []string{ModeModel, ModeExecution, ModeBoth, ModeGenerated, ModeHybrid} }
 
 // Config is the job's typed configuration.
 type Config struct {
@@ -59,6 +68,17 @@ type Config struct {
 	Seed            int64   `json:"seed" mapstructure:"seed"`       // the tie-break draw's seed
 	Reruns          int     `json:"reruns" mapstructure:"reruns"`   // flaky-test reruns when executing (default 1)
 	Timeout         string  `json:"timeout" mapstructure:"timeout"` // one test-suite run (default 10m)
+	// GenTests test files are written per task by the policy endpoint in
+	// modes generated-tests and hybrid (default 4); GenMaxSteps caps one
+	// writing episode's model calls (default 12).
+	GenTests    int `json:"gen_tests,omitempty" mapstructure:"gen_tests"`
+	GenMaxSteps int `json:"gen_max_steps,omitempty" mapstructure:"gen_max_steps"`
+	// HybridWeights weigh the scores in mode hybrid: model, execution,
+	// generated-tests (default 1 each; normalised).
+	HybridWeights map[string]float64 `json:"hybrid_weights,omitempty" mapstructure:"hybrid_weights"`
+	// GenModel is the test writer, the policy endpoint's model (part of
+	// the run's identity).
+	GenModel string `json:"gen_model,omitempty" mapstructure:"-"`
 	// Model is the verifier model, from the verifier endpoint (part of the
 	// run's identity; not a key of its own).
 	Model string `json:"model" mapstructure:"-"`
@@ -80,9 +100,16 @@ type Summary struct {
 	Scored     int    `json:"scored"`
 	Errors     int    `json:"errors"`
 	// ErrorCauses are the errors by cause, the most frequent first.
-	ErrorCauses []stage.Cause  `json:"error_causes,omitempty"`
-	Selected    int            `json:"selected"` // tasks with a selected candidate
-	Outcomes    map[string]int `json:"selected_outcomes"`
+	ErrorCauses []stage.Cause `json:"error_causes,omitempty"`
+	Selected    int           `json:"selected"` // tasks with a selected candidate
+	// Generated tests (modes generated-tests, hybrid): files written (and
+	// reused from earlier runs), kept, the tests kept, why files were not.
+	GenFiles   int            `json:"gen_files,omitempty"`
+	GenReused  int            `json:"gen_reused,omitempty"`
+	GenKept    int            `json:"gen_kept,omitempty"`
+	GenTests   int            `json:"gen_tests,omitempty"`
+	GenDropped map[string]int `json:"gen_dropped,omitempty"`
+	Outcomes   map[string]int `json:"selected_outcomes"`
 }
 
 // Job is the verify stage.
@@ -101,6 +128,14 @@ pass@k by swelake sql --query tts_at_k).
              a fresh sandbox and the task's PASS_TO_PASS tests and any tests
              the candidate added are run: the score is the share passing
   both       execution_weight × execution + (1 − execution_weight) × model
+  generated-tests
+             the policy (policy.base_url, policy.model) writes gen_tests test
+             files per task in a sandbox at the base commit; a file's tests
+             are kept when they fail there and pass with the gold patch; the
+             score is the share of the task's kept tests the candidate passes
+             (R2E-Gym's hybrid verifier, InfCode)
+  hybrid     model, execution and generated tests, weighted by
+             hybrid_weights (default equal)
 
 The default mode is both when a verifier endpoint is configured, else
 execution. Ties are broken by a draw seeded with verify.seed. Rows go to
@@ -115,12 +150,12 @@ right about nine times in ten), for dry runs.`,
   swelake run verify --shard auto/8      # one of 8 workers of a Kubernetes indexed Job or Slurm array
   swelake sql --query tts_at_k`,
 		Inputs:  []string{schemas.Rollouts.Name, schemas.Tasks.Name},
-		Outputs: []string{schemas.VerifierScores.Name},
-		Needs:   stage.Needs{Sandbox: true, Verifier: true},
+		Outputs: []string{schemas.VerifierScores.Name, schemas.GeneratedTests.Name},
+		Needs:   stage.Needs{Sandbox: true, Verifier: true, Policy: true}, // the policy writes the tests of generated-tests and hybrid
 		Flags: []stage.Flag{
 			{Name: "input", Key: "input", Usage: "rollouts snapshot of the candidates"},
 			{Name: "run-id", Key: "run_id", Usage: "only the candidates of this rollout run"},
-			{Name: "mode", Key: "mode", Usage: "model, execution or both (default: both with verifier.base_url set, else execution)"},
+			{Name: "mode", Key: "mode", Usage: "model, execution, both, generated-tests or hybrid (default: both with verifier.base_url set, else execution)"},
 			{Name: "k", Key: "k", Usage: "candidates per task (default verify.k; 0: all)"},
 			{Name: "shard", Key: "shard", Usage: stage.ShardUsage},
 		},
@@ -131,8 +166,36 @@ right about nine times in ten), for dry runs.`,
 	Validate: func(c *Config) error {
 		c.Input, c.Tasks, c.Timeout = cmp.Or(c.Input, schemas.Rollouts.Name), cmp.Or(c.Tasks, schemas.Tasks.Name), cmp.Or(c.Timeout, "10m")
 		c.Reruns, c.Concurrency = cmp.Or(c.Reruns, 1), cmp.Or(c.Concurrency, 2)
-		if c.Mode != "" && c.Mode != ModeModel && c.Mode != ModeExecution && c.Mode != ModeBoth {
-			return fmt.Errorf("mode %q: want model, execution or both", c.Mode)
+		if c.Mode != "" && !slices.Contains(Modes(), c.Mode) {
+			return fmt.Errorf("mode %q: want %s", c.Mode, strings.Join(Modes(), ", "))
+		}
+		if c.Mode == ModeGenerated || c.Mode == ModeHybrid {
+			c.GenTests, c.GenMaxSteps = cmp.Or(c.GenTests, 4), cmp.Or(c.GenMaxSteps, 12)
+			if c.GenTests < 1 || c.GenMaxSteps < 2 {
+				return fmt.Errorf("gen_tests %d, gen_max_steps %d: want ≥ 1 and ≥ 2", c.GenTests, c.GenMaxSteps)
+			}
+		} else {
+			c.GenTests, c.GenMaxSteps = 0, 0
+		}
+		if c.Mode == ModeHybrid {
+			if c.HybridWeights == nil {
+				c.HybridWeights = map[string]float64{ModeModel: 1, ModeExecution: 1, ModeGenerated: 1}
+			}
+			sum := 0.0
+			for k, w := range c.HybridWeights {
+				if k != ModeModel && k != ModeExecution && k != ModeGenerated {
+					return fmt.Errorf("hybrid_weights: %q: want model, execution or generated-tests", k)
+				}
+				if w < 0 {
+					return fmt.Errorf("hybrid_weights: %s: %v, want ≥ 0", k, w)
+				}
+				sum += w
+			}
+			if sum == 0 {
+				return errors.New("hybrid_weights: every weight is 0")
+			}
+		} else {
+			c.HybridWeights = nil
 		}
 		if c.ExecutionWeight < 0 || c.ExecutionWeight > 1 {
 			return fmt.Errorf("execution_weight %v: want 0..1", c.ExecutionWeight)
@@ -153,6 +216,10 @@ right about nine times in ten), for dry runs.`,
 		_, err := fmt.Fprintf(w, "verify %s%s (%s) of %s (%s): %d candidates, %d scored, %d verifier errors; %d tasks selected (%s)\n",
 			sum.VerifyID, shard, sum.Verifier, sum.Input, stage.CommitState(sum.Outcome, schemas.VerifierScores.Name),
 			sum.Candidates, sum.Scored, sum.Errors, sum.Selected, stage.Counts(sum.Outcomes))
+		if err == nil && sum.GenFiles > 0 {
+			_, err = fmt.Fprintf(w, "  generated tests: %d files (%d reused), %d kept with %d tests; not kept: %s\n",
+				sum.GenFiles, sum.GenReused, sum.GenKept, sum.GenTests, stage.Counts(sum.GenDropped))
+		}
 		if err == nil && len(sum.ErrorCauses) > 0 {
 			_, err = fmt.Fprintf(w, "  %d verifier errors: %s\n", sum.Errors, stage.FormatCauses(sum.ErrorCauses))
 		}
@@ -166,6 +233,9 @@ type state struct {
 	client           agent.Chatter
 	input, task      *lake.Snapshot
 	useModel, useExe bool
+	useGen           bool
+	writer           agent.Chatter                      // the test writer (generated-tests, hybrid)
+	generated        map[string][]schemas.GeneratedTest // by task
 	timeout          time.Duration
 	concurrency      int
 }
@@ -182,8 +252,17 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	if cfg.Mode == ModeBoth && cfg.ExecutionWeight == 0 {
 		cfg.ExecutionWeight = 0.5
 	}
-	st.useModel, st.useExe = cfg.Mode != ModeExecution, cfg.Mode != ModeModel
-	cfg.Model = ""
+	st.useModel = cfg.Mode == ModeModel || cfg.Mode == ModeBoth || (cfg.Mode == ModeHybrid && cfg.HybridWeights[ModeModel] > 0)
+	st.useExe = cfg.Mode == ModeExecution || cfg.Mode == ModeBoth || (cfg.Mode == ModeHybrid && cfg.HybridWeights[ModeExecution] > 0)
+	st.useGen = cfg.Mode == ModeGenerated || (cfg.Mode == ModeHybrid && cfg.HybridWeights[ModeGenerated] > 0)
+	cfg.Model, cfg.GenModel = "", ""
+	if st.useGen {
+		pe, err := env.Endpoint("policy")
+		if err != nil {
+			return stage.Plan{}, fmt.Errorf("verify: mode %s: the policy writes the tests: %w", cfg.Mode, err)
+		}
+		st.writer, cfg.GenModel = pe.Client, pe.Model
+	}
 	if st.useModel {
 		if epErr != nil {
 			return stage.Plan{}, fmt.Errorf("verify: mode %s needs a verifier endpoint: %w", cfg.Mode, epErr)
@@ -191,7 +270,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 		st.client, cfg.Model = ep.Client, ep.Model
 	}
 	var err error
-	if st.useExe {
+	if st.useExe || st.useGen {
 		if st.sandbox, err = stage.OpenSandbox(ctx, env); err != nil {
 			return stage.Plan{}, fmt.Errorf("verify: mode %s: %w", cfg.Mode, err)
 		}
@@ -234,14 +313,25 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		}
 	}
 	sum.Candidates = len(rows)
-	if st.useExe {
+	if st.useExe || st.useGen {
 		st.sandbox.Warm(ctx, warm, env.Logger)
 		r.Prov.Sandbox = exec.Isolation(st.sandbox.Backend)
+	}
+	if st.useGen {
+		byTask, fresh, err := generateTests(ctx, env, st, cfg, tasks)
+		if err != nil {
+			return sum, err
+		}
+		st.generated = byTask
+		tallyGenerated(&sum, byTask, len(fresh))
+		if len(fresh) > 0 {
+			stage.Emit(r, schemas.GeneratedTests, fresh)
+		}
 	}
 	// A model-only verifier opens no sandbox: its pool expects nothing.
 	err = st.sandbox.Pool(ctx, st.concurrency, env.Logger, func(pool *exec.Pool) error {
 		for i := range rows {
-			if t, ok := tasks[rows[i].TaskID]; ok && st.useExe && strings.TrimSpace(patches[i]) != "" {
+			if t, ok := tasks[rows[i].TaskID]; ok && (st.useExe || st.useGen) && strings.TrimSpace(patches[i]) != "" {
 				if ws, err := taskexec.TaskWorkspace(st.sandbox.ReposDir, t); err == nil {
 					pool.Expect(i, ws)
 				}
@@ -274,13 +364,16 @@ func verifierName(cfg Config, st *state) string {
 	if st.useExe {
 		parts = append(parts, ModeExecution)
 	}
+	if st.useGen {
+		parts = append(parts, ModeGenerated+":"+cfg.GenModel)
+	}
 	return strings.Join(parts, "+")
 }
 
 // score scores one candidate: by the model, by execution, or both.
 func score(ctx context.Context, st *state, sb stage.Sandbox, cfg Config, row *schemas.VerifierScore, t *schemas.Task, patch string) error {
 	var errs []string
-	var modelScore, execScore float64
+	var modelScore, execScore, genScore float64
 	if st.useModel {
 		v, raw, err := askModel(ctx, st.client, cfg, t, patch)
 		row.Response = raw
@@ -311,17 +404,54 @@ func score(ctx context.Context, st *state, sb stage.Sandbox, cfg Config, row *sc
 			}
 		}
 	}
+	if st.useGen {
+		passed, total, err := executeGenerated(ctx, sb, t, patch, st.generated[t.TaskID], st.timeout)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		if total >= 0 {
+			row.GenPassed, row.GenTotal = &passed, &total
+			if total > 0 {
+				genScore = float64(passed) / float64(total)
+			}
+		}
+	}
 	switch cfg.Mode {
 	case ModeModel:
 		row.Score = modelScore
 	case ModeExecution:
 		row.Score = execScore
+	case ModeGenerated:
+		row.Score = genScore
+	case ModeHybrid:
+		w := cfg.HybridWeights
+		row.Score = (w[ModeModel]*modelScore + w[ModeExecution]*execScore + w[ModeGenerated]*genScore) / (w[ModeModel] + w[ModeExecution] + w[ModeGenerated])
 	default:
 		row.Score = cfg.ExecutionWeight*execScore + (1-cfg.ExecutionWeight)*modelScore
 	}
 	row.Score = round6(row.Score)
 	row.Error = strings.Join(errs, "; ")
 	return nil
+}
+
+// tallyGenerated counts the generated test files and what was kept.
+func tallyGenerated(sum *Summary, byTask map[string][]schemas.GeneratedTest, fresh int) {
+	sum.GenDropped = map[string]int{}
+	for _, gs := range byTask {
+		for _, g := range gs {
+			sum.GenFiles++
+			if g.Kept {
+				sum.GenKept++
+				sum.GenTests += len(g.Tests)
+			} else {
+				sum.GenDropped[g.Reason]++
+			}
+		}
+	}
+	sum.GenReused = sum.GenFiles - fresh
 }
 
 // tallyRows counts the scored rows and the selected candidates' outcomes.
