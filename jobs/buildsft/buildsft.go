@@ -148,7 +148,7 @@ localize: 1, repair: 1}) and the set keeps the most examples in those ratios.`,
   swelake run build-sft --tasks localize,repair,testgen --set build_sft.mix='{"trajectory":2,"localize":1,"repair":1,"testgen":1}'
   swelake sql "SELECT kind, count(*), sum(num_loss_tokens) FROM latest_sft_examples GROUP BY kind"
   swelake sql "SELECT split, count(*), sum(num_tokens), sum(num_loss_tokens) FROM latest_sft_examples GROUP BY split"`,
-		Inputs:  []string{schemas.Curations.Name, schemas.Rollouts.Name},
+		Inputs:  []string{schemas.Curations.Name, schemas.Rollouts.Name, schemas.Tasks.Name, schemas.TaskValidations.Name, schemas.GeneratedTests.Name},
 		Outputs: []string{schemas.SFTExamples.Name},
 		Flags: []stage.Flag{
 			{Name: "input", Key: "input", Usage: "curation[@v] (default: the latest curation's kept rollouts) or rollouts[@v] (every row)"},
