@@ -118,7 +118,7 @@ func lineChart(title, xlabel, ylabel string, ss []series, integerX bool) (*chart
 		p.Add(l, pts)
 		name := s.name
 		if shift > 0 {
-			name += fmt.Sprintf(" (dodged +%g)", shift)
+			name += " (dodged +" + strconv.FormatFloat(shift, 'f', -1, 32) + ")"
 		}
 		c.legend.Add(name, l, pts)
 		if s.lo != nil {

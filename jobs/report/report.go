@@ -387,30 +387,47 @@ func passAtK(res *queries.Result, dir string) ([]byte, error) {
 func ttsAtK(res *queries.Result, dir string) ([]byte, error) {
 	order, groups := grouped(res, "verify_id")
 	k, tts, pass, oracle, ver := column(res, "k"), column(res, "tts_at_k"), column(res, "pass_at_k"), column(res, "oracle_at_k"), column(res, "verifier")
-	var ss []series
-	for _, id := range order {
-		rows := groups[id]
-		run := id
-		if len(order) == 1 {
-			run = ""
-		} else {
-			run = " — " + run
-		}
-		t := series{name: "TTS@k, " + cell(rows[0][ver]) + "'s pick" + run}
-		p := series{name: "pass@k" + run, dashed: true}
-		o := series{name: "oracle@k, same candidates" + run, dashed: true}
+	if len(order) == 1 {
+		rows := groups[order[0]]
+		t := series{name: "TTS@k, " + cell(rows[0][ver]) + "'s pick"}
+		p := series{name: "pass@k", dashed: true}
+		o := series{name: "oracle@k, same candidates", dashed: true}
 		for _, row := range rows {
 			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
 			p.xs, p.ys = append(p.xs, num(row[k])), append(p.ys, num(row[pass]))
 			o.xs, o.ys = append(o.xs, num(row[k])), append(o.ys, num(row[oracle]))
 		}
-		ss = append(ss, t, p, o)
+		pl, err := lineChart("TTS@k (verifier's pick) vs pass@k — "+order[0], "k (candidates per task)", "resolved", []series{t, p, o}, true)
+		if err != nil {
+			return nil, err
+		}
+		return save(pl, dir, "tts_at_k")
 	}
-	title := "TTS@k (verifier's pick) vs pass@k"
-	if len(order) == 1 {
-		title += " — " + order[0]
+	// Several verify runs (one per mode, say): a TTS@k line each, and
+	// pass@k and oracle@k once, from the run with the most candidates per
+	// task (pass@k depends on the candidates, not on the verifier).
+	widest := order[0]
+	for _, id := range order {
+		if len(groups[id]) > len(groups[widest]) {
+			widest = id
+		}
 	}
-	pl, err := lineChart(title, "k (candidates per task)", "resolved", ss, true)
+	var ss []series
+	for _, id := range order {
+		rows := groups[id]
+		t := series{name: fmt.Sprintf("TTS@k, %s (%s)", cell(rows[0][ver]), id)}
+		for _, row := range rows {
+			t.xs, t.ys = append(t.xs, num(row[k])), append(t.ys, num(row[tts]))
+		}
+		ss = append(ss, t)
+	}
+	p := series{name: fmt.Sprintf("pass@k (%s's candidates)", widest), dashed: true}
+	o := series{name: "oracle@k, same candidates", dashed: true}
+	for _, row := range groups[widest] {
+		p.xs, p.ys = append(p.xs, num(row[k])), append(p.ys, num(row[pass]))
+		o.xs, o.ys = append(o.xs, num(row[k])), append(o.ys, num(row[oracle]))
+	}
+	pl, err := lineChart("TTS@k of each verifier vs pass@k", "k (candidates per task)", "resolved", append(ss, p, o), true)
 	if err != nil {
 		return nil, err
 	}
