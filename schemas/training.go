@@ -168,6 +168,9 @@ type RLIteration struct {
 	Inputs     []string `parquet:"inputs,list" json:"inputs"`
 	Curriculum string   `parquet:"curriculum" json:"curriculum"` // the curriculum query and its parameters
 	Tasks      int64    `parquet:"tasks" json:"tasks"`           // tasks the curriculum selected
+	// SelfMadeTasks: tasks the iteration's checkpoint wrote itself before
+	// rolling out (self_play), added to the curriculum's.
+	SelfMadeTasks int64 `parquet:"self_made_tasks" json:"self_made_tasks"`
 	// The iteration's runs: rollouts, their evaluation and the RL batch,
 	// with the versions their commits made.
 	RolloutRunID string   `parquet:"rollout_run_id" json:"rollout_run_id"`

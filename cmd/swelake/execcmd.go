@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -132,14 +133,47 @@ end to end. Real runs point policy.base_url at vLLM, SGLang or a provider.`,
 }
 
 // scriptedPolicy is the scripted stand-in policy (and verifier) for the
-// tasks of snap.
+// tasks of snap, and of the tasks table as it grows (a task written while
+// it serves — an RL loop's self-play round — is looked up when first
+// asked about).
 func (a *app) scriptedPolicy(ctx context.Context, l *lake.Lake, snap *lake.Snapshot, success float64) (*agent.Scripted, error) {
-	pol := &agent.Scripted{Tasks: map[string]agent.ScriptTask{}, Success: success}
+	tasks, err := scriptTasks(ctx, l, snap)
+	if err != nil {
+		return nil, err
+	}
+	pol := &agent.Scripted{Tasks: tasks, Success: success}
+	var mu sync.Mutex
+	later := map[string]agent.ScriptTask{}
+	seen := snap.Version
+	pol.Lookup = func(id string) (agent.ScriptTask, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if t, ok := later[id]; ok {
+			return t, true
+		}
+		latest, err := tables.Pin(context.WithoutCancel(ctx), l, schemas.Tasks.Name, schemas.Tasks.Name)
+		if err != nil || latest.Version == seen {
+			return agent.ScriptTask{}, false
+		}
+		more, err := scriptTasks(context.WithoutCancel(ctx), l, latest)
+		if err != nil {
+			a.logger.Warn("scripted policy: tasks not read", "tasks", latest.Ref(), "err", err)
+			return agent.ScriptTask{}, false
+		}
+		later, seen = more, latest.Version
+		t, ok := later[id]
+		return t, ok
+	}
+	return pol, nil
+}
+
+func scriptTasks(ctx context.Context, l *lake.Lake, snap *lake.Snapshot) (map[string]agent.ScriptTask, error) {
+	out := map[string]agent.ScriptTask{}
 	for t, err := range lake.ReadRows[schemas.Task](ctx, l, snap) {
 		if err != nil {
 			return nil, err
 		}
-		pol.Tasks[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, PassToPass: t.PassToPass, TestCmd: t.TestCmd}
+		out[t.TaskID] = agent.ScriptTask{TaskID: t.TaskID, Language: t.Language, GoldPatch: t.GoldPatch, FailToPass: t.FailToPass, PassToPass: t.PassToPass, TestCmd: t.TestCmd}
 	}
-	return pol, nil
+	return out, nil
 }

@@ -45,6 +45,9 @@ type Scripted struct {
 	// more at later checkpoints — and every (task, seed) it solved at step
 	// n it solves at n+1 (the draws do not depend on n).
 	Gain float64
+	// Lookup, when set, finds a task the Tasks map does not hold (tasks
+	// written while the policy serves); it must be safe for concurrent use.
+	Lookup func(taskID string) (ScriptTask, bool)
 
 	requests atomic.Int64
 }
@@ -106,6 +109,17 @@ func (s *Scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// task is what the policy knows of a task: Tasks, then Lookup.
+func (s *Scripted) task(id string) (ScriptTask, bool) {
+	if t, ok := s.Tasks[id]; ok {
+		return t, true
+	}
+	if s.Lookup != nil && id != "" {
+		return s.Lookup(id)
+	}
+	return ScriptTask{}, false
 }
 
 // Behaviours of a scripted sample.
@@ -203,7 +217,7 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 			return s.synthesize(req, mm[1], mm[2], lines), nil
 		}
 		if mm := testGenLine.FindStringSubmatch(m.Text()); m.Role == "user" && mm != nil {
-			t, ok := s.Tasks[mm[1]]
+			t, ok := s.task(mm[1])
 			if !ok {
 				return Message{}, fmt.Errorf("scripted policy: asked to write tests for task %q, which it does not know (%d tasks)", mm[1], len(s.Tasks))
 			}
@@ -219,7 +233,7 @@ func (s *Scripted) next(req ChatRequest) (Message, error) {
 			}
 		}
 	}
-	t, ok := s.Tasks[taskID]
+	t, ok := s.task(taskID)
 	if !ok {
 		return Message{}, fmt.Errorf("scripted policy: no known task in the prompt (want %q with one of %d task ids)", TaskMarker("<id>"), len(s.Tasks))
 	}

@@ -81,7 +81,9 @@ func (s *Scripted) synthesize(req ChatRequest, mode, language string, lines int)
 	if req.Seed != nil {
 		seed = *req.Seed
 	}
-	sd := fmt.Sprint(seed)
+	// The draws depend on the model too: another checkpoint writes other
+	// bugs (a self-play round per RL iteration makes new tasks).
+	sd := fmt.Sprint(seed) + "\x00" + req.Model
 	var tools []string // the tool outputs so far
 	for _, m := range req.Messages {
 		if m.Role == "tool" {

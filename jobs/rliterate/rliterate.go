@@ -9,8 +9,12 @@
 package rliterate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +27,10 @@ import (
 	"github.com/swelake/swelake/jobs/lease"
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/synthtasks"
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake/objstore"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -50,6 +56,12 @@ type Config struct {
 	SkipEvaluate bool           `json:"skip_evaluate" mapstructure:"skip_evaluate"`
 	BuildRL      buildrl.Config `json:"build_rl" mapstructure:"build_rl"`
 	Trainer      Trainer        `json:"trainer" mapstructure:"trainer"`
+	// SelfPlay, when set, has each iteration's checkpoint write tasks first
+	// (synth-tasks --method policy with the checkpoint as the policy: a
+	// self-play round, Self-Play SWE-RL) and roll them out with the
+	// curriculum's: the injections table says which checkpoint wrote
+	// which task (the self_play query).
+	SelfPlay *synthtasks.Config `json:"self_play,omitempty" mapstructure:"self_play"`
 	// OutDir is where each iteration's batch file and trainer log go
 	// (<out_dir>/<loop_id>/iter-<n>.parquet, .trainer.log); not part of
 	// the loop's identity.
@@ -123,6 +135,8 @@ is rl_iterate.checkpoint, default policy.model):
   1. curriculum: the tasks to roll out (curriculum.query, an embedded
      curriculum_* query or a .sql file, keeping curriculum.bands; default
      every valid task of the tasks snapshot pinned when the loop started)
+     (self_play: the checkpoint first writes tasks — synth-tasks --method
+     policy with its own model — and they join the curriculum's)
   2. rollout: rollout.samples rollouts per task by the checkpoint
   3. evaluate: grade them (skip_evaluate: the rollouts' own grading)
   4. build-rl: the iteration's RL batch (rewards, advantages, curriculum
@@ -148,9 +162,12 @@ lease expires after rl_iterate.lease_ttl (default 2m).`,
       --set 'rl_iterate.curriculum.bands=["learnable"]' --set policy.base_url=http://vllm:8000/v1`,
 		// What it pins. (Its curriculum query reads the lake as each
 		// iteration finds it; rl_iterations.inputs records what it read.)
-		Inputs:  []string{schemas.Tasks.Name, schemas.TaskValidations.Name},
+		Inputs: []string{schemas.Tasks.Name, schemas.TaskValidations.Name},
+		// (With self_play it also writes tasks and injections; they are not
+		// listed: a stage that validates tasks must be able to run before
+		// the loop.)
 		Outputs: []string{schemas.RLIterations.Name, schemas.Checkpoints.Name, schemas.Rollouts.Name, schemas.Evaluations.Name, schemas.RLSamples.Name},
-		Needs:   stage.Needs{Sandbox: true, Policy: true},
+		Needs: stage.Needs{Sandbox: true, Policy: true},
 		Flags: []stage.Flag{
 			{Name: "iterations", Key: "iterations", Usage: "iterations to run (default 3)"},
 			{Name: "checkpoint", Key: "checkpoint", Usage: "the first iteration's policy checkpoint (default policy.model)"},
@@ -226,6 +243,21 @@ func validate(c *Config) error {
 			return err
 		}
 	}
+	if c.SelfPlay != nil {
+		sp := *c.SelfPlay
+		sp.Method = cmp.Or(sp.Method, synthtasks.MethodPolicy)
+		if sp.Method == synthtasks.MethodProcedural {
+			return errors.New("self_play.method: policy or mixed (the checkpoint writes the tasks)")
+		}
+		if len(sp.Repos) == 0 && len(sp.RepoPaths) == 0 {
+			sp.Repos = synthtasks.DefaultRepos()
+		}
+		sp.MaxCandidates, sp.MaxTasks = cmp.Or(sp.MaxCandidates, 3), cmp.Or(sp.MaxTasks, 3)
+		if err := synthtasks.Job.Validate(&sp); err != nil {
+			return fmt.Errorf("self_play: %w", err)
+		}
+		c.SelfPlay = &sp
+	}
 	ro, ev, rl := c.Rollout, c.Evaluate, c.BuildRL // validated as the sub-jobs will be, on copies
 	for _, check := range []struct {
 		name string
@@ -250,7 +282,7 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	st := &state{outDir: cfg.OutDir, dir: cfg.Trainer.Dir}
 	st.leaseTTL, _ = time.ParseDuration(cfg.LeaseTTL)
 	var err error
-	if st.tasks, err = tables.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name); err != nil {
+	if st.tasks, err = pinTasks(ctx, env, cfg); err != nil {
 		return stage.Plan{}, fmt.Errorf("%s: %w", JobName, err)
 	}
 	if cfg.Checkpoint == "" {
@@ -265,6 +297,47 @@ func plan(ctx context.Context, env *stage.Env, cfg *Config) (stage.Plan, error) 
 	// lasts are not part of it.
 	cfg.Input, cfg.OutDir, cfg.LeaseTTL, cfg.Trainer.Dir = "", "", "", ""
 	return stage.Plan{Inputs: []*lake.Snapshot{st.tasks}, IDPrefix: "rl-loop", State: st}, nil
+}
+
+// pinTasks pins the tasks snapshot the loop draws from. With self_play
+// the loop adds tasks itself, so "tasks" (latest) would name another
+// snapshot — and another loop — on every run: the first run of a config
+// records the version it pinned (rl/pins/<hash of the config>.json) and
+// later runs of the same config pin it again, so a killed loop resumes and
+// a finished one does nothing new (an explicit tasks@v starts another).
+func pinTasks(ctx context.Context, env *stage.Env, cfg *Config) (*lake.Snapshot, error) {
+	ref, err := lake.ParseRef(cfg.Input)
+	if err != nil || cfg.SelfPlay == nil || ref.Version != lake.Latest {
+		return tables.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name)
+	}
+	id := *cfg // what makes the loop, not where its files go
+	id.OutDir, id.LeaseTTL, id.Trainer.Dir = "", "", ""
+	body, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(body)
+	key := "rl/pins/" + hex.EncodeToString(h[:])[:20] + ".json"
+	if data, err := objstore.ReadAll(ctx, env.Lake.Bucket(), key); err == nil {
+		var pinned struct {
+			Tasks string `json:"tasks"`
+		}
+		if err := json.Unmarshal(data, &pinned); err != nil {
+			return nil, fmt.Errorf("pin %s: %w", key, err)
+		}
+		return tables.Pin(ctx, env.Lake, pinned.Tasks, schemas.Tasks.Name)
+	} else if !errors.Is(err, objstore.ErrNotExist) {
+		return nil, fmt.Errorf("pin %s: %w", key, err)
+	}
+	s, err := tables.Pin(ctx, env.Lake, cfg.Input, schemas.Tasks.Name)
+	if err != nil {
+		return nil, err
+	}
+	rec := fmt.Appendf(nil, "{\"tasks\": %q}\n", s.Ref().String())
+	if err := env.Lake.Bucket().PutIfAbsent(ctx, key, bytes.NewReader(rec), int64(len(rec))); err != nil && !errors.Is(err, objstore.ErrExist) {
+		return nil, fmt.Errorf("pin %s: %w", key, err)
+	}
+	return s, nil
 }
 
 func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {

@@ -17,8 +17,11 @@ import (
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/internal/parquetfile"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/synthtasks"
+	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
+	"github.com/swelake/swelake/queries"
 	"github.com/swelake/swelake/schemas"
 )
 
@@ -258,5 +261,109 @@ func TestCheckpointNamesMustBeNew(t *testing.T) {
 	sum, err := Job.Execute(ctx, env, cfg)
 	if err == nil || !strings.Contains(err.Error(), `iteration 2: trainer: reported "served-policy", the checkpoint this iteration started from`) || len(sum.Iterations) != 1 {
 		t.Fatalf("a fixed served name: %v (%d iterations)", err, len(sum.Iterations))
+	}
+}
+
+// TestSelfPlay: with self_play, each iteration's checkpoint first writes
+// tasks in real sandboxes (synth-tasks --method policy with its own model
+// name) and then rolls them out with the others; the lake links each
+// self-made task to the checkpoint that wrote it, and the self_play query
+// separates its solve rate on them.
+func TestSelfPlay(t *testing.T) {
+	exectest.Need(t)
+	ctx := context.Background()
+	env, pol := loopEnv(t, bugTasks(t, 2))
+	l := env.Lake
+	pol.Lookup = func(id string) (agent.ScriptTask, bool) { // tasks written while it serves
+		tt, _ := l.Table(schemas.Tasks.Name)
+		s, err := tt.Snapshot(context.Background(), lake.Latest)
+		if err != nil {
+			return agent.ScriptTask{}, false
+		}
+		for task, err := range lake.ReadRows[schemas.Task](context.Background(), l, s) {
+			if err == nil && task.TaskID == id {
+				return agent.ScriptTask{TaskID: id, Language: task.Language, GoldPatch: task.GoldPatch, FailToPass: task.FailToPass,
+					PassToPass: task.PassToPass, TestCmd: task.TestCmd}, true
+			}
+		}
+		return agent.ScriptTask{}, false
+	}
+	cfg := Job.Defaults()
+	cfg.OutDir, cfg.LeaseTTL, cfg.Iterations = t.TempDir(), "5s", 2
+	cfg.Rollout.Samples, cfg.Rollout.MaxSteps, cfg.Rollout.OnlyValid = 2, 12, false
+	cfg.Trainer.Command = []string{standin(t), "--batch", "{batch}", "--samples", "{samples}", "--checkpoint", "{checkpoint}",
+		"--iteration", "{iteration}", "--loop", "{loop_id}"}
+	cfg.SelfPlay = &synthtasks.Config{Repos: []synthtasks.Repo{{Path: exectest.Example(t, "pytext"), Name: "pytext-sp"}}, MaxCandidates: 3, MaxTasks: 2, Timeout: "20s"}
+	sum, err := Job.Execute(ctx, env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	its := laketest.Rows[schemas.RLIteration](t, l, schemas.RLIterations.Name, lake.Latest)
+	injections := laketest.Rows[schemas.Injection](t, l, schemas.Injections.Name, lake.Latest)
+	rollouts := laketest.Rows[schemas.Rollout](t, l, schemas.Rollouts.Name, lake.Latest)
+	if len(its) != 2 || len(sum.Iterations) != 2 {
+		t.Fatalf("%d iterations", len(its))
+	}
+	for _, it := range its {
+		var mine []string
+		for _, in := range injections {
+			if in.Model == it.CheckpointIn && in.Kept {
+				mine = append(mine, in.TaskID)
+			}
+		}
+		if it.SelfMadeTasks == 0 || int(it.SelfMadeTasks) != len(mine) {
+			t.Fatalf("iteration %d (%s): %d self-made tasks, the injections table holds %d kept by it", it.Iteration, it.CheckpointIn, it.SelfMadeTasks, len(mine))
+		}
+		rolled := map[string]bool{}
+		for _, r := range rollouts {
+			if r.RunID == it.RolloutRunID {
+				rolled[r.TaskID] = true
+			}
+		}
+		for _, id := range mine {
+			if !rolled[id] {
+				t.Errorf("iteration %d: self-made task %s was not rolled out by its checkpoint", it.Iteration, id)
+			}
+		}
+	}
+	// The tasks it wrote were validated (rollout.only_valid keeps them).
+	valid := map[string]bool{}
+	for _, v := range laketest.Rows[schemas.TaskValidation](t, l, schemas.TaskValidations.Name, lake.Latest) {
+		valid[v.TaskID] = v.Status == schemas.ValidationValid
+	}
+	for _, in := range injections {
+		if in.Kept && !valid[in.TaskID] {
+			t.Errorf("self-made task %s has no valid validation", in.TaskID)
+		}
+	}
+	if its[0].CheckpointIn == its[1].CheckpointIn {
+		t.Fatalf("both iterations from %s", its[0].CheckpointIn)
+	}
+	// Resumed: nothing runs again.
+	again, err := Job.Execute(ctx, env, cfg)
+	if err != nil || !again.Skipped {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+	e, err := queries.Open(ctx, queries.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Attach(ctx, l, nil, tables.ParquetSchema); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := queries.Load("self_play")
+	res, err := e.Run(ctx, q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfMade := map[string]bool{}
+	for _, row := range res.Rows {
+		if row[1] == "self-made" {
+			selfMade[fmt.Sprint(row[0])] = true
+		}
+	}
+	if !selfMade[its[0].CheckpointIn] || !selfMade[its[1].CheckpointIn] {
+		t.Fatalf("self_play has self-made rows for %v, want both checkpoints %s and %s", selfMade, its[0].CheckpointIn, its[1].CheckpointIn)
 	}
 }

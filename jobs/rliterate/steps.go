@@ -18,6 +18,8 @@ import (
 	"github.com/swelake/swelake/jobs/evaluate"
 	"github.com/swelake/swelake/jobs/rollout"
 	"github.com/swelake/swelake/jobs/stage"
+	"github.com/swelake/swelake/jobs/synthtasks"
+	"github.com/swelake/swelake/jobs/validatetasks"
 	"github.com/swelake/swelake/jobs/tables"
 	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
@@ -123,12 +125,40 @@ func (lp *loop) iteration(ctx context.Context, i int64, ckpt string, cum int64) 
 	row.Curriculum, row.Tasks, row.Inputs = cur.Name, int64(len(cur.Tasks)), slices.Clone(cur.Inputs)
 	log.Info("rl loop: curriculum", "curriculum", cur.Name, "tasks", len(cur.Tasks))
 
+	// 1b. Self-play: the checkpoint writes tasks, which join the
+	// curriculum's (and the snapshot the rollouts read holds them).
+	tasksRef := lp.st.tasks.Ref().String()
+	if cfg.SelfPlay != nil {
+		var sp selfPlayStep
+		if ok, err := lp.load(ctx, dir+"selfplay.json", &sp); err != nil {
+			return row, err
+		} else if !ok {
+			if sp, err = lp.selfPlay(ctx, ckpt); err != nil {
+				return row, fmt.Errorf("self-play: %w", err)
+			}
+			if err := lp.save(ctx, dir+"selfplay.json", sp); err != nil {
+				return row, err
+			}
+		}
+		tasksRef, row.SelfMadeTasks = sp.Tasks, int64(len(sp.TaskIDs))
+		if len(cur.Tasks) > 0 { // a curriculum's selection: the self-made tasks join it (else every task is rolled out)
+			for _, id := range sp.TaskIDs {
+				if !slices.Contains(cur.Tasks, id) {
+					cur.Tasks = append(cur.Tasks, id)
+				}
+			}
+		}
+		row.Inputs = append(row.Inputs, sp.Tasks)
+		row.Outputs = append(row.Outputs, sp.Injections)
+		log.Info("rl loop: self-play", "tasks_written", len(sp.TaskIDs), "tasks", sp.Tasks)
+	}
+
 	// 2. Rollouts by the checkpoint (resumable inside: committed pairs are
 	// skipped).
 	sub := *env
 	sub.PolicyModel = ckpt
 	rc := cfg.Rollout
-	rc.Input, rc.TaskIDs = lp.st.tasks.Ref().String(), cur.Tasks
+	rc.Input, rc.TaskIDs = tasksRef, cur.Tasks
 	rs, err := rollout.Job.Execute(ctx, &sub, rc)
 	if err != nil {
 		return row, fmt.Errorf("rollout: %w", err)
@@ -144,7 +174,7 @@ func (lp *loop) iteration(ctx context.Context, i int64, ckpt string, cum int64) 
 	// 3. Their evaluation.
 	if !cfg.SkipEvaluate {
 		ec := cfg.Evaluate
-		ec.Input, ec.RunID, ec.Tasks = rolloutsRef, rs.RunID, lp.st.tasks.Ref().String()
+		ec.Input, ec.RunID, ec.Tasks = rolloutsRef, rs.RunID, tasksRef
 		es, err := evaluate.Job.Execute(ctx, env, ec)
 		if err != nil {
 			return row, fmt.Errorf("evaluate: %w", err)
@@ -422,4 +452,56 @@ func writeAtomic[T any](path string, rows []T) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// selfPlayStep is what an iteration's self-play round made: the tasks its
+// checkpoint wrote (and kept) and the snapshots that hold them.
+type selfPlayStep struct {
+	Tasks      string   `json:"tasks"`      // tasks@v holding them
+	Injections string   `json:"injections"` // injections@v recording the attempts
+	TaskIDs    []string `json:"task_ids"`   // the checkpoint's kept tasks
+}
+
+// selfPlay runs synth-tasks with the checkpoint as the policy and reads
+// back, from the injections table, every task that checkpoint wrote.
+func (lp *loop) selfPlay(ctx context.Context, ckpt string) (selfPlayStep, error) {
+	env := lp.r.Env
+	sub := *env
+	sub.PolicyModel = ckpt
+	ss, err := synthtasks.Job.Execute(ctx, &sub, *lp.r.Config.SelfPlay)
+	if err != nil {
+		return selfPlayStep{}, err
+	}
+	lp.resumed(ss.Skipped)
+	var sp selfPlayStep
+	for _, table := range []string{schemas.Tasks.Name, schemas.Injections.Name} {
+		s, err := tables.Pin(ctx, env.Lake, table, table)
+		if err != nil {
+			return sp, err
+		}
+		if table == schemas.Tasks.Name {
+			sp.Tasks = s.Ref().String()
+			continue
+		}
+		sp.Injections = s.Ref().String()
+		for in, err := range lake.ReadRows[schemas.Injection](ctx, env.Lake, s) {
+			if err != nil {
+				return sp, err
+			}
+			if in.Kept && in.Model == ckpt && !slices.Contains(sp.TaskIDs, in.TaskID) {
+				sp.TaskIDs = append(sp.TaskIDs, in.TaskID)
+			}
+		}
+	}
+	slices.Sort(sp.TaskIDs)
+	if len(sp.TaskIDs) > 0 {
+		// Validated as any task is (the gold patch resolves it, every run),
+		// so that rollout.only_valid keeps them.
+		vs, err := validatetasks.Job.Execute(ctx, env, validatetasks.Config{Input: sp.Tasks, TaskIDs: sp.TaskIDs})
+		if err != nil {
+			return sp, fmt.Errorf("validate the tasks it wrote: %w", err)
+		}
+		lp.resumed(vs.Skipped)
+	}
+	return sp, nil
 }

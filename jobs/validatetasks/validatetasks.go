@@ -34,6 +34,9 @@ const JobName = "validate-tasks"
 type Config struct {
 	Input  string `json:"input" mapstructure:"input"`   // tasks snapshot (default tasks@latest)
 	Source string `json:"source" mapstructure:"source"` // only tasks of this source ("" : all)
+	// TaskIDs, when set, are the only tasks validated (rl iterate's
+	// self-play round validates the tasks it wrote).
+	TaskIDs []string `json:"task_ids,omitempty" mapstructure:"task_ids"`
 	// Runs of the gold patch per task (default 2); every one must resolve.
 	Runs int `json:"runs" mapstructure:"runs"`
 	// Reruns of failing tests inside one run, to tell flaky tests (default 2).
@@ -130,7 +133,7 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		if err != nil {
 			return sum, err
 		}
-		if (cfg.Source == "" || t.Source == cfg.Source) && r.Plan.Shard.Owns(t.TaskID) {
+		if (cfg.Source == "" || t.Source == cfg.Source) && (len(cfg.TaskIDs) == 0 || slices.Contains(cfg.TaskIDs, t.TaskID)) && r.Plan.Shard.Owns(t.TaskID) {
 			tasks = append(tasks, &t)
 		}
 	}
