@@ -167,7 +167,7 @@ lease expires after rl_iterate.lease_ttl (default 2m).`,
 		// listed: a stage that validates tasks must be able to run before
 		// the loop.)
 		Outputs: []string{schemas.RLIterations.Name, schemas.Checkpoints.Name, schemas.Rollouts.Name, schemas.Evaluations.Name, schemas.RLSamples.Name},
-		Needs: stage.Needs{Sandbox: true, Policy: true},
+		Needs:   stage.Needs{Sandbox: true, Policy: true},
 		Flags: []stage.Flag{
 			{Name: "iterations", Key: "iterations", Usage: "iterations to run (default 3)"},
 			{Name: "checkpoint", Key: "checkpoint", Usage: "the first iteration's policy checkpoint (default policy.model)"},
