@@ -96,6 +96,23 @@ func IsSource(file string) bool {
 	return true
 }
 
+// IsTestFile reports whether a repository path holds tests or their
+// fixtures: test_*.py, *_test.py, *_test.go, conftest.py, or anything
+// under a tests/, test/ or testdata/ directory. A synthesised bug must not
+// touch one; a generated test adds only such files.
+func IsTestFile(file string) bool {
+	base := path.Base(file)
+	if strings.HasSuffix(base, "_test.go") || strings.HasSuffix(base, "_test.py") || (strings.HasPrefix(base, "test_") && strings.HasSuffix(base, ".py")) || base == "conftest.py" {
+		return true
+	}
+	for _, dir := range strings.Split(path.Dir(file), "/") {
+		if dir == "tests" || dir == "test" || dir == "testdata" {
+			return true
+		}
+	}
+	return false
+}
+
 // Find lists the mutations of one source file, in file order.
 func Find(file string, src []byte) ([]Mutation, error) {
 	var ms []Mutation

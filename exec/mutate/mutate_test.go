@@ -187,3 +187,14 @@ def g(items):
 		}
 	}
 }
+
+func TestIsTestFile(t *testing.T) {
+	for p, want := range map[string]bool{
+		"tests/test_rle.py": true, "pkg/interval_test.go": true, "conftest.py": true, "tests/helpers.py": true,
+		"lib/testdata/x.json": true, "textkit/rle.py": false, "interval.go": false, "test_notes.md": false, "attest.py": false,
+	} {
+		if got := IsTestFile(p); got != want {
+			t.Errorf("IsTestFile(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -462,6 +462,13 @@ type selfPlayStep struct {
 	TaskIDs    []string `json:"task_ids"`   // the checkpoint's kept tasks
 }
 
+// injectionTask is what self-play reads of an injection.
+type injectionTask struct {
+	TaskID string `parquet:"task_id"`
+	Model  string `parquet:"model"`
+	Kept   bool   `parquet:"kept"`
+}
+
 // selfPlay runs synth-tasks with the checkpoint as the policy and reads
 // back, from the injections table, every task that checkpoint wrote.
 func (lp *loop) selfPlay(ctx context.Context, ckpt string) (selfPlayStep, error) {
@@ -484,7 +491,7 @@ func (lp *loop) selfPlay(ctx context.Context, ckpt string) (selfPlayStep, error)
 			continue
 		}
 		sp.Injections = s.Ref().String()
-		for in, err := range lake.ReadRows[schemas.Injection](ctx, env.Lake, s) {
+		for in, err := range lake.ReadRows[injectionTask](ctx, env.Lake, s) { // three columns, not the trajectories
 			if err != nil {
 				return sp, err
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs/stage"
@@ -68,7 +69,7 @@ func TestPolicySynthesis(t *testing.T) {
 			if !slices.Contains(reasons, in.DropReason) || in.TaskID != "" {
 				t.Errorf("injection %s dropped for %q, task %q", in.InjectionID, in.DropReason, in.TaskID)
 			}
-			if in.DropReason == DropEditTests && !slices.ContainsFunc(diff.Paths(in.Patch), isTestFile) {
+			if in.DropReason == DropEditTests && !slices.ContainsFunc(diff.Paths(in.Patch), mutate.IsTestFile) {
 				t.Errorf("injection %s: dropped for editing tests, but its patch changes %v", in.InjectionID, diff.Paths(in.Patch))
 			}
 			continue
@@ -90,7 +91,7 @@ func TestPolicySynthesis(t *testing.T) {
 			t.Errorf("task %s: provenance %s", task.TaskID, task.Raw)
 		}
 		if task.BugPatch != in.Patch || int(in.FailToPass) != len(task.FailToPass) || len(task.FailToPass) == 0 || len(task.PassToPass) == 0 ||
-			!strings.HasPrefix(task.ProblemStatement, "After updating") || slices.ContainsFunc(diff.Paths(task.BugPatch), isTestFile) {
+			!strings.HasPrefix(task.ProblemStatement, "After updating") || slices.ContainsFunc(diff.Paths(task.BugPatch), mutate.IsTestFile) {
 			t.Errorf("task %s: %+v", task.TaskID, task)
 		}
 		ws, err := taskexec.TaskWorkspace(store, &task)

@@ -338,8 +338,11 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 		tasks = append(tasks, ts...)
 		injections = append(injections, inj...)
 	}
-	sameBug := map[string]bool{}
-	tasks, err := notHeld(ctx, r.Env.Lake, tasks, &sum, sameBug)
+	policyTasks, sameBug := map[string]bool{}, map[string]bool{}
+	for _, in := range injections {
+		policyTasks[in.TaskID] = in.Kept
+	}
+	tasks, err := notHeld(ctx, r.Env.Lake, tasks, &sum, policyTasks, sameBug)
 	if err != nil {
 		return sum, err
 	}
@@ -351,7 +354,9 @@ func run(ctx context.Context, r *stage.Run[Config]) (Summary, error) {
 			in.Kept, in.TaskID, in.DropReason = false, "", DropSameBug
 			rs := &sum.Repos[slices.IndexFunc(sum.Repos, func(rs RepoSummary) bool { return rs.Repo == in.Repo })]
 			rs.Kept--
-			rs.ByKind["policy:"+in.Mode]--
+			if rs.ByKind["policy:"+in.Mode]--; rs.ByKind["policy:"+in.Mode] == 0 {
+				delete(rs.ByKind, "policy:"+in.Mode)
+			}
 			rs.Dropped[DropSameBug]++
 		}
 	}
@@ -378,7 +383,9 @@ type taskHash struct {
 // notHeld drops the tasks the tasks table holds already with the same
 // content: synthesising from the same repositories again (another config,
 // after make demo) makes the same tasks, which are there.
-func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summary, sameBug map[string]bool) ([]schemas.Task, error) {
+// A policy-written task (policyTasks) whose id the table holds with other
+// content is the same bug another seed or model wrote: it goes to sameBug.
+func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summary, policyTasks, sameBug map[string]bool) ([]schemas.Task, error) {
 	mine := map[string]string{}
 	for _, t := range tasks {
 		mine[t.TaskID] = t.ContentHash
@@ -412,7 +419,7 @@ func notHeld(ctx context.Context, l *lake.Lake, tasks []schemas.Task, sum *Summa
 		switch {
 		case same[t.TaskID]:
 			sum.AlreadyHeld++
-		case otherContent[t.TaskID] && policyWritten(t):
+		case otherContent[t.TaskID] && policyTasks[t.TaskID]:
 			// Another seed or model wrote the same bug: its task is
 			// there (a procedural task's id names its mutation, so the
 			// same id with other content is a conflict the lake reports).
@@ -671,14 +678,14 @@ func tryPolicy(ctx context.Context, jr *judging, mode string, seed int64) (t sch
 		return t, inj, err
 	}
 	inj.Patch, inj.ExitReason, inj.Steps, inj.Messages = tr.Patch, tr.ExitReason, int32(tr.Steps), string(msgs)
-	inj.LinesChanged = int32(changedLines(tr.Patch))
+	inj.LinesChanged = int32(diff.LinesChanged(tr.Patch))
 	switch {
 	case tr.ExitReason == agent.ExitInfraError:
 		return t, inj, fmt.Errorf("the sandbox failed during the episode: %s", tr.Error)
 	case strings.TrimSpace(tr.Patch) == "":
 		inj.DropReason = DropNoChange
 		return t, inj, nil
-	case slices.ContainsFunc(diff.Paths(tr.Patch), isTestFile):
+	case slices.ContainsFunc(diff.Paths(tr.Patch), mutate.IsTestFile):
 		inj.DropReason = DropEditTests
 		return t, inj, nil
 	}
@@ -770,38 +777,10 @@ func state(ctx context.Context, jr *judging, t *schemas.Task, res exec.Result, r
 	return nil
 }
 
-// policyWritten: the task's bug was written by the policy.
-func policyWritten(t schemas.Task) bool { return strings.Contains(t.InstanceID, ".policy-") }
-
-// isTestFile: a path a test suite reads as tests or fixtures.
-func isTestFile(p string) bool {
-	base := filepath.Base(p)
-	if strings.HasSuffix(base, "_test.go") || strings.HasSuffix(base, "_test.py") || strings.HasPrefix(base, "test_") || base == "conftest.py" {
-		return true
-	}
-	for _, dir := range strings.Split(filepath.Dir(p), "/") {
-		if dir == "tests" || dir == "test" || dir == "testdata" {
-			return true
-		}
-	}
-	return false
-}
-
 // hashOf is the hex SHA-256 of its parts.
 func hashOf(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:])
-}
-
-// changedLines counts a diff's added and removed lines.
-func changedLines(patch string) int {
-	n := 0
-	for _, line := range strings.Split(patch, "\n") {
-		if (strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "+++")) || (strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "---")) {
-			n++
-		}
-	}
-	return n
 }
 
 // heldInjections are the injections the table holds already (a rerun

@@ -14,6 +14,7 @@ import (
 
 	"github.com/swelake/swelake/exec"
 	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/exec/testlog"
 	"github.com/swelake/swelake/jobs/stage"
 	"github.com/swelake/swelake/jobs/taskexec"
@@ -148,7 +149,7 @@ func writeTests(ctx context.Context, st *state, cfg Config, t *schemas.Task, see
 	case slices.ContainsFunc(paths, func(p string) bool { return !created[p] }):
 		g.Reason = GenChangedFiles
 		return g, nil
-	case slices.ContainsFunc(paths, func(p string) bool { return !isTestPath(p) }):
+	case slices.ContainsFunc(paths, func(p string) bool { return !mutate.IsTestFile(p) }):
 		g.Reason = GenNotTests
 		return g, nil
 	}
@@ -212,12 +213,6 @@ func generatedIDs(results testlog.Results, patch string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// isTestPath: a file a test runner collects as tests.
-func isTestPath(p string) bool {
-	base := p[strings.LastIndex(p, "/")+1:]
-	return strings.HasSuffix(base, "_test.go") || (strings.HasSuffix(base, ".py") && (strings.HasPrefix(base, "test_") || strings.HasSuffix(base, "_test.py")))
 }
 
 // executeGenerated runs the task's kept generated tests on the candidate:

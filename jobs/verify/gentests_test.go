@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/swelake/swelake/exec/agent"
+	"github.com/swelake/swelake/exec/mutate"
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/laketest"
 	"github.com/swelake/swelake/jobs/stage"
@@ -72,7 +73,7 @@ func TestGeneratedTests(t *testing.T) {
 			t.Errorf("%s: %+v", g.GenID, g)
 		}
 		for _, p := range diff.Paths(g.Patch) {
-			if !diff.Created(g.Patch)[p] || !isTestPath(p) {
+			if !diff.Created(g.Patch)[p] || !mutate.IsTestFile(p) {
 				t.Errorf("%s: its patch changes %s, not a new test file", g.GenID, p)
 			}
 		}

@@ -66,3 +66,15 @@ func Created(patch string) map[string]bool {
 	}
 	return out
 }
+
+// LinesChanged counts a patch's added and removed lines (file headers
+// excluded).
+func LinesChanged(patch string) int {
+	n := 0
+	for _, line := range strings.Split(patch, "\n") {
+		if (strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "+++")) || (strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "---")) {
+			n++
+		}
+	}
+	return n
+}

@@ -107,3 +107,13 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestLinesChanged(t *testing.T) {
+	patch := "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,2 @@\n a\n-b\n-c\n+d\n"
+	if n := LinesChanged(patch); n != 3 {
+		t.Fatalf("LinesChanged = %d, want 3 (two removed, one added; headers excluded)", n)
+	}
+	if n := LinesChanged(""); n != 0 {
+		t.Fatalf("LinesChanged of no patch = %d", n)
+	}
+}
