@@ -124,7 +124,7 @@ func KeyOf(table string) []string {
 // Tasks, Rollouts, Evaluations and Quarantine are the tables of this version.
 var (
 	Tasks = newDef(Def[Task]{
-		Name: "tasks", Version: 2, PartitionBy: "source",
+		Name: "tasks", Version: 3, PartitionBy: "source",
 		Key:       []string{"task_id"},
 		Required:  []string{"task_id", "source"},
 		partition: func(t *Task) string { return t.Source },

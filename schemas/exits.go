@@ -61,7 +61,7 @@ var exitSpellings = map[string]string{
 	"exit_format": ExitFormatError, "format_error": ExitFormatError, "no_action": ExitFormatError,
 
 	"model_error": ExitAgentError, "exit_error": ExitAgentError, "agent_error": ExitAgentError, "error": ExitAgentError,
-	"llm_error": ExitAgentError, "exit_forfeit": ExitAgentError, "agentstuckinlooperror": ExitAgentError,
+	"llm_error": ExitAgentError, "exit_forfeit": ExitAgentError, "agentstuckinlooperror": ExitAgentError, "stuck": ExitAgentError,
 
 	"infra_error": ExitEnvError, "env_error": ExitEnvError, "exit_environment_error": ExitEnvError, "no_container": ExitEnvError,
 	"container_error": ExitEnvError, "sandbox_error": ExitEnvError, "runtime_error": ExitEnvError,

@@ -14,27 +14,41 @@ import (
 // Task is one row of the tasks table: a repository issue with a base commit,
 // a gold patch, and the tests that must go fail→pass and stay passing.
 type Task struct {
-	TaskID           string     `parquet:"task_id" json:"task_id"` // stable: the source's instance id, namespaced by source
-	Source           string     `parquet:"source" json:"source"`   // e.g. swe-bench, swe-gym, synth
-	InstanceID       string     `parquet:"instance_id" json:"instance_id"`
-	Repo             string     `parquet:"repo" json:"repo"`
-	BaseCommit       string     `parquet:"base_commit" json:"base_commit"`
-	ProblemStatement string     `parquet:"problem_statement" json:"problem_statement"`
-	GoldPatch        string     `parquet:"gold_patch" json:"gold_patch"`
-	BugPatch         string     `parquet:"bug_patch" json:"bug_patch"` // synthesized tasks: the patch that introduced the bug (gold is its inverse)
-	TestPatch        string     `parquet:"test_patch" json:"test_patch"`
-	FailToPass       []string   `parquet:"fail_to_pass,list" json:"fail_to_pass"`
-	PassToPass       []string   `parquet:"pass_to_pass,list" json:"pass_to_pass"`
-	ExpectedPass     []string   `parquet:"expected_pass,list" json:"expected_pass"` // tests that must pass after the fix, where the source does not split F2P/P2P (R2E-Gym)
-	Image            string     `parquet:"image" json:"image"`
-	Language         string     `parquet:"language" json:"language"`
-	TestCmd          string     `parquet:"test_cmd" json:"test_cmd"`
-	CreatedAt        *time.Time `parquet:"created_at,optional,timestamp(millisecond)" json:"created_at"`
-	Difficulty       string     `parquet:"difficulty" json:"difficulty"`
-	Version          string     `parquet:"version" json:"version"` // the repository version the harness keys environments by
-	Hints            string     `parquet:"hints" json:"hints"`
-	ContentHash      string     `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised task content
-	Raw              []byte     `parquet:"raw" json:"raw"`                   // the source row, byte for byte (may be invalid UTF-8: a BLOB)
+	TaskID           string   `parquet:"task_id" json:"task_id"` // stable: the source's instance id, namespaced by source
+	Source           string   `parquet:"source" json:"source"`   // e.g. swe-bench, swe-gym, synth
+	InstanceID       string   `parquet:"instance_id" json:"instance_id"`
+	Repo             string   `parquet:"repo" json:"repo"`
+	BaseCommit       string   `parquet:"base_commit" json:"base_commit"`
+	ProblemStatement string   `parquet:"problem_statement" json:"problem_statement"`
+	GoldPatch        string   `parquet:"gold_patch" json:"gold_patch"`
+	BugPatch         string   `parquet:"bug_patch" json:"bug_patch"` // synthesized tasks: the patch that introduced the bug (gold is its inverse)
+	TestPatch        string   `parquet:"test_patch" json:"test_patch"`
+	FailToPass       []string `parquet:"fail_to_pass,list" json:"fail_to_pass"`
+	PassToPass       []string `parquet:"pass_to_pass,list" json:"pass_to_pass"`
+	ExpectedPass     []string `parquet:"expected_pass,list" json:"expected_pass"` // tests that must pass after the fix, where the source does not split F2P/P2P (R2E-Gym)
+	Image            string   `parquet:"image" json:"image"`
+	Language         string   `parquet:"language" json:"language"`
+	TestCmd          string   `parquet:"test_cmd" json:"test_cmd"`
+	// The test-runner spec, where the source row carries one: SWE-bench 5's
+	// eval_script, log_parser and eval_type (SWE-bench Multilingual and
+	// Multimodal rows), SWE-bench Pro's run script, parser and the test files
+	// it selects, the command it runs before the repository is set.
+	EvalScript   string   `parquet:"eval_script" json:"eval_script"`
+	LogParser    string   `parquet:"log_parser" json:"log_parser"`       // a harness parser's name, e.g. parse_log_pytest
+	ParserScript string   `parquet:"parser_script" json:"parser_script"` // a parser's source (SWE-bench Pro's parser.py)
+	EvalType     string   `parquet:"eval_type" json:"eval_type"`         // pass_and_fail or fail_only
+	TestFiles    []string `parquet:"test_files,list" json:"test_files"`
+	SetupCmd     string   `parquet:"setup_cmd" json:"setup_cmd"`
+	// Multi-SWE-bench's further test classes: skipped before the fix and
+	// passing after (s2p), absent before and passing after (n2p).
+	SkipToPass  []string   `parquet:"skip_to_pass,list" json:"skip_to_pass"`
+	NoneToPass  []string   `parquet:"none_to_pass,list" json:"none_to_pass"`
+	CreatedAt   *time.Time `parquet:"created_at,optional,timestamp(millisecond)" json:"created_at"`
+	Difficulty  string     `parquet:"difficulty" json:"difficulty"`
+	Version     string     `parquet:"version" json:"version"` // the repository version the harness keys environments by
+	Hints       string     `parquet:"hints" json:"hints"`
+	ContentHash string     `parquet:"content_hash" json:"content_hash"` // sha256 of the normalised task content
+	Raw         []byte     `parquet:"raw" json:"raw"`                   // the source row, byte for byte (may be invalid UTF-8: a BLOB)
 }
 
 // Rollout is one row of the rollouts table (schema v3): one agent run on one
@@ -198,8 +212,16 @@ func TaskHash(t *Task) string {
 		}
 		return l
 	}
-	data, _ := json.Marshal([]any{t.TaskID, t.Repo, t.BaseCommit, t.ProblemStatement, t.GoldPatch, t.BugPatch, t.TestPatch,
-		list(t.FailToPass), list(t.PassToPass), list(t.ExpectedPass), t.Image, t.TestCmd, t.Version})
+	fields := []any{t.TaskID, t.Repo, t.BaseCommit, t.ProblemStatement, t.GoldPatch, t.BugPatch, t.TestPatch,
+		list(t.FailToPass), list(t.PassToPass), list(t.ExpectedPass), t.Image, t.TestCmd, t.Version}
+	// Schema v3's columns join the hash only where a task has them, so that
+	// every task v2 knew hashes as it did (re-ingesting stays a no-op).
+	if spec := []any{t.EvalScript, t.LogParser, t.ParserScript, t.EvalType, list(t.TestFiles), t.SetupCmd,
+		list(t.SkipToPass), list(t.NoneToPass)}; t.EvalScript != "" || t.LogParser != "" || t.ParserScript != "" || t.EvalType != "" ||
+		len(t.TestFiles) > 0 || t.SetupCmd != "" || len(t.SkipToPass) > 0 || len(t.NoneToPass) > 0 {
+		fields = append(fields, spec)
+	}
+	data, _ := json.Marshal(fields)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }

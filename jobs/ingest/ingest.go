@@ -18,8 +18,11 @@ import (
 	"iter"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -156,8 +159,9 @@ func runKind(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 type plan struct {
 	path   string
 	format *formats.Format
-	layout layout   // how the file's bytes are laid out (UnitRows)
-	group  []string // UnitDir: the files of the directory
+	layout  layout   // how the file's bytes are laid out (UnitRows)
+	group   []string // UnitDir: the files of the directory
+	archive bool     // a .tar.gz whose members are the records (archiveRecords)
 }
 
 // ingester is one ingest of rows of type T: what it read, decided and
@@ -478,6 +482,18 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 	groups := map[string]int{} // dir → index in plans
 	for _, in := range files {
 		f := in.path
+		if isArchive(f) {
+			p, err := planArchive(ctx, cfg, given, in)
+			if err != nil {
+				return nil, nil, err
+			}
+			if p == nil {
+				skipped = append(skipped, f)
+				continue
+			}
+			plans = append(plans, *p)
+			continue
+		}
 		lay, err := layoutOf(f)
 		if err != nil {
 			return nil, nil, err
@@ -496,44 +512,129 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 			}
 		}
 		probe := formats.NewProbe(filepath.Base(plainName(f)), first)
-		format := given
-		if format == nil {
-			if format, err = formats.Detect(cfg.Kind, probe); err != nil {
-				if in.walked {
-					skipped = append(skipped, f)
-					continue
-				}
-				return nil, nil, fmt.Errorf("%s: %w", f, err)
-			}
-		} else if format.HasDetector() && len(first) > 0 && !format.Detect(probe) {
-			// (A file with no readable record is not checked: its records
-			// are quarantined with their reasons.)
+		format, err := pickFormat(cfg.Kind, given, probe, len(first) > 0)
+		if err != nil {
 			if in.walked {
-				skipped = append(skipped, f)
+				skipped = append(skipped, f+": "+err.Error())
 				continue
 			}
-			// The declared format does not match the file at all.
-			if other, derr := formats.Detect(cfg.Kind, probe); derr == nil {
-				return nil, nil, fmt.Errorf("%s: not %s (it looks like %s)", f, format.Name, other.Name)
-			}
-			return nil, nil, fmt.Errorf("%s: not %s", f, format.Name)
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
 		}
 		if format.Unit == formats.UnitDir {
-			dir := filepath.Dir(f)
+			dir := format.GroupDir(f)
 			if i, ok := groups[dir]; ok {
 				plans[i].group = append(plans[i].group, f)
 				continue
 			}
 			groups[dir] = len(plans)
-			plans = append(plans, plan{path: dir, format: format, group: []string{f}})
+			group := []string{f}
+			for _, c := range format.Companions() {
+				if p := filepath.Join(dir, c); p != f {
+					if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+						group = append(group, p)
+					}
+				}
+			}
+			plans = append(plans, plan{path: dir, format: format, group: group})
 			continue
 		}
 		plans = append(plans, plan{path: f, format: format, layout: lay})
+	}
+	if err := checkShards(files); err != nil {
+		return nil, nil, err
 	}
 	if len(plans) == 0 {
 		return nil, nil, fmt.Errorf("ingest: no input in a known %s format (skipped: %s)", cfg.Kind, strings.Join(skipped, ", "))
 	}
 	return plans, skipped, nil
+}
+
+// pickFormat is the format of a file: the one given — held to its
+// signature, so that a file of another layout is refused rather than
+// read thin — or the one detection scores best.
+func pickFormat(kind formats.Kind, given *formats.Format, probe *formats.Probe, hasRecord bool) (*formats.Format, error) {
+	if given == nil {
+		return formats.Detect(kind, probe)
+	}
+	// (A file with no readable record is not checked: its records are
+	// quarantined with their reasons.)
+	if !hasRecord || given.Fits(probe) {
+		return given, nil
+	}
+	why := given.Misfit(probe)
+	if other, err := formats.Detect(kind, probe); err == nil {
+		return nil, fmt.Errorf("not %s (%s); it looks like %s (--format %s)", given.Name, why, other.Name, other.Name)
+	}
+	return nil, fmt.Errorf("not %s (%s)", given.Name, why)
+}
+
+// planArchive plans a .tar.gz: its format from its first JSON member (nil:
+// a walked archive of no known format).
+func planArchive(ctx context.Context, cfg Config, given *formats.Format, in input) (*plan, error) {
+	name, first, err := firstArchiveRecord(ctx, in.path, cfg.MaxRecordBytes)
+	if err != nil {
+		return nil, err
+	}
+	if first == nil {
+		if in.walked {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: no JSON member in the archive", in.path)
+	}
+	format, err := pickFormat(cfg.Kind, given, formats.NewProbe(path.Base(name), first), true)
+	if err != nil {
+		if in.walked {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s (member %s): %w", in.path, name, err)
+	}
+	if format.Unit == formats.UnitRows {
+		return nil, fmt.Errorf("%s: an archive of %s files (rows): extract it and ingest the files", in.path, format.Name)
+	}
+	return &plan{path: in.path, format: format, archive: true}, nil
+}
+
+// shardName is a Hugging Face split shard: <split>-00001-of-00004.parquet.
+var shardName = regexp.MustCompile(`^(.+)-(\d{5})-of-(\d{5})\.(parquet|jsonl|json)$`)
+
+// checkShards refuses a directory walk that found part of a split's
+// shards (a download that stopped): every shard of <split>-NNNNN-of-MMMMM
+// must be there. Files named one by one are taken as named.
+func checkShards(files []input) error {
+	type split struct {
+		dir, name string
+		of        int
+	}
+	have := map[split]map[int]bool{}
+	for _, in := range files {
+		if !in.walked {
+			continue
+		}
+		m := shardName.FindStringSubmatch(filepath.Base(plainName(in.path)))
+		if m == nil {
+			continue
+		}
+		i, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[3])
+		k := split{filepath.Dir(in.path), m[1], n}
+		if have[k] == nil {
+			have[k] = map[int]bool{}
+		}
+		have[k][i] = true
+	}
+	for k, idx := range have {
+		var missing []string
+		for i := range k.of {
+			if !idx[i] {
+				missing = append(missing, fmt.Sprintf("%05d", i))
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%s: split %s has %d of its %d shards (missing %s): a partial download? name the shards to ingest only those",
+				k.dir, k.name, len(idx), k.of, strings.Join(missing, ", "))
+		}
+	}
+	return nil
 }
 
 func (p plan) files() []string {
@@ -546,6 +647,9 @@ func (p plan) files() []string {
 // records yields the records of one planned input, none larger than
 // limit (ErrRecordTooLarge, passed with the record's first bytes).
 func records(ctx context.Context, db *sql.DB, p plan, limit int64, fn func(formats.Record, error) error) error {
+	if p.archive {
+		return archiveRecords(ctx, p, limit, fn)
+	}
 	switch p.format.Unit {
 	case formats.UnitDir:
 		rec := formats.Record{File: p.path, Offset: -1}

@@ -174,7 +174,7 @@ func TestWrongFormatIsAnErrorNamingTheFile(t *testing.T) {
 	dir := t.TempDir()
 	f := write(t, dir, "tasks.jsonl", []byte(rowsOf(2, 0)))
 	_, err := Run(ctx, l, Config{Kind: formats.Tasks, Format: "swe-rebench", Paths: []string{f}})
-	if err == nil || !strings.Contains(err.Error(), f+": not swe-rebench (it looks like swe-bench)") {
+	if err == nil || !strings.Contains(err.Error(), f+": not swe-rebench (no install_config); it looks like swe-bench (--format swe-bench)") {
 		t.Fatalf("declared format: %v", err)
 	}
 	u := write(t, dir, "other.json", []byte(`{"something":"else"}`))

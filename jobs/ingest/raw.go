@@ -56,8 +56,8 @@ func startRaw(ctx context.Context, l *lake.Lake, db *sql.DB, plans []plan, limit
 	rs := &rawSources{l: l, byFile: map[string]*rawSource{}, work: &errgroup.Group{}, cancel: cancel}
 	var order []*rawSource
 	for _, p := range plans {
-		if p.format.Unit == formats.UnitDir {
-			continue // one record per directory: its source is made when it is read
+		if p.format.Unit == formats.UnitDir || p.archive {
+			continue // one record per directory or member: its source is made when it is read
 		}
 		src := &rawSource{path: p.path, pack: p.layout == layoutParquet, named: make(chan struct{})}
 		rs.byFile[p.path] = src

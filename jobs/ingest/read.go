@@ -20,7 +20,7 @@ import (
 )
 
 // inputExts are the file names ingest reads when it walks a directory.
-var inputExts = []string{".json", ".jsonl", ".ndjson", ".parquet", ".traj", ".log", ".gz", ".zst"}
+var inputExts = []string{".json", ".jsonl", ".ndjson", ".parquet", ".traj", ".log", ".txt", ".gz", ".tgz", ".zst"}
 
 // input is a file to read; walked marks files found by walking a directory
 // (rather than named, or matched by a glob).

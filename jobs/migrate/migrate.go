@@ -24,6 +24,7 @@ import (
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 	"github.com/swelake/swelake/schemas/sftexamplesv1"
+	"github.com/swelake/swelake/schemas/tasksv2"
 	"github.com/swelake/swelake/schemas/verifierscoresv1"
 	"github.com/swelake/swelake/trainer/sft"
 )
@@ -51,7 +52,7 @@ var ErrNoMigration = errors.New("no migration")
 
 // Tables lists the tables a migration exists for.
 func Tables() []string {
-	return []string{schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name, schemas.SFTExamples.Name, schemas.VerifierScores.Name}
+	return []string{schemas.Tasks.Name, schemas.Rollouts.Name, schemas.RLSamples.Name, schemas.Checkpoints.Name, schemas.SFTExamples.Name, schemas.VerifierScores.Name}
 }
 
 // Run migrates one table to its current schema (a no-op when it is
@@ -82,6 +83,10 @@ func Run(ctx context.Context, l *lake.Lake, table string, prov lake.Provenance, 
 	case schemas.SFTExamples.Name:
 		// v1 → v2 adds the kind column: every v1 example is a trajectory.
 		return convert(ctx, l, sftexamplesv1.Def, schemas.SFTExamples, ConvertSFTExample, prov, logger)
+	case schemas.Tasks.Name:
+		// v2 → v3 adds the test-runner spec and the extra test classes
+		// (empty: v2 importers kept them only in raw).
+		return convert(ctx, l, tasksv2.Def, schemas.Tasks, ConvertTask, prov, logger)
 	case schemas.VerifierScores.Name:
 		// v1 → v2 adds the generated-tests columns (null: none).
 		return convert(ctx, l, verifierscoresv1.Def, schemas.VerifierScores, ConvertVerifierScore, prov, logger)
@@ -252,6 +257,16 @@ func ConvertSFTExample(e sftexamplesv1.SFTExample) schemas.SFTExample {
 	return schemas.SFTExample{SetID: e.SetID, ExampleID: e.ExampleID, Split: e.Split, RolloutIDs: e.RolloutIDs, TaskID: e.TaskID,
 		Tokenizer: e.Tokenizer, InputIDs: e.InputIDs, LossMask: e.LossMask, NumTokens: e.NumTokens, NumLossTokens: e.NumLossTokens,
 		Truncated: e.Truncated, Text: e.Text, Messages: e.Messages, Weights: e.Weights, Tools: e.Tools, Kind: sft.KindTrajectory}
+}
+
+// ConvertTask is a v2 row as v3: every column kept, no test-runner spec;
+// its content hash is unchanged (TaskHash adds v3's columns only where set).
+func ConvertTask(t tasksv2.Task) schemas.Task {
+	return schemas.Task{TaskID: t.TaskID, Source: t.Source, InstanceID: t.InstanceID, Repo: t.Repo, BaseCommit: t.BaseCommit,
+		ProblemStatement: t.ProblemStatement, GoldPatch: t.GoldPatch, BugPatch: t.BugPatch, TestPatch: t.TestPatch,
+		FailToPass: t.FailToPass, PassToPass: t.PassToPass, ExpectedPass: t.ExpectedPass, Image: t.Image, Language: t.Language,
+		TestCmd: t.TestCmd, CreatedAt: t.CreatedAt, Difficulty: t.Difficulty, Version: t.Version, Hints: t.Hints,
+		ContentHash: t.ContentHash, Raw: t.Raw}
 }
 
 // ConvertVerifierScore is a v1 row as v2: no generated tests.

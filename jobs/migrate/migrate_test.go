@@ -28,6 +28,7 @@ import (
 	"github.com/swelake/swelake/schemas/rlsamplesv1"
 	"github.com/swelake/swelake/schemas/rolloutsv2"
 	"github.com/swelake/swelake/schemas/sftexamplesv1"
+	"github.com/swelake/swelake/schemas/tasksv2"
 )
 
 // fixture is trajectories as the importers read them: native tool calls,
@@ -467,6 +468,60 @@ func TestMigrateSFTExamples(t *testing.T) {
 	if len(got) != 2 || got[0].Kind != "trajectory" || got[1].Kind != "trajectory" || !reflect.DeepEqual(got[0].InputIDs, []int32{1, 2, 3}) ||
 		got[0].Messages[1].Content != "done" || !got[1].Truncated || got[1].Split != "validation" {
 		t.Fatalf("after the migration: %+v", got)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatalf("lake init after the migration: %v", err)
+	}
+}
+
+// TestMigrateTasks: tasks v2 → v3 (the test-runner spec and the extra test
+// classes): every row and column kept, the content hash unchanged — and
+// the same hash TaskHash gives the v3 row, so re-ingesting the source
+// after the migration is still a no-op.
+func TestMigrateTasks(t *testing.T) {
+	ctx := context.Background()
+	l := lake.Open(objstore.NewMem(nil), lake.Options{CacheDir: t.TempDir()})
+	if err := l.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.Table(schemas.Tasks.Name)
+	if _, err := st.Create(ctx, tables.Schema(tasksv2.Def), []string{"source"}, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); !errors.Is(err, lake.ErrSchemaMismatch) ||
+		!strings.Contains(err.Error(), "run swelake lake migrate tasks") {
+		t.Fatalf("creating the current tables beside tasks v2: %v", err)
+	}
+	v2 := []tasksv2.Task{
+		{TaskID: "swe-bench/a__b-1", Source: "swe-bench", InstanceID: "a__b-1", Repo: "a/b", BaseCommit: "abc", ProblemStatement: "it breaks",
+			GoldPatch: "diff --git a/x b/x\n", FailToPass: []string{"t::one"}, PassToPass: []string{"t::two"}, Language: "python", Raw: []byte(`{"instance_id":"a__b-1"}`)},
+		{TaskID: "r2e-gym/img", Source: "r2e-gym", InstanceID: "img", ExpectedPass: []string{"t::x"}},
+	}
+	for i := range v2 {
+		v3 := ConvertTask(v2[i])
+		v2[i].ContentHash = schemas.TaskHash(&v3)
+	}
+	files, err := lake.WriteFiles(ctx, st, tables.Spec(tasksv2.Def), lake.Slice(v2), lake.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, files, lake.Provenance{Job: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, l, schemas.Tasks.Name, lake.Provenance{}, nil)
+	if err != nil || sum.Rows != 2 || sum.From != 2 || sum.To != 3 {
+		t.Fatalf("migrate: %+v %v", sum, err)
+	}
+	got := laketest.Rows[schemas.Task](t, l, schemas.Tasks.Name, lake.Latest)
+	slices.SortFunc(got, func(a, b schemas.Task) int { return strings.Compare(b.TaskID, a.TaskID) })
+	if len(got) != 2 || got[0].Repo != "a/b" || !reflect.DeepEqual(got[0].PassToPass, []string{"t::two"}) || string(got[0].Raw) != `{"instance_id":"a__b-1"}` ||
+		got[0].EvalScript != "" || len(got[0].SkipToPass) != 0 || !reflect.DeepEqual(got[1].ExpectedPass, []string{"t::x"}) {
+		t.Fatalf("after the migration: %+v", got)
+	}
+	for _, task := range got {
+		if want := schemas.TaskHash(&task); task.ContentHash != want {
+			t.Fatalf("%s: content hash %s after the migration, TaskHash says %s", task.TaskID, task.ContentHash, want)
+		}
 	}
 	if _, err := tables.CreateTables(ctx, l, lake.Provenance{Job: "test"}); err != nil {
 		t.Fatalf("lake init after the migration: %v", err)

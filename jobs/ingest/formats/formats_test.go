@@ -182,9 +182,10 @@ func TestOpenHandsOutput(t *testing.T) {
 	if f.Name != "openhands" || r.RunID != "run_1" || r.Policy != "claude" || !r.Submitted || r.Patch == "" {
 		t.Fatalf("%s %+v", f.Name, r)
 	}
-	// instruction, user message, run call, its observation, finish call.
-	if len(m) != 5 || m[2].ToolCalls[0].ID != "toolu_1" || m[2].ToolCalls[0].Name != "execute_bash" || m[2].Content != "look around" ||
-		m[3].Role != "tool" || m[3].ToolCallID != "toolu_1" || m[4].ToolCalls[0].Name != "finish" {
+	// The user message (the instruction is not repeated), run call, its
+	// observation, finish call.
+	if len(m) != 4 || m[0].Role != "user" || m[1].ToolCalls[0].ID != "toolu_1" || m[1].ToolCalls[0].Name != "execute_bash" || m[1].Content != "look around" ||
+		m[2].Role != "tool" || m[2].ToolCallID != "toolu_1" || m[3].ToolCalls[0].Name != "finish" {
 		t.Fatalf("messages %+v", m)
 	}
 }

@@ -27,7 +27,7 @@ func contentValue(v any) (string, error) {
 			}
 			typ, _ := part["type"].(string)
 			switch typ {
-			case "text", "":
+			case "text", "", "input_text", "output_text": // Responses-API parts are input_text / output_text
 				t, _ := part["text"].(string)
 				b.WriteString(t)
 			default:

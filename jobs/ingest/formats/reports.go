@@ -37,6 +37,7 @@ func reportFormats() []*Format {
 			Name: "swe-rebench-v2-report", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-rebench-V2 eval_report.json (read as a keyed or flat SWE-bench-style report). Not auto-detected: same layout as swe-bench-report",
 			Example: "swelake ingest reports --format swe-rebench-v2-report eval_report.json",
+			Manual:  true,
 			shape: func(p *Probe) bool {
 				o := p.obj
 				if o == nil {
@@ -69,9 +70,10 @@ func reportFormats() []*Format {
 			Name: "swe-smith-report", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-smith flat per-instance report ({patch_successfully_applied, resolved, tests_status}); the instance id comes from the path",
 			Example: "swelake ingest reports --format swe-smith-report logs/run_evaluation/",
+			sig:     []string{"resolved"},
 			detect: func(p *Probe) bool {
 				o := p.obj
-				return o != nil && o.has("resolved") && (o.has("tests_status") || o.has("patch_is_None") || o.has("patch_exists"))
+				return o.has("tests_status") || o.has("patch_is_None") || o.has("patch_exists")
 			},
 			decode: decodeFlatReport("swe-smith-report"),
 		},
@@ -79,26 +81,23 @@ func reportFormats() []*Format {
 			Name: "swe-smith-run-report", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-smith run-level report.json (logs/run_evaluation/<run_id>/report.json: resolved, unresolved, total, ids_resolved, ids_unresolved): one evaluation per listed id, the run from the directory; instances counted in total but in neither list had no report and are not named",
 			Example: "swelake ingest reports --format swe-smith-run-report logs/run_evaluation/run1/report.json",
-			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("ids_resolved") && p.obj.has("ids_unresolved") && !p.obj.has("schema_version")
-			},
+			sig:     []string{"ids_resolved", "ids_unresolved"},
+			not:     []string{"schema_version"},
 			decode: decodeSmithRunReport,
 		},
 		{
 			Name: "swe-smith-validation", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-smith run_validation report.json ({FAIL_TO_PASS, PASS_TO_PASS, FAIL_TO_FAIL, PASS_TO_FAIL} lists): the gold patch's validation",
 			Example: "swelake ingest reports --format swe-smith-validation logs/run_validation/",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && o.has("FAIL_TO_PASS") && o.has("PASS_TO_PASS") && !o.has("instance_id") && !o.has("tests_status")
-			},
+			sig:     []string{"FAIL_TO_PASS", "PASS_TO_PASS"},
+			not:     []string{"instance_id", "tests_status"},
 			decode: decodeValidation,
 		},
 		{
 			Name: "swe-bench-run-report", Kind: Reports, Unit: UnitFile,
 			Doc:     "SWE-bench run-level report (schema_version 2: resolved_ids, unresolved_ids, empty_patch_ids, error_ids, ...; infra_failure_ids are infra_error, ambiguous_failure_ids keep their status, both with their failure_reasons)",
 			Example: "swelake ingest reports --format swe-bench-run-report model.run_id.json",
-			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("schema_version") && p.obj.has("resolved_ids") },
+			sig:     []string{"schema_version", "resolved_ids"},
 			decode:  decodeRunReport,
 		},
 		{
@@ -112,14 +111,14 @@ func reportFormats() []*Format {
 		},
 		{
 			Name: "predictions", Kind: Reports, Unit: UnitRows,
-			Doc:     "SWE-bench predictions (preds.json as a dict keyed by instance id, a list, or JSONL of {instance_id, model_name_or_path, model_patch}): patches not graded yet (no_result, or empty_patch)",
+			Doc:     "SWE-bench predictions (preds.json as a dict keyed by instance id, a list, or JSONL of {instance_id, model_name_or_path, model_patch}) and SWE-bench Pro's patch files ([{instance_id, patch, prefix}], the prefix the candidate): patches not graded yet (no_result, or empty_patch)",
 			Example: "swelake ingest reports --format predictions preds.json",
 			detect: func(p *Probe) bool {
 				o := p.obj
 				if o == nil {
 					return false
 				}
-				if o.has("model_patch") || o.has("model_name_or_path") && o.has("instance_id") {
+				if o.has("model_patch") || o.has("model_name_or_path") && o.has("instance_id") || o.has("instance_id") && o.has("patch") && o.has("prefix") {
 					return true
 				}
 				for _, v := range o { // dict keyed by instance id
@@ -129,6 +128,29 @@ func reportFormats() []*Format {
 				return false
 			},
 			decode: decodePredictions,
+		},
+		{
+			Name: "swe-bench-pro-results", Kind: Reports, Unit: UnitFile,
+			Doc:     "SWE-bench Pro eval_results.json ({instance_id: true|false}, what swe_bench_pro_eval.py writes): resolved or unresolved per instance; an instance whose evaluation failed is false there too, so the statuses are the harness's",
+			Example: "swelake ingest reports --format swe-bench-pro-results --run-id gpt-4o eval_results.json",
+			detect:  func(p *Probe) bool { return isProResults(p.obj) },
+			decode:  decodeProResults,
+		},
+		{
+			Name: "multi-swe-bench-predictions", Kind: Reports, Unit: UnitRows,
+			Doc:     "Multi-SWE-bench predictions JSONL ({org, repo, number, fix_patch}): patches not graded yet, for tasks multi-swe-bench/<org>__<repo>-<number>",
+			Example: "swelake ingest reports --format multi-swe-bench-predictions patch.jsonl",
+			sig:     []string{"org", "repo", "number", "fix_patch"},
+			not:     []string{"base", "test_patch"},
+			decode:  decodeMultiPredictions,
+		},
+		{
+			Name: "multi-swe-bench-report", Kind: Reports, Unit: UnitFile,
+			Doc:     "Multi-SWE-bench final_report.json (resolved_ids, unresolved_ids, empty_patch_ids, error_ids, incomplete_ids of org/repo:pr-N): one evaluation per id, tasks multi-swe-bench/<org>__<repo>-<number>",
+			Example: "swelake ingest reports --format multi-swe-bench-report --run-id my-run final_report.json",
+			sig:     []string{"total_instances", "resolved_ids", "unresolved_ids", "error_ids"},
+			not:     []string{"schema_version"},
+			decode:  decodeMultiReport,
 		},
 	}
 }
@@ -538,13 +560,131 @@ func decodePredictions(r *Record, o Options) (Rows, error) {
 		if iid == "" {
 			return Rows{}, fmt.Errorf("prediction without instance_id")
 		}
-		e := schemas.Evaluation{InstanceID: iid, Candidate: p.str("model_name_or_path"), Patch: text(p.str("model_patch"), &rows.Repaired)}
+		// SWE-bench Pro's patch files say patch and prefix (gather_patches.py).
+		e := schemas.Evaluation{InstanceID: iid, Candidate: cmp.Or(p.str("model_name_or_path"), p.str("prefix")),
+			Patch: text(cmp.Or(p.str("model_patch"), p.str("patch")), &rows.Repaired)}
 		e.Status = schemas.StatusNoResult
 		if strings.TrimSpace(e.Patch) == "" {
 			e.Status = schemas.StatusEmptyPatch
 		}
 		finishEval(&e, "predictions", r, o, raws[i])
 		rows.Evaluations = append(rows.Evaluations, e)
+	}
+	return rows, nil
+}
+
+// isProResults: SWE-bench Pro's eval_results.json, {instance_…: bool}.
+func isProResults(o object) bool {
+	if len(o) == 0 {
+		return false
+	}
+	for k, v := range o {
+		b := string(bytes.TrimSpace(v))
+		if !strings.HasPrefix(k, "instance_") || b != "true" && b != "false" {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeProResults(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	taskOpts := o
+	taskOpts.TaskSource = cmp.Or(o.TaskSource, "swe-bench-pro")
+	var rows Rows
+	for _, iid := range sortedKeys(obj) {
+		ok, err := obj.boolean(iid)
+		if err != nil || ok == nil {
+			return Rows{}, fmt.Errorf("%s: want true or false", iid)
+		}
+		e := schemas.Evaluation{InstanceID: iid, Resolved: ok, Status: schemas.StatusUnresolved}
+		if *ok {
+			e.Status = schemas.StatusResolved
+		}
+		raw, _ := json.Marshal(map[string]bool{iid: *ok})
+		finishEval(&e, "swe-bench-pro-results", r, taskOpts, raw)
+		rows.Evaluations = append(rows.Evaluations, e)
+	}
+	return rows, nil
+}
+
+func decodeMultiPredictions(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	num, err := obj.numberString("number")
+	if err != nil {
+		return Rows{}, err
+	}
+	org, repo := obj.str("org"), obj.str("repo")
+	if org == "" || repo == "" {
+		return Rows{}, fmt.Errorf("no org or repo")
+	}
+	taskOpts := o
+	taskOpts.TaskSource = cmp.Or(o.TaskSource, "multi-swe-bench")
+	var rows Rows
+	e := schemas.Evaluation{InstanceID: MultiInstanceID(org, repo, num), Candidate: obj.firstStr("model_name_or_path", "model"),
+		Patch: text(obj.str("fix_patch"), &rows.Repaired), Status: schemas.StatusNoResult}
+	if strings.TrimSpace(e.Patch) == "" {
+		e.Status = schemas.StatusEmptyPatch
+	}
+	finishEval(&e, "multi-swe-bench-predictions", r, taskOpts, r.Data)
+	rows.Evaluations = append(rows.Evaluations, e)
+	return rows, nil
+}
+
+// multiReportID reads a Multi-SWE-bench report id, "<org>/<repo>:pr-<n>"
+// (PullRequest.id in harness/pull_request.py).
+var multiReportID = regexp.MustCompile(`^([^/\s]+)/([^:\s]+):pr-(\d+)$`)
+
+// decodeMultiReport reads Multi-SWE-bench's final_report.json
+// (harness/report.py's FinalReport): ids per outcome, as SWE-bench's run
+// report lists them, without its schema_version.
+func decodeMultiReport(r *Record, o Options) (Rows, error) {
+	obj, err := parseObject(r.Data)
+	if err != nil {
+		return Rows{}, err
+	}
+	taskOpts := o
+	taskOpts.TaskSource = cmp.Or(o.TaskSource, "multi-swe-bench")
+	var rows Rows
+	seen := map[string]bool{}
+	for _, c := range []struct{ key, status string }{
+		{"resolved_ids", schemas.StatusResolved},
+		{"unresolved_ids", schemas.StatusUnresolved},
+		{"empty_patch_ids", schemas.StatusEmptyPatch},
+		{"error_ids", schemas.StatusInfraError},
+		{"incomplete_ids", schemas.StatusNoResult},
+	} {
+		ids, err := obj.strList(c.key)
+		if err != nil {
+			return Rows{}, err
+		}
+		for _, id := range ids {
+			m := multiReportID.FindStringSubmatch(id)
+			if m == nil {
+				return Rows{}, fmt.Errorf("%s: %q is not <org>/<repo>:pr-<number>", c.key, id)
+			}
+			iid := MultiInstanceID(m[1], m[2], m[3])
+			if seen[iid] {
+				continue
+			}
+			seen[iid] = true
+			e := schemas.Evaluation{InstanceID: iid, Status: c.status}
+			switch c.status {
+			case schemas.StatusResolved:
+				e.Resolved = ptr(true)
+			case schemas.StatusUnresolved:
+				e.Resolved = ptr(false)
+			}
+			raw, _ := json.Marshal(map[string]string{"id": id, "list": c.key})
+			finishEval(&e, "multi-swe-bench-report", r, taskOpts, raw)
+			rows.Evaluations = append(rows.Evaluations, e)
+		}
 	}
 	return rows, nil
 }

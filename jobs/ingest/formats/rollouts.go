@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	json "github.com/goccy/go-json"
@@ -20,79 +21,123 @@ func rolloutFormats() []*Format {
 			Name: "swe-agent", Kind: Rollouts, Unit: UnitFile,
 			Doc:     "SWE-agent .traj files: legacy (< 1.0, history only), 1.0.x (per-step messages, tool calls), ≥ 1.1 (per-step query)",
 			Example: "swelake ingest rollouts --format swe-agent --run-id my-run trajectories/",
-			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("trajectory") && p.obj.has("info") && !p.obj.has("trajectory_format")
-			},
-			decode: decodeSWEAgent,
+			sig:     []string{"trajectory", "info"},
+			not:     []string{"trajectory_format"},
+			decode:  decodeSWEAgent,
 		},
 		{
 			Name: "mini-swe-agent", Kind: Rollouts, Unit: UnitFile,
-			Doc:     "mini-swe-agent trajectories: legacy bare message list, and mini-swe-agent-1.1 ({info, messages, trajectory_format})",
+			Doc:     "mini-swe-agent trajectories: legacy bare message list, and mini-swe-agent-1.1 ({info, messages, trajectory_format}) of 1.x and 2.x, chat and Responses-API models alike (role-less `object: response` items, function_call / function_call_output, input_text parts)",
 			Example: "swelake ingest rollouts --format mini-swe-agent runs/*.traj.json",
 			detect: func(p *Probe) bool {
-				if p.obj != nil && strings.HasPrefix(p.obj.str("trajectory_format"), "mini-swe-agent") {
-					return true
+				if p.obj != nil {
+					return strings.HasPrefix(p.obj.str("trajectory_format"), "mini-swe-agent")
 				}
 				// Legacy: a bare list of messages; the probe holds its first.
-				first := p.obj
-				if first == nil && len(p.arr) > 0 {
-					first, _ = parseObject(p.arr[0])
+				if len(p.arr) == 0 {
+					return false
 				}
+				first, _ := parseObject(p.arr[0])
 				return first != nil && first.has("role") && first.has("content") && len(first) <= 4
 			},
 			decode: decodeMini,
 		},
 		{
 			Name: "openhands", Kind: Rollouts, Unit: UnitRows,
-			Doc:     "OpenHands output.jsonl rows (instance_id, history of events, test_result.git_patch)",
+			Doc:     "OpenHands (V0) evaluation output.jsonl rows (instance_id, history of V0 events — action / observation, tool_call_metadata — and test_result.git_patch)",
 			Example: "swelake ingest rollouts --format openhands output.jsonl",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && o.has("instance_id") && o.has("history") && (o.has("test_result") || o.has("instruction"))
-			},
-			decode: decodeOpenHands,
+			sig:     []string{"instance_id", "history", "test_result"},
+			detect:  func(p *Probe) bool { return !isV1Output(p.obj) },
+			decode:  decodeOpenHands,
+		},
+		{
+			Name: "openhands-v1", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "OpenHands V1 (software-agent-sdk) evaluation output.jsonl rows: instance_id, attempt, history of typed events (SystemPromptEvent, MessageEvent, ActionEvent, ObservationEvent, AgentErrorEvent, …), test_result.git_patch, metadata.llm.model",
+			Example: "swelake ingest rollouts --format openhands-v1 eval_outputs/output.jsonl",
+			sig:     []string{"instance_id", "history", "test_result"},
+			detect:  func(p *Probe) bool { return isV1Output(p.obj) },
+			decode:  decodeOpenHandsV1Output,
+		},
+		{
+			Name: "openhands-v1-events", Kind: Rollouts, Unit: UnitDir,
+			Doc:     "OpenHands V1 saved conversations: a conversation directory (base_state.json + events/event-NNNNN-<id>.json), an event stream as JSONL, or the benchmarks' conversations/<instance_id>.tar.gz archives (streamed); one rollout per conversation, the policy and final status from base_state.json",
+			Example: "swelake ingest rollouts --format openhands-v1-events eval_outputs/conversations/",
+			detect:   func(p *Probe) bool { return p.obj != nil && (isV1Event(p.obj) || isV1State(p.obj)) },
+			decode:   decodeOpenHandsV1Events,
+			groupDir: V1ConversationDir,
+		},
+		{
+			Name: "openhands-feedback", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "OpenHands/openhands-feedback rows (version, feedback, permissions, timestamp, trajectory of V0 events with extras; no instance id: the task is openhands-feedback/<id>)",
+			Example: "swelake ingest rollouts --format openhands-feedback openhands-feedback/data/",
+			sig:     []string{"feedback", "trajectory", "version"},
+			decode:  decodeOpenHandsFeedback,
 		},
 		{
 			Name: "openhands-completions", Kind: Rollouts, Unit: UnitDir,
 			Doc:     "OpenHands llm_completions/<instance>/*.json: one rollout per directory, files ordered by the float timestamp in their names",
 			Example: "swelake ingest rollouts --format openhands-completions llm_completions/",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && o.has("messages") && o.has("response") && o.has("timestamp")
-			},
-			decode: decodeCompletions,
+			sig:     []string{"messages", "response", "timestamp"},
+			decode:  decodeCompletions,
 		},
 		{
 			Name: "r2e-gym", Kind: Rollouts, Unit: UnitRows,
 			Doc:     "R2E-Gym Trajectory JSONL (trajectory_steps with thought/action/observation, reward, output_patch)",
 			Example: "swelake ingest rollouts --format r2e-gym traj.jsonl",
-			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("trajectory_steps") },
+			sig:     []string{"trajectory_steps"},
 			decode:  decodeR2E,
+		},
+		{
+			Name: "nebius-swe-agent", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "nebius/SWE-agent-trajectories rows (instance_id, model_name, target, trajectory of {role: system/user/ai, text, system_prompt, mask}, exit_status, generated_patch, eval_logs): target is resolved",
+			Example: "swelake ingest rollouts --format nebius-swe-agent SWE-agent-trajectories/data/",
+			sig:     []string{"instance_id", "trajectory", "target", "generated_patch"},
+			decode:  decodeNebiusSWEAgent,
+		},
+		{
+			Name: "trajectory-chat", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "chat trajectory sets with a trajectory column of OpenAI messages: nebius/SWE-rebench-openhands-trajectories (trajectory_id, tools, model_patch, exit_status, resolved, gen_tests_correct) and NVIDIA's SWE-Zero / SWE-Hero / Open-SWE traces (trajectory_id, model_patch, dataset, license); ids <source>/<trajectory_id>",
+			Example: "swelake ingest rollouts --format trajectory-chat SWE-rebench-openhands-trajectories/data/",
+			sig:     []string{"trajectory_id", "instance_id", "trajectory"},
+			decode:  decodeTrajectoryChat,
+		},
+		{
+			Name: "swe-lego", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "SWE-Lego trajectory rows (instance_id, messages, and the task's own columns: patch — the gold patch, never stored as the agent's —, FAIL_TO_PASS, PASS_TO_PASS); resolved where the row says",
+			Example: "swelake ingest rollouts --format swe-lego swe-lego/data/",
+			sig:     []string{"instance_id", "messages", "FAIL_TO_PASS"},
+			decode:  decodeSWELego,
+		},
+		{
+			Name: "swe-gym-openhands", Kind: Rollouts, Unit: UnitRows,
+			Doc:     "SWE-Gym/OpenHands-Sampled-Trajectories rows (instance_id, messages, test_result.git_patch, resolved): tasks are swe-gym/<instance_id>",
+			Example: "swelake ingest rollouts --format swe-gym-openhands OpenHands-Sampled-Trajectories/data/",
+			sig:     []string{"instance_id", "messages", "test_result"},
+			decode:  decodeSWEGymOpenHands,
 		},
 		{
 			Name: "swe-smith", Kind: Rollouts, Unit: UnitRows,
 			Doc:     "SWE-smith trajectory rows (messages as a list or a JSON string, instance_id)",
 			Example: "swelake ingest rollouts --format swe-smith ft_xml.jsonl",
-			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("messages") && p.obj.has("instance_id") && !p.obj.has("history") && !p.obj.has("trajectory_format")
-			},
-			decode: decodeChat("swe-smith"),
+			sig:     []string{"messages", "instance_id"},
+			not:     []string{"history", "trajectory_format", "FAIL_TO_PASS", "test_result", "patch"},
+			decode:  decodeChat("swe-smith"),
 		},
 		{
 			Name: "openrlhf", Kind: Rollouts, Unit: UnitRows,
 			Doc:     "OpenRLHF multi-turn SFT rows (input messages, step_count, reward)",
 			Example: "swelake ingest rollouts --format openrlhf sft_data.jsonl",
-			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("input") && !p.obj.has("messages") },
+			sig:     []string{"input"},
+			not:     []string{"messages"},
 			decode:  decodeOpenRLHF,
 		},
 		{
 			Name: "openai-chat", Kind: Rollouts, Unit: UnitRows,
 			Doc:     "OpenAI chat JSONL (messages, optional tools, task_id, reward, resolved, exit_reason, patch)",
 			Example: "swelake ingest rollouts --format openai-chat chats.jsonl",
-			detect: func(p *Probe) bool {
-				return p.obj != nil && p.obj.has("messages") && !p.obj.has("instance_id") && !p.obj.has("response")
-			},
-			decode: decodeChat("openai-chat"),
+			sig:     []string{"messages"},
+			not:     []string{"instance_id", "response"},
+			decode:  decodeChat("openai-chat"),
 		},
 	}
 }
@@ -191,7 +236,7 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 		if err != nil {
 			return Rows{}, err
 		}
-		if ro.Messages, err = messages(obj["messages"], &repaired); err != nil {
+		if ro.Messages, err = miniMessages(obj["messages"], &repaired); err != nil {
 			return Rows{}, err
 		}
 		if info, _ := obj.obj("info"); info != nil {
@@ -233,6 +278,80 @@ func decodeMini(r *Record, o Options) (Rows, error) {
 	}
 	finishRollout(&ro, o, r.Data)
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
+}
+
+// miniMessages reads mini-swe-agent 1.1-format messages: chat messages,
+// and — from Responses-API models (2.x) — the role-less response objects
+// ({object: response, output: [message, function_call, reasoning]}) and
+// function_call_output items. The exit message (role exit) carries what
+// info already has and is left out.
+func miniMessages(raw json.RawMessage, repaired *bool) ([]schemas.Message, error) {
+	var items []object
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	var out []schemas.Message
+	for i, it := range items {
+		m, ok, err := miniItem(it, repaired)
+		if err != nil {
+			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		if ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func miniItem(it object, repaired *bool) (schemas.Message, bool, error) {
+	switch {
+	case it.str("object") == "response":
+		var output []object
+		if err := json.Unmarshal(it["output"], &output); err != nil {
+			return schemas.Message{}, false, fmt.Errorf("response output: %w", err)
+		}
+		m := schemas.Message{Role: "assistant"}
+		for j, o := range output {
+			switch o.str("type") {
+			case "message":
+				var parts any
+				if err := json.Unmarshal(o["content"], &parts); err != nil {
+					return m, false, fmt.Errorf("output[%d].content: %w", j, err)
+				}
+				t, err := contentValue(parts)
+				if err != nil {
+					return m, false, fmt.Errorf("output[%d]: %w", j, err)
+				}
+				m.Content += text(t, repaired)
+			case "function_call":
+				m.ToolCalls = append(m.ToolCalls, schemas.ToolCall{ID: text(cmp.Or(o.str("call_id"), o.str("id")), repaired),
+					Name: text(o.str("name"), repaired), Arguments: text(o.str("arguments"), repaired)})
+			case "reasoning":
+				// The model's reasoning summary is not part of the turn.
+			default:
+				return m, false, fmt.Errorf("output[%d]: unknown Responses-API item type %q", j, o.str("type"))
+			}
+		}
+		return m, true, nil
+	case it.str("type") == "function_call_output":
+		return schemas.Message{Role: "tool", Content: text(it.str("output"), repaired), ToolCallID: text(it.str("call_id"), repaired)}, true, nil
+	case it.str("role") == "exit":
+		return schemas.Message{}, false, nil
+	case it.has("role"):
+		var w wireMessage
+		data, _ := json.Marshal(it)
+		if err := json.Unmarshal(data, &w); err != nil {
+			return schemas.Message{}, false, err
+		}
+		m, err := w.message(repaired)
+		return m, err == nil, err
+	}
+	keys := make([]string, 0, len(it))
+	for k := range it {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return schemas.Message{}, false, fmt.Errorf("an item with no role of no known kind (keys %s)", strings.Join(keys, ", "))
 }
 
 func decodeR2E(r *Record, o Options) (Rows, error) {
@@ -481,21 +600,17 @@ func decodeOpenHands(r *Record, o Options) (Rows, error) {
 	if err := json.Unmarshal(obj["history"], &events); err != nil {
 		return Rows{}, fmt.Errorf("history: %w", err)
 	}
-	if instr := obj.str("instruction"); instr != "" {
-		ro.Messages = append(ro.Messages, schemas.Message{Role: "user", Content: text(instr, &repaired)})
+	conv := v0Conversation{repaired: &repaired}
+	if instr := obj.str("instruction"); instr != "" && !slices.ContainsFunc(events, func(ev object) bool { return ev.str("source") == "user" }) {
+		conv.msgs = append(conv.msgs, schemas.Message{Role: "user", Content: text(instr, &repaired)})
 	}
 	for i, ev := range events {
-		m, ok, err := openHandsEvent(ev, &repaired)
-		if err != nil {
+		if err := conv.add(ev); err != nil {
 			return Rows{}, fmt.Errorf("history[%d]: %w", i, err)
 		}
-		if ok {
-			ro.Messages = append(ro.Messages, m)
-		}
-		if ev.str("action") == "finish" {
-			ro.Submitted = true
-		}
 	}
+	ro.Messages = conv.msgs
+	ro.Submitted = conv.finished
 	ro.TaskID = taskIDFor(o, obj.str("instance_id"))
 	if meta, _ := obj.obj("metadata"); meta != nil {
 		if llm, _ := meta.obj("llm_config"); llm != nil {
@@ -515,64 +630,25 @@ func decodeOpenHands(r *Record, o Options) (Rows, error) {
 			ro.Resolved, _ = rep.boolean("resolved")
 		}
 	}
-	ro.ExitReasonRaw = "finished"
-	if e := obj.str("error"); e != "" {
-		ro.ExitReasonRaw = text(e, &repaired)
-		ro.InfraError = strings.Contains(strings.ToLower(e), "runtime") || strings.Contains(strings.ToLower(e), "sandbox")
-	} else if !ro.Submitted {
-		ro.ExitReasonRaw = "max_iterations"
-	}
+	openHandsExit(&ro, obj.str("error"), &repaired)
 	finishRollout(&ro, o, r.Data)
 	return Rows{Rollouts: []schemas.Rollout{ro}, Repaired: repaired}, nil
 }
 
-// openHandsEvent maps one history event: agent actions become assistant
-// messages with a tool call, observations tool messages answering it.
-func openHandsEvent(ev object, repaired *bool) (schemas.Message, bool, error) {
-	meta, _ := ev.obj("tool_call_metadata")
-	callID, fnName := "", ""
-	if meta != nil {
-		callID, fnName = meta.str("tool_call_id"), meta.str("function_name")
-	}
-	src := ev.str("source")
+// openHandsExit: an evaluation row's error is its exit (an infrastructure
+// error when it names the runtime or sandbox); else the run finished when
+// the agent did, and ran out of iterations when it did not.
+func openHandsExit(ro *schemas.Rollout, errText string, repaired *bool) {
 	switch {
-	case ev.has("observation"):
-		if ev.str("observation") == "agent_state_changed" { // bookkeeping, not an answer to a call
-			return schemas.Message{}, false, nil
-		}
-		return schemas.Message{Role: "tool", Content: text(ev.str("content"), repaired), ToolCallID: callID, Name: orStr(fnName, ev.str("observation"))}, true, nil
-	case ev.has("action"):
-		action := ev.str("action")
-		msg := text(ev.str("message"), repaired)
-		if action == "message" || action == "system" {
-			role := "assistant"
-			if src == "user" {
-				role = "user"
-			}
-			if action == "system" {
-				role = "system"
-			}
-			args, _ := ev.obj("args")
-			if args != nil && args.str("content") != "" {
-				msg = text(args.str("content"), repaired)
-			}
-			return schemas.Message{Role: role, Content: msg}, true, nil
-		}
-		args := "{}"
-		if a, ok := ev["args"]; ok && !isNull(a) {
-			args = string(bytes.TrimSpace(a))
-		}
-		if callID == "" {
-			callID = "call_" + ev.str("id")
-		}
-		thought := ""
-		if a, _ := ev.obj("args"); a != nil {
-			thought = a.str("thought")
-		}
-		return schemas.Message{Role: "assistant", Content: text(thought, repaired),
-			ToolCalls: []schemas.ToolCall{{ID: text(callID, repaired), Name: text(orStr(fnName, action), repaired), Arguments: text(args, repaired)}}}, true, nil
+	case errText != "":
+		ro.ExitReasonRaw = text(errText, repaired)
+		low := strings.ToLower(errText)
+		ro.InfraError = strings.Contains(low, "runtime") || strings.Contains(low, "sandbox")
+	case ro.Submitted:
+		ro.ExitReasonRaw = "finished"
+	default:
+		ro.ExitReasonRaw = "max_iterations"
 	}
-	return schemas.Message{}, false, nil
 }
 
 func orStr(a, b string) string {

@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -14,54 +15,81 @@ func taskFormats() []*Format {
 	return []*Format{
 		{
 			Name: "swe-bench", Kind: Tasks, Unit: UnitRows,
-			Doc:     "SWE-bench / Lite / Verified rows (FAIL_TO_PASS and PASS_TO_PASS as lists or JSON strings; Verified's difficulty)",
+			Doc:     "SWE-bench / Lite / Verified / Multilingual / Multimodal rows (FAIL_TO_PASS and PASS_TO_PASS as lists or JSON strings; Verified's difficulty; SWE-bench 5's image, eval_script, log_parser and eval_type kept as columns, the language from the log parser)",
 			Example: "swelake ingest tasks --format swe-bench swe-bench-verified.parquet",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && o.has("instance_id") && o.has("FAIL_TO_PASS") && o.has("problem_statement") &&
-					!o.has("install_config") && !isSmithRow(o) && !o.has("extra_info")
-			},
-			decode: func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-bench") },
+			sig:     []string{"instance_id", "FAIL_TO_PASS", "problem_statement"},
+			not:     []string{"install_config", "extra_info", "messages"},
+			detect:  func(p *Probe) bool { return !isSmithRow(p.obj) },
+			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-bench") },
 		},
 		{
-			Name: "swe-gym", Kind: Tasks, Unit: UnitRows,
+			Name: "swe-gym", Kind: Tasks, Unit: UnitRows, Manual: true,
 			Doc:     "SWE-Gym rows (the SWE-bench layout; namespaced swe-gym/). Not auto-detected: the rows are indistinguishable from SWE-bench's",
 			Example: "swelake ingest tasks --format swe-gym swe-gym.jsonl",
+			sig:     []string{"instance_id", "FAIL_TO_PASS", "problem_statement"},
+			not:     []string{"install_config", "extra_info", "messages"},
 			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-gym") },
 		},
 		{
 			Name: "swe-rebench", Kind: Tasks, Unit: UnitRows,
 			Doc:     "SWE-rebench v1 and V2 rows (install_config.test_cmd as string or list; created_at as string or integer ms)",
 			Example: "swelake ingest tasks --format swe-rebench swe-rebench-v2.json",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && o.has("instance_id") && o.has("install_config") && !o.has("extra_info")
-			},
-			decode: func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-rebench") },
+			sig:     []string{"instance_id", "install_config"},
+			not:     []string{"extra_info"},
+			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-rebench") },
 		},
 		{
 			Name: "swe-smith", Kind: Tasks, Unit: UnitRows,
 			Doc:     "SWE-smith task rows: patch introduces the bug (kept as bug_patch; the gold patch is its inverse), image_name",
 			Example: "swelake ingest tasks --format swe-smith swe-smith.json",
-			detect:  func(p *Probe) bool { return p.obj != nil && isSmithRow(p.obj) && p.obj.has("FAIL_TO_PASS") },
+			sig:     []string{"instance_id", "FAIL_TO_PASS"},
+			not:     []string{"messages"},
+			detect:  func(p *Probe) bool { return isSmithRow(p.obj) },
 			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-smith") },
 		},
 		{
 			Name: "r2e-gym", Kind: Tasks, Unit: UnitRows,
 			Doc:     "R2E-Gym rows (JSON-string columns; expected_output_json instead of FAIL_TO_PASS lists)",
 			Example: "swelake ingest tasks --format r2e-gym r2e-gym-subset.parquet",
-			detect: func(p *Probe) bool {
-				o := p.obj
-				return o != nil && (o.has("expected_output_json") || o.has("repo_name") && o.has("commit_hash") && o.has("docker_image"))
-			},
-			decode: decodeR2ETask,
+			detect:  func(p *Probe) bool { return p.obj != nil && isR2ERow(p.obj) },
+			decode:  decodeR2ETask,
 		},
 		{
 			Name: "verl", Kind: Tasks, Unit: UnitRows,
-			Doc:     "verl / rLLM RL Parquet rows carrying the task row in extra_info (NULL-typed columns are read)",
+			Doc:     "verl / rLLM RL Parquet rows carrying the task row in extra_info (a SWE-bench-family row, or an R2E-Gym row as rLLM's DeepSWE data has it; NULL-typed columns are read)",
 			Example: "swelake ingest tasks --format verl train.parquet",
-			detect:  func(p *Probe) bool { return p.obj != nil && p.obj.has("extra_info") },
+			sig:     []string{"extra_info"},
 			decode:  decodeVerlTask,
+		},
+		{
+			Name: "swe-bench-pro", Kind: Tasks, Unit: UnitRows,
+			Doc:     "SWE-bench Pro rows (ScaleAI/SWE-bench_Pro: instance_-prefixed ids, lowercase fail_to_pass / pass_to_pass as Python-literal strings, repo_language, selected_test_files_to_run, before_repo_set_cmd, dockerhub_tag)",
+			Example: "swelake ingest tasks --format swe-bench-pro swe-bench-pro/data/",
+			sig:     []string{"instance_id", "fail_to_pass", "pass_to_pass"},
+			not:     []string{"FAIL_TO_PASS"},
+			decode:  decodeProTask,
+		},
+		{
+			Name: "swe-bench-pro-instance", Kind: Tasks, Unit: UnitDir,
+			Doc:     "SWE-bench Pro run_scripts/<instance>/: instance_info.txt (id, repository, base commit, test files, FAIL_TO_PASS, PASS_TO_PASS) with its run_script.sh and parser.py kept as eval_script and parser_script",
+			Example: "swelake ingest tasks --format swe-bench-pro-instance SWE-bench_Pro-os/run_scripts/",
+			detect:  func(p *Probe) bool { return p.obj == nil && p.arr == nil && bytes.HasPrefix(bytes.TrimSpace(p.First), []byte("Instance ID: ")) },
+			decode:     decodeProInstance,
+			companions: ProCompanions,
+		},
+		{
+			Name: "multi-swe-bench", Kind: Tasks, Unit: UnitRows,
+			Doc:     "Multi-SWE-bench / Multi-SWE-RL rows (org, repo, number, base.sha, fix_patch, test_patch, resolved_issues; f2p_tests / p2p_tests / s2p_tests / n2p_tests maps → fail_to_pass, pass_to_pass, skip_to_pass, none_to_pass); raw PR rows without the maps import with no tests",
+			Example: "swelake ingest tasks --format multi-swe-bench multi_swe_bench/*.jsonl",
+			sig:     []string{"org", "repo", "number", "base", "fix_patch"},
+			decode:  decodeMultiTask,
+		},
+		{
+			Name: "swe-lego", Kind: Tasks, Unit: UnitRows,
+			Doc:     "SWE-Lego trajectory rows read for their task (instance_id, patch = the gold patch, FAIL_TO_PASS, PASS_TO_PASS, and the trajectory in messages, which ingest rollouts reads)",
+			Example: "swelake ingest tasks --format swe-lego swe-lego/data/",
+			sig:     []string{"instance_id", "messages", "FAIL_TO_PASS"},
+			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-lego") },
 		},
 	}
 }
@@ -69,7 +97,12 @@ func taskFormats() []*Format {
 var smithID = regexp.MustCompile(`\.[0-9a-f]{8}\.`)
 
 func isSmithRow(o object) bool {
-	return strings.HasPrefix(o.str("image_name"), "swesmith.") || strings.HasPrefix(o.str("repo"), "swesmith/")
+	return o != nil && ( strings.HasPrefix(o.str("image_name"), "swesmith.") || strings.HasPrefix(o.str("repo"), "swesmith/"))
+}
+
+// isR2ERow: an R2E-Gym task row (no instance id; the docker image names it).
+func isR2ERow(o object) bool {
+	return o.has("expected_output_json") || o.has("repo_name") && o.has("commit_hash") && o.has("docker_image")
 }
 
 // GuessTaskSource namespaces an instance id whose source the input does not
@@ -160,6 +193,13 @@ func taskFromObject(o object, source string) (schemas.Task, bool, error) {
 	}
 	t.Version = o.str("version")
 	t.Hints = text(o.str("hints_text"), &repaired)
+	// SWE-bench 5's test-runner spec (make_test_spec reads these).
+	t.EvalScript = text(o.str("eval_script"), &repaired)
+	t.LogParser = o.str("log_parser")
+	t.EvalType = o.str("eval_type")
+	if t.Language == "" {
+		t.Language = LanguageOfParser(t.LogParser)
+	}
 	patch := text(o.str("patch"), &repaired)
 	if source == "swe-smith" || strings.HasPrefix(t.Image, "swesmith.") {
 		t.BugPatch = patch
@@ -169,7 +209,10 @@ func taskFromObject(o object, source string) (schemas.Task, bool, error) {
 	} else {
 		t.GoldPatch = patch
 	}
-	if t.Language == "" && (source == "swe-bench" || source == "swe-gym" || source == "swe-smith") {
+	// Rows of the Python sets name no language; a row whose harness parser
+	// is another language's (SWE-bench Multilingual) got it above, and a
+	// parser this importer does not know leaves it empty rather than wrong.
+	if t.Language == "" && t.LogParser == "" && (source == "swe-bench" || source == "swe-gym" || source == "swe-smith" || source == "swe-lego") {
 		t.Language = "python"
 	}
 	for i := range t.FailToPass {
@@ -190,12 +233,18 @@ func decodeR2ETask(r *Record, o Options) (Rows, error) {
 	if err != nil {
 		return Rows{}, err
 	}
+	t, repaired, err := r2eTask(obj, cmp.Or(o.Source, "r2e-gym"))
+	if err != nil {
+		return Rows{}, err
+	}
+	t.Raw = bytes.Clone(r.Data)
+	return Rows{Tasks: []schemas.Task{t}, Repaired: repaired}, nil
+}
+
+func r2eTask(obj object, source string) (schemas.Task, bool, error) {
 	var t schemas.Task
 	var repaired bool
-	t.Source = "r2e-gym"
-	if o.Source != "" {
-		t.Source = o.Source
-	}
+	t.Source = source
 	// R2E-Gym rows have no instance id: the docker image names the task
 	// (one image per commit of a repository).
 	t.Image = obj.str("docker_image")
@@ -204,7 +253,7 @@ func decodeR2ETask(r *Record, o Options) (Rows, error) {
 	t.InstanceID = t.Image
 	if t.InstanceID == "" {
 		if t.Repo == "" || t.BaseCommit == "" {
-			return Rows{}, fmt.Errorf("no docker_image, and no repo_name+commit_hash to name the task")
+			return t, false, fmt.Errorf("no docker_image, and no repo_name+commit_hash to name the task")
 		}
 		t.InstanceID = t.Repo + "@" + t.BaseCommit
 	}
@@ -218,7 +267,7 @@ func decodeR2ETask(r *Record, o Options) (Rows, error) {
 	// Without the status before the fix there is no F2P/P2P split: the tests
 	// expected to pass go to expected_pass.
 	if exp, err := obj.obj("expected_output_json"); err != nil {
-		return Rows{}, err
+		return t, false, err
 	} else if exp != nil {
 		for name, status := range exp {
 			if s := strings.ToUpper(rawString(status)); s == "PASSED" || s == "PASS" {
@@ -228,8 +277,7 @@ func decodeR2ETask(r *Record, o Options) (Rows, error) {
 		slices.Sort(t.ExpectedPass)
 	}
 	t.ContentHash = taskHash(&t)
-	t.Raw = bytes.Clone(r.Data)
-	return Rows{Tasks: []schemas.Task{t}, Repaired: repaired}, nil
+	return t, repaired, nil
 }
 
 func decodeVerlTask(r *Record, o Options) (Rows, error) {
@@ -261,6 +309,18 @@ func decodeVerlTask(r *Record, o Options) (Rows, error) {
 	}
 	if o.Source != "" {
 		source = o.Source
+	}
+	if !inner.has("instance_id") && isR2ERow(inner) {
+		// rLLM's DeepSWE rows carry an R2E-Gym row.
+		if source == "verl" || o.Source == "" {
+			source = "r2e-gym"
+		}
+		t, repaired, err := r2eTask(inner, source)
+		if err != nil {
+			return Rows{}, fmt.Errorf("extra_info (an R2E-Gym row): %w", err)
+		}
+		t.Raw = bytes.Clone(r.Data)
+		return Rows{Tasks: []schemas.Task{t}, Repaired: repaired}, nil
 	}
 	t, repaired, err := taskFromObject(inner, source)
 	if err != nil {
