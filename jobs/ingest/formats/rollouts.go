@@ -30,14 +30,15 @@ func rolloutFormats() []*Format {
 			Doc:     "mini-swe-agent trajectories: legacy bare message list, and mini-swe-agent-1.1 ({info, messages, trajectory_format}) of 1.x and 2.x, chat and Responses-API models alike (role-less `object: response` items, function_call / function_call_output, input_text parts)",
 			Example: "swelake ingest rollouts --format mini-swe-agent runs/*.traj.json",
 			detect: func(p *Probe) bool {
-				if p.obj != nil {
+				if p.obj != nil && p.obj.has("trajectory_format") {
 					return strings.HasPrefix(p.obj.str("trajectory_format"), "mini-swe-agent")
 				}
-				// Legacy: a bare list of messages; the probe holds its first.
-				if len(p.arr) == 0 {
-					return false
+				// Legacy: a bare list of messages; the probe holds its first
+				// (a file's first record), or the list.
+				first := p.obj
+				if first == nil && len(p.arr) > 0 {
+					first, _ = parseObject(p.arr[0])
 				}
-				first, _ := parseObject(p.arr[0])
 				return first != nil && first.has("role") && first.has("content") && len(first) <= 4
 			},
 			decode: decodeMini,

@@ -28,6 +28,7 @@ func taskFormats() []*Format {
 			Example: "swelake ingest tasks --format swe-gym swe-gym.jsonl",
 			sig:     []string{"instance_id", "FAIL_TO_PASS", "problem_statement"},
 			not:     []string{"install_config", "extra_info", "messages"},
+			detect:  func(p *Probe) bool { return !isSmithRow(p.obj) },
 			decode:  func(r *Record, o Options) (Rows, error) { return decodeTask(r, o, "swe-gym") },
 		},
 		{
