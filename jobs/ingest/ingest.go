@@ -157,8 +157,8 @@ func runKind(ctx context.Context, l *lake.Lake, cfg Config) (Summary, error) {
 
 // plan is one input: a file (or a directory of completions) and its format.
 type plan struct {
-	path   string
-	format *formats.Format
+	path    string
+	format  *formats.Format
 	layout  layout   // how the file's bytes are laid out (UnitRows)
 	group   []string // UnitDir: the files of the directory
 	archive bool     // a .tar.gz whose members are the records (archiveRecords)

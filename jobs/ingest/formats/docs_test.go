@@ -19,11 +19,22 @@ const (
 // formatTable renders every format as a Markdown table.
 func formatTable() string {
 	var b strings.Builder
-	b.WriteString("| kind | format | auto | what it reads | example |\n|---|---|---|---|---|\n")
+	b.WriteString("| kind | format | detected by | what it reads | example |\n|---|---|---|---|---|\n")
 	for _, f := range All() {
-		auto := "yes"
+		keys, without := f.Signature()
+		var by []string
+		for _, k := range keys {
+			by = append(by, "`"+k+"`")
+		}
+		auto := strings.Join(by, ", ")
+		if auto == "" {
+			auto = "its values"
+		}
+		if len(without) > 0 {
+			auto += "; never `" + strings.Join(without, "`, `") + "`"
+		}
 		if !f.HasDetector() {
-			auto = "no: name it"
+			auto = "no: name it (" + auto + ")"
 		}
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | `%s` |\n", f.Kind, f.Name, auto, strings.ReplaceAll(f.Doc, "|", "\\|"), f.Example)
 	}

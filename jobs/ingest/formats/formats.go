@@ -323,9 +323,10 @@ func Detect(kind Kind, p *Probe) (*Format, error) {
 	return nil, fmt.Errorf("%w: the file matches %s; name one with --format", ErrAmbiguous, strings.Join(cands, " and "))
 }
 
-// containsAll: every key of sub is in super, and super has more.
+// containsAll: every key of sub is in super, and super has more (a
+// format recognised by its values alone is no less specific).
 func containsAll(super, sub []string) bool {
-	if len(super) <= len(sub) {
+	if len(sub) == 0 || len(super) <= len(sub) {
 		return false
 	}
 	for _, k := range sub {

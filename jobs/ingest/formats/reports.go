@@ -83,7 +83,7 @@ func reportFormats() []*Format {
 			Example: "swelake ingest reports --format swe-smith-run-report logs/run_evaluation/run1/report.json",
 			sig:     []string{"ids_resolved", "ids_unresolved"},
 			not:     []string{"schema_version"},
-			decode: decodeSmithRunReport,
+			decode:  decodeSmithRunReport,
 		},
 		{
 			Name: "swe-smith-validation", Kind: Reports, Unit: UnitFile,
@@ -91,7 +91,7 @@ func reportFormats() []*Format {
 			Example: "swelake ingest reports --format swe-smith-validation logs/run_validation/",
 			sig:     []string{"FAIL_TO_PASS", "PASS_TO_PASS"},
 			not:     []string{"instance_id", "tests_status"},
-			decode: decodeValidation,
+			decode:  decodeValidation,
 		},
 		{
 			Name: "swe-bench-run-report", Kind: Reports, Unit: UnitFile,

@@ -61,8 +61,8 @@ func rolloutFormats() []*Format {
 		},
 		{
 			Name: "openhands-v1-events", Kind: Rollouts, Unit: UnitDir,
-			Doc:     "OpenHands V1 saved conversations: a conversation directory (base_state.json + events/event-NNNNN-<id>.json), an event stream as JSONL, or the benchmarks' conversations/<instance_id>.tar.gz archives (streamed); one rollout per conversation, the policy and final status from base_state.json",
-			Example: "swelake ingest rollouts --format openhands-v1-events eval_outputs/conversations/",
+			Doc:      "OpenHands V1 saved conversations: a conversation directory (base_state.json + events/event-NNNNN-<id>.json), an event stream as JSONL, or the benchmarks' conversations/<instance_id>.tar.gz archives (streamed); one rollout per conversation, the policy and final status from base_state.json",
+			Example:  "swelake ingest rollouts --format openhands-v1-events eval_outputs/conversations/",
 			detect:   func(p *Probe) bool { return p.obj != nil && (isV1Event(p.obj) || isV1State(p.obj)) },
 			decode:   decodeOpenHandsV1Events,
 			groupDir: V1ConversationDir,
@@ -137,7 +137,7 @@ func rolloutFormats() []*Format {
 			Doc:     "OpenAI chat JSONL (messages, optional tools, task_id, reward, resolved, exit_reason, patch)",
 			Example: "swelake ingest rollouts --format openai-chat chats.jsonl",
 			sig:     []string{"messages"},
-			not:     []string{"instance_id", "response"},
+			not:     []string{"instance_id", "response", "trajectory_format"},
 			decode:  decodeChat("openai-chat"),
 		},
 	}
@@ -509,16 +509,8 @@ func decodeChat(source string) func(r *Record, o Options) (Rows, error) {
 		var ro schemas.Rollout
 		var repaired bool
 		ro.Source = source
-		ro.Messages = make([]schemas.Message, len(row.Messages))
-		for i := range row.Messages {
-			m, err := row.Messages[i].message(&repaired)
-			if err != nil {
-				return Rows{}, fmt.Errorf("messages[%d]: %w", i, err)
-			}
-			ro.Messages[i] = m
-		}
-		if len(ro.Messages) == 0 {
-			return Rows{}, fmt.Errorf("no messages")
+		if ro.Messages, err = chatMessages(row.Messages, &repaired); err != nil {
+			return Rows{}, err
 		}
 		ro.TaskID = text(row.TaskID, &repaired)
 		if ro.TaskID == "" {

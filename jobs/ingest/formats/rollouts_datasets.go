@@ -192,15 +192,8 @@ func decodeSWELego(r *Record, o Options) (Rows, error) {
 	var ro schemas.Rollout
 	var repaired bool
 	ro.Source = "swe-lego"
-	for i := range row.Messages {
-		m, err := row.Messages[i].message(&repaired)
-		if err != nil {
-			return Rows{}, fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		ro.Messages = append(ro.Messages, m)
-	}
-	if len(ro.Messages) == 0 {
-		return Rows{}, fmt.Errorf("no messages")
+	if ro.Messages, err = chatMessages(row.Messages, &repaired); err != nil {
+		return Rows{}, err
 	}
 	if row.InstanceID == "" {
 		return Rows{}, fmt.Errorf("no instance_id")
@@ -237,15 +230,8 @@ func decodeSWEGymOpenHands(r *Record, o Options) (Rows, error) {
 	var ro schemas.Rollout
 	var repaired bool
 	ro.Source = "swe-gym-openhands"
-	for i := range row.Messages {
-		m, err := row.Messages[i].message(&repaired)
-		if err != nil {
-			return Rows{}, fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		ro.Messages = append(ro.Messages, m)
-	}
-	if len(ro.Messages) == 0 {
-		return Rows{}, fmt.Errorf("no messages")
+	if ro.Messages, err = chatMessages(row.Messages, &repaired); err != nil {
+		return Rows{}, err
 	}
 	if row.InstanceID == "" {
 		return Rows{}, fmt.Errorf("no instance_id")
@@ -444,4 +430,21 @@ func (c *v0Conversation) add(ev object) error {
 	}
 	slices.Sort(keys)
 	return fmt.Errorf("an event with neither action nor observation (keys %s)", strings.Join(keys, ", "))
+}
+
+// chatMessages converts a row's OpenAI messages; a row without any is an
+// error (there is no rollout in it).
+func chatMessages(wire []wireMessage, repaired *bool) ([]schemas.Message, error) {
+	out := make([]schemas.Message, len(wire))
+	for i := range wire {
+		m, err := wire[i].message(repaired)
+		if err != nil {
+			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		out[i] = m
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no messages")
+	}
+	return out, nil
 }

@@ -74,7 +74,9 @@ func taskFormats() []*Format {
 			Name: "swe-bench-pro-instance", Kind: Tasks, Unit: UnitDir,
 			Doc:     "SWE-bench Pro run_scripts/<instance>/: instance_info.txt (id, repository, base commit, test files, FAIL_TO_PASS, PASS_TO_PASS) with its run_script.sh and parser.py kept as eval_script and parser_script",
 			Example: "swelake ingest tasks --format swe-bench-pro-instance SWE-bench_Pro-os/run_scripts/",
-			detect:  func(p *Probe) bool { return p.obj == nil && p.arr == nil && bytes.HasPrefix(bytes.TrimSpace(p.First), []byte("Instance ID: ")) },
+			detect: func(p *Probe) bool {
+				return p.obj == nil && p.arr == nil && bytes.HasPrefix(bytes.TrimSpace(p.First), []byte("Instance ID: "))
+			},
 			decode:     decodeProInstance,
 			companions: ProCompanions,
 		},
@@ -98,7 +100,7 @@ func taskFormats() []*Format {
 var smithID = regexp.MustCompile(`\.[0-9a-f]{8}\.`)
 
 func isSmithRow(o object) bool {
-	return o != nil && ( strings.HasPrefix(o.str("image_name"), "swesmith.") || strings.HasPrefix(o.str("repo"), "swesmith/"))
+	return o != nil && (strings.HasPrefix(o.str("image_name"), "swesmith.") || strings.HasPrefix(o.str("repo"), "swesmith/"))
 }
 
 // isR2ERow: an R2E-Gym task row (no instance id; the docker image names it).
