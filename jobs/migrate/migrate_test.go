@@ -299,6 +299,10 @@ func TestMigrateLakeWrittenByV2(t *testing.T) {
 	if s, err := Run(ctx, l, schemas.SFTExamples.Name, lake.Provenance{}, nil); err != nil || s.From != 1 || s.To != 2 {
 		t.Fatalf("migrate sft_examples: %+v %v", s, err)
 	}
+	// (And its tasks at v2.)
+	if s, err := Run(ctx, l, schemas.Tasks.Name, lake.Provenance{}, nil); err != nil || s.From != 2 || s.To != 3 {
+		t.Fatalf("migrate tasks: %+v %v", s, err)
+	}
 	src, err := os.ReadFile("testdata/v2lake-source.jsonl")
 	if err != nil {
 		t.Fatal(err)
