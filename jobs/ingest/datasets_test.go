@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/swelake/swelake/jobs/ingest/formats"
 )
@@ -97,4 +100,82 @@ func TestSplitShardsComplete(t *testing.T) {
 	if s, err = Run(ctx, l, Config{Kind: formats.Tasks, Format: "auto", Paths: []string{filepath.Join(dir, "data")}}); err != nil || s.Ingested != 4 || s.Duplicates != 2 {
 		t.Fatalf("whole split: %+v %v", s, err)
 	}
+}
+
+// TestHFParquetShards: a split downloaded from the hub as Parquet shards
+// in the layout of nebius/SWE-rebench-openhands-trajectories' card
+// (trajectory a list of structs whose absent fields are NULL, tools a list
+// of structs, resolved int64, gen_tests_correct float64 or NULL), written
+// by DuckDB as the hub's converter writes Parquet: the shards are read row
+// by row and every row lands with its tool calls.
+func TestHFParquetShards(t *testing.T) {
+	ctx := context.Background()
+	l := newLake(t)
+	dir := t.TempDir()
+	db := newDB(t)
+	for shard := range 2 {
+		p := filepath.Join(dir, "data", fmt.Sprintf("train-%05d-of-00002.parquet", shard))
+		write(t, dir, filepath.Join("data", ".keep"), nil)
+		_, err := db.Exec(fmt.Sprintf(`COPY (SELECT
+			'chatcmpl-' || (%d * 10 + i) AS trajectory_id,
+			'org__repo-' || (%d * 10 + i) AS instance_id,
+			'org/repo' AS repo,
+			[{'role': 'system', 'content': 'You are OpenHands agent', 'tool_calls': NULL::STRUCT(id VARCHAR, type VARCHAR, function STRUCT(name VARCHAR, arguments VARCHAR))[], 'name': NULL::VARCHAR, 'tool_call_id': NULL::VARCHAR},
+			 {'role': 'assistant', 'content': 'look', 'tool_calls': [{'id': 'c' || i, 'type': 'function', 'function': {'name': 'execute_bash', 'arguments': '{"command": "ls"}'}}], 'name': NULL, 'tool_call_id': NULL},
+			 {'role': 'tool', 'content': 'a.py', 'tool_calls': NULL, 'name': 'execute_bash', 'tool_call_id': 'c' || i}] AS trajectory,
+			[{'type': 'function', 'function': {'name': 'execute_bash', 'description': 'Execute a bash command'}}] AS tools,
+			'diff --git a/a.py b/a.py' AS model_patch, 'submit' AS exit_status, (i %% 2)::BIGINT AS resolved,
+			CASE WHEN i = 0 THEN NULL ELSE 1.0 END AS gen_tests_correct, NULL::DOUBLE AS pred_passes_gen_tests
+			FROM range(3) t(i)) TO '%s' (FORMAT parquet)`, shard, shard, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "auto", Paths: []string{filepath.Join(dir, "data")}, Strict: true})
+	if err != nil || s.Ingested != 6 || s.Formats["trajectory-chat"] != 2 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	res := query(t, l, `SELECT count(*), sum(resolved::INT), bool_and(messages[2].tool_calls[1].name = 'execute_bash' AND messages[3].tool_call_id = messages[2].tool_calls[1].id),
+		bool_and(rollout_id LIKE 'nebius-openhands/chatcmpl-%'), bool_and(tools LIKE '%execute_bash%'), sum(len(actions)) FROM rollouts`)
+	if got := fmt.Sprint(res.Rows); got != "[[6 2 true true true 6]]" {
+		t.Fatalf("%s", got)
+	}
+}
+
+// TestArchiveMemberBound: an archive member larger than --max-record-size
+// is quarantined with its first bytes and read past; the rest ingests.
+func TestArchiveMemberBound(t *testing.T) {
+	ctx := context.Background()
+	l := newLake(t)
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name, data string) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(data))
+	}
+	add("c1/events/event-00000-aaaaaaaa-0000.json", v1Event(0, `"user","kind":"MessageEvent","llm_message":{"role":"user","content":[{"type":"text","text":"`+strings.Repeat("x", 8<<10)+`"}]}`))
+	add("c2/events/event-00000-bbbbbbbb-0000.json", v1Event(0, `"user","kind":"MessageEvent","llm_message":{"role":"user","content":[{"type":"text","text":"small"}]}`))
+	tw.Close()
+	zw.Close()
+	f := write(t, dir, "a__b-1.tar.gz", buf.Bytes())
+	s, err := Run(ctx, l, Config{Kind: formats.Rollouts, Format: "openhands-v1-events", Paths: []string{f}, MaxRecordBytes: 4 << 10})
+	if err != nil || s.Ingested != 1 || s.Quarantined != 1 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	res := query(t, l, `SELECT reason FROM quarantine`)
+	if got := fmt.Sprint(res.Rows); !strings.Contains(got, "record exceeds the maximum record size") {
+		t.Fatalf("%s", got)
+	}
+}
+
+func newDB(t *testing.T) *sql.DB {
+	conn, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+	return db
 }
