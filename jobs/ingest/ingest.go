@@ -515,7 +515,11 @@ func planInputs(ctx context.Context, db *sql.DB, cfg Config, files []input) ([]p
 		format, err := pickFormat(cfg.Kind, given, probe, len(first) > 0)
 		if err != nil {
 			if in.walked {
-				skipped = append(skipped, f+": "+err.Error())
+				// A near miss says why; a file of no format is only named.
+				if errors.Is(err, formats.ErrPartial) || errors.Is(err, formats.ErrAmbiguous) || given != nil {
+					f += ": " + err.Error()
+				}
+				skipped = append(skipped, f)
 				continue
 			}
 			return nil, nil, fmt.Errorf("%s: %w", f, err)
