@@ -52,14 +52,20 @@ var (
 )
 
 // FormatList lists the formats for --help.
-func FormatList() string {
+func FormatList() string { return formatListOf("") }
+
+// formatListOf lists the formats of one kind ("": every kind).
+func formatListOf(kind formats.Kind) string {
 	var b strings.Builder
 	for _, f := range formats.All() {
+		if kind != "" && f.Kind != kind {
+			continue
+		}
 		auto := ""
 		if !f.HasDetector() {
 			auto = " (name it: not auto-detected)"
 		}
-		fmt.Fprintf(&b, "  %-9s %-22s %s%s\n", f.Kind, f.Name, firstSentence(f.Doc), auto)
+		fmt.Fprintf(&b, "  %-9s %-27s %s%s\n", f.Kind, f.Name, firstSentence(f.Doc), auto)
 	}
 	return b.String()
 }
@@ -77,15 +83,24 @@ func newJob(kind formats.Kind, table string) *stage.Def[JobConfig, JobSummary] {
 		Info: stage.Info{Name: name,
 			Short: fmt.Sprintf("Import %s in any supported public format into %s", kind, table),
 			Long: `Reads files, directories (walked for .json, .jsonl, .ndjson, .parquet, .traj,
-.log, optionally .gz/.zst) and globs in any supported format, maps them to one
-schema and commits them as one append. format: auto detects each file's
-format from its content; a file that matches no format, or several, is an
-error naming the candidates. A record that cannot be read goes to the
-quarantine table with its file, line or offset, the reason and its raw
-bytes; rows already in the table are skipped (duplicates); a row whose id
-is in the table with other content is quarantined as a conflict, never
-overwritten. It runs every time (it deduplicates against the table as it
-is), and is the job behind swelake ingest ` + string(kind) + `.`,
+.log, .txt, optionally .gz/.zst, and .tar.gz/.tgz archives, streamed) and
+globs in any supported format, maps them to one schema and commits them as
+one append. Each format is known by its signature, the keys its records
+always have and never have: auto scores every format against a file's first
+record and refuses a file that matches two equally or one only in part,
+naming the candidates and the keys; a named --format is held to the same
+signature; a record of a shape its format does not describe is quarantined
+with the reason, never read as a thinner row.
+
+A record that cannot be read goes to the quarantine table with its file,
+line or offset, the reason and its raw bytes; rows already in the table are
+skipped (duplicates); a row whose id is in the table with other content is
+quarantined as a conflict, never overwritten. It runs every time (it
+deduplicates against the table as it is), and is the job behind swelake
+ingest ` + string(kind) + `.
+
+Formats (docs/formats.md has the datasets, and an example for each):
+` + formatListOf(kind),
 			Example:    "  swelake ingest " + string(kind) + " --format auto <path...>",
 			Outputs:    []string{table, schemas.Quarantine.Name},
 			ReadsFiles: true,
