@@ -75,6 +75,7 @@ bench: minio-bin npm-deps
 	$(GO) test -run '^$$' -bench 'SandboxBackends' -benchtime 5x ./exec/
 	$(GO) test -run '^$$' -bench 'EngineExecCeiling' -benchtime 50x ./exec/
 	$(GO) test -run '^$$' -bench 'RolloutThroughput' -benchtime 1x -timeout 30m ./jobs/rollout/
+	$(GO) test -run '^$$' -bench 'SlurmArray' -benchtime 1x -timeout 30m ./cmd/swelake/
 
 # Build the pinned MinIO server into ./bin (go install), if missing.
 minio-bin:

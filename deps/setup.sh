@@ -6,7 +6,8 @@
 # apt-get; nothing is downloaded at run time afterwards. Optional, never
 # installed: a browser to open the report (xdg-open), huggingface-cli to
 # upload a publication, Hugging Face datasets to load one from Python, a
-# cluster scheduler (Slurm, Kubernetes) for sharded runs.
+# Kubernetes cluster. (Slurm is installed: its tests start a real
+# single-node cluster, internal/slurmtest.)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,8 @@ want "command -v prometheus-pushgateway" prometheus-pushgateway "takes the pipel
 want "/usr/bin/python3 -c 'import pytest'" python3-pytest "the sample repositories' tests"
 want "/usr/bin/python3 -c 'import jinja2'" python3-jinja2 "chat templates rendered as transformers renders them"
 want "command -v jq" jq "the docs' examples filter --json output with it"
+want "command -v slurmctld && command -v sbatch" slurm-wlm "the sharded stages' tests run under a real single-node Slurm cluster"
+want "command -v munged" munge "Slurm's authentication"
 
 if [ -n "$need" ]; then
 	sudo=""

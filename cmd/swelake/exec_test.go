@@ -16,7 +16,7 @@ import (
 )
 
 // subprocess starts this test binary as swelake in dir.
-func subprocess(t *testing.T, dir string, args ...string) *osexec.Cmd {
+func subprocess(t testing.TB, dir string, args ...string) *osexec.Cmd {
 	t.Helper()
 	cmd := osexec.Command(os.Args[0], args...)
 	cmd.Dir = dir

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 
 // cli runs swelake in-process with the given environment.
 type cli struct {
-	t   *testing.T
+	t   testing.TB
 	env map[string]string
 	dir string
 }
@@ -95,7 +95,7 @@ const rolloutsJSONL = `{"rollout_id":"r1","task_id":"swe-bench/django__django-11
 `
 
 // minioCLI runs swelake against the test MinIO server, caching in dir.
-func minioCLI(t *testing.T, dir string) *cli {
+func minioCLI(t testing.TB, dir string) *cli {
 	return &cli{t: t, dir: dir, env: map[string]string{
 		"SWELAKE_S3_ENDPOINT": minio.Endpoint, "SWELAKE_S3_ACCESS_KEY": minio.AccessKey,
 		"SWELAKE_S3_SECRET_KEY": minio.SecretKey, "SWELAKE_S3_SECURE": "false",

@@ -9,7 +9,10 @@ import (
 
 // shard resolves --shard: "i/N"; "auto/N" takes i from the scheduler —
 // JOB_COMPLETION_INDEX (Kubernetes indexed Jobs), else SLURM_ARRAY_TASK_ID
-// (less SLURM_ARRAY_TASK_MIN when the array does not start at 0).
+// as it is: the array is --array=0-<N-1>, so that resubmitting one index
+// (sbatch --array=2 after scancel <job>_2) runs that shard. (Subtracting
+// SLURM_ARRAY_TASK_MIN, as this did before, made a resubmitted index run
+// shard 0 again and leave its own undone — found under a real Slurm.)
 func (a *app) shard(flag string) (stage.Shard, error) {
 	idx, n, ok := strings.Cut(flag, "/")
 	if ok && idx == "auto" {
@@ -17,13 +20,15 @@ func (a *app) shard(flag string) (stage.Shard, error) {
 		case a.getenv("JOB_COMPLETION_INDEX") != "":
 			idx = a.getenv("JOB_COMPLETION_INDEX")
 		case a.getenv("SLURM_ARRAY_TASK_ID") != "":
-			id, err1 := strconv.Atoi(a.getenv("SLURM_ARRAY_TASK_ID"))
-			lo, err2 := strconv.Atoi(orDefault(a.getenv("SLURM_ARRAY_TASK_MIN"), "0"))
-			if err1 != nil || err2 != nil {
-				return stage.Shard{}, usageError{fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID %q / SLURM_ARRAY_TASK_MIN %q are not integers",
-					flag, a.getenv("SLURM_ARRAY_TASK_ID"), a.getenv("SLURM_ARRAY_TASK_MIN"))}
+			idx = a.getenv("SLURM_ARRAY_TASK_ID")
+			id, err1 := strconv.Atoi(idx)
+			total, err2 := strconv.Atoi(n)
+			if err1 != nil {
+				return stage.Shard{}, usageError{fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID %q is not an integer", flag, idx)}
 			}
-			idx = strconv.Itoa(id - lo)
+			if err2 == nil && (id < 0 || id >= total) {
+				return stage.Shard{}, usageError{fmt.Errorf("--shard %s: SLURM_ARRAY_TASK_ID is %d, outside 0..%d: submit the array as --array=0-%d", flag, id, total-1, total-1)}
+			}
 		default:
 			return stage.Shard{}, usageError{fmt.Errorf("--shard %s: neither JOB_COMPLETION_INDEX (Kubernetes indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm array) is set; pass --shard i/%s", flag, n)}
 		}
