@@ -159,7 +159,19 @@ type served struct {
 // process (stopped when the test ends) and returns what it serves.
 func scriptedPolicy(t *testing.T, dir string) served {
 	t.Helper()
-	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json")
+	return scriptedPolicyOn(t, dir, "", nil)
+}
+
+// scriptedPolicyOn serves the scripted policy, in its own process, for the
+// tasks of lake lk ("": the default), its environment added.
+func scriptedPolicyOn(t testing.TB, dir, lk string, env []string) served {
+	t.Helper()
+	args := []string{"policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json"}
+	if lk != "" {
+		args = append(args, lk)
+	}
+	pol := subprocess(t, dir, args...)
+	pol.Env = append(pol.Env, env...)
 	stdout, _ := pol.StdoutPipe()
 	if err := pol.Start(); err != nil {
 		t.Fatal(err)

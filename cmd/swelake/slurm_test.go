@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,21 +111,22 @@ func slurmLogs(dir, job string) string {
 	return b.String()
 }
 
-// scriptedPolicyOn serves the scripted policy for the tasks of lake lk.
-func scriptedPolicyOn(t testing.TB, dir, lk string) served {
+// twoLakes makes two MinIO lakes, one for one worker and one for a Slurm
+// array, with the same tasks in the same task repositories (and, with
+// validate, validated by one worker each).
+func twoLakes(t testing.TB, c *cli, dir, bucket string, validate bool) map[string]string {
 	t.Helper()
-	pol := subprocess(t, dir, "policy", "serve", "--scripted", "--addr", "127.0.0.1:0", "--json", lk)
-	pol.Env = append(pol.Env, minioEnv(dir)...)
-	stdout, _ := pol.StdoutPipe()
-	if err := pol.Start(); err != nil {
-		t.Fatal(err)
+	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "pyledger")}})
+	lakes := map[string]string{"one": "--lake=s3://" + bucket + "/one", "array": "--lake=s3://" + bucket + "/array"}
+	for _, lk := range []string{lakes["one"], lakes["array"]} {
+		c.ok("lake", "init", lk)
+		c.ok("run", "synth-tasks", lk, "--set", "sandbox.repos_dir="+filepath.Join(dir, "repos"), "--set", "synth_tasks.repos="+string(repos),
+			"--max-tasks", "3", "--set", "synth_tasks.max_candidates=8", "--set", "synth_tasks.timeout=10s")
+		if validate {
+			c.ok("run", "validate-tasks", lk, "--set", "sandbox.repos_dir="+filepath.Join(dir, "repos"), "--set", "validate_tasks.runs=1")
+		}
 	}
-	t.Cleanup(func() { pol.Process.Signal(syscall.SIGTERM); pol.Wait() })
-	var s served
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&s); err != nil {
-		t.Fatalf("policy serve: %v", err)
-	}
-	return s
+	return lakes
 }
 
 // TestSlurmShardedStages runs validate-tasks, rollout (the scripted policy
@@ -146,14 +145,8 @@ func TestSlurmShardedStages(t *testing.T) {
 	dir := t.TempDir()
 	c := minioCLI(t, dir)
 	env := minioEnv(dir)
-	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "pyledger")}})
-	lakes := map[string]string{"one": "--lake=s3://slurm/one", "array": "--lake=s3://slurm/array"}
-	for _, lk := range []string{lakes["one"], lakes["array"]} {
-		c.ok("lake", "init", lk)
-		c.ok("run", "synth-tasks", lk, "--set", "sandbox.repos_dir="+filepath.Join(dir, "repos"), "--set", "synth_tasks.repos="+string(repos),
-			"--max-tasks", "3", "--set", "synth_tasks.max_candidates=8", "--set", "synth_tasks.timeout=10s")
-	}
-	served := scriptedPolicyOn(t, dir, lakes["one"])
+	lakes := twoLakes(t, c, dir, "slurm", false)
+	served := scriptedPolicyOn(t, dir, lakes["one"], minioEnv(dir))
 	runID := map[string]string{} // each lake's rollout run
 	stages := []struct {
 		name  string
@@ -203,7 +196,7 @@ func TestSlurmShardedStages(t *testing.T) {
 		if one != array || strings.Count(one, "\n") < 4 {
 			t.Fatalf("%s: one worker:\n%s\nfour Slurm array tasks:\n%s", st.name, one, array)
 		}
-		t.Logf("%s: %d rows, one worker %.1fs, 4-task Slurm array %.1fs (ratio %.2f)", st.name, strings.Count(one, "\n"), oneTime.Seconds(), arrayTime.Seconds(), oneTime.Seconds()/arrayTime.Seconds())
+		t.Logf("%s: %d rows, one worker %.1fs, 4-task Slurm array %.1fs (ratio %.2f)", st.name, strings.Count(strings.TrimSpace(one), "\n"), oneTime.Seconds(), arrayTime.Seconds(), oneTime.Seconds()/arrayTime.Seconds())
 	}
 	// A shard that fails (a key swelake refuses: exit 2) makes the array's
 	// exit status say so; the others complete (a no-op: the stage is done).
@@ -273,15 +266,8 @@ func BenchmarkSlurmArray(b *testing.B) {
 	dir := t.TempDir()
 	c := minioCLI(t, dir)
 	env := minioEnv(dir)
-	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "pyledger")}})
-	lakes := map[string]string{"one": "--lake=s3://slurmtime/one", "array": "--lake=s3://slurmtime/array"}
-	for _, lk := range []string{lakes["one"], lakes["array"]} {
-		c.ok("lake", "init", lk)
-		c.ok("run", "synth-tasks", lk, "--set", "sandbox.repos_dir="+filepath.Join(dir, "repos"), "--set", "synth_tasks.repos="+string(repos),
-			"--max-tasks", "3", "--set", "synth_tasks.max_candidates=8", "--set", "synth_tasks.timeout=10s")
-		c.ok("run", "validate-tasks", lk, "--set", "sandbox.repos_dir="+filepath.Join(dir, "repos"), "--set", "validate_tasks.runs=1")
-	}
-	served := scriptedPolicyOn(t, dir, lakes["one"])
+	lakes := twoLakes(t, c, dir, "slurmtime", true)
+	served := scriptedPolicyOn(t, dir, lakes["one"], minioEnv(dir))
 	args := []string{"run", "rollout", "--samples", "8", "--concurrency", "1", "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"),
 		"--set", "policy.base_url=" + served.BaseURL, "--set", "policy.model=scripted", "--set", "rollout.batch_size=4", "--set", "rollout.max_steps=20"}
 	start := time.Now()

@@ -72,7 +72,8 @@ func Binary(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-func freePort() (int, error) {
+// FreePort is a TCP port free on 127.0.0.1 now (for a server the test starts).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -113,11 +114,11 @@ func start(ctx context.Context, bin string, opts Options) (*Server, error) {
 	port, console := opts.Port, 0
 	var err error
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
-	if console, err = freePort(); err != nil {
+	if console, err = FreePort(); err != nil {
 		return nil, err
 	}
 	var secret [12]byte

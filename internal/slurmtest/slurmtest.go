@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/swelake/swelake/internal/miniotest"
 )
 
 // Install says what a machine without the cluster's programs needs.
@@ -48,15 +49,6 @@ func Missing() []string {
 		}
 	}
 	return out
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts munged, slurmctld and slurmd and waits until the node is
@@ -96,11 +88,11 @@ func Start(ctx context.Context) (*Cluster, error) {
 		return nil, err
 	}
 	c.Node, _, _ = strings.Cut(c.Node, ".")
-	ctlPort, err := freePort()
+	ctlPort, err := miniotest.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	dPort, err := freePort()
+	dPort, err := miniotest.FreePort()
 	if err != nil {
 		return nil, err
 	}
