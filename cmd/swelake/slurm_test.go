@@ -157,14 +157,14 @@ func TestSlurmShardedStages(t *testing.T) {
 			return []string{"run", "validate-tasks", "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"), "--set", "validate_tasks.runs=1"}
 		}, "SELECT validation_id, task_id, status, reason FROM task_validations ORDER BY task_id"},
 		{"rollout", func(mode string) []string {
-			return []string{"run", "rollout", "--samples", "4", "--concurrency", "1", "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"),
+			return []string{"run", "rollout", "--samples", "2", "--concurrency", "1", "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"),
 				"--set", "policy.base_url=" + served.BaseURL, "--set", "policy.model=scripted", "--set", "rollout.batch_size=1", "--set", "rollout.max_steps=20"}
 		}, "SELECT task_id, sample_idx, exit_reason, resolved, md5(patch), num_turns FROM rollouts ORDER BY ALL"},
 		{"evaluate", func(mode string) []string {
 			return []string{"run", "evaluate", "--run-id", runID[mode], "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos")}
 		}, "SELECT task_id, candidate, status, resolved, md5(patch) FROM evaluations ORDER BY ALL"},
 		{"verify", func(mode string) []string {
-			return []string{"run", "verify", "--mode", "both", "--k", "4", "--run-id", runID[mode], "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"),
+			return []string{"run", "verify", "--mode", "both", "--k", "2", "--run-id", runID[mode], "--set", "sandbox.repos_dir=" + filepath.Join(dir, "repos"),
 				"--set", "verifier.base_url=" + served.BaseURL, "--set", "verifier.model=scripted"}
 		}, // (Which of two equal scores is selected is a seeded draw over the
 			// rollout id, and each lake's rollout run has its own id: the
