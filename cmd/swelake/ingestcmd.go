@@ -14,17 +14,7 @@ func newIngestCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ingest tasks|rollouts|reports --format <fmt> <path...>",
 		Short: "Import public task sets, trajectories and grading reports into tasks, rollouts and evaluations",
-		Long: `Reads files, directories (walked for .json, .jsonl, .ndjson, .parquet, .traj,
-.log, .txt, optionally .gz/.zst, and .tar.gz/.tgz archives, streamed) and
-globs in any supported format, maps them to one schema and commits them as
-one append. Each format is known by its signature, the keys its records
-always have and never have: auto scores every format against a file's first
-record and refuses a file that matches two equally or one only in part,
-naming the candidates and the keys; a named --format is held to the same
-signature; a record of a shape its format does not describe is quarantined
-with the reason, never read as a thinner row.
-
-A record that cannot be read goes to the quarantine table with its file,
+		Long: ingest.ReadsHelp + `A record that cannot be read goes to the quarantine table with its file,
 line or offset, the reason and its raw bytes; the rest is ingested. Rows
 already in the table are skipped (duplicates); a row whose id is in the table
 with other content is quarantined as a conflict, never overwritten. The

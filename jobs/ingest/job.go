@@ -51,6 +51,20 @@ var (
 	ReportsJob  = newJob(formats.Reports, schemas.Evaluations.Name)
 )
 
+// ReadsHelp says what ingest reads and how it picks a format (the help of
+// swelake ingest and of each ingest job).
+const ReadsHelp = `Reads files, directories (walked for .json, .jsonl, .ndjson, .parquet, .traj,
+.log, .txt, optionally .gz/.zst, and .tar.gz/.tgz archives, streamed) and
+globs in any supported format, maps them to one schema and commits them as
+one append. Each format is known by its signature, the keys its records
+always have and never have: auto scores every format against a file's first
+record and refuses a file that matches two equally or one only in part,
+naming the candidates and the keys; a named --format is held to the same
+signature; a record of a shape its format does not describe is quarantined
+with the reason, never read as a thinner row.
+
+`
+
 // FormatList lists the formats for --help.
 func FormatList() string { return formatListOf("") }
 
@@ -82,17 +96,7 @@ func newJob(kind formats.Kind, table string) *stage.Def[JobConfig, JobSummary] {
 	return &stage.Def[JobConfig, JobSummary]{
 		Info: stage.Info{Name: name,
 			Short: fmt.Sprintf("Import %s in any supported public format into %s", kind, table),
-			Long: `Reads files, directories (walked for .json, .jsonl, .ndjson, .parquet, .traj,
-.log, .txt, optionally .gz/.zst, and .tar.gz/.tgz archives, streamed) and
-globs in any supported format, maps them to one schema and commits them as
-one append. Each format is known by its signature, the keys its records
-always have and never have: auto scores every format against a file's first
-record and refuses a file that matches two equally or one only in part,
-naming the candidates and the keys; a named --format is held to the same
-signature; a record of a shape its format does not describe is quarantined
-with the reason, never read as a thinner row.
-
-A record that cannot be read goes to the quarantine table with its file,
+			Long: ReadsHelp + `A record that cannot be read goes to the quarantine table with its file,
 line or offset, the reason and its raw bytes; rows already in the table are
 skipped (duplicates); a row whose id is in the table with other content is
 quarantined as a conflict, never overwritten. It runs every time (it

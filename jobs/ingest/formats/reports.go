@@ -383,6 +383,33 @@ func decodeValidation(r *Record, o Options) (Rows, error) {
 	return rows, nil
 }
 
+// outcomeList is a run-level report's list of ids with one outcome.
+type outcomeList struct{ key, status string }
+
+// outcomeLists are the lists SWE-bench's run report and Multi-SWE-bench's
+// final report share, most final first (an id listed twice keeps the
+// first).
+var outcomeLists = []outcomeList{
+	{"resolved_ids", schemas.StatusResolved},
+	{"unresolved_ids", schemas.StatusUnresolved},
+	{"empty_patch_ids", schemas.StatusEmptyPatch},
+	{"error_ids", schemas.StatusInfraError},
+	{"incomplete_ids", schemas.StatusNoResult},
+}
+
+// outcome is the evaluation a run-level list says: resolved set for the
+// graded outcomes.
+func outcome(iid, status string) schemas.Evaluation {
+	e := schemas.Evaluation{InstanceID: iid, Status: status}
+	switch status {
+	case schemas.StatusResolved:
+		e.Resolved = ptr(true)
+	case schemas.StatusUnresolved:
+		e.Resolved = ptr(false)
+	}
+	return e
+}
+
 func decodeRunReport(r *Record, o Options) (Rows, error) {
 	obj, err := parseObject(r.Data)
 	if err != nil {
@@ -415,14 +442,7 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 	for _, id := range ambiguous {
 		isAmbiguous[id] = true
 	}
-	for _, c := range []struct{ key, status string }{
-		{"infra_failure_ids", schemas.StatusInfraError},
-		{"resolved_ids", schemas.StatusResolved},
-		{"unresolved_ids", schemas.StatusUnresolved},
-		{"empty_patch_ids", schemas.StatusEmptyPatch},
-		{"error_ids", schemas.StatusInfraError},
-		{"incomplete_ids", schemas.StatusNoResult},
-	} {
+	for _, c := range append([]outcomeList{{"infra_failure_ids", schemas.StatusInfraError}}, outcomeLists...) {
 		ids, err := obj.strList(c.key)
 		if err != nil {
 			return Rows{}, err
@@ -432,13 +452,8 @@ func decodeRunReport(r *Record, o Options) (Rows, error) {
 				continue // an id listed twice keeps its first (most final) status
 			}
 			seen[iid] = true
-			e := schemas.Evaluation{InstanceID: iid, Status: c.status, Candidate: candidate, RunID: run}
-			switch c.status {
-			case schemas.StatusResolved:
-				e.Resolved = ptr(true)
-			case schemas.StatusUnresolved:
-				e.Resolved = ptr(false)
-			}
+			e := outcome(iid, c.status)
+			e.Candidate, e.RunID = candidate, run
 			switch {
 			case c.key == "infra_failure_ids":
 				e.Reason = failure("infra failure", reasons.str(iid))
@@ -653,13 +668,7 @@ func decodeMultiReport(r *Record, o Options) (Rows, error) {
 	taskOpts.TaskSource = cmp.Or(o.TaskSource, "multi-swe-bench")
 	var rows Rows
 	seen := map[string]bool{}
-	for _, c := range []struct{ key, status string }{
-		{"resolved_ids", schemas.StatusResolved},
-		{"unresolved_ids", schemas.StatusUnresolved},
-		{"empty_patch_ids", schemas.StatusEmptyPatch},
-		{"error_ids", schemas.StatusInfraError},
-		{"incomplete_ids", schemas.StatusNoResult},
-	} {
+	for _, c := range outcomeLists {
 		ids, err := obj.strList(c.key)
 		if err != nil {
 			return Rows{}, err
@@ -674,13 +683,7 @@ func decodeMultiReport(r *Record, o Options) (Rows, error) {
 				continue
 			}
 			seen[iid] = true
-			e := schemas.Evaluation{InstanceID: iid, Status: c.status}
-			switch c.status {
-			case schemas.StatusResolved:
-				e.Resolved = ptr(true)
-			case schemas.StatusUnresolved:
-				e.Resolved = ptr(false)
-			}
+			e := outcome(iid, c.status)
 			raw, _ := json.Marshal(map[string]string{"id": id, "list": c.key})
 			finishEval(&e, "multi-swe-bench-report", r, taskOpts, raw)
 			rows.Evaluations = append(rows.Evaluations, e)
