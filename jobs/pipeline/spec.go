@@ -31,7 +31,55 @@ type Spec struct {
 	// Policy "scripted" serves the scripted stand-in policy (and verifier)
 	// on 127.0.0.1 for the stages that need one; "" uses policy.base_url.
 	Policy string  `yaml:"policy" json:"policy,omitempty"`
-	Stages []Stage `yaml:"stages" json:"stages"`
+	// Slurm is how stages are submitted with --executor slurm (defaults
+	// for every stage; a stage's slurm: overrides them key by key).
+	Slurm  SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
+	Stages []Stage        `yaml:"stages" json:"stages"`
+}
+
+// SlurmResources are a stage's sbatch resources under --executor slurm.
+type SlurmResources struct {
+	Partition   string   `yaml:"partition" json:"partition,omitempty"`
+	CPUsPerTask int      `yaml:"cpus_per_task" json:"cpus_per_task,omitempty"`
+	Mem         string   `yaml:"mem" json:"mem,omitempty"`   // e.g. 16G
+	Time        string   `yaml:"time" json:"time,omitempty"` // e.g. 04:00:00
+	Extra       []string `yaml:"sbatch_args" json:"sbatch_args,omitempty"`
+}
+
+// Merge is r with o's set keys over it.
+func (r SlurmResources) Merge(o SlurmResources) SlurmResources {
+	if o.Partition != "" {
+		r.Partition = o.Partition
+	}
+	if o.CPUsPerTask > 0 {
+		r.CPUsPerTask = o.CPUsPerTask
+	}
+	if o.Mem != "" {
+		r.Mem = o.Mem
+	}
+	if o.Time != "" {
+		r.Time = o.Time
+	}
+	r.Extra = append(append([]string(nil), r.Extra...), o.Extra...)
+	return r
+}
+
+// Args are the sbatch flags of the resources.
+func (r SlurmResources) Args() []string {
+	var a []string
+	if r.Partition != "" {
+		a = append(a, "--partition="+r.Partition)
+	}
+	if r.CPUsPerTask > 0 {
+		a = append(a, fmt.Sprintf("--cpus-per-task=%d", r.CPUsPerTask))
+	}
+	if r.Mem != "" {
+		a = append(a, "--mem="+r.Mem)
+	}
+	if r.Time != "" {
+		a = append(a, "--time="+r.Time)
+	}
+	return append(a, r.Extra...)
 }
 
 // Stage is one job of a pipeline.
@@ -51,6 +99,11 @@ type Stage struct {
 	Inputs  []string `yaml:"inputs" json:"inputs"`
 	Outputs []string `yaml:"outputs" json:"outputs"`
 	After   []string `yaml:"after" json:"after,omitempty"`
+	// Shards: with --executor slurm, a stage whose job shards
+	// (validate-tasks, rollout, evaluate, verify) runs as an array of this
+	// many tasks (default 1: one job); Slurm overrides the pipeline's.
+	Shards int            `yaml:"shards" json:"shards,omitempty"`
+	Slurm  SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -104,6 +157,9 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		seen[st.Name] = true
 		info := job.Describe()
+		if st.Shards < 0 || st.Shards > 1 && !Shardable(info) {
+			return nil, fmt.Errorf("%w %s: stage %q (%s): shards: %d: only validate-tasks, rollout, evaluate and verify shard", ErrSpec, name, st.Name, st.Job, st.Shards)
+		}
 		if st.Inputs == nil {
 			st.Inputs = info.Inputs
 		}
@@ -135,6 +191,11 @@ func Parse(name string, data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("%w %s: %v", ErrSpec, name, err)
 	}
 	return &s, nil
+}
+
+// Shardable: the job takes --shard (its work splits by task).
+func Shardable(info stage.Info) bool {
+	return slices.ContainsFunc(info.Flags, func(f stage.Flag) bool { return f.Name == "shard" })
 }
 
 func jobNames() []string {
