@@ -25,7 +25,7 @@ import (
 func newPipelineCmd(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "pipeline", Short: "Run a pipeline file: every stage in dependency order, incrementally"}
 	var opts pipeline.Options
-	var metricsFile, gateway string
+	var metricsFile, gateway, executor, slurmDir string
 	var ttl time.Duration
 	run := &cobra.Command{
 		Use:   "run <pipeline.yaml>",
@@ -48,7 +48,19 @@ in this process, on the same driver as swelake run: its config is the
 job's defaults, its section of swelake.yaml, then the stage's config:, whose
 unknown keys fail the file before anything runs. With policy: scripted, the
 scripted stand-in policy and verifier serve on 127.0.0.1 for the stages that
-need one. Metrics (Prometheus text: per stage duration, rows and bytes written,
+need one.
+
+--executor slurm submits each stage to Slurm instead (sbatch, from a login
+node or an allocation): a stage whose job shards (validate-tasks, rollout,
+evaluate, verify) and whose shards: is N > 1 as an array of N tasks, each
+"swelake pipeline stage <file> <stage> --shard auto/N", the others as one
+job; resources from the file's slurm: and the stage's slurm: (partition,
+cpus_per_task, mem, time, sbatch_args). The driver keeps the lease while it
+waits, records the Slurm job ids in the stage records, and skips as it does
+in process; a shard records itself when done, so a rerun after a failed or
+cancelled task submits only the missing indexes. The tasks run in this
+directory with this configuration (the nodes must share the directory and
+reach the lake). Metrics (Prometheus text: per stage duration, rows and bytes written,
 skipped, failed) go to --metrics-file (node_exporter's textfile collector)
 and/or --pushgateway.
 
@@ -57,12 +69,16 @@ Exit status: 0 when every stage is done; 1 with the failing stage named;
 lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 		Example: `  swelake pipeline run examples/pipeline/demo.yaml
   swelake pipeline run nightly.yaml --dry-run
+  swelake pipeline run nightly.yaml --executor slurm --lake s3://swe-lake/prod
   swelake pipeline run nightly.yaml --from curate --to build-sft
   swelake pipeline run nightly.yaml --metrics-file /var/lib/node_exporter/textfile/swelake.prom
   swelake pipeline run nightly.yaml --pushgateway http://pushgateway:9091 --json`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if executor != "local" && executor != "slurm" {
+				return usageError{fmt.Errorf("--executor %q: want local or slurm", executor)}
+			}
 			spec, err := pipeline.Load(args[0])
 			if err != nil {
 				return usageError{err}
@@ -80,11 +96,17 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 			host, _ := os.Hostname()
 			opts.Owner = fmt.Sprintf("%s/%d", host, os.Getpid())
 			opts.CodeVersion, opts.Logger, opts.Clock, opts.LeaseTTL = codeVersion(), a.logger, a.now, ttl
-			ex, err := a.newStageExec(cmd, l, spec)
+			local, err := a.newStageExec(cmd, l, spec)
 			if err != nil {
 				return err
 			}
-			defer ex.close()
+			defer local.close()
+			var ex pipeline.Executor = local
+			if executor == "slurm" && !opts.DryRun {
+				if ex, err = a.newSlurmExec(cmd, l, spec, args[0], slurmDir); err != nil {
+					return err
+				}
+			}
 			res, err := pipeline.Run(ctx, l, spec, ex, opts)
 			if merr := a.writeMetrics(ctx, res, metricsFile, gateway, opts.DryRun); merr != nil {
 				a.logger.Warn("pipeline metrics", "err", merr)
@@ -117,7 +139,9 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 	f.StringVar(&metricsFile, "metrics-file", "", "write the run's metrics here (Prometheus text; for node_exporter's textfile collector)")
 	f.StringVar(&gateway, "pushgateway", "", "push the run's metrics to this Prometheus Pushgateway URL")
 	f.DurationVar(&ttl, "lease-ttl", 2*time.Minute, "how long a lease outlives its last renewal (a killed run blocks others this long)")
-	c.AddCommand(run)
+	f.StringVar(&executor, "executor", "local", "where stages run: local (in this process) or slurm (each stage a Slurm job, sharded stages arrays; docs/slurm.md)")
+	f.StringVar(&slurmDir, "slurm-dir", "", "with --executor slurm: the tasks' scripts and output files, on a filesystem the nodes share (default .swelake/slurm/<pipeline>)")
+	c.AddCommand(run, newPipelineStageCmd(a))
 	return c
 }
 
@@ -302,7 +326,13 @@ func (a *app) stageConfig(cmd *cobra.Command, job stage.Job, st pipeline.Stage, 
 }
 
 // Run implements pipeline.Executor.
-func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage, error) {
+func (e *stageExec) Run(ctx context.Context, st pipeline.Stage, _ pipeline.Key) (pipeline.Outcome, error) {
+	sum, err := e.runStage(ctx, st, stage.Shard{Count: 1})
+	return pipeline.Outcome{Summary: sum}, err
+}
+
+// runStage runs the stage's job here, on its shard of the tasks.
+func (e *stageExec) runStage(ctx context.Context, st pipeline.Stage, shard stage.Shard) (json.RawMessage, error) {
 	job, ok := registry.Find(st.Job)
 	if !ok {
 		return nil, fmt.Errorf("stage %s: unknown job %q", st.Name, st.Job)
@@ -319,6 +349,11 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage
 	cfg, jobCfg, err := e.a.stageConfig(e.cmd, job, st, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+	}
+	if !shard.Whole() {
+		if err := stage.Decode(map[string]any{"shard": shard.String()}, jobCfg); err != nil {
+			return nil, fmt.Errorf("stage %s: --shard: %w", st.Name, err)
+		}
 	}
 	sub := &app{env: e.a.env, cfg: cfg, json: e.a.json, logger: e.a.logger}
 	r, err := parseRoot(cfg.Lake)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/slurmtest"
+	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/jobs/pipeline"
+	"github.com/swelake/swelake/lake/objstore"
 )
 
 // startSlurm starts a real single-node Slurm cluster for the test (Debian's
@@ -286,4 +290,173 @@ func BenchmarkSlurmArray(b *testing.B) {
 	b.ReportMetric(one.Seconds()/array.Seconds(), "speedup")
 	b.Logf("rollout of %s rollouts on %d cores: one worker %.1fs, 4-task Slurm array %.1fs: speed-up %.2f×",
 		strings.TrimPrefix(rows, "n\n"), runtime.NumCPU(), one.Seconds(), array.Seconds(), one.Seconds()/array.Seconds())
+}
+
+// slurmPipeline is the pipeline TestSlurmPipeline runs locally and on
+// Slurm: synth-tasks and curate as single jobs, the four stages that
+// shard as arrays of different sizes, the scripted policy served by each
+// task's own process.
+const slurmPipeline = `
+name: sp
+policy: scripted
+set: {sandbox.repos_dir: %[1]s/repos}
+slurm: {cpus_per_task: 1, mem: 1G, time: "00:20:00"}
+stages:
+  - name: synth-tasks
+    job: synth-tasks
+    config: {max_tasks: 3, max_candidates: 8, timeout: 10s, repos: [{path: %[2]s}, {path: %[3]s}]}
+  - {name: validate-tasks, job: validate-tasks, shards: 2, config: {runs: 1}}
+  - name: rollout
+    job: rollout
+    shards: 4
+    slurm: {mem: 2G, sbatch_args: ["--comment=swelake rollout"]}
+    config: {samples: 2, concurrency: 1, batch_size: 1, max_steps: 20}
+  - {name: evaluate, job: evaluate, shards: 3}
+  - {name: verify, job: verify, shards: 2, config: {mode: both, k: 2}}
+  - {name: curate, job: curate}
+`
+
+// TestSlurmPipeline runs one pipeline twice into two MinIO lakes: in
+// process, and with --executor slurm on a real single-node cluster —
+// sharded stages as arrays (their shards record themselves), the others as
+// single jobs. The Slurm run's rollout task 1 is cancelled mid-run: the
+// run fails (exit 1, the stage and the job named), and the rerun resubmits
+// only index 1. Then every table equals the local run's, the stage records
+// hold the Slurm job ids, a third run skips everything, and a held lease
+// is exit 3.
+func TestSlurmPipeline(t *testing.T) {
+	exectest.Need(t)
+	cl := startSlurm(t)
+	t.Setenv("SWELAKE_TEST_AS_CLI", "1") // the tasks run this test binary as swelake
+	dir := t.TempDir()
+	c := minioCLI(t, dir)
+	c.env["SLURM_CONF"] = cl.Conf
+	c.env["SWELAKE_TOKENIZER"] = tokref.DefaultTokenizerDir()
+	file := filepath.Join(dir, "sp.yaml")
+	spec := fmt.Sprintf(slurmPipeline, dir, exectest.Example(t, "pytext"), exectest.Example(t, "pyledger"))
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local, onSlurm := "--lake=s3://slurmpipe/local", "--lake=s3://slurmpipe/slurm"
+	slurmDir := filepath.Join(dir, "slurm")
+	c.ok("lake", "init", local)
+	c.ok("lake", "init", onSlurm)
+	start := time.Now()
+	c.ok("pipeline", "run", file, local)
+	localTime := time.Since(start)
+
+	// The Slurm run, with rollout's index 1 cancelled while it runs.
+	type result struct {
+		out, errs string
+		code      int
+	}
+	done := make(chan result, 1)
+	start = time.Now()
+	go func() {
+		out, errs, code := c.run("pipeline", "run", file, onSlurm, "--executor", "slurm", "--slurm-dir", slurmDir, "--json")
+		done <- result{out, errs, code}
+	}()
+	ctx := context.Background()
+	cancelled := ""
+	deadline := time.Now().Add(5 * time.Minute)
+	for cancelled == "" {
+		out, _ := cl.Command(ctx, nil, "squeue", "--noheader", "--name=swelake-sp-rollout", "--states=RUNNING", "--format=%i").Output()
+		for _, id := range strings.Fields(string(out)) {
+			if strings.HasSuffix(id, "_1") {
+				time.Sleep(2 * time.Second) // mid-run
+				if out, err := cl.Command(ctx, nil, "scancel", id).CombinedOutput(); err != nil {
+					t.Fatalf("scancel %s: %v: %s", id, err, out)
+				}
+				cancelled = id
+			}
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the Slurm run ended before rollout task 1 was seen running: exit %d\n%s", r.code, r.errs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rollout task 1 never seen running")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := <-done
+	var failed pipeline.Result
+	if err := json.Unmarshal([]byte(r.out), &failed); err != nil || r.code != 1 || failed.Failed != "rollout" {
+		t.Fatalf("the run with a cancelled task: exit %d, failed %q (%v)\n%s\n%s", r.code, failed.Failed, err, r.out, r.errs)
+	}
+	job, _, _ := strings.Cut(cancelled, "_")
+	last := failed.Stages[len(failed.Stages)-1]
+	if !strings.Contains(last.Error, "Slurm array "+job+": shards 1 of 4 not done: task 1 CANCELLED") || strings.Join(last.JobIDs, ",") != job {
+		t.Fatalf("the failed stage: %+v", last)
+	}
+	out := c.ok("pipeline", "run", file, onSlurm, "--executor", "slurm", "--slurm-dir", slurmDir, "--json")
+	slurmTime := time.Since(start)
+	var res pipeline.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if got := actionsOf(res); got != "synth-tasks:skip validate-tasks:skip rollout:run evaluate:run verify:run curate:run" {
+		t.Fatalf("the rerun: %s", got)
+	}
+	for _, s := range res.Stages {
+		want := 1
+		if n := map[string]int{"validate-tasks": 2, "evaluate": 3, "verify": 2}[s.Stage]; n > 0 {
+			want = n
+		}
+		if s.Stage == "rollout" { // only index 1 was resubmitted: 3 ids of the first array, 1 of the second
+			if len(s.JobIDs) != 4 || s.JobIDs[1] == job+"_1" || !strings.HasPrefix(s.JobIDs[0], job+"_") {
+				t.Errorf("rollout's job ids: %v (index 1 resubmitted alone after %s was cancelled)", s.JobIDs, cancelled)
+			}
+			continue
+		}
+		if len(s.JobIDs) != want || s.Action == "run" && s.Scheduler != "slurm" {
+			t.Errorf("stage %s: scheduler %q, job ids %v: want %d", s.Stage, s.Scheduler, s.JobIDs, want)
+		}
+	}
+	checks := map[string]string{
+		"tasks":            "SELECT task_id, md5(gold_patch) FROM tasks ORDER BY ALL",
+		"task_validations": "SELECT task_id, status, reason FROM task_validations ORDER BY ALL",
+		"rollouts":         "SELECT task_id, sample_idx, exit_reason, resolved, md5(patch), num_turns FROM rollouts ORDER BY ALL",
+		"evaluations":      "SELECT task_id, candidate, status, resolved, md5(patch) FROM evaluations ORDER BY ALL",
+		"verifier_scores": `SELECT task_id, sample_idx, round(score, 6), resolved, exec_passed, exec_total,
+			round(max(score) FILTER (WHERE selected) OVER (PARTITION BY task_id), 6) AS selected_score FROM verifier_scores ORDER BY ALL`,
+		"curation": "SELECT c.task_id, r.sample_idx, c.kept, c.dropped_by, c.num_tokens, c.pass_rate FROM curation c JOIN rollouts r USING (rollout_id) ORDER BY ALL",
+	}
+	for table, q := range checks {
+		a, b := c.ok("sql", local, "--csv", q), c.ok("sql", onSlurm, "--csv", q)
+		if a != b || strings.Count(a, "\n") < 3 {
+			t.Errorf("%s: in process:\n%s\non Slurm:\n%s", table, a, b)
+		}
+	}
+	counts := c.ok("sql", onSlurm, "--csv", "SELECT count(*) = count(DISTINCT task_id || '/' || sample_idx) AS once FROM rollouts")
+	if !strings.Contains(counts, "true") {
+		t.Errorf("a rollout twice on Slurm: %s", counts)
+	}
+	// Nothing new: every stage skipped, no job submitted.
+	out = c.ok("pipeline", "run", file, onSlurm, "--executor", "slurm", "--slurm-dir", slurmDir, "--json")
+	var again pipeline.Result
+	if err := json.Unmarshal([]byte(out), &again); err != nil || again.Ran != 0 || again.Skipped != 6 || strings.Join(again.Stages[2].JobIDs, ",") != strings.Join(res.Stages[2].JobIDs, ",") {
+		t.Fatalf("third run: %s %v", out, err)
+	}
+	// Another run holds the lease: exit 3, nothing submitted.
+	b, err := objstore.NewS3(objstore.S3Config{Endpoint: minio.Endpoint, AccessKey: minio.AccessKey, SecretKey: minio.SecretKey, Bucket: "slurmpipe", Prefix: "slurm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := pipeline.Acquire(ctx, b, "sp", "someone-else/1", time.Hour, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	c.fails("someone-else/1 holds", 3, "pipeline", "run", file, onSlurm, "--executor", "slurm", "--slurm-dir", slurmDir)
+	t.Logf("pipeline of 6 stages: in process %.1fs; on Slurm %.1fs (two runs: rollout task %s cancelled, then only index 1 resubmitted)", localTime.Seconds(), slurmTime.Seconds(), cancelled)
+}
+
+func actionsOf(r pipeline.Result) string {
+	var out []string
+	for _, s := range r.Stages {
+		out = append(out, s.Stage+":"+s.Action)
+	}
+	return strings.Join(out, " ")
 }

@@ -3,114 +3,217 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/swelake/swelake/internal/slurm"
 	"github.com/swelake/swelake/jobs/pipeline"
 	"github.com/swelake/swelake/jobs/registry"
+	"github.com/swelake/swelake/lake"
 )
 
-// slurmExec submits each stage to Slurm (pipeline run --executor slurm):
-// a stage whose job shards runs as an array of its shards: tasks, each
-// `swelake run <job> --shard auto/N`, the others as one job; the driver
-// waits (sbatch --wait) and keeps its lease, records and skips. The
-// stage's configuration travels as --set flags: the pipeline's set:, the
-// stage's set:, its config: under the job's section, and the scripted
-// policy's address when the pipeline serves one (the driver serves it:
-// the nodes must reach the driver's host, e.g. a single-node cluster).
-// WIP (issue 22): not wired into pipeline run yet.
+// slurmExec runs each stage as Slurm work (pipeline run --executor
+// slurm): a stage whose job shards and whose shards: is N > 1 as an array
+// of N tasks, each `swelake pipeline stage <file> <stage> --shard auto/N`;
+// every other stage as one job. The tasks run the same code on the same
+// pipeline file (a copy made when the run starts, so an edit mid-run
+// changes nothing) in the same directory, so their configuration is the
+// one the stage has in process. The driver waits for each job, keeps the
+// lease meanwhile, and records the job ids; a shard records itself when
+// done, so a rerun after a failed or cancelled task submits only the
+// missing indexes.
 type slurmExec struct {
-	local *stageExec // the scripted policy, served by the driver
-	spec  *pipeline.Spec
-	bin   string // this swelake
-	lake  string // the lake root the stages commit to
-	dir   string // scripts and the tasks' output
+	a      *app
+	l      *lake.Lake
+	spec   *pipeline.Spec
+	client *slurm.Client
+	bin    string   // the swelake the tasks run (this one)
+	file   string   // the pinned copy of the pipeline file
+	dir    string   // scripts and the tasks' output files
+	flags  []string // global flags the tasks get (--lake, --config, --log-level)
+	env    []string // variables the tasks get beyond sbatch's (the config's, seen by this process)
 }
 
-func setFlags(prefix string, m map[string]any) ([]string, error) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// forwardedEnv is the configuration this process sees in its environment
+// (SWELAKE_<KEY>, the S3 endpoint, the container engine, SLURM_CONF):
+// handed to sbatch, which exports it to the job.
+func forwardedEnv(getenv func(string) string) []string {
+	names := []string{"SWELAKE_PROGRESS_INTERVAL", "SWELAKE_LOG_FORMAT", "SWELAKE_TOKENIZER", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "DOCKER_HOST", "SLURM_CONF"}
+	for k := range configDefaults() {
+		names = append(names, "SWELAKE_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_")))
 	}
-	slices.Sort(keys)
-	var out []string
-	for _, k := range keys {
-		v, err := json.Marshal(m[k])
-		if err != nil {
-			return nil, fmt.Errorf("%s%s: %w", prefix, k, err)
+	slices.Sort(names)
+	var env []string
+	for _, n := range slices.Compact(names) {
+		if v := getenv(n); v != "" {
+			env = append(env, n+"="+v)
 		}
-		out = append(out, "--set", prefix+k+"="+string(v))
 	}
-	return out, nil
+	return env
 }
+
+func (a *app) newSlurmExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec, file, dir string) (*slurmExec, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("slurm executor: this program's path: %w", err)
+	}
+	if dir == "" {
+		dir = filepath.Join(".swelake", "slurm", spec.Name)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("slurm executor: %w", err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", file, err)
+	}
+	sum := sha256.Sum256(data)
+	pinned := filepath.Join(dir, fmt.Sprintf("%s-%s.yaml", spec.Name, hex.EncodeToString(sum[:6])))
+	if err := writeFileAtomic(pinned, data); err != nil {
+		return nil, fmt.Errorf("slurm executor: %w", err)
+	}
+	lakeRoot := a.cfg.Lake
+	if r, err := parseRoot(lakeRoot); err == nil && r.dir != "" { // a directory every node mounts: the same absolute path
+		lakeRoot, _ = filepath.Abs(r.dir)
+	}
+	flags := []string{"--lake", lakeRoot}
+	if c, _ := cmd.Flags().GetString("config"); c != "" {
+		abs, _ := filepath.Abs(c)
+		flags = append(flags, "--config", abs)
+	}
+	if f := cmd.Flags().Lookup("log-level"); f != nil && f.Changed {
+		flags = append(flags, "--log-level", f.Value.String())
+	}
+	env := forwardedEnv(a.getenv)
+	return &slurmExec{a: a, l: l, spec: spec, client: &slurm.Client{Env: env}, bin: bin, file: pinned, dir: dir, flags: flags, env: env}, nil
+}
+
+// writeFileAtomic writes data to path by a rename (a task reading it never
+// sees half a file).
+func writeFileAtomic(path string, data []byte) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// slurmScript is every task's batch script: swelake with the arguments
+// sbatch passes on.
+const slurmScript = "#!/bin/sh\n# swelake pipeline run --executor slurm: one stage, or one shard of it\nexec \"$SWELAKE_STAGE_BIN\" \"$@\"\n"
 
 // Run implements pipeline.Executor.
-func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage) (json.RawMessage, error) {
+func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key) (pipeline.Outcome, error) {
 	job, ok := registry.Find(st.Job)
 	if !ok {
-		return nil, fmt.Errorf("stage %s: unknown job %q", st.Name, st.Job)
+		return pipeline.Outcome{}, fmt.Errorf("unknown job %q", st.Job)
 	}
-	info := job.Describe()
-	args := []string{"run", st.Job, "--json", "--lake", e.lake}
-	for _, m := range []map[string]any{e.spec.Set, st.Set} {
-		f, err := setFlags("", m)
-		if err != nil {
-			return nil, fmt.Errorf("stage %s: %w", st.Name, err)
-		}
-		args = append(args, f...)
+	n := 1
+	if st.Shards > 1 && pipeline.Shardable(job.Describe()) {
+		n = st.Shards
 	}
-	if e.spec.Policy == "scripted" && (info.Needs.Policy || info.Needs.Verifier) {
-		url, err := e.local.policyURL(ctx)
-		if err != nil {
-			return nil, err
-		}
-		f, _ := setFlags("", map[string]any{"policy.base_url": url, "policy.model": "scripted", "verifier.base_url": url, "verifier.model": "scripted"})
-		args = append(args, f...)
-	}
-	f, err := setFlags(info.ConfigSection()+".", st.Config)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
-	}
-	args = append(args, f...)
-	n := max(st.Shards, 1)
-	res := e.spec.Slurm.Merge(st.Slurm)
-	sb := append([]string{"--parsable", "--wait", "--job-name=swelake-" + e.spec.Name + "-" + st.Name,
-		"-o", filepath.Join(e.dir, st.Name+"-%A_%a.json"), "-e", filepath.Join(e.dir, st.Name+"-%A_%a.log")}, res.Args()...)
+	args := append([]string{"pipeline", "stage", e.file, st.Name, "--json", "--run-key", key.RunKey}, e.flags...)
+	indexes := []int{0}
 	if n > 1 {
-		sb = append(sb, fmt.Sprintf("--array=0-%d", n-1))
 		args = append(args, "--shard", fmt.Sprintf("auto/%d", n))
-	}
-	if err := os.MkdirAll(e.dir, 0o755); err != nil {
-		return nil, err
+		all, err := pipeline.Shards(ctx, e.l.Bucket(), e.spec.Name, st.Name, key.RunKey)
+		if err != nil {
+			return pipeline.Outcome{}, err
+		}
+		indexes = pipeline.Missing(all[n], n)
+		if len(indexes) < n {
+			e.a.logger.Info("stage shards already done", "stage", st.Name, "done", n-len(indexes), "of", n, "submitting", slurm.Array(indexes))
+		}
 	}
 	script := filepath.Join(e.dir, "swelake-stage.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec \"$SWELAKE_STAGE_BIN\" \"$@\"\n"), 0o755); err != nil {
-		return nil, err
+	if err := writeFileAtomic(script, []byte(slurmScript)); err != nil {
+		return pipeline.Outcome{}, err
 	}
-	cmd := exec.CommandContext(ctx, "sbatch", append(append(sb, script), args...)...)
-	cmd.Env = append(os.Environ(), "SWELAKE_STAGE_BIN="+e.bin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
-	jobID := strings.TrimSpace(strings.Split(out.String(), "\n")[0])
-	// Each task's --json summary is its stdout file.
-	var sums []json.RawMessage
-	files, _ := filepath.Glob(filepath.Join(e.dir, st.Name+"-"+jobID+"_*.json"))
-	slices.Sort(files)
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		if t := bytes.TrimSpace(data); json.Valid(t) {
-			sums = append(sums, t)
+	if err := os.Chmod(script, 0o755); err != nil {
+		return pipeline.Outcome{}, err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return pipeline.Outcome{}, err
+	}
+	res := e.spec.Slurm.Merge(st.Slurm)
+	out := filepath.Join(e.dir, st.Name+"-%A_%a")
+	if n == 1 {
+		out = filepath.Join(e.dir, st.Name+"-%j")
+	}
+	sb := []string{"--job-name=swelake-" + e.spec.Name + "-" + st.Name, "--chdir=" + wd, "--output=" + out + ".out", "--error=" + out + ".log"}
+	if n > 1 {
+		sb = append(sb, "--array="+slurm.Array(indexes))
+	}
+	sb = append(append(sb, res.Args()...), script)
+	id, err := e.client.Submit(ctx, append([]string{"SWELAKE_STAGE_BIN=" + e.bin}, e.env...), append(sb, args...)...)
+	if err != nil {
+		return pipeline.Outcome{}, err
+	}
+	e.a.logger.Info("stage submitted to Slurm", "stage", st.Name, "job", id, "tasks", len(indexes), "array", map[bool]string{true: slurm.Array(indexes)}[n > 1])
+	jobIDs := []string{id}
+	tasks, err := e.client.Wait(ctx, id, indexes)
+	if err != nil {
+		return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, err
+	}
+	logOf := func(i int) string {
+		if n == 1 {
+			return filepath.Join(e.dir, fmt.Sprintf("%s-%s.log", st.Name, id))
+		}
+		return filepath.Join(e.dir, fmt.Sprintf("%s-%s_%d.log", st.Name, id, i))
+	}
+	var failed []string
+	for _, i := range indexes {
+		if t := tasks[i]; !t.OK() {
+			failed = append(failed, fmt.Sprintf("task %d %s exit %d (%s: %s)", i, t.State, t.ExitCode, logOf(i), lastLine(logOf(i))))
 		}
 	}
-	if runErr != nil {
-		return nil, fmt.Errorf("stage %s: Slurm job %s: %v: %s (task logs: %s)", st.Name, jobID, runErr, strings.TrimSpace(errb.String()),
-			filepath.Join(e.dir, st.Name+"-"+jobID+"_*.log"))
+	if n == 1 {
+		if len(failed) > 0 {
+			return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, fmt.Errorf("Slurm job %s: %s", id, strings.Join(failed, "; "))
+		}
+		data, err := os.ReadFile(filepath.Join(e.dir, fmt.Sprintf("%s-%s.out", st.Name, id)))
+		if err != nil {
+			return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, fmt.Errorf("Slurm job %s: its summary: %w", id, err)
+		}
+		sum := bytes.TrimSpace(data)
+		if !json.Valid(sum) {
+			return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, fmt.Errorf("Slurm job %s: its output is not a JSON summary: %.200q", id, sum)
+		}
+		return pipeline.Outcome{Summary: sum, Scheduler: "slurm", JobIDs: jobIDs}, nil
 	}
-	return json.Marshal(map[string]any{"slurm_job": jobID, "shards": n, "summaries": sums})
+	// A sharded stage is done when every shard recorded itself.
+	all, err := pipeline.Shards(ctx, e.l.Bucket(), e.spec.Name, st.Name, key.RunKey)
+	if err != nil {
+		return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, err
+	}
+	if missing := pipeline.Missing(all[n], n); len(missing) > 0 {
+		return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, fmt.Errorf("Slurm array %s: shards %s of %d not done: %s (rerun the pipeline to resubmit only those)",
+			id, slurm.Array(missing), n, strings.Join(failed, "; "))
+	}
+	o, _ := pipeline.Complete(map[int]map[int]pipeline.ShardRecord{n: all[n]})
+	o.Scheduler = "slurm"
+	return o, nil
+}
+
+// lastLine is a log file's last non-empty line (swelake's error), cut.
+func lastLine(path string) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	l := lines[len(lines)-1]
+	if len(l) > 300 {
+		l = l[:300] + "…"
+	}
+	return l
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/swelake/swelake/internal/miniotest"
+	"github.com/swelake/swelake/internal/slurm"
 )
 
 // Install says what a machine without the cluster's programs needs.
@@ -201,32 +202,15 @@ func (c *Cluster) Command(ctx context.Context, env []string, name string, args .
 }
 
 // Tasks reads the state of each task of an array job (index → state,
-// e.g. RUNNING, COMPLETED, FAILED, CANCELLED); a job that is not an array
-// is index -1.
+// e.g. RUNNING, COMPLETED, FAILED, CANCELLED; a plain job is index 0).
 func (c *Cluster) Tasks(ctx context.Context, job string) (map[int]string, error) {
-	out, err := c.command(ctx, "scontrol", "-o", "show", "job", job).CombinedOutput()
+	tasks, err := (&slurm.Client{Env: c.Env()}).Tasks(ctx, job)
 	if err != nil {
-		return nil, fmt.Errorf("scontrol show job %s: %v: %s", job, err, out)
+		return nil, err
 	}
 	states := map[int]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		idx, state := -1, ""
-		for _, f := range strings.Fields(line) {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "ArrayTaskId":
-				if n, err := strconv.Atoi(v); err == nil {
-					idx = n
-				} else {
-					idx = -2 // pending tasks of an array, listed as a range
-				}
-			case "JobState":
-				state = v
-			}
-		}
-		if idx != -2 && state != "" {
-			states[idx] = state
-		}
+	for i, t := range tasks {
+		states[i] = t.State
 	}
 	return states, nil
 }

@@ -42,7 +42,7 @@ type tableExec struct {
 	block chan struct{}
 }
 
-func (e *tableExec) Run(ctx context.Context, st Stage) (json.RawMessage, error) {
+func (e *tableExec) Run(ctx context.Context, st Stage, _ Key) (Outcome, error) {
 	e.mu.Lock()
 	e.ran = append(e.ran, st.Name)
 	e.mu.Unlock()
@@ -50,11 +50,11 @@ func (e *tableExec) Run(ctx context.Context, st Stage) (json.RawMessage, error) 
 		select {
 		case <-e.block:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Outcome{}, ctx.Err()
 		}
 	}
 	if st.Name == e.fail {
-		return nil, errors.New("sandbox exploded")
+		return Outcome{}, errors.New("sandbox exploded")
 	}
 	for _, out := range st.Outputs {
 		switch out {
@@ -68,7 +68,7 @@ func (e *tableExec) Run(ctx context.Context, st Stage) (json.RawMessage, error) 
 			laketest.Append(e.t, e.l, schemas.Curations, []schemas.Curation{{CurationID: "c", RolloutID: fmt.Sprint("r", time.Now().UnixNano())}})
 		}
 	}
-	return json.RawMessage(`{"ok":true}`), nil
+	return Outcome{Summary: json.RawMessage(`{"ok":true}`)}, nil
 }
 
 func (e *tableExec) count() int {
@@ -122,12 +122,16 @@ func TestParse(t *testing.T) {
 	// A stage's config is decoded into its job's typed config when the file
 	// is read: the error names the file, the stage and the key.
 	for bad, want := range map[string]string{
-		"name: x\nstages: [{job: curate, config: {rulez: [reward]}}]":                             `bad.yaml: stage "curate" (curate): config: unknown key rulez`,
-		"name: x\nstages: [{job: curate, config: {difficulty: {mixd: false}}}]":                   `bad.yaml: stage "curate" (curate): config: unknown key difficulty.mixd`,
-		"name: x\nstages: [{job: curate, config: {params: {loop: {max_repeat: 3}}}}]":             `bad.yaml: stage "curate" (curate): config: unknown key params.loop.max_repeat`,
-		"name: x\nstages: [{job: build-rl, config: {k: many}}]":                                   `bad.yaml: stage "build-rl" (build-rl): config: k: want an integer`,
-		"name: x\nstages: [{job: build-sft, args: [--out, x]}]":                                   `bad.yaml: stage "build-sft": args: stages take config keys`,
-		"name: x\nstages: [{name: sft, job: build-sft, config: {exports: [openai], out_dir: o}}]": "",
+		"name: x\nstages: [{job: curate, config: {rulez: [reward]}}]":                                `bad.yaml: stage "curate" (curate): config: unknown key rulez`,
+		"name: x\nstages: [{job: curate, config: {difficulty: {mixd: false}}}]":                      `bad.yaml: stage "curate" (curate): config: unknown key difficulty.mixd`,
+		"name: x\nstages: [{job: curate, config: {params: {loop: {max_repeat: 3}}}}]":                `bad.yaml: stage "curate" (curate): config: unknown key params.loop.max_repeat`,
+		"name: x\nstages: [{job: build-rl, config: {k: many}}]":                                      `bad.yaml: stage "build-rl" (build-rl): config: k: want an integer`,
+		"name: x\nstages: [{job: build-sft, args: [--out, x]}]":                                      `bad.yaml: stage "build-sft": args: stages take config keys`,
+		"name: x\nstages: [{name: sft, job: build-sft, config: {exports: [openai], out_dir: o}}]":    "",
+		"name: x\nstages: [{job: curate, shards: 4}]":                                                `bad.yaml: stage "curate" (curate): shards: 4: only validate-tasks, rollout, evaluate and verify shard`,
+		"name: x\nstages: [{job: rollout, shards: -1}]":                                              `shards: -1: want a count of 1 or more`,
+		"name: x\nslurm: {mem: 4G, colour: red}\nstages: [{job: rollout}]":                           `colour`,
+		"name: x\nslurm: {mem: 4G}\nstages: [{job: rollout, shards: 8, slurm: {time: \"1:00:00\"}}]": "",
 	} {
 		_, err := Parse("bad.yaml", []byte(bad))
 		if want == "" {
@@ -384,5 +388,76 @@ func TestLeaseLostStopsRun(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run did not stop after losing its lease")
+	}
+}
+
+// TestShardRecords: a stage whose shards all recorded themselves under its
+// run key (a Kubernetes indexed Job or a Slurm array outside the driver)
+// is done: the driver records it with their job ids and skips it; with a
+// shard missing it runs the stage. The key the driver computes is the one
+// StageKey gives a shard, as long as the inputs did not move.
+func TestShardRecords(t *testing.T) {
+	ctx := context.Background()
+	l := laketest.New(t)
+	s, _ := Parse("p.yaml", []byte(spec))
+	ex := &tableExec{t: t, l: l}
+	if _, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	laketest.Append(t, l, schemas.Rollouts, []schemas.Rollout{{RolloutID: "new", RunID: "x"}})
+	curate := s.Stages[0]
+	key, err := StageKey(ctx, l, s, curate, "v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // 3 of 4 shards
+		if err := RecordShard(ctx, l.Bucket(), ShardRecord{Pipeline: s.Name, Stage: curate.Name, Job: curate.Job, RunKey: key.RunKey,
+			Shard: i, Of: 4, JobID: fmt.Sprintf("4711_%d", i), Summary: json.RawMessage(`{"shard":` + fmt.Sprint(i) + `}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RecordShard(ctx, l.Bucket(), ShardRecord{Pipeline: s.Name, Stage: curate.Name, RunKey: key.RunKey, Shard: 4, Of: 4}); err == nil {
+		t.Error("shard 4 of 4 recorded")
+	}
+	plan, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", DryRun: true})
+	if err != nil || actions(plan) != "rollout:skip curate:run evaluate:run sft:run" {
+		t.Fatalf("3 of 4 shards: %s %v", actions(plan), err)
+	}
+	if err := RecordShard(ctx, l.Bucket(), ShardRecord{Pipeline: s.Name, Stage: curate.Name, Job: curate.Job, RunKey: key.RunKey,
+		Shard: 3, Of: 4, JobID: "4712_3", Summary: json.RawMessage(`{"shard":3}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ex.reset()
+	res, err := Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "a"})
+	if err != nil || actions(res) != "rollout:skip curate:skip evaluate:run sft:run" {
+		t.Fatalf("4 of 4 shards: %s %v", actions(res), err)
+	}
+	c := res.Stages[1]
+	if c.Reason != "done by its 4 shards with these inputs, config and code" || strings.Join(c.JobIDs, ",") != "4711_0,4711_1,4711_2,4712_3" ||
+		string(c.Summary) != `{"shards":4,"job_ids":["4711_0","4711_1","4711_2","4712_3"],"summaries":[{"shard":0},{"shard":1},{"shard":2},{"shard":3}]}` {
+		t.Errorf("curate: %+v %s", c, c.Summary)
+	}
+	if ran := ex.reset(); strings.Join(ran, ",") != "evaluate,sft" {
+		t.Errorf("ran %v", ran)
+	}
+	// The record the driver wrote stands on the next run (job ids kept).
+	res, err = Run(ctx, l, s, ex, Options{CodeVersion: "v1", Owner: "a"})
+	if err != nil || res.Ran != 0 || strings.Join(res.Stages[1].JobIDs, ",") != "4711_0,4711_1,4711_2,4712_3" || !strings.HasPrefix(res.Stages[1].Reason, "done 2") {
+		t.Fatalf("third run: %s %+v %v", actions(res), res.Stages[1], err)
+	}
+}
+
+func TestSlurmResources(t *testing.T) {
+	s, err := Parse("p.yaml", []byte("name: x\nslurm: {partition: gpu, cpus_per_task: 8, mem: 16G, time: \"04:00:00\", sbatch_args: [--qos=high]}\n"+
+		"stages: [{job: rollout, shards: 8, slurm: {mem: 32G, sbatch_args: [--exclusive]}}, {job: curate}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(s.Slurm.Merge(s.Stages[0].Slurm).Args(), " ")
+	if got != "--partition=gpu --cpus-per-task=8 --mem=32G --time=04:00:00 --qos=high --exclusive" {
+		t.Errorf("rollout's sbatch flags: %s", got)
+	}
+	if got := strings.Join(s.Slurm.Merge(s.Stages[1].Slurm).Args(), " "); got != "--partition=gpu --cpus-per-task=8 --mem=16G --time=04:00:00 --qos=high" {
+		t.Errorf("curate's sbatch flags: %s", got)
 	}
 }

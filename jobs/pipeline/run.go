@@ -15,15 +15,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/swelake/swelake/jobs/registry"
-	"github.com/swelake/swelake/lake"
+		"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 )
 
-// Executor runs one stage's job to completion and returns its summary
-// (the job's --json output, recorded as is).
+// Executor runs one stage's job to completion and returns its outcome:
+// the job's summary (its --json output, recorded as is) and, when a
+// scheduler ran it, its job ids. key is the stage's run key, for shards
+// that record themselves (ShardRecord).
 type Executor interface {
-	Run(ctx context.Context, st Stage) (json.RawMessage, error)
+	Run(ctx context.Context, st Stage, key Key) (Outcome, error)
 }
 
 // Options of one run.
@@ -50,6 +51,8 @@ type StageResult struct {
 	RowsWritten  int64           `json:"rows_written"`
 	BytesWritten int64           `json:"bytes_written"`
 	Error        string          `json:"error,omitempty"`
+	Scheduler    string          `json:"scheduler,omitempty"` // slurm, when it ran there
+	JobIDs       []string        `json:"job_ids,omitempty"`   // the scheduler's
 	Summary      json.RawMessage `json:"summary,omitempty"`
 }
 
@@ -88,6 +91,8 @@ type record struct {
 	Outputs     []string        `json:"outputs"`
 	Started     time.Time       `json:"started"`
 	Seconds     float64         `json:"seconds"`
+	Scheduler   string          `json:"scheduler,omitempty"`
+	JobIDs      []string        `json:"job_ids,omitempty"`
 	Summary     json.RawMessage `json:"summary,omitempty"`
 }
 
@@ -145,36 +150,56 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 	pending := map[string]string{} // table → the stage of this run that will write it (dry run)
 	for _, st := range stages {
 		sr := StageResult{Stage: st.Name, Job: st.Job}
-		hash := configHash(spec, st)
-		inputs, err := resolve(ctx, l, st.Inputs, pending)
+		key, err := StageKey(ctx, l, spec, st, opts.CodeVersion, pending)
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
-		if job, _ := registry.Find(st.Job); job != nil && job.Describe().ReadsFiles {
-			fp, err := fingerprint(Paths(st))
-			if err != nil {
-				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
-			}
-			inputs = append(inputs, fp)
-		}
-		sr.Inputs = inputs
-		keyData, _ := json.Marshal(struct {
-			Job, Stage, Config, Code string
-			Inputs                   []string
-		}{st.Job, st.Name, hash, opts.CodeVersion, inputs})
-		sum := sha256.Sum256(keyData)
-		sr.RunKey = hex.EncodeToString(sum[:])[:24]
+		hash, inputs := key.ConfigHash, key.Inputs
+		sr.Inputs, sr.RunKey = inputs, key.RunKey
 		prefix := recordPrefix(spec.Name, st.Name)
 		done, err := readRecord(ctx, l.Bucket(), prefix+sr.RunKey+".json")
 		if err != nil {
 			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
 		if done != nil && !hasPending(inputs) {
-			sr.Action, sr.Outputs, sr.Summary = "skip", done.Outputs, done.Summary
+			sr.Action, sr.Outputs, sr.Summary, sr.Scheduler, sr.JobIDs = "skip", done.Outputs, done.Summary, done.Scheduler, done.JobIDs
 			sr.Reason = fmt.Sprintf("done %s with these inputs, config and code", done.Started.UTC().Format(time.RFC3339))
 			res.Skipped++
 			res.Stages = append(res.Stages, sr)
 			continue
+		}
+		if !hasPending(inputs) {
+			// Its shards may have run outside this driver (a Kubernetes
+			// indexed Job, an earlier Slurm array): all of them done is the
+			// stage done.
+			shards, err := Shards(ctx, l.Bucket(), spec.Name, st.Name, key.RunKey)
+			if err != nil {
+				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+			}
+			if out, ok := Complete(shards); ok {
+				t0 := opts.Clock()
+				after, err := sizes(ctx, l, st.Outputs)
+				if err != nil {
+					return res, err
+				}
+				for _, o := range st.Outputs {
+					sr.Outputs = append(sr.Outputs, fmt.Sprintf("%s@%d", o, after[o].version))
+				}
+				var sum ShardedSummary
+				_ = json.Unmarshal(out.Summary, &sum)
+				rec := record{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: sr.RunKey, ConfigHash: hash, Inputs: inputs,
+					CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), JobIDs: out.JobIDs, Summary: out.Summary}
+				if !opts.DryRun {
+					if err := putRecord(ctx, l, prefix+sr.RunKey+".json", rec); err != nil {
+						return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
+					}
+				}
+				sr.Action, sr.Summary, sr.JobIDs = "skip", out.Summary, out.JobIDs
+				sr.Reason = fmt.Sprintf("done by its %d shards with these inputs, config and code", sum.Shards)
+				res.Skipped++
+				res.Stages = append(res.Stages, sr)
+				continue
+			}
 		}
 		last, err := latestRecord(ctx, l.Bucket(), prefix)
 		if err != nil {
@@ -195,9 +220,10 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 		}
 		opts.Logger.Info("stage", "pipeline", spec.Name, "stage", st.Name, "job", st.Job, "reason", sr.Reason)
 		t0 := opts.Clock()
-		summary, err := exec.Run(ctx, st)
+		out, err := exec.Run(ctx, st, key)
 		sr.Seconds = opts.Clock().Sub(t0).Seconds()
-		sr.Summary = summary
+		summary := out.Summary
+		sr.Summary, sr.Scheduler, sr.JobIDs = summary, out.Scheduler, out.JobIDs
 		if err != nil {
 			select {
 			case <-lost:
@@ -220,16 +246,26 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 			sr.BytesWritten += after[out].bytes - before[out].bytes
 		}
 		rec := record{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: sr.RunKey, ConfigHash: hash, Inputs: inputs,
-			CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), Seconds: sr.Seconds, Summary: summary}
-		body, _ := json.MarshalIndent(rec, "", "  ")
-		if err := l.Bucket().PutIfAbsent(ctx, prefix+sr.RunKey+".json", bytes.NewReader(body), int64(len(body))); err != nil && !errors.Is(err, objstore.ErrExist) {
-			return res, fmt.Errorf("pipeline %s: stage %s: record: %w", spec.Name, st.Name, err)
+			CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), Seconds: sr.Seconds,
+			Scheduler: out.Scheduler, JobIDs: out.JobIDs, Summary: summary}
+		if err := putRecord(ctx, l, prefix+sr.RunKey+".json", rec); err != nil {
+			return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 		}
 		res.Ran++
 		res.Stages = append(res.Stages, sr)
 	}
 	res.Seconds, res.Finished = opts.Clock().Sub(start).Seconds(), opts.Clock().UTC()
 	return res, nil
+}
+
+// putRecord stores a stage record create-only (a record already there,
+// of a run that raced this one to the same key, stands).
+func putRecord(ctx context.Context, l *lake.Lake, key string, rec record) error {
+	body, _ := json.MarshalIndent(rec, "", "  ")
+	if err := l.Bucket().PutIfAbsent(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil && !errors.Is(err, objstore.ErrExist) {
+		return fmt.Errorf("record %s: %w", key, err)
+	}
+	return nil
 }
 
 const pendingMark = " (written by stage "

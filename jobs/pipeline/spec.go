@@ -157,7 +157,10 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		seen[st.Name] = true
 		info := job.Describe()
-		if st.Shards < 0 || st.Shards > 1 && !Shardable(info) {
+		if st.Shards < 0 {
+			return nil, fmt.Errorf("%w %s: stage %q (%s): shards: %d: want a count of 1 or more", ErrSpec, name, st.Name, st.Job, st.Shards)
+		}
+		if st.Shards > 1 && !Shardable(info) {
 			return nil, fmt.Errorf("%w %s: stage %q (%s): shards: %d: only validate-tasks, rollout, evaluate and verify shard", ErrSpec, name, st.Name, st.Job, st.Shards)
 		}
 		if st.Inputs == nil {
