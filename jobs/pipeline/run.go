@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-		"github.com/swelake/swelake/lake"
+	"github.com/swelake/swelake/lake"
 	"github.com/swelake/swelake/lake/objstore"
 )
 

@@ -30,7 +30,7 @@ type Spec struct {
 	Set map[string]any `yaml:"set" json:"set,omitempty"`
 	// Policy "scripted" serves the scripted stand-in policy (and verifier)
 	// on 127.0.0.1 for the stages that need one; "" uses policy.base_url.
-	Policy string  `yaml:"policy" json:"policy,omitempty"`
+	Policy string `yaml:"policy" json:"policy,omitempty"`
 	// Slurm is how stages are submitted with --executor slurm (defaults
 	// for every stage; a stage's slurm: overrides them key by key).
 	Slurm  SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
