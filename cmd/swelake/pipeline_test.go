@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/swelake/swelake/internal/exectest"
 	"github.com/swelake/swelake/internal/tokref"
+	"github.com/swelake/swelake/jobs/lease"
+	"github.com/swelake/swelake/jobs/pipeline"
+	"github.com/swelake/swelake/lake/objstore"
 )
 
 // pipelineYAML is a small whole pipeline on one sample repository.
@@ -171,5 +176,86 @@ func TestNoCacheDirOnS3(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s/ was written into the working directory", name)
 		}
+	}
+}
+
+// TestPipelineStageShards is the Kubernetes way of a sharded stage, run by
+// processes: two "pods" of an indexed Job (swelake pipeline stage <file>
+// <stage> --shard auto/3, JOB_COMPLETION_INDEX 0 and 1) record their
+// shards; a third shard's lease is held by a pod still running it, so
+// running that shard again is exit 3; the driver (pipeline run) runs no
+// shard twice — it waits for the held one and, when its holder lets go
+// without recording it, runs it itself. The stage is then whole, and the
+// next run skips it.
+func TestPipelineStageShards(t *testing.T) {
+	exectest.Need(t)
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, env: map[string]string{"SWELAKE_TOKENIZER": tokref.DefaultTokenizerDir()}}
+	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "pyledger")}})
+	file := filepath.Join(dir, "k.yaml")
+	spec := fmt.Sprintf(`name: k
+set: {sandbox.repos_dir: %s/repos}
+stages:
+  - {name: synth, job: synth-tasks, config: {max_tasks: 3, max_candidates: 8, timeout: 10s, repos: %s}}
+  - {name: validate, job: validate-tasks, shards: 3, config: {runs: 1}}
+`, dir, repos)
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lakeDir := filepath.Join(dir, "lake")
+	lk := "--lake=" + lakeDir
+	c.ok("lake", "init", lk)
+	c.ok("pipeline", "run", file, lk, "--to", "synth")
+	for i := range 2 {
+		p := subprocess(t, dir, "pipeline", "stage", file, "validate", "--shard", "auto/3", lk)
+		p.Env = append(p.Env, fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i), "SWELAKE_TOKENIZER="+tokref.DefaultTokenizerDir())
+		if out, err := p.CombinedOutput(); err != nil {
+			t.Fatalf("pod %d: %v\n%s", i, err, out)
+		}
+	}
+	recs, _ := filepath.Glob(filepath.Join(lakeDir, "pipelines", "k", "shards", "validate", "*", "3", "*.json"))
+	if len(recs) != 2 {
+		t.Fatalf("shard records after two pods: %v", recs)
+	}
+	keyDir := filepath.Dir(filepath.Dir(recs[0]))
+	runKey := filepath.Base(keyDir)
+	// A pod still runs shard 2: it holds the shard's lease.
+	b, err := objstore.NewLocal(lakeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	held, err := lease.Acquire(ctx, b, pipeline.ShardLeaseKey("k", "validate", runKey, 2, 3), "pod-2/7", time.Minute, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fails("pod-2/7 holds", 3, "pipeline", "stage", file, "validate", "--shard", "2/3", lk)
+	c.fails(`no stage "validat"`, 2, "pipeline", "stage", file, "validat", lk)
+	c.fails("synth-tasks, which does not shard", 2, "pipeline", "stage", file, "synth", "--shard", "0/2", lk)
+	c.fails("want i/N", 2, "pipeline", "stage", file, "validate", "--shard", "3/3", lk)
+	// The driver waits for shard 2; its holder lets go without recording it.
+	go func() {
+		time.Sleep(3 * time.Second)
+		held.Release(ctx)
+	}()
+	var res pipeline.Result
+	if err := json.Unmarshal([]byte(c.ok("pipeline", "run", file, lk, "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	var sum pipeline.ShardedSummary
+	v := res.Stages[1]
+	if err := json.Unmarshal(v.Summary, &sum); err != nil || v.Action != "run" || sum.Shards != 3 || len(sum.Summaries) != 3 || v.RunKey != runKey {
+		t.Fatalf("validate stage: %+v (%v)", v, err)
+	}
+	if recs, _ := filepath.Glob(filepath.Join(keyDir, "3", "*.json")); len(recs) != 3 {
+		t.Fatalf("shard records: %v", recs)
+	}
+	n := c.ok("sql", lk, "--csv", "SELECT count(*) || '/' || count(DISTINCT task_id) AS n FROM task_validations")
+	tasks := strings.TrimSpace(strings.TrimPrefix(c.ok("sql", lk, "--csv", "SELECT count(*) AS n FROM tasks"), "n"))
+	if strings.TrimSpace(strings.TrimPrefix(n, "n")) != tasks+"/"+tasks {
+		t.Fatalf("validations (rows/tasks) %s, tasks %s", n, tasks)
+	}
+	if err := json.Unmarshal([]byte(c.ok("pipeline", "run", file, lk, "--json")), &res); err != nil || res.Ran != 0 {
+		t.Fatalf("third run: %+v %v", res, err)
 	}
 }

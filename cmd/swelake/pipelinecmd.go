@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swelake/swelake/jobs/lease"
 	"github.com/swelake/swelake/jobs/pipeline"
 	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/stage"
@@ -325,10 +326,90 @@ func (a *app) stageConfig(cmd *cobra.Command, job stage.Job, st pipeline.Stage, 
 	return cfg, jobCfg, nil
 }
 
-// Run implements pipeline.Executor.
-func (e *stageExec) Run(ctx context.Context, st pipeline.Stage, _ pipeline.Key) (pipeline.Outcome, error) {
-	sum, err := e.runStage(ctx, st, stage.Shard{Count: 1})
-	return pipeline.Outcome{Summary: sum}, err
+// Run implements pipeline.Executor: a stage with shards: N runs its
+// missing shards one after another, each recorded when done (as its
+// Slurm array tasks or Kubernetes pods would).
+func (e *stageExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key) (pipeline.Outcome, error) {
+	n := st.ShardCount()
+	if n == 1 {
+		sum, err := e.runStage(ctx, st, stage.Shard{Count: 1})
+		return pipeline.Outcome{Summary: sum}, err
+	}
+	all, err := pipeline.Shards(ctx, e.l.Bucket(), e.spec.Name, st.Name, key.RunKey)
+	if err != nil {
+		return pipeline.Outcome{}, err
+	}
+	elsewhere := map[int]bool{} // shards another process is running
+	for _, i := range pipeline.Missing(all[n], n) {
+		if _, err := e.runShard(ctx, st, key.RunKey, stage.Shard{Index: i, Count: n}); errors.Is(err, pipeline.ErrLeaseHeld) {
+			elsewhere[i] = true
+		} else if err != nil {
+			return pipeline.Outcome{}, err
+		}
+	}
+	// Wait for the shards running elsewhere: their records, or their
+	// leases expiring (the holder died) and then run them here.
+	for len(elsewhere) > 0 {
+		select {
+		case <-ctx.Done():
+			return pipeline.Outcome{}, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+		for i := range elsewhere {
+			if _, err := e.runShard(ctx, st, key.RunKey, stage.Shard{Index: i, Count: n}); err == nil {
+				delete(elsewhere, i)
+			} else if !errors.Is(err, pipeline.ErrLeaseHeld) {
+				return pipeline.Outcome{}, err
+			}
+		}
+	}
+	if all, err = pipeline.Shards(ctx, e.l.Bucket(), e.spec.Name, st.Name, key.RunKey); err != nil {
+		return pipeline.Outcome{}, err
+	}
+	out, _ := pipeline.Complete(map[int]map[int]pipeline.ShardRecord{n: all[n]})
+	return out, nil
+}
+
+// runShard runs one shard of a stage under the shard's lease and records
+// it; a shard already recorded is not run again (its summary is
+// returned), and one whose lease another process holds is
+// pipeline.ErrLeaseHeld.
+func (e *stageExec) runShard(ctx context.Context, st pipeline.Stage, runKey string, shard stage.Shard) (json.RawMessage, error) {
+	b := e.l.Bucket()
+	host, _ := os.Hostname()
+	ls, err := lease.Acquire(ctx, b, pipeline.ShardLeaseKey(e.spec.Name, st.Name, runKey, shard.Index, shard.Count),
+		fmt.Sprintf("%s/%d", host, os.Getpid()), 2*time.Minute, e.a.now, e.a.logger)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", shard, err)
+	}
+	ctx, cancel := ls.Guard(ctx)
+	defer cancel()
+	defer func() {
+		if err := ls.Release(context.WithoutCancel(ctx)); err != nil {
+			e.a.logger.Warn("shard lease", "err", err)
+		}
+	}()
+	all, err := pipeline.Shards(ctx, b, e.spec.Name, st.Name, runKey)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := all[shard.Count][shard.Index]; ok {
+		e.a.logger.Info("shard already done", "stage", st.Name, "shard", shard.String(), "by", orDefault(r.JobID, r.Host))
+		return r.Summary, nil
+	}
+	t0 := e.a.now()
+	sum, err := e.runStage(ctx, st, shard)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", shard, err)
+	}
+	return sum, e.a.recordShard(ctx, e.l, e.spec, st, runKey, shard, t0, sum)
+}
+
+// recordShard records a shard of a stage done (pipeline.ShardRecord).
+func (a *app) recordShard(ctx context.Context, l *lake.Lake, spec *pipeline.Spec, st pipeline.Stage, runKey string, shard stage.Shard, t0 time.Time, sum json.RawMessage) error {
+	host, _ := os.Hostname()
+	return pipeline.RecordShard(ctx, l.Bucket(), pipeline.ShardRecord{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: runKey,
+		Shard: shard.Index, Of: shard.Count, JobID: a.schedulerJobID(), Host: host, Started: t0.UTC(), Seconds: a.now().Sub(t0).Seconds(), Summary: sum})
 }
 
 // runStage runs the stage's job here, on its shard of the tasks.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -37,8 +39,12 @@ is the stage's inputs as they are when the shard starts, its config and the
 code version, exactly as the pipeline computes it; --run-key pins it to the
 driver's (the Slurm executor passes it).
 
+A shard runs under its own lease (…/N/i.lease, renewed while it runs), so
+that one shard never runs twice at once — the pipeline's driver running the
+missing shards and an indexed Job's pod, two resubmissions of one index.
+
 Exit status: 0 done (or already done), 1 the stage failed, 2 a bad command
-line or pipeline file.`,
+line or pipeline file, 3 the shard is running elsewhere (its lease is held).`,
 		Example: `  swelake pipeline stage nightly.yaml rollout --shard 2/8
   swelake pipeline stage /etc/swelake/pipeline.yaml evaluate --shard auto/16 --json   # in an array task or indexed Job`,
 		Args: usage(cobra.ExactArgs(2)),
@@ -85,37 +91,24 @@ line or pipeline file.`,
 				}
 				runKey = key.RunKey
 			}
-			if !shard.Whole() {
-				all, err := pipeline.Shards(ctx, l.Bucket(), spec.Name, st.Name, runKey)
-				if err != nil {
-					return err
-				}
-				if r, ok := all[shard.Count][shard.Index]; ok {
-					a.logger.Info("shard already done", "stage", st.Name, "shard", shard.String(), "run_key", runKey, "job_id", r.JobID)
-					if a.json {
-						return a.printJSON(r.Summary)
-					}
-					fmt.Fprintf(a.stdout, "stage %s shard %s: already done (%s)\n", st.Name, shard, orDefault(r.JobID, r.Host))
-					return nil
-				}
-			}
 			ex, err := a.newStageExec(cmd, l, spec)
 			if err != nil {
 				return err
 			}
 			defer ex.close()
 			t0 := a.now()
-			sum, err := ex.runStage(ctx, *st, shard)
+			var sum json.RawMessage
+			if shard.Whole() {
+				sum, err = ex.runStage(ctx, *st, shard)
+			} else {
+				sum, err = ex.runShard(ctx, *st, runKey, shard)
+			}
+			if errors.Is(err, pipeline.ErrLeaseHeld) {
+				fmt.Fprintf(a.stderr, "swelake: %s\n", oneLine(err.Error()))
+				return exitCode(3)
+			}
 			if err != nil {
 				return fmt.Errorf("pipeline %s: stage %s (%s): %w", spec.Name, st.Name, st.Job, err)
-			}
-			if !shard.Whole() {
-				host, _ := os.Hostname()
-				rec := pipeline.ShardRecord{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: runKey, Shard: shard.Index, Of: shard.Count,
-					JobID: a.schedulerJobID(), Host: host, Started: t0.UTC(), Seconds: a.now().Sub(t0).Seconds(), Summary: sum}
-				if err := pipeline.RecordShard(ctx, l.Bucket(), rec); err != nil {
-					return err
-				}
 			}
 			if a.json {
 				return a.printJSON(sum)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/swelake/swelake/internal/slurm"
 	"github.com/swelake/swelake/jobs/pipeline"
-	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/lake"
 )
 
@@ -115,14 +114,7 @@ const slurmScript = "#!/bin/sh\n# swelake pipeline run --executor slurm: one sta
 
 // Run implements pipeline.Executor.
 func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key) (pipeline.Outcome, error) {
-	job, ok := registry.Find(st.Job)
-	if !ok {
-		return pipeline.Outcome{}, fmt.Errorf("unknown job %q", st.Job)
-	}
-	n := 1
-	if st.Shards > 1 && pipeline.Shardable(job.Describe()) {
-		n = st.Shards
-	}
+	n := st.ShardCount()
 	args := append([]string{"pipeline", "stage", e.file, st.Name, "--json", "--run-key", key.RunKey}, e.flags...)
 	indexes := []int{0}
 	if n > 1 {

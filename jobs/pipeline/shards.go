@@ -173,3 +173,10 @@ func Complete(all map[int]map[int]ShardRecord) (Outcome, bool) {
 	}
 	return Outcome{}, false
 }
+
+// ShardLeaseKey is the lease a shard's runner holds while it runs, so that
+// one shard never runs twice at once (a driver and an indexed Job's pod, two
+// resubmissions of one array index).
+func ShardLeaseKey(pipeline, stage, runKey string, i, n int) string {
+	return fmt.Sprintf("%s%d/%d.lease", shardPrefix(pipeline, stage, runKey), n, i)
+}

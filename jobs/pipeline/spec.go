@@ -33,8 +33,30 @@ type Spec struct {
 	Policy string `yaml:"policy" json:"policy,omitempty"`
 	// Slurm is how stages are submitted with --executor slurm (defaults
 	// for every stage; a stage's slurm: overrides them key by key).
-	Slurm  SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
-	Stages []Stage        `yaml:"stages" json:"stages"`
+	Slurm SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
+	// Kubernetes is what swelake k8s manifests writes the pipeline's
+	// objects with (flags override it).
+	Kubernetes KubeSettings `yaml:"kubernetes" json:"kubernetes,omitempty"`
+	Stages     []Stage      `yaml:"stages" json:"stages"`
+}
+
+// KubeSettings are the pipeline's Kubernetes objects' settings.
+type KubeSettings struct {
+	Image          string `yaml:"image" json:"image,omitempty"`
+	Namespace      string `yaml:"namespace" json:"namespace,omitempty"`
+	Schedule       string `yaml:"schedule" json:"schedule,omitempty"`   // the CronJob's (cron syntax); none: no CronJob
+	TimeZone       string `yaml:"time_zone" json:"time_zone,omitempty"` // e.g. Europe/Paris (default the controller's, UTC)
+	Secret         string `yaml:"secret" json:"secret,omitempty"`       // the Secret with the lake's access_key and secret_key (default swelake-s3)
+	ServiceAccount string `yaml:"service_account" json:"service_account,omitempty"`
+	KubeResources  `yaml:",inline" json:",inline"`
+}
+
+// KubeResources are a pod's requests (the pipeline's, or a stage's over them).
+type KubeResources struct {
+	CPU    string `yaml:"cpu" json:"cpu,omitempty"`       // e.g. "4"
+	Memory string `yaml:"memory" json:"memory,omitempty"` // e.g. 8Gi
+	// Parallelism: how many of a sharded stage's pods run at once (default all).
+	Parallelism int `yaml:"parallelism" json:"parallelism,omitempty"`
 }
 
 // SlurmResources are a stage's sbatch resources under --executor slurm.
@@ -99,11 +121,15 @@ type Stage struct {
 	Inputs  []string `yaml:"inputs" json:"inputs"`
 	Outputs []string `yaml:"outputs" json:"outputs"`
 	After   []string `yaml:"after" json:"after,omitempty"`
-	// Shards: with --executor slurm, a stage whose job shards
-	// (validate-tasks, rollout, evaluate, verify) runs as an array of this
-	// many tasks (default 1: one job); Slurm overrides the pipeline's.
-	Shards int            `yaml:"shards" json:"shards,omitempty"`
-	Slurm  SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
+	// Shards splits a stage whose job shards (validate-tasks, rollout,
+	// evaluate, verify) into this many shards (default 1: whole), each
+	// recorded when done: in process they run one after another, with
+	// --executor slurm as an array job, on Kubernetes as an indexed Job
+	// (swelake k8s manifests); a rerun runs only the missing ones.
+	// Slurm and Kubernetes: the stage's resources over the pipeline's.
+	Shards     int            `yaml:"shards" json:"shards,omitempty"`
+	Slurm      SlurmResources `yaml:"slurm" json:"slurm,omitempty"`
+	Kubernetes KubeResources  `yaml:"kubernetes" json:"kubernetes,omitempty"`
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -199,6 +225,14 @@ func Parse(name string, data []byte) (*Spec, error) {
 // Shardable: the job takes --shard (its work splits by task).
 func Shardable(info stage.Info) bool {
 	return slices.ContainsFunc(info.Flags, func(f stage.Flag) bool { return f.Name == "shard" })
+}
+
+// ShardCount is how many shards the stage runs as (1: whole).
+func (st Stage) ShardCount() int {
+	if job, ok := registry.Find(st.Job); ok && st.Shards > 1 && Shardable(job.Describe()) {
+		return st.Shards
+	}
+	return 1
 }
 
 func jobNames() []string {
