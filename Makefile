@@ -12,7 +12,7 @@ BENCHTIME ?= 5x
 FUZZTIME ?= 5000x
 FUZZ_PKGS := ./jobs/ingest/formats/
 
-.PHONY: all setup build deps npm-deps node-exporter-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart realtasks clean
+.PHONY: all setup build deps npm-deps node-exporter-bin kube-apiserver-bin test attacks fuzz conformance bench minio minio-bin lint demo quickstart realtasks clean
 
 all: lint build test
 
@@ -24,7 +24,7 @@ setup:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/swelake ./cmd/swelake
 
-deps: minio-bin node-exporter-bin npm-deps
+deps: minio-bin node-exporter-bin kube-apiserver-bin npm-deps
 	$(GO) mod download
 
 # Qwen2.5's tokenizer files (the default tokenizer of build-sft, the tests and
@@ -37,7 +37,7 @@ $(NPM_STAMP): deps/npm/package.json deps/npm/package-lock.json
 
 # The test suite: race detector on, real MinIO (built into ./bin if missing),
 # then a short run of every fuzz target (make fuzz FUZZTIME=500000x for longer).
-test: minio-bin node-exporter-bin npm-deps
+test: minio-bin node-exporter-bin kube-apiserver-bin npm-deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -85,8 +85,14 @@ minio-bin:
 # missing: the metrics test runs its textfile collector on what the
 # pipeline writes (internal/promtest pins the same version).
 NODE_EXPORTER := github.com/prometheus/node_exporter@v1.10.1
+# The real API server the Kubernetes manifests' test dry-runs against
+# (deps/kube-apiserver.sh builds it from the module proxy; ~5 min once).
+KUBE_VERSION := v1.36.3
 node-exporter-bin:
 	@test -x $(BIN)/node_exporter || GOBIN=$(CURDIR)/$(BIN) $(GO) install $(NODE_EXPORTER)
+
+kube-apiserver-bin:
+	@test -x $(BIN)/kube-apiserver-$(KUBE_VERSION) || sh deps/kube-apiserver.sh $(KUBE_VERSION) $(CURDIR)/$(BIN)/kube-apiserver-$(KUBE_VERSION)
 
 # Run MinIO on 127.0.0.1 (free port) with data in .minio-data; prints the
 # SWELAKE_S3_* variables that point swelake at it. Ctrl-C stops it.

@@ -7,7 +7,9 @@
 # installed: a browser to open the report (xdg-open), huggingface-cli to
 # upload a publication, Hugging Face datasets to load one from Python, a
 # Kubernetes cluster. (Slurm is installed: its tests start a real
-# single-node cluster, internal/slurmtest.)
+# single-node cluster, internal/slurmtest; so are etcd and a kube-apiserver
+# built from the module proxy, internal/k8stest, which the Kubernetes
+# manifests are dry-run against.)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,7 @@ want "/usr/bin/python3 -c 'import jinja2'" python3-jinja2 "chat templates render
 want "command -v jq" jq "the docs' examples filter --json output with it"
 want "command -v slurmctld && command -v sbatch" slurm-wlm "the sharded stages' tests run under a real single-node Slurm cluster"
 want "command -v munged" munge "Slurm's authentication"
+want "command -v etcd" etcd-server "the store of the real kube-apiserver the Kubernetes manifests are dry-run against"
 
 if [ -n "$need" ]; then
 	sudo=""

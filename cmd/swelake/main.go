@@ -228,7 +228,7 @@ AWS_REGION and AWS_ENDPOINT_URL_S3.`,
 	pf.String("config", "", "config file (default ./swelake.yaml if it exists)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error (env SWELAKE_LOG_LEVEL)")
 	pf.BoolVar(&a.json, "json", false, "print machine-readable JSON on stdout")
-	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a), newSandboxCmd(a), newEnvCmd(a), newPolicyCmd(a), newReportCmd(a), newRLCmd(a), newPipelineCmd(a), newExportCmd(a), newGradeCmd(a))
+	root.AddCommand(newLakeCmd(a), newSQLCmd(a), newIngestCmd(a), newRunCmd(a), newSandboxCmd(a), newEnvCmd(a), newPolicyCmd(a), newReportCmd(a), newRLCmd(a), newPipelineCmd(a), newExportCmd(a), newGradeCmd(a), newK8sCmd(a))
 	strictGroups(root)
 	root.SetVersionTemplate(versionLine())
 	return root

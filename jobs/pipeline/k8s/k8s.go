@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -237,7 +238,7 @@ func Manifests(o Options) ([]Object, error) {
 		return &podFailurePolicy{Rules: []podFailureRule{{Action: action, OnExitCodes: exitCodeReq{ContainerName: "swelake", Operator: "In", Values: codes}}}}
 	}
 	objs := []Object{{APIVersion: "v1", Kind: "ConfigMap",
-		Metadata: Metadata{Name: cm, Namespace: ns, Labels: labels(""), Annotations: map[string]string{"swelake.dev/file": o.File}},
+		Metadata: Metadata{Name: cm, Namespace: ns, Labels: labels(""), Annotations: map[string]string{"swelake.dev/file": filepath.Base(o.File)}},
 		Data:     map[string]string{"pipeline.yaml": string(o.Data)}}}
 	for _, st := range s.Stages {
 		n := st.ShardCount()
