@@ -87,11 +87,8 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 			if err := a.checkStageConfigs(cmd, args[0], spec); err != nil {
 				return err
 			}
-			l, _, err := a.openLake(ctx, false)
+			l, err := a.openPipelineLake(ctx)
 			if err != nil {
-				return err
-			}
-			if err := tables.Init(ctx, l, lake.Provenance{CodeVersion: codeVersion(), Author: a.cfg.Author, Time: a.now().UTC()}); err != nil {
 				return err
 			}
 			host, _ := os.Hostname()
@@ -144,6 +141,19 @@ lease (cron and Kubernetes CronJobs can tell "already running" apart).`,
 	f.StringVar(&slurmDir, "slurm-dir", "", "with --executor slurm: the tasks' scripts and output files, on a filesystem the nodes share (default .swelake/slurm/<pipeline>)")
 	c.AddCommand(run, newPipelineStageCmd(a))
 	return c
+}
+
+// openPipelineLake opens the lake a pipeline's stages commit to, with
+// every table a stage may write.
+func (a *app) openPipelineLake(ctx context.Context) (*lake.Lake, error) {
+	l, _, err := a.openLake(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := tables.Init(ctx, l, lake.Provenance{CodeVersion: codeVersion(), Author: a.cfg.Author, Time: a.now().UTC()}); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func (a *app) writeMetrics(ctx context.Context, res pipeline.Result, file, gateway string, dry bool) error {

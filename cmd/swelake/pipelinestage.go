@@ -12,8 +12,6 @@ import (
 	"github.com/swelake/swelake/jobs/pipeline"
 	"github.com/swelake/swelake/jobs/registry"
 	"github.com/swelake/swelake/jobs/stage"
-	"github.com/swelake/swelake/jobs/tables"
-	"github.com/swelake/swelake/lake"
 )
 
 func newPipelineStageCmd(a *app) *cobra.Command {
@@ -77,11 +75,8 @@ line or pipeline file, 3 the shard is running elsewhere (its lease is held).`,
 			if err := a.checkStageConfigs(cmd, args[0], one); err != nil {
 				return err
 			}
-			l, _, err := a.openLake(ctx, false)
+			l, err := a.openPipelineLake(ctx)
 			if err != nil {
-				return err
-			}
-			if err := tables.Init(ctx, l, lake.Provenance{CodeVersion: codeVersion(), Author: a.cfg.Author, Time: a.now().UTC()}); err != nil {
 				return err
 			}
 			if runKey == "" {
