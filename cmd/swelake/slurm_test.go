@@ -363,6 +363,13 @@ func TestSlurmPipeline(t *testing.T) {
 		out, _ := cl.Command(ctx, nil, "squeue", "--noheader", "--name=swelake-sp-rollout", "--states=RUNNING", "--format=%i").Output()
 		for _, id := range strings.Fields(string(out)) {
 			if strings.HasSuffix(id, "_1") {
+				// The resources of the file's slurm: with the stage's over them.
+				show, err := cl.Command(ctx, nil, "scontrol", "-o", "show", "job", id).Output()
+				for _, want := range []string{"JobName=swelake-sp-rollout", "TimeLimit=00:20:00", "MinMemoryNode=2G", "Comment=swelake rollout", "NumCPUs=1"} {
+					if err != nil || !strings.Contains(string(show), want) {
+						t.Errorf("rollout task %s lacks %s: %v %s", id, want, err, show)
+					}
+				}
 				time.Sleep(2 * time.Second) // mid-run
 				if out, err := cl.Command(ctx, nil, "scancel", id).CombinedOutput(); err != nil {
 					t.Fatalf("scancel %s: %v: %s", id, err, out)

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,6 +62,9 @@ func forwardedEnv(getenv func(string) string) []string {
 }
 
 func (a *app) newSlurmExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec, file, dir string) (*slurmExec, error) {
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		return nil, usageError{fmt.Errorf("--executor slurm: sbatch is not on PATH: run the pipeline where Slurm's client commands are (a login node), or install them (Debian: slurm-client)")}
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("slurm executor: this program's path: %w", err)
@@ -156,7 +161,18 @@ func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key
 	e.a.logger.Info("stage submitted to Slurm", "stage", st.Name, "job", id, "tasks", len(indexes), "array", map[bool]string{true: slurm.Array(indexes)}[n > 1])
 	jobIDs := []string{id}
 	tasks, err := e.client.Wait(ctx, id, indexes)
-	if err != nil {
+	if errors.Is(err, slurm.ErrGone) {
+		// The controller forgot the job (ended longer than MinJobAge ago):
+		// what it left — the shards' records, the job's summary — decides.
+		e.a.logger.Warn("Slurm job no longer known; judging it by what it wrote", "stage", st.Name, "job", id)
+		tasks = map[int]slurm.Task{}
+		for _, i := range indexes {
+			tasks[i] = slurm.Task{State: "UNKNOWN"}
+		}
+		if n == 1 {
+			tasks[0] = slurm.Task{State: "COMPLETED"} // its .out file must hold a summary
+		}
+	} else if err != nil {
 		return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, err
 	}
 	logOf := func(i int) string {

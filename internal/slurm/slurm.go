@@ -138,17 +138,28 @@ func (c *Client) Cancel(ctx context.Context, job string) error {
 // Wait polls the job until the given indexes have all ended and returns
 // their tasks. If ctx ends first, it cancels the job (a driver that stops
 // does not leave work running) and returns ctx's error. A job the
-// controller forgot while it was watched is ErrGone.
+// controller forgot while it was watched is ErrGone; a look that fails
+// (the controller restarting) is retried, up to 20 in a row.
 func (c *Client) Wait(ctx context.Context, job string, indexes []int) (map[int]Task, error) {
 	poll := c.Poll
 	if poll <= 0 {
 		poll = 5 * time.Second
 	}
 	wait := 100 * time.Millisecond
+	failures := 0 // consecutive: a controller restarting is not the job failing
 	for {
 		tasks, err := c.Tasks(ctx, job)
-		if err != nil && ctx.Err() == nil {
-			return nil, err
+		switch {
+		case err == nil:
+			failures = 0
+		case errors.Is(err, ErrGone) || ctx.Err() != nil:
+			if ctx.Err() == nil {
+				return nil, err
+			}
+		default:
+			if failures++; failures > 20 {
+				return nil, fmt.Errorf("job %s: %d looks in a row failed (it may still run): %w", job, failures, err)
+			}
 		}
 		done := err == nil && !slices.ContainsFunc(indexes, func(i int) bool { return !tasks[i].Done() })
 		if done {
