@@ -40,7 +40,13 @@ type Server struct {
 	Token string // a bearer token of system:masters
 	Dir   string
 	hc    *http.Client
-	procs []*exec.Cmd // stopped in reverse order
+	procs []proc // stopped in reverse order
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when it has exited
 }
 
 // Binary is the kube-apiserver: $SWELAKE_KUBE_APISERVER_BIN, else the
@@ -137,8 +143,10 @@ func Start(ctx context.Context) (*Server, error) {
 			last = fmt.Sprintf("readyz %d %v: %s", code, err, body)
 		}
 		for _, p := range s.procs {
-			if p.ProcessState != nil {
-				return nil, fmt.Errorf("%s exited: %s", filepath.Base(p.Path), tail(filepath.Join(dir, filepath.Base(p.Path)+".log")))
+			select {
+			case <-p.done:
+				return nil, fmt.Errorf("%s exited: %s", filepath.Base(p.cmd.Path), tail(p.log))
+			default:
 			}
 		}
 		if time.Now().After(deadline) {
@@ -166,8 +174,13 @@ func (s *Server) start(logFile, bin string, args ...string) error {
 		log.Close()
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
-	s.procs = append(s.procs, cmd)
-	go func() { cmd.Wait(); log.Close() }()
+	p := proc{cmd: cmd, log: logFile, done: make(chan struct{})}
+	s.procs = append(s.procs, p)
+	go func() {
+		cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
 	return nil
 }
 
@@ -224,15 +237,15 @@ func (s *Server) Version(ctx context.Context) string {
 // Stop stops the processes (SIGTERM, then SIGKILL) and removes the directory.
 func (s *Server) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i].Process
-		syscall.Kill(-p.Pid, syscall.SIGTERM)
-		for range 50 {
-			if syscall.Kill(p.Pid, 0) != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		p := s.procs[i]
+		pid := p.cmd.Process.Pid
+		syscall.Kill(-pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-pid, syscall.SIGKILL)
+			<-p.done
 		}
-		syscall.Kill(-p.Pid, syscall.SIGKILL)
 	}
 	os.RemoveAll(s.Dir)
 }
