@@ -38,6 +38,16 @@ want "command -v slurmctld && command -v sbatch" slurm-wlm "the sharded stages' 
 want "command -v munged" munge "Slurm's authentication"
 want "command -v etcd" etcd-server "the store of the real kube-apiserver the Kubernetes manifests are dry-run against"
 
+# kube-apiserver builds from the module proxy in about 5 minutes of CPU:
+# start it now, so that it overlaps the package downloads.
+kas_pid=""
+kas_log=$(mktemp)
+if command -v go >/dev/null && command -v make >/dev/null; then
+	echo "setup: building kube-apiserver in the background (log: $kas_log)"
+	make --no-print-directory kube-apiserver-bin >"$kas_log" 2>&1 &
+	kas_pid=$!
+fi
+
 if [ -n "$need" ]; then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
@@ -51,5 +61,14 @@ fi
 
 command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/dl/); then run make setup again" >&2; exit 1; }
 go version
+if [ -n "$kas_pid" ]; then
+	if ! wait "$kas_pid"; then
+		cat "$kas_log" >&2
+		echo "setup: building kube-apiserver failed (make kube-apiserver-bin)" >&2
+		exit 1
+	fi
+	cat "$kas_log"
+fi
+rm -f "$kas_log"
 make deps
 echo "setup: done — make demo, then make test"
