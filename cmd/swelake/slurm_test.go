@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -466,4 +467,59 @@ func actionsOf(r pipeline.Result) string {
 		out = append(out, s.Stage+":"+s.Action)
 	}
 	return strings.Join(out, " ")
+}
+
+// TestSlurmDriverStopped: a driver stopped while its stage runs on Slurm
+// (SIGTERM, as Ctrl-C or a CronJob's deadline would) cancels the Slurm job
+// instead of leaving it running, releases the pipeline's lease and exits
+// non-zero; the next run takes the lease at once and completes the stage.
+func TestSlurmDriverStopped(t *testing.T) {
+	exectest.Need(t)
+	cl := startSlurm(t)
+	t.Setenv("SWELAKE_TEST_AS_CLI", "1") // the tasks run this test binary as swelake
+	dir := t.TempDir()
+	repos, _ := json.Marshal([]map[string]string{{"path": exectest.Example(t, "pytext")}, {"path": exectest.Example(t, "pyledger")}})
+	file := writeFile(t, dir, "stop.yaml", fmt.Sprintf(`name: stop
+set: {sandbox.repos_dir: %s/repos}
+stages:
+  - {name: synth, job: synth-tasks, config: {max_tasks: 3, max_candidates: 12, timeout: 10s, repos: %s}}
+`, dir, repos))
+	lk := "--lake=" + filepath.Join(dir, "lake")
+	c := &cli{t: t, dir: dir, env: map[string]string{"SLURM_CONF": cl.Conf}}
+	c.ok("lake", "init", lk)
+	driver := subprocess(t, dir, "pipeline", "run", file, lk, "--executor", "slurm", "--slurm-dir", filepath.Join(dir, "slurm"))
+	driver.Env = append(driver.Env, cl.Env()...)
+	var stderr strings.Builder
+	driver.Stderr = &stderr
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	job := ""
+	deadline := time.Now().Add(2 * time.Minute)
+	for job == "" {
+		out, _ := cl.Command(ctx, nil, "squeue", "--noheader", "--name=swelake-stop-synth", "--states=RUNNING", "--format=%i").Output()
+		job = strings.TrimSpace(string(out))
+		if time.Now().After(deadline) {
+			driver.Process.Kill()
+			t.Fatalf("the stage's job never ran:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := driver.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := driver.Wait()
+	if err == nil || driver.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "cancelled it") {
+		t.Fatalf("the stopped driver: %v (exit %d)\n%s", err, driver.ProcessState.ExitCode(), stderr.String())
+	}
+	states := slurmDone(t, cl, job, 1)
+	if states[0] != "CANCELLED" {
+		t.Fatalf("job %s after its driver stopped: %v", job, states)
+	}
+	var res pipeline.Result
+	if err := json.Unmarshal([]byte(c.ok("pipeline", "run", file, lk, "--executor", "slurm", "--slurm-dir", filepath.Join(dir, "slurm"), "--json")), &res); err != nil ||
+		res.Ran != 1 || res.TookOver != "" || len(res.Stages[0].JobIDs) != 1 || res.Stages[0].JobIDs[0] == job {
+		t.Fatalf("the next run: %+v %v", res, err)
+	}
 }
