@@ -119,15 +119,31 @@ func TestDockerEngineFailures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("spawning: %v", err)
 		}
-		for i := range 3 {
-			res, err = sb.Run(ctx, swexec.Spec{Argv: []string{"sh", "-c", "n=$(ls -d /proc/[0-9]* | wc -l); echo ok $n"}})
+		// The leftovers are killed before the next command starts; the
+		// container's init then reaps them, which under load (CI's other
+		// packages on the same 2 cores) can trail the next command by a
+		// moment: a process listed by ls may be gone when ls looks at it
+		// (its error hidden), and the count is taken until it settles.
+		counted := 0
+		for i := range 40 {
+			res, err = sb.Run(ctx, swexec.Spec{Argv: []string{"sh", "-c", "n=$(ls -d /proc/[0-9]* 2>/dev/null | wc -l); echo ok $n"}})
 			if err != nil || res.ExitCode != 0 || !strings.HasPrefix(string(res.Output), "ok ") {
 				t.Fatalf("command %d after the leftovers: %+v %q %v", i, res, res.Output, err)
 			}
 			var n int
-			if _, err := fmt.Sscanf(string(res.Output), "ok %d", &n); err != nil || n > 15 { // ours: init, server, wrapper shells, timeout, sampler, this pipeline
-				t.Fatalf("%d processes in the container after reaping: %q", n, res.Output)
+			if _, err := fmt.Sscanf(string(res.Output), "ok %d", &n); err != nil {
+				t.Fatalf("command %d: %q", i, res.Output)
 			}
+			if n <= 15 { // ours: init, server, wrapper shells, timeout, sampler, this pipeline
+				if counted++; counted == 3 {
+					break
+				}
+				continue
+			}
+			if i == 39 {
+				t.Fatalf("%d processes in the container 40 commands after the leftovers were killed: %q", n, res.Output)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 	t.Run("RefusedLimitIsInfra", func(t *testing.T) {
