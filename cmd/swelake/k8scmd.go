@@ -91,7 +91,7 @@ kubernetes: overrides cpu, memory and parallelism); the flags override it.`,
 			var all bytes.Buffer
 			fmt.Fprintf(&all, "# swelake k8s manifests %s: %d objects. The lake's keys come from the Secret %s\n"+
 				"# (kubectl create secret generic %s --from-literal=access_key=… --from-literal=secret_key=…).\n",
-				filepath.Base(args[0]), len(objs), orDefault(o.Secret, orDefault(spec.Kubernetes.Secret, k8s.DefaultSecret)), orDefault(o.Secret, orDefault(spec.Kubernetes.Secret, k8s.DefaultSecret)))
+				filepath.Base(args[0]), len(objs), o.SecretName(), o.SecretName())
 			for i, obj := range objs {
 				doc, err := toYAML(obj)
 				if err != nil {
@@ -99,7 +99,7 @@ kubernetes: overrides cpu, memory and parallelism); the flags override it.`,
 				}
 				if outDir != "" {
 					f := filepath.Join(outDir, fmt.Sprintf("%02d-%s-%s.yaml", i, strings.ToLower(obj.Kind), obj.Metadata.Name))
-					if err := writeFileAtomic(f, doc); err != nil {
+					if err := writeFileAtomic(f, doc, 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintln(a.stdout, f)

@@ -376,7 +376,7 @@ func (e *stageExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key
 	if all, err = pipeline.Shards(ctx, e.l.Bucket(), e.spec.Name, st.Name, key.RunKey); err != nil {
 		return pipeline.Outcome{}, err
 	}
-	out, _ := pipeline.Complete(map[int]map[int]pipeline.ShardRecord{n: all[n]})
+	out, _ := pipeline.Complete(all[n], n)
 	return out, nil
 }
 

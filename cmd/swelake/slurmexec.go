@@ -38,6 +38,8 @@ type slurmExec struct {
 	client *slurm.Client
 	bin    string   // the swelake the tasks run (this one)
 	file   string   // the pinned copy of the pipeline file
+	script string   // the batch script every task runs
+	wd     string   // the tasks' working directory (the driver's)
 	dir    string   // scripts and the tasks' output files
 	flags  []string // global flags the tasks get (--lake, --config, --log-level)
 	env    []string // variables the tasks get beyond sbatch's (the config's, seen by this process)
@@ -84,8 +86,16 @@ func (a *app) newSlurmExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec
 	}
 	sum := sha256.Sum256(data)
 	pinned := filepath.Join(dir, fmt.Sprintf("%s-%s.yaml", spec.Name, hex.EncodeToString(sum[:6])))
-	if err := writeFileAtomic(pinned, data); err != nil {
+	if err := writeFileAtomic(pinned, data, 0o644); err != nil {
 		return nil, fmt.Errorf("slurm executor: %w", err)
+	}
+	script := filepath.Join(dir, "swelake-stage.sh")
+	if err := writeFileAtomic(script, []byte(slurmScript), 0o755); err != nil {
+		return nil, fmt.Errorf("slurm executor: %w", err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
 	}
 	lakeRoot := a.cfg.Lake
 	if r, err := parseRoot(lakeRoot); err == nil && r.dir != "" { // a directory every node mounts: the same absolute path
@@ -100,14 +110,14 @@ func (a *app) newSlurmExec(cmd *cobra.Command, l *lake.Lake, spec *pipeline.Spec
 		flags = append(flags, "--log-level", f.Value.String())
 	}
 	env := forwardedEnv(a.getenv)
-	return &slurmExec{a: a, l: l, spec: spec, client: &slurm.Client{Env: env}, bin: bin, file: pinned, dir: dir, flags: flags, env: env}, nil
+	return &slurmExec{a: a, l: l, spec: spec, client: &slurm.Client{Env: env}, bin: bin, file: pinned, script: script, wd: wd, dir: dir, flags: flags, env: env}, nil
 }
 
 // writeFileAtomic writes data to path by a rename (a task reading it never
 // sees half a file).
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -133,27 +143,16 @@ func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key
 			e.a.logger.Info("stage shards already done", "stage", st.Name, "done", n-len(indexes), "of", n, "submitting", slurm.Array(indexes))
 		}
 	}
-	script := filepath.Join(e.dir, "swelake-stage.sh")
-	if err := writeFileAtomic(script, []byte(slurmScript)); err != nil {
-		return pipeline.Outcome{}, err
-	}
-	if err := os.Chmod(script, 0o755); err != nil {
-		return pipeline.Outcome{}, err
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return pipeline.Outcome{}, err
-	}
 	res := e.spec.Slurm.Merge(st.Slurm)
 	out := filepath.Join(e.dir, st.Name+"-%A_%a")
 	if n == 1 {
 		out = filepath.Join(e.dir, st.Name+"-%j")
 	}
-	sb := []string{"--job-name=swelake-" + e.spec.Name + "-" + st.Name, "--chdir=" + wd, "--output=" + out + ".out", "--error=" + out + ".log"}
+	sb := []string{"--job-name=swelake-" + e.spec.Name + "-" + st.Name, "--chdir=" + e.wd, "--output=" + out + ".out", "--error=" + out + ".log"}
 	if n > 1 {
 		sb = append(sb, "--array="+slurm.Array(indexes))
 	}
-	sb = append(append(sb, res.Args()...), script)
+	sb = append(append(sb, res.Args()...), e.script)
 	id, err := e.client.Submit(ctx, append([]string{"SWELAKE_STAGE_BIN=" + e.bin}, e.env...), append(sb, args...)...)
 	if err != nil {
 		return pipeline.Outcome{}, err
@@ -210,7 +209,7 @@ func (e *slurmExec) Run(ctx context.Context, st pipeline.Stage, key pipeline.Key
 		return pipeline.Outcome{Scheduler: "slurm", JobIDs: jobIDs}, fmt.Errorf("Slurm array %s: shards %s of %d not done: %s (rerun the pipeline to resubmit only those)",
 			id, slurm.Array(missing), n, strings.Join(failed, "; "))
 	}
-	o, _ := pipeline.Complete(map[int]map[int]pipeline.ShardRecord{n: all[n]})
+	o, _ := pipeline.Complete(all[n], n)
 	o.Scheduler = "slurm"
 	return o, nil
 }

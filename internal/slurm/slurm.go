@@ -152,10 +152,9 @@ func (c *Client) Wait(ctx context.Context, job string, indexes []int) (map[int]T
 		switch {
 		case err == nil:
 			failures = 0
-		case errors.Is(err, ErrGone) || ctx.Err() != nil:
-			if ctx.Err() == nil {
-				return nil, err
-			}
+		case ctx.Err() != nil: // cancelled below
+		case errors.Is(err, ErrGone):
+			return nil, err
 		default:
 			if failures++; failures > 20 {
 				return nil, fmt.Errorf("job %s: %d looks in a row failed (it may still run): %w", job, failures, err)

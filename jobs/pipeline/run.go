@@ -176,7 +176,7 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 			if err != nil {
 				return res, fmt.Errorf("pipeline %s: stage %s: %w", spec.Name, st.Name, err)
 			}
-			if out, ok := Complete(shards); ok {
+			if n, out, ok := completeSplit(shards); ok {
 				t0 := opts.Clock()
 				after, err := sizes(ctx, l, st.Outputs)
 				if err != nil {
@@ -185,8 +185,6 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 				for _, o := range st.Outputs {
 					sr.Outputs = append(sr.Outputs, fmt.Sprintf("%s@%d", o, after[o].version))
 				}
-				var sum ShardedSummary
-				_ = json.Unmarshal(out.Summary, &sum)
 				rec := record{Pipeline: spec.Name, Stage: st.Name, Job: st.Job, RunKey: sr.RunKey, ConfigHash: hash, Inputs: inputs,
 					CodeVersion: opts.CodeVersion, Outputs: sr.Outputs, Started: t0.UTC(), JobIDs: out.JobIDs, Summary: out.Summary}
 				if !opts.DryRun {
@@ -195,7 +193,7 @@ func Run(ctx context.Context, l *lake.Lake, spec *Spec, exec Executor, opts Opti
 					}
 				}
 				sr.Action, sr.Summary, sr.JobIDs = "skip", out.Summary, out.JobIDs
-				sr.Reason = fmt.Sprintf("done by its %d shards with these inputs, config and code", sum.Shards)
+				sr.Reason = fmt.Sprintf("done by its %d shards with these inputs, config and code", n)
 				res.Skipped++
 				res.Stages = append(res.Stages, sr)
 				continue

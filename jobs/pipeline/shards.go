@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -148,30 +149,33 @@ type ShardedSummary struct {
 	Summaries []json.RawMessage `json:"summaries"`
 }
 
-// Complete is the stage's outcome when some split of it has every shard
+// Complete is the stage's outcome when every shard of its split into n is
 // recorded (ok false otherwise).
-func Complete(all map[int]map[int]ShardRecord) (Outcome, bool) {
-	splits := make([]int, 0, len(all))
-	for n := range all {
-		splits = append(splits, n)
+func Complete(recs map[int]ShardRecord, n int) (Outcome, bool) {
+	if n < 1 || len(Missing(recs, n)) > 0 {
+		return Outcome{}, false
 	}
-	slices.Sort(splits)
-	for _, n := range splits {
-		if len(Missing(all[n], n)) > 0 {
-			continue
+	s := ShardedSummary{Shards: n}
+	for i := range n {
+		r := recs[i]
+		s.Summaries = append(s.Summaries, r.Summary)
+		if r.JobID != "" {
+			s.JobIDs = append(s.JobIDs, r.JobID)
 		}
-		s := ShardedSummary{Shards: n}
-		for i := range n {
-			r := all[n][i]
-			s.Summaries = append(s.Summaries, r.Summary)
-			if r.JobID != "" {
-				s.JobIDs = append(s.JobIDs, r.JobID)
-			}
-		}
-		sum, _ := json.Marshal(s)
-		return Outcome{Summary: sum, JobIDs: s.JobIDs}, true
 	}
-	return Outcome{}, false
+	sum, _ := json.Marshal(s)
+	return Outcome{Summary: sum, JobIDs: s.JobIDs}, true
+}
+
+// completeSplit is the first split (fewest shards) of a stage's run whose
+// shards are all recorded, and its outcome.
+func completeSplit(all map[int]map[int]ShardRecord) (int, Outcome, bool) {
+	for _, n := range slices.Sorted(maps.Keys(all)) {
+		if out, ok := Complete(all[n], n); ok {
+			return n, out, true
+		}
+	}
+	return 0, Outcome{}, false
 }
 
 // ShardLeaseKey is the lease a shard's runner holds while it runs, so that

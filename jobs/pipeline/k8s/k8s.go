@@ -172,12 +172,16 @@ func name(max int, parts ...string) string {
 
 func ptr(i int) *int { return &i }
 
+// SecretName is the Secret the pods take the lake's keys from: the
+// option's, the file's, else DefaultSecret.
+func (o Options) SecretName() string { return or(o.Secret, o.Spec.Kubernetes.Secret, DefaultSecret) }
+
 // Manifests are the pipeline's objects: the ConfigMap, an indexed Job per
 // stage with shards: N > 1, and the CronJob when a schedule is set.
 func Manifests(o Options) ([]Object, error) {
 	s := o.Spec
 	k := s.Kubernetes
-	image, ns, schedule, secret := or(o.Image, k.Image), or(o.Namespace, k.Namespace, "default"), or(o.Schedule, k.Schedule), or(o.Secret, k.Secret, DefaultSecret)
+	image, ns, schedule, secret := or(o.Image, k.Image), or(o.Namespace, k.Namespace, "default"), or(o.Schedule, k.Schedule), o.SecretName()
 	if image == "" {
 		return nil, fmt.Errorf("%w: no image: set kubernetes.image in %s or pass --image", ErrOptions, o.File)
 	}
